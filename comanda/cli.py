@@ -1,0 +1,151 @@
+"""The `comanda` command line: one entry point for operators, owners and tests.
+
+Errors Comanda expects (a bad setting, a missing store, a busy port) print one line, ``error: ...``,
+and exit with status 2; anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from comanda.errors import ComandaError
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from comanda.migrate import upgrade
+
+    upgrade()
+    print("database is at the latest schema")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from comanda.db import transaction
+    from comanda.services.catalog_loader import load_catalog, read_catalog
+    from comanda.settings import setting
+    from comanda import models as m
+    from sqlalchemy import select
+
+    if not args.demo and not args.file:
+        raise ComandaError("say what to load: --demo, or a catalog file")
+    path = Path(args.file or setting("COMANDA_CATALOG"))
+    data = read_catalog(path)
+    with transaction() as session:
+        if args.if_empty and session.execute(select(m.Business.id).limit(1)).first():
+            print("database already has a business: not seeding")
+            return 0
+        report = load_catalog(session, data)
+    if report.changed:
+        created = ", ".join(f"{n} {t}" for t, n in sorted(report.created.items())) or "nothing"
+        updated = ", ".join(f"{n} {t}" for t, n in sorted(report.updated.items())) or "nothing"
+        print(f"loaded {path.name}: created {created}; updated {updated}")
+    else:
+        print(f"loaded {path.name}: already up to date, nothing changed")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    import os
+
+    from comanda.settings import SETTINGS, setting
+
+    for s in SETTINGS.values():
+        if args.values:
+            value = "(set)" if s.secret and os.environ.get(s.name) else ("(hidden)" if s.secret else setting(s.name))
+            print(f"{s.name}={value}")
+        else:
+            print(f"{s.name}\n    {s.help}\n    default: {s.default_doc}")
+    return 0
+
+
+def cmd_menu(args: argparse.Namespace) -> int:
+    from comanda.db import new_session
+    from comanda.money import format_money
+    from comanda.services.menu import store_menu
+
+    with new_session() as session:
+        sections = store_menu(session, args.store, args.lang)
+    if args.json:
+        print(json.dumps([
+            {"category": s.category_id, "title": s.title,
+             "items": [{"sku": i.sku, "name": i.name, "price": str(i.price)} for i in s.items]}
+            for s in sections
+        ], ensure_ascii=False, indent=2))
+        return 0
+    for section in sections:
+        print(section.title)
+        for item in section.items:
+            print(f"  {item.sku:<16} {item.name:<40} {format_money(item.price):>10}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from comanda.runner import run_stack
+
+    return run_stack(only=args.only)
+
+
+def cmd_rasa(args: argparse.Namespace) -> int:
+    """Run Rasa's own command line from the Rasa environment, with Comanda's settings resolved."""
+    import os
+
+    from comanda.runner import process_env, venv_bin
+    from comanda.settings import home
+
+    os.chdir(home())
+    program = venv_bin("COMANDA_RASA_VENV", "rasa")
+    os.execve(program, [program, *args.rasa_args], process_env())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="comanda", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("migrate", help="bring the database to the latest schema")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("seed", help="load a business catalog (idempotent)")
+    p.add_argument("file", nargs="?", help="catalog YAML file")
+    p.add_argument("--demo", action="store_true", help="load the demo business (COMANDA_CATALOG)")
+    p.add_argument("--if-empty", action="store_true", help="only when the database has no business yet")
+    p.set_defaults(func=cmd_seed)
+
+    p = sub.add_parser("settings", help="list every setting with its default")
+    p.add_argument("--values", action="store_true", help="print the values in force (secrets hidden)")
+    p.set_defaults(func=cmd_settings)
+
+    p = sub.add_parser("menu", help="print what a store sells now")
+    p.add_argument("--store", default=None, help="store id (default: COMANDA_DEFAULT_STORE)")
+    p.add_argument("--lang", choices=["es", "en"], default="es")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_menu)
+
+    p = sub.add_parser("run", help="start the Rasa server and the action server; Ctrl-C stops them")
+    p.add_argument("--only", choices=["rasa", "actions"], help="start one process only")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("rasa", help="run a `rasa` command (train, shell, test, ...) with Comanda's settings")
+    p.add_argument("rasa_args", nargs=argparse.REMAINDER, help="arguments for rasa")
+    p.set_defaults(func=cmd_rasa)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "store", "unset") is None:
+        from comanda.settings import setting
+
+        args.store = setting("COMANDA_DEFAULT_STORE")
+    try:
+        return args.func(args)
+    except ComandaError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Engine and sessions for the one database (SQLite by default, PostgreSQL in production).
+
+SQLite is written by several processes at once (Rasa, the action server, the back office), so every
+connection turns on WAL and waits on a busy lock instead of failing. Keep transactions short.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Dict, Iterator, Optional
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from comanda.errors import ConfigError
+from comanda.settings import database_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def configure_sqlite_connection(dbapi_connection, _record=None) -> None:
+    """WAL lets readers run beside one writer; the busy timeout queues writers instead of failing."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def check_url(url: str) -> str:
+    """Validate a database URL early, with one clear line instead of a traceback later."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"COMANDA_DATABASE_URL is not a database URL: {url!r}")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"COMANDA_DATABASE_URL must be sqlite:/// or postgresql://, not {parsed.drivername!r}"
+        )
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+_engines: Dict[str, Engine] = {}
+_factories: Dict[str, sessionmaker] = {}
+
+
+def get_engine(url: Optional[str] = None) -> Engine:
+    """The process's engine for a URL (default: COMANDA_DATABASE_URL), created once."""
+    url = database_url(url)
+    if url not in _engines:
+        _engines[url] = _create_engine(check_url(url))
+    return _engines[url]
+
+
+def _create_engine(url: str) -> Engine:
+    backend = make_url(url).get_backend_name()
+    try:
+        if backend == "sqlite":
+            engine = create_engine(
+                url, future=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            )
+            event.listen(engine, "connect", configure_sqlite_connection)
+            return engine
+        return create_engine(url, future=True, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"no database driver for {make_url(url).drivername!r}: {exc}")
+
+
+def new_session(url: Optional[str] = None) -> Session:
+    url = database_url(url)
+    if url not in _factories:
+        _factories[url] = sessionmaker(bind=get_engine(url), future=True, expire_on_commit=False)
+    return _factories[url]()
+
+
+@contextmanager
+def transaction(url: Optional[str] = None) -> Iterator[Session]:
+    """One short unit of work: commits on success, rolls back on any error."""
+    with new_session(url) as session, session.begin():
+        yield session
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests switch databases; forked workers must not share them)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+    _factories.clear()

@@ -1,0 +1,746 @@
+"""The shared SQL store: every table Comanda needs, from catalog to invoices.
+
+Conventions: money columns are ``Money`` (Decimal, 2 places, MXN); stock is ``Quantity``; times are
+aware UTC. Statuses are short strings whose allowed values are listed next to the column and
+enforced by the services. Anything that changes money, stock or an invoice leaves a row behind
+(stock_movements, payment_events, refunds, order_status_changes, audit_events).
+Rasa's tracker store shares this database in its own table, ``events``.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import declarative_base, relationship
+
+from comanda.clock import now
+from comanda.types import Money, Quantity, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Base = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+# Big integer ids on PostgreSQL; SQLite needs INTEGER PRIMARY KEY for its rowid autoincrement.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _id() -> Column:
+    return Column(Id, primary_key=True, autoincrement=True)
+
+
+def _created() -> Column:
+    return Column(UTCDateTime, nullable=False, default=now)
+
+
+# --- business and stores -------------------------------------------------------------------------
+
+
+class Business(Base):
+    __tablename__ = "businesses"
+    id = Column(String(40), primary_key=True)
+    name = Column(String(200), nullable=False)
+    timezone = Column(String(64), nullable=False)
+    currency = Column(String(3), nullable=False, default="MXN")
+    default_language = Column(String(2), nullable=False, default="es")
+    privacy_notice_url = Column(String(500))
+    issuer_rfc = Column(String(13))
+    issuer_legal_name = Column(String(300))
+    issuer_tax_regime = Column(String(3))
+    issuer_csd = Column(String(200))  # basename of the .cer/.key pair
+    reservation_hold_minutes = Column(Integer, nullable=False, default=15)
+    payment_link_expiry_minutes = Column(Integer, nullable=False, default=15)
+    return_window_days = Column(Integer, nullable=False, default=30)
+    invoice_deadline = Column(String(20), nullable=False, default="same_month")
+    auto_approve_refund_up_to = Column(Money, nullable=False, default=0)
+    handoff_after_consecutive_fallbacks = Column(Integer, nullable=False, default=2)
+    faq = Column(JSON, nullable=False, default=dict)
+    created_at = _created()
+
+    stores = relationship("Store", back_populates="business", order_by="Store.id")
+
+
+class Store(Base):
+    __tablename__ = "stores"
+    id = Column(String(40), primary_key=True)
+    business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    name = Column(String(200), nullable=False)
+    whatsapp_phone_number_id = Column(String(40), unique=True)
+    whatsapp_display_number = Column(String(40))
+    address = Column(String(500), nullable=False)
+    postal_code = Column(String(5), nullable=False)
+    hours = Column(JSON, nullable=False, default=dict)  # {"mon-fri": "07:30-21:00", ...}
+    delivery_available = Column(Boolean, nullable=False, default=False)
+    delivery_fee = Column(Money)
+    delivery_min_order = Column(Money)
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = _created()
+
+    business = relationship("Business", back_populates="stores")
+    delivery_postal_codes = relationship(
+        "StoreDeliveryPostalCode", cascade="all, delete-orphan", order_by="StoreDeliveryPostalCode.postal_code"
+    )
+
+
+class StoreDeliveryPostalCode(Base):
+    __tablename__ = "store_delivery_postal_codes"
+    store_id = Column(ForeignKey("stores.id"), primary_key=True)
+    postal_code = Column(String(5), primary_key=True)
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+    id = _id()
+    business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    store_id = Column(ForeignKey("stores.id"))  # None: every store of the business
+    email = Column(String(320), nullable=False, unique=True)
+    name = Column(String(200), nullable=False)
+    role = Column(String(20), nullable=False, default="staff")  # owner | manager | staff
+    password_hash = Column(String(300))
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = _created()
+
+
+# --- customers and conversations -----------------------------------------------------------------
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id = _id()
+    phone = Column(String(20), nullable=False, unique=True)  # E.164
+    name = Column(String(200))
+    language = Column(String(2))
+    consent_marketing = Column(Boolean, nullable=False, default=False)
+    consent_marketing_at = Column(UTCDateTime)
+    consent_fiscal_data = Column(Boolean, nullable=False, default=False)
+    consent_fiscal_data_at = Column(UTCDateTime)
+    erased_at = Column(UTCDateTime)  # personal data removed on a privacy request
+    created_at = _created()
+    updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now)
+
+    fiscal_profiles = relationship("FiscalProfile", back_populates="customer")
+
+
+class FiscalProfile(Base):
+    """Saved invoicing data, kept only with the customer's consent."""
+
+    __tablename__ = "fiscal_profiles"
+    id = _id()
+    customer_id = Column(ForeignKey("customers.id"), nullable=False, index=True)
+    rfc = Column(String(13), nullable=False)
+    legal_name = Column(String(300), nullable=False)
+    postal_code = Column(String(5), nullable=False)
+    tax_regime = Column(String(3), nullable=False)
+    cfdi_use = Column(String(4), nullable=False)
+    email = Column(String(320))
+    created_at = _created()
+    updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now)
+
+    customer = relationship("Customer", back_populates="fiscal_profiles")
+    __table_args__ = (UniqueConstraint("customer_id", "rfc"),)
+
+
+class Conversation(Base):
+    """One customer talking to one store on one channel; its id is Rasa's sender id."""
+
+    __tablename__ = "conversations"
+    id = Column(String(120), primary_key=True)
+    store_id = Column(ForeignKey("stores.id"), nullable=False)
+    customer_id = Column(ForeignKey("customers.id"), nullable=False, index=True)
+    channel = Column(String(20), nullable=False)  # whatsapp | twilio | simulator | rest | shell
+    language = Column(String(2))
+    last_inbound_at = Column(UTCDateTime)  # opens WhatsApp's 24-hour service window
+    created_at = _created()
+    __table_args__ = (UniqueConstraint("store_id", "customer_id", "channel"),)
+
+
+# --- catalog -------------------------------------------------------------------------------------
+
+
+class Category(Base):
+    __tablename__ = "categories"
+    id = Column(String(40), primary_key=True)
+    business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    name_es = Column(String(100), nullable=False)
+    name_en = Column(String(100), nullable=False)
+    position = Column(Integer, nullable=False, default=0)
+
+
+class Supplier(Base):
+    __tablename__ = "suppliers"
+    id = Column(String(40), primary_key=True)
+    business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    name = Column(String(200), nullable=False)
+    email = Column(String(320))
+    delivery_days = Column(JSON, nullable=False, default=list)  # ["tue", "fri"]
+    lead_time_days = Column(Integer, nullable=False, default=1)
+
+
+class StockItem(Base):
+    """Anything counted on a shelf: a finished product, one retail variant, or an ingredient.
+
+    Products without a recipe point at their stock item; prepared products consume stock items
+    through recipe lines. Purchasing, alerts and the ledger all speak of stock items.
+    """
+
+    __tablename__ = "stock_items"
+    id = _id()
+    business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    code = Column(String(80), nullable=False)  # SKU, variant SKU, or ingredient id
+    kind = Column(String(20), nullable=False)  # product | variant | ingredient
+    name = Column(String(200), nullable=False)
+    unit = Column(String(10), nullable=False, default="pz")  # pz | g | ml | ...
+    supplier_id = Column(ForeignKey("suppliers.id"))
+    reorder_point = Column(Quantity)
+    reorder_qty = Column(Quantity)
+    __table_args__ = (UniqueConstraint("business_id", "code"),)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id = _id()
+    business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    sku = Column(String(60), nullable=False)
+    name_es = Column(String(200), nullable=False)
+    name_en = Column(String(200), nullable=False)
+    category_id = Column(ForeignKey("categories.id"), nullable=False)
+    price = Column(Money, nullable=False)
+    sat_prod_serv = Column(String(8), nullable=False)
+    sat_unit = Column(String(3), nullable=False)
+    returnable = Column(Boolean, nullable=False, default=False)
+    stock_item_id = Column(ForeignKey("stock_items.id"))  # finished goods; None for recipes/variants
+    # Retail variant options with their labels: {"size": [{"id": "G", "es": "G", "en": "L", "synonyms": [...]}]}
+    variant_axes = Column(JSON, nullable=False, default=dict)
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = _created()
+    updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now)
+
+    category = relationship("Category")
+    stock_item = relationship("StockItem")
+    synonyms = relationship("ProductSynonym", cascade="all, delete-orphan", order_by="ProductSynonym.id")
+    variants = relationship("ProductVariant", back_populates="product", order_by="ProductVariant.id")
+    recipe = relationship("RecipeLine", cascade="all, delete-orphan", order_by="RecipeLine.id")
+    modifier_groups = relationship(
+        "ProductModifierGroup", cascade="all, delete-orphan", order_by="ProductModifierGroup.position"
+    )
+    __table_args__ = (UniqueConstraint("business_id", "sku"),)
+
+    def name(self, language: str) -> str:
+        return self.name_en if language == "en" else self.name_es
+
+
+class ProductSynonym(Base):
+    """Other ways customers name a product ("coca", "coquita"): the NLU reads these live."""
+
+    __tablename__ = "product_synonyms"
+    id = _id()
+    product_id = Column(ForeignKey("products.id"), nullable=False, index=True)
+    text = Column(String(200), nullable=False)
+    __table_args__ = (UniqueConstraint("product_id", "text"),)
+
+
+class ProductVariant(Base):
+    """A retail combination (size × colour) with its own SKU and stock."""
+
+    __tablename__ = "product_variants"
+    id = _id()
+    product_id = Column(ForeignKey("products.id"), nullable=False, index=True)
+    sku = Column(String(80), nullable=False, unique=True)
+    attributes = Column(JSON, nullable=False)  # {"size": "M", "color": "negro"}
+    stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)
+    active = Column(Boolean, nullable=False, default=True)
+
+    product = relationship("Product", back_populates="variants")
+    stock_item = relationship("StockItem")
+
+
+class ModifierGroup(Base):
+    __tablename__ = "modifier_groups"
+    id = Column(String(40), primary_key=True)
+    business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    options = relationship("ModifierOption", order_by="ModifierOption.position")
+
+
+class ModifierOption(Base):
+    __tablename__ = "modifier_options"
+    id = _id()
+    group_id = Column(ForeignKey("modifier_groups.id"), nullable=False)
+    code = Column(String(40), nullable=False)  # "large", "oat", "50"
+    name_es = Column(String(100), nullable=False)
+    name_en = Column(String(100), nullable=False)
+    price_delta = Column(Money, nullable=False, default=0)
+    is_default = Column(Boolean, nullable=False, default=False)
+    synonyms = Column(JSON, nullable=False, default=list)
+    position = Column(Integer, nullable=False, default=0)
+    __table_args__ = (UniqueConstraint("group_id", "code"),)
+
+
+class ProductModifierGroup(Base):
+    __tablename__ = "product_modifier_groups"
+    product_id = Column(ForeignKey("products.id"), primary_key=True)
+    group_id = Column(ForeignKey("modifier_groups.id"), primary_key=True)
+    position = Column(Integer, nullable=False, default=0)
+    group = relationship("ModifierGroup")
+
+
+class RecipeLine(Base):
+    """How much of an ingredient one unit of a prepared product consumes."""
+
+    __tablename__ = "recipe_lines"
+    id = _id()
+    product_id = Column(ForeignKey("products.id"), nullable=False, index=True)
+    stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)
+    quantity = Column(Quantity, nullable=False)
+    stock_item = relationship("StockItem")
+    __table_args__ = (UniqueConstraint("product_id", "stock_item_id"),)
+
+
+# --- stock ---------------------------------------------------------------------------------------
+
+
+class StockLevel(Base):
+    """Current stock of one item at one store. Changed only together with a StockMovement row."""
+
+    __tablename__ = "stock_levels"
+    store_id = Column(ForeignKey("stores.id"), primary_key=True)
+    stock_item_id = Column(ForeignKey("stock_items.id"), primary_key=True)
+    on_hand = Column(Quantity, nullable=False, default=0)
+    reserved = Column(Quantity, nullable=False, default=0)
+    updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now)
+    __table_args__ = (
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+    )
+    stock_item = relationship("StockItem")
+
+
+class StockMovement(Base):
+    """The stock ledger: on_hand = sum(on_hand_delta), reserved = sum(reserved_delta), per store and item."""
+
+    __tablename__ = "stock_movements"
+    id = _id()
+    store_id = Column(ForeignKey("stores.id"), nullable=False)
+    stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)
+    # opening | reservation | release | sale | return | purchase_receipt | adjustment
+    reason = Column(String(20), nullable=False)
+    on_hand_delta = Column(Quantity, nullable=False, default=0)
+    reserved_delta = Column(Quantity, nullable=False, default=0)
+    reference_type = Column(String(30))  # reservation | order | return | purchase_order | seed | staff
+    reference_id = Column(String(60))
+    actor = Column(String(100))  # customer:<id>, staff:<id>, system
+    note = Column(String(500))
+    created_at = _created()
+    __table_args__ = (Index("ix_stock_movements_store_item", "store_id", "stock_item_id"),)
+
+
+class Reservation(Base):
+    """Stock held for an order while the customer pays; expires after the business's hold time."""
+
+    __tablename__ = "reservations"
+    id = _id()
+    store_id = Column(ForeignKey("stores.id"), nullable=False)
+    order_id = Column(ForeignKey("orders.id"), index=True)
+    status = Column(String(20), nullable=False, default="active")  # active | committed | released | expired
+    expires_at = Column(UTCDateTime, nullable=False)
+    created_at = _created()
+    closed_at = Column(UTCDateTime)
+    lines = relationship("ReservationLine", cascade="all, delete-orphan")
+    __table_args__ = (Index("ix_reservations_status_expires", "status", "expires_at"),)
+
+
+class ReservationLine(Base):
+    __tablename__ = "reservation_lines"
+    id = _id()
+    reservation_id = Column(ForeignKey("reservations.id"), nullable=False, index=True)
+    stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)
+    quantity = Column(Quantity, nullable=False)
+
+
+class LowStockAlert(Base):
+    __tablename__ = "low_stock_alerts"
+    id = _id()
+    store_id = Column(ForeignKey("stores.id"), nullable=False)
+    stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)
+    on_hand = Column(Quantity, nullable=False)
+    status = Column(String(20), nullable=False, default="open")  # open | ordered | resolved
+    purchase_order_id = Column(ForeignKey("purchase_orders.id"))
+    created_at = _created()
+    resolved_at = Column(UTCDateTime)
+
+
+# --- carts and orders ----------------------------------------------------------------------------
+
+
+class Cart(Base):
+    __tablename__ = "carts"
+    id = _id()
+    store_id = Column(ForeignKey("stores.id"), nullable=False)
+    customer_id = Column(ForeignKey("customers.id"), nullable=False)
+    conversation_id = Column(ForeignKey("conversations.id"), index=True)
+    status = Column(String(20), nullable=False, default="open")  # open | ordered | abandoned
+    fulfilment = Column(String(10))  # pickup | delivery
+    delivery_postal_code = Column(String(5))
+    delivery_address = Column(String(500))
+    delivery_latitude = Column(Quantity)
+    delivery_longitude = Column(Quantity)
+    created_at = _created()
+    updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now)
+    lines = relationship("CartLine", cascade="all, delete-orphan", order_by="CartLine.id")
+    __table_args__ = (Index("ix_carts_store_customer_status", "store_id", "customer_id", "status"),)
+
+
+class CartLine(Base):
+    __tablename__ = "cart_lines"
+    id = _id()
+    cart_id = Column(ForeignKey("carts.id"), nullable=False, index=True)
+    product_id = Column(ForeignKey("products.id"), nullable=False)
+    variant_id = Column(ForeignKey("product_variants.id"))
+    quantity = Column(Integer, nullable=False)
+    modifiers = Column(JSON, nullable=False, default=dict)  # {"size": "large", "sugar": "50"}
+    created_at = _created()
+    product = relationship("Product")
+    variant = relationship("ProductVariant")
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+
+class TicketCounter(Base):
+    """Gap-free daily ticket numbers per store (C-001, C-002, ...): one row locked per assignment."""
+
+    __tablename__ = "ticket_counters"
+    store_id = Column(ForeignKey("stores.id"), primary_key=True)
+    day = Column(Date, primary_key=True)
+    last_number = Column(Integer, nullable=False, default=0)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id = _id()
+    business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    store_id = Column(ForeignKey("stores.id"), nullable=False)
+    customer_id = Column(ForeignKey("customers.id"), nullable=False, index=True)
+    conversation_id = Column(ForeignKey("conversations.id"), index=True)
+    cart_id = Column(ForeignKey("carts.id"))
+    channel = Column(String(20), nullable=False)  # whatsapp | twilio | simulator | console | rest | shell
+    # pending_payment | received | preparing | ready | delivered | picked_up | cancelled | expired
+    status = Column(String(20), nullable=False, default="pending_payment")
+    payment_status = Column(String(20), nullable=False, default="unpaid")  # unpaid | paid | refunded | partially_refunded | flagged
+    payment_method = Column(String(20))  # card | oxxo | spei | cash
+    fulfilment = Column(String(10), nullable=False, default="pickup")  # pickup | delivery
+    delivery_address = Column(String(500))
+    delivery_postal_code = Column(String(5))
+    delivery_latitude = Column(Quantity)
+    delivery_longitude = Column(Quantity)
+    customer_name = Column(String(200))
+    subtotal = Column(Money, nullable=False)
+    delivery_fee = Column(Money, nullable=False, default=0)
+    total = Column(Money, nullable=False)
+    currency = Column(String(3), nullable=False, default="MXN")
+    language = Column(String(2), nullable=False, default="es")
+    ticket_day = Column(Date)
+    ticket_number = Column(Integer)
+    ticket_code = Column(String(20))  # "C-042"
+    created_at = _created()
+    confirmed_at = Column(UTCDateTime)
+    paid_at = Column(UTCDateTime)
+    completed_at = Column(UTCDateTime)
+    cancelled_at = Column(UTCDateTime)
+    lines = relationship("OrderLine", cascade="all, delete-orphan", order_by="OrderLine.id")
+    __table_args__ = (
+        UniqueConstraint("store_id", "ticket_day", "ticket_number"),
+        Index("ix_orders_store_status", "store_id", "status"),
+    )
+
+
+class OrderLine(Base):
+    """A sold line, with name, price and SAT keys copied at sale time (the catalog may change)."""
+
+    __tablename__ = "order_lines"
+    id = _id()
+    order_id = Column(ForeignKey("orders.id"), nullable=False, index=True)
+    product_id = Column(ForeignKey("products.id"), nullable=False)
+    variant_id = Column(ForeignKey("product_variants.id"))
+    sku = Column(String(80), nullable=False)
+    description = Column(String(300), nullable=False)
+    quantity = Column(Integer, nullable=False)
+    modifiers = Column(JSON, nullable=False, default=dict)
+    unit_price = Column(Money, nullable=False)  # IVA included, modifiers included
+    line_total = Column(Money, nullable=False)
+    sat_prod_serv = Column(String(8), nullable=False)
+    sat_unit = Column(String(3), nullable=False)
+    returned_quantity = Column(Integer, nullable=False, default=0)
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+
+class OrderStatusChange(Base):
+    __tablename__ = "order_status_changes"
+    id = _id()
+    order_id = Column(ForeignKey("orders.id"), nullable=False, index=True)
+    from_status = Column(String(20))
+    to_status = Column(String(20), nullable=False)
+    actor = Column(String(100), nullable=False)
+    created_at = _created()
+
+
+# --- payments ------------------------------------------------------------------------------------
+
+
+class Payment(Base):
+    """One attempt to collect an order's total: a link, a SPEI reference or cash at the counter."""
+
+    __tablename__ = "payments"
+    id = _id()
+    order_id = Column(ForeignKey("orders.id"), nullable=False, index=True)
+    provider = Column(String(20), nullable=False)  # sandbox | stripe | mercadopago | spei | cash
+    method = Column(String(20), nullable=False)  # card | oxxo | spei | cash
+    status = Column(String(20), nullable=False, default="pending")  # pending | paid | declined | expired | refunded | flagged
+    amount = Column(Money, nullable=False)
+    currency = Column(String(3), nullable=False, default="MXN")
+    provider_link_id = Column(String(200))  # checkout session / preference id
+    provider_payment_id = Column(String(200))
+    link_url = Column(String(1000))
+    reference = Column(String(60))  # SPEI reference
+    expires_at = Column(UTCDateTime)
+    paid_at = Column(UTCDateTime)
+    created_at = _created()
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_payment_id"),
+        UniqueConstraint("provider", "provider_link_id"),
+    )
+
+
+class PaymentEvent(Base):
+    """Every provider webhook received, once (unique event id): the audit trail and the replay guard."""
+
+    __tablename__ = "payment_events"
+    id = _id()
+    provider = Column(String(20), nullable=False)
+    event_id = Column(String(200), nullable=False)
+    event_type = Column(String(100), nullable=False)
+    payment_id = Column(ForeignKey("payments.id"))
+    payload = Column(JSON, nullable=False)
+    outcome = Column(String(30))  # paid | duplicate | declined | amount_mismatch | ignored
+    received_at = _created()
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    id = _id()
+    payment_id = Column(ForeignKey("payments.id"), nullable=False, index=True)
+    return_id = Column(ForeignKey("returns.id"))
+    amount = Column(Money, nullable=False)
+    status = Column(String(20), nullable=False, default="pending")  # pending | succeeded | failed
+    idempotency_key = Column(String(100), nullable=False, unique=True)
+    provider_refund_id = Column(String(200))
+    reason = Column(String(300))
+    actor = Column(String(100), nullable=False)
+    created_at = _created()
+    completed_at = Column(UTCDateTime)
+
+
+# --- invoices (CFDI) -----------------------------------------------------------------------------
+
+
+class Invoice(Base):
+    """A CFDI 4.0: Ingreso for an order, Egreso (credit note) for a refund, or a global invoice.
+
+    Fiscal documents are kept for 5 years and never deleted, not even by a privacy request.
+    """
+
+    __tablename__ = "invoices"
+    id = _id()
+    business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    store_id = Column(ForeignKey("stores.id"), nullable=False)
+    order_id = Column(ForeignKey("orders.id"), index=True)  # None for a global invoice
+    kind = Column(String(10), nullable=False)  # ingreso | egreso | global
+    status = Column(String(20), nullable=False, default="draft")  # draft | sealed | stamped | rejected | cancelled
+    series = Column(String(25))
+    folio = Column(String(40))
+    uuid = Column(String(36), unique=True)
+    related_uuid = Column(String(36))  # Egreso: the invoice it credits; substitution on cancel
+    receiver_rfc = Column(String(13), nullable=False)
+    receiver_name = Column(String(300), nullable=False)
+    receiver_postal_code = Column(String(5), nullable=False)
+    receiver_tax_regime = Column(String(3), nullable=False)
+    cfdi_use = Column(String(4), nullable=False)
+    email = Column(String(320))
+    payment_form = Column(String(2))
+    subtotal = Column(Money, nullable=False)
+    tax = Column(Money, nullable=False)
+    total = Column(Money, nullable=False)
+    pac = Column(String(20))
+    xml = Column(Text)
+    rejection_reason = Column(String(1000))
+    cancellation_motive = Column(String(2))
+    cancelled_at = Column(UTCDateTime)
+    issued_at = Column(UTCDateTime)
+    created_at = _created()
+
+
+class InvoiceOrder(Base):
+    """Orders covered by a global invoice (factura global)."""
+
+    __tablename__ = "invoice_orders"
+    invoice_id = Column(ForeignKey("invoices.id"), primary_key=True)
+    order_id = Column(ForeignKey("orders.id"), primary_key=True)
+
+
+# --- returns and handoff -------------------------------------------------------------------------
+
+
+class Return(Base):
+    __tablename__ = "returns"
+    id = _id()
+    order_id = Column(ForeignKey("orders.id"), nullable=False, index=True)
+    customer_id = Column(ForeignKey("customers.id"), nullable=False)
+    status = Column(String(20), nullable=False, default="requested")  # requested | approved | rejected | received | refunded
+    reason = Column(String(500))
+    refund_amount = Column(Money, nullable=False, default=0)
+    credit_note_id = Column(ForeignKey("invoices.id"))
+    decided_by = Column(String(100))
+    created_at = _created()
+    decided_at = Column(UTCDateTime)
+    lines = relationship("ReturnLine", cascade="all, delete-orphan")
+
+
+class ReturnLine(Base):
+    __tablename__ = "return_lines"
+    id = _id()
+    return_id = Column(ForeignKey("returns.id"), nullable=False, index=True)
+    order_line_id = Column(ForeignKey("order_lines.id"), nullable=False)
+    quantity = Column(Integer, nullable=False)
+    restock = Column(Boolean, nullable=False, default=True)
+
+
+class HandoffTicket(Base):
+    """A conversation handed to a person; the bot stays quiet while it is open."""
+
+    __tablename__ = "handoff_tickets"
+    id = _id()
+    store_id = Column(ForeignKey("stores.id"), nullable=False)
+    customer_id = Column(ForeignKey("customers.id"), nullable=False)
+    conversation_id = Column(ForeignKey("conversations.id"), nullable=False, index=True)
+    reason = Column(String(30), nullable=False)  # requested | fallback | complaint | media | payment_flag
+    status = Column(String(20), nullable=False, default="open")  # open | assigned | closed
+    assigned_to = Column(ForeignKey("staff_users.id"))
+    summary = Column(String(1000))
+    created_at = _created()
+    closed_at = Column(UTCDateTime)
+
+
+# --- purchasing ----------------------------------------------------------------------------------
+
+
+class PurchaseOrder(Base):
+    __tablename__ = "purchase_orders"
+    id = _id()
+    store_id = Column(ForeignKey("stores.id"), nullable=False)
+    supplier_id = Column(ForeignKey("suppliers.id"), nullable=False)
+    status = Column(String(20), nullable=False, default="draft")  # draft | sent | partially_received | received | cancelled
+    expected_on = Column(Date)
+    created_by = Column(String(100), nullable=False)
+    created_at = _created()
+    sent_at = Column(UTCDateTime)
+    lines = relationship("PurchaseOrderLine", cascade="all, delete-orphan", order_by="PurchaseOrderLine.id")
+
+
+class PurchaseOrderLine(Base):
+    __tablename__ = "purchase_order_lines"
+    id = _id()
+    purchase_order_id = Column(ForeignKey("purchase_orders.id"), nullable=False, index=True)
+    stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)
+    quantity_ordered = Column(Quantity, nullable=False)
+    quantity_received = Column(Quantity, nullable=False, default=0)
+    unit_cost = Column(Money)
+
+
+# --- messaging -----------------------------------------------------------------------------------
+
+
+class InboundMessage(Base):
+    """Durable inbox: written before the webhook is acknowledged, processed once, in order."""
+
+    __tablename__ = "inbound_messages"
+    id = _id()
+    channel = Column(String(20), nullable=False)  # whatsapp | twilio | simulator
+    external_id = Column(String(200), nullable=False)  # wamid / MessageSid
+    store_id = Column(ForeignKey("stores.id"))
+    conversation_id = Column(String(120), index=True)
+    sender = Column(String(40))
+    message_type = Column(String(30), nullable=False)
+    payload = Column(JSON, nullable=False)
+    status = Column(String(20), nullable=False, default="received")  # received | processing | processed | ignored | failed
+    attempts = Column(Integer, nullable=False, default=0)
+    error = Column(String(1000))
+    received_at = _created()
+    processed_at = Column(UTCDateTime)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_inbound_messages_status", "status"),
+    )
+
+
+class OutboundMessage(Base):
+    """Durable outbox: every send is a row, retried with backoff, sent at most once."""
+
+    __tablename__ = "outbound_messages"
+    id = _id()
+    channel = Column(String(20), nullable=False)
+    store_id = Column(ForeignKey("stores.id"))
+    conversation_id = Column(String(120), index=True)
+    recipient = Column(String(40), nullable=False)
+    payload = Column(JSON, nullable=False)
+    # queued | sending | sent | delivered | read | failed | given_up
+    status = Column(String(20), nullable=False, default="queued")
+    external_id = Column(String(200), unique=True)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(UTCDateTime)
+    last_error = Column(String(1000))
+    created_at = _created()
+    sent_at = Column(UTCDateTime)
+    updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now)
+    __table_args__ = (Index("ix_outbound_messages_status_next", "status", "next_attempt_at"),)
+
+
+# --- privacy and audit ---------------------------------------------------------------------------
+
+
+class PrivacyRequest(Base):
+    __tablename__ = "privacy_requests"
+    id = _id()
+    customer_id = Column(ForeignKey("customers.id"), nullable=False)
+    kind = Column(String(20), nullable=False)  # access | rectification | erasure | opt_out
+    status = Column(String(20), nullable=False, default="open")  # open | done | rejected
+    created_at = _created()
+    completed_at = Column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """Who did what to which record, for changes that have no ledger of their own."""
+
+    __tablename__ = "audit_events"
+    id = _id()
+    actor = Column(String(100), nullable=False)
+    action = Column(String(60), nullable=False)
+    entity_type = Column(String(40), nullable=False)
+    entity_id = Column(String(60), nullable=False)
+    data = Column(JSON, nullable=False, default=dict)
+    created_at = _created()
+    __table_args__ = (Index("ix_audit_events_entity", "entity_type", "entity_id"),)

@@ -1,0 +1,130 @@
+"""Start Comanda's processes together (`comanda run`), each in its own virtual environment.
+
+The Rasa server runs from COMANDA_RASA_VENV, the action server from COMANDA_ACTIONS_VENV. Every
+process gets the resolved settings in its environment, so endpoints.yml can refer to them. If one
+process dies the others are stopped; Ctrl-C stops them all.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from comanda.errors import ConfigError
+from comanda.settings import SETTINGS, home, setting, setting_int
+
+
+@dataclass
+class Service:
+    name: str
+    argv: List[str]
+    port: int
+    ready_path: str
+
+
+def process_env() -> Dict[str, str]:
+    """The environment for child processes: the caller's, plus every setting resolved."""
+    env = dict(os.environ)
+    for name in SETTINGS:
+        env[name] = setting(name)
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")  # Rasa's tracker store predates SQLAlchemy 2
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(home()), env.get("PYTHONPATH")]))
+    return env
+
+
+def venv_bin(venv_setting: str, program: str) -> str:
+    path = Path(setting(venv_setting)) / "bin" / program
+    if not path.exists():
+        raise ConfigError(f"{path} not found: run `make venvs` (or set {venv_setting})")
+    return str(path)
+
+
+def rasa_server() -> Service:
+    port = setting_int("COMANDA_RASA_PORT")
+    return Service("rasa", [
+        venv_bin("COMANDA_RASA_VENV", "rasa"), "run", "--enable-api",
+        "--auth-token", setting("COMANDA_RASA_TOKEN"), "--port", str(port),
+        "--model", str(home() / "models"), "--endpoints", str(home() / "endpoints.yml"),
+        "--credentials", str(home() / "credentials.yml"),
+    ], port, "/")
+
+
+def action_server() -> Service:
+    port = setting_int("COMANDA_ACTIONS_PORT")
+    return Service("actions", [
+        venv_bin("COMANDA_ACTIONS_VENV", "python"), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port),
+    ], port, "/health")
+
+
+def ensure_port_free(service: Service) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", service.port))
+        except OSError:
+            raise ConfigError(
+                f"port {service.port} ({service.name}) is already in use: stop what runs there "
+                f"or choose another port in the settings (`comanda settings`)"
+            )
+
+
+def is_ready(service: Service) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{service.port}{service.ready_path}", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def run_stack(only: Optional[str] = None) -> int:
+    services = [s for s in (action_server(), rasa_server()) if only in (None, s.name)]
+    for service in services:
+        ensure_port_free(service)
+    env = process_env()
+    started = time.monotonic()
+    procs = {s.name: subprocess.Popen(s.argv, cwd=home(), env=env) for s in services}
+
+    def stop(*_args) -> None:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, stop)
+    waiting = {s.name: s for s in services}
+    try:
+        while True:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    print(f"comanda: {name} stopped (exit {proc.returncode}); stopping the rest", file=sys.stderr)
+                    stop()
+                    _wait_all(procs)
+                    return proc.returncode or 1
+            for name in [n for n, s in waiting.items() if is_ready(s)]:
+                service = waiting.pop(name)
+                print(f"comanda: {name} ready on port {service.port} after {time.monotonic() - started:.1f} s",
+                      flush=True)
+                if not waiting:
+                    print("comanda: ready. Chat with `make shell`, or POST to "
+                          f"http://127.0.0.1:{setting('COMANDA_RASA_PORT')}/webhooks/rest/webhook", flush=True)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        stop()
+        _wait_all(procs)
+        return 0
+
+
+def _wait_all(procs: Dict[str, subprocess.Popen], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    for proc in procs.values():
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,109 @@
+"""The one place for settings: environment variables with documented defaults.
+
+Every setting Comanda reads is declared in ``SETTINGS`` below; ``comanda settings`` prints them
+and the README lists them. Read a value with ``setting("NAME")``; nothing else reads ``os.environ``
+for Comanda settings.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    help: str
+    default: Callable[[], str]
+    default_doc: str
+    secret: bool = False
+
+
+def _home() -> Path:
+    return Path(os.environ.get("COMANDA_HOME") or PROJECT_ROOT)
+
+
+def _var_dir() -> Path:
+    return _home() / "var"
+
+
+def _generated_secret(filename: str) -> Callable[[], str]:
+    """A secret created once on first use and kept under var/, so a fresh clone needs no set-up."""
+
+    def make() -> str:
+        path = _var_dir() / "secrets" / filename
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    return make
+
+
+def _const(value: str) -> Callable[[], str]:
+    return lambda: value
+
+
+_DEFINITIONS = [
+    Setting("COMANDA_HOME", "Project folder: data/, models/ and var/ live here.",
+            lambda: str(PROJECT_ROOT), "the checkout's root"),
+    Setting("COMANDA_DATABASE_URL",
+            "SQLAlchemy URL of the one database (Comanda's tables and Rasa's tracker store).",
+            lambda: f"sqlite:///{_var_dir() / 'comanda.db'}", "sqlite:///var/comanda.db"),
+    Setting("COMANDA_DEFAULT_STORE", "Store used when a conversation does not name one (shell, REST).",
+            _const("centro"), "centro"),
+    Setting("COMANDA_CATALOG", "Demo business loaded by `comanda seed --demo`.",
+            lambda: str(_home() / "data" / "demo" / "catalog.yml"), "data/demo/catalog.yml"),
+    Setting("COMANDA_RASA_PORT", "Port of the Rasa server.", _const("5005"), "5005"),
+    Setting("COMANDA_ACTIONS_PORT", "Port of the Rasa action server.", _const("5055"), "5055"),
+    Setting("COMANDA_RASA_URL", "Base URL other processes use to reach the Rasa server's HTTP API.",
+            lambda: f"http://127.0.0.1:{setting('COMANDA_RASA_PORT')}", "http://127.0.0.1:5005"),
+    Setting("COMANDA_ACTIONS_URL", "Webhook the Rasa server calls to run custom actions.",
+            lambda: f"http://127.0.0.1:{setting('COMANDA_ACTIONS_PORT')}/webhook",
+            "http://127.0.0.1:5055/webhook"),
+    Setting("COMANDA_RASA_TOKEN", "Token that protects the Rasa server's HTTP API.",
+            _generated_secret("rasa-token"), "random, kept in var/secrets/rasa-token", secret=True),
+    Setting("COMANDA_RASA_VENV", "Virtual environment of the Rasa server.",
+            lambda: str(_home() / ".venv"), ".venv"),
+    Setting("COMANDA_ACTIONS_VENV", "Virtual environment of the action server and back office.",
+            lambda: str(_home() / ".venv-actions"), ".venv-actions"),
+    Setting("COMANDA_LOCK_STORE_URL",
+            "Rasa lock store: empty for in-memory (one Rasa process), redis://host:port/db for replicas.",
+            _const(""), "empty (in-memory)"),
+    Setting("COMANDA_LOG_LEVEL", "Log level of every Comanda process.", _const("INFO"), "INFO"),
+]
+
+SETTINGS: Dict[str, Setting] = {s.name: s for s in _DEFINITIONS}
+
+
+def setting(name: str) -> str:
+    """The value of a declared setting: the environment wins, else its default."""
+    definition = SETTINGS[name]
+    value = os.environ.get(name)
+    if value is not None and value != "":
+        return value
+    return definition.default()
+
+
+def setting_int(name: str) -> int:
+    value = setting(name)
+    try:
+        return int(value)
+    except ValueError:
+        from comanda.errors import ConfigError
+
+        raise ConfigError(f"{name} must be a whole number, not {value!r}")
+
+
+def home() -> Path:
+    return Path(setting("COMANDA_HOME"))
+
+
+def database_url(override: Optional[str] = None) -> str:
+    return override or setting("COMANDA_DATABASE_URL")

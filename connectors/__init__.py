@@ -1,0 +1,1 @@
+"""Rasa server extensions: input/output channels and the tracker store on Comanda's database."""

@@ -1,0 +1,33 @@
+"""Rasa's own SQL tracker store, pointed at Comanda's one database (COMANDA_DATABASE_URL).
+
+Rasa wants the URL in pieces; this splits it, and on SQLite adds the busy timeout and WAL mode that
+let the Rasa server, the action server and the back office share the file.
+"""
+from typing import Any, Optional
+
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from comanda.db import SQLITE_BUSY_TIMEOUT_MS, check_url, configure_sqlite_connection
+from comanda.settings import database_url
+
+
+class ComandaTrackerStore(SQLTrackerStore):
+    def __init__(
+        self, domain: Optional[Domain] = None, event_broker: Optional[EventBroker] = None, **kwargs: Any
+    ) -> None:
+        kwargs.pop("host", None)  # Rasa passes endpoints.yml's `url` as host; the URL comes from settings
+        url = make_url(check_url(database_url()))
+        query = dict(url.query)
+        sqlite = url.get_backend_name() == "sqlite"
+        if sqlite:
+            query.setdefault("timeout", str(SQLITE_BUSY_TIMEOUT_MS / 1000))
+        super().__init__(
+            domain, dialect=url.drivername, host=url.host, port=url.port, db=url.database,
+            username=url.username, password=url.password, event_broker=event_broker, query=query, **kwargs,
+        )
+        if sqlite:
+            event.listen(self.engine, "connect", configure_sqlite_connection)

@@ -1,0 +1,1 @@
+"""Custom Rasa NLU components (they run in the Rasa server's environment)."""
