@@ -88,6 +88,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_stack(only=args.only)
 
 
+def cmd_shell(args: argparse.Namespace) -> int:
+    from comanda.runner import run_shell
+
+    return run_shell()
+
+
 def cmd_rasa(args: argparse.Namespace) -> int:
     """Run Rasa's own command line from the Rasa environment, with Comanda's settings resolved."""
     import os
@@ -126,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="start the Rasa server and the action server; Ctrl-C stops them")
     p.add_argument("--only", choices=["rasa", "actions"], help="start one process only")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("shell", help="chat with the bot in the terminal")
+    p.set_defaults(func=cmd_shell)
+
     p = sub.add_parser("rasa", help="run a `rasa` command (train, shell, test, ...) with Comanda's settings")
     p.add_argument("rasa_args", nargs=argparse.REMAINDER, help="arguments for rasa")
     p.set_defaults(func=cmd_rasa)

@@ -41,7 +41,10 @@ def check_url(url: str) -> str:
             f"COMANDA_DATABASE_URL must be sqlite:/// or postgresql://, not {parsed.drivername!r}"
         )
     if parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the folder of the SQLite database {parsed.database}: {exc.strerror}")
     return url
 
 

@@ -28,7 +28,8 @@ def upgrade(url: Optional[str] = None, revision: str = "head") -> None:
         with get_engine(url).connect():
             pass
     except OperationalError as exc:
-        raise ConfigError(f"cannot reach the database at COMANDA_DATABASE_URL: {exc.orig}".strip())
+        reason = " ".join(str(exc.orig).split())
+        raise ConfigError(f"cannot reach the database at COMANDA_DATABASE_URL: {reason}")
     command.upgrade(alembic_config(url), revision)
 
 

@@ -128,3 +128,19 @@ def _wait_all(procs: Dict[str, subprocess.Popen], timeout: float = 20) -> None:
             proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def run_shell() -> int:
+    """Chat in the terminal: the action server in the background, `rasa shell` in the foreground."""
+    actions = action_server()
+    ensure_port_free(actions)
+    env = process_env()
+    proc = subprocess.Popen(actions.argv, cwd=home(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        return subprocess.call([
+            venv_bin("COMANDA_RASA_VENV", "rasa"), "shell", "--model", str(home() / "models"),
+            "--endpoints", str(home() / "endpoints.yml"),
+        ], cwd=home(), env=env)
+    finally:
+        proc.terminate()
+        _wait_all({"actions": proc})

@@ -1,9 +1,12 @@
 """Detects whether a message is Spanish or English and emits it as the `language` entity.
 
 It learns from the training data itself: every intent block in data/nlu/<lang>/ carries
-``metadata: {language: <lang>}``. A naive Bayes model over character n-grams (accents, "ñ", "¿",
+``metadata: {language: <lang>}``; spaCy's stop-word lists (shipped with spaCy, no download) add
+each language's function words. A naive Bayes model over character n-grams (accents, "ñ", "¿",
 typical endings) scores each message; only a confident verdict becomes an entity, so short or
-ambiguous messages ("ok", "👍", "2 taro") leave the conversation's remembered language alone.
+ambiguous messages ("ok", "👍", "2") leave the conversation's remembered language alone.
+Text inside entities found earlier in the pipeline (product names, which read the same in both
+languages) is not evidence and is left out.
 """
 from __future__ import annotations
 
@@ -82,6 +85,24 @@ class NaiveBayesLanguageModel:
         return cls(data["counts"], data["docs"], data["alpha"])
 
 
+def _stop_words(language: str) -> List[str]:
+    """spaCy's stop words for a language (part of the spaCy package; nothing is downloaded)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"spacy.lang.{language}.stop_words")
+    except ImportError:
+        return []
+    return sorted(module.STOP_WORDS)
+
+
+def _without_entities(text: str, entities: List[Dict[str, Any]]) -> str:
+    for entity in sorted(entities, key=lambda e: e.get("start", 0), reverse=True):
+        if entity.get("entity") != ENTITY and "start" in entity and "end" in entity:
+            text = text[: entity["start"]] + " " + text[entity["end"]:]
+    return text
+
+
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=True)
 class LanguageDetector(GraphComponent):
     """Emits ``{"entity": "language", "value": "es"|"en"}`` when it is sure of the language."""
@@ -90,7 +111,10 @@ class LanguageDetector(GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"threshold": 0.85, "min_ngram": 1, "max_ngram": 4, "evidence_cap": 24, "metadata_key": "language"}
+        return {
+            "threshold": 0.85, "min_ngram": 1, "max_ngram": 4, "evidence_cap": 24, "min_letters": 3,
+            "metadata_key": "language", "stop_words": True,
+        }
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  model: Optional[NaiveBayesLanguageModel] = None) -> None:
@@ -118,6 +142,8 @@ class LanguageDetector(GraphComponent):
             for ex in training_data.training_examples
             if ex.get(TEXT) and (lang := self._language_of(ex))
         ]
+        if self.config["stop_words"]:
+            samples += [(word, lang) for lang in sorted({lang for _, lang in samples}) for word in _stop_words(lang)]
         self.model = NaiveBayesLanguageModel.fit(samples, self.config["min_ngram"], self.config["max_ngram"])
         with self._storage.write_to(self._resource) as directory:
             (directory / self.FILE).write_text(json.dumps(self.model.to_json()), encoding="utf-8")
@@ -134,7 +160,7 @@ class LanguageDetector(GraphComponent):
         return cls(config, model_storage, resource, model)
 
     def detect(self, text: str) -> Optional[Tuple[str, float]]:
-        if self.model is None:
+        if self.model is None or sum(len(w) for w in _WORD.findall(text)) < self.config["min_letters"]:
             return None
         grams = features(text, self.config["min_ngram"], self.config["max_ngram"])
         verdict = self.model.predict(grams, self.config["evidence_cap"])
@@ -145,7 +171,7 @@ class LanguageDetector(GraphComponent):
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(TEXT) or ""
-            verdict = self.detect(text)
+            verdict = self.detect(_without_entities(text, message.get(ENTITIES, [])))
             if verdict is None:
                 continue
             language, confidence = verdict

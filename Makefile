@@ -1,0 +1,83 @@
+# Comanda: `make run` starts everything on the embedded defaults; `make test` runs the whole suite.
+# Both create the two virtual environments when missing (Python 3.10, as Rasa 3.6 requires).
+
+PYTHON ?= python3.10
+RASA_VENV := .venv
+ACTIONS_VENV := .venv-actions
+COMANDA := $(RASA_VENV)/bin/comanda
+PIP_FLAGS := --quiet --disable-pip-version-check
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export RASA_TELEMETRY_ENABLED := false
+
+.PHONY: run test venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e
+
+run: venvs db train
+	@$(COMANDA) run
+
+shell: venvs db train
+	@$(COMANDA) shell
+
+venvs: $(RASA_VENV)/.installed $(ACTIONS_VENV)/.installed
+
+python-check:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 10) else 1)' 2>/dev/null || { \
+	  echo "error: Python 3.10 not found as '$(PYTHON)' (Rasa 3.6 needs 3.8-3.10): install it (e.g. 'pyenv install 3.10') or run 'make PYTHON=/path/to/python3.10 ...'"; exit 1; }
+
+$(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa.lock pyproject.toml
+	@$(MAKE) --no-print-directory python-check
+	@echo "creating $(RASA_VENV) (Rasa server)..."
+	@test -x $(RASA_VENV)/bin/python || $(PYTHON) -m venv $(RASA_VENV)
+	@$(RASA_VENV)/bin/pip install $(PIP_FLAGS) "pip<24.1" wheel "setuptools<70"
+	@$(RASA_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/rasa.txt -c requirements/rasa.lock
+	@$(RASA_VENV)/bin/pip install $(PIP_FLAGS) --no-deps -e .
+	@$(RASA_VENV)/bin/pip check
+	@touch $@
+
+$(ACTIONS_VENV)/.installed: requirements/actions.txt requirements/actions.lock pyproject.toml
+	@$(MAKE) --no-print-directory python-check
+	@echo "creating $(ACTIONS_VENV) (action server, back office)..."
+	@test -x $(ACTIONS_VENV)/bin/python || $(PYTHON) -m venv $(ACTIONS_VENV)
+	@$(ACTIONS_VENV)/bin/pip install $(PIP_FLAGS) "pip<24.1" wheel "setuptools<70"
+	@$(ACTIONS_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/actions.txt -c requirements/actions.lock
+	@$(ACTIONS_VENV)/bin/pip install $(PIP_FLAGS) --no-deps -e .
+	@$(ACTIONS_VENV)/bin/pip check
+	@touch $@
+
+# Migrate, and load the demo business into an empty database.
+db: venvs
+	@$(COMANDA) migrate
+	@$(COMANDA) seed --demo --if-empty
+
+# Rasa's fingerprinting skips training when data, config and domain are unchanged.
+train: venvs
+	@$(COMANDA) rasa train --domain domain --data data --config config.yml --out models --fixed-model-name comanda
+
+validate: venvs
+	@$(COMANDA) rasa data validate --domain domain --data data --config config.yml --fail-on-warnings
+
+# Regenerate the lock files after changing requirements/*.txt.
+lock:
+	@$(RASA_VENV)/bin/pip freeze --exclude-editable | grep -v '^comanda' > requirements/rasa.lock
+	@$(ACTIONS_VENV)/bin/pip freeze --exclude-editable | grep -v '^comanda' > requirements/actions.lock
+
+test: venvs validate train test-core test-rasa test-stories test-e2e
+
+# Core, services and actions: in the action server's environment, on SQLite and (when
+# COMANDA_TEST_DATABASE_URL is set) PostgreSQL.
+test-core: venvs
+	@$(ACTIONS_VENV)/bin/python -m pytest -q tests/core tests/actions
+
+# NLU components and the tracker store: in the Rasa server's environment.
+test-rasa: venvs
+	@$(RASA_VENV)/bin/python -m pytest -q tests/rasa
+
+# Rasa's end-to-end test stories on the trained model.
+test-stories: venvs train
+	@$(COMANDA) rasa test core --stories tests/stories --model models/comanda.tar.gz --out results/stories --fail-on-prediction-errors --no-plot
+
+# The whole stack started as `make run` starts it, spoken to over HTTP.
+test-e2e: venvs train
+	@$(ACTIONS_VENV)/bin/python -m pytest -q tests/e2e
+
+clean-venvs:
+	rm -rf $(RASA_VENV) $(ACTIONS_VENV)

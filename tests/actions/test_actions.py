@@ -1,0 +1,55 @@
+"""Actions run as the action server runs them: a tracker in, responses and events out."""
+from typing import Any, Dict, List, Optional
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.faq import ActionAnswerFaq
+from actions.menu import ActionShowMenu
+from actions.session import ActionSessionStart
+
+
+def tracker(sender: str = "default", slots: Optional[Dict[str, Any]] = None,
+            latest: Optional[Dict[str, Any]] = None) -> Tracker:
+    return Tracker(sender, slots or {}, latest or {}, [], False, None, {}, "action_listen")
+
+
+def run(action, trk: Tracker) -> (List[Dict[str, Any]], List[Dict[str, Any]]):
+    dispatcher = CollectingDispatcher()
+    events = action.run(dispatcher, trk, {})
+    return dispatcher.messages, events
+
+
+def test_menu_in_spanish_from_the_database(demo):
+    messages, _ = run(ActionShowMenu(), tracker(slots={"language": "es"}))
+    [msg] = messages
+    assert msg["response"] == "utter_menu" and msg["store_name"] == "Café Esquina Centro"
+    assert "*Bubble tea*\n• Té de taro con leche — $75.00" in msg["menu"]
+    assert "Taco al pastor — $22.00" in msg["menu"]
+
+
+def test_menu_in_english_for_the_store_of_the_conversation(demo):
+    messages, _ = run(ActionShowMenu(), tracker("roma:whatsapp:+5215511112222", slots={"language": "en"}))
+    [msg] = messages
+    assert msg["store_name"] == "Café Esquina Roma"
+    assert "• Taro milk tea — $75.00" in msg["menu"] and "taco" not in msg["menu"].lower()
+
+
+def test_faq_answer_uses_the_topic_the_response_selector_chose(demo):
+    latest = {"response_selector": {"faq": {"response": {"intent_response_key": "faq/hours"}}}}
+    messages, _ = run(ActionAnswerFaq(), tracker(slots={"language": "en"}, latest=latest))
+    assert messages[0]["response"] == "utter_faq/hours"
+    assert messages[0]["hours"] == "Mon–Fri 07:30–21:00\nSat–Sun 09:00–20:00"
+
+
+def test_faq_without_a_topic_asks_to_rephrase(demo):
+    messages, _ = run(ActionAnswerFaq(), tracker(slots={"language": "es"}))
+    assert messages[0]["response"] == "utter_please_rephrase"
+
+
+def test_session_start_speaks_the_business_language_until_the_customer_shows_theirs(demo):
+    _, events = run(ActionSessionStart(), tracker())
+    assert events[0] == SessionStarted() and SlotSet("language", "es") in events
+    _, events = run(ActionSessionStart(), tracker(slots={"language": "en"}))
+    assert SlotSet("language", "en") in events and SlotSet("language", "es") not in events
