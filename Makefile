@@ -8,6 +8,7 @@ COMANDA := $(RASA_VENV)/bin/comanda
 PIP_FLAGS := --quiet --disable-pip-version-check
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
+export TQDM_DISABLE := 1
 
 .PHONY: run test venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e
 
