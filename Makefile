@@ -10,7 +10,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 export TQDM_DISABLE := 1
 
-.PHONY: run test venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e
+.PHONY: run test venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook
 
 run: venvs db train
 	@$(COMANDA) run
@@ -63,22 +63,26 @@ lock:
 
 test: venvs validate train test-core test-rasa test-stories test-e2e
 
-# Core, services and actions: in the action server's environment, on SQLite and (when
-# COMANDA_TEST_DATABASE_URL is set) PostgreSQL.
+# Core, services, actions and the back office (simulator, browser test): in the action server's
+# environment, on SQLite and (when COMANDA_TEST_DATABASE_URL is set) PostgreSQL.
 test-core: venvs
-	@$(ACTIONS_VENV)/bin/python -m pytest -q tests/core tests/actions
+	@$(ACTIONS_VENV)/bin/python -m pytest -q tests/core tests/actions tests/backoffice
 
-# NLU components and the tracker store: in the Rasa server's environment.
+# NLU components, channels and the tracker store: in the Rasa server's environment.
 test-rasa: venvs
-	@$(RASA_VENV)/bin/python -m pytest -q tests/rasa
+	@$(RASA_VENV)/bin/python -m pytest -q tests/rasa tests/channel
 
 # Rasa's end-to-end test stories on the trained model.
 test-stories: venvs train
 	@$(COMANDA) rasa test core --stories tests/stories --model models/comanda.tar.gz --out results/stories --fail-on-prediction-errors --no-plot
 
-# The whole stack started as `make run` starts it, spoken to over HTTP.
+# The whole stack started as `make run` starts it, spoken to over HTTP and through the WhatsApp simulator.
 test-e2e: venvs train
 	@$(ACTIONS_VENV)/bin/python -m pytest -q tests/e2e
 
 clean-venvs:
 	rm -rf $(RASA_VENV) $(ACTIONS_VENV)
+
+# Benchmarks: figures for the README (not part of `make test`).
+bench-webhook: venvs train
+	@$(ACTIONS_VENV)/bin/python bench/webhook.py

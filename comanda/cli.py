@@ -129,8 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_menu)
 
-    p = sub.add_parser("run", help="start the Rasa server and the action server; Ctrl-C stops them")
-    p.add_argument("--only", choices=["rasa", "actions"], help="start one process only")
+    p = sub.add_parser("run", help="start the Rasa server, action server and back office; Ctrl-C stops them")
+    p.add_argument("--only", choices=["rasa", "actions", "backoffice"], help="start one process only")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("shell", help="chat with the bot in the terminal")
     p.set_defaults(func=cmd_shell)

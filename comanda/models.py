@@ -124,7 +124,8 @@ class StaffUser(Base):
 class Customer(Base):
     __tablename__ = "customers"
     id = _id()
-    phone = Column(String(20), nullable=False, unique=True)  # E.164
+    phone = Column(String(20), unique=True)  # E.164; None for WhatsApp users known only by their BSUID
+    whatsapp_user_id = Column(String(160), unique=True)  # business-scoped user id (BSUID)
     name = Column(String(200))
     language = Column(String(2))
     consent_marketing = Column(Boolean, nullable=False, default=False)
@@ -165,8 +166,11 @@ class Conversation(Base):
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     customer_id = Column(ForeignKey("customers.id"), nullable=False, index=True)
     channel = Column(String(20), nullable=False)  # whatsapp | twilio | simulator | rest | shell
+    recipient = Column(String(160))  # where the channel delivers: wa_id, BSUID or whatsapp:+E164
     language = Column(String(2))
     last_inbound_at = Column(UTCDateTime)  # opens WhatsApp's 24-hour service window
+    # Payloads of the last choices sent as numbered text (more than 10 options): "3" means the third.
+    numbered_options = Column(JSON)
     created_at = _created()
     __table_args__ = (UniqueConstraint("store_id", "customer_id", "channel"),)
 
@@ -683,7 +687,7 @@ class InboundMessage(Base):
     external_id = Column(String(200), nullable=False)  # wamid / MessageSid
     store_id = Column(ForeignKey("stores.id"))
     conversation_id = Column(String(120), index=True)
-    sender = Column(String(40))
+    sender = Column(String(160))
     message_type = Column(String(30), nullable=False)
     payload = Column(JSON, nullable=False)
     status = Column(String(20), nullable=False, default="received")  # received | processing | processed | ignored | failed
@@ -705,8 +709,10 @@ class OutboundMessage(Base):
     channel = Column(String(20), nullable=False)
     store_id = Column(ForeignKey("stores.id"))
     conversation_id = Column(String(120), index=True)
-    recipient = Column(String(40), nullable=False)
+    recipient = Column(String(160), nullable=False)
     payload = Column(JSON, nullable=False)
+    # "<inbound message id>:<n>" for the n-th reply to a message: processing it again sends nothing twice
+    dedupe_key = Column(String(240), unique=True)
     # queued | sending | sent | delivered | read | failed | given_up
     status = Column(String(20), nullable=False, default="queued")
     external_id = Column(String(200), unique=True)

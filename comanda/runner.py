@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from comanda.errors import ConfigError
-from comanda.settings import SETTINGS, home, setting, setting_int
+from comanda.settings import SETTINGS, SIMULATOR_WHATSAPP, home, setting, setting_int, simulator_graph_url
 
 
 @dataclass
@@ -29,11 +29,20 @@ class Service:
     ready_path: str
 
 
+def uses_simulator() -> bool:
+    """The simulator stands in for Meta unless real WhatsApp credentials are set."""
+    real = any(os.environ.get(name) for name in ("WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN"))
+    return setting("COMANDA_SIMULATOR") == "1" and not real
+
+
 def process_env() -> Dict[str, str]:
     """The environment for child processes: the caller's, plus every setting resolved."""
     env = dict(os.environ)
     for name in SETTINGS:
         env[name] = setting(name)
+    if uses_simulator():
+        env.update(SIMULATOR_WHATSAPP)
+        env["WHATSAPP_GRAPH_URL"] = os.environ.get("WHATSAPP_GRAPH_URL") or simulator_graph_url()
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")  # Rasa's tracker store predates SQLAlchemy 2
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(home()), env.get("PYTHONPATH")]))
@@ -64,6 +73,13 @@ def action_server() -> Service:
     ], port, "/health")
 
 
+def backoffice_server() -> Service:
+    port = setting_int("COMANDA_BACKOFFICE_PORT")
+    return Service("backoffice", [
+        venv_bin("COMANDA_ACTIONS_VENV", "python"), "-m", "backoffice", "--port", str(port),
+    ], port, "/health")
+
+
 def ensure_port_free(service: Service) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -85,7 +101,7 @@ def is_ready(service: Service) -> bool:
 
 
 def run_stack(only: Optional[str] = None) -> int:
-    services = [s for s in (action_server(), rasa_server()) if only in (None, s.name)]
+    services = [s for s in (action_server(), backoffice_server(), rasa_server()) if only in (None, s.name)]
     for service in services:
         ensure_port_free(service)
     env = process_env()

@@ -67,6 +67,10 @@ _DEFINITIONS = [
     Setting("COMANDA_ACTIONS_URL", "Webhook the Rasa server calls to run custom actions.",
             lambda: f"http://127.0.0.1:{setting('COMANDA_ACTIONS_PORT')}/webhook",
             "http://127.0.0.1:5055/webhook"),
+    Setting("COMANDA_BACKOFFICE_PORT", "Port of the back-office web app (simulator, webhooks, staff console).",
+            _const("5080"), "5080"),
+    Setting("COMANDA_BACKOFFICE_URL", "Public base URL of the back office (payment pages, simulator).",
+            lambda: f"http://127.0.0.1:{setting('COMANDA_BACKOFFICE_PORT')}", "http://127.0.0.1:5080"),
     Setting("COMANDA_RASA_TOKEN", "Token that protects the Rasa server's HTTP API.",
             _generated_secret("rasa-token"), "random, kept in var/secrets/rasa-token", secret=True),
     Setting("COMANDA_RASA_VENV", "Virtual environment of the Rasa server.",
@@ -77,7 +81,31 @@ _DEFINITIONS = [
             "Rasa lock store: empty for in-memory (one Rasa process), redis://host:port/db for replicas.",
             _const(""), "empty (in-memory)"),
     Setting("COMANDA_LOG_LEVEL", "Log level of every Comanda process.", _const("INFO"), "INFO"),
+    Setting("COMANDA_SIMULATOR", "Start the WhatsApp simulator with `comanda run` and point the connector at it "
+            "unless the WHATSAPP_* variables are set (1/0).", _const("1"), "1"),
+    Setting("WHATSAPP_VERIFY_TOKEN", "Token Meta echoes when it verifies the webhook (you choose it in the app).",
+            _const(""), "empty; `comanda run` uses a demo token with the simulator", secret=True),
+    Setting("WHATSAPP_APP_SECRET", "Meta app secret: webhooks are signed with it (X-Hub-Signature-256).",
+            _const(""), "empty; `comanda run` uses a demo secret with the simulator", secret=True),
+    Setting("WHATSAPP_ACCESS_TOKEN", "Bearer token for the Graph API (a system user's permanent token).",
+            _const(""), "empty; `comanda run` uses a demo token with the simulator", secret=True),
+    Setting("WHATSAPP_GRAPH_URL", "Graph API base URL, with version.",
+            _const("https://graph.facebook.com/v21.0"), "https://graph.facebook.com/v21.0"),
+    Setting("WHATSAPP_REENGAGEMENT_TEMPLATE",
+            "Approved template sent when the 24-hour window has closed (one body parameter: the store name).",
+            _const("comanda_reengagement"), "comanda_reengagement"),
 ]
+
+# What `comanda run` uses when the WhatsApp variables are not set: the local simulator.
+SIMULATOR_WHATSAPP = {
+    "WHATSAPP_VERIFY_TOKEN": "comanda-demo-verify-token",
+    "WHATSAPP_APP_SECRET": "comanda-demo-app-secret",
+    "WHATSAPP_ACCESS_TOKEN": "comanda-demo-access-token",
+}
+
+
+def simulator_graph_url() -> str:
+    return f"{setting('COMANDA_BACKOFFICE_URL')}/simulator/graph/v21.0"
 
 SETTINGS: Dict[str, Setting] = {s.name: s for s in _DEFINITIONS}
 

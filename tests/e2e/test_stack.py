@@ -1,77 +1,12 @@
-"""The stack as `make run` starts it (Rasa server + action server on one database), over HTTP.
-
-Uses the model trained by `make train`; starts `comanda run` on free ports with a fresh database.
-"""
-from __future__ import annotations
-
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
+"""The running stack over its REST channel and HTTP API: menu and FAQ from the database."""
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 import requests
 from sqlalchemy import select, text
 
 from comanda import models as m
-from comanda.db import dispose_engines, get_engine, transaction
-from comanda.migrate import upgrade
-from comanda.services.catalog_loader import load_catalog, read_catalog
-
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "e2e-test-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    if not (ROOT / "models" / "comanda.tar.gz").exists():
-        pytest.fail("no trained model: run `make train` first", pytrace=False)
-    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'comanda.db'}"
-    os.environ["COMANDA_DATABASE_URL"] = url
-    upgrade(url)
-    with transaction() as session:
-        load_catalog(session, read_catalog(ROOT / "data" / "demo" / "catalog.yml"))
-    rasa_port, actions_port = free_port(), free_port()
-    env = {**os.environ, "COMANDA_RASA_PORT": str(rasa_port), "COMANDA_ACTIONS_PORT": str(actions_port),
-           "COMANDA_RASA_TOKEN": TOKEN}
-    log = open(tmp_path_factory.mktemp("log") / "stack.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "comanda.cli", "run"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{rasa_port}"
-    deadline = time.monotonic() + 240
-    while True:
-        log.seek(0)
-        if "comanda: ready" in log.read():
-            break
-        if proc.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
-            proc.kill()
-            pytest.fail(f"stack did not start:\n{log.read()[-3000:]}", pytrace=False)
-        time.sleep(1)
-    yield {"base": base, "proc": proc, "ports": (rasa_port, actions_port), "log": log}
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(60)
-    del os.environ["COMANDA_DATABASE_URL"]
-    dispose_engines()
-
-
-def say(stack, sender: str, message: str) -> str:
-    reply = requests.post(f"{stack['base']}/webhooks/rest/webhook", json={"sender": sender, "message": message},
-                          timeout=60)
-    reply.raise_for_status()
-    return "\n".join(r.get("text", "") for r in reply.json())
-
+from comanda.db import get_engine, transaction
+from tests.e2e.conftest import TOKEN, say_rest as say
 
 def test_spanish_menu_from_the_database(stack):
     answer = say(stack, "e2e-es", "hola, ¿qué tienen?")
@@ -105,16 +40,9 @@ def test_conversations_are_kept_in_the_same_database(stack):
 
 
 def test_http_api_needs_the_token(stack):
-    url = f"{stack['base']}/conversations/e2e-es/tracker"
+    url = f"{stack.rasa}/conversations/e2e-es/tracker"
     assert requests.get(url, timeout=10).status_code == 401
     tracker = requests.get(url, params={"token": TOKEN}, timeout=10)
     assert tracker.status_code == 200 and tracker.json()["slots"]["language"] == "es"
 
 
-def test_ctrl_c_stops_everything(stack):
-    proc = stack["proc"]
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(60) == 0
-    for port in stack["ports"]:
-        with socket.socket() as sock:
-            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"

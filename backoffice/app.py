@@ -1,0 +1,24 @@
+"""Build the back-office app: health, and the simulator when COMANDA_SIMULATOR=1."""
+from __future__ import annotations
+
+from sanic import Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from comanda.settings import setting
+
+
+def create_app() -> Sanic:
+    app = Sanic("comanda_backoffice", configure_logging=False)
+    app.config.ACCESS_LOG = False
+
+    @app.get("/health")
+    async def health(_request: Request) -> HTTPResponse:
+        """`comanda run` waits for this before it calls the stack ready."""
+        return response.json({"status": "ok"})
+
+    if setting("COMANDA_SIMULATOR") == "1":
+        from backoffice.simulator.blueprints import mount
+
+        mount(app)
+    return app

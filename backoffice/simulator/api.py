@@ -1,0 +1,140 @@
+"""The simulator's control API, for the chat page and for tests (JSON under /simulator/api).
+
+- ``POST /send``: the customer writes; a signed webhook goes to the connector as Meta would post it.
+- ``GET /messages``: one chat's messages changed after a sequence number; ``GET /sent``: every send.
+- ``POST /faults`` / ``DELETE /faults``: make the next sends fail, to test the connector's retries.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Dict
+
+import requests
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from backoffice.simulator import meta, payloads
+from backoffice.simulator.state import Fault, Simulator
+
+bp = Blueprint("simulator_api", url_prefix="/api")
+
+
+class BadRequest(Exception):
+    pass
+
+
+def need(condition: Any, message: str) -> None:
+    if not condition:
+        raise BadRequest(message)
+
+
+def _text(chat: payloads.Chat, data: Dict[str, Any]) -> Dict[str, Any]:
+    need(isinstance(data.get("text"), str) and data["text"].strip(), "text needs 'text'")
+    return payloads.text(chat, data["text"])
+
+
+def _reply(data: Dict[str, Any], kind: str) -> Dict[str, Any]:
+    reply = data.get(kind)
+    need(isinstance(reply, dict) and reply.get("id") and reply.get("title"), f"{kind} needs '{kind}': {{id, title}}")
+    need(data.get("context_id"), f"{kind} needs 'context_id', the id of the message it answers")
+    return reply
+
+
+def _button_reply(chat: payloads.Chat, data: Dict[str, Any]) -> Dict[str, Any]:
+    reply = _reply(data, "button_reply")
+    return payloads.button_reply(chat, reply["id"], reply["title"], data["context_id"])
+
+
+def _list_reply(chat: payloads.Chat, data: Dict[str, Any]) -> Dict[str, Any]:
+    reply = _reply(data, "list_reply")
+    return payloads.list_reply(chat, reply["id"], reply["title"], reply.get("description"), data["context_id"])
+
+
+def _location(chat: payloads.Chat, data: Dict[str, Any]) -> Dict[str, Any]:
+    place = data.get("location") or {}
+    try:
+        latitude, longitude = float(place["latitude"]), float(place["longitude"])
+    except (KeyError, TypeError, ValueError):
+        raise BadRequest("location needs 'location': {latitude, longitude}")
+    return payloads.location(chat, latitude, longitude, place.get("name"), place.get("address"))
+
+
+BUILDERS: Dict[str, Callable[[payloads.Chat, Dict[str, Any]], Dict[str, Any]]] = {
+    "text": _text, "button_reply": _button_reply, "list_reply": _list_reply, "location": _location,
+}
+
+
+def simulator(request: Request) -> Simulator:
+    return request.app.ctx.simulator
+
+
+@bp.post("/send")
+async def send(request: Request) -> HTTPResponse:
+    """Build the webhook Meta would post for this customer message, record it, and post it signed."""
+    data = request.json if isinstance(request.json, dict) else {}
+    sim = simulator(request)
+    try:
+        wa_id = str(data.get("wa_id", ""))
+        need(re.fullmatch(r"\d{8,15}", wa_id), "'wa_id' must be the customer's number in digits")
+        need(data.get("type") in BUILDERS, f"'type' must be one of {', '.join(BUILDERS)}")
+        business = meta.number(str(data.get("phone_number_id", "")))
+        if business is None:
+            return response.json({"error": "no store has that phone_number_id"}, status=404)
+        chat = payloads.Chat(business.phone_number_id, business.digits, wa_id, str(data.get("name") or ""))
+        payload = BUILDERS[data["type"]](chat, data)
+    except BadRequest as exc:
+        return response.json({"error": str(exc)}, status=400)
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    sim.names[wa_id] = chat.name
+    sim.add(message["id"], chat.phone_number_id, wa_id, "in", message, "received")
+    try:
+        answered = await meta.post_webhook(payload)
+    except requests.RequestException as exc:
+        return response.json({"error": f"connector unreachable at {meta.connector_url()}: {exc}",
+                              "id": message["id"]}, status=502)
+    return response.json({"status": answered, "id": message["id"]})
+
+
+@bp.get("/messages")
+async def messages(request: Request) -> HTTPResponse:
+    phone_number_id, wa_id = request.args.get("phone_number_id", ""), request.args.get("wa_id", "")
+    try:
+        after = int(request.args.get("after", "0"))
+    except ValueError:
+        return response.json({"error": "'after' must be a whole number"}, status=400)
+    sim = simulator(request)
+    changed = sim.chat(phone_number_id, wa_id, after)
+    return response.json({"messages": [r.as_json() for r in changed], "seq": max([after] + [r.seq for r in changed]),
+                          "typing": sim.is_typing(phone_number_id, wa_id)})
+
+
+@bp.get("/sent")
+async def sent(request: Request) -> HTTPResponse:
+    return response.json({"messages": [r.as_json() for r in simulator(request).sent()]})
+
+
+@bp.post("/faults")
+async def add_fault(request: Request) -> HTTPResponse:
+    """``{"count": 2, "status": 500}``, ``{"status": 429, "code": 130429}``: the next sends fail with that
+    HTTP status; ``{"webhook_error": 131047}``: they are accepted, then a `failed` status arrives."""
+    data = request.json if isinstance(request.json, dict) else {}
+    count, status, failed, code = (data.get(k) for k in ("count", "status", "webhook_error", "code"))
+    count = 1 if count is None else count
+    whole = all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (count, status, failed, code))
+    if not (whole and count > 0 and (status is None) != (failed is None) and (status is None or 400 <= status <= 599)):
+        return response.json({"error": "give a positive 'count' and either 'status' (400-599, with an optional "
+                                       "'code') or 'webhook_error' (an error code)"}, status=400)
+    if status is None:
+        code = failed
+    elif code is None:
+        code = 130429 if status == 429 else 131000
+    fault = Fault(count, code, status)
+    simulator(request).faults.append(fault)
+    return response.json({"faults": [vars(f) for f in simulator(request).faults]})
+
+
+@bp.delete("/faults")
+async def clear_faults(request: Request) -> HTTPResponse:
+    simulator(request).faults.clear()
+    return response.json({"faults": []})

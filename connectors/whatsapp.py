@@ -1,0 +1,460 @@
+"""WhatsApp Business Cloud API channel for Rasa: a webhook that never loses or duplicates a message.
+
+Inbound: the signature is checked on the raw body; every message of a batch is written to the
+durable inbox (unique per WhatsApp message id) before the 200 goes out; the bot then works in the
+background, one message at a time per conversation and in arrival order (an in-process queue, then
+Rasa's lock store across replicas). At start-up, messages acknowledged but never answered are
+processed. Statuses update the outbox; a 131047 failure (24-hour window closed) queues the
+re-engagement template instead.
+
+Outbound: replies go to the durable outbox and a sender loop delivers them with backoff. The n-th
+reply to an inbound message has a dedupe key, so processing that message again sends nothing twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections import defaultdict
+from functools import partial
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from comanda import models as m
+from comanda.clock import now
+from comanda.db import transaction
+from comanda.errors import InvalidInput
+from comanda.i18n import language_or_default
+from comanda.services import inbox, outbox
+from comanda.services.customers import find_or_create_customer, normalize_phone, touch_conversation
+from comanda.services.stores import store_for_phone_number_id
+from integrations.whatsapp.graph import REENGAGEMENT_CODE, GraphClient, GraphError, describe_error
+from integrations.whatsapp.messages import (
+    Outgoing, choice_messages, custom_message, media_message, template_message, text_messages,
+)
+from integrations.whatsapp.webhook import ANSWERED, SIGNATURE_HEADER, Inbound, Status, check_signature, parse_webhook
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "whatsapp"
+TEMPLATE_LANGUAGE = {"es": "es_MX", "en": "en_US"}
+NUMBER_ANSWER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+
+
+async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Database work off the event loop, so the webhook keeps answering while SQL waits."""
+    return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
+
+
+def bot_text(message: Inbound, options: Optional[List[str]]) -> Optional[str]:
+    """What the bot reads: the text, the tapped choice's payload, or an intent payload for the rest."""
+    if message.kind == "text":
+        number = NUMBER_ANSWER.match(message.text or "")
+        if number and options and 1 <= int(number.group(1)) <= len(options):
+            return options[int(number.group(1)) - 1]
+        return message.text
+    if message.kind == "reply":
+        reference = re.fullmatch(r"#(\d+)", message.reply_id or "")
+        if reference and options and 1 <= int(reference.group(1)) <= len(options):
+            return options[int(reference.group(1)) - 1]
+        return message.reply_id
+    if message.kind == "location":
+        point = {"latitude": message.location["latitude"], "longitude": message.location["longitude"]}
+        return "/share_location" + json.dumps(point)
+    if message.kind == "order":
+        return "/catalog_order" + json.dumps({"catalog_items": message.items})
+    if message.kind == "media":
+        return "/received_media" + json.dumps({"media_type": message.media_type})
+    return None
+
+
+class WhatsAppInput(InputChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WhatsAppInput":
+        credentials = credentials or {}
+        return cls(
+            verify_token=str(credentials.get("verify_token") or ""),
+            app_secret=str(credentials.get("app_secret") or ""),
+            access_token=str(credentials.get("access_token") or ""),
+            graph_url=str(credentials.get("graph_url") or "https://graph.facebook.com/v21.0"),
+            reengagement_template=str(credentials.get("reengagement_template") or "comanda_reengagement"),
+        )
+
+    def __init__(self, verify_token: str, app_secret: str, access_token: str, graph_url: str,
+                 reengagement_template: str = "comanda_reengagement") -> None:
+        self.verify_token = verify_token
+        self.app_secret = app_secret
+        self.graph = GraphClient(graph_url, access_token)
+        self.reengagement_template = reengagement_template
+        self._app: Any = None
+        self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
+        self._locks: Dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._wakeup: Optional[asyncio.Event] = None
+        self._tasks: List[asyncio.Task] = []
+        self._phone_number_ids: Dict[str, str] = {}
+
+    # --- the webhook -----------------------------------------------------------------------------
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint("whatsapp_webhook", __name__)
+        self._on_new_message = on_new_message
+
+        @bp.listener("after_server_start")
+        async def start(app: Any, _loop: Any) -> None:
+            self._app = app
+            self._wakeup = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self._sender_loop()))
+            self._tasks.append(asyncio.create_task(self._recover()))
+
+        @bp.listener("before_server_stop")
+        async def stop(_app: Any, _loop: Any) -> None:
+            for task in self._tasks:
+                task.cancel()
+            await self.graph.close()
+
+        @bp.route("/", methods=["GET"])
+        async def health(_request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @bp.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            args = request.args
+            if (args.get("hub.mode") == "subscribe" and self.verify_token
+                    and args.get("hub.verify_token") == self.verify_token):
+                return response.text(args.get("hub.challenge") or "")
+            return response.text("forbidden", status=403)
+
+        @bp.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            problem = check_signature(self.app_secret, request.body, request.headers.get(SIGNATURE_HEADER))
+            if problem:
+                log.warning("whatsapp webhook: %s signature, request dropped", problem)
+                return response.text(f"{problem} signature", status=401 if problem == "missing" else 403)
+            try:
+                data = json.loads(request.body)
+            except ValueError:
+                return response.text("body is not JSON", status=400)
+            await self.handle(data)
+            return response.json({"status": "ok"})
+
+        return bp
+
+    async def handle(self, data: Any) -> None:
+        """Store every message and status of a (verified) webhook, then answer in the background."""
+        messages, statuses = parse_webhook(data)
+        new = await in_thread(self._record_all, messages)
+        if statuses:
+            await in_thread(self._apply_statuses, statuses)
+        for inbox_id, conversation_id in new:
+            self._spawn(self._process(inbox_id, conversation_id, recovering=False))
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(lambda t: t.cancelled() or not t.exception() or log.error(
+            "whatsapp: background task failed", exc_info=t.exception()))
+
+    def _record_all(self, messages: List[Inbound]) -> List[tuple]:
+        new = []
+        for message in messages:
+            try:
+                with transaction() as session:
+                    recorded = self._record(session, message)
+            except Exception:  # noqa: BLE001 - one bad message must not lose the rest of the batch
+                log.exception("whatsapp: could not store message %s", message.message_id)
+                continue
+            if recorded:
+                new.append(recorded)
+        return new
+
+    def _record(self, session: Any, message: Inbound) -> Optional[tuple]:
+        store = store_for_phone_number_id(session, message.phone_number_id)
+        base = {"payload": {"message": message.raw, "phone_number_id": message.phone_number_id},
+                "sender": message.sender, "message_type": message.message_type}
+        if store is None or message.sender is None:
+            why = "unknown phone_number_id" if store is None else "no sender"
+            log.warning("whatsapp: %s %s for message %s: acknowledged, not processed", why,
+                        message.phone_number_id, message.message_id)
+            inbox.record_inbound(session, CHANNEL, message.message_id, status="ignored", **base)
+            return None
+        try:
+            phone = normalize_phone(message.wa_id) if message.wa_id else None
+        except InvalidInput:
+            phone = None
+        if phone is None and message.user_id is None:
+            log.warning("whatsapp: unusable sender %r for message %s", message.wa_id, message.message_id)
+            inbox.record_inbound(session, CHANNEL, message.message_id, status="ignored", **base)
+            return None
+        customer = find_or_create_customer(session, phone, message.user_id, message.profile_name)
+        conversation = touch_conversation(session, store.id, customer, CHANNEL, message.wa_id or message.user_id)
+        text = bot_text(message, conversation.numbered_options) if message.kind in ANSWERED else None
+        base["payload"]["text"] = text
+        if text is None:
+            log.info("whatsapp: %s message %s from %s: logged, no reply", message.message_type,
+                     message.message_id, conversation.id)
+        inbox_id = inbox.record_inbound(session, CHANNEL, message.message_id, store_id=store.id,
+                                        conversation_id=conversation.id,
+                                        status="received" if text else "ignored", **base)
+        if inbox_id is None:
+            log.info("whatsapp: message %s is a redelivery: dropped", message.message_id)
+            return None
+        return (inbox_id, conversation.id) if text else None
+
+    # --- answering -------------------------------------------------------------------------------
+
+    async def _process(self, inbox_id: int, conversation_id: str, recovering: bool) -> None:
+        async with self._locks[conversation_id]:
+            row = await in_thread(self._claim, inbox_id, recovering)
+            if row is None:
+                return
+            external_id, text, phone_number_id = row
+            try:
+                if recovering and await self._already_answered(conversation_id, external_id):
+                    await in_thread(self._finish, inbox_id, "processed", None)
+                    return
+                await self._mark_read(phone_number_id, external_id)
+                output = WhatsAppOutput(self, reply_to=external_id)
+                await self._on_new_message(UserMessage(
+                    text, output, conversation_id, input_channel=CHANNEL, message_id=external_id,
+                    metadata={"channel": CHANNEL, "message_id": external_id},
+                ))
+                await in_thread(self._finish, inbox_id, "processed", None, await self.language_of(conversation_id))
+            except Exception as exc:  # noqa: BLE001 - recorded on the inbox row for staff and retries
+                log.exception("whatsapp: processing message %s failed", external_id)
+                await in_thread(self._finish, inbox_id, "failed", f"{type(exc).__name__}: {exc}")
+            finally:
+                self.wake_sender()
+
+    def _claim(self, inbox_id: int, recovering: bool) -> Optional[tuple]:
+        with transaction() as session:
+            if not inbox.claim(session, inbox_id, recovering):
+                return None
+            row = session.get(m.InboundMessage, inbox_id)
+            return row.external_id, row.payload.get("text"), row.payload.get("phone_number_id")
+
+    def _finish(self, inbox_id: int, status: str, error: Optional[str], language: Optional[str] = None) -> None:
+        """Close the inbox row; remember the language the bot now speaks with this customer."""
+        with transaction() as session:
+            inbox.finish(session, inbox_id, status, error)
+            row = session.get(m.InboundMessage, inbox_id)
+            conversation = session.get(m.Conversation, row.conversation_id) if language else None
+            if conversation is not None:
+                conversation.language = language
+                session.get(m.Customer, conversation.customer_id).language = language
+
+    async def _mark_read(self, phone_number_id: str, message_id: str) -> None:
+        try:
+            await self.graph.mark_read(phone_number_id, message_id, typing=True)
+        except GraphError as exc:
+            log.warning("whatsapp: could not mark %s as read: %s", message_id, exc)
+
+    async def _already_answered(self, conversation_id: str, message_id: str) -> bool:
+        """A message whose turn Rasa saved before the crash must not be answered again."""
+        tracker = await self._agent().tracker_store.retrieve(conversation_id)
+        return tracker is not None and any(
+            getattr(event, "message_id", None) == message_id for event in tracker.events
+        )
+
+    async def _recover(self) -> None:
+        """Answer what was acknowledged but never answered (a crash between the 200 and the reply)."""
+        await in_thread(self._abandon_interrupted_sends)
+        rows = await in_thread(self._unfinished)
+        if rows:
+            log.info("whatsapp: recovering %d unanswered message(s)", len(rows))
+        for inbox_id, conversation_id in rows:
+            self._spawn(self._process(inbox_id, conversation_id, recovering=True))
+
+    def _unfinished(self) -> List[tuple]:
+        with transaction() as session:
+            return [(r.id, r.conversation_id) for r in inbox.unfinished(session, CHANNEL)]
+
+    def _abandon_interrupted_sends(self) -> None:
+        with transaction() as session:
+            outbox.abandon_interrupted(session, CHANNEL)
+
+    def _agent(self) -> Any:
+        return self._app.ctx.agent
+
+    async def language_of(self, conversation_id: str) -> str:
+        """The conversation's language, as the bot last knew it (the tracker's `language` slot)."""
+        tracker = await self._agent().tracker_store.retrieve(conversation_id) if self._app else None
+        return language_or_default(tracker.get_slot("language") if tracker else None)
+
+    # --- statuses and the outbox sender ----------------------------------------------------------
+
+    def _apply_statuses(self, statuses: List[Status]) -> None:
+        for status in statuses:
+            with transaction() as session:
+                error = "; ".join(f"{c} {describe_error(c)}" for c in status.error_codes) or None
+                row = outbox.apply_status(session, status.message_id, status.status, error)
+                if row is None:
+                    continue
+                if status.status == "failed":
+                    log.warning("whatsapp: message %s to %s failed: %s", status.message_id, row.recipient, error)
+                if REENGAGEMENT_CODE in status.error_codes and row.conversation_id:
+                    self._queue_reengagement(session, row.conversation_id)
+        self.wake_sender()
+
+    def _queue_reengagement(self, session: Any, conversation_id: str) -> None:
+        """Outside the 24-hour window only a template may be sent: ask the customer to write back."""
+        conversation = session.get(m.Conversation, conversation_id)
+        if conversation is None or not conversation.recipient:
+            return
+        store = session.get(m.Store, conversation.store_id)
+        language = language_or_default(conversation.language or store.business.default_language)
+        message = template_message(conversation.recipient, self.reengagement_template, TEMPLATE_LANGUAGE[language],
+                                   [store.name])
+        key = f"reengage:{conversation_id}:{now().date().isoformat()}"
+        if outbox.enqueue(session, CHANNEL, conversation.recipient, message, store_id=store.id,
+                          conversation_id=conversation_id, dedupe_key=key):
+            log.info("whatsapp: 24-hour window closed for %s: re-engagement template queued", conversation_id)
+
+    def wake_sender(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    async def _sender_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+            self._wakeup.clear()
+            try:
+                items = await in_thread(self._claim_due)
+                await asyncio.gather(*(self._deliver(item) for item in items))
+                if items:
+                    self._wakeup.set()  # the next message of those conversations may be due now
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the loop must outlive a database hiccup
+                log.exception("whatsapp: outbox sender error")
+
+    def _claim_due(self) -> List[outbox.OutboxItem]:
+        with transaction() as session:
+            return outbox.claim_due(session, CHANNEL)
+
+    def phone_number_id(self, store_id: str) -> str:
+        if store_id not in self._phone_number_ids:
+            with transaction() as session:
+                self._phone_number_ids[store_id] = session.get(m.Store, store_id).whatsapp_phone_number_id
+        return self._phone_number_ids[store_id]
+
+    async def _deliver(self, item: outbox.OutboxItem) -> None:
+        phone_number_id = await in_thread(self.phone_number_id, item.store_id)
+        try:
+            message = await self._with_uploaded_media(phone_number_id, item.payload)
+            wamid = await self.graph.send_message(phone_number_id, message)
+        except GraphError as exc:
+            await in_thread(self._failed, item, exc)
+            return
+        await in_thread(self._sent, item.id, wamid)
+
+    async def _with_uploaded_media(self, phone_number_id: str, message: Dict[str, Any]) -> Dict[str, Any]:
+        """A document or image given as a local file path is uploaded at send time (e.g. invoice PDFs)."""
+        kind = message.get("type")
+        body = message.get(kind) if isinstance(message.get(kind), dict) else None
+        if not body or "path" not in body:
+            return message
+        path = Path(body["path"])
+        mime = body.get("mime_type") or ("application/pdf" if path.suffix == ".pdf" else "application/octet-stream")
+        media_id = await self.graph.upload_media(phone_number_id, path.read_bytes(), mime, path.name)
+        uploaded = {k: v for k, v in body.items() if k not in ("path", "mime_type")}
+        return {**message, kind: {**uploaded, "id": media_id}}
+
+    def _sent(self, item_id: int, wamid: str) -> None:
+        with transaction() as session:
+            outbox.mark_sent(session, item_id, wamid)
+
+    def _failed(self, item: outbox.OutboxItem, error: GraphError) -> None:
+        with transaction() as session:
+            status = outbox.mark_failed(session, item, str(error), error.retryable)
+            if error.code == REENGAGEMENT_CODE and item.conversation_id:
+                self._queue_reengagement(session, item.conversation_id)
+        log.log(logging.WARNING if status == "queued" else logging.ERROR,
+                "whatsapp: send of outbox %s failed (%s): %s", item.id, status, error)
+
+    def get_output_channel(self) -> OutputChannel:
+        """For proactive messages (Rasa's trigger_intent with the latest output channel)."""
+        return WhatsAppOutput(self)
+
+
+class WhatsAppOutput(OutputChannel):
+    """Turns the bot's messages into outbox rows for the conversation's WhatsApp recipient."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL
+
+    def __init__(self, channel: WhatsAppInput, reply_to: Optional[str] = None) -> None:
+        self.channel = channel
+        self.reply_to = reply_to
+        self._sent = 0
+
+    async def _queue(self, conversation_id: str, build: Callable[[str], Outgoing]) -> None:
+        keys = []
+        outgoing_ref: List[Outgoing] = []
+
+        def write() -> None:
+            with transaction() as session:
+                conversation = session.get(m.Conversation, conversation_id)
+                if conversation is None or not conversation.recipient:
+                    log.error("whatsapp: no WhatsApp recipient for conversation %s: message dropped", conversation_id)
+                    return
+                outgoing = build(conversation.recipient)
+                outgoing_ref.append(outgoing)
+                for message in outgoing.messages:
+                    key = f"{self.reply_to}:{self._sent + len(keys)}" if self.reply_to else None
+                    keys.append(key)
+                    outbox.enqueue(session, CHANNEL, conversation.recipient, message, store_id=conversation.store_id,
+                                   conversation_id=conversation_id, dedupe_key=key)
+                if outgoing.options is not None:
+                    conversation.numbered_options = outgoing.options
+
+        await in_thread(write)
+        self._sent += len(keys)
+        self.channel.wake_sender()
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self._queue(recipient_id, lambda to: Outgoing(text_messages(to, text)))
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],
+                                     **kwargs: Any) -> None:
+        language = await self.channel.language_of(recipient_id)
+        await self._queue(recipient_id, lambda to: choice_messages(to, text, buttons, language))
+
+    async def send_quick_replies(self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]],
+                                 **kwargs: Any) -> None:
+        await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        await self._queue(recipient_id, lambda to: Outgoing([media_message(to, "image", link=image)]))
+
+    async def send_attachment(self, recipient_id: Text, attachment: Any, **kwargs: Any) -> None:
+        if isinstance(attachment, dict):
+            await self.send_custom_json(recipient_id, {"type": "document", "document": attachment})
+        else:
+            await self._queue(recipient_id, lambda to: Outgoing([media_message(to, "document", link=str(attachment))]))
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+        def build(to: str) -> Outgoing:
+            message = custom_message(to, json_message)
+            if message is None:
+                log.warning("whatsapp: custom message without a WhatsApp type dropped: %s", json_message)
+                return Outgoing([])
+            return Outgoing([message])
+
+        await self._queue(recipient_id, build)
+
+    async def send_elements(self, recipient_id: Text, elements: Any, **kwargs: Any) -> None:
+        log.warning("whatsapp: carousel elements are not supported on WhatsApp; dropped")
+

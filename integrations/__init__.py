@@ -1,0 +1,1 @@
+"""Adapters to outside services (WhatsApp Graph API, payments, PACs, e-mail)."""

@@ -1,0 +1,278 @@
+"""WhatsApp end to end: the simulator plays Meta (signed webhooks in, fake Graph API out), the real
+connector, Rasa, the action server and the outbox do the rest. Runs after test_stack.py; the last
+tests restart and stop the stack."""
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+
+import requests
+from sqlalchemy import func, select
+
+from comanda import models as m
+from comanda.db import new_session, transaction
+from comanda.services import inbox
+from integrations.whatsapp.webhook import sign
+from tests.e2e.conftest import TOKEN, wait_for
+
+CENTRO, ROMA = "106540352242922", "106540352242933"
+
+
+def customer_says(stack, wa_id, text, phone_number_id=CENTRO, name="Ana"):
+    answer = requests.post(f"{stack.backoffice}/simulator/api/send", timeout=60, json={
+        "phone_number_id": phone_number_id, "wa_id": wa_id, "name": name, "type": "text", "text": text})
+    assert answer.status_code == 200 and answer.json()["status"] == 200, answer.text
+    return answer.json()["id"]
+
+
+def bot_messages(stack, wa_id, phone_number_id=CENTRO):
+    answer = requests.get(f"{stack.backoffice}/simulator/api/messages", timeout=10,
+                          params={"phone_number_id": phone_number_id, "wa_id": wa_id})
+    return sorted((r for r in answer.json()["messages"] if r["direction"] == "out"), key=lambda r: r["n"])
+
+
+def texts(records):
+    out = []
+    for record in records:
+        message = record["message"]
+        if message.get("type") == "text":
+            out.append(message["text"]["body"])
+        elif message.get("type") == "interactive":
+            out.append(message["interactive"]["body"]["text"])
+    return out
+
+
+def wait_replies(stack, wa_id, count=1, phone_number_id=CENTRO, timeout=40):
+    return wait_for(lambda: (lambda r: r if len(r) >= count else None)(bot_messages(stack, wa_id, phone_number_id)),
+                    timeout=timeout) or bot_messages(stack, wa_id, phone_number_id)
+
+
+def new_wa_id():
+    return "52155" + str(uuid.uuid4().int)[:8]
+
+
+def webhook(messages, phone_number_id=CENTRO, contacts=None):
+    return {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "525512345678", "phone_number_id": phone_number_id},
+        "contacts": contacts or [{"profile": {"name": "Test"}, "wa_id": msg["from"]} for msg in messages],
+        "messages": messages}}]}]}
+
+
+def text_message(wa_id, body):
+    return {"from": wa_id, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": str(int(time.time())),
+            "type": "text", "text": {"body": body}}
+
+
+def post_signed(stack, payload, secret=None, header=True):
+    raw = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json"}
+    if header:
+        headers["X-Hub-Signature-256"] = sign(secret or stack.app_secret, raw)
+    return requests.post(f"{stack.rasa}/webhooks/whatsapp/webhook", data=raw, headers=headers, timeout=30)
+
+
+def inbox_count():
+    with new_session() as session:
+        return session.execute(select(func.count()).select_from(m.InboundMessage)).scalar()
+
+
+def test_webhook_verification(stack):
+    url = f"{stack.rasa}/webhooks/whatsapp/webhook"
+    good = requests.get(url, params={"hub.mode": "subscribe", "hub.verify_token": stack.verify_token,
+                                     "hub.challenge": "1158201444"}, timeout=10)
+    assert good.status_code == 200 and good.text == "1158201444"
+    assert requests.get(url, params={"hub.mode": "subscribe", "hub.verify_token": "nope",
+                                     "hub.challenge": "1"}, timeout=10).status_code == 403
+    assert requests.get(url, params={"hub.mode": "unsubscribe", "hub.verify_token": stack.verify_token,
+                                     "hub.challenge": "1"}, timeout=10).status_code == 403
+
+
+def test_unsigned_or_forged_posts_are_refused_and_nothing_is_stored(stack):
+    before = inbox_count()
+    payload = webhook([text_message(new_wa_id(), "hola")])
+    assert post_signed(stack, payload, header=False).status_code == 401
+    assert post_signed(stack, payload, secret="not-the-secret").status_code == 403
+    assert inbox_count() == before
+
+
+def test_spanish_chat_in_the_simulator(stack):
+    wa_id = new_wa_id()
+    customer_says(stack, wa_id, "hola, ¿qué tienen?", name="Lupita")
+    [reply] = texts(wait_replies(stack, wa_id))
+    assert reply.startswith("Esto tenemos hoy en Café Esquina Centro") and "• Té de taro con leche — $75.00" in reply
+    with new_session() as session:
+        customer = session.execute(select(m.Customer).where(m.Customer.phone == "+52" + wa_id[3:])).scalar_one()
+        assert customer.name == "Lupita"
+        conversation = session.get(m.Conversation, f"centro:whatsapp:+52{wa_id[3:]}")
+        assert conversation.recipient == wa_id and conversation.language == "es"
+    # the simulator reports sent → delivered → read, which the outbox records
+    def read():
+        with new_session() as session:
+            return session.execute(select(m.OutboundMessage.status).where(
+                m.OutboundMessage.recipient == wa_id)).scalar_one() == "read"
+    assert wait_for(read, timeout=15)
+
+
+def test_one_person_two_branches_two_conversations_in_english(stack):
+    wa_id = new_wa_id()
+    customer_says(stack, wa_id, "hi, what's on the menu?", phone_number_id=ROMA)
+    customer_says(stack, wa_id, "what time do you open?", phone_number_id=CENTRO)
+    [roma] = texts(wait_replies(stack, wa_id, phone_number_id=ROMA))
+    [centro] = texts(wait_replies(stack, wa_id, phone_number_id=CENTRO))
+    assert roma.startswith("Here's what we have today at Café Esquina Roma") and "taco" not in roma.lower()
+    assert "Mon–Fri 07:30–21:00" in centro
+    with new_session() as session:
+        ids = session.execute(select(m.Conversation.id).where(m.Conversation.recipient == wa_id)).scalars().all()
+    assert sorted(ids) == [f"centro:whatsapp:+52{wa_id[3:]}", f"roma:whatsapp:+52{wa_id[3:]}"]
+
+
+def test_a_redelivered_message_is_answered_once(stack):
+    wa_id = new_wa_id()
+    payload = webhook([text_message(wa_id, "gracias")])
+    for _ in range(3):
+        assert post_signed(stack, payload).status_code == 200
+    wait_replies(stack, wa_id)
+    time.sleep(2)
+    assert len(bot_messages(stack, wa_id)) == 1
+
+
+def test_every_message_of_a_batch_is_answered(stack):
+    customers = [new_wa_id() for _ in range(3)]
+    payload = webhook([text_message(customers[0], "hola")])
+    payload["entry"][0]["changes"].append(webhook([text_message(customers[1], "hello")])["entry"][0]["changes"][0])
+    payload["entry"].append(webhook([text_message(customers[2], "gracias")])["entry"][0])
+    assert post_signed(stack, payload).status_code == 200
+    for wa_id in customers:
+        assert len(wait_replies(stack, wa_id)) == 1, wa_id
+
+
+def test_messages_of_one_conversation_are_answered_in_order(stack):
+    wa_id = new_wa_id()
+    payload = webhook([text_message(wa_id, "a que hora abren?"), text_message(wa_id, "donde estan?"),
+                       text_message(wa_id, "aceptan tarjeta?")])
+    assert post_signed(stack, payload).status_code == 200
+    replies = texts(wait_replies(stack, wa_id, count=3))
+    assert len(replies) == 3
+    assert "lun–vie" in replies[0] and "Av. 5 de Mayo" in replies[1] and "tarjeta" in replies[2]
+
+
+def test_photos_get_an_answer_and_a_ticket_for_a_person(stack):
+    wa_id = new_wa_id()
+    message = {"from": wa_id, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": "1700000000", "type": "image",
+               "image": {"mime_type": "image/jpeg", "sha256": "x", "id": "1234"}}
+    assert post_signed(stack, webhook([message])).status_code == 200
+    [reply] = texts(wait_replies(stack, wa_id))
+    assert "solo leo texto" in reply
+    with new_session() as session:
+        ticket = session.execute(select(m.HandoffTicket).where(
+            m.HandoffTicket.conversation_id == f"centro:whatsapp:+52{wa_id[3:]}")).scalar_one()
+        assert ticket.reason == "media" and ticket.status == "open"
+
+
+def test_a_shared_location_becomes_the_delivery_location(stack):
+    wa_id = new_wa_id()
+    customer_says(stack, wa_id, "hola")
+    wait_replies(stack, wa_id)
+    answer = requests.post(f"{stack.backoffice}/simulator/api/send", timeout=60, json={
+        "phone_number_id": CENTRO, "wa_id": wa_id, "type": "location",
+        "location": {"latitude": 19.4326, "longitude": -99.1332}})
+    assert answer.status_code == 200
+    replies = texts(wait_replies(stack, wa_id, count=2))
+    assert replies[-1].startswith("📍")
+    with new_session() as session:
+        cart = session.execute(select(m.Cart).where(
+            m.Cart.conversation_id == f"centro:whatsapp:+52{wa_id[3:]}")).scalar_one()
+        assert str(cart.delivery_latitude) == "19.433" and str(cart.delivery_longitude) == "-99.133"
+
+
+def test_a_catalog_order_fills_the_cart(stack):
+    wa_id = new_wa_id()
+    order = {"from": wa_id, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": "1700000000", "type": "order",
+             "order": {"catalog_id": "1", "product_items": [
+                 {"product_retailer_id": "TARO-MT", "quantity": "2", "item_price": "75", "currency": "MXN"},
+                 {"product_retailer_id": "COCA-600", "quantity": 1, "item_price": "30", "currency": "MXN"}]}}
+    assert post_signed(stack, webhook([order])).status_code == 200
+    [reply] = texts(wait_replies(stack, wa_id))
+    assert "2 × Té de taro con leche — $150.00" in reply and "Total: $180.00" in reply
+
+
+def test_reactions_and_unknown_numbers_get_no_reply(stack):
+    wa_id = new_wa_id()
+    reaction = {"from": wa_id, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": "1700000000", "type": "reaction",
+                "reaction": {"message_id": "wamid.x", "emoji": "👍"}}
+    assert post_signed(stack, webhook([reaction])).status_code == 200
+    stranger = text_message(new_wa_id(), "hola")
+    assert post_signed(stack, webhook([stranger], phone_number_id="999999")).status_code == 200
+    time.sleep(3)
+    assert bot_messages(stack, wa_id) == []
+    with new_session() as session:
+        statuses = session.execute(select(m.InboundMessage.status).where(
+            m.InboundMessage.external_id.in_([reaction["id"], stranger["id"]]))).scalars().all()
+    assert statuses == ["ignored", "ignored"]
+
+
+def test_sends_are_retried_after_server_errors(stack):
+    requests.post(f"{stack.backoffice}/simulator/api/faults", json={"count": 2, "status": 500}, timeout=10)
+    wa_id = new_wa_id()
+    customer_says(stack, wa_id, "gracias")
+    [reply] = wait_replies(stack, wa_id, timeout=60)
+    with new_session() as session:
+        row = session.execute(select(m.OutboundMessage).where(m.OutboundMessage.recipient == wa_id)).scalar_one()
+    assert row.attempts == 3 and row.status in ("sent", "delivered", "read")
+
+
+def test_a_closed_24_hour_window_queues_the_reengagement_template(stack):
+    wa_id = new_wa_id()
+    customer_says(stack, wa_id, "hola")
+    wait_replies(stack, wa_id)
+    requests.post(f"{stack.backoffice}/simulator/api/faults", json={"webhook_error": 131047}, timeout=10)
+    reply = requests.post(f"{stack.rasa}/conversations/centro:whatsapp:+52{wa_id[3:]}/trigger_intent",
+                          params={"token": TOKEN, "output_channel": "latest"}, json={"name": "greet"}, timeout=30)
+    assert reply.status_code == 200
+    templates = wait_for(lambda: [r for r in bot_messages(stack, wa_id) if r["message"]["type"] == "template"])
+    assert templates and templates[0]["message"]["template"]["name"] == "comanda_reengagement"
+    assert templates[0]["message"]["template"]["language"]["code"] == "es_MX"
+
+
+def test_proactive_messages_reach_whatsapp_through_rasas_external_events(stack):
+    wa_id = new_wa_id()
+    customer_says(stack, wa_id, "hello there")
+    wait_replies(stack, wa_id)
+    reply = requests.post(f"{stack.rasa}/conversations/centro:whatsapp:+52{wa_id[3:]}/trigger_intent",
+                          params={"token": TOKEN, "output_channel": "latest"}, json={"name": "thank"}, timeout=30)
+    assert reply.status_code == 200
+    assert texts(wait_replies(stack, wa_id, count=2))[-1] == "You're welcome! 😊"
+
+
+def test_a_crash_between_ack_and_reply_loses_nothing_and_answers_once(stack):
+    """Acknowledged means stored in the inbox: a message stored but not answered is answered on start-up."""
+    assert stack.stop() == 0
+    wa_id = new_wa_id()
+    phone = "+52" + wa_id[3:]
+    with transaction() as session:
+        customer = m.Customer(phone=phone, name="Crash")
+        session.add(customer)
+        session.flush()
+        session.add(m.Conversation(id=f"centro:whatsapp:{phone}", store_id="centro", customer_id=customer.id,
+                                   channel="whatsapp", recipient=wa_id))
+        message_id = f"wamid.{uuid.uuid4().hex}"
+        inbox.record_inbound(session, "whatsapp", message_id, "text",
+                             {"text": "gracias", "phone_number_id": CENTRO, "message": {}},
+                             store_id="centro", conversation_id=f"centro:whatsapp:{phone}", sender=wa_id)
+    stack.start()
+    assert len(wait_replies(stack, wa_id)) == 1
+    with new_session() as session:
+        row = session.execute(select(m.InboundMessage).where(m.InboundMessage.external_id == message_id)).scalar_one()
+        assert row.status == "processed"
+    time.sleep(2)
+    assert len(bot_messages(stack, wa_id)) == 1
+
+
+def test_ctrl_c_stops_every_process(stack):
+    assert stack.stop() == 0
+    for port in stack.ports.values():
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
