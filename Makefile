@@ -85,4 +85,4 @@ clean-venvs:
 
 # Benchmarks: figures for the README (not part of `make test`).
 bench-webhook: venvs train
-	@$(ACTIONS_VENV)/bin/python bench/webhook.py
+	@$(RASA_VENV)/bin/python bench/webhook.py

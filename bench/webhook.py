@@ -1,5 +1,7 @@
 """`make bench-webhook`: N signed WhatsApp webhooks posted concurrently to the running stack.
 
+Runs in the Rasa environment (.venv), whose aiohttp makes a light asyncio load generator.
+
 Starts the stack as `make run` does (fresh SQLite database, simulator as Meta), posts N text
 messages from N different customers with C concurrent senders, and reports the webhook ack latency
 (p50/p99), the message → reply latency (the reply's arrival at the simulator's fake Graph API),
@@ -9,6 +11,7 @@ is acknowledged.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -16,10 +19,10 @@ import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List
 
+import aiohttp
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,19 +53,25 @@ def payload(wa_id: str, message_id: str, text: str) -> bytes:
 
 
 def post_all(stack: Stack, customers: List[str], concurrency: int) -> Dict[str, tuple]:
-    http = requests.Session()
-    http.mount("http://", requests.adapters.HTTPAdapter(pool_connections=concurrency, pool_maxsize=concurrency))
+    """Post one signed message per customer, ``concurrency`` at a time (asyncio, so the client stays light)."""
+    bodies = {w: payload(w, f"wamid.{uuid.uuid4().hex}", "gracias") for w in customers}
 
-    def post(wa_id: str) -> tuple:
-        raw = payload(wa_id, f"wamid.{uuid.uuid4().hex}", "gracias")
-        started = time.monotonic()
-        wall = time.time()
-        answer = http.post(f"{stack.rasa}/webhooks/whatsapp/webhook", data=raw, timeout=60, headers={
-            "Content-Type": "application/json", "X-Hub-Signature-256": sign(stack.app_secret, raw)})
-        return wa_id, (time.monotonic() - started, wall, answer.status_code)
+    async def run() -> Dict[str, tuple]:
+        gate = asyncio.Semaphore(concurrency)
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            async def post(wa_id: str) -> tuple:
+                raw = bodies[wa_id]
+                headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(stack.app_secret, raw)}
+                async with gate:
+                    started, wall = time.monotonic(), time.time()
+                    async with http.post(f"{stack.rasa}/webhooks/whatsapp/webhook", data=raw, headers=headers) as r:
+                        await r.read()
+                        return wa_id, (time.monotonic() - started, wall, r.status)
 
-    with ThreadPoolExecutor(concurrency) as pool:
-        return dict(pool.map(post, customers))
+            return dict(await asyncio.gather(*(post(w) for w in customers)))
+
+    return asyncio.run(run())
 
 
 def main() -> int:

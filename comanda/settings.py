@@ -94,6 +94,11 @@ _DEFINITIONS = [
     Setting("WHATSAPP_REENGAGEMENT_TEMPLATE",
             "Approved template sent when the 24-hour window has closed (one body parameter: the store name).",
             _const("comanda_reengagement"), "comanda_reengagement"),
+    Setting("TWILIO_ACCOUNT_SID", "Twilio account for the Twilio WhatsApp channel (see README).", _const(""), "empty"),
+    Setting("TWILIO_AUTH_TOKEN", "Twilio auth token: signs Twilio's webhooks (X-Twilio-Signature).",
+            _const(""), "empty", secret=True),
+    Setting("TWILIO_WHATSAPP_NUMBER", "The shop's WhatsApp sender on Twilio, e.g. whatsapp:+14155238886.",
+            _const(""), "empty"),
 ]
 
 # What `comanda run` uses when the WhatsApp variables are not set: the local simulator.

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "whatsapp"
 TEMPLATE_LANGUAGE = {"es": "es_MX", "en": "en_US"}
+BOT_CONCURRENCY = 2
 NUMBER_ANSWER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
 
@@ -74,6 +76,39 @@ def bot_text(message: Inbound, options: Optional[List[str]]) -> Optional[str]:
     return None
 
 
+class GroupCommit:
+    """Writes what concurrent webhooks bring in one transaction: a burst costs a few commits, not one each."""
+
+    def __init__(self, write_batch: Callable[[List[Inbound]], List[tuple]]) -> None:
+        self._write_batch = write_batch
+        self._queue: "asyncio.Queue[tuple]" = asyncio.Queue()
+
+    async def write(self, messages: List[Inbound]) -> List[tuple]:
+        done = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((messages, done))
+        return await done
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                stored = await in_thread(self._write_batch, [m for messages, _ in batch for m in messages])
+            except Exception as exc:  # noqa: BLE001 - every waiting webhook answers 500 and Meta retries
+                for _, done in batch:
+                    done.set_exception(exc)
+                continue
+            for messages, done in batch:
+                mine = {m.message_id for m in messages}
+                done.set_result([entry for entry in stored if entry[2] in mine])
+
+
+def ordering_key(message: Inbound) -> str:
+    """Messages with the same key are answered one at a time, in arrival order (one per conversation)."""
+    return f"{message.phone_number_id}:{message.sender}"
+
+
 class WhatsAppInput(InputChannel):
     @classmethod
     def name(cls) -> Text:
@@ -100,6 +135,9 @@ class WhatsAppInput(InputChannel):
         self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
         self._locks: Dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._wakeup: Optional[asyncio.Event] = None
+        self._busy: Optional[asyncio.Semaphore] = None
+        self._inbox_writer: Optional[GroupCommit] = None
+        self._nlu_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whatsapp-nlu")
         self._tasks: List[asyncio.Task] = []
         self._phone_number_ids: Dict[str, str] = {}
 
@@ -113,6 +151,10 @@ class WhatsAppInput(InputChannel):
         async def start(app: Any, _loop: Any) -> None:
             self._app = app
             self._wakeup = asyncio.Event()
+            # Model inference blocks the event loop: few messages in the bot at once keep acks quick.
+            self._busy = asyncio.Semaphore(BOT_CONCURRENCY)
+            self._inbox_writer = GroupCommit(self._store_all)
+            self._tasks.append(asyncio.create_task(self._inbox_writer.run()))
             self._tasks.append(asyncio.create_task(self._sender_loop()))
             self._tasks.append(asyncio.create_task(self._recover()))
 
@@ -150,82 +192,61 @@ class WhatsAppInput(InputChannel):
         return bp
 
     async def handle(self, data: Any) -> None:
-        """Store every message and status of a (verified) webhook, then answer in the background."""
+        """Store every message of a (verified) webhook, then answer and apply statuses in the background.
+
+        Only the inbox write happens before the 200: routing to a store and customer, and the bot,
+        come after, so acknowledgements stay fast however busy the bot is.
+        """
         messages, statuses = parse_webhook(data)
-        new = await in_thread(self._record_all, messages)
+        new = await self._inbox_writer.write(messages) if messages else []
+        for inbox_id, key, _ in new:
+            self._spawn(self._process(inbox_id, key, recovering=False))
         if statuses:
-            await in_thread(self._apply_statuses, statuses)
-        for inbox_id, conversation_id in new:
-            self._spawn(self._process(inbox_id, conversation_id, recovering=False))
+            self._spawn(in_thread(self._apply_statuses, statuses))
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         task.add_done_callback(lambda t: t.cancelled() or not t.exception() or log.error(
             "whatsapp: background task failed", exc_info=t.exception()))
 
-    def _record_all(self, messages: List[Inbound]) -> List[tuple]:
+    def _store_all(self, messages: List[Inbound]) -> List[tuple]:
+        """One transaction for the batch; if it fails, those webhooks fail and Meta delivers them again."""
         new = []
-        for message in messages:
-            try:
-                with transaction() as session:
-                    recorded = self._record(session, message)
-            except Exception:  # noqa: BLE001 - one bad message must not lose the rest of the batch
-                log.exception("whatsapp: could not store message %s", message.message_id)
-                continue
-            if recorded:
-                new.append(recorded)
+        with transaction() as session:
+            for message in messages:
+                answered = message.kind in ANSWERED and message.sender is not None
+                inbox_id = inbox.record_inbound(
+                    session, CHANNEL, message.message_id, message.message_type, message.to_record(),
+                    sender=message.sender,
+                    status="received" if answered else "ignored")
+                if inbox_id is None:
+                    log.info("whatsapp: message %s is a redelivery: dropped", message.message_id)
+                elif not answered:
+                    log.info("whatsapp: %s message %s from %s: logged, no reply", message.message_type,
+                             message.message_id, message.sender)
+                else:
+                    new.append((inbox_id, ordering_key(message), message.message_id))
         return new
-
-    def _record(self, session: Any, message: Inbound) -> Optional[tuple]:
-        store = store_for_phone_number_id(session, message.phone_number_id)
-        base = {"payload": {"message": message.raw, "phone_number_id": message.phone_number_id},
-                "sender": message.sender, "message_type": message.message_type}
-        if store is None or message.sender is None:
-            why = "unknown phone_number_id" if store is None else "no sender"
-            log.warning("whatsapp: %s %s for message %s: acknowledged, not processed", why,
-                        message.phone_number_id, message.message_id)
-            inbox.record_inbound(session, CHANNEL, message.message_id, status="ignored", **base)
-            return None
-        try:
-            phone = normalize_phone(message.wa_id) if message.wa_id else None
-        except InvalidInput:
-            phone = None
-        if phone is None and message.user_id is None:
-            log.warning("whatsapp: unusable sender %r for message %s", message.wa_id, message.message_id)
-            inbox.record_inbound(session, CHANNEL, message.message_id, status="ignored", **base)
-            return None
-        customer = find_or_create_customer(session, phone, message.user_id, message.profile_name)
-        conversation = touch_conversation(session, store.id, customer, CHANNEL, message.wa_id or message.user_id)
-        text = bot_text(message, conversation.numbered_options) if message.kind in ANSWERED else None
-        base["payload"]["text"] = text
-        if text is None:
-            log.info("whatsapp: %s message %s from %s: logged, no reply", message.message_type,
-                     message.message_id, conversation.id)
-        inbox_id = inbox.record_inbound(session, CHANNEL, message.message_id, store_id=store.id,
-                                        conversation_id=conversation.id,
-                                        status="received" if text else "ignored", **base)
-        if inbox_id is None:
-            log.info("whatsapp: message %s is a redelivery: dropped", message.message_id)
-            return None
-        return (inbox_id, conversation.id) if text else None
 
     # --- answering -------------------------------------------------------------------------------
 
-    async def _process(self, inbox_id: int, conversation_id: str, recovering: bool) -> None:
-        async with self._locks[conversation_id]:
-            row = await in_thread(self._claim, inbox_id, recovering)
-            if row is None:
+    async def _process(self, inbox_id: int, key: str, recovering: bool) -> None:
+        async with self._locks[key], self._busy:
+            prepared = await in_thread(self._prepare, inbox_id, recovering)
+            if prepared is None:
                 return
-            external_id, text, phone_number_id = row
+            external_id, text, phone_number_id, conversation_id = prepared
             try:
                 if recovering and await self._already_answered(conversation_id, external_id):
                     await in_thread(self._finish, inbox_id, "processed", None)
                     return
                 await self._mark_read(phone_number_id, external_id)
+                parse_data = await asyncio.get_running_loop().run_in_executor(
+                    self._nlu_thread, self._understand, text, conversation_id)
                 output = WhatsAppOutput(self, reply_to=external_id)
                 await self._on_new_message(UserMessage(
-                    text, output, conversation_id, input_channel=CHANNEL, message_id=external_id,
-                    metadata={"channel": CHANNEL, "message_id": external_id},
+                    text, output, conversation_id, parse_data=parse_data, input_channel=CHANNEL,
+                    message_id=external_id, metadata={"channel": CHANNEL, "message_id": external_id},
                 ))
                 await in_thread(self._finish, inbox_id, "processed", None, await self.language_of(conversation_id))
             except Exception as exc:  # noqa: BLE001 - recorded on the inbox row for staff and retries
@@ -234,12 +255,34 @@ class WhatsAppInput(InputChannel):
             finally:
                 self.wake_sender()
 
-    def _claim(self, inbox_id: int, recovering: bool) -> Optional[tuple]:
+    def _understand(self, text: str, conversation_id: str) -> Dict[str, Any]:
+        """NLU on the NLU thread: Rasa's own parse (graph inference), which needs no event loop of its own
+        beyond this call, so the webhook's loop stays free to acknowledge while models run."""
+        return asyncio.run(self._agent().processor.parse_message(UserMessage(text, sender_id=conversation_id)))
+
+    def _prepare(self, inbox_id: int, recovering: bool) -> Optional[tuple]:
+        """Claim a stored message and route it: store by number, customer, conversation, bot text."""
         with transaction() as session:
             if not inbox.claim(session, inbox_id, recovering):
                 return None
             row = session.get(m.InboundMessage, inbox_id)
-            return row.external_id, row.payload.get("text"), row.payload.get("phone_number_id")
+            message = Inbound.from_record(row.payload)
+            store = store_for_phone_number_id(session, message.phone_number_id)
+            try:
+                phone = normalize_phone(message.wa_id) if message.wa_id else None
+            except InvalidInput:
+                phone = None
+            if store is None or (phone is None and message.user_id is None):
+                why = "unknown phone_number_id" if store is None else f"unusable sender {message.wa_id!r}"
+                log.warning("whatsapp: %s for message %s (%s): acknowledged, not processed", why,
+                            message.message_id, message.phone_number_id)
+                inbox.finish(session, inbox_id, "ignored", why)
+                return None
+            customer = find_or_create_customer(session, phone, message.user_id, message.profile_name)
+            conversation = touch_conversation(session, store.id, customer, CHANNEL, message.sender)
+            row.store_id, row.conversation_id = store.id, conversation.id
+            return row.external_id, bot_text(message, conversation.numbered_options), message.phone_number_id, \
+                conversation.id
 
     def _finish(self, inbox_id: int, status: str, error: Optional[str], language: Optional[str] = None) -> None:
         """Close the inbox row; remember the language the bot now speaks with this customer."""
@@ -270,12 +313,12 @@ class WhatsAppInput(InputChannel):
         rows = await in_thread(self._unfinished)
         if rows:
             log.info("whatsapp: recovering %d unanswered message(s)", len(rows))
-        for inbox_id, conversation_id in rows:
-            self._spawn(self._process(inbox_id, conversation_id, recovering=True))
+        for inbox_id, key in rows:
+            self._spawn(self._process(inbox_id, key, recovering=True))
 
     def _unfinished(self) -> List[tuple]:
         with transaction() as session:
-            return [(r.id, r.conversation_id) for r in inbox.unfinished(session, CHANNEL)]
+            return [(r.id, ordering_key(Inbound.from_record(r.payload))) for r in inbox.unfinished(session, CHANNEL)]
 
     def _abandon_interrupted_sends(self) -> None:
         with transaction() as session:

@@ -91,7 +91,7 @@ async def send(request: Request) -> HTTPResponse:
     try:
         answered = await meta.post_webhook(payload)
     except requests.RequestException as exc:
-        return response.json({"error": f"connector unreachable at {meta.connector_url()}: {exc}",
+        return response.json({"error": f"connector unreachable at {meta.connector_url()} ({type(exc).__name__})",
                               "id": message["id"]}, status=502)
     return response.json({"status": answered, "id": message["id"]})
 

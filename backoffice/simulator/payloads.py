@@ -6,13 +6,14 @@ sides agree on one rendering of Meta's documented shapes (see tests/fixtures/wha
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
+
+from integrations.whatsapp.webhook import sign  # noqa: F401 - Meta's signature, shared with the connector
 
 # The WhatsApp Business Account id the simulator pretends to be (entry[].id of every webhook).
 WABA_ID = "100000000000001"
@@ -61,11 +62,6 @@ def encode(payload: Dict[str, Any]) -> bytes:
     signature fail here, as it would in production.
     """
     return json.dumps(payload, separators=(",", ":")).replace("/", "\\/").encode("ascii")
-
-
-def sign(app_secret: str, raw_body: bytes) -> str:
-    """The X-Hub-Signature-256 header value for a raw body."""
-    return "sha256=" + hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
 
 
 def webhook(chat: Chat, value: Dict[str, Any]) -> Dict[str, Any]:

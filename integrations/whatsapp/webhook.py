@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -53,6 +53,14 @@ class Inbound:
     @property
     def sender(self) -> Optional[str]:
         return self.wa_id or self.user_id
+
+    def to_record(self) -> Dict[str, Any]:
+        """What the inbox keeps: Meta's message as received, and what was read from it."""
+        return {"message": self.raw, "parsed": {k: v for k, v in asdict(self).items() if k != "raw"}}
+
+    @classmethod
+    def from_record(cls, record: Dict[str, Any]) -> "Inbound":
+        return cls(**record["parsed"], raw=record["message"])
 
 
 @dataclass

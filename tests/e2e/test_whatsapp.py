@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.services import inbox
-from integrations.whatsapp.webhook import sign
+from integrations.whatsapp.webhook import parse_webhook, sign
 from tests.e2e.conftest import TOKEN, wait_for
 
 CENTRO, ROMA = "106540352242922", "106540352242933"
@@ -251,17 +251,10 @@ def test_a_crash_between_ack_and_reply_loses_nothing_and_answers_once(stack):
     """Acknowledged means stored in the inbox: a message stored but not answered is answered on start-up."""
     assert stack.stop() == 0
     wa_id = new_wa_id()
-    phone = "+52" + wa_id[3:]
-    with transaction() as session:
-        customer = m.Customer(phone=phone, name="Crash")
-        session.add(customer)
-        session.flush()
-        session.add(m.Conversation(id=f"centro:whatsapp:{phone}", store_id="centro", customer_id=customer.id,
-                                   channel="whatsapp", recipient=wa_id))
-        message_id = f"wamid.{uuid.uuid4().hex}"
-        inbox.record_inbound(session, "whatsapp", message_id, "text",
-                             {"text": "gracias", "phone_number_id": CENTRO, "message": {}},
-                             store_id="centro", conversation_id=f"centro:whatsapp:{phone}", sender=wa_id)
+    [message], _ = parse_webhook(webhook([text_message(wa_id, "gracias")]))
+    with transaction() as session:  # what the webhook had stored when the process died
+        inbox.record_inbound(session, "whatsapp", message.message_id, "text", message.to_record(), sender=wa_id)
+    message_id = message.message_id
     stack.start()
     assert len(wait_replies(stack, wa_id)) == 1
     with new_session() as session:
