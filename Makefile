@@ -24,25 +24,23 @@ python-check:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 10) else 1)' 2>/dev/null || { \
 	  echo "error: Python 3.10 not found as '$(PYTHON)' (Rasa 3.6 needs 3.8-3.10): install it (e.g. 'pyenv install 3.10') or run 'make PYTHON=/path/to/python3.10 ...'"; exit 1; }
 
-$(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa.lock pyproject.toml
+# $(call make_venv,folder,requirements name,what it is for)
+define make_venv
 	@$(MAKE) --no-print-directory python-check
-	@echo "creating $(RASA_VENV) (Rasa server)..."
-	@test -x $(RASA_VENV)/bin/python || $(PYTHON) -m venv $(RASA_VENV)
-	@$(RASA_VENV)/bin/pip install $(PIP_FLAGS) "pip<24.1" wheel "setuptools<70"
-	@$(RASA_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/rasa.txt -c requirements/rasa.lock
-	@$(RASA_VENV)/bin/pip install $(PIP_FLAGS) --no-deps -e .
-	@$(RASA_VENV)/bin/pip check
-	@touch $@
+	@echo "creating $(1) ($(3))..."
+	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	@$(1)/bin/pip install $(PIP_FLAGS) "pip<24.1" wheel "setuptools<70"
+	@$(1)/bin/pip install $(PIP_FLAGS) -r requirements/$(2).txt -c requirements/$(2).lock
+	@$(1)/bin/pip install $(PIP_FLAGS) --no-deps -e .
+	@$(1)/bin/pip check
+	@touch $(1)/.installed
+endef
+
+$(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa.lock pyproject.toml
+	$(call make_venv,$(RASA_VENV),rasa,Rasa server)
 
 $(ACTIONS_VENV)/.installed: requirements/actions.txt requirements/actions.lock pyproject.toml
-	@$(MAKE) --no-print-directory python-check
-	@echo "creating $(ACTIONS_VENV) (action server, back office)..."
-	@test -x $(ACTIONS_VENV)/bin/python || $(PYTHON) -m venv $(ACTIONS_VENV)
-	@$(ACTIONS_VENV)/bin/pip install $(PIP_FLAGS) "pip<24.1" wheel "setuptools<70"
-	@$(ACTIONS_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/actions.txt -c requirements/actions.lock
-	@$(ACTIONS_VENV)/bin/pip install $(PIP_FLAGS) --no-deps -e .
-	@$(ACTIONS_VENV)/bin/pip check
-	@touch $@
+	$(call make_venv,$(ACTIONS_VENV),actions,action server and back office)
 
 # Migrate, and load the demo business into an empty database.
 db: venvs

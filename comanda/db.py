@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from comanda.errors import ConfigError
@@ -86,6 +86,20 @@ def transaction(url: Optional[str] = None) -> Iterator[Session]:
     """One short unit of work: commits on success, rolls back on any error."""
     with new_session(url) as session, session.begin():
         yield session
+
+
+def insert_unless_duplicate(session: Session, row: Any) -> Optional[int]:
+    """Add a row inside a savepoint; None when a unique constraint says it is there already.
+
+    This is how redeliveries and replays are dropped: the database, not a prior read, decides.
+    """
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row.id
 
 
 def dispose_engines() -> None:

@@ -77,9 +77,6 @@ _DEFINITIONS = [
             lambda: str(_home() / ".venv"), ".venv"),
     Setting("COMANDA_ACTIONS_VENV", "Virtual environment of the action server and back office.",
             lambda: str(_home() / ".venv-actions"), ".venv-actions"),
-    Setting("COMANDA_LOCK_STORE_URL",
-            "Rasa lock store: empty for in-memory (one Rasa process), redis://host:port/db for replicas.",
-            _const(""), "empty (in-memory)"),
     Setting("COMANDA_LOG_LEVEL", "Log level of every Comanda process.", _const("INFO"), "INFO"),
     Setting("COMANDA_SIMULATOR", "Start the WhatsApp simulator with `comanda run` and point the connector at it "
             "unless the WHATSAPP_* variables are set (1/0).", _const("1"), "1"),

@@ -13,6 +13,7 @@ reply to an inbound message has a dedupe key, so processing that message again s
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import re
@@ -171,8 +172,9 @@ class WhatsAppInput(InputChannel):
         @bp.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:
             args = request.args
+            token = args.get("hub.verify_token") or ""
             if (args.get("hub.mode") == "subscribe" and self.verify_token
-                    and args.get("hub.verify_token") == self.verify_token):
+                    and hmac.compare_digest(token.encode(), self.verify_token.encode())):
                 return response.text(args.get("hub.challenge") or "")
             return response.text("forbidden", status=403)
 

@@ -4,6 +4,7 @@ run: CI must not silently skip it."""
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -20,6 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = ROOT / "data" / "demo" / "catalog.yml"
 PG_URL = os.environ.get("COMANDA_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -5,18 +5,15 @@ but not processed (a crash between the 200 and the reply) are found again at sta
 """
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any, Dict, List, Optional
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from comanda import models as m
 from comanda.clock import now
-
-log = logging.getLogger(__name__)
+from comanda.db import insert_unless_duplicate
 
 UNFINISHED = ("received", "processing")
 
@@ -25,15 +22,9 @@ def record_inbound(session: Session, channel: str, external_id: str, message_typ
                    store_id: Optional[str] = None, conversation_id: Optional[str] = None,
                    sender: Optional[str] = None, status: str = "received") -> Optional[int]:
     """Store a message; None when this channel already has it (a redelivery)."""
-    row = m.InboundMessage(channel=channel, external_id=external_id, message_type=message_type, payload=payload,
-                           store_id=store_id, conversation_id=conversation_id, sender=sender, status=status)
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return None
-    return row.id
+    return insert_unless_duplicate(session, m.InboundMessage(
+        channel=channel, external_id=external_id, message_type=message_type, payload=payload, store_id=store_id,
+        conversation_id=conversation_id, sender=sender, status=status))
 
 
 STALE_AFTER = timedelta(minutes=2)

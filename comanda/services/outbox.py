@@ -14,11 +14,11 @@ from datetime import timedelta
 from typing import Any, Dict, List, Optional
 
 from sqlalchemy import and_, exists, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from comanda import models as m
 from comanda.clock import now
+from comanda.db import insert_unless_duplicate
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +43,9 @@ class OutboxItem:
 def enqueue(session: Session, channel: str, recipient: str, payload: Dict[str, Any], store_id: Optional[str] = None,
             conversation_id: Optional[str] = None, dedupe_key: Optional[str] = None) -> Optional[int]:
     """Queue a message; None when a row with this dedupe key exists already (a replayed turn)."""
-    row = m.OutboundMessage(channel=channel, recipient=recipient, payload=payload, store_id=store_id,
-                            conversation_id=conversation_id, dedupe_key=dedupe_key, next_attempt_at=now())
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return None
-    return row.id
+    return insert_unless_duplicate(session, m.OutboundMessage(
+        channel=channel, recipient=recipient, payload=payload, store_id=store_id, conversation_id=conversation_id,
+        dedupe_key=dedupe_key, next_attempt_at=now()))
 
 
 def claim_due(session: Session, channel: str, limit: int = 20) -> List[OutboxItem]:

@@ -7,7 +7,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from comanda.db import dispose_engines, transaction
 from comanda.migrate import upgrade
 from comanda.services.catalog_loader import load_catalog, read_catalog
 from comanda.settings import SIMULATOR_WHATSAPP
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "whatsapp"
@@ -32,11 +32,6 @@ TOKEN = SIMULATOR_WHATSAPP["WHATSAPP_ACCESS_TOKEN"]
 APP_SECRET = SIMULATOR_WHATSAPP["WHATSAPP_APP_SECRET"]
 WEBHOOK_PATH = "/webhooks/whatsapp/webhook"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,11 @@ from comanda.db import dispose_engines, transaction
 from comanda.migrate import upgrade
 from comanda.services.catalog_loader import load_catalog, read_catalog
 from comanda.settings import SIMULATOR_WHATSAPP
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-test-token"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Stack:

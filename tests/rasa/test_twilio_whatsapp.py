@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -26,17 +25,13 @@ from twilio.request_validator import RequestValidator
 from comanda import models as m
 from comanda.db import new_session
 from connectors.twilio_whatsapp import TwilioWhatsAppInput, chunks
+from tests.conftest import free_port
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp" / "twilio__whatsapp_inbound_button_form_fields.json"
 ACCOUNT_SID, AUTH_TOKEN = "AC" + "0" * 32, "test-auth-token"
 SHOP_NUMBER = "whatsapp:+14155238886"
 CUSTOMER = "whatsapp:+5215512345678"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class FakeTwilio:
