@@ -128,8 +128,10 @@ def run_stack(only: Optional[str] = None) -> int:
                 print(f"comanda: {name} ready on port {service.port} after {time.monotonic() - started:.1f} s",
                       flush=True)
                 if not waiting:
-                    print("comanda: ready. Chat with `make shell`, or POST to "
-                          f"http://127.0.0.1:{setting('COMANDA_RASA_PORT')}/webhooks/rest/webhook", flush=True)
+                    simulator = (f"in the WhatsApp simulator at {setting('COMANDA_BACKOFFICE_URL')}/simulator, "
+                                 if setting("COMANDA_SIMULATOR") == "1" else "")
+                    print(f"comanda: ready after {time.monotonic() - started:.1f} s. Chat {simulator}with `make shell`, "
+                          f"or POST to http://127.0.0.1:{setting('COMANDA_RASA_PORT')}/webhooks/rest/webhook", flush=True)
             time.sleep(0.5)
     except KeyboardInterrupt:
         stop()
