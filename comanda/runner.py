@@ -108,7 +108,10 @@ def run_stack(only: Optional[str] = None) -> int:
     started = time.monotonic()
     procs = {s.name: subprocess.Popen(s.argv, cwd=home(), env=env) for s in services}
 
+    stopping = []
+
     def stop(*_args) -> None:
+        stopping.append(True)
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
@@ -119,6 +122,9 @@ def run_stack(only: Optional[str] = None) -> int:
         while True:
             for name, proc in procs.items():
                 if proc.poll() is not None:
+                    if stopping:  # we were asked to stop (SIGTERM): a clean exit
+                        _wait_all(procs)
+                        return 0
                     print(f"comanda: {name} stopped (exit {proc.returncode}); stopping the rest", file=sys.stderr)
                     stop()
                     _wait_all(procs)
