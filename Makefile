@@ -10,7 +10,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 export TQDM_DISABLE := 1
 
-.PHONY: run test venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook
+.PHONY: run test venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations
 
 run: venvs db train
 	@$(COMANDA) run
@@ -84,3 +84,8 @@ clean-venvs:
 # Benchmarks: figures for the README (not part of `make test`).
 bench-webhook: venvs train
 	@$(RASA_VENV)/bin/python bench/webhook.py
+
+# Reservations on PostgreSQL (a throw-away schema): make bench-reservations BENCH_PG=postgresql://...
+BENCH_PG ?= postgresql://postgres@127.0.0.1:5432/test
+bench-reservations: venvs
+	@$(ACTIONS_VENV)/bin/python bench/reservations.py --url $(BENCH_PG) --workers 20 --seconds 10

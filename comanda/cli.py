@@ -82,6 +82,23 @@ def cmd_menu(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stock(args: argparse.Namespace) -> int:
+    from decimal import Decimal
+
+    from comanda.db import new_session
+    from comanda.services.reservations import stock_report
+
+    with new_session() as session:
+        report = stock_report(session, args.store, args.sku)
+    shown = {k: format(v.normalize(), "f") if isinstance(v, Decimal) else v for k, v in report.items()}
+    if args.json:
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{shown['sku']} at {shown['store']}: on hand {shown['on_hand']}, reserved {shown['reserved']}, "
+          f"available {shown['available']} ({shown['unit']})")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from comanda.runner import run_stack
 
@@ -128,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["es", "en"], default="es")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_menu)
+
+    p = sub.add_parser("stock", help="print a SKU's stock at a store: on hand, reserved, available")
+    p.add_argument("sku", help="product or variant SKU, or an ingredient code")
+    p.add_argument("--store", default=None, help="store id (default: COMANDA_DEFAULT_STORE)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stock)
 
     p = sub.add_parser("run", help="start the Rasa server, action server and back office; Ctrl-C stops them")
     p.add_argument("--only", choices=["rasa", "actions", "backoffice"], help="start one process only")

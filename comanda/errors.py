@@ -29,3 +29,15 @@ class NotFound(ComandaError):
 
 class InvalidInput(ComandaError):
     code = "invalid_input"
+
+
+class OutOfStock(ComandaError):
+    """Not enough stock to reserve or sell. ``available`` maps each short SKU (a stock item code when
+    no product is involved) to the whole units still available, so the bot can say "solo quedan 3"."""
+
+    code = "out_of_stock"
+
+    def __init__(self, store_id: str, available: Dict[str, int]) -> None:
+        listed = ", ".join(f"{sku} ({units} left)" for sku, units in available.items())
+        super().__init__(f"not enough stock at {store_id}: {listed}", store_id=store_id, available=available)
+        self.available = available
