@@ -10,7 +10,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 export TQDM_DISABLE := 1
 
-.PHONY: run test venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations
+.PHONY: run test venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations bench-parse
 
 run: venvs db train
 	@$(COMANDA) run
@@ -89,3 +89,6 @@ bench-webhook: venvs train
 BENCH_PG ?= postgresql://postgres@127.0.0.1:5432/test
 bench-reservations: venvs
 	@$(ACTIONS_VENV)/bin/python bench/reservations.py --url $(BENCH_PG) --workers 20 --seconds 10
+
+bench-parse: venvs
+	@$(RASA_VENV)/bin/python bench/parse.py

@@ -5,8 +5,8 @@ It learns from the training data itself: every intent block in data/nlu/<lang>/ 
 each language's function words. A naive Bayes model over character n-grams (accents, "ñ", "¿",
 typical endings) scores each message; only a confident verdict becomes an entity, so short or
 ambiguous messages ("ok", "👍", "2") leave the conversation's remembered language alone.
-Text inside entities found earlier in the pipeline (product names, which read the same in both
-languages) is not evidence and is left out.
+Product names found earlier in the pipeline (`product` entities: "taro", "latte" read the same in
+both languages) are not evidence and are left out; the words around them are.
 """
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def _stop_words(language: str) -> List[str]:
 
 def _without_entities(text: str, entities: List[Dict[str, Any]]) -> str:
     for entity in sorted(entities, key=lambda e: e.get("start", 0), reverse=True):
-        if entity.get("entity") != ENTITY and "start" in entity and "end" in entity:
+        if entity.get("entity") == "product" and "start" in entity and "end" in entity:
             text = text[: entity["start"]] + " " + text[entity["end"]:]
     return text
 

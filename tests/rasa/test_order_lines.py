@@ -1,0 +1,337 @@
+"""Order lines read against the demo catalog: the sentence table on the parser, the live catalog and
+the entities on the Rasa component, and the catalog version that tells when to read it again."""
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+import yaml
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.training_data.message import Message
+from sqlalchemy import event, select
+
+from comanda import models as m
+from comanda.db import get_engine, new_session, transaction
+from comanda.migrate import upgrade
+from comanda.money import money
+from comanda.services.catalog_loader import load_catalog, read_catalog
+from comanda.services.catalog_snapshot import catalog_snapshot, catalog_version
+from nlu_components import order_lines
+from nlu_components.order_lines import OrderLineExtractor
+from nlu_components.order_parsing import OrderParser
+from tests.conftest import DEMO_CATALOG
+
+ROOT = Path(__file__).resolve().parents[2]
+Line = Tuple[Any, ...]  # (sku, quantity[, modifiers[, variant]])
+
+
+@pytest.fixture(scope="module")
+def parser(tmp_path_factory) -> OrderParser:
+    """The parser on the demo catalog, read from a database seeded as the ``demo`` fixture does, once
+    for the whole sentence table (``demo`` migrates a new database for every test)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('orders') / 'comanda.db'}"
+    upgrade(url)
+    with transaction(url) as session:
+        load_catalog(session, read_catalog(DEMO_CATALOG))
+    with new_session(url) as session:
+        return OrderParser(catalog_snapshot(session))
+
+
+def lines_of(parser: OrderParser, text: str) -> List[Line]:
+    return [(line.sku, line.quantity, line.modifiers, line.variant) for line in parser.parse(text).lines]
+
+
+def full(expected: List[Line]) -> List[Line]:
+    return [(sku, qty, *rest, {}, {})[:4] for sku, qty, *rest in expected]
+
+
+SENTENCES: List[Tuple[str, List[Line]]] = [
+    # Spanish
+    ("me das 3 de pastor y una coca porfa", [("TACO-PASTOR", 3), ("COCA-600", 1)]),
+    ("2 de pastor y 2 de suadero sin cebolla",
+     [("TACO-PASTOR", 2), ("TACO-SUADERO", 2, {"taco_extras": "no_onion"})]),
+    ("una docena de conchas", [("CONCHA", 12)]),
+    ("media docena de churros", [("CHURROS", 6)]),
+    ("quiero una playera negra talla M", [("PLAYERA", 1, {}, {"size": "M", "color": "negro"})]),
+    ("2 tacos al pastor con piña y 1 horchata",
+     [("TACO-PASTOR", 2, {"taco_extras": "with_pineapple"}), ("HORCHATA", 1)]),
+    ("hola! me das 2 tacos de suadero y 3 campechanos porfa 🌮🌮", [("TACO-SUADERO", 2), ("TACO-CAMPECHANO", 3)]),
+    ("un latte grande con leche de avena plis", [("CAFE-LATTE", 1, {"size": "large", "milk": "oat"})]),
+    ("2 horchtas y una jamaica", [("HORCHATA", 2), ("JAMAICA", 1)]),
+    ("un taor grande sin azúcar", [("TARO-MT", 1, {"size": "large", "sugar": "0"})]),
+    ("tres capuchinos medianos", [("CAFE-LATTE", 3, {"size": "medium"})]),
+    ("3 quesadillas, 1 torta de milanesa y 2 cocas", [("QUESADILLA", 3), ("TORTA-MILA", 1), ("COCA-600", 2)]),
+    ("Dame una Coca-Cola 600 ml y dos aguas", [("COCA-600", 1), ("AGUA-1L", 2)]),
+    ("quiero un café en grano y un café", [("CAFE-GRANO-250", 1), ("CAFE-AMER", 1)]),
+    ("dos cafés americanos grandes", [("CAFE-AMER", 2, {"size": "large"})]),
+    ("2 playeras blancas talla chica", [("PLAYERA", 2, {}, {"size": "CH", "color": "blanco"})]),
+    ("quiero una taza y un termo", [("TAZA", 1), ("TERMO", 1)]),
+    ("coca x2", [("COCA-600", 2)]),
+    ("pastor 3, suadero 2", [("TACO-PASTOR", 3), ("TACO-SUADERO", 2)]),
+    ("me das un par de cocas", [("COCA-600", 2)]),
+    ("2 tacos de pastor sin cebolla y 2 de suadero con piña",
+     [("TACO-PASTOR", 2, {"taco_extras": "no_onion"}), ("TACO-SUADERO", 2, {"taco_extras": "with_pineapple"})]),
+    ("un té de taro con leche de avena", [("TARO-MT", 1, {"milk": "oat"})]),
+    ("3 aguas de horchata", [("HORCHATA", 3)]),
+    ("dos tacos campechanos bien picoso", [("TACO-CAMPECHANO", 2, {"taco_extras": "extra_salsa"})]),
+    ("dame 20 tacos de pastor para una fiesta", [("TACO-PASTOR", 20)]),
+    ("quiero 2 docenas de conchas", [("CONCHA", 24)]),
+    ("una orden de churros", [("CHURROS", 1)]),
+    ("un americano chico y una concha de chocolate", [("CAFE-AMER", 1, {"size": "small"}), ("CONCHA", 1)]),
+    ("buenas tardes, me pone un matcha sin perlas y un thai tea al 50%",
+     [("MATCHA-LT", 1, {"boba": "no"}), ("THAI-TEA", 1, {"sugar": "50"})]),
+    ("porfa 4 quesadias y 2 chilaquiles", [("QUESADILLA", 4), ("CHILAQUILES", 2)]),
+    ("Quiero 1 brown sugar grande con leche de almendra", [("BROWN-SUGAR", 1, {"size": "large", "milk": "almond"})]),
+    ("una torta de mila y un agua natural", [("TORTA-MILA", 1), ("AGUA-1L", 1)]),
+    ("me mandas 5 churros y 2 cafecitos", [("CHURROS", 5), ("CAFE-AMER", 2)]),
+    ("un capuchino con leche de almendra, chico", [("CAFE-LATTE", 1, {"milk": "almond", "size": "small"})]),
+    ("1 AMERICANO GRANDE!!!", [("CAFE-AMER", 1, {"size": "large"})]),
+    ("dame 2 de pastor 🙏 y 1 de suadero 🙏", [("TACO-PASTOR", 2), ("TACO-SUADERO", 1)]),
+    ("2 cafe con leche y un te tailandes", [("CAFE-LATTE", 2), ("THAI-TEA", 1)]),
+    ("QUIERO 2 CHURROS Y 1 PLAYERA BLANCA TALLA XG",
+     [("CHURROS", 2), ("PLAYERA", 1, {}, {"color": "blanco", "size": "XG"})]),
+    ("kiero 2 tacos d pastor y una orchata porfa", [("TACO-PASTOR", 2), ("HORCHATA", 1)]),
+    ("me antojaron unas quesadillas, 3 porfa", [("QUESADILLA", 3)]),
+    ("una playera talla chica blanca y una negra mediana",
+     [("PLAYERA", 1, {}, {"size": "CH", "color": "blanco"}), ("PLAYERA", 1, {}, {"size": "M", "color": "negro"})]),
+    ("un latte con avena y otro con almendra",
+     [("CAFE-LATTE", 1, {"milk": "oat"}), ("CAFE-LATTE", 1, {"milk": "almond"})]),
+    ("¿me das una coca?", [("COCA-600", 1)]),
+    # English
+    ("a medium thai milk tea with no pearls", [("THAI-TEA", 1, {"size": "medium", "boba": "no"})]),
+    ("one large taro milk tea, half sugar", [("TARO-MT", 1, {"size": "large", "sugar": "50"})]),
+    ("a couple of lattes with oat milk", [("CAFE-LATTE", 2, {"milk": "oat"})]),
+    ("one matcha latte small with almond milk and no boba",
+     [("MATCHA-LT", 1, {"size": "small", "milk": "almond", "boba": "no"})]),
+    ("two thai teas, 50% sugar", [("THAI-TEA", 2, {"sugar": "50"})]),
+    ("a dozen conchas please", [("CONCHA", 12)]),
+    ("half a dozen churros and 2 coffees", [("CHURROS", 6), ("CAFE-AMER", 2)]),
+    ("can I get 2 lattes and a brown sugar boba, large", [("CAFE-LATTE", 2), ("BROWN-SUGAR", 1, {"size": "large"})]),
+    ("i'd like a black t-shirt size XL", [("PLAYERA", 1, {}, {"size": "XG", "color": "negro"})]),
+    ("1 taro milk tea 24 oz, half sugar, oat milk, no boba",
+     [("TARO-MT", 1, {"size": "large", "sugar": "50", "milk": "oat", "boba": "no"})]),
+    ("3 cheese quesadillas and a coke", [("QUESADILLA", 3), ("COCA-600", 1)]),
+    ("2 al pastor tacos with pineapple, 2 suadero tacos no onion",
+     [("TACO-PASTOR", 2, {"taco_extras": "with_pineapple"}), ("TACO-SUADERO", 2, {"taco_extras": "no_onion"})]),
+    ("an americano and a hibiscus water", [("CAFE-AMER", 1), ("JAMAICA", 1)]),
+    ("Can I have two capuccinos, small", [("CAFE-LATTE", 2, {"size": "small"})]),
+    ("three matcha lattes w/ almond milk pls", [("MATCHA-LT", 3, {"milk": "almond"})]),
+    ("a white tshirt medium", [("PLAYERA", 1, {}, {"size": "M", "color": "blanco"})]),
+    # Spanglish
+    ("quiero two tacos de pastor and una horchata", [("TACO-PASTOR", 2), ("HORCHATA", 1)]),
+    ("un taro boba large con oat milk", [("TARO-MT", 1, {"size": "large", "milk": "oat"})]),
+    ("2 coffees y un pan dulce", [("CAFE-AMER", 2), ("CONCHA", 1)]),
+]
+
+
+@pytest.mark.parametrize("text,expected", SENTENCES, ids=[t for t, _ in SENTENCES])
+def test_sentences(parser, text, expected):
+    assert lines_of(parser, text) == full(expected)
+
+
+@pytest.mark.parametrize("text,variant_sku", [
+    ("quiero una playera negra talla M", "PLAYERA-M-NEGRO"),
+    ("i'd like a black t-shirt size XL", "PLAYERA-XG-NEGRO"),
+    ("una playera negra", None),  # no size yet: the bot has to ask
+])
+def test_variant_sku_when_every_axis_is_given(parser, text, variant_sku):
+    [line] = parser.parse(text).lines
+    assert line.variant_sku == variant_sku
+
+
+def test_spans_cover_the_item_and_the_product_words(parser):
+    text = "me das 3 de pastor y una coca porfa"
+    parsed = parser.parse(text)
+    assert [text[line.start:line.end] for line in parsed.lines] == ["3 de pastor", "una coca"]
+    assert [(m.sku, text[m.start:m.end]) for m in parsed.mentions] == [("TACO-PASTOR", "pastor"), ("COCA-600", "coca")]
+
+
+@pytest.mark.parametrize("text,words", [
+    ("2 tacos al pastor", "tacos al pastor"),
+    ("quiero café en grano", "café en grano"),
+    ("one taro milk tea", "taro milk tea"),
+    ("una coca cola", "coca cola"),
+    ("un matcha latte", "matcha latte"),
+])
+def test_the_longest_catalog_phrase_wins(parser, text, words):
+    [mention] = parser.parse(text).mentions
+    assert text[mention.start:mention.end] == words
+
+
+@pytest.mark.parametrize("text", [
+    "hola", "hola buenas tardes", "a qué hora abren", "what's on the menu", "what time do you close?",
+    "gracias!!", "ok 👍", "where are you located", "aceptan tarjeta?", "tienen wifi?", "see you later",
+    "nos vemos mañana a las 3 pm", "hola café esquina", "hi cafe esquina", "dónde queda la sucursal del centro",
+    "while I wait", "2", "", "de con y un a",
+])
+def test_no_order_and_no_product(parser, text):
+    parsed = parser.parse(text)
+    assert parsed.lines == [] and parsed.mentions == []
+
+
+@pytest.mark.parametrize("text,sku", [
+    ("do you have matcha?", "MATCHA-LT"),
+    ("¿tienen horchata?", "HORCHATA"),
+    ("how much is a latte?", "CAFE-LATTE"),
+    ("qué cafés tienen", "CAFE-AMER"),
+    ("el matcha lleva azúcar?", "MATCHA-LT"),
+    ("is the coke a glass bottle?", "COCA-600"),
+])
+def test_questions_name_products_but_order_nothing(parser, text, sku):
+    parsed = parser.parse(text)
+    assert parsed.lines == [] and [m.sku for m in parsed.mentions] == [sku]
+
+
+NOT_ORDERS = {"greet", "goodbye", "thank", "bot_challenge", "out_of_scope", "show_menu"}
+
+
+def test_held_out_messages_that_are_not_orders_order_nothing(parser):
+    """Held-out greetings, FAQ, menu and chit-chat (tests/nlu) yield almost no order line."""
+    texts = [line[2:] for lang in ("es", "en")
+             for block in yaml.safe_load((ROOT / "tests" / "nlu" / f"{lang}.yml").read_text("utf-8"))["nlu"]
+             if block.get("intent", "").startswith("faq/") or block.get("intent") in NOT_ORDERS
+             for line in block["examples"].splitlines() if line.startswith("- ")]
+    ordering = [t for t in texts if parser.parse(t).lines]
+    assert len(texts) > 100 and len(ordering) <= len(texts) // 100, ordering
+
+
+# --- the Rasa component on the live database ---------------------------------------------------
+
+
+def extractor(**config: Any) -> OrderLineExtractor:
+    """Created as Rasa creates it when it loads a model (the component stores nothing in the model)."""
+    context = ExecutionContext(GraphSchema({}), "test")
+    return OrderLineExtractor.create({**OrderLineExtractor.get_default_config(), **config},
+                                     LocalModelStorage(Path("unused")), Resource("order_lines"), context)
+
+
+def process(component: OrderLineExtractor, text: str) -> Message:
+    [message] = component.process([Message.build(text=text)])
+    return message
+
+
+def entities(message: Message, kind: str) -> List[Dict[str, Any]]:
+    return [e for e in message.get("entities", []) if e["entity"] == kind]
+
+
+def test_component_emits_order_line_and_product_entities(demo):
+    text = "one large taro milk tea, half sugar"
+    message = process(extractor(), text)
+    value = {"sku": "TARO-MT", "quantity": 1, "modifiers": {"size": "large", "sugar": "50"}, "variant": {},
+             "variant_sku": None}
+    assert entities(message, "order_line") == [
+        {"entity": "order_line", "value": value, "start": 0, "end": len(text), "extractor": "OrderLineExtractor"}]
+    assert entities(message, "product") == [
+        {"entity": "product", "value": "TARO-MT", "start": 10, "end": 23, "extractor": "OrderLineExtractor"}]
+    assert message.get("order_lines") == [value]
+    assert message.as_dict_nlu()["order_lines"] == [value]  # part of the parse result
+
+
+def test_component_keeps_earlier_entities_and_skips_button_payloads(demo):
+    component = extractor()
+    earlier = {"entity": "language", "value": "es", "start": 0, "end": 5}
+    [message] = component.process([Message.build(text="2 cocas", entities=[earlier])])
+    assert [e["entity"] for e in message.get("entities")] == ["language", "product", "order_line"]
+    payload = process(component, '/catalog_order{"catalog_items": [{"product_retailer_id": "COCA-600"}]}')
+    assert payload.get("entities", []) == [] and payload.get("order_lines") is None
+
+
+def add_tamal(session) -> None:
+    product = m.Product(business_id="cafe-esquina", sku="TAMAL-RAJAS", name_es="Tamal de rajas",
+                        name_en="Rajas tamale", category_id="antojitos", price=money(30),
+                        sat_prod_serv="50192500", sat_unit="H87")
+    product.synonyms = [m.ProductSynonym(text="tamalito verde")]
+    session.add(product)
+
+
+def test_a_product_added_to_the_database_is_understood_without_retraining(demo):
+    component = extractor(reload_seconds=0)
+    assert process(component, "2 tamales de rajas y un tamalito verde").get("order_lines") == []
+    with transaction() as session:
+        add_tamal(session)
+    lines = process(component, "2 tamales de rajas y un tamalito verde").get("order_lines")
+    assert [(line["sku"], line["quantity"]) for line in lines] == [("TAMAL-RAJAS", 2), ("TAMAL-RAJAS", 1)]
+
+
+def test_the_catalog_is_checked_at_most_every_reload_seconds(demo, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(order_lines.time, "monotonic", lambda: clock[0])
+    component = extractor(reload_seconds=5)
+    with transaction() as session:
+        add_tamal(session)
+    clock[0] += 4.9
+    assert process(component, "un tamal de rajas").get("order_lines") == []
+    clock[0] += 0.2
+    assert [line["sku"] for line in process(component, "un tamal de rajas").get("order_lines")] == ["TAMAL-RAJAS"]
+
+
+@pytest.fixture
+def statements(demo) -> Iterator[List[str]]:
+    """Every SQL statement the test runs on the database."""
+    seen: List[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        seen.append(statement)
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def test_messages_cost_no_query_between_checks_and_only_the_version_query_at_a_check(statements):
+    component = extractor(reload_seconds=5)
+    statements.clear()
+    for _ in range(20):
+        process(component, "2 de pastor y una coca")
+    assert statements == []
+    component.config["reload_seconds"] = 0
+    process(component, "2 de pastor y una coca")
+    assert statements and not any("product_synonyms.text" in s for s in statements)  # no snapshot read
+
+
+def test_an_unreadable_database_costs_order_reading_not_the_message(database_url, caplog):
+    """``database_url`` is an empty database: no catalog table to read."""
+    message = process(extractor(), "2 de pastor")
+    assert message.get("order_lines") == [] and entities(message, "order_line") == []
+    assert "cannot read the catalog" in caplog.text
+
+
+# --- catalog version ------------------------------------------------------------------------------
+
+
+def version() -> str:
+    with new_session() as session:
+        return catalog_version(session)
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param(add_tamal, id="product added"),
+    pytest.param(lambda s: s.add(m.ProductSynonym(product_id=s.execute(select(m.Product.id).filter_by(
+        sku="COCA-600")).scalar_one(), text="refresquito")), id="synonym added"),
+    pytest.param(lambda s: setattr(s.execute(select(m.Product).filter_by(sku="TAZA")).scalar_one(), "active", False),
+                 id="product deactivated"),
+    pytest.param(lambda s: setattr(s.execute(select(m.ModifierOption).filter_by(code="oat")).scalar_one(),
+                                   "synonyms", ["avena", "oat", "oatly"]), id="modifier option edited"),
+    pytest.param(lambda s: setattr(s.execute(select(m.ProductVariant).filter_by(sku="PLAYERA-M-NEGRO")).scalar_one(),
+                                   "active", False), id="variant deactivated"),
+])
+def test_catalog_version_changes_with_the_catalog(demo, change):
+    before = version()
+    assert version() == before
+    with transaction() as session:
+        change(session)
+    assert version() != before
+
+
+def test_snapshot_reads_modifier_groups_and_variant_axes(demo):
+    with new_session() as session:
+        products = {p.sku: p for p in catalog_snapshot(session).products}
+    assert [g.id for g in products["TARO-MT"].modifier_groups] == ["size", "sugar", "milk", "boba"]
+    assert [o.code for o in products["TARO-MT"].modifier_groups[2].options] == ["whole", "oat", "almond"]
+    assert {axis: [o.id for o in options] for axis, options in products["PLAYERA"].variant_axes.items()} == {
+        "size": ["CH", "M", "G", "XG"], "color": ["negro", "blanco"]}
+    assert {v.sku: v.attributes for v in products["PLAYERA"].variants}["PLAYERA-XG-BLANCO"] == {
+        "size": "XG", "color": "blanco"}
+    assert "coquita" in products["COCA-600"].synonyms
