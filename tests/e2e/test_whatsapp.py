@@ -247,6 +247,28 @@ def test_proactive_messages_reach_whatsapp_through_rasas_external_events(stack):
     assert texts(wait_replies(stack, wa_id, count=2))[-1] == "You're welcome! 😊"
 
 
+def test_documents_from_local_files_are_uploaded_then_sent(stack, tmp_path):
+    """How an invoice PDF will go out: a bot message with a document path, sent through Rasa's HTTP API."""
+    wa_id = new_wa_id()
+    customer_says(stack, wa_id, "hola")
+    wait_replies(stack, wa_id)
+    pdf = tmp_path / "factura.pdf"
+    pdf.write_bytes(b"%PDF-1.4 comanda test document")
+    event = {"event": "bot", "text": "", "data": {"custom": {"type": "document", "document": {
+        "path": str(pdf), "filename": "factura.pdf", "caption": "Tu factura"}}}}
+    reply = requests.post(f"{stack.rasa}/conversations/centro:whatsapp:+52{wa_id[3:]}/tracker/events",
+                          params={"token": TOKEN, "output_channel": "latest", "execute_side_effects": "true"},
+                          json=[event], timeout=30)
+    assert reply.status_code == 200, reply.text
+    documents = wait_for(lambda: [r for r in bot_messages(stack, wa_id) if r["message"]["type"] == "document"])
+    assert documents, bot_messages(stack, wa_id)
+    document = documents[0]["message"]["document"]
+    assert document["filename"] == "factura.pdf" and document["caption"] == "Tu factura" and "path" not in document
+    media = requests.get(f"{stack.backoffice}/simulator/graph/v21.0/{document['id']}", timeout=10,
+                         headers={"Authorization": "Bearer comanda-demo-access-token"}).json()
+    assert requests.get(media["url"], timeout=10).content == pdf.read_bytes()
+
+
 def test_a_crash_between_ack_and_reply_loses_nothing_and_answers_once(stack):
     """Acknowledged means stored in the inbox: a message stored but not answered is answered on start-up."""
     assert stack.stop() == 0
