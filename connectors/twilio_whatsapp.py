@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 from urllib.parse import parse_qs
 
@@ -42,27 +41,16 @@ from comanda.errors import InvalidInput
 from comanda.services import inbox
 from comanda.services.customers import find_or_create_customer, normalize_phone, touch_conversation
 from comanda.settings import setting
+from integrations.whatsapp.messages import chosen_option, split_text
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "twilio"  # inbox channel and conversation ids (centro:twilio:+52...), as in comanda.models
 MAX_BODY = 1600  # Twilio refuses longer message bodies
-NUMBER_ANSWER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
 
 def whatsapp_address(number: str) -> str:
     return number if number.startswith("whatsapp:") else f"whatsapp:{number}"
-
-
-def chunks(text: str, size: int = MAX_BODY) -> List[str]:
-    """Split a long text at paragraph breaks (or hard, when a paragraph alone is too long)."""
-    parts: List[str] = []
-    for paragraph in text.split("\n\n"):
-        if parts and len(parts[-1]) + 2 + len(paragraph) <= size:
-            parts[-1] += "\n\n" + paragraph
-        else:
-            parts.extend(paragraph[i:i + size] for i in range(0, max(len(paragraph), 1), size))
-    return parts
 
 
 def bot_text(form: Dict[str, str], options: Optional[List[str]]) -> Optional[str]:
@@ -76,10 +64,7 @@ def bot_text(form: Dict[str, str], options: Optional[List[str]]) -> Optional[str
     if form.get("ButtonPayload") or form.get("ButtonText"):
         return form.get("ButtonPayload") or form["ButtonText"]
     body = form.get("Body", "").strip()
-    number = NUMBER_ANSWER.match(body)
-    if number and options and 1 <= int(number.group(1)) <= len(options):
-        return options[int(number.group(1)) - 1]
-    return body or None
+    return chosen_option(body, options) or body or None
 
 
 class TwilioWhatsAppOutput(OutputChannel):
@@ -104,7 +89,7 @@ class TwilioWhatsAppOutput(OutputChannel):
             logger.error("Twilio did not take a message to %s: %s", to, exc)
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
-        for part in chunks(text):
+        for part in split_text(text, MAX_BODY):
             await self._send(recipient_id, body=part)
 
     async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],

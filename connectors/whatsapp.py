@@ -38,7 +38,7 @@ from comanda.services.customers import find_or_create_customer, normalize_phone,
 from comanda.services.stores import store_for_phone_number_id
 from integrations.whatsapp.graph import REENGAGEMENT_CODE, GraphClient, GraphError, describe_error
 from integrations.whatsapp.messages import (
-    Outgoing, choice_messages, custom_message, media_message, template_message, text_messages,
+    Outgoing, choice_messages, chosen_option, custom_message, media_message, template_message, text_messages,
 )
 from integrations.whatsapp.webhook import ANSWERED, SIGNATURE_HEADER, Inbound, Status, check_signature, parse_webhook
 
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "whatsapp"
 TEMPLATE_LANGUAGE = {"es": "es_MX", "en": "en_US"}
 BOT_CONCURRENCY = 2
-NUMBER_ANSWER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
 
 async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
@@ -58,10 +57,7 @@ async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
 def bot_text(message: Inbound, options: Optional[List[str]]) -> Optional[str]:
     """What the bot reads: the text, the tapped choice's payload, or an intent payload for the rest."""
     if message.kind == "text":
-        number = NUMBER_ANSWER.match(message.text or "")
-        if number and options and 1 <= int(number.group(1)) <= len(options):
-            return options[int(number.group(1)) - 1]
-        return message.text
+        return chosen_option(message.text, options) or message.text
     if message.kind == "reply":
         reference = re.fullmatch(r"#(\d+)", message.reply_id or "")
         if reference and options and 1 <= int(reference.group(1)) <= len(options):

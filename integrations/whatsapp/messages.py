@@ -6,6 +6,7 @@ Every choice's payload is also returned, so the channel can map a tapped id or a
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -48,6 +49,17 @@ def shorten(text: str, limit: int) -> str:
 
 def envelope(to: str, kind: str, body: Dict[str, Any]) -> Dict[str, Any]:
     return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": kind, kind: body}
+
+
+NUMBER_ANSWER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+
+
+def chosen_option(text: Optional[str], options: Optional[List[str]]) -> Optional[str]:
+    """The payload a customer picked by typing its number ("2", "2.") from the last choices offered."""
+    number = NUMBER_ANSWER.match(text or "")
+    if number and options and 1 <= int(number.group(1)) <= len(options):
+        return options[int(number.group(1)) - 1]
+    return None
 
 
 def text_messages(to: str, text: str) -> List[Dict[str, Any]]:

@@ -24,7 +24,8 @@ from twilio.request_validator import RequestValidator
 
 from comanda import models as m
 from comanda.db import new_session
-from connectors.twilio_whatsapp import TwilioWhatsAppInput, chunks
+from connectors.twilio_whatsapp import MAX_BODY, TwilioWhatsAppInput
+from integrations.whatsapp.messages import split_text
 from tests.conftest import free_port
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp" / "twilio__whatsapp_inbound_button_form_fields.json"
@@ -288,7 +289,7 @@ def test_a_refused_send_is_logged_not_raised(channel, twilio, caplog):
 
 def test_long_texts_are_split_at_paragraphs_within_twilios_limit():
     text = "\n\n".join(["a" * 900, "b" * 900, "c" * 3500])
-    parts = chunks(text)
+    parts = split_text(text, MAX_BODY)
     assert all(len(p) <= 1600 for p in parts) and "".join(parts).replace("\n\n", "") == text.replace("\n\n", "")
     assert parts[0] == "a" * 900 and parts[1] == "b" * 900 and len(parts) == 5
-    assert chunks("hola\n\nadiós") == ["hola\n\nadiós"]
+    assert split_text("hola\n\nadiós", MAX_BODY) == ["hola\n\nadiós"]
