@@ -10,7 +10,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 export TQDM_DISABLE := 1
 
-.PHONY: run test venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations bench-parse
+.PHONY: run test venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations bench-parse bench-payments eval eval-baseline
 
 run: venvs db train
 	@$(COMANDA) run
@@ -92,3 +92,25 @@ bench-reservations: venvs
 
 bench-parse: venvs
 	@$(RASA_VENV)/bin/python bench/parse.py
+
+# 200 signed payment webhooks for 100 orders (replays, duplicates, shuffled) at a real back office on PostgreSQL.
+bench-payments: venvs
+	@$(ACTIONS_VENV)/bin/python bench/payments.py --url $(BENCH_PG) --orders 100 --webhooks 200 --concurrency 50
+
+# The NLU on the held-out set (tests/nlu/), per language, against a fresh copy of the demo catalog;
+# Rasa's reports go to reports/nlu/<model>/<language>/.
+EVAL_DB := sqlite:///$(CURDIR)/var/eval/comanda.db
+define eval_model
+	@rm -f var/eval/comanda.db* && mkdir -p var/eval
+	@COMANDA_DATABASE_URL=$(EVAL_DB) $(COMANDA) migrate >/dev/null
+	@COMANDA_DATABASE_URL=$(EVAL_DB) $(COMANDA) seed --demo >/dev/null
+	@COMANDA_DATABASE_URL=$(EVAL_DB) $(RASA_VENV)/bin/python bench/nlu_eval.py --model $(1) --out reports/nlu/$(2) --json reports/nlu/$(2).json
+endef
+
+eval: venvs train
+	$(call eval_model,models/comanda.tar.gz,comanda)
+
+# The same held-out set on Rasa's default NLU pipeline trained on the same data (bench/baseline-config.yml).
+eval-baseline: venvs
+	@$(COMANDA) rasa train nlu --config bench/baseline-config.yml --nlu data/nlu --domain domain --out var/eval --fixed-model-name baseline
+	$(call eval_model,var/eval/baseline.tar.gz,baseline)

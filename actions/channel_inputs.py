@@ -4,13 +4,13 @@ from __future__ import annotations
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import language
+from actions.replies import utter_add_result, utter_cart
 from comanda.db import transaction
 from comanda.errors import NotFound
-from comanda.money import format_money
 from comanda.services.carts import add_skus, cart_view, open_cart, set_delivery_location
 from comanda.services.handoff import open_ticket
 from comanda.services.stores import get_store
@@ -56,21 +56,20 @@ class ActionAddCatalogOrder(Action):
         try:
             with transaction() as session:
                 cart = open_cart(session, tracker.sender_id)
-                unknown = add_skus(session, cart, [(i.get("sku"), int(i.get("quantity", 0))) for i in items
-                                                   if isinstance(i, dict)])
+                result = add_skus(session, cart, [(i.get("sku"), int(i.get("quantity", 0))) for i in items
+                                                  if isinstance(i, dict)], lang)
                 lines, total = cart_view(session, cart, lang)
+                store_name = get_store(session, cart.store_id).name
         except (NotFound, TypeError, ValueError):
             dispatcher.utter_message(response="utter_catalog_order_failed")
             return []
-        if not lines and not unknown:
+        if not lines and not result.unknown and not result.short and not result.ask_variant:
             dispatcher.utter_message(response="utter_catalog_order_failed")
             return []
-        if unknown:
-            dispatcher.utter_message(response="utter_catalog_unknown_items", items=", ".join(unknown))
+        offered = utter_add_result(dispatcher, result, lang, store_name)
         if lines:
-            text = "\n".join(f"• {l.quantity} × {l.name} — {format_money(l.line_total)}" for l in lines)
-            dispatcher.utter_message(response="utter_cart_contents", lines=text, total=format_money(total))
-        return []
+            utter_cart(dispatcher, lines, total)
+        return [SlotSet("offered_items", offered or None)]
 
 
 class ActionReceivedMedia(Action):

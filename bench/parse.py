@@ -1,17 +1,21 @@
-"""Latency of OrderLineExtractor.process() per message, on a fresh demo database.
+"""Latency of reading a message, on a fresh demo database: OrderLineExtractor.process() alone, and
+the whole NLU of the trained model (tokenizer to FallbackClassifier, as the bot parses every message).
 
-Runs in the Rasa environment: `.venv/bin/python bench/parse.py`.
+Runs in the Rasa environment: `.venv/bin/python bench/parse.py [--model models/comanda.tar.gz]`.
 
 Migrates and seeds a temporary SQLite database, creates the component as Rasa does when it loads a
 model (which reads the catalog), then times process() on ~200 mixed messages: orders in Spanish,
 English and Spanglish with typos, questions, greetings and FAQ. The first pass fills the word cache;
 the measured passes run with it warm. It measures twice: with the default ``reload_seconds`` (the
 catalog version is checked at most every 5 s) and with 0 (checked on every message, the worst
-case). Target: p95 ≤ 50 ms.
+case). Then, when a trained model is there, it times Rasa's own parse of the same messages with the
+model loaded in process (``Agent.parse_message``, what ``comanda parse`` and the channels run).
+Target: p95 ≤ 50 ms.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import statistics
@@ -104,6 +108,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=200, help="distinct messages")
     parser.add_argument("--rounds", type=int, default=5, help="measured passes over the messages")
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "comanda.tar.gz",
+                        help="trained model for the whole-pipeline figure (skipped when missing)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'comanda.db'}"
@@ -122,12 +128,35 @@ def main() -> int:
             cold = measure(extractor, texts, 1)
             results[reload_seconds] = (created_ms, cold, measure(extractor, texts, args.rounds))
         ordering = sum(bool(extractor.parser().parse(t).lines) for t in texts)
+        pipeline = whole_pipeline(args.model, texts, args.rounds) if args.model.exists() else None
     print(f"{len(texts)} messages ({ordering} with order lines), {args.rounds} measured passes, SQLite")
     for reload_seconds, (created_ms, cold, warm) in results.items():
         print(f"reload_seconds={reload_seconds}: create (reads the catalog) {created_ms:.1f} ms")
         report("  first pass, word cache filling", cold)
         report("  warm", warm)
+    if pipeline is None:
+        print(f"whole NLU pipeline: skipped, no model at {args.model} (make train)")
+    else:
+        report(f"whole NLU pipeline of {args.model.name} (Agent.parse_message, warm)", pipeline)
     return 0
+
+
+def whole_pipeline(model: Path, texts: List[str], rounds: int) -> List[float]:
+    """Rasa's parse of each message with the model in process, after one warm-up pass."""
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(str(model))
+    loop = asyncio.new_event_loop()
+    for text in texts:
+        loop.run_until_complete(agent.parse_message(text))
+    timings = []
+    for _ in range(rounds):
+        for text in texts:
+            started = time.perf_counter()
+            loop.run_until_complete(agent.parse_message(text))
+            timings.append((time.perf_counter() - started) * 1000)
+    loop.close()
+    return timings
 
 
 if __name__ == "__main__":

@@ -123,6 +123,55 @@ def cmd_rasa(args: argparse.Namespace) -> int:
     os.execve(program, [program, *args.rasa_args], process_env())
 
 
+def cmd_parse(args: argparse.Namespace) -> int:
+    """How the bot reads messages: the trained model runs in the Rasa environment."""
+    import os
+
+    from comanda.runner import process_env, venv_bin
+    from comanda.settings import home
+
+    os.chdir(home())
+    python = venv_bin("COMANDA_RASA_VENV", "python")
+    passed = [*args.messages, "--store", args.store, *(["--jsonl"] if args.jsonl else []),
+              *(["--model", args.model] if args.model else [])]
+    os.execve(python, [python, "-m", "nlu_components.parse", *passed], process_env())
+
+
+def cmd_payments_reconcile(args: argparse.Namespace) -> int:
+    """The day's link payments against the providers' books; problems are listed first."""
+    import csv
+    import dataclasses
+    from datetime import date
+
+    from comanda.runner import ensure_actions_environment
+
+    ensure_actions_environment("stripe")
+    from comanda.db import new_session
+    from comanda.services.payments import reconcile
+    from comanda.settings import setting
+    from integrations.payments import payment_provider
+
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError:
+        raise ComandaError(f"--date must be YYYY-MM-DD, not {args.date!r}")
+    with new_session() as session:
+        rows = reconcile(session, day, payment_provider, args.store, (setting("COMANDA_PAYMENT_PROVIDER"),))
+    rows.sort(key=lambda row: (row.status == "ok", row.order_id or 0))
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, fieldnames=[f.name for f in dataclasses.fields(rows[0])] if rows else ["status"])
+            writer.writeheader()
+            writer.writerows(dataclasses.asdict(row) for row in rows)
+    for row in rows:
+        print(f"{row.status:<20} order {row.order_id or '-':<6} {row.ticket or '-':<6} {row.provider:<12} "
+              f"ours {row.ours if row.ours is not None else '-':>9}  theirs {row.theirs if row.theirs is not None else '-':>9}"
+              f"  {row.note}")
+    problems = sum(row.status != "ok" for row in rows)
+    print(f"{args.date}: {len(rows)} payments, {problems} problems" + (f"; written to {args.csv}" if args.csv else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="comanda", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -152,6 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_stock)
 
+    p = sub.add_parser("parse", help="print how the bot reads messages, one JSON object per message")
+    p.add_argument("messages", nargs="*", help="messages (or --jsonl and one per line on stdin)")
+    p.add_argument("--store", default=None, help="store id (default: COMANDA_DEFAULT_STORE)")
+    p.add_argument("--jsonl", action="store_true", help="read messages from stdin, one per line")
+    p.add_argument("--model", default=None, help="model file or folder (default: models/)")
+    p.set_defaults(func=cmd_parse)
+
+    p = sub.add_parser("payments", help="payments: reconcile a day against the providers")
+    payments_sub = p.add_subparsers(dest="payments_command", required=True, metavar="COMMAND")
+    p = payments_sub.add_parser("reconcile", help="paid orders against provider payments: missing, duplicated, "
+                                                  "amount mismatches, unpaid links")
+    p.add_argument("--date", required=True, help="the business's local day, YYYY-MM-DD")
+    p.add_argument("--store", default="", help="one store (default: every store)")
+    p.add_argument("--csv", help="also write every row to this CSV file")
+    p.set_defaults(func=cmd_payments_reconcile)
+
     p = sub.add_parser("run", help="start the Rasa server, action server and back office; Ctrl-C stops them")
     p.add_argument("--only", choices=["rasa", "actions", "backoffice"], help="start one process only")
     p.set_defaults(func=cmd_run)
@@ -161,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rasa", help="run a `rasa` command (train, shell, test, ...) with Comanda's settings")
     p.add_argument("rasa_args", nargs=argparse.REMAINDER, help="arguments for rasa")
     p.set_defaults(func=cmd_rasa)
+
+    from comanda.services.cfdi.cli import add_cfdi_parser
+
+    add_cfdi_parser(sub)
     return parser
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
@@ -88,18 +88,31 @@ def transaction(url: Optional[str] = None) -> Iterator[Session]:
         yield session
 
 
-def insert_unless_duplicate(session: Session, row: Any) -> Optional[int]:
-    """Add a row inside a savepoint; None when a unique constraint says it is there already.
+def insert_unless_duplicate(session: Session, row: Any) -> Optional[Any]:
+    """Add a row inside a savepoint; its primary key, or None when a unique constraint says it is
+    there already.
 
     This is how redeliveries and replays are dropped: the database, not a prior read, decides.
     """
+    _begin_before_savepoint(session)
     try:
         with session.begin_nested():
             session.add(row)
             session.flush()
     except IntegrityError:
         return None
-    return row.id
+    identity = inspect(row).identity
+    return identity[0] if len(identity) == 1 else identity
+
+
+def _begin_before_savepoint(session: Session) -> None:
+    """pysqlite opens a transaction only before INSERT/UPDATE/DELETE, not before SAVEPOINT: a savepoint
+    that comes first would be the outermost transaction, and releasing it would commit the row at
+    once, beyond the reach of a later rollback. So SQLite gets its BEGIN first. Reads before it stay
+    outside the transaction, as pysqlite keeps them, which WAL needs to let several processes write."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN")
 
 
 def dispose_engines() -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -26,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import declarative_base, relationship
 
 from comanda.clock import now
-from comanda.types import Money, Quantity, UTCDateTime
+from comanda.types import Coordinate, Money, Quantity, UTCDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -90,6 +91,11 @@ class Store(Base):
     delivery_available = Column(Boolean, nullable=False, default=False)
     delivery_fee = Column(Money)
     delivery_min_order = Column(Money)
+    # Where the store is, and how far it delivers to a location shared in the chat (postal codes aside).
+    latitude = Column(Coordinate)
+    longitude = Column(Coordinate)
+    delivery_radius_km = Column(Quantity)
+    ticket_prefix = Column(String(4), nullable=False, default="A")  # "C" → tickets C-001, C-002, ...
     active = Column(Boolean, nullable=False, default=True)
     created_at = _created()
 
@@ -384,6 +390,8 @@ class LowStockAlert(Base):
     stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)
     on_hand = Column(Quantity, nullable=False)
     status = Column(String(20), nullable=False, default="open")  # open | ordered | resolved
+    # "<store>:<stock item id>" while the alert is open, None after: one open alert per store and item.
+    open_key = Column(String(80), unique=True)
     purchase_order_id = Column(ForeignKey("purchase_orders.id"))
     created_at = _created()
     resolved_at = Column(UTCDateTime)
@@ -402,8 +410,8 @@ class Cart(Base):
     fulfilment = Column(String(10))  # pickup | delivery
     delivery_postal_code = Column(String(5))
     delivery_address = Column(String(500))
-    delivery_latitude = Column(Quantity)
-    delivery_longitude = Column(Quantity)
+    delivery_latitude = Column(Coordinate)
+    delivery_longitude = Column(Coordinate)
     created_at = _created()
     updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now)
     lines = relationship("CartLine", cascade="all, delete-orphan", order_by="CartLine.id")
@@ -449,8 +457,8 @@ class Order(Base):
     fulfilment = Column(String(10), nullable=False, default="pickup")  # pickup | delivery
     delivery_address = Column(String(500))
     delivery_postal_code = Column(String(5))
-    delivery_latitude = Column(Quantity)
-    delivery_longitude = Column(Quantity)
+    delivery_latitude = Column(Coordinate)
+    delivery_longitude = Column(Coordinate)
     customer_name = Column(String(200))
     subtotal = Column(Money, nullable=False)
     delivery_fee = Column(Money, nullable=False, default=0)
@@ -513,13 +521,17 @@ class Payment(Base):
     order_id = Column(ForeignKey("orders.id"), nullable=False, index=True)
     provider = Column(String(20), nullable=False)  # sandbox | stripe | mercadopago | spei | cash
     method = Column(String(20), nullable=False)  # card | oxxo | spei | cash
-    status = Column(String(20), nullable=False, default="pending")  # pending | paid | declined | expired | refunded | flagged
+    # pending | paid | declined | expired | refunded | partially_refunded | flagged
+    status = Column(String(20), nullable=False, default="pending")
+    # why staff must look: amount_mismatch | currency_mismatch | stock_gone | already_paid | order_closed
+    flag_reason = Column(String(30))
     amount = Column(Money, nullable=False)
     currency = Column(String(3), nullable=False, default="MXN")
     provider_link_id = Column(String(200))  # checkout session / preference id
     provider_payment_id = Column(String(200))
     link_url = Column(String(1000))
     reference = Column(String(60))  # SPEI reference
+    card_funding = Column(String(10))  # credit | debit | prepaid | unknown: a card's SAT FormaPago (04 or 28)
     expires_at = Column(UTCDateTime)
     paid_at = Column(UTCDateTime)
     created_at = _created()
@@ -559,13 +571,30 @@ class Refund(Base):
     completed_at = Column(UTCDateTime)
 
 
+class SandboxCharge(Base):
+    """The sandbox provider's own books: what its hosted checkout charged or declined, kept apart from
+    Comanda's payments so reconciliation compares two ledgers, as it does with a real provider."""
+
+    __tablename__ = "sandbox_charges"
+    id = Column(String(40), primary_key=True)  # the sandbox's payment id, "sbxpay_…"
+    link_id = Column(String(60), nullable=False, index=True)  # the checkout token in /pay/<token>
+    order_reference = Column(String(60), nullable=False)
+    status = Column(String(20), nullable=False)  # succeeded | declined
+    amount = Column(Money, nullable=False)
+    currency = Column(String(3), nullable=False)
+    refunded = Column(Money, nullable=False, default=0)
+    refunds = Column(JSON, nullable=False, default=dict)  # {refund id: amount}: a key refunds once
+    created_at = _created()
+
+
 # --- invoices (CFDI) -----------------------------------------------------------------------------
 
 
 class Invoice(Base):
     """A CFDI 4.0: Ingreso for an order, Egreso (credit note) for a refund, or a global invoice.
 
-    Fiscal documents are kept for 5 years and never deleted, not even by a privacy request.
+    Fiscal documents are kept for 5 years and never deleted, not even by a privacy request: the receiver's
+    data is copied here (no link to the customer), and ``retain_until`` says how long it must stay.
     """
 
     __tablename__ = "invoices"
@@ -574,11 +603,18 @@ class Invoice(Base):
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     order_id = Column(ForeignKey("orders.id"), index=True)  # None for a global invoice
     kind = Column(String(10), nullable=False)  # ingreso | egreso | global
-    status = Column(String(20), nullable=False, default="draft")  # draft | sealed | stamped | rejected | cancelled
+    # draft | sealed (local PAC: not stamped) | stamped | rejected | failed | cancellation_pending | cancelled
+    status = Column(String(20), nullable=False, default="draft")
     series = Column(String(25))
     folio = Column(String(40))
     uuid = Column(String(36), unique=True)
-    related_uuid = Column(String(36))  # Egreso: the invoice it credits; substitution on cancel
+    related_uuid = Column(String(36))  # the CFDI this one relates to, as relation_type says
+    relation_type = Column(String(2))  # SAT TipoRelacion: 01 credit note | 04 substitution
+    replaced_by_uuid = Column(String(36))  # FolioSustitucion when cancelled with motive 01
+    # "order:<id>" while an order's Ingreso is live, "global:<store>:<period>" for a global invoice; None
+    # once rejected, failed or cancelled: the database refuses a second live invoice for the same thing.
+    active_key = Column(String(60), unique=True)
+    global_period = Column(String(10))  # global invoice: "2026-11" (monthly) or "2026-11-20" (daily)
     receiver_rfc = Column(String(13), nullable=False)
     receiver_name = Column(String(300), nullable=False)
     receiver_postal_code = Column(String(5), nullable=False)
@@ -589,12 +625,17 @@ class Invoice(Base):
     subtotal = Column(Money, nullable=False)
     tax = Column(Money, nullable=False)
     total = Column(Money, nullable=False)
-    pac = Column(String(20))
+    pac = Column(String(20))  # local | facturapi | finkok
+    pac_document_id = Column(String(100))  # the provider's own id (Facturapi's invoice id)
+    test_document = Column(Boolean, nullable=False, default=False)  # no fiscal validity: local PAC or a test account
     xml = Column(Text)
+    pdf = Column(LargeBinary)
+    cancellation_receipt = Column(Text)  # the acuse the PAC returns
     rejection_reason = Column(String(1000))
     cancellation_motive = Column(String(2))
     cancelled_at = Column(UTCDateTime)
     issued_at = Column(UTCDateTime)
+    retain_until = Column(Date)  # kept at least until then: 5 years after the annual return (CFF art. 30)
     created_at = _created()
 
 
@@ -641,7 +682,8 @@ class HandoffTicket(Base):
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     customer_id = Column(ForeignKey("customers.id"), nullable=False)
     conversation_id = Column(ForeignKey("conversations.id"), nullable=False, index=True)
-    reason = Column(String(30), nullable=False)  # requested | fallback | complaint | media | payment_flag
+    # requested | fallback | complaint | media | payment_flag | cancellation | return | privacy
+    reason = Column(String(30), nullable=False)
     status = Column(String(20), nullable=False, default="open")  # open | assigned | closed
     assigned_to = Column(ForeignKey("staff_users.id"))
     summary = Column(String(1000))
@@ -723,6 +765,26 @@ class OutboundMessage(Base):
     sent_at = Column(UTCDateTime)
     updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now)
     __table_args__ = (Index("ix_outbound_messages_status_next", "status", "next_attempt_at"),)
+
+
+class Notification(Base):
+    """An order update to tell the customer proactively, written in the transaction of the change it
+    announces and delivered once through Rasa's external events (trigger_intent)."""
+
+    __tablename__ = "notifications"
+    id = _id()
+    conversation_id = Column(ForeignKey("conversations.id"), nullable=False, index=True)
+    order_id = Column(ForeignKey("orders.id"), nullable=False, index=True)
+    # paid | declined | expired | flagged | preparing | ready | delivered | picked_up | cancelled
+    event = Column(String(20), nullable=False)
+    dedupe_key = Column(String(120), nullable=False, unique=True)  # "order:42:paid": announced once
+    status = Column(String(20), nullable=False, default="queued")  # queued | sending | sent | failed | given_up
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(UTCDateTime, nullable=False, default=now)
+    last_error = Column(String(1000))
+    created_at = _created()
+    sent_at = Column(UTCDateTime)
+    __table_args__ = (Index("ix_notifications_status_next", "status", "next_attempt_at"),)
 
 
 # --- privacy and audit ---------------------------------------------------------------------------

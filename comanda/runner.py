@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -54,6 +55,19 @@ def venv_bin(venv_setting: str, program: str) -> str:
     if not path.exists():
         raise ConfigError(f"{path} not found: run `make venvs` (or set {venv_setting})")
     return str(path)
+
+
+def ensure_actions_environment(module: str) -> None:
+    """Commands that need a package only COMANDA_ACTIONS_VENV has (``stripe``, ``satcfdi``) run again
+    with that environment's ``comanda`` when it is missing here; the checkout's own packages
+    (``integrations``) are made importable from anywhere, as process_env's PYTHONPATH does."""
+    if find_spec(module) is None:
+        if Path(sys.prefix).resolve() == Path(setting("COMANDA_ACTIONS_VENV")).resolve():
+            raise ConfigError(f"{module} is not installed in COMANDA_ACTIONS_VENV: run `make venvs`")
+        program = venv_bin("COMANDA_ACTIONS_VENV", "comanda")
+        os.execve(program, [program, *sys.argv[1:]], process_env())
+    if find_spec("integrations") is None:
+        sys.path.insert(0, str(home()))
 
 
 def rasa_server() -> Service:

@@ -50,6 +50,9 @@ def _const(value: str) -> Callable[[], str]:
     return lambda: value
 
 
+# A CLABE with a valid check digit that belongs to nobody: SPEI instructions in the sandbox demo.
+DEMO_SPEI_CLABE = "646180000000000009"
+
 _DEFINITIONS = [
     Setting("COMANDA_HOME", "Project folder: data/, models/ and var/ live here.",
             lambda: str(PROJECT_ROOT), "the checkout's root"),
@@ -96,6 +99,69 @@ _DEFINITIONS = [
             _const(""), "empty", secret=True),
     Setting("TWILIO_WHATSAPP_NUMBER", "The shop's WhatsApp sender on Twilio, e.g. whatsapp:+14155238886.",
             _const(""), "empty"),
+    # --- CFDI invoices: PAC, CSD, e-mail, document links ---
+    Setting("COMANDA_CFDI_PAC", "Who stamps invoices: local (sealed, not stamped: test documents only), facturapi "
+            "or finkok.", _const("local"), "local"),
+    Setting("COMANDA_CFDI_CSD_DIR", "Folder with the issuer's CSD: <basename>.cer and .key (basename: the business's "
+            "issuer.csd).", lambda: str(_home() / "data" / "demo" / "csd"), "data/demo/csd (SAT's public test CSD)"),
+    Setting("COMANDA_CFDI_CSD_PASSWORD", "Password of the CSD's private key.", _const(""),
+            "empty: read from <basename>.txt beside the key (the demo's)", secret=True),
+    Setting("COMANDA_CFDI_PAC_TIMEOUT", "Seconds to wait for the PAC before giving up.", _const("30"), "30"),
+    Setting("FACTURAPI_API_KEY", "Facturapi secret key (sk_test_… or sk_live_…) of the issuer's organization.",
+            _const(""), "empty", secret=True),
+    Setting("FACTURAPI_URL", "Facturapi API base URL.", _const("https://www.facturapi.io/v2"),
+            "https://www.facturapi.io/v2"),
+    Setting("FINKOK_USERNAME", "Finkok account user.", _const(""), "empty"),
+    Setting("FINKOK_PASSWORD", "Finkok account password.", _const(""), "empty", secret=True),
+    Setting("FINKOK_URL", "Finkok host: the demo (test) one, or https://facturacion.finkok.com for production.",
+            _const("https://demo-facturacion.finkok.com"), "https://demo-facturacion.finkok.com"),
+    Setting("COMANDA_SMTP_HOST", "SMTP server that e-mails invoices.", _const(""),
+            "empty: invoices are not e-mailed"),
+    Setting("COMANDA_SMTP_PORT", "SMTP port.", _const("587"), "587"),
+    Setting("COMANDA_SMTP_USER", "SMTP user.", _const(""), "empty: no login"),
+    Setting("COMANDA_SMTP_PASSWORD", "SMTP password.", _const(""), "empty", secret=True),
+    Setting("COMANDA_SMTP_FROM", "Sender address of invoice e-mails.", _const("facturas@localhost"),
+            "facturas@localhost"),
+    Setting("COMANDA_SMTP_SECURITY", "starttls, ssl (implicit TLS, usually port 465) or none.", _const("starttls"),
+            "starttls"),
+    Setting("COMANDA_DOCUMENT_LINK_SECRET", "HMAC key that signs invoice download links.",
+            _generated_secret("document-link-secret"), "random, kept in var/secrets/document-link-secret",
+            secret=True),
+    Setting("COMANDA_DOCUMENT_LINK_MINUTES", "How long an invoice download link works.", _const("1440"),
+            "1440 (a day)"),
+    # --- payments, the order queue, notifications ---
+    Setting("COMANDA_PAYMENT_PROVIDER", "Who collects card and OXXO payments: sandbox (Comanda's own hosted "
+            "checkout, no account needed), stripe or mercadopago.", _const("sandbox"), "sandbox"),
+    Setting("COMANDA_SANDBOX_WEBHOOK_SECRET", "HMAC key the sandbox checkout signs its webhooks with.",
+            _generated_secret("sandbox-webhook-secret"), "random, kept in var/secrets/sandbox-webhook-secret",
+            secret=True),
+    Setting("COMANDA_WEBHOOK_TOLERANCE_SECONDS", "How old a signed payment webhook may be before it is refused "
+            "as a replay (Stripe's signature timestamp, Mercado Pago's ts, the sandbox's).", _const("300"), "300"),
+    Setting("STRIPE_SECRET_KEY", "Stripe secret API key (sk_test_… or sk_live_…).", _const(""), "empty",
+            secret=True),
+    Setting("STRIPE_WEBHOOK_SECRET", "Signing secret of the Stripe webhook endpoint (whsec_…).", _const(""),
+            "empty", secret=True),
+    Setting("STRIPE_API_URL", "Stripe API base URL (tests point it at a local fake).",
+            _const("https://api.stripe.com"), "https://api.stripe.com"),
+    Setting("MERCADOPAGO_ACCESS_TOKEN", "Mercado Pago access token (TEST-… or APP_USR-…).", _const(""), "empty",
+            secret=True),
+    Setting("MERCADOPAGO_WEBHOOK_SECRET", "Secret signature of the Mercado Pago webhook (Your integrations → "
+            "Webhooks).", _const(""), "empty", secret=True),
+    Setting("MERCADOPAGO_API_URL", "Mercado Pago API base URL (tests point it at a local fake).",
+            _const("https://api.mercadopago.com"), "https://api.mercadopago.com"),
+    Setting("COMANDA_SPEI_CLABE", "The business's 18-digit CLABE, sent to customers who pay by SPEI transfer.",
+            lambda: DEMO_SPEI_CLABE if setting("COMANDA_PAYMENT_PROVIDER") == "sandbox" else "",
+            f"empty; {DEMO_SPEI_CLABE} (a demo CLABE, no real account) while COMANDA_PAYMENT_PROVIDER=sandbox"),
+    Setting("COMANDA_SPEI_BANK", "Bank of that CLABE, as the customer's banking app names it.", _const(""),
+            "empty: the message names no bank"),
+    Setting("COMANDA_SPEI_BENEFICIARY", "Account holder the customer sees in the transfer.", _const(""),
+            "empty: the business's name"),
+    Setting("COMANDA_STAFF_API_TOKEN", "Bearer token of the back office's order-queue API (until staff logins).",
+            _generated_secret("staff-api-token"), "random, kept in var/secrets/staff-api-token", secret=True),
+    Setting("COMANDA_PAYMENT_SWEEP_SECONDS", "How often the back office expires orders whose stock hold ran out.",
+            _const("15"), "15"),
+    Setting("COMANDA_NOTIFY_POLL_SECONDS", "How often the back office delivers queued customer notifications "
+            "to Rasa.", _const("1"), "1"),
 ]
 
 # What `comanda run` uses when the WhatsApp variables are not set: the local simulator.

@@ -62,6 +62,14 @@ class Quantity(_ExactDecimal):
     scale = 3
 
 
+class Coordinate(_ExactDecimal):
+    """Latitude or longitude in degrees: 6 places locate a door (about 10 cm)."""
+
+    cache_ok = True
+    precision = 9
+    scale = 6
+
+
 class UTCDateTime(TypeDecorator):
     """Aware UTC datetimes in, aware UTC datetimes out (SQLite forgets the zone)."""
 

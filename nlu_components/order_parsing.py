@@ -110,12 +110,14 @@ class OrderLine:
     modifiers: Dict[str, str]  # group → option code: {"size": "large", "sugar": "50"}
     variant: Dict[str, str]  # axis → option id: {"size": "M", "color": "negro"}
     variant_sku: Optional[str]  # set when every axis of the product is given
+    quantity_stated: bool  # the customer said how many ("quita la coca" removes all, "quita una coca" one)
     start: int  # the item's words: quantity, product, modifiers and variant options
     end: int
 
     def as_dict(self) -> Dict[str, Any]:
         return {"sku": self.sku, "quantity": self.quantity, "modifiers": self.modifiers,
-                "variant": self.variant, "variant_sku": self.variant_sku}
+                "variant": self.variant, "variant_sku": self.variant_sku,
+                "quantity_stated": self.quantity_stated}
 
 
 @dataclass
@@ -416,7 +418,7 @@ class OrderParser:
         complete = bool(product.variant_axes) and set(item.variant) == set(product.variant_axes)
         variant_sku = self.variant_skus[item.product].get(frozenset(item.variant.items())) if complete else None
         return OrderLine(product.sku, item.quantity or 1, item.modifiers, item.variant, variant_sku,
-                         item.start, item.end)
+                         item.quantity is not None, item.start, item.end)
 
 
 def _product_names(product: ProductSnapshot) -> Set[str]:

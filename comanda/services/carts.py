@@ -1,20 +1,55 @@
-"""Carts: one open cart per conversation, kept in the database so it survives sessions and restarts."""
+"""Carts: one open cart per conversation, kept in the database so it survives sessions and restarts.
+
+A cart holds lines (product or variant, quantity, options). Adding checks what the store can sell
+now against what the cart already needs, so "solo quedan 3" is said when the customer asks, not at
+checkout; the stock itself is only held when the order is placed (comanda.services.reservations).
+A cart untouched for ``CART_IDLE_HOURS`` is left behind: the customer's next message starts anew.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
-from typing import Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from comanda import clock
 from comanda import models as m
-from comanda.errors import NotFound
+from comanda.services.customers import conversation_for
 from comanda.money import money
+from comanda.services.products import (
+    alternatives, complete_modifiers, find_sku, line_label, stores_selling, unit_price, variant_label,
+)
+from comanda.services.reservations import needs_for, needs_for_cart
+from comanda.services.stock import available_by_item
+
+CART_IDLE_HOURS = 24
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One order line as the customer put it: a product or variant SKU, how many, which options."""
+
+    sku: str
+    quantity: int = 1
+    modifiers: Mapping[str, str] = field(default_factory=dict)
+    variant: Mapping[str, str] = field(default_factory=dict)
+    quantity_stated: bool = True
+
+    @classmethod
+    def from_entity(cls, value: Mapping[str, Any]) -> "Wanted":
+        """From an ``order_line`` entity value (nlu_components.order_lines) or a button payload."""
+        return cls(sku=str(value.get("variant_sku") or value["sku"]), quantity=int(value.get("quantity") or 1),
+                   modifiers={str(k): str(v) for k, v in (value.get("modifiers") or {}).items()},
+                   variant={str(k): str(v) for k, v in (value.get("variant") or {}).items()},
+                   quantity_stated=bool(value.get("quantity_stated", True)))
 
 
 @dataclass(frozen=True)
 class CartLineView:
+    id: int
     sku: str
     name: str
     quantity: int
@@ -22,15 +57,46 @@ class CartLineView:
     line_total: Decimal
 
 
+@dataclass(frozen=True)
+class Shortage:
+    """A line the store cannot fill: how many are left (0: none), where else it is, what else to take."""
+
+    sku: str
+    name: str
+    wanted: Wanted
+    left: int
+    elsewhere: List[str]  # names of the business's stores that have it
+    alternatives: List[Tuple[str, str]]  # (SKU, name) in the same category, in stock here
+
+
+@dataclass(frozen=True)
+class VariantQuestion:
+    """A product sold by variant (size × colour) named without every axis: the customer must pick one."""
+
+    sku: str
+    name: str
+    quantity: int
+    options: List[Tuple[str, str]]  # (variant SKU, label) of the variants in stock that match what was said
+
+
+@dataclass
+class AddResult:
+    added: List[str] = field(default_factory=list)  # labels of the lines added
+    unknown: List[str] = field(default_factory=list)  # SKUs this business does not sell
+    short: List[Shortage] = field(default_factory=list)
+    ask_variant: List[VariantQuestion] = field(default_factory=list)
+
+
 def open_cart(session: Session, conversation_id: str) -> m.Cart:
-    """The conversation's open cart, created when it has none."""
-    conversation = session.get(m.Conversation, conversation_id)
-    if conversation is None:
-        raise NotFound(f"no conversation {conversation_id!r}", conversation_id=conversation_id)
+    """The conversation's open cart, created when it has none or when the last one sat idle too long."""
+    conversation = conversation_for(session, conversation_id)
     cart = session.execute(
         select(m.Cart).where(m.Cart.conversation_id == conversation_id, m.Cart.status == "open")
         .order_by(m.Cart.id.desc()).limit(1)
     ).scalar_one_or_none()
+    if cart is not None and cart.updated_at < clock.now() - timedelta(hours=CART_IDLE_HOURS):
+        cart.status = "abandoned"
+        cart = None
     if cart is None:
         cart = m.Cart(store_id=conversation.store_id, customer_id=conversation.customer_id,
                       conversation_id=conversation_id, status="open")
@@ -39,74 +105,170 @@ def open_cart(session: Session, conversation_id: str) -> m.Cart:
     return cart
 
 
-def _find_sku(session: Session, business_id: str, sku: str) -> Tuple[Optional[m.Product], Optional[m.ProductVariant]]:
-    product = session.execute(
-        select(m.Product).where(m.Product.business_id == business_id, m.Product.sku == sku, m.Product.active.is_(True))
-    ).scalar_one_or_none()
-    if product is not None:
-        return product, None
-    variant = session.execute(select(m.ProductVariant).where(m.ProductVariant.sku == sku)).scalar_one_or_none()
-    if variant is not None and variant.active and variant.product.business_id == business_id:
-        return variant.product, variant
-    return None, None
+def _touch(session: Session, cart: m.Cart) -> None:
+    cart.updated_at = clock.now()
+    session.flush()
 
 
-def add_skus(session: Session, cart: m.Cart, items: Iterable[Tuple[str, int]]) -> List[str]:
-    """Add (SKU, quantity) pairs, e.g. from a WhatsApp catalog order; returns the SKUs not sold here."""
+def add_items(session: Session, cart: m.Cart, items: Iterable[Wanted], language: str) -> AddResult:
+    """Add what the customer asked for, as far as the store can sell it now.
+
+    A line the store cannot fill is not added: it comes back as a Shortage (units left, other
+    stores, alternatives) for the bot to offer. A variant product without every axis comes back as a
+    VariantQuestion. Lines with the same product, variant and options add up.
+    """
     business_id = session.get(m.Store, cart.store_id).business_id
-    unknown = []
-    for sku, quantity in items:
-        product, variant = _find_sku(session, business_id, str(sku))
-        if product is None or quantity <= 0:
-            unknown.append(str(sku))
+    result = AddResult()
+    for wanted in items:
+        product, variant = find_sku(session, business_id, wanted.sku)
+        if product is None or wanted.quantity <= 0:
+            result.unknown.append(wanted.sku)
             continue
-        line = next((l for l in cart.lines if l.product_id == product.id and l.variant_id == (variant.id if variant else None)
-                     and not l.modifiers), None)
+        if variant is None and product.variants:
+            question = _variant_question(session, cart.store_id, product, wanted, language)
+            if question.options:
+                result.ask_variant.append(question)
+            else:
+                result.short.append(_shortage(session, cart, product, None, wanted, language))
+            continue
+        modifiers = complete_modifiers(product, wanted.modifiers)
+        left = _units_left(session, cart, product, variant)
+        if left < wanted.quantity:
+            result.short.append(_shortage(session, cart, product, variant, wanted, language, left))
+            continue
+        line = next((l for l in cart.lines if l.product_id == product.id
+                     and l.variant_id == (variant.id if variant else None) and (l.modifiers or {}) == modifiers), None)
         if line is None:
             cart.lines.append(m.CartLine(product_id=product.id, variant_id=variant.id if variant else None,
-                                         quantity=quantity, modifiers={}))
+                                         quantity=wanted.quantity, modifiers=modifiers))
         else:
-            line.quantity += quantity
-    session.flush()
-    return unknown
+            line.quantity += wanted.quantity
+        result.added.append(f"{wanted.quantity} × {line_label(product, variant, modifiers, language)}")
+    _touch(session, cart)
+    return result
+
+
+def add_skus(session: Session, cart: m.Cart, items: Iterable[Tuple[str, int]], language: str = "es") -> AddResult:
+    """(SKU, quantity) pairs, e.g. from a WhatsApp catalog order."""
+    return add_items(session, cart, [Wanted(str(sku), int(quantity)) for sku, quantity in items], language)
+
+
+def remove_items(session: Session, cart: m.Cart, items: Iterable[Wanted]) -> Tuple[List[str], List[str]]:
+    """Take lines out: "quita una coca" takes one, "quita la coca" all of them.
+
+    A SKU matches its lines whatever their options; a product SKU also matches its variants' lines.
+    Returns (SKUs removed, SKUs that were not in the cart).
+    """
+    removed, missing = [], []
+    for wanted in items:
+        lines = [l for l in cart.lines if _line_matches(l, wanted.sku)]
+        if not lines:
+            missing.append(wanted.sku)
+            continue
+        to_remove = wanted.quantity if wanted.quantity_stated else sum(l.quantity for l in lines)
+        for line in reversed(lines):  # the latest line goes first
+            take = min(line.quantity, to_remove)
+            line.quantity -= take
+            to_remove -= take
+            if line.quantity == 0:
+                cart.lines.remove(line)
+            if to_remove == 0:
+                break
+        removed.append(wanted.sku)
+    _touch(session, cart)
+    return removed, missing
+
+
+def set_quantity(session: Session, cart: m.Cart, wanted: Wanted, language: str) -> AddResult:
+    """"Mejor que sean 3": the cart holds exactly ``wanted.quantity`` of that product from now on.
+
+    The product's lines become one (the first, with its options); a product not in the cart is added."""
+    lines = [l for l in cart.lines if _line_matches(l, wanted.sku)]
+    if not lines:
+        return add_items(session, cart, [wanted], language)
+    keep = lines[0]
+    label = line_label(keep.product, keep.variant, keep.modifiers or {}, language)
+    extra = wanted.quantity - sum(l.quantity for l in lines)
+    if extra > 0 and _units_left(session, cart, keep.product, keep.variant) < extra:
+        left = _units_left(session, cart, keep.product, keep.variant) + sum(l.quantity for l in lines)
+        return AddResult(short=[_shortage(session, cart, keep.product, keep.variant, wanted, language, left)])
+    for line in lines[1:]:
+        cart.lines.remove(line)
+    keep.quantity = wanted.quantity
+    _touch(session, cart)
+    return AddResult(added=[f"{wanted.quantity} × {label}"])
+
+
+def clear_cart(session: Session, cart: m.Cart) -> int:
+    """Empty the cart; returns how many lines it had."""
+    count = len(cart.lines)
+    cart.lines.clear()
+    _touch(session, cart)
+    return count
+
+
+def fit_to_stock(session: Session, cart: m.Cart, left: Mapping[str, int], language: str) -> List[str]:
+    """Cut the cart down to what is left ({SKU: units}, from OutOfStock): the SKU's lines keep at most
+    that many units, oldest lines first. Returns the labels of the lines that changed."""
+    changed = []
+    for sku, units in left.items():
+        for line in [l for l in cart.lines if _line_matches(l, sku)]:
+            keep = min(line.quantity, units)
+            units -= keep
+            if keep < line.quantity:
+                changed.append(line_label(line.product, line.variant, line.modifiers or {}, language))
+                line.quantity = keep
+            if line.quantity == 0:
+                cart.lines.remove(line)
+    _touch(session, cart)
+    return changed
 
 
 def set_delivery_location(session: Session, cart: m.Cart, latitude: float, longitude: float) -> None:
     """A location shared in the chat becomes where the order is delivered."""
     cart.delivery_latitude = Decimal(str(round(latitude, 6)))
     cart.delivery_longitude = Decimal(str(round(longitude, 6)))
-    session.flush()
-
-
-def unit_price(line: m.CartLine, session: Session) -> Decimal:
-    """The product's price plus its chosen modifiers' price deltas."""
-    price = line.product.price
-    for group_id, code in (line.modifiers or {}).items():
-        option = session.execute(
-            select(m.ModifierOption).where(m.ModifierOption.group_id == group_id, m.ModifierOption.code == str(code))
-        ).scalar_one_or_none()
-        if option is not None:
-            price += option.price_delta
-    return money(price)
-
-
-def variant_label(product: m.Product, variant: m.ProductVariant, language: str) -> str:
-    """"G / negro" in Spanish, "L / black" in English, from the product's variant labels."""
-    axes = product.variant_axes or {}
-    labels = []
-    for axis, code in variant.attributes.items():
-        option = next((o for o in axes.get(axis, []) if o["id"] == code), None)
-        labels.append(option[language] if option else str(code))
-    return " / ".join(labels)
+    _touch(session, cart)
 
 
 def cart_view(session: Session, cart: m.Cart, language: str) -> Tuple[List[CartLineView], Decimal]:
+    """The cart's lines with their prices, and the subtotal."""
     lines = []
     for line in cart.lines:
-        price = unit_price(line, session)
-        name = line.product.name(language)
-        if line.variant is not None:
-            name = f"{name} ({variant_label(line.product, line.variant, language)})"
-        lines.append(CartLineView(line.variant.sku if line.variant else line.product.sku, name, line.quantity, price,
-                                  money(price * line.quantity)))
+        price = unit_price(line.product, line.modifiers or {})
+        sku = line.variant.sku if line.variant else line.product.sku
+        lines.append(CartLineView(line.id, sku, line_label(line.product, line.variant, line.modifiers or {}, language),
+                                  line.quantity, price, money(price * line.quantity)))
     return lines, money(sum((l.line_total for l in lines), Decimal(0)))
+
+
+def _line_matches(line: m.CartLine, sku: str) -> bool:
+    return line.product.sku == sku or (line.variant is not None and line.variant.sku == sku)
+
+
+def _units_left(session: Session, cart: m.Cart, product: m.Product, variant: Optional[m.ProductVariant]) -> int:
+    """Whole units of this product the store can still sell on top of what the cart already holds."""
+    available = available_by_item(session, cart.store_id)
+    held = needs_for_cart(session, cart)
+    per_unit = needs_for(product, variant, 1)
+    return max(min(int((available.get(item, Decimal(0)) - held.get(item, Decimal(0))) // quantity)
+                   for item, quantity in per_unit.items()), 0)
+
+
+def _shortage(session: Session, cart: m.Cart, product: m.Product, variant: Optional[m.ProductVariant],
+              wanted: Wanted, language: str, left: int = 0) -> Shortage:
+    name = line_label(product, variant, {}, language)
+    others = [] if left else stores_selling(session, cart.store_id, product)
+    return Shortage(variant.sku if variant else product.sku, name, wanted, left, others,
+                    [] if left else alternatives(session, cart.store_id, product, language))
+
+
+def _variant_question(session: Session, store_id: str, product: m.Product, wanted: Wanted,
+                      language: str) -> VariantQuestion:
+    available: Dict[int, Decimal] = available_by_item(session, store_id)
+    options = [
+        (v.sku, variant_label(product, v, language)) for v in product.variants
+        if v.active and all(v.attributes.get(axis) == value for axis, value in wanted.variant.items())
+        and available.get(v.stock_item_id, Decimal(0)) >= wanted.quantity
+    ]
+    return VariantQuestion(product.sku, product.name(language), wanted.quantity, options)

@@ -132,6 +132,10 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
             "delivery_available": available,
             "delivery_fee": money(delivery["fee_mxn"]) if available else None,
             "delivery_min_order": money(delivery.get("min_order_mxn", 0)) if available else None,
+            "delivery_radius_km": _decimal(delivery.get("radius_km")) if available else None,
+            "latitude": _decimal((store.get("location") or {}).get("latitude")),
+            "longitude": _decimal((store.get("location") or {}).get("longitude")),
+            "ticket_prefix": str(store.get("ticket_prefix") or store["id"][0]).upper(),
         })
         for cp in delivery.get("postal_codes", []) if available else []:
             load.upsert(m.StoreDeliveryPostalCode, {"store_id": row.id, "postal_code": str(cp)}, {})
@@ -239,11 +243,13 @@ def _variant_axes(variants: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
     return axes
 
 
-def _reorder(spec: Dict[str, Any]) -> Dict[str, Any]:
-    def qty(key: str) -> Optional[Decimal]:
-        return Decimal(str(spec[key])) if spec.get(key) is not None else None
+def _decimal(value: Any) -> Optional[Decimal]:
+    """YAML numbers are floats: read them through their text, which is what the file says."""
+    return Decimal(str(value)) if value is not None else None
 
-    return {"reorder_point": qty("reorder_point"), "reorder_qty": qty("reorder_qty")}
+
+def _reorder(spec: Dict[str, Any]) -> Dict[str, Any]:
+    return {"reorder_point": _decimal(spec.get("reorder_point")), "reorder_qty": _decimal(spec.get("reorder_qty"))}
 
 
 def _unique(items: Iterable[str]) -> List[str]:

@@ -9,8 +9,10 @@ from sqlalchemy.orm import Session
 
 from comanda import models as m
 from comanda.clock import now
-from comanda.conversations import conversation_id
+from comanda.conversations import conversation_id, parse_conversation_id
+from comanda.db import insert_unless_duplicate
 from comanda.errors import InvalidInput
+from comanda.services.stores import get_store
 
 
 def normalize_phone(raw: str) -> str:
@@ -72,3 +74,26 @@ def touch_conversation(session: Session, store_id: str, customer: m.Customer, ch
     conversation.last_inbound_at = now()
     session.flush()
     return conversation
+
+
+def conversation_for(session: Session, sender_id: str) -> m.Conversation:
+    """The conversation behind a Rasa sender id. WhatsApp registers its conversations as messages
+    arrive; the REST channel and the shell do not, so theirs are made on first use, for the customer
+    whose phone the id names (``centro:rest:+5215512345678``) or an anonymous one ("default")."""
+    conversation = session.get(m.Conversation, sender_id)
+    if conversation is not None:
+        return conversation
+    ref = parse_conversation_id(sender_id)
+    get_store(session, ref.store_id)
+    try:
+        phone = normalize_phone(ref.customer) if ref.customer else None
+    except InvalidInput:
+        phone = None
+    customer = session.execute(select(m.Customer).where(m.Customer.phone == phone)).scalar_one_or_none() if phone else None
+    if customer is None:
+        customer = m.Customer(phone=phone)
+        if insert_unless_duplicate(session, customer) is None:
+            customer = session.execute(select(m.Customer).where(m.Customer.phone == phone)).scalar_one()
+    insert_unless_duplicate(session, m.Conversation(id=sender_id, store_id=ref.store_id, customer_id=customer.id,
+                                                    channel=ref.channel))
+    return session.get(m.Conversation, sender_id)

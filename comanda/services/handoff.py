@@ -7,13 +7,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from comanda import models as m
+from comanda.services.customers import conversation_for
 
 
-def open_ticket(session: Session, conversation_id: str, reason: str, summary: Optional[str] = None) -> Optional[m.HandoffTicket]:
-    """Open a ticket, or return the conversation's ticket that is still open; None without a known conversation."""
-    conversation = session.get(m.Conversation, conversation_id)
-    if conversation is None:
-        return None
+def open_ticket(session: Session, conversation_id: str, reason: str, summary: Optional[str] = None) -> m.HandoffTicket:
+    """Open a ticket, or return the conversation's ticket that is still open."""
+    conversation = conversation_for(session, conversation_id)
     ticket = session.execute(
         select(m.HandoffTicket).where(m.HandoffTicket.conversation_id == conversation_id,
                                       m.HandoffTicket.status != "closed")

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from comanda import clock
 from comanda import models as m
 from comanda.errors import InvalidInput, NotFound, OutOfStock
+from comanda.services import stock_alerts
 from comanda.services.stock import available_by_item, sellable_units
 from comanda.services.stores import get_store
 from comanda.types import Quantity
@@ -154,7 +155,22 @@ def commit(session: Session, reservation_id: int, reference: Optional[Tuple[str,
         movements.append(_movement(reservation.store_id, item_id, "sale", reference, on_hand=-quantity,
                                    reserved=-quantity))
     _record(session, movements)
+    stock_alerts.check_after_sale(session, reservation.store_id, needs)
     return reservation
+
+
+def restock(session: Session, reservation_id: int, reference: Tuple[str, Any], note: str) -> None:
+    """Put what a committed reservation sold back on the shelf (a cash order cancelled before the
+    kitchen started): on hand goes up, one ``return`` movement per item. The caller makes sure this
+    happens once (the order's status change is the guard)."""
+    reservation = _get(session, reservation_id)
+    if reservation.status != "committed":
+        raise InvalidInput(f"reservation {reservation_id} is {reservation.status}: only sold stock goes back")
+    lines = sorted(reservation.lines, key=lambda line: line.stock_item_id)
+    for line in lines:
+        _update(session, _GIVE_BACK, reservation.store_id, line.stock_item_id, on_hand=line.quantity)
+    _record(session, [_movement(reservation.store_id, line.stock_item_id, "return", reference, on_hand=line.quantity,
+                                note=note) for line in lines])
 
 
 def expire_due(session: Session, now: Optional[datetime] = None) -> List[int]:

@@ -21,19 +21,35 @@ def run(action, trk: Tracker) -> (List[Dict[str, Any]], List[Dict[str, Any]]):
     return dispatcher.messages, events
 
 
-def test_menu_in_spanish_from_the_database(demo):
+def test_the_menu_starts_with_the_stores_categories_as_a_list(demo):
     messages, _ = run(ActionShowMenu(), tracker(slots={"language": "es"}))
     [msg] = messages
+    assert msg["response"] == "utter_menu_categories" and msg["store_name"] == "Café Esquina Centro"
+    titles = [b["title"] for b in msg["buttons"]]
+    assert titles[:2] == ["Bubble tea", "Café"] and "Tacos" in titles and titles[-1] == "Todo el menú"
+    assert msg["buttons"][0]["payload"] == '/show_menu{"category":"bubble_tea"}'
+
+
+def test_a_category_lists_its_products_and_a_tap_adds_one(demo):
+    latest = {"entities": [{"entity": "category", "value": "tacos"}]}
+    [msg], _ = run(ActionShowMenu(), tracker(slots={"language": "en"}, latest=latest))
+    assert msg["response"] == "utter_menu_category" and msg["category"] == "Tacos"
+    assert msg["buttons"][0] == {"title": "Al pastor taco", "description": "$22.00", "payload":
+                                 '/add_items{"order_line":{"sku":"TACO-PASTOR","quantity":1,"quantity_stated":true}}'}
+
+
+def test_the_whole_menu_in_spanish_from_the_database(demo):
+    latest = {"entities": [{"entity": "category", "value": "all"}]}
+    [msg], _ = run(ActionShowMenu(), tracker(slots={"language": "es"}, latest=latest))
     assert msg["response"] == "utter_menu" and msg["store_name"] == "Café Esquina Centro"
     assert "*Bubble tea*\n• Té de taro con leche — $75.00" in msg["menu"]
     assert "Taco al pastor — $22.00" in msg["menu"]
 
 
-def test_menu_in_english_for_the_store_of_the_conversation(demo):
-    messages, _ = run(ActionShowMenu(), tracker("roma:whatsapp:+5215511112222", slots={"language": "en"}))
-    [msg] = messages
+def test_a_branch_without_kitchen_lists_no_tacos(demo):
+    [msg], _ = run(ActionShowMenu(), tracker("roma:whatsapp:+5215511112222", slots={"language": "en"}))
     assert msg["store_name"] == "Café Esquina Roma"
-    assert "• Taro milk tea — $75.00" in msg["menu"] and "taco" not in msg["menu"].lower()
+    assert "Tacos" not in [b["title"] for b in msg["buttons"]]
 
 
 def test_faq_answer_uses_the_topic_the_response_selector_chose(demo):

@@ -118,10 +118,11 @@ def test_catalog_order_lines_join_the_conversation_cart(demo):
     with transaction() as session:
         conv = conversation(session)
         cart = open_cart(session, conv.id)
-        unknown = add_skus(session, cart, [("TARO-MT", 2), ("PLAYERA-G-NEGRO", 1), ("NOPE", 1), ("TARO-MT", 1)])
-        assert unknown == ["NOPE"]
+        result = add_skus(session, cart, [("TARO-MT", 2), ("PLAYERA-G-NEGRO", 1), ("NOPE", 1), ("TARO-MT", 1)], "en")
+        assert result.unknown == ["NOPE"]
         lines, total = cart_view(session, cart, "en")
         assert [(l.sku, l.quantity) for l in lines] == [("TARO-MT", 3), ("PLAYERA-G-NEGRO", 1)]
+        assert lines[0].name == "Taro milk tea (medium)"  # the default size, which costs 10 more
         assert lines[1].name == "Café Esquina T-shirt (L / black)"
-        assert total == Decimal("475.00")
+        assert total == Decimal("505.00")
         assert open_cart(session, conv.id).id == cart.id

@@ -28,5 +28,5 @@ def test_generated_secret_is_stable_and_private(monkeypatch, tmp_path):
 
 
 def test_readme_documents_every_setting():
-    documented = set(re.findall(r"`((?:COMANDA|WHATSAPP|TWILIO)_[A-Z_]+)`", README.read_text(encoding="utf-8")))
+    documented = set(re.findall(r"`([A-Z][A-Z0-9]*_[A-Z0-9_]+)`", README.read_text(encoding="utf-8")))
     assert set(SETTINGS) <= documented, f"settings missing from README: {set(SETTINGS) - documented}"

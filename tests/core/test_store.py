@@ -138,3 +138,14 @@ def test_stock_cannot_go_negative(demo):
         with transaction() as session:
             level = session.execute(select(m.StockLevel)).scalars().first()
             level.on_hand = Decimal(-1)
+
+
+def test_a_row_inserted_first_in_a_transaction_goes_away_with_its_rollback(demo):
+    from comanda.db import insert_unless_duplicate
+
+    with pytest.raises(RuntimeError):
+        with transaction() as session:
+            assert insert_unless_duplicate(session, m.Customer(phone="+525500001111")) is not None
+            raise RuntimeError("the work after the insert fails")
+    with new_session() as session:
+        assert session.execute(select(m.Customer).where(m.Customer.phone == "+525500001111")).first() is None

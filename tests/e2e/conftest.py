@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 import requests
@@ -21,6 +21,7 @@ from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-test-token"
+STAFF_TOKEN = "e2e-staff-token"
 
 
 
@@ -37,6 +38,7 @@ class Stack:
         self.env: Dict[str, str] = {
             **{k: v for k, v in os.environ.items() if not k.startswith("WHATSAPP_")},
             "COMANDA_DATABASE_URL": self.db_url, "COMANDA_RASA_TOKEN": TOKEN, "COMANDA_SIMULATOR": "1",
+            "COMANDA_STAFF_API_TOKEN": STAFF_TOKEN, "COMANDA_NOTIFY_POLL_SECONDS": "1",
             "COMANDA_RASA_PORT": str(self.ports["rasa"]), "COMANDA_ACTIONS_PORT": str(self.ports["actions"]),
             "COMANDA_BACKOFFICE_PORT": str(self.ports["backoffice"]),
         }
@@ -90,8 +92,13 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.3):
         time.sleep(interval)
 
 
-def say_rest(stack: Stack, sender: str, message: str) -> str:
+def rest(stack: Stack, sender: str, message: str) -> List[Dict[str, Any]]:
+    """The bot's answers over the REST channel: text, buttons and custom messages as Rasa sends them."""
     reply = requests.post(f"{stack.rasa}/webhooks/rest/webhook", json={"sender": sender, "message": message},
                           timeout=60)
     reply.raise_for_status()
-    return "\n".join(r.get("text", "") for r in reply.json())
+    return reply.json()
+
+
+def say_rest(stack: Stack, sender: str, message: str) -> str:
+    return "\n".join(r.get("text", "") for r in rest(stack, sender, message))

@@ -6,25 +6,29 @@ from sqlalchemy import select, text
 
 from comanda import models as m
 from comanda.db import get_engine, transaction
-from tests.e2e.conftest import TOKEN, say_rest as say
+from tests.e2e.conftest import TOKEN, rest, say_rest as say
 
 def test_spanish_menu_from_the_database(stack):
-    answer = say(stack, "e2e-es", "hola, ¿qué tienen?")
-    assert answer.startswith("Esto tenemos hoy en Café Esquina Centro")
-    assert "• Té de taro con leche — $75.00" in answer and "• Taco al pastor — $22.00" in answer
-    assert "Taro milk tea" not in answer
+    [answer] = rest(stack, "e2e-es", "hola, ¿qué tienen?")
+    assert answer["text"].startswith("Esto tenemos hoy en Café Esquina Centro")
+    assert [b["title"] for b in answer["buttons"]][:3] == ["Bubble tea", "Café", "Aguas frescas"]
+    whole = say(stack, "e2e-es", '/show_menu{"category": "all"}')
+    assert "• Té de taro con leche — $75.00" in whole and "• Taco al pastor — $22.00" in whole
+    assert "Taro milk tea" not in whole
 
 
 def test_english_menu_from_the_database(stack):
-    answer = say(stack, "e2e-en", "hi, what's on the menu?")
-    assert answer.startswith("Here's what we have today at Café Esquina Centro")
-    assert "• Taro milk tea — $75.00" in answer and "Té de taro" not in answer
+    [answer] = rest(stack, "e2e-en", "hi, what's on the menu?")
+    assert answer["text"].startswith("Here's what we have today at Café Esquina Centro")
+    assert "Sodas and water" in [b["title"] for b in answer["buttons"]]
 
 
 def test_a_price_changed_in_the_database_shows_at_once(stack):
     with transaction() as session:
         session.execute(select(m.Product).where(m.Product.sku == "CONCHA")).scalar_one().price = Decimal("21.50")
-    assert "• Concha — $21.50" in say(stack, "e2e-price", "que tienen de comer?")
+    [bakery] = rest(stack, "e2e-price", '/show_menu{"category": "bakery"}')
+    assert {"title": "Concha", "payload": '/add_items{"order_line":{"sku":"CONCHA","quantity":1,"quantity_stated":true}}',
+            "description": "$21.50"} in bakery["buttons"]
 
 
 def test_faq_answers_from_the_store_in_the_customers_language(stack):

@@ -101,8 +101,11 @@ def test_unsigned_or_forged_posts_are_refused_and_nothing_is_stored(stack):
 def test_spanish_chat_in_the_simulator(stack):
     wa_id = new_wa_id()
     customer_says(stack, wa_id, "hola, ¿qué tienen?", name="Lupita")
-    [reply] = texts(wait_replies(stack, wa_id))
-    assert reply.startswith("Esto tenemos hoy en Café Esquina Centro") and "• Té de taro con leche — $75.00" in reply
+    [record] = wait_replies(stack, wa_id)
+    interactive = record["message"]["interactive"]
+    assert interactive["type"] == "list" and interactive["body"]["text"].startswith("Esto tenemos hoy en Café Esquina Centro")
+    rows = interactive["action"]["sections"][0]["rows"]
+    assert rows[0]["title"] == "Bubble tea" and rows[0]["description"].startswith("Té de taro con leche")
     with new_session() as session:
         customer = session.execute(select(m.Customer).where(m.Customer.phone == "+52" + wa_id[3:])).scalar_one()
         assert customer.name == "Lupita"
@@ -120,9 +123,11 @@ def test_one_person_two_branches_two_conversations_in_english(stack):
     wa_id = new_wa_id()
     customer_says(stack, wa_id, "hi, what's on the menu?", phone_number_id=ROMA)
     customer_says(stack, wa_id, "what time do you open?", phone_number_id=CENTRO)
-    [roma] = texts(wait_replies(stack, wa_id, phone_number_id=ROMA))
+    [roma_reply] = wait_replies(stack, wa_id, phone_number_id=ROMA)
     [centro] = texts(wait_replies(stack, wa_id, phone_number_id=CENTRO))
-    assert roma.startswith("Here's what we have today at Café Esquina Roma") and "taco" not in roma.lower()
+    roma = roma_reply["message"]["interactive"]
+    assert roma["body"]["text"].startswith("Here's what we have today at Café Esquina Roma")
+    assert "Tacos" not in [row["title"] for row in roma["action"]["sections"][0]["rows"]]
     assert "Mon–Fri 07:30–21:00" in centro
     with new_session() as session:
         ids = session.execute(select(m.Conversation.id).where(m.Conversation.recipient == wa_id)).scalars().all()
@@ -185,7 +190,7 @@ def test_a_shared_location_becomes_the_delivery_location(stack):
     with new_session() as session:
         cart = session.execute(select(m.Cart).where(
             m.Cart.conversation_id == f"centro:whatsapp:+52{wa_id[3:]}")).scalar_one()
-        assert str(cart.delivery_latitude) == "19.433" and str(cart.delivery_longitude) == "-99.133"
+        assert str(cart.delivery_latitude) == "19.432600" and str(cart.delivery_longitude) == "-99.133200"
 
 
 def test_a_catalog_order_fills_the_cart(stack):
@@ -195,8 +200,9 @@ def test_a_catalog_order_fills_the_cart(stack):
                  {"product_retailer_id": "TARO-MT", "quantity": "2", "item_price": "75", "currency": "MXN"},
                  {"product_retailer_id": "COCA-600", "quantity": 1, "item_price": "30", "currency": "MXN"}]}}
     assert post_signed(stack, webhook([order])).status_code == 200
-    [reply] = texts(wait_replies(stack, wa_id))
-    assert "2 × Té de taro con leche — $150.00" in reply and "Total: $180.00" in reply
+    added, cart = texts(wait_replies(stack, wa_id, count=2))
+    assert added.startswith("✅ Agregué: 2 × Té de taro con leche (mediano)")
+    assert "2 × Té de taro con leche (mediano) — $170.00" in cart and "Total: $200.00" in cart
 
 
 def test_reactions_and_unknown_numbers_get_no_reply(stack):

@@ -219,7 +219,7 @@ def test_component_emits_order_line_and_product_entities(demo):
     text = "one large taro milk tea, half sugar"
     message = process(extractor(), text)
     value = {"sku": "TARO-MT", "quantity": 1, "modifiers": {"size": "large", "sugar": "50"}, "variant": {},
-             "variant_sku": None}
+             "variant_sku": None, "quantity_stated": True}
     assert entities(message, "order_line") == [
         {"entity": "order_line", "value": value, "start": 0, "end": len(text), "extractor": "OrderLineExtractor"}]
     assert entities(message, "product") == [

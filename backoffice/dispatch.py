@@ -1,0 +1,91 @@
+"""The back office's background work: the payment sweep and the notification dispatcher.
+
+- Every COMANDA_PAYMENT_SWEEP_SECONDS: orders whose stock hold ran out unpaid expire
+  (comanda.services.payments.expire_due).
+- Every COMANDA_NOTIFY_POLL_SECONDS: queued notifications go to Rasa's external events API,
+  ``POST {COMANDA_RASA_URL}/conversations/{id}/trigger_intent?output_channel=latest&token=…`` with
+  ``{"name": "EXTERNAL_order_update", "entities": {"order_id": …, "event": …}}``; Rasa runs the
+  intent's rule and the customer hears it on WhatsApp, and the conversation's history keeps it. Rasa
+  down (network errors, 5xx, 401/403 while the token is being fixed, 409, 429): retried with backoff;
+  other refusals are final. The token goes in the query as Rasa's token auth wants, and is never
+  logged (errors are logged without the URL).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+from urllib.parse import quote
+
+import requests
+from sanic import Sanic
+
+from comanda.db import transaction
+from comanda.services import notifications, payments
+from comanda.settings import setting, setting_int
+from integrations.payments import payment_provider
+
+log = logging.getLogger(__name__)
+
+RASA_TIMEOUT_SECONDS = 10
+RETRYABLE = {401, 403, 409, 429}
+# Rasa's web server takes the conversation id from the path as it is, undecoded: the characters of
+# our ids ("centro:whatsapp:+5255…") go as they are, anything else is escaped.
+SENDER_SAFE = ":+@.-_~"
+TASKS = ("payments_sweep", "notifications_dispatch")
+
+
+def deliver_due(rasa_url: str, token: str, limit: int = 20) -> int:
+    """Deliver what is due, each row once; how many Rasa accepted."""
+    with transaction() as session:
+        due = notifications.claim_due(session, limit)
+    delivered = 0
+    for item in due:
+        url = f"{rasa_url.rstrip('/')}/conversations/{quote(item.conversation_id, safe=SENDER_SAFE)}/trigger_intent"
+        try:
+            answer = requests.post(url, params={"output_channel": "latest", "token": token}, json=item.trigger(),
+                                   timeout=RASA_TIMEOUT_SECONDS)
+            problem = None if answer.ok else (f"Rasa answered {answer.status_code}: {answer.text[:300]}",
+                                              answer.status_code >= 500 or answer.status_code in RETRYABLE)
+        except requests.RequestException as exc:
+            problem = (f"Rasa unreachable ({type(exc).__name__})", True)
+        with transaction() as session:
+            if problem is None:
+                notifications.mark_sent(session, item)
+                delivered += 1
+            else:
+                notifications.mark_failed(session, item, *problem)
+    return delivered
+
+
+def dispatch_once() -> int:
+    return deliver_due(setting("COMANDA_RASA_URL"), setting("COMANDA_RASA_TOKEN"))
+
+
+def sweep_once() -> int:
+    return len(payments.expire_due(payment_provider))
+
+
+async def every(seconds: float, work: Callable[[], int]) -> None:
+    """Run ``work`` in the thread pool forever; a failure is logged and the next round tries again."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            await loop.run_in_executor(None, work)
+        except Exception:  # noqa: BLE001 - a background loop must outlive one bad round
+            log.exception("%s failed; trying again in %s s", getattr(work, "__name__", work), seconds)
+        await asyncio.sleep(seconds)
+
+
+def mount(app: Sanic) -> None:
+    @app.after_server_start
+    async def start(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
+        with transaction() as session:
+            notifications.abandon_interrupted(session)
+        app.add_task(every(setting_int("COMANDA_PAYMENT_SWEEP_SECONDS"), sweep_once), name=TASKS[0])
+        app.add_task(every(float(setting("COMANDA_NOTIFY_POLL_SECONDS")), dispatch_once), name=TASKS[1])
+
+    @app.before_server_stop
+    async def stop(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
+        for name in TASKS:
+            await app.cancel_task(name, raise_exception=False)

@@ -1,0 +1,201 @@
+"""Payments in the back office: provider webhooks, the sandbox's hosted checkout, the return page.
+
+- ``POST /webhooks/payments/{sandbox|stripe|mercadopago}``: the raw body's signature is checked by the
+  provider's adapter; forged, tampered, stale or malformed → 400/401/403 and nothing changes; else the
+  event is applied once (comanda.services.payments.apply_event) and answered 200 with its outcome.
+  A provider that is not configured has no endpoint (404); the sandbox only exists while it is the
+  configured provider, so a production install cannot be paid by a sandbox webhook.
+- ``GET /pay/<token>``: the sandbox checkout (store, lines, total, expiry, Pay / Decline, in the order's
+  language). Pay or Decline books the charge in the sandbox's ledger and posts a signed webhook to this
+  back office's own webhook URL, exactly as a real provider would, then shows the outcome.
+- ``GET /pay/return``: where Stripe and Mercado Pago send the customer back after paying.
+
+Database and provider work runs in the loop's thread pool, so a slow call never stalls other requests.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, List, Optional, TypeVar
+from zoneinfo import ZoneInfo
+
+import requests
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from sqlalchemy import select
+
+from comanda import clock
+from comanda import models as m
+from comanda.db import new_session, transaction
+from comanda.errors import ConfigError
+from comanda.i18n import language_or_default, t
+from comanda.money import format_money
+from comanda.services import payments
+from comanda.settings import setting
+from integrations.payments import PROVIDERS, payment_provider, sandbox
+from comanda.services.payment_provider import PaymentProvider, ProviderError, ProviderEvent, WebhookRejected
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape())
+bp = Blueprint("payments")
+SELF_POST_TIMEOUT_SECONDS = 30
+T = TypeVar("T")
+
+
+async def in_thread(work: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(None, partial(work, *args))
+
+
+def webhook_provider(name: str) -> Optional[PaymentProvider]:
+    """The adapter for a webhook path, or None: unknown, not configured, or the sandbox outside sandbox mode."""
+    if name not in PROVIDERS or (name == sandbox.NAME and setting("COMANDA_PAYMENT_PROVIDER") != sandbox.NAME):
+        return None
+    try:
+        return payment_provider(name)
+    except ConfigError:
+        return None
+
+
+def apply(event: ProviderEvent) -> str:
+    with transaction() as session:
+        return payments.apply_event(session, event)
+
+
+@bp.post("/webhooks/payments/<name>")
+async def webhook(request: Request, name: str) -> HTTPResponse:
+    provider = webhook_provider(name)
+    if provider is None:
+        return response.json({"error": f"no payment provider {name!r} here"}, status=404)
+    query = {key: values[0] for key, values in request.args.items()}
+    try:
+        event = await in_thread(provider.parse_webhook, request.body, request.headers, query)
+    except WebhookRejected as rejected:
+        log.warning("%s webhook refused (%s): %s", name, rejected.status, rejected.message)
+        return response.json({"error": rejected.message}, status=rejected.status)
+    except ProviderError as failed:  # the payment could not be fetched: the provider retries later
+        log.warning("%s webhook not applied yet: %s", name, failed.message)
+        return response.json({"error": "try again later"}, status=502)
+    if event is None:
+        return response.json({"outcome": "ignored"})
+    outcome = await in_thread(apply, event)
+    log.info("%s event %s (%s): %s", name, event.event_id, event.event_type, outcome)
+    return response.json({"outcome": outcome})
+
+
+# --- the sandbox's hosted checkout ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    quantity: int
+    description: str
+    total: str
+
+
+@dataclass(frozen=True)
+class CheckoutView:
+    """What the page shows. state: open | paid | declined | expired | flagged."""
+
+    order_id: int
+    store: str
+    language: str
+    lines: List[Line]
+    delivery_fee: Optional[str]
+    total: str
+    currency: str
+    expires: str
+    state: str
+    ticket: Optional[str]
+    amount: Decimal
+
+
+def checkout_view(token: str) -> Optional[CheckoutView]:
+    with new_session() as session:
+        payment = session.execute(select(m.Payment).where(m.Payment.provider == sandbox.NAME,
+                                                          m.Payment.provider_link_id == token)).scalar_one_or_none()
+        if payment is None:
+            return None
+        order = session.get(m.Order, payment.order_id)
+        store = session.get(m.Store, order.store_id)
+        timezone_name = session.get(m.Business, order.business_id).timezone
+        open_now = (payment.status == "pending" and order.status == "pending_payment"
+                    and payment.expires_at > clock.now())
+        state = "open" if open_now else {"paid": "paid", "declined": "declined", "flagged": "flagged",
+                                         "refunded": "flagged", "partially_refunded": "flagged"}.get(payment.status,
+                                                                                                   "expired")
+        return CheckoutView(
+            order_id=order.id, store=store.name, language=language_or_default(order.language),
+            lines=[Line(line.quantity, line.description, format_money(line.line_total)) for line in order.lines],
+            delivery_fee=format_money(order.delivery_fee) if order.delivery_fee else None,
+            total=format_money(payment.amount), currency=payment.currency,
+            expires=payment.expires_at.astimezone(ZoneInfo(timezone_name)).strftime("%H:%M"),
+            state=state, ticket=order.ticket_code, amount=payment.amount)
+
+
+def page(token: str, view: Optional[CheckoutView], status: int = 200) -> HTTPResponse:
+    lang = view.language if view else "es"
+    html = templates.get_template("sandbox_checkout.html").render(
+        view=view, token=token, lang=lang, t=lambda key, **params: t(key, lang, **params))
+    return response.html(html, status=status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+def post_to_own_webhook(body: bytes) -> int:
+    """What a provider does after a charge: sign the exact bytes and post them to the webhook URL."""
+    provider = payment_provider(sandbox.NAME)
+    headers = {"Content-Type": "application/json",
+               sandbox.SIGNATURE_HEADER: sandbox.sign(body, provider.secret, int(clock.now().timestamp()))}
+    url = f"{setting('COMANDA_BACKOFFICE_URL').rstrip('/')}/webhooks/payments/{sandbox.NAME}"
+    return requests.post(url, data=body, headers=headers, timeout=SELF_POST_TIMEOUT_SECONDS).status_code
+
+
+def choose(token: str, kind: str) -> Optional[CheckoutView]:
+    """Pay or Decline on an open link: the sandbox books it and notifies Comanda by webhook."""
+    view = checkout_view(token)
+    if view is None or view.state != "open":
+        return view
+    charge = sandbox.record_charge(token, str(view.order_id), kind, view.amount, view.currency)
+    answered = post_to_own_webhook(sandbox.event_body(kind, charge))
+    if answered != 200:
+        log.error("sandbox webhook for charge %s was answered %s", charge.id, answered)
+    return checkout_view(token)
+
+
+@bp.get("/pay/return")
+async def provider_return(request: Request) -> HTTPResponse:
+    lang = language_or_default(request.args.get("lang"))
+    html = templates.get_template("payment_return.html").render(
+        lang=lang, title=t("payments.page_title", lang), text=t("payments.returned", lang))
+    return response.html(html, headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/pay/<token>")
+async def checkout_page(request: Request, token: str) -> HTTPResponse:
+    if setting("COMANDA_PAYMENT_PROVIDER") != sandbox.NAME:
+        return page(token, None, status=404)
+    view = await in_thread(checkout_view, token)
+    return page(token, view, status=200 if view else 404)
+
+
+@bp.post("/pay/<token>/pay")
+async def checkout_pay(request: Request, token: str) -> HTTPResponse:
+    return await pressed(token, "paid")
+
+
+@bp.post("/pay/<token>/decline")
+async def checkout_decline(request: Request, token: str) -> HTTPResponse:
+    return await pressed(token, "declined")
+
+
+async def pressed(token: str, kind: str) -> HTTPResponse:
+    """After the button: back to the page, which now shows what happened (Post/Redirect/Get)."""
+    if setting("COMANDA_PAYMENT_PROVIDER") != sandbox.NAME or await in_thread(choose, token, kind) is None:
+        return page(token, None, status=404)
+    return response.redirect(f"/pay/{token}", status=303)

@@ -1,0 +1,49 @@
+"""Why an invoice cannot be issued, in a form the chat can explain and the customer can fix.
+
+Every problem has a stable ``code`` (its customer-facing text is ``cfdi.<code>`` in comanda/messages.yml, in
+Spanish and English) and the ``field`` to ask again (rfc, name, postal_code, regime, use, email, order,
+invoice, period), so a rejection from the PAC leads back to the same question as a local check.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Sequence
+
+from comanda.errors import ComandaError
+from comanda.i18n import t
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    code: str
+    params: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def message_key(self) -> str:
+        return f"cfdi.{self.code}"
+
+    def text(self, language: str) -> str:
+        return t(self.message_key, language, **self.params)
+
+
+class InvoiceRefused(ComandaError):
+    """The CFDI cannot be issued as asked. ``code`` is the first problem's; ``problems`` lists them all."""
+
+    code = "invoice_refused"
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(p.text("en") for p in self.problems), problems=self.problems)
+        self.code = self.problems[0].code
+
+
+def refuse(field_name: str, code: str, **params: object) -> InvoiceRefused:
+    """One problem, ready to raise: ``raise refuse("order", "order_not_paid")``."""
+    return InvoiceRefused([Problem(field_name, code, {k: str(v) for k, v in params.items()})])
+
+
+class PacUnavailable(ComandaError):
+    """The PAC could not be reached or failed on its side; nothing was stamped, trying later may work."""
+
+    code = "pac_unavailable"

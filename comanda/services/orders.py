@@ -1,0 +1,192 @@
+"""Orders: a cart becomes an order with its stock held, then enters the store's queue with a ticket
+number (C-042), moves through the queue, or is cancelled.
+
+Every status change is a conditional UPDATE on the current status plus an ``order_status_changes``
+row, so two processes moving one order (a payment webhook and an expiry sweep, two staff screens)
+never both win. Ticket numbers are gap-free per store and local day: one counter row per store and
+day, incremented in the transaction that puts the order in the queue, so a rollback gives the
+number back.
+"""
+from __future__ import annotations
+
+from typing import Dict, FrozenSet, Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from comanda import clock
+from comanda import models as m
+from comanda.db import insert_unless_duplicate
+from comanda.errors import ComandaError, NotFound
+from comanda.money import money
+from comanda.services import reservations
+from comanda.services.carts import cart_view, open_cart
+from comanda.services.checkout import CheckoutDetails, check_checkout
+from comanda.services.products import line_label, unit_price
+
+# Where an order may go from each status. pending_payment: stock held, waiting for the money;
+# received: in the queue (paid, or cash on pickup), the kitchen has not started; expired: the hold ran
+# out, yet a late payment still sells it (when the stock is there) and a new link reopens it.
+TRANSITIONS: Dict[str, FrozenSet[str]] = {
+    "pending_payment": frozenset({"received", "cancelled", "expired"}),
+    "expired": frozenset({"received", "pending_payment"}),
+    "received": frozenset({"preparing", "ready", "cancelled"}),
+    "preparing": frozenset({"ready", "cancelled"}),
+    "ready": frozenset({"delivered", "picked_up"}),
+}
+OPEN_STATUSES = frozenset({"pending_payment", "received", "preparing", "ready"})
+
+
+class EmptyCart(ComandaError):
+    code = "empty_cart"
+
+
+class CannotCancel(ComandaError):
+    """The order is past the point where the bot may cancel it: a person decides (and refunds)."""
+
+    code = "cannot_cancel"
+
+
+class StatusConflict(ComandaError):
+    """Someone else moved the order first, or the move is not allowed from its status."""
+
+    code = "status_conflict"
+
+
+def place_order(session: Session, conversation_id: str, details: CheckoutDetails, actor: str) -> m.Order:
+    """The conversation's cart as an order with every line's stock held (or OutOfStock, and the
+    caller's transaction rolls back). Cash on pickup goes straight into the queue."""
+    cart = open_cart(session, conversation_id)
+    if not cart.lines:
+        raise EmptyCart("the cart is empty")
+    conversation = session.get(m.Conversation, conversation_id)
+    store = session.get(m.Store, cart.store_id)
+    language = conversation.language or store.business.default_language
+    check_checkout(session, store, cart, details)
+    _, subtotal = cart_view(session, cart, language)
+    fee = money(store.delivery_fee or 0) if details.fulfilment == "delivery" else money(0)
+    order = m.Order(
+        business_id=store.business_id, store_id=store.id, customer_id=cart.customer_id,
+        conversation_id=conversation_id, cart_id=cart.id, channel=conversation.channel, status="pending_payment",
+        payment_status="unpaid", payment_method=details.payment_method, fulfilment=details.fulfilment,
+        delivery_address=details.address, delivery_postal_code=details.postal_code,
+        delivery_latitude=cart.delivery_latitude if details.fulfilment == "delivery" else None,
+        delivery_longitude=cart.delivery_longitude if details.fulfilment == "delivery" else None,
+        customer_name=details.customer_name, subtotal=subtotal, delivery_fee=fee, total=money(subtotal + fee),
+        language=language,
+    )
+    fiscal_language = store.business.default_language  # what invoices and tickets print
+    for line in cart.lines:
+        price = unit_price(line.product, line.modifiers or {})
+        order.lines.append(m.OrderLine(
+            product_id=line.product_id, variant_id=line.variant_id,
+            sku=line.variant.sku if line.variant else line.product.sku,
+            description=line_label(line.product, line.variant, line.modifiers or {}, fiscal_language),
+            quantity=line.quantity, modifiers=dict(line.modifiers or {}), unit_price=price,
+            line_total=money(price * line.quantity), sat_prod_serv=line.product.sat_prod_serv,
+            sat_unit=line.product.sat_unit,
+        ))
+    session.add(order)
+    session.flush()
+    session.add(m.OrderStatusChange(order_id=order.id, from_status=None, to_status="pending_payment", actor=actor))
+    reservations.reserve(session, store.id, cart, order_id=order.id)
+    cart.status = "ordered"
+    session.flush()
+    if details.payment_method == "cash":
+        enter_queue(session, order, actor)
+    return order
+
+
+def enter_queue(session: Session, order: m.Order, actor: str) -> m.Order:
+    """Paid (or cash on pickup): the held stock is sold, the order gets the day's next ticket and
+    waits in the queue as ``received``. Idempotent for an order already in the queue."""
+    if order.ticket_code:
+        return order
+    reservation = order_reservation(session, order.id)
+    if reservation is not None:
+        reservations.commit(session, reservation.id)
+    set_status(session, order, "received", actor)
+    assign_ticket(session, order)
+    order.confirmed_at = clock.now()
+    session.flush()
+    return order
+
+
+def assign_ticket(session: Session, order: m.Order) -> str:
+    """The store's next number for the business's local day: C-001, C-002, ... without gaps."""
+    store = session.get(m.Store, order.store_id)
+    day = clock.local_date(store.business.timezone)
+    insert_unless_duplicate(session, m.TicketCounter(store_id=store.id, day=day, last_number=0))
+    counters = m.TicketCounter.__table__
+    session.execute(update(counters).where(counters.c.store_id == store.id, counters.c.day == day)
+                    .values(last_number=counters.c.last_number + 1))
+    number = session.execute(select(counters.c.last_number).where(counters.c.store_id == store.id,
+                                                                  counters.c.day == day)).scalar_one()
+    order.ticket_day, order.ticket_number = day, number
+    order.ticket_code = f"{store.ticket_prefix}-{number:03d}"
+    session.flush()
+    return order.ticket_code
+
+
+def set_status(session: Session, order: m.Order, target: str, actor: str) -> None:
+    """Move the order to ``target`` if its current status allows it and nobody moved it first."""
+    session.refresh(order, ["status"])
+    current = order.status
+    if target not in TRANSITIONS.get(current, frozenset()):
+        raise StatusConflict(f"order {order.id} is {current}: it cannot become {target}",
+                             order_id=order.id, status=current, target=target)
+    table = m.Order.__table__
+    moved = session.execute(update(table).where(table.c.id == order.id, table.c.status == current)
+                            .values(status=target)).rowcount
+    if moved != 1:
+        raise StatusConflict(f"order {order.id} changed while it was being moved to {target}", order_id=order.id)
+    session.expire(order, ["status"])
+    now = clock.now()
+    if target in ("delivered", "picked_up"):
+        order.completed_at = now
+    if target in ("cancelled", "expired"):
+        order.cancelled_at = now
+    session.add(m.OrderStatusChange(order_id=order.id, from_status=current, to_status=target, actor=actor))
+    session.flush()
+
+
+def cancel_order(session: Session, order: m.Order, actor: str) -> m.Order:
+    """The customer's "cancela mi pedido": held stock is given back, and a cash order not yet being
+    prepared has its stock put back on the shelf. A paid order, or one the kitchen started, needs a
+    person (CannotCancel): money may have to be refunded."""
+    session.refresh(order, ["status", "payment_status"])
+    if order.status == "pending_payment":
+        reservation = order_reservation(session, order.id)
+        set_status(session, order, "cancelled", actor)
+        if reservation is not None:
+            reservations.release(session, reservation.id)
+        return order
+    if order.status == "received" and order.payment_status == "unpaid":
+        set_status(session, order, "cancelled", actor)
+        reservation = order_reservation(session, order.id)
+        if reservation is not None:
+            reservations.restock(session, reservation.id, ("order", order.id), "cancelled before preparation")
+        return order
+    raise CannotCancel(f"order {order.id} is {order.status} and {order.payment_status}: a person must cancel it",
+                       order_id=order.id, status=order.status)
+
+
+def order_reservation(session: Session, order_id: int) -> Optional[m.Reservation]:
+    return session.execute(
+        select(m.Reservation).where(m.Reservation.order_id == order_id).order_by(m.Reservation.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def latest_order(session: Session, conversation_id: str, open_only: bool = False) -> Optional[m.Order]:
+    """The conversation's most recent order (only one still under way, with ``open_only``)."""
+    query = select(m.Order).where(m.Order.conversation_id == conversation_id)
+    if open_only:
+        query = query.where(m.Order.status.in_(OPEN_STATUSES))
+    return session.execute(query.order_by(m.Order.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def get_order(session: Session, order_id: int) -> m.Order:
+    order = session.get(m.Order, order_id)
+    if order is None:
+        raise NotFound(f"no order {order_id}", order_id=order_id)
+    return order

@@ -1,0 +1,185 @@
+"""Stripe: a Checkout Session in MXN for card or OXXO, through the official ``stripe`` SDK.
+
+Webhooks (``/webhooks/payments/stripe``) are verified by the SDK's ``WebhookSignature.verify_header``
+over the raw body (``Stripe-Signature``, HMAC-SHA256 with the endpoint's whsec_ secret, timestamp
+tolerance COMANDA_WEBHOOK_TOLERANCE_SECONDS). Events acted on:
+
+- ``checkout.session.completed``: paid when ``payment_status`` is ``paid`` (cards); an OXXO voucher was
+  issued when it is ``unpaid`` (pending: the customer pays at the store later);
+- ``checkout.session.async_payment_succeeded`` / ``_failed``: the OXXO voucher was paid / expired unpaid;
+- ``checkout.session.expired``: the session closed unpaid.
+
+Stripe refuses a session that expires sooner than 30 minutes after it is made, so a session lives
+30 minutes when the stock hold is shorter; Comanda closes it (``expire``) when the hold runs out.
+STRIPE_API_URL points the SDK elsewhere (tests use a local fake that speaks Stripe's HTTP API).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Dict, List, Mapping, Optional
+
+import stripe
+
+from comanda import clock
+from comanda.money import money
+from comanda.services.payment_provider import (
+    Link, LinkRequest, ProviderError, ProviderEvent, ProviderPayment, ProviderRefund, WebhookRejected,
+)
+from integrations.payments.credentials import Credentials
+
+log = logging.getLogger(__name__)
+
+NAME = "stripe"
+SIGNATURE_HEADER = "Stripe-Signature"
+MIN_SESSION_MINUTES = 31  # Stripe's minimum is 30 minutes from creation; a minute of slack for clocks
+OXXO_VOUCHER_DAYS = 1  # the shortest voucher Stripe issues: paid by tomorrow 23:59 Mexico City time
+SESSION_KINDS = {
+    "checkout.session.async_payment_succeeded": "paid",
+    "checkout.session.async_payment_failed": "declined",
+    "checkout.session.expired": "expired",
+}
+CARD_FUNDING = ("credit", "debit", "prepaid")
+REFUND_STATUSES = {"succeeded": "succeeded", "pending": "pending", "requires_action": "pending"}
+
+
+def cents(amount: Decimal) -> int:
+    """Stripe counts MXN in centavos."""
+    return int(money(amount) * 100)
+
+
+def from_cents(value: int) -> Decimal:
+    return money(Decimal(value) / 100)
+
+
+class StripeProvider:
+    name = NAME
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.client = stripe.StripeClient(credentials.api_key, base_addresses={"api": credentials.api_url},
+                                          max_network_retries=2)
+        self.credentials = credentials
+
+    @classmethod
+    def from_settings(cls) -> "StripeProvider":
+        return cls(Credentials.from_settings(NAME, "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_URL"))
+
+    def create_link(self, request: LinkRequest) -> Link:
+        closes = max(request.expires_at, clock.now() + timedelta(minutes=MIN_SESSION_MINUTES))
+        params: Dict[str, Any] = {
+            "mode": "payment",
+            "payment_method_types": [request.method],
+            "line_items": [{"quantity": line.quantity, "price_data": {
+                "currency": request.currency.lower(), "unit_amount": cents(line.unit_price),
+                "product_data": {"name": line.name[:250]}}} for line in request.lines],
+            "client_reference_id": request.order_reference,
+            "metadata": {"order_id": request.order_reference},
+            "payment_intent_data": {"metadata": {"order_id": request.order_reference},
+                                    "description": request.title[:500]},
+            "expires_at": int(closes.timestamp()),
+            "locale": request.language,
+            "success_url": f"{self.credentials.return_url}?lang={request.language}",
+            "cancel_url": f"{self.credentials.return_url}?lang={request.language}",
+        }
+        if request.method == "oxxo":
+            params["payment_method_options"] = {"oxxo": {"expires_after_days": OXXO_VOUCHER_DAYS}}
+        session = self._call(self.client.v1.checkout.sessions.create, params)
+        return Link(link_id=session["id"], url=session["url"],
+                    expires_at=datetime.fromtimestamp(session["expires_at"], timezone.utc))
+
+    def expire_link(self, link_id: str) -> bool:
+        try:
+            self.client.v1.checkout.sessions.expire(link_id)
+        except stripe.InvalidRequestError:
+            return False  # completed or expired already: nothing to close
+        except stripe.StripeError as exc:
+            raise ProviderError(f"Stripe did not expire {link_id}: {_describe(exc)}")
+        return True
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str],
+                      query: Mapping[str, str]) -> Optional[ProviderEvent]:
+        header = headers.get(SIGNATURE_HEADER)
+        if not header:
+            raise WebhookRejected(401, f"no {SIGNATURE_HEADER} header")
+        try:
+            stripe.WebhookSignature.verify_header(body, header, self.credentials.webhook_secret,
+                                                  self.credentials.tolerance_seconds)
+        except stripe.SignatureVerificationError as exc:
+            raise WebhookRejected(403, f"Stripe signature refused: {exc.user_message or 'mismatch'}")
+        try:
+            event = json.loads(body)
+            event_type, session = event["type"], event["data"]["object"]
+            event_id = str(event["id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise WebhookRejected(400, f"not a Stripe event: {type(exc).__name__}")
+        if event_type == "checkout.session.completed":
+            kind = "paid" if session.get("payment_status") == "paid" else "pending"
+        elif event_type in SESSION_KINDS:
+            kind = SESSION_KINDS[event_type]
+        else:
+            return None
+        total = session.get("amount_total")
+        intent = session.get("payment_intent")
+        paid_by_card = kind == "paid" and intent and "card" in (session.get("payment_method_types") or [])
+        return ProviderEvent(
+            provider=NAME, event_id=event_id, event_type=event_type, kind=kind,
+            order_reference=session.get("client_reference_id"), link_id=session.get("id"),
+            payment_id=session.get("payment_intent"), amount=from_cents(total) if total is not None else None,
+            currency=(session.get("currency") or "").upper() or None,
+            card_funding=self._card_funding(intent) if paid_by_card else None, payload=event)
+
+    def _card_funding(self, intent_id: str) -> Optional[str]:
+        """Credit, debit or prepaid (the invoice's FormaPago 04 or 28), from the payment's charge; None
+        when Stripe does not say or cannot be asked now (the payment itself is not held up for it)."""
+        try:
+            intent = self.client.v1.payment_intents.retrieve(intent_id, {"expand": ["latest_charge"]}).to_dict()
+        except stripe.StripeError as exc:
+            log.warning("Stripe did not say how %s was funded: %s", intent_id, _describe(exc))
+            return None
+        charge = intent.get("latest_charge")
+        card = (charge.get("payment_method_details") or {}).get("card") or {} if isinstance(charge, dict) else {}
+        return card.get("funding") if card.get("funding") in CARD_FUNDING else None
+
+    def fetch_payment(self, payment_id: str) -> ProviderPayment:
+        intent = self._call(self.client.v1.payment_intents.retrieve, payment_id)
+        status = {"succeeded": "paid", "canceled": "declined"}.get(intent["status"], "pending")
+        return ProviderPayment(
+            payment_id=intent["id"], link_id=None, order_reference=(intent.get("metadata") or {}).get("order_id"),
+            status=status, amount=from_cents(intent["amount_received"] or intent["amount"]),
+            currency=intent["currency"].upper(), created_at=datetime.fromtimestamp(intent["created"], timezone.utc))
+
+    def list_payments(self, start: datetime, end: datetime) -> List[ProviderPayment]:
+        """Checkout Sessions made in the window: their payment status says whether Stripe took the money."""
+        sessions = self._call(self.client.v1.checkout.sessions.list, {
+            "created": {"gte": int(start.timestamp()), "lt": int(end.timestamp())}, "limit": 100})
+        try:
+            found = [session.to_dict() for session in sessions.auto_paging_iter()]
+        except stripe.StripeError as exc:
+            raise ProviderError(f"Stripe did not list sessions: {_describe(exc)}")
+        return [ProviderPayment(
+            payment_id=s.get("payment_intent") or s["id"], link_id=s["id"], order_reference=s.get("client_reference_id"),
+            status="paid" if s.get("payment_status") == "paid" else ("declined" if s.get("status") == "expired"
+                                                                    else "pending"),
+            amount=from_cents(s.get("amount_total") or 0), currency=(s.get("currency") or "").upper(),
+            created_at=datetime.fromtimestamp(s["created"], timezone.utc)) for s in found]
+
+    def refund(self, payment_id: str, amount: Decimal, idempotency_key: str) -> ProviderRefund:
+        refund = self._call(self.client.v1.refunds.create, {"payment_intent": payment_id, "amount": cents(amount)},
+                            options={"idempotency_key": idempotency_key})
+        return ProviderRefund(refund_id=refund["id"], status=REFUND_STATUSES.get(refund["status"], "failed"))
+
+    @staticmethod
+    def _call(method: Any, *args: Any, **kwargs: Any) -> Any:
+        """The SDK call's result (a plain dict for one object), or ProviderError."""
+        try:
+            result = method(*args, **kwargs)
+        except stripe.StripeError as exc:
+            raise ProviderError(f"Stripe refused the request: {_describe(exc)}")
+        return result if isinstance(result, stripe.ListObject) else result.to_dict()
+
+
+def _describe(exc: stripe.StripeError) -> str:
+    """Stripe's own message and code, never the request (it carries the key in its headers)."""
+    return f"{exc.user_message or type(exc).__name__} (HTTP {exc.http_status}, code {exc.code})"

@@ -1,0 +1,81 @@
+"""Corrects the intent classifier with what the live catalog reading found in the message.
+
+The classifier learns intents from training sentences and knows nothing of the catalog; the order
+reader (nlu_components.order_lines, earlier in the pipeline) knows the catalog and nothing of
+intents. Three confusions are settled by the reader, which also keeps working for a product added
+to the database after training:
+
+- the message orders items (``order_line`` entities: products with their quantities, not asked
+  about) but was classed as a question, the menu, small talk or out of scope → ``add_items``
+  ("also a water", "seis de pastor sin cilantro", "2 tamales" for a product the model never saw);
+- it names products only in a question (``product`` entities, no order lines) but was classed as
+  ordering or the menu → ``product_question`` ("¿tienen taro?", "are there still churros?");
+- it names a product but was classed as emptying the whole cart → ``remove_items`` ("borra el
+  matcha de mi orden").
+
+The corrected intent goes to the top of the ranking with the classifier's top confidence, and at
+least ``min_confidence``: the catalog's reading is the evidence the classifier lacked.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.constants import INTENT_MESSAGE_PREFIX
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from nlu_components.order_lines import ORDER_LINE, PRODUCT
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class CatalogIntentRefiner(GraphComponent):
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            "min_confidence": 0.8,
+            # intents an order line overrides: what the classifier says when it misses an order
+            "ordered_instead_of": ["product_question", "show_menu", "greet", "goodbye", "thank", "out_of_scope",
+                                   "inform", "affirm", "faq"],
+            "asked_instead_of": ["add_items", "show_menu"],
+            "removed_instead_of": ["clear_cart"],
+        }
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        self.config = config
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "CatalogIntentRefiner":
+        return cls(config)
+
+    def refined(self, intent: Optional[str], entities: List[Dict[str, Any]]) -> Optional[str]:
+        """The intent the catalog reading calls for, or None to keep the classifier's."""
+        orders = any(e.get("entity") == ORDER_LINE for e in entities)
+        names = any(e.get("entity") == PRODUCT for e in entities)
+        if orders and intent in self.config["ordered_instead_of"]:
+            return "add_items"
+        if names and not orders and intent in self.config["asked_instead_of"]:
+            return "product_question"
+        if names and intent in self.config["removed_instead_of"]:
+            return "remove_items"
+        return None
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text, intent = message.get(TEXT) or "", message.get(INTENT) or {}
+            if text.startswith(INTENT_MESSAGE_PREFIX) or not intent:
+                continue
+            target = self.refined(intent.get(INTENT_NAME_KEY), message.get(ENTITIES, []))
+            if target is None:
+                continue
+            ranking = message.get(INTENT_RANKING_KEY) or [intent]
+            confidence = max(float(intent.get("confidence") or 0), self.config["min_confidence"])
+            top = {INTENT_NAME_KEY: target, "confidence": confidence}
+            message.set(INTENT, top, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, [top] + [r for r in ranking if r.get(INTENT_NAME_KEY) != target],
+                        add_to_output=True)
+        return messages

@@ -1,0 +1,110 @@
+"""The invoice conversation's actions: a paid order (placed and paid through the real services), the
+form's checks field by field with the customer's language, and the CFDI issued by the local PAC and
+sent as documents."""
+import asyncio
+from decimal import Decimal
+
+from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+
+from actions.invoices import (
+    NO_EMAIL, ActionAskInvoiceRegime, ActionAskInvoiceUse, ActionIssueInvoice, ActionStartInvoice,
+    ValidateInvoiceForm,
+)
+from comanda import models as m
+from comanda.db import new_session, transaction
+from comanda.services import payments
+from comanda.services.payment_provider import ProviderEvent
+from integrations.payments import payment_provider
+from tests.actions.test_ordering_actions import ANA, CARD, line, responses, run, said, tracker
+from actions.cart import ActionAddItems
+from actions.checkout import ActionPlaceOrder
+
+PERSON = {"invoice_rfc": "XIA190128J61", "invoice_name": "XENON INDUSTRIAL ARTICLES", "invoice_postal_code": "76343",
+          "invoice_regime": "601", "invoice_use": "G03", "invoice_email": NO_EMAIL, "invoice_consent": True,
+          "invoice_confirmed": True}
+
+
+def paid_order() -> int:
+    """A card order placed in the chat and paid by a (sandbox) provider event."""
+    run(ActionAddItems(), tracker(said("add_items", line("TACO-PASTOR", 3), line("HORCHATA"))))
+    run(ActionPlaceOrder(), tracker(said("affirm"), slots=CARD))
+    with transaction() as session:
+        order = session.execute(select(m.Order)).scalar_one()
+        payment = payments.start_payment(session, order, payment_provider())
+        link = session.get(m.Payment, payment.payment_id).provider_link_id
+        payments.apply_event(session, ProviderEvent(
+            provider="sandbox", event_id="evt_1", event_type="payment.succeeded", kind="paid",
+            order_reference=str(order.id), link_id=link, payment_id="sbxpay_1", amount=order.total, currency="MXN",
+            card_funding="debit"))
+        return order.id
+
+
+def validate(slot, value, slots=None, lang="es"):
+    form, dispatcher = ValidateInvoiceForm(), CollectingDispatcher()
+    result = getattr(form, f"validate_{slot}")(value, dispatcher, tracker(said("inform"), slots={
+        "language": lang, **(slots or {})}, loop="invoice_form"), {})
+    return result, [m.get("text") or m.get("response") for m in dispatcher.messages]
+
+
+def test_nothing_paid_nothing_to_invoice(demo):
+    [msg], events = run(ActionStartInvoice(), tracker(said("request_invoice")))
+    assert msg["response"] == "utter_invoice_no_orders" and events == [SlotSet("invoice_possible", False)]
+
+
+def test_every_field_is_checked_before_anything_is_sealed(demo):
+    order_id = paid_order()
+    _, events = run(ActionStartInvoice(), tracker(said("request_invoice")))
+    assert SlotSet("invoice_possible", True) in events and SlotSet("invoice_order", str(order_id)) in events
+    ok, _ = validate("invoice_rfc", "xia-190128-j61")
+    assert ok["invoice_rfc"] == "XIA190128J61"
+    bad, said_back = validate("invoice_rfc", "XIA190128J6")
+    assert bad["invoice_rfc"] is None and "12 para una empresa" in said_back[0]
+    digit, said_back = validate("invoice_rfc", "XIA190128J62", lang="en")
+    assert digit["invoice_rfc"] is None and "check digit" in said_back[0]
+    named, said_back = validate("invoice_name", "Xenon Industrial Articles, S.A. de C.V.", {"invoice_rfc": "XIA190128J61"})
+    assert named == {"invoice_name": None}
+    assert "XENON INDUSTRIAL ARTICLES" in said_back[0] and said_back[1] == "utter_invoice_use_suggested_name"
+    assert validate("invoice_postal_code", "17500", {"invoice_rfc": "XIA190128J61"})[0] == {"invoice_postal_code": None}
+    assert validate("invoice_regime", "605", {"invoice_rfc": "XIA190128J61"})[0]["invoice_regime"] is None  # 605: persons only
+    assert validate("invoice_regime", "601", {"invoice_rfc": "XIA190128J61"})[0]["invoice_regime"] == "601"
+    refused, said_back = validate("invoice_use", "D01", {"invoice_rfc": "XIA190128J61", "invoice_regime": "601"})
+    assert refused == {"invoice_use": None} and "D01" in said_back[0]
+    assert validate("invoice_use", "gastos en general", {"invoice_rfc": "XIA190128J61",
+                                                         "invoice_regime": "601"})[0] == {"invoice_use": "G03"}
+    assert validate("invoice_email", "no")[0] == {"invoice_email": NO_EMAIL}
+    assert validate("invoice_email", "ana@")[0] == {"invoice_email": None}
+
+
+def test_lists_offer_only_what_fits_the_rfc_and_regime(demo):
+    [regimes], _ = run(ActionAskInvoiceRegime(), tracker(slots={"invoice_rfc": "XIA190128J61"}))
+    codes = [b["payload"].split('"')[-2] for b in regimes["buttons"]]
+    assert "601" in codes and "605" not in codes
+    [uses], _ = run(ActionAskInvoiceUse(), tracker(slots={"invoice_rfc": "XIA190128J61", "invoice_regime": "601"}))
+    codes = [b["payload"].split('"')[-2] for b in uses["buttons"]]
+    assert "G03" in codes and "D01" not in codes
+
+
+def test_the_invoice_is_issued_sent_and_kept(demo):
+    order_id = paid_order()
+    messages, events = run(ActionIssueInvoice(), tracker(said("affirm"), slots={**PERSON, "invoice_order": str(order_id)}))
+    assert responses(messages)[0] == "utter_invoice_issued"
+    documents = [m["custom"] for m in messages if m.get("custom")]
+    assert [d["document"]["filename"].rsplit(".", 1)[1] for d in documents] == ["pdf", "xml"]
+    assert "/documents/invoices/" in documents[0]["document"]["link"]
+    assert SlotSet("invoice_rfc", None) in events
+    with new_session() as session:
+        invoice = session.execute(select(m.Invoice)).scalar_one()
+        assert (invoice.receiver_rfc, invoice.payment_form, invoice.total) == ("XIA190128J61", "28", Decimal("101.00"))
+        assert session.execute(select(m.FiscalProfile)).scalar_one().rfc == "XIA190128J61"  # consent given
+    [again], _ = run(ActionStartInvoice(), tracker(said("request_invoice")))
+    assert "ya tiene factura" in again["text"]
+
+
+def test_a_refused_field_is_asked_again(demo, monkeypatch):
+    order_id = paid_order()
+    slots = {**PERSON, "invoice_order": str(order_id), "invoice_use": "D01"}  # not for a company
+    messages, events = run(ActionIssueInvoice(), tracker(said("affirm"), slots=slots))
+    assert responses(messages)[-1] == "utter_invoice_fix_and_retry"
+    assert SlotSet("invoice_use", None) in events and FollowupAction("invoice_form") in events

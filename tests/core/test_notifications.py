@@ -1,0 +1,169 @@
+"""Proactive order updates delivered to a fake Rasa HTTP server that checks what the real one needs:
+the path (the conversation id as Rasa reads it, undecoded), ``output_channel=latest``, the token, the intent and entities;
+once each, in order per conversation, retried with backoff while Rasa is down."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Iterator, List
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from backoffice.dispatch import deliver_due
+from comanda import clock, models as m
+from comanda.clock import set_clock
+from comanda.db import new_session, transaction
+from comanda.errors import InvalidInput
+from comanda.services import notifications, orders
+from tests.conftest import free_port
+from tests.core.test_payments import ANA, pay, place, sandbox_settings, start  # noqa: F401 - autouse fixture
+from tests.core.test_reservations import run_together
+
+TOKEN = "rasa-test-token"
+
+
+class FakeRasa:
+    """Answers trigger_intent like Rasa: 200 with the tracker when path, token and body are right."""
+
+    def __init__(self) -> None:
+        self.received: List[Dict[str, Any]] = []
+        self.answers: List[int] = []  # statuses to answer next, then 200
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                url = urlsplit(self.path)
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                query = parse_qs(url.query)
+                with fake.lock:
+                    status = fake.answers.pop(0) if fake.answers else 200
+                    if query.get("token") != [TOKEN]:
+                        status = 401
+                    elif not url.path.endswith("/trigger_intent") or query.get("output_channel") != ["latest"]:
+                        status = 404
+                    elif body.get("name") != "EXTERNAL_order_update" or set(body.get("entities", {})) != {"order_id",
+                                                                                                          "event"}:
+                        status = 400
+                    if status == 200:
+                        fake.received.append({"conversation": unquote(url.path.split("/")[2]), "raw_path": url.path,
+                                              **body})
+                self.send_response(status)
+                answer = json.dumps({"tracker": {}} if status == 200 else {"message": "refused"}).encode()
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def rasa() -> Iterator[FakeRasa]:
+    fake = FakeRasa()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+def rows() -> List[tuple]:
+    with new_session() as session:
+        return session.execute(select(m.Notification.event, m.Notification.status, m.Notification.attempts)
+                               .order_by(m.Notification.id)).all()
+
+
+def paid_order(conversation: str = ANA) -> int:
+    order_id = place(conversation)
+    pay(start(order_id).payment_id)
+    return order_id
+
+
+def test_an_update_reaches_rasa_once_with_the_token_intent_and_entities(demo, rasa):
+    order_id = paid_order()
+    assert deliver_due(rasa.url, TOKEN) == 1
+    assert deliver_due(rasa.url, TOKEN) == 0
+    assert rasa.received == [{"conversation": ANA, "raw_path": "/conversations/centro:whatsapp:+525511112222"
+                                                               "/trigger_intent",
+                              "name": "EXTERNAL_order_update", "entities": {"order_id": order_id, "event": "paid"}}]
+    assert rows() == [("paid", "sent", 1)]
+    with transaction() as session:  # announcing the same thing again is a no-op
+        assert notifications.notify(session, session.get(m.Order, order_id), "paid") is None
+
+
+def test_rasa_down_is_retried_with_backoff_and_refusals_are_final(demo, rasa, caplog):
+    now = clock.now()
+    set_clock(lambda: now)
+    try:
+        paid_order()
+        rasa.answers = [503]
+        assert deliver_due(rasa.url, TOKEN) == 0
+        assert rows() == [("paid", "queued", 1)]
+        assert deliver_due(rasa.url, TOKEN) == 0  # not due yet: 2 s later
+        unreachable = f"http://127.0.0.1:{free_port()}"
+        set_clock(lambda: now + timedelta(seconds=3))
+        assert deliver_due(unreachable, TOKEN) == 0
+        assert rows() == [("paid", "queued", 2)]
+        set_clock(lambda: now + timedelta(seconds=10))
+        assert deliver_due(rasa.url, TOKEN) == 1 and rows() == [("paid", "sent", 3)]
+        paid_order("centro:whatsapp:+525599990000")
+        rasa.answers = [400]
+        assert deliver_due(rasa.url, TOKEN) == 0 and rows()[-1] == ("paid", "failed", 1)
+        paid_order("centro:whatsapp:+525599990001")
+        with caplog.at_level(logging.ERROR):
+            for attempt in range(notifications.MAX_ATTEMPTS):
+                set_clock(lambda: now + timedelta(hours=attempt + 1))
+                deliver_due(unreachable, TOKEN)
+        assert rows()[-1] == ("paid", "given_up", notifications.MAX_ATTEMPTS)
+        assert "giving up" in caplog.text and TOKEN not in caplog.text
+    finally:
+        set_clock(None)
+
+
+def test_concurrent_dispatchers_never_deliver_one_row_twice(demo, rasa):
+    for n in range(8):
+        paid_order(f"centro:whatsapp:+5255100000{n:02d}")
+    delivered = run_together(4, lambda _n: deliver_due(rasa.url, TOKEN, limit=8))
+    assert sum(delivered) == 8 and len(rasa.received) == 8
+    assert len({r["conversation"] for r in rasa.received}) == 8
+    assert {status for _, status, _ in rows()} == {"sent"}
+
+
+def test_a_conversation_hears_its_updates_in_order(demo, rasa):
+    order_id = paid_order()
+    with transaction() as session:
+        order = session.get(m.Order, order_id)
+        orders.set_status(session, order, "preparing", "staff:1")
+        notifications.notify(session, order, "preparing")
+    rasa.answers = [500]
+    assert deliver_due(rasa.url, TOKEN) == 0  # "paid" failed: "preparing" must wait for it
+    assert rows() == [("paid", "queued", 1), ("preparing", "queued", 0)]
+    later = clock.now() + timedelta(seconds=5)
+    set_clock(lambda: later)
+    try:
+        assert deliver_due(rasa.url, TOKEN) == 1  # paid; preparing waited for it to leave
+        assert deliver_due(rasa.url, TOKEN) == 1
+    finally:
+        set_clock(None)
+    assert [r["entities"]["event"] for r in rasa.received] == ["paid", "preparing"]
+
+
+def test_a_row_interrupted_while_sending_is_not_sent_again(demo, rasa):
+    paid_order()
+    with transaction() as session:
+        assert len(notifications.claim_due(session)) == 1
+    with transaction() as session:
+        assert notifications.abandon_interrupted(session) == 1
+    assert deliver_due(rasa.url, TOKEN) == 0 and rows() == [("paid", "given_up", 1)]
+    with transaction() as session:
+        with pytest.raises(InvalidInput):
+            notifications.notify(session, session.get(m.Order, 1), "teleported")

@@ -1,0 +1,418 @@
+"""Payments on real SQL (SQLite, and PostgreSQL when configured), with the sandbox provider's real
+HMAC-signed webhooks: links that expire with the hold, paid exactly once (replays, duplicates,
+concurrent duplicates), mismatches flagged, declines, the expiry sweep, late payments, SPEI, refunds,
+reconciliation (through the `comanda` command) and low-stock alerts."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Optional
+
+import pytest
+from sqlalchemy import func, select
+
+from comanda import clock
+from comanda import models as m
+from comanda.clock import set_clock
+from comanda.db import new_session, transaction
+from comanda.errors import ConfigError, OutOfStock
+from comanda.services import carts, orders, payments
+from comanda.services.checkout import CheckoutDetails
+from comanda.services.reservations import ledger_mismatches, stock_report
+from comanda.settings import DEMO_SPEI_CLABE
+from integrations.payments import payment_provider
+from comanda.services.payment_provider import ProviderEvent, WebhookRejected
+from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, event_body, record_charge, sign
+from tests.conftest import ROOT
+from tests.core.test_reservations import run_together, set_on_hand
+
+ANA = "centro:whatsapp:+525511112222"
+SECRET = "test-sandbox-secret"
+T0 = datetime(2026, 12, 1, 17, 0, tzinfo=timezone.utc)  # 11:00 in Mexico City
+
+
+@pytest.fixture(autouse=True)
+def sandbox_settings(monkeypatch):
+    monkeypatch.setenv("COMANDA_PAYMENT_PROVIDER", "sandbox")
+    monkeypatch.setenv("COMANDA_SANDBOX_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("COMANDA_BACKOFFICE_URL", "http://bo.test")
+    yield
+    set_clock(None)
+
+
+def provider() -> SandboxProvider:
+    return SandboxProvider.from_settings()
+
+
+def place(conversation: str = ANA, method: str = "card", sku: str = "CONCHA", quantity: int = 2,
+          language: str = "es") -> int:
+    with transaction() as session:
+        carts.add_items(session, carts.open_cart(session, conversation), [carts.Wanted(sku, quantity)], language)
+    with transaction() as session:
+        return orders.place_order(session, conversation, CheckoutDetails("pickup", "Ana", method), actor="test").id
+
+
+def start(order_id: int) -> payments.PaymentInstructions:
+    with transaction() as session:
+        return payments.start_payment(session, session.get(m.Order, order_id), provider())
+
+
+def payment(payment_id: int) -> m.Payment:
+    with new_session() as session:
+        return session.get(m.Payment, payment_id)
+
+
+def order(order_id: int) -> m.Order:
+    with new_session() as session:
+        return session.get(m.Order, order_id)
+
+
+def webhook(payment_id: int, kind: str = "paid", amount: Optional[str] = None, currency: str = "MXN",
+            age_seconds: int = 0) -> tuple:
+    """What the hosted checkout posts after Pay or Decline: (body, headers), signed with the secret."""
+    row = payment(payment_id)
+    charge = record_charge(row.provider_link_id, str(row.order_id), kind, Decimal(amount or row.amount), currency)
+    body = event_body(kind, charge)
+    return body, {SIGNATURE_HEADER: sign(body, SECRET, int(clock.now().timestamp()) - age_seconds)}
+
+
+def deliver(body: bytes, headers: dict) -> str:
+    """Verify and apply, as the back office's webhook endpoint does."""
+    event = provider().parse_webhook(body, headers, {})
+    with transaction() as session:
+        return payments.apply_event(session, event)
+
+
+def pay(payment_id: int, **kwargs) -> str:
+    return deliver(*webhook(payment_id, **kwargs))
+
+
+def notices(order_id: int) -> list:
+    with new_session() as session:
+        return session.execute(select(m.Notification.dedupe_key).where(m.Notification.order_id == order_id)
+                               .order_by(m.Notification.id)).scalars().all()
+
+
+def available(sku: str) -> Decimal:
+    with new_session() as session:
+        return stock_report(session, "centro", sku)["available"]
+
+
+def assert_ledger_balanced() -> None:
+    with new_session() as session:
+        assert ledger_mismatches(session) == []
+
+
+# --- links and paying once -----------------------------------------------------------------------
+
+
+def test_a_card_link_expires_with_the_hold_and_pays_once_with_the_days_ticket(demo):
+    set_clock(lambda: T0)
+    order_id = place()
+    link = start(order_id)
+    assert link.link_url.startswith("http://bo.test/pay/") and len(link.link_url) > 40
+    assert link.expires_at == T0 + timedelta(minutes=15) and link.amount == Decimal("36.00")
+    assert start(order_id) == link  # asking again returns the open link
+    assert available("CONCHA") == Decimal("28")  # 30 on hand, 2 held
+    body, headers = webhook(link.payment_id)
+    assert deliver(body, headers) == "paid"
+    assert deliver(body, headers) == "duplicate"  # the provider's replay
+    assert pay(link.payment_id) == "duplicate"  # another event for the same payment
+    paid = order(order_id)
+    assert (paid.status, paid.payment_status, paid.ticket_code) == ("received", "paid", "C-001")
+    assert payment(link.payment_id).status == "paid" and payment(link.payment_id).paid_at == T0
+    with new_session() as session:
+        sold = session.execute(select(func.sum(m.StockMovement.on_hand_delta)).where(
+            m.StockMovement.reason == "sale", m.StockMovement.reference_id == str(order_id))).scalar()
+        outcomes = session.execute(select(m.PaymentEvent.outcome).order_by(m.PaymentEvent.id)).scalars().all()
+    assert sold == Decimal("-2") and outcomes == ["paid", "duplicate"]
+    assert notices(order_id) == [f"order:{order_id}:paid"]
+    assert available("CONCHA") == Decimal("28")
+    assert_ledger_balanced()
+
+
+def test_forged_tampered_stale_and_unsigned_webhooks_change_nothing(demo):
+    link = start(place())
+    body, headers = webhook(link.payment_id)
+    forged = {SIGNATURE_HEADER: sign(body, "not-the-secret", int(clock.now().timestamp()))}
+    tampered = body.replace(b'"36.00"', b'"3.60"')
+    stale_body, stale_headers = webhook(link.payment_id, age_seconds=301)
+    garbage = b"not json"
+    cases = [(body, forged, 403), (tampered, headers, 403), (stale_body, stale_headers, 403), (body, {}, 401),
+             (body, {SIGNATURE_HEADER: "t=abc"}, 403),
+             (garbage, {SIGNATURE_HEADER: sign(garbage, SECRET, int(clock.now().timestamp()))}, 400)]
+    for raw, signed, status in cases:
+        with pytest.raises(WebhookRejected) as refused:
+            provider().parse_webhook(raw, signed, {})
+        assert refused.value.status == status
+    with new_session() as session:
+        assert session.execute(select(func.count()).select_from(m.PaymentEvent)).scalar() == 0
+    assert payment(link.payment_id).status == "pending"
+
+
+@pytest.mark.parametrize("amount, currency, reason", [("35.99", "MXN", "amount_mismatch"),
+                                                       ("36.00", "USD", "currency_mismatch")])
+def test_a_mismatched_amount_or_currency_is_flagged_for_staff_and_not_sold(demo, amount, currency, reason):
+    order_id = place()
+    link = start(order_id)
+    assert pay(link.payment_id, amount=amount, currency=currency) == reason
+    assert pay(link.payment_id) == "duplicate"  # flagged is final: a person decides
+    flagged, row = order(order_id), payment(link.payment_id)
+    assert (flagged.status, flagged.payment_status, flagged.ticket_code) == ("pending_payment", "flagged", None)
+    assert (row.status, row.flag_reason) == ("flagged", reason)
+    assert available("CONCHA") == Decimal("28")  # still only held: nothing was sold
+    with new_session() as session:
+        ticket = session.execute(select(m.HandoffTicket)).scalar_one()
+        audit = session.execute(select(m.AuditEvent.action).where(m.AuditEvent.entity_id == str(row.id))).scalars()
+        assert ticket.reason == "payment_flag" and ticket.conversation_id == ANA and amount in ticket.summary
+        assert "payment.flagged" in list(audit)
+    assert notices(order_id) == [f"order:{order_id}:flagged:{link.payment_id}"]
+
+
+def test_concurrent_duplicates_pay_once_with_one_ticket(demo):
+    """Twelve deliveries at the same moment: four replays of one event and eight other events for the
+    same payment. One pays; the ticket counter moves once."""
+    order_id = place()
+    link = start(order_id)
+    first = webhook(link.payment_id)
+    deliveries = [first] * 4 + [webhook(link.payment_id) for _ in range(8)]
+    outcomes = run_together(len(deliveries), lambda n: deliver(*deliveries[n]))
+    assert sorted(outcomes) == ["duplicate"] * 11 + ["paid"], outcomes
+    with new_session() as session:
+        assert session.execute(select(m.TicketCounter.last_number)).scalar_one() == 1
+        assert session.execute(select(func.count()).select_from(m.PaymentEvent)).scalar() == 9
+    assert order(order_id).ticket_code == "C-001"
+    assert_ledger_balanced()
+
+
+def test_many_orders_paid_concurrently_get_gap_free_tickets(demo):
+    links = [start(place(f"centro:whatsapp:+5255100000{n:02d}")) for n in range(12)]
+    events = [webhook(link.payment_id) for link in links]
+    outcomes = run_together(len(events), lambda n: deliver(*events[n]))
+    assert outcomes == ["paid"] * 12
+    with new_session() as session:
+        tickets = session.execute(select(m.Order.ticket_number).order_by(m.Order.ticket_number)).scalars().all()
+    assert tickets == list(range(1, 13))
+
+
+# --- declines, expiry, late payments, new links --------------------------------------------------
+
+
+def test_a_decline_releases_the_hold_and_a_new_link_holds_it_again(demo):
+    set_clock(lambda: T0)
+    order_id = place(method="card")
+    first = start(order_id)
+    assert pay(first.payment_id, kind="declined") == "declined"
+    assert available("CONCHA") == Decimal("30") and order(order_id).status == "pending_payment"
+    assert notices(order_id) == [f"order:{order_id}:declined:{first.payment_id}"]
+    set_clock(lambda: T0 + timedelta(minutes=5))
+    with transaction() as session:
+        second = payments.new_link(session, order_id, provider(), method="oxxo")
+    assert second.link_url != first.link_url and second.method == "oxxo"
+    assert second.expires_at == T0 + timedelta(minutes=20) and available("CONCHA") == Decimal("28")
+    assert pay(first.payment_id, kind="declined") == "ignored"  # a late copy of the old decline
+    assert pay(second.payment_id) == "paid"
+    assert (order(order_id).status, order(order_id).payment_method) == ("received", "oxxo")
+    assert_ledger_balanced()
+
+
+def test_the_sweep_expires_unpaid_orders_and_tells_the_customer(demo):
+    set_clock(lambda: T0)
+    due, fresh = place(), place("centro:whatsapp:+525599990000")
+    link = start(due)
+    set_clock(lambda: T0 + timedelta(minutes=10))
+    start(fresh)
+    with transaction() as session:
+        reservation = orders.order_reservation(session, fresh)
+        reservation.expires_at = T0 + timedelta(minutes=25)
+    set_clock(lambda: T0 + timedelta(minutes=16))
+    assert payments.expire_due(payment_provider) == [due]
+    assert payments.expire_due(payment_provider) == []  # once
+    expired = order(due)
+    assert (expired.status, payment(link.payment_id).status) == ("expired", "expired")
+    assert order(fresh).status == "pending_payment"
+    assert available("CONCHA") == Decimal("28")  # only the fresh order still holds 2
+    assert notices(due) == [f"order:{due}:expired:{link.payment_id}"]
+    assert_ledger_balanced()
+
+
+def test_a_payment_after_expiry_sells_if_the_stock_is_there_else_staff_refund_it(demo):
+    set_clock(lambda: T0)
+    lucky, unlucky = place(sku="COCA-600", quantity=2), place("centro:whatsapp:+525599990000", sku="COCA-600",
+                                                              quantity=2)
+    links = {lucky: start(lucky), unlucky: start(unlucky)}
+    set_clock(lambda: T0 + timedelta(minutes=20))
+    assert sorted(payments.expire_due(payment_provider)) == sorted([lucky, unlucky])
+    assert pay(links[lucky].payment_id) == "paid"
+    assert (order(lucky).status, order(lucky).ticket_code) == ("received", "C-001")
+    set_on_hand("COCA-600", "0")
+    assert pay(links[unlucky].payment_id) == "stock_gone"
+    gone = order(unlucky)
+    assert (gone.status, gone.payment_status, gone.ticket_code) == ("expired", "flagged", None)
+    assert payment(links[unlucky].payment_id).flag_reason == "stock_gone"
+    refund = payments.refund(payment_provider, links[unlucky].payment_id, Decimal("60.00"), "stock gone",
+                             "staff:1", idempotency_key=f"flag:{links[unlucky].payment_id}")
+    assert (refund.status, refund.amount) == ("succeeded", Decimal("60.00"))
+    assert (order(unlucky).payment_status, payment(links[unlucky].payment_id).status) == ("refunded", "refunded")
+    with new_session() as session:
+        charge = session.execute(select(m.SandboxCharge).where(
+            m.SandboxCharge.link_id == payment(links[unlucky].payment_id).provider_link_id)).scalar_one()
+        assert charge.refunded == Decimal("60.00")
+    assert_ledger_balanced()
+
+
+def test_a_new_link_reopens_an_expired_order_unless_the_stock_went(demo):
+    set_clock(lambda: T0)
+    order_id = place(sku="COCA-600", quantity=2)
+    start(order_id)
+    set_clock(lambda: T0 + timedelta(minutes=20))
+    payments.expire_due(payment_provider)
+    with transaction() as session:
+        reopened = payments.new_link(session, order_id, provider())
+    assert order(order_id).status == "pending_payment" and reopened.expires_at == T0 + timedelta(minutes=35)
+    set_clock(lambda: T0 + timedelta(minutes=40))
+    payments.expire_due(payment_provider)
+    set_on_hand("COCA-600", "1")
+    with pytest.raises(OutOfStock):
+        with transaction() as session:
+            payments.new_link(session, order_id, provider())
+    assert order(order_id).status == "expired"
+
+
+def test_cash_needs_no_payment_and_paid_orders_get_no_new_link(demo):
+    cash = place(method="cash")
+    with pytest.raises(payments.NotPayable):
+        start(cash)
+    card = place("centro:whatsapp:+525599990000")
+    pay(start(card).payment_id)
+    with pytest.raises(payments.NotPayable):
+        with transaction() as session:
+            payments.new_link(session, card, provider())
+
+
+# --- SPEI and refunds ----------------------------------------------------------------------------
+
+
+def test_spei_gives_a_reference_and_staff_confirm_the_amount(demo):
+    wrong, right = place(method="spei"), place("centro:whatsapp:+525599990000", method="spei")
+    instructions = start(right)
+    assert instructions.link_url is None and instructions.spei.clabe == DEMO_SPEI_CLABE
+    assert instructions.spei.reference == f"{right:07d}" and instructions.spei.beneficiary == "Café Esquina"
+    start(wrong)
+    with transaction() as session:
+        assert payments.mark_spei_received(session, wrong, Decimal("30.00"), "staff:1") == "amount_mismatch"
+    with transaction() as session:
+        assert payments.mark_spei_received(session, right, Decimal("36.00"), "staff:1", "BNET123") == "paid"
+    with transaction() as session:
+        assert payments.mark_spei_received(session, right, Decimal("36.00"), "staff:1") == "duplicate"
+    assert (order(right).status, order(right).ticket_code) == ("received", "C-001")
+    assert order(wrong).payment_status == "flagged"
+
+
+def test_a_real_provider_without_a_clabe_offers_no_spei(demo, monkeypatch):
+    order_id = place(method="spei")
+    monkeypatch.setenv("COMANDA_PAYMENT_PROVIDER", "stripe")
+    with pytest.raises(ConfigError):
+        start(order_id)
+
+
+def test_refunds_are_idempotent_and_never_exceed_the_payment(demo):
+    link = start(place(sku="COCA-600", quantity=3))  # 90.00
+    pay(link.payment_id)
+    first = payments.refund(payment_provider, link.payment_id, Decimal("30.00"), "one was warm", "staff:1", "ret:1")
+    again = payments.refund(payment_provider, link.payment_id, Decimal("30.00"), "one was warm", "staff:1", "ret:1")
+    assert first.id == again.id and first.provider_refund_id.startswith("sbxre_")
+    assert payment(link.payment_id).status == "partially_refunded"
+    assert order(link.order_id).payment_status == "partially_refunded"
+    with pytest.raises(payments.RefundRefused):
+        payments.refund(payment_provider, link.payment_id, Decimal("60.01"), "too much", "staff:1", "ret:2")
+    with pytest.raises(payments.RefundRefused):
+        payments.refund(payment_provider, link.payment_id, Decimal("10.00"), "key reuse", "staff:1", "ret:1")
+    payments.refund(payment_provider, link.payment_id, Decimal("60.00"), "the rest", "staff:1", "ret:3")
+    assert (payment(link.payment_id).status, order(link.order_id).payment_status) == ("refunded", "refunded")
+    with new_session() as session:
+        rows = session.execute(select(m.Refund.idempotency_key, m.Refund.status).order_by(m.Refund.id)).all()
+        actions = session.execute(select(m.AuditEvent.action).where(m.AuditEvent.action.like("refund.%"))).scalars().all()
+    assert rows == [("ret:1", "succeeded"), ("ret:3", "succeeded")]
+    assert sorted(actions) == ["refund.requested", "refund.requested", "refund.succeeded", "refund.succeeded"]
+
+
+def test_a_second_payment_for_a_paid_order_is_flagged_for_a_refund(demo):
+    order_id = place()
+    first = start(order_id)
+    with transaction() as session:
+        second = payments.new_link(session, order_id, provider())
+    assert pay(second.payment_id) == "paid"
+    assert pay(first.payment_id) == "already_paid"  # the customer also paid the old link
+    assert (payment(first.payment_id).status, payment(first.payment_id).flag_reason) == ("flagged", "already_paid")
+    payments.refund(payment_provider, first.payment_id, Decimal("36.00"), "paid twice", "staff:1", "dup:1")
+    assert order(order_id).payment_status == "paid"  # the order's own payment stands
+
+
+# --- reconciliation ------------------------------------------------------------------------------
+
+
+def test_reconcile_lists_paid_orders_against_the_providers_books_through_the_cli(demo, tmp_path):
+    set_clock(lambda: T0)
+    ok, mismatch, unpaid, lost = (place(f"centro:whatsapp:+52551000000{n}") for n in range(4))
+    links = {order_id: start(order_id) for order_id in (ok, mismatch, unpaid, lost)}
+    pay(links[ok].payment_id)
+    pay(links[mismatch].payment_id)
+    with transaction() as session:  # the provider's books say it took less than Comanda recorded
+        session.execute(m.SandboxCharge.__table__.update()
+                        .where(m.SandboxCharge.link_id == payment(links[mismatch].payment_id).provider_link_id)
+                        .values(amount=Decimal("30.00")))
+    webhook(links[lost].payment_id)  # charged at the sandbox, webhook never delivered
+    set_clock(None)
+    out = tmp_path / "recon.csv"
+    env = {**os.environ, "COMANDA_SANDBOX_WEBHOOK_SECRET": SECRET, "COMANDA_PAYMENT_PROVIDER": "sandbox"}
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "comanda"), "payments", "reconcile", "--date", "2026-12-01",
+                           "--store", "centro", "--csv", str(out)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    with out.open() as file:
+        rows = {int(row["order_id"]): row for row in csv.DictReader(file)}
+    assert {order_id: rows[order_id]["status"] for order_id in rows} == {
+        ok: "ok", mismatch: "amount_mismatch", unpaid: "unpaid_link", lost: "missing"}
+    assert rows[mismatch]["ours"] == "36.00" and rows[mismatch]["theirs"] == "30.00"
+    assert "3 problems" in done.stdout and f"C-001" in done.stdout
+    failed = subprocess.run([str(ROOT / ".venv" / "bin" / "comanda"), "payments", "reconcile", "--date", "2026-13-01"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2 and failed.stderr.startswith("error: ") and len(failed.stderr.splitlines()) == 1
+
+
+# --- low stock -----------------------------------------------------------------------------------
+
+
+def test_a_sale_down_to_the_reorder_point_opens_one_alert(demo):
+    set_on_hand("COCA-600", "14")  # reorder point 12
+    pay(start(place(sku="COCA-600", quantity=1)).payment_id)
+    with new_session() as session:
+        assert session.execute(select(func.count()).select_from(m.LowStockAlert)).scalar() == 0
+    pay(start(place("centro:whatsapp:+525599990000", sku="COCA-600", quantity=1)).payment_id)
+    place("centro:whatsapp:+525599990001", method="cash", sku="COCA-600", quantity=1)  # sold at once
+    with new_session() as session:
+        alert = session.execute(select(m.LowStockAlert)).scalar_one()
+        item = session.get(m.StockItem, alert.stock_item_id)
+    assert (item.code, alert.store_id, alert.status, alert.on_hand) == ("COCA-600", "centro", "open", Decimal("12"))
+    with transaction() as session:
+        found = session.get(m.LowStockAlert, alert.id)
+        found.status, found.open_key = "resolved", None  # purchasing dealt with it
+    place("centro:whatsapp:+525599990002", method="cash", sku="COCA-600", quantity=1)
+    with new_session() as session:
+        assert session.execute(select(m.LowStockAlert.status, m.LowStockAlert.on_hand).order_by(m.LowStockAlert.id)
+                               ).all() == [("resolved", Decimal("12")), ("open", Decimal("10"))]
+
+
+def test_events_name_their_payment_or_are_ignored(demo):
+    with transaction() as session:
+        outcome = payments.apply_event(session, ProviderEvent(
+            provider="sandbox", event_id="evt_unknown", event_type="payment.succeeded", kind="paid",
+            order_reference="999", link_id="nope", payment_id="sbxpay_nope", amount=Decimal("1.00"), currency="MXN"))
+    assert outcome == "ignored"
+    with new_session() as session:
+        assert json.loads(json.dumps(session.execute(select(m.PaymentEvent.outcome)).scalars().all())) == ["ignored"]

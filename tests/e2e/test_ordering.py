@@ -1,0 +1,105 @@
+"""Ordering end to end in the WhatsApp simulator: free text in Spanish and English, buttons and lists
+tapped as Meta posts them, the cart and the order in the database, the stock as `comanda stock` shows it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any, Dict, List
+
+import requests
+from sqlalchemy import select
+
+from comanda import models as m
+from comanda.db import new_session
+from tests.e2e.conftest import ROOT, say_rest
+from tests.e2e.test_whatsapp import CENTRO, bot_messages, customer_says, new_wa_id, texts, wait_replies
+
+
+def tap(stack, wa_id: str, record: Dict[str, Any], title: str, phone_number_id: str = CENTRO) -> None:
+    """Tap the button or list row with this title on a bot message, as WhatsApp posts it."""
+    interactive = record["message"]["interactive"]
+    if interactive["type"] == "button":
+        choices = [b["reply"] for b in interactive["action"]["buttons"]]
+        kind = "button_reply"
+    else:
+        choices = [row for section in interactive["action"]["sections"] for row in section["rows"]]
+        kind = "list_reply"
+    [choice] = [c for c in choices if c["title"] == title]
+    answer = requests.post(f"{stack.backoffice}/simulator/api/send", timeout=60, json={
+        "phone_number_id": phone_number_id, "wa_id": wa_id, "type": kind, "context_id": record["id"],
+        kind: {"id": choice["id"], "title": choice["title"]}})
+    assert answer.status_code == 200 and answer.json()["status"] == 200, answer.text
+
+
+def say_and_wait(stack, wa_id: str, text: str, new: int = 1, **kwargs: Any) -> List[Dict[str, Any]]:
+    before = len(bot_messages(stack, wa_id))
+    customer_says(stack, wa_id, text, **kwargs)
+    return wait_replies(stack, wa_id, count=before + new)[before:]
+
+
+def tap_and_wait(stack, wa_id: str, record: Dict[str, Any], title: str, new: int = 1) -> List[Dict[str, Any]]:
+    before = len(bot_messages(stack, wa_id))
+    tap(stack, wa_id, record, title)
+    return wait_replies(stack, wa_id, count=before + new)[before:]
+
+
+def stock(sku: str, env: Dict[str, str]) -> Dict[str, Any]:
+    shown = subprocess.run([sys.executable, "-m", "comanda.cli", "stock", sku, "--store", "centro", "--json"],
+                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)
+
+
+def test_a_spanish_order_with_modifiers_edited_and_checked_out_for_pickup(stack):
+    wa_id = new_wa_id()
+    conversation = f"centro:whatsapp:+52{wa_id[3:]}"
+    before = stock("TACO-PASTOR", stack.env)
+    replies = texts(say_and_wait(stack, wa_id, "hola! me das 3 de pastor con piña, 2 horchatas y un taro grande sin "
+                                 "azúcar porfa", new=3, name="Ana"))
+    assert replies[0].startswith("✅ Agregué: 3 × Taco al pastor (con piña), 2 × Agua de horchata (500 ml) y "
+                                 "1 × Té de taro con leche (grande, sin azúcar)")
+    assert "Total: $231.00" in replies[1]  # 66 + 70 + 95
+    replies = texts(say_and_wait(stack, wa_id, "quítale una horchata", new=2))
+    assert "• 1 × Agua de horchata (500 ml) — $35.00" in replies[-1] and "Total: $196.00" in replies[-1]
+    [question] = say_and_wait(stack, wa_id, "eso es todo")
+    assert texts([question]) == ["¿Pasas a recoger tu pedido o te lo llevamos?"]
+    [payment] = tap_and_wait(stack, wa_id, question, "Paso a recoger")  # the profile name is the order's name
+    assert payment["message"]["interactive"]["body"]["text"] == "¿Cómo quieres pagar?"
+    [summary] = tap_and_wait(stack, wa_id, payment, "Efectivo al recoger")
+    body = summary["message"]["interactive"]["body"]["text"]
+    assert "• 3 × Taco al pastor (con piña) — $66.00" in body and "👤 A nombre de Ana" in body
+    assert "*Total: $196.00*" in body
+    [placed] = tap_and_wait(stack, wa_id, summary, "Confirmar")
+    assert texts([placed])[0].startswith("🎉 ¡Pedido confirmado! Tu número es *C-")
+    with new_session() as session:
+        order = session.execute(select(m.Order).where(m.Order.conversation_id == conversation)).scalar_one()
+        assert (order.status, order.fulfilment, order.payment_method, order.total) == (
+            "received", "pickup", "cash", order.subtotal)
+        assert [(l.sku, l.quantity) for l in order.lines] == [("TACO-PASTOR", 3), ("HORCHATA", 1), ("TARO-MT", 1)]
+    after = stock("TACO-PASTOR", stack.env)
+    assert float(after["on_hand"]) == float(before["on_hand"]) - 3  # sold: cash on pickup commits the hold
+    status = texts(say_and_wait(stack, wa_id, "ya está mi pedido?"))[0]
+    assert order.ticket_code in status and "recibido" in status
+
+
+def test_an_english_order_asks_for_the_shirt_size_and_adds_during_checkout(stack):
+    wa_id = new_wa_id()
+    added, _, _ = say_and_wait(stack, wa_id, "hi! one large taro milk tea, half sugar please", new=3, name="Kim")
+    assert texts([added])[0] == "✅ Added: 1 × Taro milk tea (large, half sugar)."
+    [which] = say_and_wait(stack, wa_id, "and a black t-shirt")
+    rows = which["message"]["interactive"]["action"]["sections"][0]["rows"]
+    assert [r["title"] for r in rows] == ["S / black", "M / black", "L / black", "XL / black"]
+    replies = tap_and_wait(stack, wa_id, which, "M / black", new=3)
+    assert "1 × Café Esquina T-shirt (M / black) — $250.00" in texts(replies)[1]
+    say_and_wait(stack, wa_id, "that's all, how much is it?")
+    replies = say_and_wait(stack, wa_id, "oh wait, add 2 conchas too", new=3)
+    assert "Total: $381.00" in texts(replies)[1]  # 95 + 250 + 36
+    assert texts(replies)[2] == "Will you pick up your order, or shall we deliver it?"  # the form carries on
+    [stopped] = say_and_wait(stack, wa_id, "actually cancel that, I'll pay later")
+    assert texts([stopped]) == ["OK, we'll leave the payment for later. Your cart is saved 🛒."]
+
+
+def test_the_rest_channel_and_the_shell_can_order_too(stack):
+    reply = say_rest(stack, "e2e-rest-order", "quiero 2 conchas y un americano chico")
+    assert "✅ Agregué: 2 × Concha y 1 × Café americano (chico)" in reply and "Total: $76.00" in reply
