@@ -26,7 +26,6 @@ from comanda.services.checkout import CheckoutDetails, CheckoutProblem
 from comanda.services.faq import faq_response
 from comanda.services.stores import get_store
 
-FORM = "checkout_form"
 # Slots one checkout fills; placing (or abandoning) the order clears them, the name stays.
 CHECKOUT_SLOTS = ("fulfilment", "delivery_postal_code", "delivery_address", "payment_method", "order_confirmed")
 MIN_ADDRESS_LENGTH = 8

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Sequence
 
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -61,7 +61,3 @@ def utter_add_result(dispatcher: CollectingDispatcher, result: AddResult, langua
 
 def entity_values(latest_message: Dict[str, Any], name: str) -> List[Any]:
     return [e.get("value") for e in latest_message.get("entities", []) if e.get("entity") == name]
-
-
-def first(values: Sequence[Any]) -> Optional[Any]:
-    return values[0] if values else None

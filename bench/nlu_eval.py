@@ -24,7 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nlu_components.parse import Reader  # noqa: E402 - after the path is set
+from nlu_components.parse import Reader, logs_to_stderr  # noqa: E402 - after the path is set
 
 HELD_OUT = ROOT / "tests" / "nlu"
 LANGUAGES = ("es", "en")
@@ -129,6 +129,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "nlu" / "comanda")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
+    logs_to_stderr()
     results = evaluate(Reader(args.model), args.out)
     for language, r in results.items():
         print(f"{language}: intent accuracy {r['intent_accuracy']:.1%} ({r['intent_examples']} messages), "

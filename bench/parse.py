@@ -37,6 +37,7 @@ from comanda.db import transaction  # noqa: E402
 from comanda.migrate import upgrade  # noqa: E402
 from comanda.services.catalog_loader import load_catalog, read_catalog  # noqa: E402
 from nlu_components.order_lines import OrderLineExtractor  # noqa: E402
+from nlu_components.parse import logs_to_stderr  # noqa: E402
 
 ORDERS = [
     "me das 3 de pastor y una coca porfa", "one large taro milk tea, half sugar",
@@ -145,6 +146,7 @@ def whole_pipeline(model: Path, texts: List[str], rounds: int) -> List[float]:
     """Rasa's parse of each message with the model in process, after one warm-up pass."""
     from rasa.core.agent import Agent
 
+    logs_to_stderr()
     agent = Agent.load(str(model))
     loop = asyncio.new_event_loop()
     for text in texts:

@@ -9,12 +9,17 @@ to the database after training:
   about) but was classed as a question, the menu, small talk or out of scope → ``add_items``
   ("also a water", "seis de pastor sin cilantro", "2 tamales" for a product the model never saw);
 - it names products only in a question (``product`` entities, no order lines) but was classed as
-  ordering or the menu → ``product_question`` ("¿tienen taro?", "are there still churros?");
+  ordering, removing or the menu → ``product_question`` ("¿tienen taro?", "are there still churros?");
 - it names a product but was classed as emptying the whole cart → ``remove_items`` ("borra el
-  matcha de mi orden").
+  matcha de mi orden");
+- it was classed as changing a quantity, but its order lines state none: a quantity cannot change
+  to nothing, so it orders → ``add_items`` ("taro tea, no boba, less sugar").
 
 The corrected intent goes to the top of the ranking with the classifier's top confidence, and at
-least ``min_confidence``: the catalog's reading is the evidence the classifier lacked.
+least ``min_confidence``: the catalog's reading is the evidence the classifier lacked. For the same
+reason a cart intent the reading bears out (order lines for adding or changing quantities, a named
+product for removing or asking) gets at least ``min_confidence`` too, so the FallbackClassifier does
+not ask "¿me lo dices de otra forma?" about "seis de pastor sin cilantro".
 """
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ class CatalogIntentRefiner(GraphComponent):
             # intents an order line overrides: what the classifier says when it misses an order
             "ordered_instead_of": ["product_question", "show_menu", "greet", "goodbye", "thank", "out_of_scope",
                                    "inform", "affirm", "faq"],
-            "asked_instead_of": ["add_items", "show_menu"],
+            "asked_instead_of": ["add_items", "show_menu", "remove_items", "change_quantity"],
             "removed_instead_of": ["clear_cart"],
         }
 
@@ -53,7 +58,8 @@ class CatalogIntentRefiner(GraphComponent):
         return cls(config)
 
     def refined(self, intent: Optional[str], entities: List[Dict[str, Any]]) -> Optional[str]:
-        """The intent the catalog reading calls for, or None to keep the classifier's."""
+        """The intent the catalog reading calls for (maybe the classifier's own), or None when the
+        reading says nothing about it."""
         orders = any(e.get("entity") == ORDER_LINE for e in entities)
         names = any(e.get("entity") == PRODUCT for e in entities)
         if orders and intent in self.config["ordered_instead_of"]:
@@ -62,7 +68,12 @@ class CatalogIntentRefiner(GraphComponent):
             return "product_question"
         if names and intent in self.config["removed_instead_of"]:
             return "remove_items"
-        return None
+        lines = [e.get("value") or {} for e in entities if e.get("entity") == ORDER_LINE]
+        if intent == "change_quantity" and lines and not any(line.get("quantity_stated") for line in lines):
+            return "add_items"
+        borne_out = {"add_items": orders, "change_quantity": orders, "remove_items": names,
+                     "product_question": names and not orders}
+        return intent if borne_out.get(intent) else None
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:

@@ -1,13 +1,14 @@
 """The invoice conversation's actions: a paid order (placed and paid through the real services), the
 form's checks field by field with the customer's language, and the CFDI issued by the local PAC and
 sent as documents."""
-import asyncio
 from decimal import Decimal
 
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
+from actions.cart import ActionAddItems
+from actions.checkout import ActionPlaceOrder
 from actions.invoices import (
     NO_EMAIL, ActionAskInvoiceRegime, ActionAskInvoiceUse, ActionIssueInvoice, ActionStartInvoice,
     ValidateInvoiceForm,
@@ -17,9 +18,7 @@ from comanda.db import new_session, transaction
 from comanda.services import payments
 from comanda.services.payment_provider import ProviderEvent
 from integrations.payments import payment_provider
-from tests.actions.test_ordering_actions import ANA, CARD, line, responses, run, said, tracker
-from actions.cart import ActionAddItems
-from actions.checkout import ActionPlaceOrder
+from tests.actions.test_ordering_actions import CARD, line, responses, run, said, tracker
 
 PERSON = {"invoice_rfc": "XIA190128J61", "invoice_name": "XENON INDUSTRIAL ARTICLES", "invoice_postal_code": "76343",
           "invoice_regime": "601", "invoice_use": "G03", "invoice_email": NO_EMAIL, "invoice_consent": True,
@@ -102,7 +101,7 @@ def test_the_invoice_is_issued_sent_and_kept(demo):
     assert "ya tiene factura" in again["text"]
 
 
-def test_a_refused_field_is_asked_again(demo, monkeypatch):
+def test_a_refused_field_is_asked_again(demo):
     order_id = paid_order()
     slots = {**PERSON, "invoice_order": str(order_id), "invoice_use": "D01"}  # not for a company
     messages, events = run(ActionIssueInvoice(), tracker(said("affirm"), slots=slots))

@@ -379,7 +379,7 @@ def test_reconcile_lists_paid_orders_against_the_providers_books_through_the_cli
     assert {order_id: rows[order_id]["status"] for order_id in rows} == {
         ok: "ok", mismatch: "amount_mismatch", unpaid: "unpaid_link", lost: "missing"}
     assert rows[mismatch]["ours"] == "36.00" and rows[mismatch]["theirs"] == "30.00"
-    assert "3 problems" in done.stdout and f"C-001" in done.stdout
+    assert "3 problems" in done.stdout and "C-001" in done.stdout
     failed = subprocess.run([str(ROOT / ".venv" / "bin" / "comanda"), "payments", "reconcile", "--date", "2026-13-01"],
                             env=env, capture_output=True, text=True, timeout=120)
     assert failed.returncode == 2 and failed.stderr.startswith("error: ") and len(failed.stderr.splitlines()) == 1

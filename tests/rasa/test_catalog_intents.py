@@ -6,7 +6,7 @@ from rasa.shared.nlu.training_data.message import Message
 
 from nlu_components.catalog_intents import CatalogIntentRefiner
 
-LINE = {"entity": "order_line", "value": {"sku": "COCA-600", "quantity": 1}}
+LINE = {"entity": "order_line", "value": {"sku": "COCA-600", "quantity": 1, "quantity_stated": True}}
 PRODUCT = {"entity": "product", "value": "COCA-600"}
 
 
@@ -31,12 +31,27 @@ def test_products_only_asked_about_make_a_question(tmp_path):
         "name": "product_question", "confidence": 0.93}
 
 
+def test_a_quantity_change_without_a_quantity_is_an_order(tmp_path):
+    unstated = {"entity": "order_line", "value": {"sku": "TARO-MT", "quantity": 1, "quantity_stated": False}}
+    assert refine("taro tea, no boba", "change_quantity", 0.5, [PRODUCT, unstated], tmp_path)[0]["name"] == "add_items"
+    stated = {"entity": "order_line", "value": {"sku": "TARO-MT", "quantity": 3, "quantity_stated": True}}
+    assert refine("make it 3 taros", "change_quantity", 0.5, [PRODUCT, stated], tmp_path)[0]["name"] == "change_quantity"
+
+
 def test_a_named_product_is_removed_not_the_whole_cart(tmp_path):
     assert refine("borra la coca de mi orden", "clear_cart", 0.7, [PRODUCT], tmp_path)[0]["name"] == "remove_items"
 
 
+def test_a_cart_intent_the_reading_bears_out_is_not_a_fallback(tmp_path):
+    for text, intent, entities in [("quita la coca", "remove_items", [PRODUCT, LINE]),
+                                   ("mejor 3 cocas", "change_quantity", [PRODUCT, LINE]),
+                                   ("seis cocas sin hielo", "add_items", [PRODUCT, LINE]),
+                                   ("la coca es de vidrio?", "product_question", [PRODUCT])]:
+        assert refine(text, intent, 0.3, entities, tmp_path)[0] == {"name": intent, "confidence": 0.8}
+
+
 def test_everything_else_is_left_alone(tmp_path):
-    for text, intent, entities in [("quita la coca", "remove_items", [PRODUCT, LINE]), ("borra todo", "clear_cart", []),
-                                   ("hola", "greet", []), ("/add_items", "add_items", [PRODUCT]),
-                                   ("mejor 3 cocas", "change_quantity", [PRODUCT, LINE])]:
+    for text, intent, entities in [("borra todo", "clear_cart", []), ("hola", "greet", []),
+                                   ("/add_items", "add_items", [PRODUCT]), ("2 cocas", "add_items", []),
+                                   ("mejor 3", "change_quantity", []), ("gracias por la coca", "thank", [PRODUCT])]:
         assert refine(text, intent, 0.6, entities, tmp_path)[0] == {"name": intent, "confidence": 0.6}
