@@ -1,4 +1,5 @@
-"""Payment providers behind one interface (provider.py): the sandbox (default), Stripe, Mercado Pago.
+"""Payment providers behind one interface (comanda/services/payment_provider.py): the sandbox (default), Stripe,
+Mercado Pago.
 
 ``payment_provider()`` builds the one COMANDA_PAYMENT_PROVIDER names; ``payment_provider("stripe")``
 a given one (a payment made with another provider before a switch is still refunded or reconciled
