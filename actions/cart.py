@@ -102,7 +102,8 @@ class ActionChangeQuantity(Action):
             cart = carts.open_cart(session, tracker.sender_id)
             store = get_store(session, cart.store_id)
             for line in wanted:
-                offered += utter_add_result(dispatcher, carts.set_quantity(session, cart, line, lang), lang, store.name)
+                offered += utter_add_result(dispatcher, carts.set_quantity(session, cart, line, lang), lang, store.name,
+                                            done_response="utter_quantity_set")
             lines, total = carts.cart_view(session, cart, lang)
         utter_cart(dispatcher, lines, total)
         return [SlotSet(OFFERED, offered or None)]

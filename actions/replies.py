@@ -29,12 +29,12 @@ def utter_cart(dispatcher: CollectingDispatcher, lines: Sequence[CartLineView], 
         dispatcher.utter_message(response="utter_cart_empty")
 
 
-def utter_add_result(dispatcher: CollectingDispatcher, result: AddResult, language: str,
-                     store_name: str) -> List[Dict[str, Any]]:
-    """Say what was added and what could not be; returns the order lines offered instead (for "sí")."""
+def utter_add_result(dispatcher: CollectingDispatcher, result: AddResult, language: str, store_name: str,
+                     done_response: str = "utter_items_added") -> List[Dict[str, Any]]:
+    """Say what was added (or set) and what could not be; returns the order lines offered instead (for "sí")."""
     offered: List[Dict[str, Any]] = []
     if result.added:
-        dispatcher.utter_message(response="utter_items_added", items=join_words(result.added, language))
+        dispatcher.utter_message(response=done_response, items=join_words(result.added, language))
     for short in result.short:
         if short.left:
             dispatcher.utter_message(response="utter_only_left", name=short.name, left=short.left, buttons=[

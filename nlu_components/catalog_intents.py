@@ -13,7 +13,9 @@ to the database after training:
 - it names a product but was classed as emptying the whole cart → ``remove_items`` ("borra el
   matcha de mi orden");
 - it was classed as changing a quantity, but its order lines state none: a quantity cannot change
-  to nothing, so it orders → ``add_items`` ("taro tea, no boba, less sugar").
+  to nothing, so it orders → ``add_items`` ("taro tea, no boba, less sugar");
+- it was classed as a cart change but orders nothing and carries a number too long to be a quantity
+  (a postal code, a phone number): it answers a question → ``inform`` ("06700").
 
 The corrected intent goes to the top of the ranking with the classifier's top confidence, and at
 least ``min_confidence``: the catalog's reading is the evidence the classifier lacked. For the same
@@ -23,6 +25,7 @@ not ask "¿me lo dices de otra forma?" about "seis de pastor sin cilantro".
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -34,6 +37,9 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_
 from rasa.shared.nlu.training_data.message import Message
 
 from nlu_components.order_lines import ORDER_LINE, PRODUCT
+
+# Four digits or more is never how many (order quantities stop at 999): a postal code, a phone number.
+LONG_NUMBER = re.compile(r"(?<!\d)\d{4,}(?!\d)")
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
@@ -47,6 +53,7 @@ class CatalogIntentRefiner(GraphComponent):
                                    "inform", "affirm", "faq"],
             "asked_instead_of": ["add_items", "show_menu", "remove_items", "change_quantity"],
             "removed_instead_of": ["clear_cart"],
+            "informed_instead_of": ["change_quantity", "add_items", "remove_items"],
         }
 
     def __init__(self, config: Dict[Text, Any]) -> None:
@@ -57,11 +64,13 @@ class CatalogIntentRefiner(GraphComponent):
                execution_context: ExecutionContext) -> "CatalogIntentRefiner":
         return cls(config)
 
-    def refined(self, intent: Optional[str], entities: List[Dict[str, Any]]) -> Optional[str]:
+    def refined(self, intent: Optional[str], entities: List[Dict[str, Any]], text: str = "") -> Optional[str]:
         """The intent the catalog reading calls for (maybe the classifier's own), or None when the
         reading says nothing about it."""
         orders = any(e.get("entity") == ORDER_LINE for e in entities)
         names = any(e.get("entity") == PRODUCT for e in entities)
+        if not orders and intent in self.config["informed_instead_of"] and LONG_NUMBER.search(text):
+            return "inform"
         if orders and intent in self.config["ordered_instead_of"]:
             return "add_items"
         if names and not orders and intent in self.config["asked_instead_of"]:
@@ -80,7 +89,7 @@ class CatalogIntentRefiner(GraphComponent):
             text, intent = message.get(TEXT) or "", message.get(INTENT) or {}
             if text.startswith(INTENT_MESSAGE_PREFIX) or not intent:
                 continue
-            target = self.refined(intent.get(INTENT_NAME_KEY), message.get(ENTITIES, []))
+            target = self.refined(intent.get(INTENT_NAME_KEY), message.get(ENTITIES, []), text)
             if target is None:
                 continue
             ranking = message.get(INTENT_RANKING_KEY) or [intent]

@@ -92,6 +92,7 @@ def test_remove_and_change_quantity(demo):
     assert responses(messages) == ["utter_items_removed", "utter_cart_contents"]
     assert messages[1]["lines"] == "• 3 × Taco al pastor — $66.00"
     messages, _ = run(ActionChangeQuantity(), tracker(said("change_quantity", line("TACO-PASTOR", 5))))
+    assert responses(messages) == ["utter_quantity_set", "utter_cart_contents"]
     assert messages[-1]["lines"] == "• 5 × Taco al pastor — $110.00"
     messages, _ = run(ActionRemoveItems(), tracker(said("remove_items", line("CHURROS"))))
     assert responses(messages) == ["utter_not_in_cart", "utter_cart_contents"]

@@ -38,6 +38,12 @@ def test_a_quantity_change_without_a_quantity_is_an_order(tmp_path):
     assert refine("make it 3 taros", "change_quantity", 0.5, [PRODUCT, stated], tmp_path)[0]["name"] == "change_quantity"
 
 
+def test_a_postal_code_is_an_answer_not_a_cart_change(tmp_path):
+    assert refine("06700", "change_quantity", 0.6, [], tmp_path)[0] == {"name": "inform", "confidence": 0.8}
+    assert refine("mi cp es 06010", "add_items", 0.5, [], tmp_path)[0]["name"] == "inform"
+    assert refine("mejor 3", "change_quantity", 0.6, [], tmp_path)[0]["name"] == "change_quantity"
+
+
 def test_a_named_product_is_removed_not_the_whole_cart(tmp_path):
     assert refine("borra la coca de mi orden", "clear_cart", 0.7, [PRODUCT], tmp_path)[0]["name"] == "remove_items"
 
