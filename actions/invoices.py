@@ -6,6 +6,7 @@ does not match) is explained with its `cfdi.<code>` text and only that field is 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from functools import partial
 from typing import Any, Dict, List, Optional, Sequence, Text
@@ -18,7 +19,8 @@ from rasa_sdk.types import DomainDict
 from actions.context import conversation, language
 from actions.orders import ticket_of
 from comanda import models as m
-from comanda.db import new_session
+from comanda.db import new_session, transaction
+from comanda.errors import ComandaError
 from comanda.i18n import t
 from comanda.money import format_money
 from comanda.services import orders
@@ -26,11 +28,14 @@ from comanda.services.cfdi import catalogs, fiscal, invoicing
 from comanda.services.cfdi.delivery import email_invoice
 from comanda.services.cfdi.fiscal import FiscalData
 from comanda.services.cfdi.links import invoice_document_messages
-from comanda.services.cfdi.problems import InvoiceRefused, PacUnavailable, Problem
+from comanda.services.cfdi.problems import InvoiceRefused, PacUnavailable, Problem, StampUnconfirmed
 from comanda.services.customers import conversation_for
+from comanda.services.handoff import open_ticket
 from comanda.services.products import fold
 from integrations.cfdi import issuer
 from integrations.email.smtp import mailer_from_settings
+
+log = logging.getLogger(__name__)
 
 FORM = "invoice_form"
 FIELDS = {"rfc": "invoice_rfc", "name": "invoice_name", "postal_code": "invoice_postal_code",
@@ -38,7 +43,7 @@ FIELDS = {"rfc": "invoice_rfc", "name": "invoice_name", "postal_code": "invoice_
 DATA_SLOTS = tuple(FIELDS.values())
 ALL_SLOTS = ("invoice_order", "invoice_saved", *DATA_SLOTS, "invoice_consent", "invoice_confirmed")
 NO_EMAIL = "-"  # the customer wants no e-mail: the slot must still count as answered
-NO_WORDS = frozenset({"no", "nel", "ninguno", "sin correo", "no tengo", "none", "no thanks", "skip"})
+NO_WORDS = frozenset({"no", "nel", "ninguno", "sin correo", "no tengo", "no gracias", "none", "no thanks", "skip"})
 
 
 def customer_id(session: Any, tracker: Tracker) -> int:
@@ -58,7 +63,8 @@ def fiscal_data(tracker: Tracker) -> FiscalData:
 
 def details(data: FiscalData, lang: str) -> str:
     """The fiscal data as the customer checks it, in their language."""
-    lines = [f"RFC: {data.rfc}", data.name, t("invoice.postal_code", lang, postal_code=data.postal_code),
+    lines = [t("invoice.rfc", lang, rfc=data.rfc), data.name,
+             t("invoice.postal_code", lang, postal_code=data.postal_code),
              t("invoice.regime", lang, regime=catalogs.regime_label(data.regime, lang)),
              t("invoice.use", lang, use=catalogs.use_label(data.use, lang))]
     if data.email:
@@ -117,10 +123,10 @@ class ValidateInvoiceForm(FormValidationAction):
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: DomainDict) -> List[Text]:
         """Saved data is offered when there is some; used as it is, nothing else is asked but the summary."""
-        with new_session() as session:
-            saved = bool(invoicing.fiscal_profiles(session, customer_id(session, tracker)))
         if tracker.get_slot("invoice_saved"):
             return ["invoice_order", "invoice_saved", "invoice_confirmed"]
+        with new_session() as session:
+            saved = bool(invoicing.fiscal_profiles(session, customer_id(session, tracker)))
         return [s for s in domain_slots if s != "invoice_saved" or saved]
 
     def validate_invoice_order(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -260,47 +266,66 @@ class ActionAskInvoiceConfirmed(Action):
 
 class ActionIssueInvoice(Action):
     """After the form: issue the CFDI, send the PDF and XML here and by e-mail; a problem the customer
-    can fix sends them back to that one question."""
+    can fix sends them back to that one question. What only staff can sort out opens a handoff ticket."""
 
     def name(self) -> Text:
         return "action_issue_invoice"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         lang = language(tracker)
+        done = [SlotSet(slot, None) for slot in ALL_SLOTS]
         if not tracker.get_slot("invoice_confirmed"):
             dispatcher.utter_message(response="utter_invoice_changed_mind")
-            return [SlotSet(slot, None) for slot in ALL_SLOTS]
+            return done
         data, order_id = fiscal_data(tracker), int(tracker.get_slot("invoice_order"))
         actor = f"conversation:{tracker.sender_id}"
-        blocking = partial(invoicing.issue_invoice, order_id, data, issuer=issuer(), actor=actor,
-                           save_profile=bool(tracker.get_slot("invoice_consent")))
         try:
+            blocking = partial(invoicing.issue_invoice, order_id, data, issuer=issuer(), actor=actor,
+                               save_profile=bool(tracker.get_slot("invoice_consent")))
             invoice = await asyncio.get_running_loop().run_in_executor(None, blocking)
         except InvoiceRefused as refused:
             utter_problems(dispatcher, refused.problems, lang)
             fixable = [FIELDS[p.field] for p in refused.problems if p.field in FIELDS]
             if not fixable:
-                return [SlotSet(slot, None) for slot in ALL_SLOTS]
+                return done
             dispatcher.utter_message(response="utter_invoice_fix_and_retry")
             return [SlotSet("invoice_saved", False), SlotSet("invoice_confirmed", None),
                     *(SlotSet(slot, None) for slot in fixable), FollowupAction(FORM)]
         except PacUnavailable:
             dispatcher.utter_message(text=t("cfdi.pac_unavailable", lang))
-            return [SlotSet(slot, None) for slot in ALL_SLOTS]
+            return done
+        except ComandaError as exc:  # unconfirmed at the PAC, or a fault of ours (CSD, settings, the order)
+            if not isinstance(exc, StampUnconfirmed):
+                log.exception("order %s: the invoice could not be issued", order_id)
+            with transaction() as session:
+                open_ticket(session, tracker.sender_id, "invoice", summary=f"order {order_id}: {exc.message}"[:1000])
+            key = "cfdi.stamp_unconfirmed" if isinstance(exc, StampUnconfirmed) else "cfdi.invoice_failed"
+            dispatcher.utter_message(text=t(key, lang))
+            return done
         note = f"\n\n{t('cfdi.test_notice', lang)}" if invoice.test_document else ""
         dispatcher.utter_message(response="utter_invoice_issued", folio=f"{invoice.series}{invoice.folio}",
                                  uuid=invoice.uuid or "—", note=note)
         for message in invoice_document_messages(invoice, lang):
             dispatcher.utter_message(json_message=message)
         if data.email:
-            mailer = mailer_from_settings()
-            if mailer is None:
-                dispatcher.utter_message(response="utter_invoice_email_unavailable")
-            else:
-                await asyncio.get_running_loop().run_in_executor(None, partial(
-                    email_invoice, invoice.id, mailer=mailer, language=lang, actor=actor))
-                dispatcher.utter_message(response="utter_invoice_emailed", email=data.email)
-        return [SlotSet(slot, None) for slot in ALL_SLOTS]
+            await send_email(dispatcher, invoice.id, data.email, lang, actor)
+        return done
+
+
+async def send_email(dispatcher: CollectingDispatcher, invoice_id: int, email: str, lang: str, actor: str) -> None:
+    """The invoice by e-mail too; the customer is told when it is not set up or did not go (they have the files)."""
+    mailer = mailer_from_settings()
+    if mailer is None:
+        dispatcher.utter_message(response="utter_invoice_email_unavailable")
+        return
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, partial(
+            email_invoice, invoice_id, mailer=mailer, language=lang, actor=actor))
+    except ComandaError as exc:
+        log.warning("invoice %s: not e-mailed to %s: %s", invoice_id, email, exc.message)
+        dispatcher.utter_message(text=t("cfdi.email_failed", lang, email=email))
+        return
+    dispatcher.utter_message(response="utter_invoice_emailed", email=email)
 
 
 class ActionStopInvoice(Action):

@@ -49,8 +49,8 @@ def start_payment(dispatcher: CollectingDispatcher, order_id: int, fresh_link: b
             instructions = (payments.new_link(session, order.id, provider) if fresh_link
                             else payments.start_payment(session, order, provider))
             timezone = session.get(m.Business, order.business_id).timezone
-    except OutOfStock as gone:
-        dispatcher.utter_message(response="utter_order_out_of_stock", items=", ".join(gone.available))
+    except OutOfStock:
+        dispatcher.utter_message(response="utter_payment_stock_gone")
         return
     except ComandaError:
         dispatcher.utter_message(response="utter_payment_unavailable")
@@ -58,12 +58,21 @@ def start_payment(dispatcher: CollectingDispatcher, order_id: int, fresh_link: b
     utter_payment(dispatcher, instructions, timezone)
 
 
-def order_awaiting_payment(session: Any, conversation_id: str, order_id: Optional[int] = None) -> Optional[m.Order]:
+def own_order(session: Any, conversation_id: str, order_id: Any) -> Optional[m.Order]:
+    """The order an ``order_id`` entity names (a number, or its digits as text), if it is the
+    conversation's own; None for anything else, whoever's it is."""
+    if not str(order_id if order_id is not None else "").isdigit():
+        return None
+    order = session.get(m.Order, int(order_id))
+    return order if order is not None and order.conversation_id == conversation_id else None
+
+
+def order_awaiting_payment(session: Any, conversation_id: str, order_id: Any = None) -> Optional[m.Order]:
     """The conversation's order that a new link would pay: the one named (if it is the customer's
     own), else the latest unpaid one waiting or expired."""
-    order = session.get(m.Order, int(order_id)) if order_id is not None else orders.latest_order(session, conversation_id)
-    if (order is not None and order.conversation_id == conversation_id and order.payment_status == "unpaid"
-            and order.status in ("pending_payment", "expired")):
+    order = (own_order(session, conversation_id, order_id) if order_id is not None
+             else orders.latest_order(session, conversation_id))
+    if order is not None and order.payment_status == "unpaid" and order.status in ("pending_payment", "expired"):
         return order
     return None
 
@@ -98,8 +107,8 @@ class ActionAnnounceOrderUpdate(Action):
         event = next(iter(entity_values(tracker.latest_message, "event")), None)
         order_id = next(iter(entity_values(tracker.latest_message, "order_id")), None)
         with new_session() as session:
-            order = session.get(m.Order, int(order_id)) if str(order_id or "").isdigit() else None
-            if order is None or order.conversation_id != tracker.sender_id:
+            order = own_order(session, tracker.sender_id, order_id)
+            if order is None:
                 return []
             store = session.get(m.Store, order.store_id)
             response = ANNOUNCEMENTS.get(event)

@@ -33,8 +33,8 @@ def _document(invoice_id: int, fmt: str) -> Tuple[Optional[bytes], Optional[str]
 @bp.get("/invoices/<name:str>")
 async def invoice_document(request: Request, name: str) -> HTTPResponse:
     number, _, fmt = name.partition(".")  # "12.pdf"
-    if not number.isdigit() or not link_is_valid(int(number), fmt, request.args.get("expires", ""),
-                                                 request.args.get("sig", "")):
+    if not (number.isascii() and number.isdigit()) or not link_is_valid(
+            int(number), fmt, request.args.get("expires", ""), request.args.get("sig", "")):
         raise Forbidden("this link is not valid or has expired")
     invoice_id = int(number)
     content, filename = await asyncio.get_running_loop().run_in_executor(None, _document, invoice_id, fmt)

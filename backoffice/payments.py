@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -36,7 +37,7 @@ from comanda.db import new_session, transaction
 from comanda.errors import ConfigError
 from comanda.i18n import language_or_default, t
 from comanda.money import format_money
-from comanda.services import payments
+from comanda.services import orders, payments
 from comanda.settings import setting
 from integrations.payments import PROVIDERS, payment_provider, sandbox
 from comanda.services.payment_provider import PaymentProvider, ProviderError, ProviderEvent, WebhookRejected
@@ -47,6 +48,7 @@ HERE = Path(__file__).resolve().parent
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape())
 bp = Blueprint("payments")
 SELF_POST_TIMEOUT_SECONDS = 30
+SELF_POSTS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-webhook")
 T = TypeVar("T")
 
 
@@ -131,9 +133,11 @@ def checkout_view(token: str) -> Optional[CheckoutView]:
         state = "open" if open_now else {"paid": "paid", "declined": "declined", "flagged": "flagged",
                                          "refunded": "flagged", "partially_refunded": "flagged"}.get(payment.status,
                                                                                                    "expired")
+        language = language_or_default(order.language)
         return CheckoutView(
-            order_id=order.id, store=store.name, language=language_or_default(order.language),
-            lines=[Line(line.quantity, line.description, format_money(line.line_total)) for line in order.lines],
+            order_id=order.id, store=store.name, language=language,
+            lines=[Line(line.quantity, orders.line_name(session, line, language), format_money(line.line_total))
+                   for line in order.lines],
             delivery_fee=format_money(order.delivery_fee) if order.delivery_fee else None,
             total=format_money(payment.amount), currency=payment.currency,
             expires=payment.expires_at.astimezone(ZoneInfo(timezone_name)).strftime("%H:%M"),
@@ -156,16 +160,18 @@ def post_to_own_webhook(body: bytes) -> int:
     return requests.post(url, data=body, headers=headers, timeout=SELF_POST_TIMEOUT_SECONDS).status_code
 
 
-def choose(token: str, kind: str) -> Optional[CheckoutView]:
-    """Pay or Decline on an open link: the sandbox books it and notifies Comanda by webhook."""
-    view = checkout_view(token)
-    if view is None or view.state != "open":
-        return view
-    charge = sandbox.record_charge(token, str(view.order_id), kind, view.amount, view.currency)
-    answered = post_to_own_webhook(sandbox.event_body(kind, charge))
+async def choose(view: CheckoutView, token: str, kind: str) -> None:
+    """Pay or Decline on an open link: the sandbox books it and notifies Comanda by webhook. The post
+    waits for this very back office's answer, so it runs on threads of its own: taking the shared pool's
+    (which the webhook handler needs) would let a few presses at once wait on themselves."""
+    charge = await in_thread(sandbox.record_charge, token, str(view.order_id), kind, view.amount, view.currency)
+    body = sandbox.event_body(kind, charge)
+    try:
+        answered = await asyncio.get_running_loop().run_in_executor(SELF_POSTS, post_to_own_webhook, body)
+    except requests.RequestException as exc:
+        answered = type(exc).__name__
     if answered != 200:
         log.error("sandbox webhook for charge %s was answered %s", charge.id, answered)
-    return checkout_view(token)
 
 
 @bp.get("/pay/return")
@@ -196,6 +202,9 @@ async def checkout_decline(request: Request, token: str) -> HTTPResponse:
 
 async def pressed(token: str, kind: str) -> HTTPResponse:
     """After the button: back to the page, which now shows what happened (Post/Redirect/Get)."""
-    if setting("COMANDA_PAYMENT_PROVIDER") != sandbox.NAME or await in_thread(choose, token, kind) is None:
+    view = await in_thread(checkout_view, token) if setting("COMANDA_PAYMENT_PROVIDER") == sandbox.NAME else None
+    if view is None:
         return page(token, None, status=404)
+    if view.state == "open":
+        await choose(view, token, kind)
     return response.redirect(f"/pay/{token}", status=303)

@@ -18,7 +18,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from backoffice.payments import in_thread
 from comanda import models as m
@@ -71,7 +71,7 @@ def detail(session: Session, order: m.Order) -> Dict[str, Any]:
 
 
 def list_orders(store: Optional[str], status: Optional[str]) -> Dict[str, Any]:
-    query = select(m.Order).order_by(m.Order.id.desc()).limit(LIST_LIMIT)
+    query = select(m.Order).options(selectinload(m.Order.lines)).order_by(m.Order.id.desc()).limit(LIST_LIMIT)
     if store:
         query = query.where(m.Order.store_id == store)
     if status:
@@ -146,7 +146,10 @@ async def spei(request: Request, order_id: int) -> HTTPResponse:
         amount = money(str(data.get("amount")))
     except ValueError:
         return error(InvalidInput("'amount' must be the amount received, e.g. \"96.00\""))
+    reference = data.get("bank_reference")
+    if reference is not None and not isinstance(reference, str):
+        return error(InvalidInput("'bank_reference' must be the transfer's reference as text"))
     try:
-        return response.json(await in_thread(spei_received, order_id, amount, data.get("bank_reference")))
+        return response.json(await in_thread(spei_received, order_id, amount, reference or None))
     except ComandaError as exc:
         return error(exc)

@@ -135,6 +135,7 @@ def start_backoffice(url: str, port: int, rasa_url: str, log: Path) -> subproces
 def send(base_url: str, burst: List[Webhook], concurrency: int) -> List[Tuple[int, str, float]]:
     """Post every webhook, ``concurrency`` at a time, signed just before; (status, outcome, seconds) each."""
     local = threading.local()
+    concurrency = min(concurrency, len(burst))  # the pool starts no more threads than there are posts
     gate = threading.Barrier(concurrency)
 
     def post(n: int) -> Tuple[int, str, float]:

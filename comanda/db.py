@@ -92,17 +92,27 @@ def insert_unless_duplicate(session: Session, row: Any) -> Optional[Any]:
     """Add a row inside a savepoint; its primary key, or None when a unique constraint says it is
     there already.
 
-    This is how redeliveries and replays are dropped: the database, not a prior read, decides.
+    This is how redeliveries and replays are dropped: the database, not a prior read, decides. Any
+    other integrity error (a foreign key, a NOT NULL) is a bug and is raised, not taken for a replay.
     """
     _begin_before_savepoint(session)
     try:
         with session.begin_nested():
             session.add(row)
             session.flush()
-    except IntegrityError:
+    except IntegrityError as exc:
+        if not _is_unique_violation(exc):
+            raise
         return None
     identity = inspect(row).identity
     return identity[0] if len(identity) == 1 else identity
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    """PostgreSQL's unique_violation (SQLSTATE 23505), or SQLite's "UNIQUE constraint failed" (which
+    a primary key conflict raises too)."""
+    code = getattr(exc.orig, "pgcode", None)
+    return code == "23505" if code is not None else "UNIQUE constraint failed" in str(exc.orig)
 
 
 def _begin_before_savepoint(session: Session) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import declarative_base, relationship
 
@@ -390,11 +391,12 @@ class LowStockAlert(Base):
     stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)
     on_hand = Column(Quantity, nullable=False)
     status = Column(String(20), nullable=False, default="open")  # open | ordered | resolved
-    # "<store>:<stock item id>" while the alert is open, None after: one open alert per store and item.
-    open_key = Column(String(80), unique=True)
     purchase_order_id = Column(ForeignKey("purchase_orders.id"))
     created_at = _created()
     resolved_at = Column(UTCDateTime)
+    # One open alert per store and item: an alert that is ordered or resolved frees the place by its status.
+    __table_args__ = (Index("uq_low_stock_alerts_open", "store_id", "stock_item_id", unique=True,
+                            sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),)
 
 
 # --- carts and orders ----------------------------------------------------------------------------
@@ -603,7 +605,8 @@ class Invoice(Base):
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     order_id = Column(ForeignKey("orders.id"), index=True)  # None for a global invoice
     kind = Column(String(10), nullable=False)  # ingreso | egreso | global
-    # draft | sealed (local PAC: not stamped) | stamped | rejected | failed | cancellation_pending | cancelled
+    # draft | sealed (local PAC: not stamped) | stamped | rejected | failed | unconfirmed (the PAC may have stamped
+    # it, Comanda has no CFDI: the key is kept until staff release it) | cancellation_pending | cancelled
     status = Column(String(20), nullable=False, default="draft")
     series = Column(String(25))
     folio = Column(String(40))
@@ -611,8 +614,9 @@ class Invoice(Base):
     related_uuid = Column(String(36))  # the CFDI this one relates to, as relation_type says
     relation_type = Column(String(2))  # SAT TipoRelacion: 01 credit note | 04 substitution
     replaced_by_uuid = Column(String(36))  # FolioSustitucion when cancelled with motive 01
-    # "order:<id>" while an order's Ingreso is live, "global:<store>:<period>" for a global invoice; None
-    # once rejected, failed or cancelled: the database refuses a second live invoice for the same thing.
+    # "order:<id>" while an order's Ingreso is live (unconfirmed included), "global:<store>:<period>" for a
+    # global invoice; None once rejected, failed or cancelled: the database refuses a second live invoice for
+    # the same thing.
     active_key = Column(String(60), unique=True)
     global_period = Column(String(10))  # global invoice: "2026-11" (monthly) or "2026-11-20" (daily)
     receiver_rfc = Column(String(13), nullable=False)
@@ -682,7 +686,7 @@ class HandoffTicket(Base):
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     customer_id = Column(ForeignKey("customers.id"), nullable=False)
     conversation_id = Column(ForeignKey("conversations.id"), nullable=False, index=True)
-    # requested | fallback | complaint | media | payment_flag | cancellation | return | privacy
+    # requested | fallback | complaint | media | payment_flag | cancellation | return | privacy | invoice
     reason = Column(String(30), nullable=False)
     status = Column(String(20), nullable=False, default="open")  # open | assigned | closed
     assigned_to = Column(ForeignKey("staff_users.id"))

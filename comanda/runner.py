@@ -151,7 +151,8 @@ def run_stack(only: Optional[str] = None) -> int:
                     simulator = (f"in the WhatsApp simulator at {setting('COMANDA_BACKOFFICE_URL')}/simulator, "
                                  if setting("COMANDA_SIMULATOR") == "1" else "")
                     print(f"comanda: ready after {time.monotonic() - started:.1f} s. Chat {simulator}with `make shell`, "
-                          f"or POST to http://127.0.0.1:{setting('COMANDA_RASA_PORT')}/webhooks/rest/webhook", flush=True)
+                          f"or POST to http://127.0.0.1:{setting('COMANDA_RASA_PORT')}/webhooks/rest/webhook?token=… "
+                          "(the Rasa API token, COMANDA_RASA_TOKEN)", flush=True)
             time.sleep(0.5)
     except KeyboardInterrupt:
         stop()

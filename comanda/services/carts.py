@@ -188,10 +188,12 @@ def set_quantity(session: Session, cart: m.Cart, wanted: Wanted, language: str) 
         return add_items(session, cart, [wanted], language)
     keep = lines[0]
     label = line_label(keep.product, keep.variant, keep.modifiers or {}, language)
-    extra = wanted.quantity - sum(l.quantity for l in lines)
-    if extra > 0 and _units_left(session, cart, keep.product, keep.variant) < extra:
-        left = _units_left(session, cart, keep.product, keep.variant) + sum(l.quantity for l in lines)
-        return AddResult(short=[_shortage(session, cart, keep.product, keep.variant, wanted, language, left)])
+    held = sum(l.quantity for l in lines)
+    if wanted.quantity > held:
+        left = _units_left(session, cart, keep.product, keep.variant)
+        if left < wanted.quantity - held:
+            return AddResult(short=[_shortage(session, cart, keep.product, keep.variant, wanted, language,
+                                              left + held)])
     for line in lines[1:]:
         cart.lines.remove(line)
     keep.quantity = wanted.quantity

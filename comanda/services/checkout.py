@@ -47,10 +47,6 @@ class CheckoutDetails:
     address: Optional[str] = None
 
 
-def fulfilment_choices(store: m.Store) -> List[str]:
-    return list(FULFILMENTS) if store.delivery_available else ["pickup"]
-
-
 def payment_choices(store: m.Store, fulfilment: Optional[str]) -> List[str]:
     """The business's payment methods; cash only when the customer pays at the counter, SPEI only
     once the business's CLABE is set (COMANDA_SPEI_CLABE)."""

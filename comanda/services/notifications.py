@@ -2,27 +2,26 @@
 written in the same transaction as the change they announce, delivered once to Rasa's external
 events API by the back office's dispatcher (backoffice/dispatch.py).
 
-A dedupe key per announcement (``order:42:paid``) makes announcing twice a no-op. Rows are claimed
-with a conditional update (queued → sending), so several dispatchers never deliver one twice, and a
-conversation's rows go out in order: "paid" before "ready". A row found in "sending" after a crash may
-have reached Rasa: it is given up, not resent (a gap is better than a duplicate).
+A dedupe key per announcement (``order:42:paid``) makes announcing twice a no-op. The rows are a
+queue with the WhatsApp outbox's mechanics (comanda.services.outbox: claim_queued, schedule_retry,
+abandon_sending): claimed with a conditional update (queued → sending), so several dispatchers never
+deliver one twice, and a conversation's rows go out in order: "paid" before "ready". A row found in
+"sending" after a crash may have reached Rasa: it is given up, not resent (a gap is better than a
+duplicate).
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Union
 
-from sqlalchemy import and_, exists, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from comanda import models as m
 from comanda.clock import now
 from comanda.db import insert_unless_duplicate
 from comanda.errors import InvalidInput
-from comanda.services.outbox import retry_delay
-
-log = logging.getLogger(__name__)
+from comanda.services import outbox
 
 EVENTS = ("paid", "declined", "expired", "flagged", "preparing", "ready", "delivered", "picked_up", "cancelled")
 INTENT = "EXTERNAL_order_update"
@@ -58,20 +57,8 @@ def notify(session: Session, order: m.Order, event: str, occurrence: Union[int, 
 
 def claim_due(session: Session, limit: int = 20) -> List[Due]:
     """Due rows with nothing earlier of their conversation still waiting, now marked as being sent."""
-    earlier = aliased(N)
-    waiting_before = exists().where(and_(earlier.conversation_id == N.conversation_id, earlier.id < N.id,
-                                         earlier.status.in_(("queued", "sending"))))
-    rows = session.execute(
-        select(N).where(N.status == "queued", N.next_attempt_at <= now(), ~waiting_before).order_by(N.id).limit(limit)
-    ).scalars().all()
-    claimed = []
-    for row in rows:
-        due = Due(row.id, row.conversation_id, row.order_id, row.event, row.attempts + 1)  # before the UPDATE,
-        # which the ORM writes back into ``row``
-        if session.execute(update(N).where(N.id == row.id, N.status == "queued")
-                           .values(status="sending", attempts=N.attempts + 1)).rowcount == 1:
-            claimed.append(due)
-    return claimed
+    return [Due(row.id, row.conversation_id, row.order_id, row.event, attempts)
+            for row, attempts in outbox.claim_queued(session, N, limit)]
 
 
 def mark_sent(session: Session, due: Due) -> None:
@@ -80,21 +67,10 @@ def mark_sent(session: Session, due: Due) -> None:
 
 def mark_failed(session: Session, due: Due, error: str, retryable: bool) -> str:
     """Retry later with backoff, or stop (a refusal, or too many attempts); the row's new status."""
-    if retryable and due.attempts < MAX_ATTEMPTS:
-        status, next_at = "queued", now() + retry_delay(due.attempts)
-    else:
-        status, next_at = ("given_up" if retryable else "failed"), now()
-        log.error("notification %s (%s of order %s): giving up after %d attempt(s): %s", due.id, due.event,
-                  due.order_id, due.attempts, error)
-    session.execute(update(N).where(N.id == due.id)
-                    .values(status=status, next_attempt_at=next_at, last_error=error[:1000]))
-    return status
+    return outbox.schedule_retry(session, N, due.id, due.attempts, MAX_ATTEMPTS, error, retryable,
+                                 f"notification {due.id} ({due.event} of order {due.order_id})")
 
 
 def abandon_interrupted(session: Session) -> int:
     """Rows a crash left in "sending" may have reached Rasa: they are not sent again."""
-    count = session.execute(update(N).where(N.status == "sending").values(
-        status="given_up", last_error="interrupted while sending; not resent to avoid a duplicate")).rowcount
-    if count:
-        log.warning("notifications: %d interrupted while sending are not resent", count)
-    return count
+    return outbox.abandon_sending(session, N, "notifications")

@@ -22,7 +22,7 @@ from comanda.money import money
 from comanda.services import reservations
 from comanda.services.carts import cart_view, open_cart
 from comanda.services.checkout import CheckoutDetails, check_checkout
-from comanda.services.products import line_label, unit_price
+from comanda.services.products import line_label
 
 # Where an order may go from each status. pending_payment: stock held, waiting for the money;
 # received: in the queue (paid, or cash on pickup), the kitchen has not started; expired: the hold ran
@@ -63,7 +63,7 @@ def place_order(session: Session, conversation_id: str, details: CheckoutDetails
     store = session.get(m.Store, cart.store_id)
     language = conversation.language or store.business.default_language
     check_checkout(session, store, cart, details)
-    _, subtotal = cart_view(session, cart, language)
+    priced, subtotal = cart_view(session, cart, language)
     fee = money(store.delivery_fee or 0) if details.fulfilment == "delivery" else money(0)
     order = m.Order(
         business_id=store.business_id, store_id=store.id, customer_id=cart.customer_id,
@@ -76,15 +76,12 @@ def place_order(session: Session, conversation_id: str, details: CheckoutDetails
         language=language,
     )
     fiscal_language = store.business.default_language  # what invoices and tickets print
-    for line in cart.lines:
-        price = unit_price(line.product, line.modifiers or {})
+    for line, view in zip(cart.lines, priced):  # cart_view prices the cart's lines in their order
         order.lines.append(m.OrderLine(
-            product_id=line.product_id, variant_id=line.variant_id,
-            sku=line.variant.sku if line.variant else line.product.sku,
+            product_id=line.product_id, variant_id=line.variant_id, sku=view.sku,
             description=line_label(line.product, line.variant, line.modifiers or {}, fiscal_language),
-            quantity=line.quantity, modifiers=dict(line.modifiers or {}), unit_price=price,
-            line_total=money(price * line.quantity), sat_prod_serv=line.product.sat_prod_serv,
-            sat_unit=line.product.sat_unit,
+            quantity=line.quantity, modifiers=dict(line.modifiers or {}), unit_price=view.unit_price,
+            line_total=view.line_total, sat_prod_serv=line.product.sat_prod_serv, sat_unit=line.product.sat_unit,
         ))
     session.add(order)
     session.flush()
@@ -169,6 +166,13 @@ def cancel_order(session: Session, order: m.Order, actor: str) -> m.Order:
         return order
     raise CannotCancel(f"order {order.id} is {order.status} and {order.payment_status}: a person must cancel it",
                        order_id=order.id, status=order.status)
+
+
+def line_name(session: Session, line: m.OrderLine, language: str) -> str:
+    """An order line as the customer reads it, in their language ("Large taro milk tea (no sugar)");
+    ``description`` keeps the business's language, for invoices and tickets."""
+    variant = session.get(m.ProductVariant, line.variant_id) if line.variant_id else None
+    return line_label(session.get(m.Product, line.product_id), variant, line.modifiers or {}, language)
 
 
 def order_reservation(session: Session, order_id: int) -> Optional[m.Reservation]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session, aliased
@@ -50,34 +50,8 @@ def enqueue(session: Session, channel: str, recipient: str, payload: Dict[str, A
 
 def claim_due(session: Session, channel: str, limit: int = 20) -> List[OutboxItem]:
     """Due rows whose conversation has nothing earlier still waiting, now marked as being sent."""
-    earlier = aliased(m.OutboundMessage)
-    candidates = session.execute(
-        select(m.OutboundMessage)
-        .where(
-            m.OutboundMessage.channel == channel,
-            m.OutboundMessage.status == "queued",
-            m.OutboundMessage.next_attempt_at <= now(),
-            ~exists().where(and_(
-                earlier.conversation_id == m.OutboundMessage.conversation_id,
-                earlier.id < m.OutboundMessage.id,
-                earlier.status.in_(("queued", "sending")),
-            )),
-        )
-        .order_by(m.OutboundMessage.id)
-        .limit(limit)
-    ).scalars().all()
-    claimed = []
-    for row in candidates:
-        attempts = row.attempts + 1
-        result = session.execute(
-            update(m.OutboundMessage)
-            .where(m.OutboundMessage.id == row.id, m.OutboundMessage.status == "queued")
-            .values(status="sending", attempts=m.OutboundMessage.attempts + 1)
-        )
-        if result.rowcount == 1:
-            claimed.append(OutboxItem(row.id, row.channel, row.store_id, row.conversation_id, row.recipient,
-                                      row.payload, attempts))
-    return claimed
+    return [OutboxItem(row.id, row.channel, row.store_id, row.conversation_id, row.recipient, row.payload, attempts)
+            for row, attempts in claim_queued(session, m.OutboundMessage, limit, m.OutboundMessage.channel == channel)]
 
 
 def mark_sent(session: Session, item_id: int, external_id: Optional[str]) -> None:
@@ -93,29 +67,13 @@ def retry_delay(attempts: int) -> timedelta:
 
 def mark_failed(session: Session, item: OutboxItem, error: str, retryable: bool) -> str:
     """Schedule a retry, or give up; returns the row's new status."""
-    if retryable and item.attempts < MAX_ATTEMPTS:
-        status, next_at = "queued", now() + retry_delay(item.attempts)
-    else:
-        status, next_at = ("given_up" if retryable else "failed"), None
-        log.error("outbox %s to %s: giving up after %d attempt(s): %s", item.id, item.recipient,
-                  item.attempts, error)
-    session.execute(
-        update(m.OutboundMessage).where(m.OutboundMessage.id == item.id)
-        .values(status=status, next_attempt_at=next_at, last_error=error[:1000])
-    )
-    return status
+    return schedule_retry(session, m.OutboundMessage, item.id, item.attempts, MAX_ATTEMPTS, error, retryable,
+                          f"outbox {item.id} to {item.recipient}")
 
 
 def abandon_interrupted(session: Session, channel: str) -> int:
     """Rows left in "sending" by a crash: their fate is unknown, so they are not sent again."""
-    rows = session.execute(
-        update(m.OutboundMessage)
-        .where(m.OutboundMessage.channel == channel, m.OutboundMessage.status == "sending")
-        .values(status="given_up", last_error="interrupted while sending; not resent to avoid a duplicate")
-    ).rowcount
-    if rows:
-        log.warning("outbox: %d message(s) were interrupted while sending and are not resent", rows)
-    return rows
+    return abandon_sending(session, m.OutboundMessage, "outbox", m.OutboundMessage.channel == channel)
 
 
 def apply_status(session: Session, external_id: str, status: str, error: Optional[str] = None
@@ -131,3 +89,52 @@ def apply_status(session: Session, external_id: str, status: str, error: Optiona
     elif STATUS_RANK.get(status, -1) > STATUS_RANK.get(row.status, 99):
         row.status = status
     return row
+
+
+# --- the queue mechanics, shared with comanda.services.notifications -----------------------------
+# A queue table has id, conversation_id, status (queued | sending | sent | failed | given_up | ...),
+# attempts, next_attempt_at and last_error.
+
+
+def claim_queued(session: Session, model: Any, limit: int, *where: Any) -> List[Tuple[Any, int]]:
+    """Due rows (``where`` narrows them) with nothing earlier of their conversation still waiting, each
+    claimed with a conditional update (queued → sending) so that several senders never take one row
+    twice: (row, this attempt's number)."""
+    earlier = aliased(model)
+    waiting_before = exists().where(and_(earlier.conversation_id == model.conversation_id, earlier.id < model.id,
+                                         earlier.status.in_(("queued", "sending"))))
+    rows = session.execute(
+        select(model).where(*where, model.status == "queued", model.next_attempt_at <= now(), ~waiting_before)
+        .order_by(model.id).limit(limit)
+    ).scalars().all()
+    claimed = []
+    for row in rows:
+        attempts = row.attempts + 1  # read before the UPDATE, which the ORM writes back into ``row``
+        if session.execute(update(model).where(model.id == row.id, model.status == "queued")
+                           .values(status="sending", attempts=model.attempts + 1)).rowcount == 1:
+            claimed.append((row, attempts))
+    return claimed
+
+
+def schedule_retry(session: Session, model: Any, row_id: int, attempts: int, max_attempts: int, error: str,
+                   retryable: bool, what: str) -> str:
+    """Queue the row again after ``retry_delay``, or stop (a refusal, or ``max_attempts`` reached, logged
+    as ``what``); the row's new status."""
+    values: Dict[str, Any] = {"last_error": error[:1000]}
+    if retryable and attempts < max_attempts:
+        values.update(status="queued", next_attempt_at=now() + retry_delay(attempts))
+    else:
+        values["status"] = "given_up" if retryable else "failed"
+        log.error("%s: giving up after %d attempt(s): %s", what, attempts, error)
+    session.execute(update(model).where(model.id == row_id).values(**values))
+    return values["status"]
+
+
+def abandon_sending(session: Session, model: Any, what: str, *where: Any) -> int:
+    """Rows a crash left in "sending" may have been delivered: they are given up, never resent (a gap
+    is better than a duplicate)."""
+    count = session.execute(update(model).where(*where, model.status == "sending").values(
+        status="given_up", last_error="interrupted while sending; not resent to avoid a duplicate")).rowcount
+    if count:
+        log.warning("%s: %d interrupted while sending, not resent", what, count)
+    return count

@@ -60,7 +60,6 @@ class LinkRequest:
 class Link:
     link_id: str  # checkout session / preference / sandbox token
     url: str
-    expires_at: datetime  # when the provider closes it (Stripe cannot close before 30 minutes)
 
 
 @dataclass(frozen=True)

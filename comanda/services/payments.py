@@ -13,7 +13,9 @@ closed, or a late payment whose stock is gone → the payment is flagged for sta
 Lock order, the same on every path that changes an order's payment (webhooks, the sweep, new links,
 staff): the order row first (SELECT … FOR UPDATE), then its payments, reservation and stock levels,
 then the ticket counter. Calls to providers never happen while a webhook's transaction is open; the
-sweep closes links after its commit and refunds run in three steps (row, provider, outcome).
+sweep closes links after its commit and refunds run in three steps (row, provider, outcome). Only
+``start_payment`` and ``new_link`` call a provider (make a link, close the one it replaces) inside
+their caller's transaction, with the order locked: keep that transaction to the call alone.
 """
 from __future__ import annotations
 
@@ -25,13 +27,12 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from comanda import clock
 from comanda import models as m
-from comanda.db import new_session, transaction
-from comanda.errors import ComandaError, ConfigError, NotFound, OutOfStock
+from comanda.db import insert_unless_duplicate, new_session, transaction
+from comanda.errors import ComandaError, ConfigError, InvalidInput, NotFound, OutOfStock
 from comanda.i18n import t
 from comanda.money import money
 from comanda.services import handoff, notifications, orders, reservations
@@ -114,7 +115,7 @@ def start_payment(session: Session, order: m.Order, provider: PaymentProvider) -
     if current is not None:
         return _instructions(session, current)
     reservation = orders.order_reservation(session, order.id)
-    if reservation is None or reservation.status != "active":
+    if reservation is None or reservation.status != "active" or reservation.expires_at <= clock.now():
         raise NotPayable(f"order {order.id} holds no stock: ask for a new link", order_id=order.id)
     return _create_payment(session, order, order.payment_method, reservation.expires_at, provider)
 
@@ -124,15 +125,17 @@ def new_link(session: Session, order_id: int, provider: PaymentProvider,
     """"Send me the link again": the open link is closed and a new one made (optionally for another
     method: card, oxxo or spei), with the stock held again for the business's hold time. Works for an
     order still waiting (a declined card) and for one that expired; OutOfStock when the stock went
-    meanwhile. Closing the old link calls the provider, so call this in its own short transaction."""
+    meanwhile. Making and closing links calls the provider, so call this in its own short transaction;
+    the old links are closed last, once the new payment exists (a failure before leaves them open)."""
     order = _lock_order(session, order_id)
     if order.status not in ("pending_payment", "expired") or order.payment_status != "unpaid":
         raise NotPayable(f"order {order.id} is {order.status} and {order.payment_status}: no new link",
                          order_id=order.id, status=order.status)
+    replaced = []  # the open links this provider can close
     for payment in _payments(session, order.id, ("pending",)):
-        _move(session, payment, ("pending",), status="expired")
-        if payment.provider == provider.name and payment.provider_link_id:
-            _close_link(lambda _name: provider, provider.name, payment.provider_link_id)
+        link_id = payment.provider_link_id if payment.provider == provider.name else None
+        if _move(session, payment, ("pending",), status="expired") and link_id:
+            replaced.append(link_id)
     hold = timedelta(minutes=session.get(m.Business, order.business_id).reservation_hold_minutes)
     reservation = orders.order_reservation(session, order.id)
     table = m.Reservation.__table__
@@ -147,7 +150,10 @@ def new_link(session: Session, order_id: int, provider: PaymentProvider,
         orders.set_status(session, order, "pending_payment", "payments:new_link")
         order.cancelled_at = None
     order.payment_method = method or order.payment_method
-    return _create_payment(session, order, order.payment_method, reservation.expires_at, provider)
+    instructions = _create_payment(session, order, order.payment_method, reservation.expires_at, provider)
+    for link_id in replaced:
+        _close_link(lambda _name: provider, provider.name, link_id)
+    return instructions
 
 
 def _create_payment(session: Session, order: m.Order, method: str, expires_at: datetime,
@@ -190,7 +196,8 @@ def _instructions(session: Session, payment: m.Payment) -> PaymentInstructions:
 
 def _link_request(session: Session, order: m.Order, method: str, expires_at: datetime) -> LinkRequest:
     store = session.get(m.Store, order.store_id)
-    lines = [LinkLine(line.description, line.quantity, line.unit_price) for line in order.lines]
+    lines = [LinkLine(orders.line_name(session, line, order.language), line.quantity, line.unit_price)
+             for line in order.lines]
     if order.delivery_fee:
         lines.append(LinkLine(t("payments.delivery_fee", order.language), 1, order.delivery_fee))
     return LinkRequest(order_reference=str(order.id), method=method, amount=order.total, currency=order.currency,
@@ -205,37 +212,41 @@ def apply_event(session: Session, event: ProviderEvent) -> str:
     """Apply a verified webhook once; its outcome (also kept on the payment_events row): paid,
     duplicate, declined, expired, pending, ignored, or why it was flagged (amount_mismatch,
     currency_mismatch, already_paid, order_closed, stock_gone)."""
-    event_row_id = _record_event(session, event)
-    if event_row_id is None:
+    row = _record_event(session, event)
+    if row is None:
         return "duplicate"
     payment = _payment_for(session, event)
     if payment is None:
         log.warning("%s event %s names no payment Comanda knows (order %s)", event.provider, event.event_id,
                     event.order_reference)
-        outcome = "ignored"
-    else:
-        order = _lock_order(session, payment.order_id)
-        session.refresh(payment)
-        outcome = _APPLY[event.kind](session, order, payment, event)
-    session.execute(update(m.PaymentEvent.__table__).where(m.PaymentEvent.id == event_row_id)
-                    .values(outcome=outcome, payment_id=payment.id if payment else None))
-    return outcome
+        row.outcome = "ignored"
+        return row.outcome
+    return _apply(session, row, payment, event)
 
 
 def mark_spei_received(session: Session, order_id: int, amount: Decimal, actor: str,
                        bank_reference: Optional[str] = None) -> str:
     """Staff saw the transfer in the bank: the SPEI payment is applied like a provider's "paid" event
-    (the amount is checked, pressing twice changes nothing); the outcome as ``apply_event`` says."""
+    (the amount is checked, pressing twice changes nothing); the outcome as ``apply_event`` says. A bank
+    reference already recorded for another payment is refused (InvalidInput): one transfer pays once."""
     payment = session.execute(
         select(m.Payment).where(m.Payment.order_id == order_id, m.Payment.provider == "spei")
         .order_by(m.Payment.id.desc()).limit(1)).scalar_one_or_none()
     if payment is None:
         raise NotFound(f"order {order_id} has no SPEI payment", order_id=order_id)
+    if bank_reference:
+        other = session.execute(select(m.Payment.order_id).where(
+            m.Payment.provider == "spei", m.Payment.provider_payment_id == bank_reference,
+            m.Payment.id != payment.id)).scalar_one_or_none()
+        if other is not None:
+            raise InvalidInput(f"bank reference {bank_reference!r} already paid order {other}", order_id=other)
     _audit(session, actor, "spei.received", payment, amount=str(money(amount)), bank_reference=bank_reference)
-    return apply_event(session, ProviderEvent(
+    event = ProviderEvent(
         provider="spei", event_id=f"spei:{payment.id}", event_type="spei.received", kind="paid",
         order_reference=str(order_id), link_id=None, payment_id=bank_reference or f"spei:{payment.id}",
-        amount=money(amount), currency=payment.currency, payload={"actor": actor, "bank_reference": bank_reference}))
+        amount=money(amount), currency=payment.currency, payload={"actor": actor, "bank_reference": bank_reference})
+    row = _record_event(session, event)
+    return "duplicate" if row is None else _apply(session, row, payment, event)
 
 
 def collect_cash(session: Session, order: m.Order, actor: str) -> Optional[m.Payment]:
@@ -252,24 +263,27 @@ def collect_cash(session: Session, order: m.Order, actor: str) -> Optional[m.Pay
     return payment
 
 
-def _record_event(session: Session, event: ProviderEvent) -> Optional[int]:
-    """Insert the event's row unless the provider sent this event id before; its id, or None.
+def _record_event(session: Session, event: ProviderEvent) -> Optional[m.PaymentEvent]:
+    """The event's row, unless the provider sent this event id before (the replay guard: the unique
+    (provider, event id) decides, also between concurrent deliveries)."""
+    row = m.PaymentEvent(provider=event.provider, event_id=event.event_id, event_type=event.event_type,
+                         payload=event.payload, received_at=clock.now())
+    return row if insert_unless_duplicate(session, row) is not None else None
 
-    INSERT … ON CONFLICT DO NOTHING rather than a savepoint: on SQLite a savepoint that opens the
-    transaction commits when it is released, and a later failure could not roll the guard back."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    table = m.PaymentEvent.__table__
-    inserted = session.execute(dialect.insert(table).values(
-        provider=event.provider, event_id=event.event_id, event_type=event.event_type, payload=event.payload,
-        received_at=clock.now()).on_conflict_do_nothing(index_elements=["provider", "event_id"])).rowcount
-    if inserted != 1:
-        return None
-    return session.execute(select(table.c.id).where(table.c.provider == event.provider,
-                                                    table.c.event_id == event.event_id)).scalar_one()
+
+def _apply(session: Session, row: m.PaymentEvent, payment: m.Payment, event: ProviderEvent) -> str:
+    """The event's effect on its payment, with the order locked first; the outcome, kept on ``row``."""
+    order = _lock_order(session, payment.order_id)
+    session.refresh(payment)
+    row.payment_id, row.outcome = payment.id, _APPLY[event.kind](session, order, payment, event)
+    return row.outcome
 
 
 def _payment_for(session: Session, event: ProviderEvent) -> Optional[m.Payment]:
-    """By the provider's payment id, else its link, else the order's latest payment with that provider."""
+    """By the provider's payment id, else its link. A provider that names only the order (Mercado Pago's
+    notifications carry no preference) gets the order's latest payment with it that no provider payment
+    has taken yet, else its latest: a second payment for the order then lands on another link's row and
+    is flagged ``already_paid``, not dropped as a duplicate of the first."""
     P = m.Payment
     for column, value in ((P.provider_payment_id, event.payment_id), (P.provider_link_id, event.link_id)):
         if value:
@@ -278,8 +292,9 @@ def _payment_for(session: Session, event: ProviderEvent) -> Optional[m.Payment]:
                 return found
     if not (event.order_reference or "").isdigit():
         return None
-    return session.execute(select(P).where(P.provider == event.provider, P.order_id == int(event.order_reference))
-                           .order_by(P.id.desc()).limit(1)).scalar_one_or_none()
+    found = session.execute(select(P).where(P.provider == event.provider, P.order_id == int(event.order_reference))
+                            .order_by(P.id.desc())).scalars().all()
+    return next((p for p in found if p.status in PAYABLE and not p.provider_payment_id), found[0] if found else None)
 
 
 def _paid(session: Session, order: m.Order, payment: m.Payment, event: ProviderEvent) -> str:
@@ -370,8 +385,11 @@ def expire_due(provider_for: ProviderFor, now: Optional[datetime] = None) -> Lis
     now = now or clock.now()
     expired: List[int] = []
     for order_id in _due_orders(now):
-        with transaction() as session:
-            links = _expire_if_due(session, order_id, now)
+        try:
+            with transaction() as session:
+                links = _expire_if_due(session, order_id, now)
+        except orders.StatusConflict:  # a payment or a new link moved it first (SQLite locks no rows)
+            continue
         if links is None:
             continue
         expired.append(order_id)

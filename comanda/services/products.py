@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -24,15 +23,6 @@ GENERIC_WORDS = frozenset({
     "some", "could", "with", "para", "llevar", "also", "tambien",
 })
 MAX_ALTERNATIVES = 3
-
-
-@dataclass(frozen=True)
-class Choice:
-    """Something the customer can pick, as a button or list row: a label and the message it sends."""
-
-    title: str
-    payload: str
-    description: Optional[str] = None
 
 
 def fold(text: str) -> str:

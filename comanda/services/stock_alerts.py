@@ -1,5 +1,6 @@
 """Low-stock alerts: a sale that leaves a stock item at or below its reorder point opens an alert for
-purchasing, one open alert per store and item (the ``open_key`` unique column says so)."""
+purchasing, one open alert per store and item (a unique index over the open ones says so: an alert
+that is ordered or resolved makes room for the next by its status alone)."""
 from __future__ import annotations
 
 from typing import Iterable, List
@@ -11,10 +12,6 @@ from comanda import models as m
 from comanda.db import insert_unless_duplicate
 
 
-def open_key(store_id: str, stock_item_id: int) -> str:
-    return f"{store_id}:{stock_item_id}"
-
-
 def check_after_sale(session: Session, store_id: str, stock_item_ids: Iterable[int]) -> List[int]:
     """Open an alert for every sold item now at or below its reorder point; the ids of new alerts."""
     low = session.execute(
@@ -23,7 +20,7 @@ def check_after_sale(session: Session, store_id: str, stock_item_ids: Iterable[i
                m.StockItem.reorder_point.is_not(None), m.StockLevel.on_hand <= m.StockItem.reorder_point)
         .order_by(m.StockLevel.stock_item_id)
     ).all()
-    opened = [insert_unless_duplicate(session, m.LowStockAlert(
-        store_id=store_id, stock_item_id=item_id, on_hand=on_hand, status="open",
-        open_key=open_key(store_id, item_id))) for item_id, on_hand in low]
+    opened = [insert_unless_duplicate(session, m.LowStockAlert(store_id=store_id, stock_item_id=item_id,
+                                                               on_hand=on_hand, status="open"))
+              for item_id, on_hand in low]
     return [alert_id for alert_id in opened if alert_id is not None]

@@ -5,15 +5,18 @@ POST /invoices creates it, GET /invoices/{id}/xml fetches it, DELETE /invoices/{
 cancels it (GET /invoices/{id}/cancellation_receipt/xml is the acuse). Errors come as HTTP 4xx with a JSON
 ``message``, SAT's validation text included, mapped like any PAC's. Unit prices go IVA included
 (``tax_included``), as the customer paid them, and Facturapi works out each item's base and IVA itself; the
-invoice records the totals it stamped.
+invoice records the totals it stamped. Once POST /invoices has answered, the CFDI exists at SAT, or will (a 202
+``pending`` invoice Facturapi keeps trying to stamp): if it is not stamped yet, or its XML cannot be fetched or
+checked, the draft is left ``unconfirmed`` with Facturapi's id, never freed to be stamped again.
 """
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP
 from typing import Any, Dict, Optional
 
 import requests
 
-from comanda.errors import ConfigError
+from comanda.errors import ComandaError, ConfigError
 from comanda.services.cfdi.documents import (
     Cancellation,
     CancellationRequest,
@@ -21,13 +24,16 @@ from comanda.services.cfdi.documents import (
     Concept,
     StampedCfdi,
 )
-from comanda.services.cfdi.problems import PacUnavailable, refuse
+from comanda.services.cfdi.problems import StampUnconfirmed, refuse
 from comanda.services.cfdi.taxes import IVA_RATE, UNIT_VALUE_PLACES
-from integrations.cfdi.pdf import render_pdf
+from integrations.cfdi.build import NOT_TAXED, TAXED
+from integrations.cfdi.pdf import SatcfdiPdf
 from integrations.cfdi.rejections import rejection
+from integrations.cfdi.transport import server_error, unreachable
 from integrations.cfdi.validation import check_cfdi, stamped_totals
 
 PERIODICITY = {"01": "day", "02": "week", "03": "fortnight", "04": "month", "05": "two_months"}
+ACCEPTED = 202  # POST /invoices: SAT did not answer in time; Facturapi retries the stamp for a while (status pending)
 
 
 def _number(value: Any) -> float:
@@ -37,12 +43,12 @@ def _number(value: Any) -> float:
 
 def _item(concept: Concept) -> Dict[str, Any]:
     amount = concept.amount
-    price = (amount.total / amount.quantity).quantize(UNIT_VALUE_PLACES)
+    price = (amount.total / amount.quantity).quantize(UNIT_VALUE_PLACES, ROUND_HALF_UP)
     product: Dict[str, Any] = {
         "description": concept.description, "product_key": concept.sat_prod_serv, "unit_key": concept.sat_unit,
         "price": _number(price), "tax_included": True,
         "taxes": [{"type": "IVA", "rate": _number(IVA_RATE)}] if amount.base > 0 else [],
-        "taxability": "02" if amount.base > 0 else "01",
+        "taxability": TAXED if amount.base > 0 else NOT_TAXED,
     }
     if concept.sku:
         product["sku"] = concept.sku
@@ -68,7 +74,7 @@ def invoice_body(document: CfdiDocument) -> Dict[str, Any]:
     return body
 
 
-class FacturapiIssuer:
+class FacturapiIssuer(SatcfdiPdf):
     name = "facturapi"
 
     def __init__(self, api_key: str, url: str, timeout: float) -> None:
@@ -78,15 +84,16 @@ class FacturapiIssuer:
 
     def _request(self, method: str, path: str, document: Optional[CfdiDocument] = None,
                  **kwargs: Any) -> requests.Response:
+        """``document``: the CFDI this request stamps (POST /invoices), whose refusals name the field to fix."""
         try:
             response = requests.request(method, f"{self._url}{path}", timeout=self._timeout,
                                         headers={"Authorization": f"Bearer {self._key}"}, **kwargs)
         except requests.RequestException as exc:
-            raise PacUnavailable(f"Facturapi is unreachable: {exc}")
+            raise unreachable("Facturapi", exc, stamping=document is not None)
         if response.status_code in (401, 403):
             raise ConfigError(f"Facturapi refused FACTURAPI_API_KEY (HTTP {response.status_code})")
         if response.status_code >= 500 or response.status_code == 429:
-            raise PacUnavailable(f"Facturapi answered HTTP {response.status_code}")
+            raise server_error("Facturapi", response.status_code, stamping=document is not None)
         if response.status_code >= 400:
             try:
                 message = response.json().get("message") or response.text
@@ -98,11 +105,24 @@ class FacturapiIssuer:
         return response
 
     def issue(self, document: CfdiDocument) -> StampedCfdi:
-        created = self._request("POST", "/invoices", document, json=invoice_body(document)).json()
-        xml = self._request("GET", f"/invoices/{created['id']}/xml").content
-        check_cfdi(xml)
-        return StampedCfdi(created["uuid"].upper(), xml, stamped=True, test=not created.get("livemode", False),
-                           totals=stamped_totals(xml), provider_id=created["id"])
+        response = self._request("POST", "/invoices", document, json=invoice_body(document))
+        try:
+            created = response.json()
+            provider_id = created["id"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StampUnconfirmed(f"Facturapi answered the stamping request with {response.text[:200]!r} ({exc})")
+        uuid = (created.get("uuid") or "").upper()
+        if response.status_code == ACCEPTED or not uuid:  # SAT was slow: Facturapi keeps trying to stamp it
+            raise StampUnconfirmed(f"Facturapi took invoice {provider_id} as {created.get('status')!r}, not stamped "
+                                   f"yet (HTTP {response.status_code})", provider_id=provider_id)
+        try:
+            xml = self._request("GET", f"/invoices/{provider_id}/xml").content
+            check_cfdi(xml)
+        except ComandaError as exc:
+            raise StampUnconfirmed(f"Facturapi stamped {uuid} (invoice {provider_id}), but its XML: {exc.message}",
+                                   uuid=uuid, provider_id=provider_id)
+        return StampedCfdi(uuid, xml, stamped=True, test=not created.get("livemode", False),
+                           totals=stamped_totals(xml), provider_id=provider_id)
 
     def cancel(self, request: CancellationRequest) -> Cancellation:
         params = {"motive": request.motive}
@@ -113,6 +133,3 @@ class FacturapiIssuer:
             return Cancellation(cancelled=False)
         receipt = self._request("GET", f"/invoices/{request.provider_id}/cancellation_receipt/xml").text
         return Cancellation(cancelled=True, receipt=receipt)
-
-    def render_pdf(self, xml: bytes, test: bool) -> bytes:
-        return render_pdf(xml, test)

@@ -2,8 +2,9 @@
 Cancelacion signed by the issuer's CSD (``cancel_signature``).
 
 satcfdi's client posts without a timeout and to fixed hosts; the subclass here points it at FINKOK_URL (the
-demo host by default) with COMANDA_CFDI_PAC_TIMEOUT and turns transport trouble into PacUnavailable. SAT's
-validation errors (incidencias CFDI40xxx) become the same problems the local checks report.
+demo host by default) with COMANDA_CFDI_PAC_TIMEOUT and turns transport trouble into PacUnavailable (or, for a
+stamping request that may have arrived, StampUnconfirmed: see ``transport``). SAT's validation errors
+(incidencias CFDI40xxx) become the same problems the local checks report.
 """
 from __future__ import annotations
 
@@ -20,12 +21,13 @@ from satcfdi.pacs.finkok import Finkok
 
 from comanda.errors import ConfigError
 from comanda.services.cfdi.documents import Cancellation, CancellationRequest, CfdiDocument, StampedCfdi
-from comanda.services.cfdi.problems import PacUnavailable, refuse
+from comanda.services.cfdi.problems import PacUnavailable, StampUnconfirmed, refuse
 from integrations.cfdi.build import sealed_xml
 from integrations.cfdi.csd import load_signer
-from integrations.cfdi.pdf import render_pdf
+from integrations.cfdi.pdf import SatcfdiPdf
 from integrations.cfdi.rejections import rejection
-from integrations.cfdi.validation import check_cfdi, stamped_totals
+from integrations.cfdi.transport import server_error, unreachable
+from integrations.cfdi.validation import CfdiInvalid, check_cfdi, stamped_totals
 
 PRODUCTION_HOST = "facturacion.finkok.com"
 AUTH_FAILED = "300"  # Finkok: usuario o contraseña inválidos
@@ -43,18 +45,26 @@ class _FinkokClient(Finkok):
         return self._host
 
     def _perform_request(self, url: str, envelope: etree._Element) -> etree._Element:
+        stamping = url == self.stamp_url
         try:
             response = requests.post(url=url, data=etree.tostring(envelope), timeout=self._timeout,
                                      headers={"Content-Type": "text/xml; charset=utf-8"})
         except requests.RequestException as exc:
-            raise PacUnavailable(f"Finkok is unreachable: {exc}")
+            raise unreachable("Finkok", exc, stamping)
         if response.status_code >= 500:
-            raise PacUnavailable(f"Finkok answered HTTP {response.status_code}")
-        self.last_response = etree.fromstring(response.content)
+            raise server_error("Finkok", response.status_code, stamping)
+        try:
+            self.last_response = etree.fromstring(response.content)
+        except etree.XMLSyntaxError:
+            if response.status_code >= 400:
+                raise ConfigError(f"Finkok answered HTTP {response.status_code} at {url}: is FINKOK_URL right?")
+            if stamping:
+                raise StampUnconfirmed(f"Finkok answered the stamping request with {response.content[:200]!r}")
+            raise PacUnavailable(f"Finkok answered with {response.content[:200]!r}")
         return self.last_response
 
 
-class FinkokIssuer:
+class FinkokIssuer(SatcfdiPdf):
     name = "finkok"
 
     def __init__(self, username: str, password: str, url: str, timeout: float) -> None:
@@ -69,9 +79,12 @@ class FinkokIssuer:
             stamped = self._client.stamp(sealed)
         except ResponseError as exc:
             raise self._refusal(str(exc), document)
-        check_cfdi(stamped.xml)
-        return StampedCfdi(stamped.document_id.upper(), stamped.xml, stamped=True, test=self._test,
-                           totals=stamped_totals(stamped.xml))
+        uuid = stamped.document_id.upper()
+        try:
+            check_cfdi(stamped.xml)
+        except CfdiInvalid as exc:
+            raise StampUnconfirmed(f"Finkok stamped {uuid}, but the CFDI it returned: {exc.message}", uuid=uuid)
+        return StampedCfdi(uuid, stamped.xml, stamped=True, test=self._test, totals=stamped_totals(stamped.xml))
 
     def _refusal(self, message: str, document: CfdiDocument) -> Exception:
         code = message.split(" - ", 1)[0].strip()
@@ -94,6 +107,3 @@ class FinkokIssuer:
         pending = any(word in status.lower() for word in PENDING_WORDS)
         receipt = acknowledgment.acuse.decode() if acknowledgment.acuse else None
         return Cancellation(cancelled=not pending, receipt=receipt)
-
-    def render_pdf(self, xml: bytes, test: bool) -> bytes:
-        return render_pdf(xml, test)

@@ -11,10 +11,10 @@ import uuid
 
 from comanda.services.cfdi.documents import Cancellation, CancellationRequest, CfdiDocument, StampedCfdi
 from integrations.cfdi.build import sealed_xml
-from integrations.cfdi.pdf import render_pdf
+from integrations.cfdi.pdf import SatcfdiPdf
 
 
-class LocalIssuer:
+class LocalIssuer(SatcfdiPdf):
     name = "local"
 
     def issue(self, document: CfdiDocument) -> StampedCfdi:
@@ -23,6 +23,3 @@ class LocalIssuer:
 
     def cancel(self, request: CancellationRequest) -> Cancellation:
         return Cancellation(cancelled=True)
-
-    def render_pdf(self, xml: bytes, test: bool) -> bytes:
-        return render_pdf(xml, test)

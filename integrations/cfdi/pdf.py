@@ -25,3 +25,10 @@ def printable_html(xml: bytes, test: bool) -> str:
 
 def render_pdf(xml: bytes, test: bool) -> bytes:
     return weasyprint.HTML(string=printable_html(xml, test)).write_pdf(stylesheets=[PDF_CSS])
+
+
+class SatcfdiPdf:
+    """``CfdiIssuer.render_pdf`` for every adapter: satcfdi's template, whoever stamped the CFDI."""
+
+    def render_pdf(self, xml: bytes, test: bool) -> bytes:
+        return render_pdf(xml, test)

@@ -45,9 +45,10 @@ def description_mismatches() -> List[str]:
 def main() -> int:
     POSTAL_CODES.write_text(postal_codes_text())
     print(f"wrote {POSTAL_CODES} ({len(postal_code_ranges())} ranges)")
-    for problem in description_mismatches():
+    problems = description_mismatches()
+    for problem in problems:
         print(problem, file=sys.stderr)
-    return 1 if description_mismatches() else 0
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from comanda.errors import ConfigError
 from comanda.settings import setting, setting_int
 
+# How long one call to a provider may take. start_payment and new_link make and close links with the
+# order row locked, so a provider that hangs must not hold it for long (the SDKs' own default is 80 s).
+REQUEST_TIMEOUT_SECONDS = 20.0
+
 
 @dataclass(frozen=True)
 class Credentials:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import mercadopago
+import requests
 from mercadopago.config import Config, RequestOptions
+from mercadopago.errors.exceptions import MercadoPagoError
 from mercadopago.http import HttpClient
 from mercadopago.webhook.validator import InvalidWebhookSignatureError, WebhookSignatureValidator
 
@@ -26,7 +28,7 @@ from comanda.money import money
 from comanda.services.payment_provider import (
     Link, LinkRequest, ProviderError, ProviderEvent, ProviderPayment, ProviderRefund, WebhookRejected,
 )
-from integrations.payments.credentials import Credentials
+from integrations.payments.credentials import REQUEST_TIMEOUT_SECONDS, Credentials
 
 NAME = "mercadopago"
 STATUS_KINDS = {"approved": "paid", "rejected": "declined", "cancelled": "declined"}
@@ -64,7 +66,8 @@ class MercadoPagoProvider:
 
     def __init__(self, credentials: Credentials) -> None:
         self.sdk = mercadopago.SDK(credentials.api_key, http_client=RebasedHttpClient(credentials.api_url),
-                                   request_options=RequestOptions(connection_timeout=20.0, max_retries=2))
+                                   request_options=RequestOptions(connection_timeout=REQUEST_TIMEOUT_SECONDS,
+                                                                  max_retries=2))
         self.credentials = credentials
 
     @classmethod
@@ -74,7 +77,7 @@ class MercadoPagoProvider:
 
     def create_link(self, request: LinkRequest) -> Link:
         back = f"{self.credentials.return_url}?lang={request.language}"
-        preference = _ok(self.sdk.preference().create({
+        preference = _ok(lambda: self.sdk.preference().create({
             "items": [{"title": line.name[:256], "quantity": line.quantity, "unit_price": wire_amount(line.unit_price),
                        "currency_id": request.currency} for line in request.lines],
             "external_reference": request.order_reference,
@@ -85,14 +88,18 @@ class MercadoPagoProvider:
             "back_urls": {"success": back, "pending": back, "failure": back},
             "auto_return": "approved",
         }), "create the preference")
-        return Link(link_id=str(preference["id"]), url=preference["init_point"], expires_at=request.expires_at)
+        return Link(link_id=str(preference["id"]), url=preference["init_point"])
 
     def expire_link(self, link_id: str) -> bool:
         """Mercado Pago has no "expire": the preference's expiration date is moved to now."""
-        answer = self.sdk.preference().update(link_id, {"expires": True, "expiration_date_to": _iso(clock.now())})
-        if answer["status"] == 404:
-            return False
-        _ok(answer, f"expire preference {link_id}")
+        try:
+            _ok(lambda: self.sdk.preference().update(link_id, {"expires": True,
+                                                              "expiration_date_to": _iso(clock.now())}),
+                f"expire preference {link_id}")
+        except ProviderError as exc:
+            if exc.params.get("status") == 404:
+                return False
+            raise
         return True
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str],
@@ -110,6 +117,8 @@ class MercadoPagoProvider:
             notification = json.loads(body) if body else {}
         except ValueError:
             raise WebhookRejected(400, "not a Mercado Pago notification: the body is not JSON")
+        if not isinstance(notification, dict):
+            raise WebhookRejected(400, "not a Mercado Pago notification: the body is not a JSON object")
         topic = query.get("type") or query.get("topic") or notification.get("type")
         if topic != "payment" or not data_id:
             return None
@@ -130,7 +139,7 @@ class MercadoPagoProvider:
     def list_payments(self, start: datetime, end: datetime) -> List[ProviderPayment]:
         found: List[ProviderPayment] = []
         while True:
-            page = _ok(self.sdk.payment().search({
+            page = _ok(lambda: self.sdk.payment().search({
                 "range": "date_created", "begin_date": _iso(start), "end_date": _iso(end - timedelta(milliseconds=1)),
                 "sort": "date_created", "criteria": "asc", "limit": PAGE, "offset": len(found)}), "search payments")
             found += [_as_payment(p) for p in page.get("results", [])]
@@ -139,21 +148,27 @@ class MercadoPagoProvider:
 
     def refund(self, payment_id: str, amount: Decimal, idempotency_key: str) -> ProviderRefund:
         options = RequestOptions(custom_headers={"x-idempotency-key": idempotency_key[:64]})
-        refund = _ok(self.sdk.refund().create(payment_id, {"amount": wire_amount(amount)}, request_options=options),
-                     f"refund payment {payment_id}")
+        refund = _ok(lambda: self.sdk.refund().create(payment_id, {"amount": wire_amount(amount)},
+                                                      request_options=options), f"refund payment {payment_id}")
         status = {"approved": "succeeded", "in_process": "pending"}.get(refund.get("status"), "failed")
         return ProviderRefund(refund_id=str(refund["id"]), status=status)
 
     def _payment(self, payment_id: str) -> Dict[str, Any]:
-        return _ok(self.sdk.payment().get(payment_id), f"fetch payment {payment_id}")
+        return _ok(lambda: self.sdk.payment().get(payment_id), f"fetch payment {payment_id}")
 
 
-def _ok(answer: Mapping[str, Any], what: str) -> Dict[str, Any]:
-    """The answer's body on a 2xx; else ProviderError with Mercado Pago's message (never the token)."""
+def _ok(call: Callable[[], Mapping[str, Any]], what: str) -> Dict[str, Any]:
+    """The SDK call's body on a 2xx; else ProviderError with Mercado Pago's message and HTTP status
+    (never the token): also when Mercado Pago cannot be reached or answers what is not JSON."""
+    try:
+        answer = call()
+    except (requests.RequestException, MercadoPagoError) as exc:
+        raise ProviderError(f"Mercado Pago did not {what}: {type(exc).__name__}")
     body = answer.get("response") or {}
-    if not 200 <= answer.get("status", 0) < 300:
+    status = answer.get("status", 0)
+    if not 200 <= status < 300:
         message = body.get("message") if isinstance(body, dict) else None
-        raise ProviderError(f"Mercado Pago did not {what}: HTTP {answer.get('status')} {message or ''}".strip())
+        raise ProviderError(f"Mercado Pago did not {what}: HTTP {status} {message or ''}".strip(), status=status)
     return body
 
 

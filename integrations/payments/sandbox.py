@@ -89,7 +89,7 @@ class SandboxProvider:
     def create_link(self, request: LinkRequest) -> Link:
         """No call to make: the page reads the order's payment by its token when the customer opens it."""
         token = secrets.token_urlsafe(24)
-        return Link(link_id=token, url=f"{self.base_url}/pay/{token}", expires_at=request.expires_at)
+        return Link(link_id=token, url=f"{self.base_url}/pay/{token}")
 
     def expire_link(self, link_id: str) -> bool:
         """The page refuses a payment that is no longer pending, so there is nothing to close here."""

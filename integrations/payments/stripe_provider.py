@@ -28,7 +28,7 @@ from comanda.money import money
 from comanda.services.payment_provider import (
     Link, LinkRequest, ProviderError, ProviderEvent, ProviderPayment, ProviderRefund, WebhookRejected,
 )
-from integrations.payments.credentials import Credentials
+from integrations.payments.credentials import REQUEST_TIMEOUT_SECONDS, Credentials
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ class StripeProvider:
 
     def __init__(self, credentials: Credentials) -> None:
         self.client = stripe.StripeClient(credentials.api_key, base_addresses={"api": credentials.api_url},
-                                          max_network_retries=2)
+                                          max_network_retries=2,
+                                          http_client=stripe.RequestsClient(timeout=REQUEST_TIMEOUT_SECONDS))
         self.credentials = credentials
 
     @classmethod
@@ -86,8 +87,7 @@ class StripeProvider:
         if request.method == "oxxo":
             params["payment_method_options"] = {"oxxo": {"expires_after_days": OXXO_VOUCHER_DAYS}}
         session = self._call(self.client.v1.checkout.sessions.create, params)
-        return Link(link_id=session["id"], url=session["url"],
-                    expires_at=datetime.fromtimestamp(session["expires_at"], timezone.utc))
+        return Link(link_id=session["id"], url=session["url"])
 
     def expire_link(self, link_id: str) -> bool:
         try:
@@ -108,10 +108,14 @@ class StripeProvider:
                                                   self.credentials.tolerance_seconds)
         except stripe.SignatureVerificationError as exc:
             raise WebhookRejected(403, f"Stripe signature refused: {exc.user_message or 'mismatch'}")
+        except UnicodeDecodeError:  # Stripe signs UTF-8 text: these bytes were never signed by it
+            raise WebhookRejected(403, "Stripe signature refused: the body is not UTF-8")
         try:
             event = json.loads(body)
             event_type, session = event["type"], event["data"]["object"]
             event_id = str(event["id"])
+            if not isinstance(session, dict):
+                raise TypeError("data.object is not an object")
         except (ValueError, KeyError, TypeError) as exc:
             raise WebhookRejected(400, f"not a Stripe event: {type(exc).__name__}")
         if event_type == "checkout.session.completed":

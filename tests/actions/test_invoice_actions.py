@@ -7,6 +7,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
+from actions import invoices
 from actions.cart import ActionAddItems
 from actions.checkout import ActionPlaceOrder
 from actions.invoices import (
@@ -15,10 +16,14 @@ from actions.invoices import (
 )
 from comanda import models as m
 from comanda.db import new_session, transaction
+from comanda.i18n import t
 from comanda.services import payments
+from comanda.services.cfdi.problems import StampUnconfirmed
 from comanda.services.payment_provider import ProviderEvent
 from integrations.payments import payment_provider
 from tests.actions.test_ordering_actions import CARD, line, responses, run, said, tracker
+from tests.conftest import free_port
+from tests.core.test_cfdi_support import FailingIssuer
 
 PERSON = {"invoice_rfc": "XIA190128J61", "invoice_name": "XENON INDUSTRIAL ARTICLES", "invoice_postal_code": "76343",
           "invoice_regime": "601", "invoice_use": "G03", "invoice_email": NO_EMAIL, "invoice_consent": True,
@@ -107,3 +112,29 @@ def test_a_refused_field_is_asked_again(demo):
     messages, events = run(ActionIssueInvoice(), tracker(said("affirm"), slots=slots))
     assert responses(messages)[-1] == "utter_invoice_fix_and_retry"
     assert SlotSet("invoice_use", None) in events and FollowupAction("invoice_form") in events
+
+
+def test_an_email_that_does_not_go_leaves_the_invoice_and_its_files(demo, monkeypatch):
+    order_id = paid_order()
+    monkeypatch.setenv("COMANDA_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("COMANDA_SMTP_PORT", str(free_port()))  # nobody listens there
+    monkeypatch.setenv("COMANDA_SMTP_SECURITY", "none")
+    slots = {**PERSON, "invoice_order": str(order_id), "invoice_email": "compras@xenon.example"}
+    messages, events = run(ActionIssueInvoice(), tracker(said("affirm"), slots=slots))
+    assert responses(messages)[0] == "utter_invoice_issued" and len([m for m in messages if m.get("custom")]) == 2
+    assert messages[-1]["text"] == t("cfdi.email_failed", "es", email="compras@xenon.example")
+    assert SlotSet("invoice_rfc", None) in events
+
+
+def test_a_stamp_the_pac_may_have_made_goes_to_staff(demo, monkeypatch):
+    order_id = paid_order()
+    monkeypatch.setattr(invoices, "issuer", lambda: FailingIssuer(StampUnconfirmed("read timeout")))
+    slots = {**PERSON, "invoice_order": str(order_id), "language": "en"}
+    messages, events = run(ActionIssueInvoice(), tracker(said("affirm"), slots=slots))
+    assert [m.get("text") for m in messages] == [t("cfdi.stamp_unconfirmed", "en")]
+    assert SlotSet("invoice_rfc", None) in events
+    with new_session() as session:
+        invoice = session.execute(select(m.Invoice)).scalar_one()
+        ticket = session.execute(select(m.HandoffTicket)).scalar_one()
+    assert (invoice.status, invoice.active_key) == ("unconfirmed", f"order:{order_id}")
+    assert ticket.reason == "invoice" and ticket.summary.startswith(f"order {order_id}: read timeout")

@@ -304,3 +304,18 @@ def test_announcements_speak_only_of_the_conversations_own_orders(demo):
     messages, _ = run(ActionNewPaymentLink(), tracker(said("request_payment_link",
                                                            {"entity": "order_id", "value": order_id})))
     assert responses(messages) == ["utter_nothing_to_pay"]  # paid already
+
+
+def test_a_new_link_for_an_order_id_that_is_no_number_is_nothing_to_pay(demo):
+    """A customer can type "/request_payment_link{...}" with anything in it: it names no order of theirs."""
+    run(ActionAddItems(), tracker(said("add_items", line("CONCHA"))))
+    run(ActionPlaceOrder(), tracker(said("affirm"), slots=CARD))
+    for wanted in ("abc", "-1", {"id": 1}):
+        messages, _ = run(ActionNewPaymentLink(), tracker(said("request_payment_link",
+                                                               {"entity": "order_id", "value": wanted})))
+        assert responses(messages) == ["utter_nothing_to_pay"], wanted
+    with new_session() as session:
+        order_id = session.execute(select(m.Order.id)).scalar_one()
+    messages, _ = run(ActionNewPaymentLink(), tracker(said("request_payment_link",
+                                                           {"entity": "order_id", "value": str(order_id)})))
+    assert responses(messages) == ["utter_pay_by_link"]

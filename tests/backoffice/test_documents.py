@@ -53,3 +53,9 @@ def test_bad_or_expired_signatures_are_forbidden(invoice, backoffice):
 
 def test_unknown_invoice_is_not_found(invoice):
     assert requests.get(document_link(invoice.id + 1000, "pdf"), timeout=10).status_code == 404
+
+
+def test_odd_characters_are_forbidden_not_a_crash(invoice, backoffice):
+    query = urlparse(document_link(invoice.id, "pdf")).query
+    assert requests.get(f"{backoffice}/documents/invoices/².pdf?{query}", timeout=10).status_code == 403
+    assert requests.get(f"{backoffice}/documents/invoices/{invoice.id}.pdf?{query}é", timeout=10).status_code == 403

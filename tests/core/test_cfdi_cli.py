@@ -7,14 +7,26 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 from lxml import etree
 from sqlalchemy import select
 
 from comanda import models as m
 from comanda.clock import now
 from comanda.db import transaction
+from comanda.services.cfdi.invoicing import issue_invoice
+from comanda.services.cfdi.problems import StampUnconfirmed
+from integrations.cfdi.local import LocalIssuer
 from tests.conftest import ROOT
-from tests.core.test_cfdi_support import CFDI, Line, assert_valid_cfdi, paid_order, reload
+from tests.core.test_cfdi_support import (
+    CFDI,
+    COMPANY,
+    FailingIssuer,
+    Line,
+    assert_valid_cfdi,
+    paid_order,
+    reload,
+)
 
 ACTIONS = ROOT / ".venv-actions" / "bin" / "comanda"
 RASA = ROOT / ".venv" / "bin" / "comanda"
@@ -102,3 +114,16 @@ def test_errors_are_one_line(demo_sqlite):
     assert "no invoice 4242" in one_line_error(comanda(ACTIONS, "cfdi", "show", "4242", "--xml"))
     assert "YYYY-MM" in one_line_error(comanda(ACTIONS, "cfdi", "global", "--store", "centro", "--period", "nov"))
     assert "no store" in one_line_error(comanda(ACTIONS, "cfdi", "global", "--store", "sur", "--period", "2026-11"))
+
+
+def test_staff_release_an_unconfirmed_invoice(demo_sqlite):
+    order = paid_order([Line("TAZA", 1)], paid_at=now())
+    with pytest.raises(StampUnconfirmed):
+        issue_invoice(order, COMPANY, issuer=FailingIssuer(StampUnconfirmed("read timeout")), actor="test")
+    [held] = comanda(ACTIONS, "cfdi", "list", "--order", str(order)).stdout.decode().splitlines()
+    assert held.split()[4] == "unconfirmed:"
+    released = comanda(ACTIONS, "cfdi", "release", "1")
+    assert released.returncode == 0 and "ingreso failed" in released.stdout.decode(), released.stderr.decode()
+    assert "nothing to release" in one_line_error(comanda(ACTIONS, "cfdi", "release", "1"))
+    invoice = issue_invoice(order, COMPANY, issuer=LocalIssuer(), actor="test")
+    assert "--amount" in one_line_error(comanda(ACTIONS, "cfdi", "credit-note", str(invoice.id), "--amount", "nan"))

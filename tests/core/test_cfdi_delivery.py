@@ -125,3 +125,11 @@ def test_test_documents_say_so_on_the_pdf(invoice):
     assert "DOCUMENTO DE PRUEBA" in marked and marked.index("DOCUMENTO DE PRUEBA") < marked.index("EKU9003173C9")
     assert "DOCUMENTO DE PRUEBA" not in plain and invoice.uuid not in plain  # sealed only: no TFD to show
     assert render_pdf(invoice.xml.encode(), False).startswith(b"%PDF")
+
+
+def test_odd_characters_in_a_link_are_just_not_valid(invoice):
+    link = urlparse(document_link(invoice.id, "pdf"))
+    query = {k: v[0] for k, v in parse_qs(link.query).items()}
+    assert link_is_valid(invoice.id, "pdf", query["expires"], query["sig"])
+    assert not link_is_valid(invoice.id, "pdf", "²", query["sig"])  # a digit to str.isdigit, not to int()
+    assert not link_is_valid(invoice.id, "pdf", query["expires"], "é" * 64)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from comanda import models as m
 from comanda.db import transaction
-from comanda.errors import ConfigError, NotFound
+from comanda.errors import ConfigError, InvalidInput, NotFound
 from comanda.services.cfdi import invoicing
 from comanda.services.cfdi.credit_notes import credited_amount, issue_credit_note
 from comanda.services.cfdi.fiscal import FiscalData
@@ -22,14 +22,15 @@ from comanda.services.cfdi.invoicing import (
     save_fiscal_profile,
     withdraw_fiscal_consent,
 )
-from comanda.services.cfdi.lifecycle import cancel_invoice
-from comanda.services.cfdi.problems import InvoiceRefused, PacUnavailable, refuse
+from comanda.services.cfdi.lifecycle import cancel_invoice, cancellation_deadline, release_unconfirmed
+from comanda.services.cfdi.problems import InvoiceRefused, PacUnavailable, StampUnconfirmed, refuse
 from integrations.cfdi.local import LocalIssuer
 from tests.core.test_cfdi_support import (
     CFDI,
     COMPANY,
     NOVEMBER_20,
     PERSON,
+    FailingIssuer,
     Line,
     assert_valid_cfdi,
     attributes,
@@ -64,23 +65,6 @@ def invoice_count() -> int:
 def november(demo):
     with clock_at(NOVEMBER_20):
         yield demo
-
-
-class FailingIssuer(LocalIssuer):
-    """The local PAC, but issuing or cancelling fails the way a PAC can."""
-
-    def __init__(self, issue_error=None, cancel_error=None):
-        self.issue_error, self.cancel_error = issue_error, cancel_error
-
-    def issue(self, document):
-        if self.issue_error:
-            raise self.issue_error
-        return super().issue(document)
-
-    def cancel(self, request):
-        if self.cancel_error:
-            raise self.cancel_error
-        return super().cancel(request)
 
 
 def test_invoice_for_three_tacos_and_a_horchata(november):
@@ -291,13 +275,17 @@ def test_cancellation_motives(november):
     assert audit_actions(invoice.id)[-1] == "invoice.cancelled"
 
 
-def test_cancellation_refused_with_credit_notes_or_in_a_later_year(november):
+def test_cancellation_refused_with_credit_notes_or_after_the_annual_return(november):
     invoice = issue(paid_order(TACOS_AND_HORCHATA))
     issue_credit_note(invoice.id, issuer=LOCAL, actor="test", amount=Decimal("10"))
     assert refused(cancel_invoice, invoice.id, "02", issuer=LOCAL, actor="t") == [("invoice", "cancel_has_credit_notes")]
-    other = issue(paid_order(TACOS_AND_HORCHATA))
-    with clock_at(datetime(2027, 1, 2, 18, tzinfo=timezone.utc)):
-        assert refused(cancel_invoice, other.id, "02", issuer=LOCAL, actor="t") == [("invoice", "cancel_year_closed")]
+    january, april = issue(paid_order(TACOS_AND_HORCHATA)), issue(paid_order(TACOS_AND_HORCHATA))
+    with clock_at(datetime(2027, 1, 2, 18, tzinfo=timezone.utc)):  # until the company's annual return: March
+        assert cancel_invoice(january.id, "02", issuer=LOCAL, actor="t").status == "cancelled"
+    with clock_at(datetime(2027, 4, 1, 18, tzinfo=timezone.utc)):
+        assert refused(cancel_invoice, april.id, "02", issuer=LOCAL, actor="t") == [("invoice", "cancel_year_closed")]
+    assert cancellation_deadline(2026, "EKU9003173C9").isoformat() == "2027-03-31"
+    assert cancellation_deadline(2026, "XOJI740919U48").isoformat() == "2027-04-30"
 
 
 def test_correcting_an_invoice_substitutes_it_with_motive_01(november):
@@ -415,3 +403,47 @@ def test_credit_note_for_a_sale_in_the_global_invoice(demo):
     assert_valid_cfdi(note.xml)
     assert attributes(note.xml, f"{CFDI}InformacionGlobal") == [{"Periodicidad": "01", "Meses": "11", "Año": "2026"}]
     assert attributes(note.xml, f"{CFDI}Receptor")[0]["UsoCFDI"] == "S01" and note.total == Decimal("35.00")
+
+
+class GlobalFails(LocalIssuer):
+    """The local PAC, but the PAC is down whenever a global invoice is to be stamped."""
+
+    def issue(self, document):
+        if document.global_info is not None:
+            raise PacUnavailable("down")
+        return super().issue(document)
+
+
+def test_a_stamp_the_pac_may_have_made_keeps_the_order_until_staff_release_it(demo):
+    first, second = paid_order([Line("CONCHA", 2)], paid_at=day(20)), paid_order(TACOS_AND_HORCHATA, paid_at=day(20))
+    with clock_at(day(21, 12)):
+        original = issue_global_invoice("centro", "2026-11-20", issuer=LOCAL, actor="test")
+        lost = FailingIssuer(StampUnconfirmed("read timeout", uuid="6F1C0D4E-0000-4000-8000-00000000C0DE"))
+        with pytest.raises(StampUnconfirmed):
+            issue_invoice(second, COMPANY, issuer=lost, actor="test")
+        held = reload(original.id + 1)
+        assert (held.status, held.active_key, held.uuid, held.pac) == (
+            "unconfirmed", f"order:{second}", "6F1C0D4E-0000-4000-8000-00000000C0DE", "local")
+        assert audit_actions(held.id) == ["invoice.draft", "invoice.unconfirmed"]
+        assert refused(issue, second) == [("order", "order_already_invoiced")]  # never stamped twice
+        # The sale stays in the global invoice while its own CFDI is unconfirmed.
+        assert refused(issue_global_invoice, "centro", "2026-11-20", issuer=LOCAL, actor="t") == [
+            ("period", "global_already_issued")]
+        with pytest.raises(InvalidInput):
+            release_unconfirmed(original.id, actor="test")
+        released = release_unconfirmed(held.id, actor="staff")
+        assert (released.status, released.active_key) == ("failed", None)
+        assert issue(second).status == "sealed" and reload(original.id).status == "cancelled" and first
+
+
+def test_a_global_issued_again_after_a_failed_replacement_still_replaces_the_cancelled_one(demo):
+    paid_order([Line("CONCHA", 2)], paid_at=day(20))
+    second = paid_order(TACOS_AND_HORCHATA, paid_at=day(20))
+    with clock_at(day(21, 12)):
+        original = issue_global_invoice("centro", "2026-11-20", issuer=LOCAL, actor="test")
+        assert issue_invoice(second, COMPANY, issuer=GlobalFails(), actor="test").status == "sealed"
+        assert reload(original.id).status == "cancelled"  # cancelled with 04, its replacement failed
+        replacement = issue_global_invoice("centro", "2026-11-20", issuer=LOCAL, actor="test")
+    assert (replacement.related_uuid, replacement.relation_type, replacement.total) == (
+        original.uuid, "04", Decimal("36.00"))
+    assert attributes(replacement.xml, f"{CFDI}CfdiRelacionados") == [{"TipoRelacion": "04"}]

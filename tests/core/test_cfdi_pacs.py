@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
+import time
 import uuid
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -25,6 +27,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+import requests
 from lxml import etree
 from satcfdi.create.cfd import cfdi40
 from satcfdi.models import Signer
@@ -36,10 +39,11 @@ from comanda.services.cfdi.fiscal import FiscalData
 from comanda.services.cfdi.global_invoices import issue_global_invoice
 from comanda.services.cfdi.invoicing import issue_invoice
 from comanda.services.cfdi.lifecycle import cancel_invoice
-from comanda.services.cfdi.problems import InvoiceRefused, PacUnavailable
+from comanda.services.cfdi.problems import InvoiceRefused, PacUnavailable, StampUnconfirmed
 from integrations.cfdi import issuer
 from integrations.cfdi.facturapi import FacturapiIssuer
 from integrations.cfdi.finkok import FinkokIssuer
+from integrations.cfdi.transport import server_error, unreachable
 from integrations.cfdi.validation import schema_errors, seal_is_valid
 from tests.conftest import ROOT, free_port
 from tests.core.test_cfdi_support import (
@@ -469,6 +473,94 @@ def test_facturapi_credit_note_global_and_cancellations(demo_sqlite, facturapi):
     sent = json.loads(next(r for r in reversed(facturapi.requests) if r["method"] == "POST")["body"])
     assert sent["global"] == {"periodicity": "day", "months": "11", "year": 2026}
     assert sent["customer"]["tax_id"] == "XAXX010101000" and global_invoice.status == "stamped"
+
+
+class SlowFinkok(FakeFinkok):
+    """Finkok stamps, but answers after the issuer has stopped waiting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.server.handle_error = lambda request, address: None  # its late answer finds the socket closed
+
+    def respond(self, *request):
+        answer = super().respond(*request)
+        time.sleep(2)
+        return answer
+
+
+class FacturapiWithoutXml(FakeFacturapi):
+    """Facturapi stamps, but the stamped XML cannot be fetched."""
+
+    def respond(self, method, path, *request):
+        if method == "GET" and path.endswith("/xml"):
+            return self._json(500, {"message": "Internal server error"})
+        return super().respond(method, path, *request)
+
+
+def test_a_stamp_whose_answer_is_lost_is_never_made_twice(november):
+    slow, blind = SlowFinkok(), FacturapiWithoutXml()
+    try:
+        finkok_order, facturapi_order = paid_order(TACOS_AND_HORCHATA), paid_order(TACOS_AND_HORCHATA)
+        with pytest.raises(StampUnconfirmed):
+            issue_invoice(finkok_order, COMPANY, actor="test",
+                          issuer=FinkokIssuer(FakeFinkok.USER, FakeFinkok.PASSWORD, slow.url, timeout=1))
+        with pytest.raises(StampUnconfirmed):
+            issue_invoice(facturapi_order, COMPANY, issuer=facturapi_issuer(blind), actor="test")
+        [made] = blind.invoices.values()
+        held = [reload(1), reload(2)]
+        assert [(i.status, i.active_key, i.pac) for i in held] == [
+            ("unconfirmed", f"order:{finkok_order}", "finkok"),
+            ("unconfirmed", f"order:{facturapi_order}", "facturapi")]
+        assert (held[1].uuid, held[1].pac_document_id) == (made["uuid"], made["id"])  # to look it up at Facturapi
+        assert refusal_of(issue_invoice, finkok_order, COMPANY, issuer=finkok_issuer(slow), actor="test") == [
+            ("order", "order_already_invoiced")]
+        assert refusal_of(issue_invoice, facturapi_order, COMPANY, issuer=facturapi_issuer(blind), actor="test") == [
+            ("order", "order_already_invoiced")]
+        assert len(slow.sat.stamped) == 1 and len(blind.invoices) == 1
+    finally:
+        slow.close()
+        blind.close()
+
+
+class PendingFacturapi(FakeFacturapi):
+    """SAT is slow: Facturapi accepts the invoice (202) and will go on trying to stamp it."""
+
+    def respond(self, method, path, *request):
+        if method == "POST":
+            return self._json(202, {"id": "inv_pending", "uuid": None, "status": "pending", "livemode": False})
+        return super().respond(method, path, *request)
+
+
+def test_an_invoice_facturapi_is_still_stamping_keeps_the_order(november):
+    fake = PendingFacturapi()
+    try:
+        order = paid_order(TACOS_AND_HORCHATA)
+        with pytest.raises(StampUnconfirmed):
+            issue_invoice(order, COMPANY, issuer=facturapi_issuer(fake), actor="test")
+        held = reload(1)
+        assert (held.status, held.pac_document_id, held.active_key) == ("unconfirmed", "inv_pending", f"order:{order}")
+    finally:
+        fake.close()
+
+
+def test_what_a_failed_request_means_for_the_cfdi_it_carried():
+    def failure(url: str, timeout: float = 2) -> requests.RequestException:
+        with pytest.raises(requests.RequestException) as info:
+            requests.post(url, timeout=timeout)
+        return info.value
+
+    refused = failure(f"http://127.0.0.1:{free_port()}/")
+    with socket.socket() as silent:  # takes the connection (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        lost = failure(f"http://127.0.0.1:{silent.getsockname()[1]}/", timeout=0.5)
+    assert isinstance(lost, requests.ReadTimeout)
+    assert isinstance(unreachable("PAC", refused, stamping=True), PacUnavailable)  # never arrived
+    assert isinstance(unreachable("PAC", lost, stamping=True), StampUnconfirmed)  # arrived, answer lost
+    assert isinstance(unreachable("PAC", lost, stamping=False), PacUnavailable)  # fetching can be repeated
+    assert isinstance(unreachable("PAC", failure("demo-facturacion.finkok.com/x"), stamping=True), ConfigError)
+    assert isinstance(server_error("PAC", 504, stamping=True), StampUnconfirmed)
+    assert isinstance(server_error("PAC", 503, stamping=True), PacUnavailable)
 
 
 def test_issuer_comes_from_the_settings(monkeypatch):

@@ -19,13 +19,13 @@ from comanda import clock
 from comanda import models as m
 from comanda.clock import set_clock
 from comanda.db import new_session, transaction
-from comanda.errors import ConfigError, OutOfStock
+from comanda.errors import ConfigError, InvalidInput, OutOfStock
 from comanda.services import carts, orders, payments
 from comanda.services.checkout import CheckoutDetails
 from comanda.services.reservations import ledger_mismatches, stock_report
 from comanda.settings import DEMO_SPEI_CLABE
 from integrations.payments import payment_provider
-from comanda.services.payment_provider import ProviderEvent, WebhookRejected
+from comanda.services.payment_provider import ProviderError, ProviderEvent, WebhookRejected
 from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, event_body, record_charge, sign
 from tests.conftest import ROOT
 from tests.core.test_reservations import run_together, set_on_hand
@@ -283,6 +283,81 @@ def test_a_new_link_reopens_an_expired_order_unless_the_stock_went(demo):
     assert order(order_id).status == "expired"
 
 
+class RecordingProvider(SandboxProvider):
+    """The sandbox, with the links it was asked to close recorded, and link making that can fail."""
+
+    def __init__(self, failing: bool = False) -> None:
+        super().__init__("http://bo.test", SECRET, 300)
+        self.failing, self.closed, self.requests = failing, [], []
+
+    def create_link(self, request):
+        if self.failing:
+            raise ProviderError("the provider is down")
+        self.requests.append(request)
+        return super().create_link(request)
+
+    def expire_link(self, link_id: str) -> bool:
+        self.closed.append(link_id)
+        return True
+
+
+def test_a_new_link_closes_the_old_one_only_once_it_exists(demo):
+    order_id = place()
+    first = start(order_id)
+    old_link = payment(first.payment_id).provider_link_id
+    down = RecordingProvider(failing=True)
+    with pytest.raises(ProviderError):
+        with transaction() as session:
+            payments.new_link(session, order_id, down)
+    assert down.closed == [] and payment(first.payment_id).status == "pending"  # the old link still pays
+    up = RecordingProvider()
+    with transaction() as session:
+        second = payments.new_link(session, order_id, up)
+    assert up.closed == [old_link] and payment(first.payment_id).status == "expired"
+    assert pay(second.payment_id) == "paid"
+
+
+def test_a_link_names_the_lines_in_the_customers_language(demo):
+    order_id = place(sku="AGUA-1L", quantity=1)
+    with transaction() as session:
+        session.get(m.Order, order_id).language = "en"
+    recording = RecordingProvider()
+    with transaction() as session:
+        payments.start_payment(session, session.get(m.Order, order_id), recording)
+    [request] = recording.requests
+    assert [line.name for line in request.lines] == ["Bottled water 1 L"] and request.title.startswith("Order ")
+    with new_session() as session:  # what the invoice and the ticket print stays in the business's language
+        assert session.get(m.Order, order_id).lines[0].description == "Agua natural 1 L"
+
+
+def test_a_hold_that_ran_out_before_the_sweep_gets_no_link(demo):
+    set_clock(lambda: T0)
+    order_id = place()
+    set_clock(lambda: T0 + timedelta(minutes=16))  # the sweep has not been round yet
+    with pytest.raises(payments.NotPayable):
+        start(order_id)
+    with transaction() as session:  # "send me the link" holds the stock again
+        assert payments.new_link(session, order_id, provider()).expires_at == T0 + timedelta(minutes=31)
+
+
+def test_the_sweep_goes_on_past_an_order_that_moved_meanwhile(demo, monkeypatch):
+    set_clock(lambda: T0)
+    moved, due = place(), place("centro:whatsapp:+525599990000")
+    for order_id in (moved, due):
+        start(order_id)
+    set_clock(lambda: T0 + timedelta(minutes=16))
+    expire_if_due = payments._expire_if_due
+
+    def paid_meanwhile(session, order_id, now):  # what SQLite, which locks no row, can let happen
+        if order_id == moved:
+            raise orders.StatusConflict(f"order {order_id} was paid while the sweep read it")
+        return expire_if_due(session, order_id, now)
+
+    monkeypatch.setattr(payments, "_expire_if_due", paid_meanwhile)
+    assert payments.expire_due(payment_provider) == [due]
+    assert (order(moved).status, order(due).status) == ("pending_payment", "expired")
+
+
 def test_cash_needs_no_payment_and_paid_orders_get_no_new_link(demo):
     cash = place(method="cash")
     with pytest.raises(payments.NotPayable):
@@ -311,6 +386,21 @@ def test_spei_gives_a_reference_and_staff_confirm_the_amount(demo):
         assert payments.mark_spei_received(session, right, Decimal("36.00"), "staff:1") == "duplicate"
     assert (order(right).status, order(right).ticket_code) == ("received", "C-001")
     assert order(wrong).payment_status == "flagged"
+
+
+def test_a_bank_reference_pays_one_order_only(demo):
+    first, second = place(method="spei"), place("centro:whatsapp:+525599990000", method="spei")
+    for order_id in (first, second):
+        start(order_id)
+    with transaction() as session:
+        assert payments.mark_spei_received(session, first, Decimal("36.00"), "staff:1", "BNET0042") == "paid"
+    with pytest.raises(InvalidInput):  # a typo: that transfer paid the first order
+        with transaction() as session:
+            payments.mark_spei_received(session, second, Decimal("36.00"), "staff:1", "BNET0042")
+    assert (order(first).ticket_code, order(second).payment_status) == ("C-001", "unpaid")
+    with transaction() as session:  # the right reference still pays the second order
+        assert payments.mark_spei_received(session, second, Decimal("36.00"), "staff:1", "BNET0043") == "paid"
+    assert order(second).ticket_code == "C-002"
 
 
 def test_a_real_provider_without_a_clabe_offers_no_spei(demo, monkeypatch):

@@ -26,6 +26,7 @@ from comanda.errors import ConfigError
 from comanda.services import payments
 from integrations.payments import payment_provider
 from comanda.services.payment_provider import ProviderError, WebhookRejected
+from tests.conftest import free_port
 from tests.core.test_payments import order, place
 
 STRIPE_KEY, STRIPE_WHSEC = "sk_test_fake_key", "whsec_fake_secret"
@@ -371,6 +372,20 @@ def test_stripe_refunds_expiry_and_listing(demo, fake_stripe):
     assert listed[link_id(paid.payment_id)].status == "paid" and listed[link_id(opened.payment_id)].status == "declined"
 
 
+def test_stripe_refuses_a_body_that_is_not_utf8_or_not_an_event(demo, fake_stripe):
+    provider = payment_provider()
+    garbage = b"\xff\xfe not text"
+    header = stripe.WebhookSignature.generate_signature_header("anything", STRIPE_WHSEC)
+    with pytest.raises(WebhookRejected) as refused:
+        provider.parse_webhook(garbage, {"Stripe-Signature": header}, {})
+    assert refused.value.status == 403
+    body = json.dumps({"id": "evt_1", "type": "checkout.session.completed", "data": {"object": "cs_1"}}).encode()
+    signed = {"Stripe-Signature": stripe.WebhookSignature.generate_signature_header(body.decode(), STRIPE_WHSEC)}
+    with pytest.raises(WebhookRejected) as refused:
+        provider.parse_webhook(body, signed, {})
+    assert refused.value.status == 400
+
+
 def test_stripe_with_a_wrong_key_is_a_provider_error(demo, fake_stripe, monkeypatch):
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_wrong")
     with pytest.raises(ProviderError) as failed:
@@ -439,6 +454,41 @@ def test_mercadopago_amount_mismatch_rejection_refund_and_listing(demo, fake_mer
     now = datetime.now(timezone.utc)
     listed = provider.list_payments(now - timedelta(hours=1), now + timedelta(hours=1))
     assert sorted(p.status for p in listed) == ["declined", "paid"]
+
+
+def test_mercadopago_a_second_payment_for_a_paid_order_is_flagged_not_dropped(demo, fake_mercadopago):
+    """Mercado Pago's notifications name the order, not the preference: the customer who paid the old
+    link and the new one paid twice, and the second payment is flagged for a refund."""
+    order_id = place()
+    first = start_with(order_id)
+    with transaction() as session:
+        second = payments.new_link(session, order_id, payment_provider())
+    provider = payment_provider()
+    assert apply(provider, *mp_notification(fake_mercadopago.pay(link_id(first.payment_id)))) == "paid"
+    assert apply(provider, *mp_notification(fake_mercadopago.pay(link_id(second.payment_id)))) == "already_paid"
+    with new_session() as session:
+        rows = session.execute(select(m.Payment.status, m.Payment.flag_reason).where(m.Payment.order_id == order_id)
+                               .order_by(m.Payment.id)).all()
+    assert rows == [("flagged", "already_paid"), ("paid", None)]  # the notification named no link: the open one
+    assert (order(order_id).payment_status, order(order_id).ticket_code) == ("paid", "C-001")
+
+
+def test_mercadopago_unreachable_is_a_provider_error_and_a_signed_non_object_is_refused(demo, fake_mercadopago,
+                                                                                          monkeypatch):
+    link = start_with(place())
+    provider = payment_provider()
+    body, headers, query = mp_notification("1000001")
+    with pytest.raises(WebhookRejected) as refused:
+        provider.parse_webhook(b"[1, 2]", headers, query)
+    assert refused.value.status == 400
+    monkeypatch.setenv("MERCADOPAGO_API_URL", f"http://127.0.0.1:{free_port()}")  # nobody listens there
+    down = payment_provider()
+    for call in (lambda: down.expire_link(link_id(link.payment_id)), lambda: down.fetch_payment("1000001"),
+                 lambda: down.parse_webhook(body, headers, query)):
+        with pytest.raises(ProviderError):
+            call()
+    with pytest.raises(ProviderError):
+        start_with(place("centro:whatsapp:+525599990000"))
 
 
 def test_providers_without_credentials_are_a_config_error(demo, monkeypatch):

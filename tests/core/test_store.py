@@ -149,3 +149,18 @@ def test_a_row_inserted_first_in_a_transaction_goes_away_with_its_rollback(demo)
             raise RuntimeError("the work after the insert fails")
     with new_session() as session:
         assert session.execute(select(m.Customer).where(m.Customer.phone == "+525500001111")).first() is None
+
+
+def test_only_a_unique_conflict_is_a_duplicate_other_integrity_errors_are_raised(demo):
+    from sqlalchemy.exc import IntegrityError
+
+    from comanda.db import insert_unless_duplicate
+
+    with transaction() as session:
+        assert insert_unless_duplicate(session, m.Customer(phone="+525500002222")) is not None
+        assert insert_unless_duplicate(session, m.Customer(phone="+525500002222")) is None  # a replay
+    with pytest.raises(IntegrityError):  # a conversation of no store is a bug, not a replay
+        with transaction() as session:
+            customer_id = session.execute(select(m.Customer.id).where(m.Customer.phone == "+525500002222")).scalar()
+            insert_unless_duplicate(session, m.Conversation(id="nowhere:rest:+525500002222", store_id="nowhere",
+                                                            customer_id=customer_id, channel="rest"))

@@ -95,7 +95,7 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.3):
 def rest(stack: Stack, sender: str, message: str) -> List[Dict[str, Any]]:
     """The bot's answers over the REST channel: text, buttons and custom messages as Rasa sends them."""
     reply = requests.post(f"{stack.rasa}/webhooks/rest/webhook", json={"sender": sender, "message": message},
-                          timeout=60)
+                          params={"token": TOKEN}, timeout=60)
     reply.raise_for_status()
     return reply.json()
 

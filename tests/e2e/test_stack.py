@@ -43,9 +43,12 @@ def test_conversations_are_kept_in_the_same_database(stack):
     assert count > 0
 
 
-def test_http_api_needs_the_token(stack):
+def test_http_api_and_rest_channel_need_the_token(stack):
     url = f"{stack.rasa}/conversations/e2e-es/tracker"
     assert requests.get(url, timeout=10).status_code == 401
+    for params in ({}, {"token": "not-the-token"}):  # it would speak as any conversation it names
+        assert requests.post(f"{stack.rasa}/webhooks/rest/webhook", json={"sender": "centro:whatsapp:+525500000000",
+                             "message": "hola"}, params=params, timeout=10).status_code == 401
     tracker = requests.get(url, params={"token": TOKEN}, timeout=10)
     assert tracker.status_code == 200 and tracker.json()["slots"]["language"] == "es"
 

@@ -104,6 +104,13 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_release(args: argparse.Namespace) -> int:
+    from comanda.services.cfdi.lifecycle import release_unconfirmed
+
+    _print_invoice(release_unconfirmed(args.invoice, actor=ACTOR))
+    return 0
+
+
 def _returned_lines(specs: List[str]) -> Dict[int, int]:
     lines = {}
     for spec in specs:
@@ -123,6 +130,8 @@ def cmd_credit_note(args: argparse.Namespace) -> int:
     try:
         amount = Decimal(args.amount) if args.amount is not None else None
     except InvalidOperation:
+        amount = Decimal("NaN")
+    if amount is not None and not amount.is_finite():
         raise InvalidInput(f"--amount must be an amount of money, not {args.amount!r}")
     with new_session() as session:
         pac = get_invoice(session, args.invoice).pac
@@ -152,7 +161,7 @@ def cmd_cfdi(args: argparse.Namespace) -> int:
 
 
 def add_cfdi_parser(sub: argparse._SubParsersAction) -> None:
-    cfdi = sub.add_parser("cfdi", help="CFDI 4.0 invoices: issue, show, list, cancel, credit-note, global")
+    cfdi = sub.add_parser("cfdi", help="CFDI 4.0 invoices: issue, show, list, cancel, release, credit-note, global")
     cfdi.set_defaults(func=cmd_cfdi)
     commands = cfdi.add_subparsers(dest="cfdi_command", required=True, metavar="CFDI_COMMAND")
 
@@ -179,7 +188,7 @@ def add_cfdi_parser(sub: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser("list", help="list invoices")
     p.add_argument("--order", type=int)
-    p.add_argument("--store", help="store id (default: COMANDA_DEFAULT_STORE)")
+    p.add_argument("--store", help="store id (default: every store)")
     p.set_defaults(cfdi_func=cmd_list)
 
     p = commands.add_parser("cancel", help="cancel a CFDI with SAT's motive 01-04")
@@ -187,6 +196,11 @@ def add_cfdi_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--motive", required=True, choices=["01", "02", "03", "04"])
     p.add_argument("--substitute", metavar="UUID", help="motive 01: the UUID of the CFDI that replaces it")
     p.set_defaults(cfdi_func=cmd_cancel)
+
+    p = commands.add_parser("release", help="an unconfirmed invoice the PAC holds no live CFDI for (checked on its "
+                                            "site): free its order or period to be invoiced again")
+    p.add_argument("invoice", type=int, metavar="ID")
+    p.set_defaults(cfdi_func=cmd_release)
 
     p = commands.add_parser("credit-note", help="issue a credit note (Egreso) for an invoice")
     p.add_argument("invoice", type=int, metavar="ID")

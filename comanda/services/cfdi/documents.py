@@ -3,7 +3,7 @@
 ``integrations.cfdi`` turns a ``CfdiDocument`` into a CFDI 4.0 with satcfdi, seals it with the business's CSD
 and has it stamped (or, for Facturapi, sends it to be built, sealed and stamped there). Customer-fixable
 rejections come back as ``InvoiceRefused`` (mapped to the same codes as the local checks), outages as
-``PacUnavailable``.
+``PacUnavailable``, a stamp that may have happened without Comanda getting it as ``StampUnconfirmed``.
 """
 from __future__ import annotations
 
@@ -106,7 +106,8 @@ class CfdiIssuer(Protocol):
     name: str
 
     def issue(self, document: CfdiDocument) -> StampedCfdi:
-        """Build, seal and stamp. Raises InvoiceRefused (fixable data) or PacUnavailable."""
+        """Build, seal and stamp. Raises InvoiceRefused (fixable data), PacUnavailable (nothing stamped) or
+        StampUnconfirmed (the PAC may have stamped it: the answer was lost or unusable)."""
 
     def cancel(self, request: CancellationRequest) -> Cancellation:
         """Ask SAT, through the PAC, to cancel a stamped CFDI."""

@@ -12,7 +12,7 @@ factura global": the global invoice is cancelled with motive 04 and issued again
 customer gets their nominative invoice. Comanda stamps the customer's invoice first and only then replaces the
 global one, so a rejected or failed customer invoice never leaves the sale out of every CFDI; the
 replacement relates to the cancelled global (TipoRelacion 04). If the PAC cannot be reached for the
-replacement, running ``comanda cfdi global`` for the period again finishes it.
+replacement, running ``comanda cfdi global`` for the period again finishes it, with the same relation.
 """
 from __future__ import annotations
 
@@ -106,7 +106,8 @@ def issue_global_invoice(store_id: str, period: str, *, issuer: CfdiIssuer, acto
             orders = _uninvoiced_sales(session, store, span)
             if not orders:
                 raise refuse("period", "global_nothing_to_invoice", period=period)
-            draft_id, document = _draft(session, store, span, orders, None, actor)
+            draft_id, document = _draft(session, store, span, orders, _unreplaced(session, store.id, span.label),
+                                        actor)
     if current is not None:
         return _replace(current_id, issuer, actor, url)
     return issue_draft(draft_id, document, issuer, actor, url)
@@ -156,11 +157,21 @@ def _live_global(session: Session, store_id: str, label: str) -> Optional[m.Invo
         m.Invoice.active_key == f"global:{store_id}:{label}")).scalar_one_or_none()
 
 
+def _unreplaced(session: Session, store_id: str, label: str) -> Optional[m.Invoice]:
+    """The period's latest global invoice when it was cancelled with motive 04 and its replacement never issued
+    (the PAC failed half way): the one issued now replaces it."""
+    latest = session.execute(select(m.Invoice).where(
+        m.Invoice.kind == "global", m.Invoice.store_id == store_id, m.Invoice.global_period == label,
+        m.Invoice.status.in_((*ISSUED, "cancelled"))).order_by(m.Invoice.id.desc())).scalars().first()
+    return latest if latest is not None and latest.cancellation_motive == "04" else None
+
+
 def _invoiced_apart(session: Session, invoice: m.Invoice) -> bool:
-    """Whether some sale in this global invoice now has a live invoice of its own."""
+    """Whether some sale in this global invoice now has an issued invoice of its own (a draft still in the PAC's
+    hands, or unconfirmed, may come to nothing: the sale stays in the global invoice until it is issued)."""
     return session.execute(
         select(m.Invoice.id).join(m.InvoiceOrder, m.InvoiceOrder.order_id == m.Invoice.order_id)
-        .where(m.InvoiceOrder.invoice_id == invoice.id, m.Invoice.kind == "ingreso", m.Invoice.status.in_(LIVE))
+        .where(m.InvoiceOrder.invoice_id == invoice.id, m.Invoice.kind == "ingreso", m.Invoice.status.in_(ISSUED))
     ).first() is not None
 
 

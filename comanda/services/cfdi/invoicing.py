@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from comanda import models as m
 from comanda.clock import now
 from comanda.db import transaction
-from comanda.errors import ComandaError, ConfigError, NotFound
+from comanda.errors import ComandaError, ConfigError
 from comanda.i18n import t
 from comanda.money import format_money
 from comanda.services.cfdi.catalogs import Option
@@ -34,6 +34,7 @@ from comanda.services.cfdi.lifecycle import LIVE, add_draft, audit, cancel_invoi
 from comanda.services.cfdi.problems import InvoiceRefused, refuse
 from comanda.services.cfdi.sales import issue_time, issuer_of, order_concepts, payment_form
 from comanda.services.cfdi.taxes import totals
+from comanda.services.orders import get_order
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +91,7 @@ def order_problem(session: Session, order: m.Order) -> Optional[InvoiceRefused]:
 
 def check_order(session: Session, order_id: int) -> m.Order:
     """The order, if it can be invoiced now; else raises InvoiceRefused (or NotFound)."""
-    order = session.get(m.Order, order_id)
-    if order is None:
-        raise NotFound(f"no order {order_id}", order_id=order_id)
+    order = get_order(session, order_id)
     problem = order_problem(session, order)
     if problem is not None:
         raise problem
@@ -167,9 +166,7 @@ def issue_invoice(order_id: int, data: FiscalData, *, issuer: CfdiIssuer, actor:
     """
     data = data.normalized()
     with transaction(url) as session:
-        order = session.get(m.Order, order_id)
-        if order is None:
-            raise NotFound(f"no order {order_id}", order_id=order_id)
+        order = get_order(session, order_id)
         replaced = _replaced_invoice(session, order, replaces) if replaces else None
         if replaced is None:
             check_order(session, order_id)

@@ -1,14 +1,17 @@
-"""How an invoice row moves: draft → sealed or stamped (or rejected / failed) → cancellation_pending → cancelled.
+"""How an invoice row moves: draft → sealed or stamped (or rejected / failed / unconfirmed) → cancellation_pending
+→ cancelled.
 
 The PAC is never called inside a database transaction. The draft is committed first, and its ``active_key``
 (unique) makes a second live invoice for the same order or period impossible even when two requests race;
 then the PAC answers; then the outcome is recorded. A rejected or failed draft releases its key, so the
-customer can correct the data and try again. Every change writes an audit_events row as well.
+customer can correct the data and try again. A draft the PAC may have stamped without Comanda getting the CFDI
+(``StampUnconfirmed``) is ``unconfirmed`` and keeps its key, so nothing is stamped twice; staff look at the PAC
+and ``release_unconfirmed`` it. Every change writes an audit_events row as well.
 """
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 from typing import Optional
 from zoneinfo import ZoneInfo
 
@@ -18,7 +21,7 @@ from sqlalchemy.orm import Session
 from comanda import models as m
 from comanda.clock import local_date, now
 from comanda.db import insert_unless_duplicate, transaction
-from comanda.errors import ConfigError, NotFound
+from comanda.errors import ConfigError, InvalidInput, NotFound
 from comanda.services.cfdi.documents import (
     RELATION_CREDIT_NOTE,
     RELATION_SUBSTITUTION,
@@ -26,11 +29,13 @@ from comanda.services.cfdi.documents import (
     CfdiDocument,
     CfdiIssuer,
 )
-from comanda.services.cfdi.problems import InvoiceRefused, refuse
+from comanda.services.cfdi.problems import InvoiceRefused, StampUnconfirmed, refuse
 
 log = logging.getLogger(__name__)
 
-LIVE = ("draft", "sealed", "stamped", "cancellation_pending")  # counts as the order's or period's invoice
+UNCONFIRMED = "unconfirmed"  # the PAC may have stamped it; Comanda has no CFDI (see StampUnconfirmed)
+# Counts as the order's or period's invoice.
+LIVE = ("draft", UNCONFIRMED, "sealed", "stamped", "cancellation_pending")
 ISSUED = ("sealed", "stamped", "cancellation_pending")  # a sealed CFDI exists
 MOTIVES = ("01", "02", "03", "04")  # SAT's cancellation motives; 01 needs the substitute's UUID
 RETENTION_YEARS = 6  # CFF art. 30: 5 years from the annual return, filed the spring after the year of issue
@@ -63,6 +68,10 @@ def issue_draft(invoice_id: int, document: CfdiDocument, issuer: CfdiIssuer, act
     """Have the PAC seal and stamp a committed draft, and record what happened."""
     try:
         stamped = issuer.issue(document)
+    except StampUnconfirmed as exc:
+        with transaction(url) as session:
+            _hold_draft(session, get_invoice(session, invoice_id), exc, issuer.name, actor)
+        raise
     except Exception as exc:
         with transaction(url) as session:
             _close_draft(session, get_invoice(session, invoice_id),
@@ -101,6 +110,25 @@ def _close_draft(session: Session, invoice: m.Invoice, status: str, reason: str,
     audit(session, actor, status, invoice, reason=reason[:300])
 
 
+def _hold_draft(session: Session, invoice: m.Invoice, exc: StampUnconfirmed, pac: str, actor: str) -> None:
+    """A draft the PAC may have stamped: it keeps its key, and what the PAC said of it (UUID, its own id) is kept
+    so staff can look it up there."""
+    invoice.status, invoice.rejection_reason = UNCONFIRMED, exc.message[:1000]
+    invoice.uuid, invoice.pac, invoice.pac_document_id = exc.uuid, pac, exc.provider_id
+    audit(session, actor, UNCONFIRMED, invoice, uuid=exc.uuid, pac=pac, reason=exc.message[:300])
+
+
+def release_unconfirmed(invoice_id: int, *, actor: str, url: Optional[str] = None) -> m.Invoice:
+    """Staff checked the PAC: it holds no live CFDI for this unconfirmed draft (none was stamped, or staff
+    cancelled it there). The draft becomes ``failed`` and its order or period can be invoiced again."""
+    with transaction(url) as session:
+        invoice = get_invoice(session, invoice_id)
+        if invoice.status != UNCONFIRMED:
+            raise InvalidInput(f"invoice {invoice_id} is {invoice.status}, not {UNCONFIRMED}: nothing to release")
+        _close_draft(session, invoice, "failed", "released by staff: the PAC holds no live CFDI for it", actor)
+    return invoice
+
+
 def live_invoice_by_uuid(session: Session, uuid: str) -> Optional[m.Invoice]:
     return session.execute(
         select(m.Invoice).where(m.Invoice.uuid == uuid, m.Invoice.status.in_(ISSUED))
@@ -111,8 +139,8 @@ def cancel_invoice(invoice_id: int, motive: str, *, issuer: CfdiIssuer, actor: s
                    substitute_uuid: Optional[str] = None, url: Optional[str] = None) -> m.Invoice:
     """Cancel a CFDI with SAT's motive: 01 errors, replaced by ``substitute_uuid`` (issued first, relating to
     this one with TipoRelacion 04); 02 errors, not replaced; 03 the sale did not happen; 04 a global invoice
-    whose sale got its own invoice. SAT allows it only in the fiscal year of issue and refuses a CFDI that
-    live credit notes still relate to."""
+    whose sale got its own invoice. SAT allows it until the month of the annual return of the year of issue
+    (``cancellation_deadline``) and refuses a CFDI that live credit notes still relate to."""
     with transaction(url) as session:
         invoice = get_invoice(session, invoice_id)
         _check_cancellable(session, invoice, motive, substitute_uuid)
@@ -135,6 +163,14 @@ def cancel_invoice(invoice_id: int, motive: str, *, issuer: CfdiIssuer, actor: s
     return invoice
 
 
+def cancellation_deadline(issued_year: int, issuer_rfc: str) -> date:
+    """The last day a CFDI of ``issued_year`` can be cancelled: the end of the month the issuer's annual
+    return for that year is due (CFF art. 29-A since 2022): March for companies (12-character RFC),
+    April for persons."""
+    month = 3 if len(issuer_rfc) == 12 else 4
+    return date(issued_year + 1, month + 1, 1) - timedelta(days=1)
+
+
 def _check_cancellable(session: Session, invoice: m.Invoice, motive: str, substitute_uuid: Optional[str]) -> None:
     if motive not in MOTIVES:
         raise refuse("invoice", "cancel_motive_unknown", motive=motive)
@@ -149,10 +185,11 @@ def _check_cancellable(session: Session, invoice: m.Invoice, motive: str, substi
         if motive != "01" or substitute is None or substitute.related_uuid != invoice.uuid \
                 or substitute.relation_type != RELATION_SUBSTITUTION:
             raise refuse("invoice", "cancel_substitute_invalid", uuid=substitute_uuid)
-    timezone = session.get(m.Business, invoice.business_id).timezone
-    issued_year = invoice.issued_at.astimezone(ZoneInfo(timezone)).year
-    if issued_year < local_date(timezone).year:
-        raise refuse("invoice", "cancel_year_closed", year=issued_year)
+    business = session.get(m.Business, invoice.business_id)
+    issued_year = invoice.issued_at.astimezone(ZoneInfo(business.timezone)).year
+    last_day = cancellation_deadline(issued_year, business.issuer_rfc or "")
+    if local_date(business.timezone) > last_day:
+        raise refuse("invoice", "cancel_year_closed", year=issued_year, deadline=last_day.isoformat())
     credit_notes = session.execute(select(m.Invoice.id).where(
         m.Invoice.related_uuid == invoice.uuid, m.Invoice.relation_type == RELATION_CREDIT_NOTE,
         m.Invoice.status.in_(LIVE))).first()

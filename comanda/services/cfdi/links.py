@@ -33,9 +33,9 @@ def document_link(invoice_id: int, fmt: str) -> str:
 
 def link_is_valid(invoice_id: int, fmt: str, expires: str, signature: str) -> bool:
     """Whether a link's signature is ours and it has not expired (compared in constant time)."""
-    if fmt not in FORMATS or not expires.isdigit():
+    if fmt not in FORMATS or not (expires.isascii() and expires.isdigit()):
         return False
-    if not hmac.compare_digest(_signature(invoice_id, fmt, int(expires)), signature):
+    if not hmac.compare_digest(_signature(invoice_id, fmt, int(expires)).encode(), signature.encode()):
         return False
     return now().timestamp() < int(expires)
 

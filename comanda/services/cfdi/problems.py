@@ -7,7 +7,7 @@ invoice, period), so a rejection from the PAC leads back to the same question as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 from comanda.errors import ComandaError
 from comanda.i18n import t
@@ -47,3 +47,16 @@ class PacUnavailable(ComandaError):
     """The PAC could not be reached or failed on its side; nothing was stamped, trying later may work."""
 
     code = "pac_unavailable"
+
+
+class StampUnconfirmed(ComandaError):
+    """The PAC may have stamped the CFDI, but Comanda does not have it: the stamping request went out and its
+    answer was lost (a read timeout, a dropped connection), or the PAC stamped and the stamped XML could not be
+    fetched or did not check out. Trying again would stamp a second CFDI, so the draft keeps its order or
+    period (``lifecycle.release_unconfirmed`` frees it once staff have looked at the PAC)."""
+
+    code = "stamp_unconfirmed"
+
+    def __init__(self, message: str, *, uuid: Optional[str] = None, provider_id: Optional[str] = None) -> None:
+        super().__init__(message, uuid=uuid, provider_id=provider_id)
+        self.uuid, self.provider_id = uuid, provider_id

@@ -22,6 +22,8 @@ DELIVERY_PROD_SERV, DELIVERY_UNIT = "78102203", "E48"  # Servicios de envío, re
 # OXXO is cash paid at the store's counter of a third party (01); SPEI is an electronic transfer (03).
 PAYMENT_FORMS = {"cash": "01", "oxxo": "01", "spei": "03"}
 CARD_CREDIT, CARD_DEBIT = "04", "28"
+# A payment that took the order's money, whatever was given back since (a flagged one is for staff to settle).
+SETTLED = ("paid", "partially_refunded", "refunded")
 
 
 def issuer_of(business: m.Business) -> Issuer:
@@ -40,7 +42,7 @@ def issue_time(business: m.Business) -> datetime:
 def payment_form(session: Session, order: m.Order) -> str:
     """The SAT forma de pago of how the order was paid (its paid payment, else the method it chose)."""
     payment = session.execute(
-        select(m.Payment).where(m.Payment.order_id == order.id, m.Payment.status.in_(("paid", "refunded")))
+        select(m.Payment).where(m.Payment.order_id == order.id, m.Payment.status.in_(SETTLED))
         .order_by(m.Payment.id.desc())
     ).scalars().first()
     method = payment.method if payment else order.payment_method
