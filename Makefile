@@ -10,7 +10,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 export TQDM_DISABLE := 1
 
-.PHONY: run test venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations bench-parse bench-payments eval eval-baseline
+.PHONY: run test lint venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations bench-parse bench-payments eval eval-baseline
 
 run: venvs db train
 	@$(COMANDA) run
@@ -59,7 +59,13 @@ lock:
 	@$(RASA_VENV)/bin/pip freeze --exclude-editable | grep -v '^comanda' > requirements/rasa.lock
 	@$(ACTIONS_VENV)/bin/pip freeze --exclude-editable | grep -v '^comanda' > requirements/actions.lock
 
-test: venvs validate train test-core test-rasa test-stories test-e2e
+test: venvs lint validate train test-core test-rasa test-stories test-e2e
+
+# ruff (lint and format) on every package; types and layer contracts join it as they are made clean.
+LINTED := comanda actions connectors integrations backoffice nlu_components bench tests
+lint: venvs
+	@$(ACTIONS_VENV)/bin/ruff check $(LINTED)
+	@$(ACTIONS_VENV)/bin/ruff format --check $(LINTED)
 
 # Core, services, actions and the back office (simulator, browser test): in the action server's
 # environment, on SQLite and (when COMANDA_TEST_DATABASE_URL is set) PostgreSQL.

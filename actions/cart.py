@@ -1,7 +1,8 @@
 """The cart in the chat: add, remove, change, show, empty, and questions about a product."""
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -36,10 +37,10 @@ def in_checkout(tracker: Tracker) -> bool:
 
 
 class ActionAddItems(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_add_items"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         lang, wanted = language(tracker), wanted_lines(tracker)
         with transaction() as session:
             cart = carts.open_cart(session, tracker.sender_id)
@@ -47,9 +48,13 @@ class ActionAddItems(Action):
             if not wanted:
                 guesses = suggestions(session, store.business_id, tracker.latest_message.get("text") or "")
                 if guesses:
-                    dispatcher.utter_message(response="utter_product_unknown", buttons=[
-                        {"title": p.name(lang), "payload": add_payload(p.sku),
-                         "description": format_money(p.price)} for p in guesses])
+                    dispatcher.utter_message(
+                        response="utter_product_unknown",
+                        buttons=[
+                            {"title": p.name(lang), "payload": add_payload(p.sku), "description": format_money(p.price)}
+                            for p in guesses
+                        ],
+                    )
                 else:
                     dispatcher.utter_message(response="utter_product_unknown_no_match")
                     utter_categories(dispatcher, session, store, lang)
@@ -66,10 +71,10 @@ class ActionAddItems(Action):
 
 
 class ActionRemoveItems(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_remove_items"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         lang, wanted = language(tracker), wanted_lines(tracker)
         if not wanted:
             dispatcher.utter_message(response="utter_remove_what")
@@ -81,7 +86,9 @@ class ActionRemoveItems(Action):
             names = {sku: _name(session, store.business_id, sku, lang) for sku in removed + missing}
             lines, total = carts.cart_view(session, cart, lang)
         if removed:
-            dispatcher.utter_message(response="utter_items_removed", items=join_words([names[s] for s in removed], lang))
+            dispatcher.utter_message(
+                response="utter_items_removed", items=join_words([names[s] for s in removed], lang)
+            )
         if missing:
             dispatcher.utter_message(response="utter_not_in_cart", items=join_words([names[s] for s in missing], lang))
         utter_cart(dispatcher, lines, total)
@@ -89,10 +96,10 @@ class ActionRemoveItems(Action):
 
 
 class ActionChangeQuantity(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_change_quantity"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         lang, wanted = language(tracker), wanted_lines(tracker)
         if not wanted:
             dispatcher.utter_message(response="utter_change_what")
@@ -102,18 +109,23 @@ class ActionChangeQuantity(Action):
             cart = carts.open_cart(session, tracker.sender_id)
             store = get_store(session, cart.store_id)
             for line in wanted:
-                offered += utter_add_result(dispatcher, carts.set_quantity(session, cart, line, lang), lang, store.name,
-                                            done_response="utter_quantity_set")
+                offered += utter_add_result(
+                    dispatcher,
+                    carts.set_quantity(session, cart, line, lang),
+                    lang,
+                    store.name,
+                    done_response="utter_quantity_set",
+                )
             lines, total = carts.cart_view(session, cart, lang)
         utter_cart(dispatcher, lines, total)
         return [SlotSet(OFFERED, offered or None)]
 
 
 class ActionShowCart(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_show_cart"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         lang = language(tracker)
         with transaction() as session:
             lines, total = carts.cart_view(session, carts.open_cart(session, tracker.sender_id), lang)
@@ -124,10 +136,10 @@ class ActionShowCart(Action):
 
 
 class ActionClearCart(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_clear_cart"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         with transaction() as session:
             carts.clear_cart(session, carts.open_cart(session, tracker.sender_id))
         dispatcher.utter_message(response="utter_cart_cleared")
@@ -135,12 +147,12 @@ class ActionClearCart(Action):
 
 
 class ActionAnswerProduct(Action):
-    """"¿Tienen matcha?": price, options and stock here, and an offer to add it ("sí" adds it)."""
+    """ "¿Tienen matcha?": price, options and stock here, and an offer to add it ("sí" adds it)."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_answer_product"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         lang = language(tracker)
         skus = list(dict.fromkeys(entity_values(tracker.latest_message, "product")))
         offered: List[Dict[str, Any]] = []
@@ -161,13 +173,20 @@ class ActionAnswerProduct(Action):
                     continue
                 price = format_money(unit_price(product, {}))
                 if sellable_units(product, available) <= 0:
-                    dispatcher.utter_message(response="utter_product_info_out", name=product.name(lang), price=price,
-                                             store_name=store.name)
+                    dispatcher.utter_message(
+                        response="utter_product_info_out", name=product.name(lang), price=price, store_name=store.name
+                    )
                     continue
-                dispatcher.utter_message(response="utter_product_info", name=product.name(lang), price=price,
-                                         options=_options_text(product, available, lang), buttons=[
-                                             {"title": t("button.yes_add", lang), "payload": add_payload(sku)},
-                                             {"title": t("button.no_thanks", lang), "payload": "/deny"}])
+                dispatcher.utter_message(
+                    response="utter_product_info",
+                    name=product.name(lang),
+                    price=price,
+                    options=_options_text(product, available, lang),
+                    buttons=[
+                        {"title": t("button.yes_add", lang), "payload": add_payload(sku)},
+                        {"title": t("button.no_thanks", lang), "payload": "/deny"},
+                    ],
+                )
                 offered.append({"sku": sku, "quantity": 1})
         if not in_checkout(tracker):
             dispatcher.utter_message(response="utter_product_details_by_staff")
@@ -175,17 +194,22 @@ class ActionAnswerProduct(Action):
 
 
 def _options_text(product: Any, available: Dict[int, Any], lang: str) -> str:
-    """" Lo puedes pedir chico, mediano o grande." or the variants in stock, for a product answer."""
+    """ " Lo puedes pedir chico, mediano o grande." or the variants in stock, for a product answer."""
     if product.variants:
-        labels = [line_label(product, v, {}, lang) for v in product.variants
-                  if v.active and available.get(v.stock_item_id, 0) > 0]
+        labels = [
+            line_label(product, v, {}, lang)
+            for v in product.variants
+            if v.active and available.get(v.stock_item_id, 0) > 0
+        ]
         return t("product.variants_in_stock", lang, options=", ".join(labels)) if labels else ""
     groups = modifier_options(product)
     if not groups:
         return ""
     first_group = next(iter(groups.values()))
-    names = [(o.name_en if lang == "en" else o.name_es) + (f" (+{format_money(o.price_delta)})" if o.price_delta else "")
-             for o in first_group.values()]
+    names = [
+        (o.name_en if lang == "en" else o.name_es) + (f" (+{format_money(o.price_delta)})" if o.price_delta else "")
+        for o in first_group.values()
+    ]
     options = f"{', '.join(names[:-1])} {t('list.or', lang)} {names[-1]}" if len(names) > 1 else names[0]
     return t("product.options", lang, options=options)
 

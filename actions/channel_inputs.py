@@ -1,7 +1,8 @@
 """What customers send besides text: a shared location, a WhatsApp catalog order, a photo or voice note."""
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -23,10 +24,10 @@ def entity(tracker: Tracker, name: str) -> Any:
 class ActionReceiveLocation(Action):
     """A shared location becomes the delivery location of the conversation's cart."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_receive_location"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         latitude, longitude = entity(tracker, "latitude"), entity(tracker, "longitude")
         try:
             with transaction() as session:
@@ -47,17 +48,21 @@ class ActionReceiveLocation(Action):
 class ActionAddCatalogOrder(Action):
     """A cart sent from the WhatsApp catalog: its lines join the conversation's cart."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_add_catalog_order"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         items = list(tracker.get_latest_entity_values("catalog_items"))  # Rasa splits a list into one entity per item
         lang = language(tracker)
         try:
             with transaction() as session:
                 cart = open_cart(session, tracker.sender_id)
-                result = add_skus(session, cart, [(i.get("sku"), int(i.get("quantity", 0))) for i in items
-                                                  if isinstance(i, dict)], lang)
+                result = add_skus(
+                    session,
+                    cart,
+                    [(i.get("sku"), int(i.get("quantity", 0))) for i in items if isinstance(i, dict)],
+                    lang,
+                )
                 lines, total = cart_view(session, cart, lang)
                 store_name = get_store(session, cart.store_id).name
         except (NotFound, TypeError, ValueError):
@@ -75,10 +80,10 @@ class ActionAddCatalogOrder(Action):
 class ActionReceivedMedia(Action):
     """The bot reads text only: it says so, and a person on the team gets a ticket to look at the file."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_received_media"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         with transaction() as session:
             open_ticket(session, tracker.sender_id, "media", summary=f"customer sent {entity(tracker, 'media_type')}")
         dispatcher.utter_message(response="utter_received_media")

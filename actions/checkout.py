@@ -3,9 +3,10 @@
 Every answer is read and checked by comanda.services.checkout; placing the order holds the stock
 (comanda.services.orders). A wrong answer is said plainly and asked again; nothing is lost.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
@@ -30,9 +31,13 @@ from comanda.services.stores import get_store
 CHECKOUT_SLOTS = ("fulfilment", "delivery_postal_code", "delivery_address", "payment_method", "order_confirmed")
 MIN_ADDRESS_LENGTH = 8
 PROBLEM_RESPONSES = {
-    "no_delivery": "utter_no_delivery", "postal_code_not_served": "utter_postal_code_not_served",
-    "too_far": "utter_too_far", "below_minimum": "utter_below_minimum", "no_delivery_place": "utter_ask_delivery_postal_code",
-    "payment_not_offered": "utter_invalid_payment_method", "name_missing": "utter_ask_customer_name",
+    "no_delivery": "utter_no_delivery",
+    "postal_code_not_served": "utter_postal_code_not_served",
+    "too_far": "utter_too_far",
+    "below_minimum": "utter_below_minimum",
+    "no_delivery_place": "utter_ask_delivery_postal_code",
+    "payment_not_offered": "utter_invalid_payment_method",
+    "name_missing": "utter_ask_customer_name",
 }
 
 
@@ -44,18 +49,23 @@ def utter_problem(dispatcher: CollectingDispatcher, problem: CheckoutProblem, st
     """Why the order cannot go as asked, with what the customer needs to change it."""
     params = problem.params
     dispatcher.utter_message(
-        response=PROBLEM_RESPONSES[problem.reason], store_name=store.name, address=store.address,
+        response=PROBLEM_RESPONSES[problem.reason],
+        store_name=store.name,
+        address=store.address,
         postal_codes=join_words([c.postal_code for c in store.delivery_postal_codes], lang),
-        postal_code=params.get("postal_code"), distance=params.get("distance_km"),
+        postal_code=params.get("postal_code"),
+        distance=params.get("distance_km"),
         radius=format((store.delivery_radius_km or 0).normalize(), "f"),
-        minimum=format_money(params.get("minimum", 0)), missing=format_money(params.get("missing", 0)))
+        minimum=format_money(params.get("minimum", 0)),
+        missing=format_money(params.get("missing", 0)),
+    )
 
 
 class ActionStartCheckout(Action):
     """Before the form: nothing to pay for an empty cart; a store that does not deliver means pickup;
     the customer's name is known from earlier orders or their WhatsApp profile."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_start_checkout"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
@@ -101,11 +111,12 @@ def not_an_answer(dispatcher: CollectingDispatcher, tracker: Tracker, response: 
 
 
 class ValidateCheckoutForm(FormValidationAction):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "validate_checkout_form"
 
-    async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker,
-                             domain: DomainDict) -> List[Text]:
+    async def required_slots(
+        self, domain_slots: List[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[str]:
         """Delivery questions only for a delivery; no postal code when the customer shared a location."""
         if tracker.get_slot("fulfilment") != "delivery":
             return [s for s in domain_slots if s not in ("delivery_postal_code", "delivery_address")]
@@ -113,8 +124,9 @@ class ValidateCheckoutForm(FormValidationAction):
             located = carts.open_cart(session, tracker.sender_id).delivery_latitude is not None
         return [s for s in domain_slots if not (located and s == "delivery_postal_code")]
 
-    def validate_fulfilment(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                            domain: DomainDict) -> Dict[Text, Any]:
+    def validate_fulfilment(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
         lang = language(tracker)
         chosen = value if value in checkout.FULFILMENTS else checkout.read_fulfilment(str(value))
         if chosen is None:
@@ -131,8 +143,9 @@ class ValidateCheckoutForm(FormValidationAction):
                 return {"fulfilment": "pickup" if problem.reason == "no_delivery" else None}
         return {"fulfilment": "delivery"}
 
-    def validate_delivery_postal_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                      domain: DomainDict) -> Dict[Text, Any]:
+    def validate_delivery_postal_code(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
         if checkout.read_fulfilment(str(value)) == "pickup":
             return {"fulfilment": "pickup", "delivery_postal_code": None}
         code = checkout.read_postal_code(str(value))
@@ -145,11 +158,15 @@ class ValidateCheckoutForm(FormValidationAction):
             problem = checkout.delivery_problem(session, store, cart, code)
             if problem is not None:
                 utter_problem(dispatcher, problem, store, language(tracker))
-                return {"delivery_postal_code": None, **({"fulfilment": None} if problem.reason == "below_minimum" else {})}
+                return {
+                    "delivery_postal_code": None,
+                    **({"fulfilment": None} if problem.reason == "below_minimum" else {}),
+                }
         return {"delivery_postal_code": code}
 
-    def validate_delivery_address(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                  domain: DomainDict) -> Dict[Text, Any]:
+    def validate_delivery_address(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
         text = " ".join(str(value).split())
         if checkout.read_fulfilment(text) == "pickup":
             return {"fulfilment": "pickup", "delivery_address": None, "delivery_postal_code": None}
@@ -165,15 +182,17 @@ class ValidateCheckoutForm(FormValidationAction):
                 return {"delivery_address": None, "fulfilment": None, "delivery_postal_code": None}
         return {"delivery_address": text}
 
-    def validate_customer_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                               domain: DomainDict) -> Dict[Text, Any]:
+    def validate_customer_name(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
         name = None if asks_a_question(tracker) else checkout.read_name(str(value))
         if name is None:
             not_an_answer(dispatcher, tracker, "utter_invalid_name")
         return {"customer_name": name}
 
-    def validate_payment_method(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                domain: DomainDict) -> Dict[Text, Any]:
+    def validate_payment_method(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
         method = value if value in checkout.PAYMENT_METHODS else checkout.read_payment_method(str(value))
         with new_session() as session:
             store = get_store(session, carts.open_cart(session, tracker.sender_id).store_id)
@@ -187,7 +206,7 @@ class ValidateCheckoutForm(FormValidationAction):
 class ActionAskPaymentMethod(Action):
     """The business's payment methods that fit this order, as buttons (a list past three)."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_ask_payment_method"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
@@ -195,16 +214,24 @@ class ActionAskPaymentMethod(Action):
         with new_session() as session:
             store = get_store(session, carts.open_cart(session, tracker.sender_id).store_id)
             offered = checkout.payment_choices(store, tracker.get_slot("fulfilment"))
-        dispatcher.utter_message(response="utter_ask_payment_method", buttons=[
-            {"title": t(f"payment_method.short.{code}", lang), "payload": '/inform{"payment_method":"%s"}' % code,
-             "description": t(f"payment_method.{code}", lang)} for code in offered])
+        dispatcher.utter_message(
+            response="utter_ask_payment_method",
+            buttons=[
+                {
+                    "title": t(f"payment_method.short.{code}", lang),
+                    "payload": f'/inform{{"payment_method":"{code}"}}',
+                    "description": t(f"payment_method.{code}", lang),
+                }
+                for code in offered
+            ],
+        )
         return []
 
 
 class ActionAskOrderConfirmed(Action):
     """The summary to confirm: lines, how it is fulfilled, the name, the payment, the total."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_ask_order_confirmed"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
@@ -218,22 +245,37 @@ class ActionAskOrderConfirmed(Action):
             if not delivery:
                 details = [t("checkout.pickup", lang, address=store.address)]
             elif slot("delivery_postal_code"):
-                details = [t("checkout.delivery", lang, address=slot("delivery_address"),
-                             postal_code=slot("delivery_postal_code"), fee=format_money(fee))]
+                details = [
+                    t(
+                        "checkout.delivery",
+                        lang,
+                        address=slot("delivery_address"),
+                        postal_code=slot("delivery_postal_code"),
+                        fee=format_money(fee),
+                    )
+                ]
             else:
-                details = [t("checkout.delivery_location", lang, address=slot("delivery_address"), fee=format_money(fee))]
-        details += [t("checkout.name", lang, name=slot("customer_name")),
-                    t("checkout.payment", lang, method=t(f"payment_method.{slot('payment_method')}", lang))]
-        dispatcher.utter_message(response="utter_ask_order_confirmed", store_name=store.name,
-                                 lines=format_lines(lines), details="\n".join(details),
-                                 total=format_money(subtotal + fee))
+                details = [
+                    t("checkout.delivery_location", lang, address=slot("delivery_address"), fee=format_money(fee))
+                ]
+        details += [
+            t("checkout.name", lang, name=slot("customer_name")),
+            t("checkout.payment", lang, method=t(f"payment_method.{slot('payment_method')}", lang)),
+        ]
+        dispatcher.utter_message(
+            response="utter_ask_order_confirmed",
+            store_name=store.name,
+            lines=format_lines(lines),
+            details="\n".join(details),
+            total=format_money(subtotal + fee),
+        )
         return []
 
 
 class ActionPlaceOrder(Action):
     """After the form: a "no" keeps the cart; a "yes" places the order, its stock held."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_place_order"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
@@ -241,12 +283,18 @@ class ActionPlaceOrder(Action):
         if not slot("order_confirmed"):
             dispatcher.utter_message(response="utter_checkout_changed_mind")
             return clear_checkout()
-        details = CheckoutDetails(fulfilment=slot("fulfilment"), customer_name=slot("customer_name"),
-                                  payment_method=slot("payment_method"), postal_code=slot("delivery_postal_code"),
-                                  address=slot("delivery_address"))
+        details = CheckoutDetails(
+            fulfilment=slot("fulfilment"),
+            customer_name=slot("customer_name"),
+            payment_method=slot("payment_method"),
+            postal_code=slot("delivery_postal_code"),
+            address=slot("delivery_address"),
+        )
         try:
             with transaction() as session:
-                order = orders.place_order(session, tracker.sender_id, details, actor=f"conversation:{tracker.sender_id}")
+                order = orders.place_order(
+                    session, tracker.sender_id, details, actor=f"conversation:{tracker.sender_id}"
+                )
                 store = get_store(session, order.store_id)
                 order_id, ticket, total, address = order.id, order.ticket_code, format_money(order.total), store.address
         except OutOfStock as short:
@@ -254,8 +302,9 @@ class ActionPlaceOrder(Action):
             return clear_checkout()
         except CheckoutProblem as problem:
             with new_session() as session:
-                utter_problem(dispatcher, problem, get_store(session, carts.open_cart(session, tracker.sender_id).store_id),
-                              lang)
+                utter_problem(
+                    dispatcher, problem, get_store(session, carts.open_cart(session, tracker.sender_id).store_id), lang
+                )
             return clear_checkout()
         except orders.EmptyCart:
             dispatcher.utter_message(response="utter_cart_empty")
@@ -275,13 +324,15 @@ class ActionPlaceOrder(Action):
             lines, total = carts.cart_view(session, cart, lang)
         dispatcher.utter_message(response="utter_order_out_of_stock", items=join_words(names, lang))
         if lines:
-            dispatcher.utter_message(response="utter_cart_contents", lines=format_lines(lines), total=format_money(total))
+            dispatcher.utter_message(
+                response="utter_cart_contents", lines=format_lines(lines), total=format_money(total)
+            )
 
 
 class ActionStopCheckout(Action):
     """Leaving checkout ("ya no", "luego pago"): the form stops, the cart stays."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_stop_checkout"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:

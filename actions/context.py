@@ -1,4 +1,5 @@
 """What every action needs from the tracker: which store, which customer, which language."""
+
 from __future__ import annotations
 
 from rasa_sdk import Tracker

@@ -1,7 +1,8 @@
 """Answer a frequent question (faq/<topic>) from the store's own data."""
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -20,10 +21,10 @@ def faq_topic(tracker: Tracker) -> str:
 
 
 class ActionAnswerFaq(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_answer_faq"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         topic = faq_topic(tracker)
         if not topic:
             dispatcher.utter_message(response="utter_please_rephrase")

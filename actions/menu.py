@@ -1,8 +1,9 @@
 """The menu in the chat: categories as a WhatsApp list, a category's products (a tap adds one), or
 everything as text; always what the store can sell now, in the customer's language."""
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -22,7 +23,7 @@ WHOLE_MENU = "all"
 
 
 def category_payload(category_id: str) -> str:
-    return '/show_menu{"category":"%s"}' % category_id
+    return f'/show_menu{{"category":"{category_id}"}}'
 
 
 def utter_categories(dispatcher: CollectingDispatcher, session: Session, store: m.Store, lang: str) -> None:
@@ -31,10 +32,21 @@ def utter_categories(dispatcher: CollectingDispatcher, session: Session, store: 
     if not sections:
         dispatcher.utter_message(response="utter_menu_empty", store_name=store.name)
         return
-    rows = [{"title": s.title, "payload": category_payload(s.category_id),
-             "description": ", ".join(i.name for i in s.items)} for s in sections]
-    rows.append({"title": t("menu.whole", lang), "payload": category_payload(WHOLE_MENU),
-                 "description": t("menu.whole_description", lang)})
+    rows = [
+        {
+            "title": s.title,
+            "payload": category_payload(s.category_id),
+            "description": ", ".join(i.name for i in s.items),
+        }
+        for s in sections
+    ]
+    rows.append(
+        {
+            "title": t("menu.whole", lang),
+            "payload": category_payload(WHOLE_MENU),
+            "description": t("menu.whole_description", lang),
+        }
+    )
     dispatcher.utter_message(response="utter_menu_categories", store_name=store.name, buttons=rows)
 
 
@@ -45,10 +57,10 @@ def menu_text(sections: List[MenuSection]) -> str:
 
 
 class ActionShowMenu(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_show_menu"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         lang = language(tracker)
         category: Optional[str] = next(iter(entity_values(tracker.latest_message, "category")), None)
         with new_session() as session:
@@ -64,7 +76,13 @@ class ActionShowMenu(Action):
             dispatcher.utter_message(response="utter_menu", store_name=store.name, menu=menu_text(sections))
         else:
             [section] = chosen
-            dispatcher.utter_message(response="utter_menu_category", store_name=store.name, category=section.title,
-                                     buttons=[{"title": i.name, "payload": add_payload(i.sku),
-                                               "description": format_money(i.price)} for i in section.items])
+            dispatcher.utter_message(
+                response="utter_menu_category",
+                store_name=store.name,
+                category=section.title,
+                buttons=[
+                    {"title": i.name, "payload": add_payload(i.sku), "description": format_money(i.price)}
+                    for i in section.items
+                ],
+            )
         return []

@@ -1,4 +1,5 @@
 """How cart results become messages: line lists, totals, and buttons that add an item when tapped."""
+
 from __future__ import annotations
 
 import json
@@ -29,31 +30,55 @@ def utter_cart(dispatcher: CollectingDispatcher, lines: Sequence[CartLineView], 
         dispatcher.utter_message(response="utter_cart_empty")
 
 
-def utter_add_result(dispatcher: CollectingDispatcher, result: AddResult, language: str, store_name: str,
-                     done_response: str = "utter_items_added") -> List[Dict[str, Any]]:
+def utter_add_result(
+    dispatcher: CollectingDispatcher,
+    result: AddResult,
+    language: str,
+    store_name: str,
+    done_response: str = "utter_items_added",
+) -> List[Dict[str, Any]]:
     """Say what was added (or set) and what could not be; returns the order lines offered instead (for "sí")."""
     offered: List[Dict[str, Any]] = []
     if result.added:
         dispatcher.utter_message(response=done_response, items=join_words(result.added, language))
     for short in result.short:
         if short.left:
-            dispatcher.utter_message(response="utter_only_left", name=short.name, left=short.left, buttons=[
-                {"title": t("button.add_left", language, left=short.left), "payload": add_payload(short.sku, short.left)},
-                {"title": t("button.no_thanks", language), "payload": "/deny"},
-            ])
+            dispatcher.utter_message(
+                response="utter_only_left",
+                name=short.name,
+                left=short.left,
+                buttons=[
+                    {
+                        "title": t("button.add_left", language, left=short.left),
+                        "payload": add_payload(short.sku, short.left),
+                    },
+                    {"title": t("button.no_thanks", language), "payload": "/deny"},
+                ],
+            )
             offered.append({"sku": short.sku, "quantity": short.left, "modifiers": dict(short.wanted.modifiers)})
             continue
         if short.elsewhere:
-            dispatcher.utter_message(response="utter_out_of_stock_elsewhere", name=short.name, store_name=store_name,
-                                     elsewhere=join_words(short.elsewhere, language))
+            dispatcher.utter_message(
+                response="utter_out_of_stock_elsewhere",
+                name=short.name,
+                store_name=store_name,
+                elsewhere=join_words(short.elsewhere, language),
+            )
         else:
             dispatcher.utter_message(response="utter_out_of_stock", name=short.name, store_name=store_name)
         if short.alternatives:
-            dispatcher.utter_message(response="utter_offer_alternatives", buttons=[
-                {"title": name, "payload": add_payload(sku)} for sku, name in short.alternatives])
+            dispatcher.utter_message(
+                response="utter_offer_alternatives",
+                buttons=[{"title": name, "payload": add_payload(sku)} for sku, name in short.alternatives],
+            )
     for question in result.ask_variant:
-        dispatcher.utter_message(response="utter_ask_variant", name=question.name, buttons=[
-            {"title": label, "payload": add_payload(sku, question.quantity)} for sku, label in question.options])
+        dispatcher.utter_message(
+            response="utter_ask_variant",
+            name=question.name,
+            buttons=[
+                {"title": label, "payload": add_payload(sku, question.quantity)} for sku, label in question.options
+            ],
+        )
     if result.unknown:
         dispatcher.utter_message(response="utter_catalog_unknown_items", items=", ".join(result.unknown))
     return offered

@@ -1,7 +1,8 @@
 """Session start: keep the conversation's slots, and speak the business's language until we know the customer's."""
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
@@ -13,10 +14,10 @@ from comanda.services.stores import get_store
 
 
 class ActionSessionStart(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_session_start"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         slots = {name: value for name, value in tracker.current_slot_values().items() if value is not None}
         if not slots.get("language"):
             with new_session() as session:

@@ -1,8 +1,9 @@
 """Handing the conversation to a person: on request, on a complaint, for what the bot does not do
 yet (returns, privacy requests), and when the bot failed to understand too many times in a row."""
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -35,10 +36,10 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
 
 
 class ActionHandoff(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_handoff"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason, response = HANDOFFS.get(intent, HANDOFFS["human_handoff"])
         text = tracker.latest_message.get("text") or ""
@@ -53,10 +54,10 @@ class ActionHandoff(Action):
 class ActionFallback(Action):
     """A message the NLU could not read: ask again; after the business's limit in a row, a person."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_fallback"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
         with transaction() as session:
             store = get_store(session, conversation(tracker).store_id)
             if consecutive_fallbacks(tracker) < store.business.handoff_after_consecutive_fallbacks:

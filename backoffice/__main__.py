@@ -1,4 +1,5 @@
 """`python -m backoffice --port N [--host H]`: the back office, one worker, as `comanda run` starts it."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,10 @@ def ensure_port_free(host: str, port: int) -> None:
         try:
             sock.bind((host, port))
         except OSError:
-            raise ConfigError(f"port {port} (backoffice) is already in use: stop what runs there "
-                              "or choose another port (COMANDA_BACKOFFICE_PORT)")
+            raise ConfigError(
+                f"port {port} (backoffice) is already in use: stop what runs there "
+                "or choose another port (COMANDA_BACKOFFICE_PORT)"
+            ) from None
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -27,8 +30,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=setting("COMANDA_LOG_LEVEL").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=setting("COMANDA_LOG_LEVEL").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         port = args.port or setting_int("COMANDA_BACKOFFICE_PORT")
         ensure_port_free(args.host, port)

@@ -1,4 +1,5 @@
 """Build the back-office app: health, invoice downloads, and the simulator when COMANDA_SIMULATOR=1."""
+
 from __future__ import annotations
 
 from sanic import Sanic, response

@@ -10,6 +10,7 @@
   other refusals are final. The token goes in the query as Rasa's token auth wants, and is never
   logged (errors are logged without the URL).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -43,10 +44,20 @@ def deliver_due(rasa_url: str, token: str, limit: int = 20) -> int:
     for item in due:
         url = f"{rasa_url.rstrip('/')}/conversations/{quote(item.conversation_id, safe=SENDER_SAFE)}/trigger_intent"
         try:
-            answer = requests.post(url, params={"output_channel": "latest", "token": token}, json=item.trigger(),
-                                   timeout=RASA_TIMEOUT_SECONDS)
-            problem = None if answer.ok else (f"Rasa answered {answer.status_code}: {answer.text[:300]}",
-                                              answer.status_code >= 500 or answer.status_code in RETRYABLE)
+            answer = requests.post(
+                url,
+                params={"output_channel": "latest", "token": token},
+                json=item.trigger(),
+                timeout=RASA_TIMEOUT_SECONDS,
+            )
+            problem = (
+                None
+                if answer.ok
+                else (
+                    f"Rasa answered {answer.status_code}: {answer.text[:300]}",
+                    answer.status_code >= 500 or answer.status_code in RETRYABLE,
+                )
+            )
         except requests.RequestException as exc:
             problem = (f"Rasa unreachable ({type(exc).__name__})", True)
         with transaction() as session:

@@ -3,6 +3,7 @@
 The chat sends invoices as WhatsApp documents by link (comanda.services.cfdi.links), and WhatsApp fetches
 them from here. A missing, wrong or expired signature is 403; an invoice without that document is 404.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,12 +35,15 @@ def _document(invoice_id: int, fmt: str) -> Tuple[Optional[bytes], Optional[str]
 async def invoice_document(request: Request, name: str) -> HTTPResponse:
     number, _, fmt = name.partition(".")  # "12.pdf"
     if not (number.isascii() and number.isdigit()) or not link_is_valid(
-            int(number), fmt, request.args.get("expires", ""), request.args.get("sig", "")):
+        int(number), fmt, request.args.get("expires", ""), request.args.get("sig", "")
+    ):
         raise Forbidden("this link is not valid or has expired")
     invoice_id = int(number)
     content, filename = await asyncio.get_running_loop().run_in_executor(None, _document, invoice_id, fmt)
     if not content:
         raise NotFound(f"invoice {invoice_id} has no {fmt.upper()}")
-    return response.raw(content, content_type=FORMATS[fmt],
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                                 "Cache-Control": "private, no-store"})
+    return response.raw(
+        content,
+        content_type=FORMATS[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
+    )

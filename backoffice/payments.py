@@ -12,6 +12,7 @@
 
 Database and provider work runs in the loop's thread pool, so a slow call never stalls other requests.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,9 +39,9 @@ from comanda.errors import ConfigError
 from comanda.i18n import language_or_default, t
 from comanda.money import format_money
 from comanda.services import orders, payments
+from comanda.services.payment_provider import PaymentProvider, ProviderError, ProviderEvent, WebhookRejected
 from comanda.settings import setting
 from integrations.payments import PROVIDERS, payment_provider, sandbox
-from comanda.services.payment_provider import PaymentProvider, ProviderError, ProviderEvent, WebhookRejected
 
 log = logging.getLogger(__name__)
 
@@ -121,41 +122,62 @@ class CheckoutView:
 
 def checkout_view(token: str) -> Optional[CheckoutView]:
     with new_session() as session:
-        payment = session.execute(select(m.Payment).where(m.Payment.provider == sandbox.NAME,
-                                                          m.Payment.provider_link_id == token)).scalar_one_or_none()
+        payment = session.execute(
+            select(m.Payment).where(m.Payment.provider == sandbox.NAME, m.Payment.provider_link_id == token)
+        ).scalar_one_or_none()
         if payment is None:
             return None
         order = session.get(m.Order, payment.order_id)
         store = session.get(m.Store, order.store_id)
         timezone_name = session.get(m.Business, order.business_id).timezone
-        open_now = (payment.status == "pending" and order.status == "pending_payment"
-                    and payment.expires_at > clock.now())
-        state = "open" if open_now else {"paid": "paid", "declined": "declined", "flagged": "flagged",
-                                         "refunded": "flagged", "partially_refunded": "flagged"}.get(payment.status,
-                                                                                                   "expired")
+        open_now = (
+            payment.status == "pending" and order.status == "pending_payment" and payment.expires_at > clock.now()
+        )
+        state = (
+            "open"
+            if open_now
+            else {
+                "paid": "paid",
+                "declined": "declined",
+                "flagged": "flagged",
+                "refunded": "flagged",
+                "partially_refunded": "flagged",
+            }.get(payment.status, "expired")
+        )
         language = language_or_default(order.language)
         return CheckoutView(
-            order_id=order.id, store=store.name, language=language,
-            lines=[Line(line.quantity, orders.line_name(session, line, language), format_money(line.line_total))
-                   for line in order.lines],
+            order_id=order.id,
+            store=store.name,
+            language=language,
+            lines=[
+                Line(line.quantity, orders.line_name(session, line, language), format_money(line.line_total))
+                for line in order.lines
+            ],
             delivery_fee=format_money(order.delivery_fee) if order.delivery_fee else None,
-            total=format_money(payment.amount), currency=payment.currency,
+            total=format_money(payment.amount),
+            currency=payment.currency,
             expires=payment.expires_at.astimezone(ZoneInfo(timezone_name)).strftime("%H:%M"),
-            state=state, ticket=order.ticket_code, amount=payment.amount)
+            state=state,
+            ticket=order.ticket_code,
+            amount=payment.amount,
+        )
 
 
 def page(token: str, view: Optional[CheckoutView], status: int = 200) -> HTTPResponse:
     lang = view.language if view else "es"
     html = templates.get_template("sandbox_checkout.html").render(
-        view=view, token=token, lang=lang, t=lambda key, **params: t(key, lang, **params))
+        view=view, token=token, lang=lang, t=lambda key, **params: t(key, lang, **params)
+    )
     return response.html(html, status=status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
 def post_to_own_webhook(body: bytes) -> int:
     """What a provider does after a charge: sign the exact bytes and post them to the webhook URL."""
     provider = payment_provider(sandbox.NAME)
-    headers = {"Content-Type": "application/json",
-               sandbox.SIGNATURE_HEADER: sandbox.sign(body, provider.secret, int(clock.now().timestamp()))}
+    headers = {
+        "Content-Type": "application/json",
+        sandbox.SIGNATURE_HEADER: sandbox.sign(body, provider.secret, int(clock.now().timestamp())),
+    }
     url = f"{setting('COMANDA_BACKOFFICE_URL').rstrip('/')}/webhooks/payments/{sandbox.NAME}"
     return requests.post(url, data=body, headers=headers, timeout=SELF_POST_TIMEOUT_SECONDS).status_code
 
@@ -178,7 +200,8 @@ async def choose(view: CheckoutView, token: str, kind: str) -> None:
 async def provider_return(request: Request) -> HTTPResponse:
     lang = language_or_default(request.args.get("lang"))
     html = templates.get_template("payment_return.html").render(
-        lang=lang, title=t("payments.page_title", lang), text=t("payments.returned", lang))
+        lang=lang, title=t("payments.page_title", lang), text=t("payments.returned", lang)
+    )
     return response.html(html, headers={"Cache-Control": "no-store"})
 
 

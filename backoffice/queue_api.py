@@ -8,6 +8,7 @@
 - ``POST /api/orders/<id>/spei-received {"amount": "96.00", "bank_reference": "…"}``: staff saw the
   transfer in the bank; the amount is checked like a provider's.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -31,43 +32,88 @@ from comanda.settings import setting
 bp = Blueprint("queue_api", url_prefix="/api/orders")
 STAFF_TARGETS = ("preparing", "ready", "delivered", "picked_up", "cancelled")
 LIST_LIMIT = 200
-HTTP_STATUS = {"not_found": 404, "invalid_input": 400, "status_conflict": 409, "cannot_cancel": 409,
-               "not_payable": 409, "out_of_stock": 409, "config": 503}
+HTTP_STATUS = {
+    "not_found": 404,
+    "invalid_input": 400,
+    "status_conflict": 409,
+    "cannot_cancel": 409,
+    "not_payable": 409,
+    "out_of_stock": 409,
+    "config": 503,
+}
 ACTOR = "staff:api"
 
 
 def authorized(request: Request) -> bool:
     scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), setting("COMANDA_STAFF_API_TOKEN").encode())
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        token.encode(), setting("COMANDA_STAFF_API_TOKEN").encode()
+    )
 
 
 @bp.middleware("request")
 async def staff_only(request: Request) -> Optional[HTTPResponse]:
     if not authorized(request):
-        return response.json({"error": "a staff bearer token is required"}, status=401,
-                             headers={"WWW-Authenticate": 'Bearer realm="comanda"'})
+        return response.json(
+            {"error": "a staff bearer token is required"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="comanda"'},
+        )
     return None
 
 
 def summary(order: m.Order) -> Dict[str, Any]:
-    return {"id": order.id, "store": order.store_id, "status": order.status, "payment_status": order.payment_status,
-            "payment_method": order.payment_method, "ticket": order.ticket_code, "fulfilment": order.fulfilment,
-            "customer_name": order.customer_name, "total": str(order.total), "currency": order.currency,
-            "language": order.language, "created_at": order.created_at.isoformat(),
-            "lines": [{"sku": line.sku, "description": line.description, "quantity": line.quantity,
-                       "line_total": str(line.line_total)} for line in order.lines]}
+    return {
+        "id": order.id,
+        "store": order.store_id,
+        "status": order.status,
+        "payment_status": order.payment_status,
+        "payment_method": order.payment_method,
+        "ticket": order.ticket_code,
+        "fulfilment": order.fulfilment,
+        "customer_name": order.customer_name,
+        "total": str(order.total),
+        "currency": order.currency,
+        "language": order.language,
+        "created_at": order.created_at.isoformat(),
+        "lines": [
+            {
+                "sku": line.sku,
+                "description": line.description,
+                "quantity": line.quantity,
+                "line_total": str(line.line_total),
+            }
+            for line in order.lines
+        ],
+    }
 
 
 def detail(session: Session, order: m.Order) -> Dict[str, Any]:
     found = session.execute(select(m.Payment).where(m.Payment.order_id == order.id).order_by(m.Payment.id)).scalars()
-    changes = session.execute(select(m.OrderStatusChange).where(m.OrderStatusChange.order_id == order.id)
-                              .order_by(m.OrderStatusChange.id)).scalars()
-    return {**summary(order), "delivery_address": order.delivery_address,
-            "payments": [{"id": p.id, "provider": p.provider, "method": p.method, "status": p.status,
-                          "flag_reason": p.flag_reason, "amount": str(p.amount), "reference": p.reference,
-                          "expires_at": p.expires_at.isoformat() if p.expires_at else None} for p in found],
-            "history": [{"from": c.from_status, "to": c.to_status, "actor": c.actor, "at": c.created_at.isoformat()}
-                        for c in changes]}
+    changes = session.execute(
+        select(m.OrderStatusChange).where(m.OrderStatusChange.order_id == order.id).order_by(m.OrderStatusChange.id)
+    ).scalars()
+    return {
+        **summary(order),
+        "delivery_address": order.delivery_address,
+        "payments": [
+            {
+                "id": p.id,
+                "provider": p.provider,
+                "method": p.method,
+                "status": p.status,
+                "flag_reason": p.flag_reason,
+                "amount": str(p.amount),
+                "reference": p.reference,
+                "expires_at": p.expires_at.isoformat() if p.expires_at else None,
+            }
+            for p in found
+        ],
+        "history": [
+            {"from": c.from_status, "to": c.to_status, "actor": c.actor, "at": c.created_at.isoformat()}
+            for c in changes
+        ],
+    }
 
 
 def list_orders(store: Optional[str], status: Optional[str]) -> Dict[str, Any]:

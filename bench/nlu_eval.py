@@ -8,6 +8,7 @@ read with nlu_components.parse, the path ``comanda parse`` and the bot take.
 
     python bench/nlu_eval.py [--model models/comanda.tar.gz] [--out reports/nlu/comanda] [--json FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,9 @@ def files_of(language: str, folder: Path) -> Path:
     for path, blocks in nlu_files():
         blocks = [b for b in blocks if (b.get("metadata") or {}).get("language") == language]
         if blocks:
-            (folder / path.name).write_text(yaml.safe_dump({"version": "3.1", "nlu": blocks}, allow_unicode=True),
-                                            encoding="utf-8")
+            (folder / path.name).write_text(
+                yaml.safe_dump({"version": "3.1", "nlu": blocks}, allow_unicode=True), encoding="utf-8"
+            )
     return folder
 
 
@@ -69,7 +71,8 @@ def predicted_intent(parse: Dict[str, Any]) -> str:
     intent = (parse.get("intent") or {}).get("name") or ""
     if intent == "faq":
         key = (((parse.get("response_selector") or {}).get("faq") or {}).get("response") or {}).get(
-            "intent_response_key")
+            "intent_response_key"
+        )
         return key or intent
     return intent
 
@@ -88,12 +91,15 @@ def evaluate(reader: Reader, out: Path) -> Dict[str, Dict[str, Any]]:
 
     for language in LANGUAGES:
         parses = [loop.run_until_complete(reader.agent.parse_message(text)) for text, _ in examples[language]]
-        wrong = [(text, intent, predicted_intent(p)) for (text, intent), p in zip(examples[language], parses)
-                 if predicted_intent(p) != intent]
+        wrong = [
+            (text, intent, predicted_intent(p))
+            for (text, intent), p in zip(examples[language], parses, strict=False)
+            if predicted_intent(p) != intent
+        ]
         cases = [case for case in labelled if case["language"] == language]
         hits = predicted_total = expected_total = exact = 0
         misses = []
-        for case, got in zip(cases, reader.read([c["text"] for c in cases])):
+        for case, got in zip(cases, reader.read([c["text"] for c in cases]), strict=False):
             expected = Counter((i["sku"], int(i["quantity"])) for i in case["items"])
             predicted = Counter((i["sku"], int(i["quantity"])) for i in got["items"])
             h, p, e = f1(expected, predicted)
@@ -101,8 +107,13 @@ def evaluate(reader: Reader, out: Path) -> Dict[str, Dict[str, Any]]:
             if expected == predicted:
                 exact += 1
             else:
-                misses.append({"text": case["text"], "expected": sorted(expected.elements()),
-                               "predicted": sorted(predicted.elements())})
+                misses.append(
+                    {
+                        "text": case["text"],
+                        "expected": sorted(expected.elements()),
+                        "predicted": sorted(predicted.elements()),
+                    }
+                )
         precision = hits / predicted_total if predicted_total else 0.0
         recall = hits / expected_total if expected_total else 0.0
         results[language] = {
@@ -111,14 +122,21 @@ def evaluate(reader: Reader, out: Path) -> Dict[str, Dict[str, Any]]:
             "intent_errors": [{"text": t, "expected": e, "predicted": p} for t, e, p in wrong],
             "order_line_messages": len(cases),
             "order_line_exact_match": round(exact / len(cases), 4) if cases else None,
-            "order_line_precision": round(precision, 4), "order_line_recall": round(recall, 4),
+            "order_line_precision": round(precision, 4),
+            "order_line_recall": round(recall, 4),
             "order_line_f1": round(2 * precision * recall / (precision + recall), 4) if hits else 0.0,
             "order_line_errors": misses,
         }
         with tempfile.TemporaryDirectory() as folder:
             (out / language).mkdir(parents=True, exist_ok=True)
-            loop.run_until_complete(run_evaluation(str(files_of(language, Path(folder))), reader.agent.processor,
-                                                   output_directory=str(out / language), errors=True))
+            loop.run_until_complete(
+                run_evaluation(
+                    str(files_of(language, Path(folder))),
+                    reader.agent.processor,
+                    output_directory=str(out / language),
+                    errors=True,
+                )
+            )
     loop.close()
     return results
 
@@ -132,9 +150,12 @@ def main() -> int:
     logs_to_stderr()
     results = evaluate(Reader(args.model), args.out)
     for language, r in results.items():
-        print(f"{language}: intent accuracy {r['intent_accuracy']:.1%} ({r['intent_examples']} messages), "
-              f"order lines exact match {r['order_line_exact_match']:.1%} ({r['order_line_messages']} messages), "
-              f"order-line F1 {r['order_line_f1']:.3f} (P {r['order_line_precision']:.3f}, R {r['order_line_recall']:.3f})")
+        print(
+            f"{language}: intent accuracy {r['intent_accuracy']:.1%} ({r['intent_examples']} messages), "
+            f"order lines exact match {r['order_line_exact_match']:.1%} ({r['order_line_messages']} messages), "
+            f"order-line F1 {r['order_line_f1']:.3f} "
+            f"(P {r['order_line_precision']:.3f}, R {r['order_line_recall']:.3f})"
+        )
         for error in r["intent_errors"]:
             print(f"    intent  {error['text']!r}: expected {error['expected']}, got {error['predicted']}")
         for error in r["order_line_errors"]:

@@ -12,6 +12,7 @@ case). Then, when a trained model is there, it times Rasa's own parse of the sam
 model loaded in process (``Agent.parse_message``, what ``comanda parse`` and the channels run).
 Target: p95 ≤ 50 ms.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,26 +41,86 @@ from nlu_components.order_lines import OrderLineExtractor  # noqa: E402
 from nlu_components.parse import logs_to_stderr  # noqa: E402
 
 ORDERS = [
-    "me das 3 de pastor y una coca porfa", "one large taro milk tea, half sugar",
-    "2 de pastor y 2 de suadero sin cebolla", "una docena de conchas", "media docena de churros",
-    "a couple of lattes with oat milk", "quiero una playera negra talla M", "2 tacos al pastor con piña y 1 horchata",
-    "un latte grande con leche de avena plis", "2 horchtas y una jamaica", "un taor grande sin azúcar",
-    "tres capuchinos medianos", "3 quesadillas, 1 torta de milanesa y 2 cocas", "i'd like a black t-shirt size XL",
-    "1 taro milk tea 24 oz, half sugar, oat milk, no boba", "quiero two tacos de pastor and una horchata",
-    "buenas tardes, me pone un matcha sin perlas y un thai tea al 50%", "coca x2", "pastor 3, suadero 2",
-    "Can I have two capuccinos, small", "hola! me das 2 tacos de suadero y 3 campechanos porfa 🌮🌮",
+    "me das 3 de pastor y una coca porfa",
+    "one large taro milk tea, half sugar",
+    "2 de pastor y 2 de suadero sin cebolla",
+    "una docena de conchas",
+    "media docena de churros",
+    "a couple of lattes with oat milk",
+    "quiero una playera negra talla M",
+    "2 tacos al pastor con piña y 1 horchata",
+    "un latte grande con leche de avena plis",
+    "2 horchtas y una jamaica",
+    "un taor grande sin azúcar",
+    "tres capuchinos medianos",
+    "3 quesadillas, 1 torta de milanesa y 2 cocas",
+    "i'd like a black t-shirt size XL",
+    "1 taro milk tea 24 oz, half sugar, oat milk, no boba",
+    "quiero two tacos de pastor and una horchata",
+    "buenas tardes, me pone un matcha sin perlas y un thai tea al 50%",
+    "coca x2",
+    "pastor 3, suadero 2",
+    "Can I have two capuccinos, small",
+    "hola! me das 2 tacos de suadero y 3 campechanos porfa 🌮🌮",
 ]
 OTHER = [
-    "hola", "hola buenas tardes", "a qué hora abren", "what's on the menu", "what time do you close?", "gracias!!",
-    "ok 👍", "where are you located", "aceptan tarjeta?", "tienen wifi?", "do you have matcha?", "¿tienen horchata?",
-    "¿hacen envíos a domicilio a la colonia Roma?", "can I pay with card at the counter?", "se aceptan mascotas?",
+    "hola",
+    "hola buenas tardes",
+    "a qué hora abren",
+    "what's on the menu",
+    "what time do you close?",
+    "gracias!!",
+    "ok 👍",
+    "where are you located",
+    "aceptan tarjeta?",
+    "tienen wifi?",
+    "do you have matcha?",
+    "¿tienen horchata?",
+    "¿hacen envíos a domicilio a la colonia Roma?",
+    "can I pay with card at the counter?",
+    "se aceptan mascotas?",
 ]
 QUANTITIES = ["", "1", "2", "3", "una", "un", "dos", "tres", "a", "two", "a couple of", "un par de", "media docena de"]
-PRODUCTS = ["tacos al pastor", "suadero", "campechanos", "horchata", "jamaica", "cocas", "agua natural", "latte",
-            "capuchino", "americano", "taro milk tea", "matcha latte", "thai tea", "brown sugar boba", "conchas",
-            "churros", "quesadillas", "chilaquiles", "torta de milanesa", "taza", "termo", "café en grano", "playera"]
-OPTIONS = ["", "grande", "large", "chico", "sin azúcar", "half sugar", "con leche de avena", "oat milk", "sin boba",
-           "con piña", "sin cebolla", "negra talla M", "white XL"]
+PRODUCTS = [
+    "tacos al pastor",
+    "suadero",
+    "campechanos",
+    "horchata",
+    "jamaica",
+    "cocas",
+    "agua natural",
+    "latte",
+    "capuchino",
+    "americano",
+    "taro milk tea",
+    "matcha latte",
+    "thai tea",
+    "brown sugar boba",
+    "conchas",
+    "churros",
+    "quesadillas",
+    "chilaquiles",
+    "torta de milanesa",
+    "taza",
+    "termo",
+    "café en grano",
+    "playera",
+]
+OPTIONS = [
+    "",
+    "grande",
+    "large",
+    "chico",
+    "sin azúcar",
+    "half sugar",
+    "con leche de avena",
+    "oat milk",
+    "sin boba",
+    "con piña",
+    "sin cebolla",
+    "negra talla M",
+    "white XL",
+]
 
 
 def typo(word: str, rng: random.Random) -> str:
@@ -67,7 +128,7 @@ def typo(word: str, rng: random.Random) -> str:
     if len(word) < 6:
         return word
     i = rng.randrange(1, len(word) - 2)
-    return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
 
 
 def messages(n: int) -> List[str]:
@@ -101,16 +162,22 @@ def measure(extractor: OrderLineExtractor, texts: List[str], rounds: int) -> Lis
 
 
 def report(label: str, timings: List[float]) -> None:
-    print(f"{label}: p50 {statistics.median(timings):.2f} ms, p95 {percentile(timings, 95):.2f} ms, "
-          f"p99 {percentile(timings, 99):.2f} ms, max {max(timings):.2f} ms ({len(timings)} messages)")
+    print(
+        f"{label}: p50 {statistics.median(timings):.2f} ms, p95 {percentile(timings, 95):.2f} ms, "
+        f"p99 {percentile(timings, 99):.2f} ms, max {max(timings):.2f} ms ({len(timings)} messages)"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=200, help="distinct messages")
     parser.add_argument("--rounds", type=int, default=5, help="measured passes over the messages")
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "comanda.tar.gz",
-                        help="trained model for the whole-pipeline figure (skipped when missing)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=ROOT / "models" / "comanda.tar.gz",
+        help="trained model for the whole-pipeline figure (skipped when missing)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'comanda.db'}"
@@ -123,8 +190,9 @@ def main() -> int:
         results = {}
         for reload_seconds in (OrderLineExtractor.get_default_config()["reload_seconds"], 0):
             started = time.perf_counter()
-            extractor = OrderLineExtractor.create({"reload_seconds": reload_seconds}, LocalModelStorage(Path(folder)),
-                                                  Resource("order_lines"), context)
+            extractor = OrderLineExtractor.create(
+                {"reload_seconds": reload_seconds}, LocalModelStorage(Path(folder)), Resource("order_lines"), context
+            )
             created_ms = (time.perf_counter() - started) * 1000
             cold = measure(extractor, texts, 1)
             results[reload_seconds] = (created_ms, cold, measure(extractor, texts, args.rounds))

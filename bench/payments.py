@@ -12,6 +12,7 @@ without gaps, a balanced stock ledger, one "paid" notification per order deliver
     .venv-actions/bin/python bench/payments.py [--url postgresql://postgres@127.0.0.1:5432/test]
         [--orders 100] [--webhooks 200] [--concurrency 50]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,7 +94,9 @@ def place_orders(url: str, count: int, base_url: str, rng: random.Random) -> Lis
             cart = carts.open_cart(session, conversation)
             carts.add_items(session, cart, [carts.Wanted(sku, rng.randint(1, 3)) for sku in rng.sample(SKUS, 2)], "es")
         with transaction(url) as session:
-            order = orders.place_order(session, conversation, CheckoutDetails("pickup", f"Cliente {n}", "card"), "bench")
+            order = orders.place_order(
+                session, conversation, CheckoutDetails("pickup", f"Cliente {n}", "card"), "bench"
+            )
             link = payments.start_payment(session, order, provider)
         with new_session(url) as session:
             placed.append((order.id, session.get(m.Payment, link.payment_id).provider_link_id, link.amount))
@@ -102,25 +105,43 @@ def place_orders(url: str, count: int, base_url: str, rng: random.Random) -> Lis
 
 def webhooks(placed: List[Tuple[int, str, Decimal]], total: int, rng: random.Random) -> Tuple[List[Webhook], Counter]:
     """One paid event per order, then replays and second events for the same payments, shuffled."""
-    first = [(order_id, event_body("paid", record_charge(token, str(order_id), "paid", amount, "MXN")))
-             for order_id, token, amount in placed]
+    first = [
+        (order_id, event_body("paid", record_charge(token, str(order_id), "paid", amount, "MXN")))
+        for order_id, token, amount in placed
+    ]
     extra = total - len(first)
     replays = [rng.choice(first) for _ in range(extra * 3 // 5)]
-    again = [(order_id, event_body("paid", record_charge(token, str(order_id), "paid", amount, "MXN")))
-             for order_id, token, amount in rng.sample(placed, extra - len(replays))]
+    again = [
+        (order_id, event_body("paid", record_charge(token, str(order_id), "paid", amount, "MXN")))
+        for order_id, token, amount in rng.sample(placed, extra - len(replays))
+    ]
     burst = first + replays + again
     rng.shuffle(burst)
     return burst, Counter(first=len(first), replays=len(replays), second_events=len(again))
 
 
 def start_backoffice(url: str, port: int, rasa_url: str, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "COMANDA_DATABASE_URL": url, "COMANDA_BACKOFFICE_PORT": str(port),
-           "COMANDA_BACKOFFICE_URL": f"http://127.0.0.1:{port}", "COMANDA_PAYMENT_PROVIDER": "sandbox",
-           "COMANDA_SANDBOX_WEBHOOK_SECRET": SECRET, "COMANDA_RASA_URL": rasa_url, "COMANDA_RASA_TOKEN": RASA_TOKEN,
-           "COMANDA_NOTIFY_POLL_SECONDS": "0.2", "COMANDA_SIMULATOR": "0", "COMANDA_LOG_LEVEL": "WARNING",
-           "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "backoffice", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "COMANDA_DATABASE_URL": url,
+        "COMANDA_BACKOFFICE_PORT": str(port),
+        "COMANDA_BACKOFFICE_URL": f"http://127.0.0.1:{port}",
+        "COMANDA_PAYMENT_PROVIDER": "sandbox",
+        "COMANDA_SANDBOX_WEBHOOK_SECRET": SECRET,
+        "COMANDA_RASA_URL": rasa_url,
+        "COMANDA_RASA_TOKEN": RASA_TOKEN,
+        "COMANDA_NOTIFY_POLL_SECONDS": "0.2",
+        "COMANDA_SIMULATOR": "0",
+        "COMANDA_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backoffice", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -143,8 +164,10 @@ def send(base_url: str, burst: List[Webhook], concurrency: int) -> List[Tuple[in
             local.session = requests.Session()
             gate.wait()  # every sender ready: the burst starts at once
         body = burst[n][1]
-        headers = {"Content-Type": "application/json",
-                   SIGNATURE_HEADER: sign(body, SECRET, int(clock.now().timestamp()))}
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(body, SECRET, int(clock.now().timestamp())),
+        }
         started = time.perf_counter()
         answer = local.session.post(f"{base_url}/webhooks/payments/sandbox", data=body, headers=headers, timeout=60)
         elapsed = time.perf_counter() - started
@@ -157,15 +180,24 @@ def send(base_url: str, burst: List[Webhook], concurrency: int) -> List[Tuple[in
 def check(url: str, order_ids: List[int]) -> Dict[str, Any]:
     with new_session(url) as session:
         paid = Counter(session.execute(select(m.Payment.order_id).where(m.Payment.status == "paid")).scalars())
-        tickets = session.execute(select(m.Order.ticket_number).where(m.Order.id.in_(order_ids))
-                                  .order_by(m.Order.ticket_number)).scalars().all()
+        tickets = (
+            session.execute(
+                select(m.Order.ticket_number).where(m.Order.id.in_(order_ids)).order_by(m.Order.ticket_number)
+            )
+            .scalars()
+            .all()
+        )
         statuses = Counter(session.execute(select(m.Order.status).where(m.Order.id.in_(order_ids))).scalars())
         events = session.execute(select(func.count()).select_from(m.PaymentEvent)).scalar()
         mismatches = len(ledger_mismatches(session))
-    return {"paid_once": sum(1 for order_id in order_ids if paid[order_id] == 1),
-            "paid_twice": sum(1 for order_id in order_ids if paid[order_id] > 1),
-            "gap_free": tickets == list(range(1, len(order_ids) + 1)), "statuses": statuses, "events": events,
-            "ledger_mismatches": mismatches}
+    return {
+        "paid_once": sum(1 for order_id in order_ids if paid[order_id] == 1),
+        "paid_twice": sum(1 for order_id in order_ids if paid[order_id] > 1),
+        "gap_free": tickets == list(range(1, len(order_ids) + 1)),
+        "statuses": statuses,
+        "events": events,
+        "ledger_mismatches": mismatches,
+    }
 
 
 def main() -> int:
@@ -205,18 +237,30 @@ def main() -> int:
     ms = [seconds * 1000 for _, _, seconds in results]
     told = sum(1 for o in order_ids if rasa.calls[(o, "paid")] == 1)
     told_twice = sum(1 for o in order_ids if rasa.calls[(o, "paid")] > 1)
-    print(f"{len(burst)} webhooks for {args.orders} orders ({mix['first']} first events, {mix['replays']} exact "
-          f"replays, {mix['second_events']} second events for a paid payment; shuffled), {args.concurrency} "
-          f"concurrent senders, PostgreSQL: {elapsed:.2f} s, {len(burst) / elapsed:.0f} webhooks/s")
-    print(f"webhook handling time: p50 {percentile(ms, 50):.1f} ms, p95 {percentile(ms, 95):.1f} ms, "
-          f"max {max(ms):.1f} ms")
+    print(
+        f"{len(burst)} webhooks for {args.orders} orders ({mix['first']} first events, {mix['replays']} exact "
+        f"replays, {mix['second_events']} second events for a paid payment; shuffled), {args.concurrency} "
+        f"concurrent senders, PostgreSQL: {elapsed:.2f} s, {len(burst) / elapsed:.0f} webhooks/s"
+    )
+    print(
+        f"webhook handling time: p50 {percentile(ms, 50):.1f} ms, p95 {percentile(ms, 95):.1f} ms, max {max(ms):.1f} ms"
+    )
     print(f"answers: {failures} not 200; outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
-    print(f"orders paid exactly once: {found['paid_once']}/{args.orders} (paid twice: {found['paid_twice']}); "
-          f"statuses: {dict(found['statuses'])}; tickets 1..{args.orders} gap-free: {found['gap_free']}; "
-          f"payment_events rows: {found['events']}; ledger mismatches: {found['ledger_mismatches']}")
-    print(f"customers told \"paid\" through Rasa: {told}/{args.orders} (twice: {told_twice})")
-    ok = (not failures and outcomes["paid"] == args.orders and found["paid_once"] == args.orders
-          and found["gap_free"] and not found["ledger_mismatches"] and told == args.orders and not told_twice)
+    print(
+        f"orders paid exactly once: {found['paid_once']}/{args.orders} (paid twice: {found['paid_twice']}); "
+        f"statuses: {dict(found['statuses'])}; tickets 1..{args.orders} gap-free: {found['gap_free']}; "
+        f"payment_events rows: {found['events']}; ledger mismatches: {found['ledger_mismatches']}"
+    )
+    print(f'customers told "paid" through Rasa: {told}/{args.orders} (twice: {told_twice})')
+    ok = (
+        not failures
+        and outcomes["paid"] == args.orders
+        and found["paid_once"] == args.orders
+        and found["gap_free"]
+        and not found["ledger_mismatches"]
+        and told == args.orders
+        and not told_twice
+    )
     return 0 if ok else 1
 
 

@@ -1,14 +1,15 @@
 """Stock reservations under load on PostgreSQL: throughput, latency, and proof that nothing is oversold.
 
 In a throw-away schema (created and dropped here) with the demo business and every stock level set
-by an adjustment (to plenty; ``--stock 300`` makes items run out mid-run), W worker threads each reserve 1–3 random demo SKUs of 1–3 units, one short
-transaction per reservation, as fast as they can for N seconds. Then it checks that no level has more
-reserved than on hand, that the reserved stock equals what the active reservations hold, and that the
-movement ledger explains every level.
+by an adjustment (to plenty; ``--stock 300`` makes items run out mid-run), W worker threads each reserve
+1–3 random demo SKUs of 1–3 units, one short transaction per reservation, as fast as they can for N
+seconds. Then it checks that no level has more reserved than on hand, that the reserved stock equals
+what the active reservations hold, and that the movement ledger explains every level.
 
     .venv-actions/bin/python bench/reservations.py [--url postgresql://postgres@127.0.0.1:5432/test]
         [--workers 20] [--seconds 10] [--stock N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,11 @@ def throwaway_schema(url: str) -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False)
+        yield (
+            make_url(url)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
     finally:
         dispose_engines()
         with admin.begin() as conn:
@@ -67,16 +71,25 @@ def prepare(url: str, stock: Decimal) -> Dict[str, List[Needs]]:
         load_catalog(session, read_catalog(ROOT / "data" / "demo" / "catalog.yml"))
     with transaction(url) as session:
         for level in session.execute(select(m.StockLevel)).scalars():
-            session.add(m.StockMovement(store_id=level.store_id, stock_item_id=level.stock_item_id,
-                                        reason="adjustment", on_hand_delta=stock - level.on_hand,
-                                        reference_type="staff", reference_id="bench"))
+            session.add(
+                m.StockMovement(
+                    store_id=level.store_id,
+                    stock_item_id=level.stock_item_id,
+                    reason="adjustment",
+                    on_hand_delta=stock - level.on_hand,
+                    reference_type="staff",
+                    reference_id="bench",
+                )
+            )
             level.on_hand = stock
         products = session.execute(select(m.Product)).scalars().all()
         units = [needs_for(product, variant, 1) for product in products for variant in product.variants or [None]]
         return {store: units for store in session.execute(select(m.Store.id)).scalars()}
 
 
-def work(sessions: sessionmaker, units: Dict[str, List[Needs]], seed: int, deadline: float) -> Tuple[List[float], Counter]:
+def work(
+    sessions: sessionmaker, units: Dict[str, List[Needs]], seed: int, deadline: float
+) -> Tuple[List[float], Counter]:
     """Reserve until the deadline: 1–3 SKUs of one store, 1–3 units each, one transaction per reservation;
     the latency of each success, and the failures by kind."""
     rng = random.Random(seed)
@@ -105,12 +118,18 @@ def check(url: str) -> Tuple[int, int, int]:
     """(levels with more reserved than on hand, levels whose reserved differs from what the active
     reservations hold, levels the ledger does not explain): all three must be 0."""
     with new_session(url) as session:
-        oversold = session.execute(select(func.count()).select_from(m.StockLevel)
-                                   .where(m.StockLevel.reserved > m.StockLevel.on_hand)).scalar()
-        held = {(store, item): q for store, item, q in session.execute(
-            select(m.Reservation.store_id, m.ReservationLine.stock_item_id, func.sum(m.ReservationLine.quantity))
-            .join(m.Reservation).where(m.Reservation.status == "active")
-            .group_by(m.Reservation.store_id, m.ReservationLine.stock_item_id))}
+        oversold = session.execute(
+            select(func.count()).select_from(m.StockLevel).where(m.StockLevel.reserved > m.StockLevel.on_hand)
+        ).scalar()
+        held = {
+            (store, item): q
+            for store, item, q in session.execute(
+                select(m.Reservation.store_id, m.ReservationLine.stock_item_id, func.sum(m.ReservationLine.quantity))
+                .join(m.Reservation)
+                .where(m.Reservation.status == "active")
+                .group_by(m.Reservation.store_id, m.ReservationLine.stock_item_id)
+            )
+        }
         levels = session.execute(select(m.StockLevel)).scalars().all()
         unexplained = sum(1 for level in levels if held.get((level.store_id, level.stock_item_id), 0) != level.reserved)
         return oversold, unexplained, len(ledger_mismatches(session))
@@ -155,14 +174,20 @@ def main() -> int:
     failures = sum((worker_failures for _, worker_failures in results), Counter())
     out_of_stock = failures.pop("out of stock", 0)
     ms = [s * 1000 for s in latencies]
-    print(f"{args.workers} workers for {elapsed:.1f} s on PostgreSQL: {len(ms)} reservations, "
-          f"{len(ms) / elapsed:.0f} reservations/s")
+    print(
+        f"{args.workers} workers for {elapsed:.1f} s on PostgreSQL: {len(ms)} reservations, "
+        f"{len(ms) / elapsed:.0f} reservations/s"
+    )
     if ms:
         print(f"latency: p50 {statistics.median(ms):.1f} ms, p95 {percentile(ms, 95):.1f} ms, max {max(ms):.1f} ms")
-    print(f"out of stock: {out_of_stock}; errors: {sum(failures.values())}"
-          + "".join(f"; {kind}: {n}" for kind, n in sorted(failures.items())))
-    print(f"oversold levels: {oversold}; reserved not matching active reservations: {unexplained}; "
-          f"ledger mismatches: {mismatches}")
+    print(
+        f"out of stock: {out_of_stock}; errors: {sum(failures.values())}"
+        + "".join(f"; {kind}: {n}" for kind, n in sorted(failures.items()))
+    )
+    print(
+        f"oversold levels: {oversold}; reserved not matching active reservations: {unexplained}; "
+        f"ledger mismatches: {mismatches}"
+    )
     return 0 if not (oversold or unexplained or mismatches or failures) else 1
 
 

@@ -8,6 +8,7 @@ messages from N different customers with C concurrent senders, and reports the w
 throughput, and lost and duplicated replies. A first wave keeps the bot busy while the measured wave
 is acknowledged.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,13 +44,35 @@ def percentile(values: List[float], p: float) -> float:
 
 
 def payload(wa_id: str, message_id: str, text: str) -> bytes:
-    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{
-        "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "525512345678", "phone_number_id": CENTRO},
-            "contacts": [{"profile": {"name": "Bench"}, "wa_id": wa_id}],
-            "messages": [{"from": wa_id, "id": message_id, "timestamp": str(int(time.time())),
-                          "type": "text", "text": {"body": text}}]}}]}]}).encode()
+    return json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "WABA",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {"display_phone_number": "525512345678", "phone_number_id": CENTRO},
+                                "contacts": [{"profile": {"name": "Bench"}, "wa_id": wa_id}],
+                                "messages": [
+                                    {
+                                        "from": wa_id,
+                                        "id": message_id,
+                                        "timestamp": str(int(time.time())),
+                                        "type": "text",
+                                        "text": {"body": text},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
 
 
 def post_all(stack: Stack, customers: List[str], concurrency: int) -> Dict[str, tuple]:
@@ -60,6 +83,7 @@ def post_all(stack: Stack, customers: List[str], concurrency: int) -> Dict[str, 
         gate = asyncio.Semaphore(concurrency)
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(connector=connector) as http:
+
             async def post(wa_id: str) -> tuple:
                 raw = bodies[wa_id]
                 headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(stack.app_secret, raw)}
@@ -115,11 +139,15 @@ def main() -> int:
     lost = sum(1 for w in measured + busy if w not in replies)
     duplicated = sum(len(replies[w]) - 1 for w in measured + busy if w in replies)
     print(f"webhooks: {args.n} measured (+{args.warmup} keeping the bot busy), {args.c} concurrent senders")
-    print(f"ack latency: p50 {statistics.median(ack_ms):.1f} ms, p99 {percentile(ack_ms, 99):.1f} ms, "
-          f"max {max(ack_ms):.1f} ms; non-200: {errors}")
+    print(
+        f"ack latency: p50 {statistics.median(ack_ms):.1f} ms, p99 {percentile(ack_ms, 99):.1f} ms, "
+        f"max {max(ack_ms):.1f} ms; non-200: {errors}"
+    )
     if e2e:
-        print(f"message → reply: p50 {statistics.median(e2e):.0f} ms, p99 {percentile(e2e, 99):.0f} ms; "
-              f"throughput {len(e2e) / max(finished - started, 1e-9):.1f} replies/s")
+        print(
+            f"message → reply: p50 {statistics.median(e2e):.0f} ms, p99 {percentile(e2e, 99):.0f} ms; "
+            f"throughput {len(e2e) / max(finished - started, 1e-9):.1f} replies/s"
+        )
     print(f"lost replies: {lost}; duplicated replies: {duplicated}")
     return 0 if lost == 0 and duplicated == 0 and errors == 0 else 1
 

@@ -2,4 +2,5 @@
 
 This package imports neither Rasa nor vendor SDKs, so both virtual environments can install it.
 """
+
 __version__ = "0.1.0"

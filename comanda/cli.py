@@ -3,6 +3,7 @@
 Errors Comanda expects (a bad setting, a missing store, a busy port) print one line, ``error: ...``,
 and exit with status 2; anything else is a bug and keeps its traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from comanda import models as m
     from comanda.db import transaction
     from comanda.services.catalog_loader import load_catalog, read_catalog
     from comanda.settings import setting
-    from comanda import models as m
-    from sqlalchemy import select
 
     if not args.demo and not args.file:
         raise ComandaError("say what to load: --demo, or a catalog file")
@@ -69,11 +71,20 @@ def cmd_menu(args: argparse.Namespace) -> int:
     with new_session() as session:
         sections = store_menu(session, args.store, args.lang)
     if args.json:
-        print(json.dumps([
-            {"category": s.category_id, "title": s.title,
-             "items": [{"sku": i.sku, "name": i.name, "price": str(i.price)} for i in s.items]}
-            for s in sections
-        ], ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "category": s.category_id,
+                        "title": s.title,
+                        "items": [{"sku": i.sku, "name": i.name, "price": str(i.price)} for i in s.items],
+                    }
+                    for s in sections
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return 0
     for section in sections:
         print(section.title)
@@ -94,8 +105,10 @@ def cmd_stock(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(shown, ensure_ascii=False, indent=2))
         return 0
-    print(f"{shown['sku']} at {shown['store']}: on hand {shown['on_hand']}, reserved {shown['reserved']}, "
-          f"available {shown['available']} ({shown['unit']})")
+    print(
+        f"{shown['sku']} at {shown['store']}: on hand {shown['on_hand']}, reserved {shown['reserved']}, "
+        f"available {shown['available']} ({shown['unit']})"
+    )
     return 0
 
 
@@ -132,8 +145,13 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
     os.chdir(home())
     python = venv_bin("COMANDA_RASA_VENV", "python")
-    passed = [*args.messages, "--store", args.store, *(["--jsonl"] if args.jsonl else []),
-              *(["--model", args.model] if args.model else [])]
+    passed = [
+        *args.messages,
+        "--store",
+        args.store,
+        *(["--jsonl"] if args.jsonl else []),
+        *(["--model", args.model] if args.model else []),
+    ]
     os.execve(python, [python, "-m", "nlu_components.parse", *passed], process_env())
 
 
@@ -154,19 +172,24 @@ def cmd_payments_reconcile(args: argparse.Namespace) -> int:
     try:
         day = date.fromisoformat(args.date)
     except ValueError:
-        raise ComandaError(f"--date must be YYYY-MM-DD, not {args.date!r}")
+        raise ComandaError(f"--date must be YYYY-MM-DD, not {args.date!r}") from None
     with new_session() as session:
         rows = reconcile(session, day, payment_provider, args.store, (setting("COMANDA_PAYMENT_PROVIDER"),))
     rows.sort(key=lambda row: (row.status == "ok", row.order_id or 0))
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as file:
-            writer = csv.DictWriter(file, fieldnames=[f.name for f in dataclasses.fields(rows[0])] if rows else ["status"])
+            writer = csv.DictWriter(
+                file, fieldnames=[f.name for f in dataclasses.fields(rows[0])] if rows else ["status"]
+            )
             writer.writeheader()
             writer.writerows(dataclasses.asdict(row) for row in rows)
     for row in rows:
-        print(f"{row.status:<20} order {row.order_id or '-':<6} {row.ticket or '-':<6} {row.provider:<12} "
-              f"ours {row.ours if row.ours is not None else '-':>9}  theirs {row.theirs if row.theirs is not None else '-':>9}"
-              f"  {row.note}")
+        print(
+            f"{row.status:<20} order {row.order_id or '-':<6} {row.ticket or '-':<6} {row.provider:<12} "
+            f"ours {row.ours if row.ours is not None else '-':>9}  "
+            f"theirs {row.theirs if row.theirs is not None else '-':>9}"
+            f"  {row.note}"
+        )
     problems = sum(row.status != "ok" for row in rows)
     print(f"{args.date}: {len(rows)} payments, {problems} problems" + (f"; written to {args.csv}" if args.csv else ""))
     return 0
@@ -210,8 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("payments", help="payments: reconcile a day against the providers")
     payments_sub = p.add_subparsers(dest="payments_command", required=True, metavar="COMMAND")
-    p = payments_sub.add_parser("reconcile", help="paid orders against provider payments: missing, duplicated, "
-                                                  "amount mismatches, unpaid links")
+    p = payments_sub.add_parser(
+        "reconcile", help="paid orders against provider payments: missing, duplicated, amount mismatches, unpaid links"
+    )
     p.add_argument("--date", required=True, help="the business's local day, YYYY-MM-DD")
     p.add_argument("--store", default="", help="one store (default: every store)")
     p.add_argument("--csv", help="also write every row to this CSV file")

@@ -1,4 +1,5 @@
 """The one clock. Everything that needs the time asks here, so tests can move time."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timezone

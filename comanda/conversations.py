@@ -4,6 +4,7 @@ A conversation is store + customer (+ channel): the same person writing to two b
 conversations, each with its own tracker and cart. Ids look like ``centro:whatsapp:+5215512345678``.
 Free-form ids (``rasa shell``'s "default", REST tests) belong to the default store.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

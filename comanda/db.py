@@ -3,6 +3,7 @@
 SQLite is written by several processes at once (Rasa, the action server, the back office), so every
 connection turns on WAL and waits on a busy lock instead of failing. Keep transactions short.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -35,16 +36,16 @@ def check_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"COMANDA_DATABASE_URL is not a database URL: {url!r}")
+        raise ConfigError(f"COMANDA_DATABASE_URL is not a database URL: {url!r}") from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ConfigError(
-            f"COMANDA_DATABASE_URL must be sqlite:/// or postgresql://, not {parsed.drivername!r}"
-        )
+        raise ConfigError(f"COMANDA_DATABASE_URL must be sqlite:/// or postgresql://, not {parsed.drivername!r}")
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         try:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"cannot create the folder of the SQLite database {parsed.database}: {exc.strerror}")
+            raise ConfigError(
+                f"cannot create the folder of the SQLite database {parsed.database}: {exc.strerror}"
+            ) from exc
     return url
 
 
@@ -64,14 +65,12 @@ def _create_engine(url: str) -> Engine:
     backend = make_url(url).get_backend_name()
     try:
         if backend == "sqlite":
-            engine = create_engine(
-                url, future=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-            )
+            engine = create_engine(url, future=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", configure_sqlite_connection)
             return engine
         return create_engine(url, future=True, pool_pre_ping=True, pool_size=5, max_overflow=10)
     except (NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(f"no database driver for {make_url(url).drivername!r}: {exc}")
+        raise ConfigError(f"no database driver for {make_url(url).drivername!r}: {exc}") from exc
 
 
 def new_session(url: Optional[str] = None) -> Session:

@@ -3,6 +3,7 @@
 The code names the problem for programs (actions map it to a response in the customer's language,
 the CLI prints ``error: <message>`` on one line); the message explains it to an operator.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict

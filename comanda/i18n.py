@@ -1,4 +1,5 @@
 """The message catalogue (comanda/messages.yml) and the languages Comanda speaks."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -27,7 +28,7 @@ def t(key: str, language: str, **params: Any) -> str:
 
 
 def join_words(items: List[str], language: str) -> str:
-    """"a, b y c" / "a, b and c"."""
+    """ "a, b y c" / "a, b and c"."""
     if len(items) <= 1:
         return "".join(items)
     return f"{', '.join(items[:-1])} {t('list.and', language)} {items[-1]}"

@@ -1,4 +1,5 @@
 """Schema migrations with Alembic (scripts in comanda/migrations/versions)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +30,7 @@ def upgrade(url: Optional[str] = None, revision: str = "head") -> None:
             pass
     except OperationalError as exc:
         reason = " ".join(str(exc.orig).split())
-        raise ConfigError(f"cannot reach the database at COMANDA_DATABASE_URL: {reason}")
+        raise ConfigError(f"cannot reach the database at COMANDA_DATABASE_URL: {reason}") from exc
     command.upgrade(alembic_config(url), revision)
 
 

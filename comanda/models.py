@@ -6,6 +6,7 @@ enforced by the services. Anything that changes money, stock or an invoice leave
 (stock_movements, payment_events, refunds, order_status_changes, audit_events).
 Rasa's tracker store shares this database in its own table, ``events``.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import (
@@ -395,8 +396,16 @@ class LowStockAlert(Base):
     created_at = _created()
     resolved_at = Column(UTCDateTime)
     # One open alert per store and item: an alert that is ordered or resolved frees the place by its status.
-    __table_args__ = (Index("uq_low_stock_alerts_open", "store_id", "stock_item_id", unique=True,
-                            sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),)
+    __table_args__ = (
+        Index(
+            "uq_low_stock_alerts_open",
+            "store_id",
+            "stock_item_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
 
 
 # --- carts and orders ----------------------------------------------------------------------------
@@ -454,7 +463,9 @@ class Order(Base):
     channel = Column(String(20), nullable=False)  # whatsapp | twilio | simulator | console | rest | shell
     # pending_payment | received | preparing | ready | delivered | picked_up | cancelled | expired
     status = Column(String(20), nullable=False, default="pending_payment")
-    payment_status = Column(String(20), nullable=False, default="unpaid")  # unpaid | paid | refunded | partially_refunded | flagged
+    payment_status = Column(
+        String(20), nullable=False, default="unpaid"
+    )  # unpaid | paid | refunded | partially_refunded | flagged
     payment_method = Column(String(20))  # card | oxxo | spei | cash
     fulfilment = Column(String(10), nullable=False, default="pickup")  # pickup | delivery
     delivery_address = Column(String(500))
@@ -659,7 +670,9 @@ class Return(Base):
     id = _id()
     order_id = Column(ForeignKey("orders.id"), nullable=False, index=True)
     customer_id = Column(ForeignKey("customers.id"), nullable=False)
-    status = Column(String(20), nullable=False, default="requested")  # requested | approved | rejected | received | refunded
+    status = Column(
+        String(20), nullable=False, default="requested"
+    )  # requested | approved | rejected | received | refunded
     reason = Column(String(500))
     refund_amount = Column(Money, nullable=False, default=0)
     credit_note_id = Column(ForeignKey("invoices.id"))
@@ -703,7 +716,9 @@ class PurchaseOrder(Base):
     id = _id()
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     supplier_id = Column(ForeignKey("suppliers.id"), nullable=False)
-    status = Column(String(20), nullable=False, default="draft")  # draft | sent | partially_received | received | cancelled
+    status = Column(
+        String(20), nullable=False, default="draft"
+    )  # draft | sent | partially_received | received | cancelled
     expected_on = Column(Date)
     created_by = Column(String(100), nullable=False)
     created_at = _created()
@@ -736,7 +751,9 @@ class InboundMessage(Base):
     sender = Column(String(160))
     message_type = Column(String(30), nullable=False)
     payload = Column(JSON, nullable=False)
-    status = Column(String(20), nullable=False, default="received")  # received | processing | processed | ignored | failed
+    status = Column(
+        String(20), nullable=False, default="received"
+    )  # received | processing | processed | ignored | failed
     attempts = Column(Integer, nullable=False, default=0)
     error = Column(String(1000))
     received_at = _created()

@@ -1,4 +1,5 @@
 """The one money type: ``Decimal`` with 2 places, in MXN. Never float."""
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation

@@ -4,6 +4,7 @@ The Rasa server runs from COMANDA_RASA_VENV, the action server from COMANDA_ACTI
 process gets the resolved settings in its environment, so endpoints.yml can refer to them. If one
 process dies the others are stopped; Ctrl-C stops them all.
 """
+
 from __future__ import annotations
 
 import os
@@ -72,26 +73,60 @@ def ensure_actions_environment(module: str) -> None:
 
 def rasa_server() -> Service:
     port = setting_int("COMANDA_RASA_PORT")
-    return Service("rasa", [
-        venv_bin("COMANDA_RASA_VENV", "rasa"), "run", "--enable-api",
-        "--auth-token", setting("COMANDA_RASA_TOKEN"), "--port", str(port),
-        "--model", str(home() / "models"), "--endpoints", str(home() / "endpoints.yml"),
-        "--credentials", str(home() / "credentials.yml"),
-    ], port, "/")
+    return Service(
+        "rasa",
+        [
+            venv_bin("COMANDA_RASA_VENV", "rasa"),
+            "run",
+            "--enable-api",
+            "--auth-token",
+            setting("COMANDA_RASA_TOKEN"),
+            "--port",
+            str(port),
+            "--model",
+            str(home() / "models"),
+            "--endpoints",
+            str(home() / "endpoints.yml"),
+            "--credentials",
+            str(home() / "credentials.yml"),
+        ],
+        port,
+        "/",
+    )
 
 
 def action_server() -> Service:
     port = setting_int("COMANDA_ACTIONS_PORT")
-    return Service("actions", [
-        venv_bin("COMANDA_ACTIONS_VENV", "python"), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port),
-    ], port, "/health")
+    return Service(
+        "actions",
+        [
+            venv_bin("COMANDA_ACTIONS_VENV", "python"),
+            "-m",
+            "rasa_sdk",
+            "--actions",
+            "actions",
+            "--port",
+            str(port),
+        ],
+        port,
+        "/health",
+    )
 
 
 def backoffice_server() -> Service:
     port = setting_int("COMANDA_BACKOFFICE_PORT")
-    return Service("backoffice", [
-        venv_bin("COMANDA_ACTIONS_VENV", "python"), "-m", "backoffice", "--port", str(port),
-    ], port, "/health")
+    return Service(
+        "backoffice",
+        [
+            venv_bin("COMANDA_ACTIONS_VENV", "python"),
+            "-m",
+            "backoffice",
+            "--port",
+            str(port),
+        ],
+        port,
+        "/health",
+    )
 
 
 def ensure_port_free(service: Service) -> None:
@@ -103,7 +138,7 @@ def ensure_port_free(service: Service) -> None:
             raise ConfigError(
                 f"port {service.port} ({service.name}) is already in use: stop what runs there "
                 f"or choose another port in the settings (`comanda settings`)"
-            )
+            ) from None
 
 
 def is_ready(service: Service) -> bool:
@@ -145,14 +180,21 @@ def run_stack(only: Optional[str] = None) -> int:
                     return proc.returncode or 1
             for name in [n for n, s in waiting.items() if is_ready(s)]:
                 service = waiting.pop(name)
-                print(f"comanda: {name} ready on port {service.port} after {time.monotonic() - started:.1f} s",
-                      flush=True)
+                print(
+                    f"comanda: {name} ready on port {service.port} after {time.monotonic() - started:.1f} s", flush=True
+                )
                 if not waiting:
-                    simulator = (f"in the WhatsApp simulator at {setting('COMANDA_BACKOFFICE_URL')}/simulator, "
-                                 if setting("COMANDA_SIMULATOR") == "1" else "")
-                    print(f"comanda: ready after {time.monotonic() - started:.1f} s. Chat {simulator}with `make shell`, "
-                          f"or POST to http://127.0.0.1:{setting('COMANDA_RASA_PORT')}/webhooks/rest/webhook?token=… "
-                          "(the Rasa API token, COMANDA_RASA_TOKEN)", flush=True)
+                    simulator = (
+                        f"in the WhatsApp simulator at {setting('COMANDA_BACKOFFICE_URL')}/simulator, "
+                        if setting("COMANDA_SIMULATOR") == "1"
+                        else ""
+                    )
+                    print(
+                        f"comanda: ready after {time.monotonic() - started:.1f} s. Chat {simulator}with `make shell`, "
+                        f"or POST to http://127.0.0.1:{setting('COMANDA_RASA_PORT')}/webhooks/rest/webhook?token=… "
+                        "(the Rasa API token, COMANDA_RASA_TOKEN)",
+                        flush=True,
+                    )
             time.sleep(0.5)
     except KeyboardInterrupt:
         stop()
@@ -176,10 +218,18 @@ def run_shell() -> int:
     env = process_env()
     proc = subprocess.Popen(actions.argv, cwd=home(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        return subprocess.call([
-            venv_bin("COMANDA_RASA_VENV", "rasa"), "shell", "--model", str(home() / "models"),
-            "--endpoints", str(home() / "endpoints.yml"),
-        ], cwd=home(), env=env)
+        return subprocess.call(
+            [
+                venv_bin("COMANDA_RASA_VENV", "rasa"),
+                "shell",
+                "--model",
+                str(home() / "models"),
+                "--endpoints",
+                str(home() / "endpoints.yml"),
+            ],
+            cwd=home(),
+            env=env,
+        )
     finally:
         proc.terminate()
         _wait_all({"actions": proc})

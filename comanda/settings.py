@@ -4,6 +4,7 @@ Every setting Comanda reads is declared in ``SETTINGS`` below; ``comanda setting
 and the README lists them. Read a value with ``setting("NAME")``; nothing else reads ``os.environ``
 for Comanda settings.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,114 +55,276 @@ def _const(value: str) -> Callable[[], str]:
 DEMO_SPEI_CLABE = "646180000000000009"
 
 _DEFINITIONS = [
-    Setting("COMANDA_HOME", "Project folder: data/, models/ and var/ live here.",
-            lambda: str(PROJECT_ROOT), "the checkout's root"),
-    Setting("COMANDA_DATABASE_URL",
-            "SQLAlchemy URL of the one database (Comanda's tables and Rasa's tracker store).",
-            lambda: f"sqlite:///{_var_dir() / 'comanda.db'}", "sqlite:///var/comanda.db"),
-    Setting("COMANDA_DEFAULT_STORE", "Store used when a conversation does not name one (shell, REST).",
-            _const("centro"), "centro"),
-    Setting("COMANDA_CATALOG", "Demo business loaded by `comanda seed --demo`.",
-            lambda: str(_home() / "data" / "demo" / "catalog.yml"), "data/demo/catalog.yml"),
+    Setting(
+        "COMANDA_HOME",
+        "Project folder: data/, models/ and var/ live here.",
+        lambda: str(PROJECT_ROOT),
+        "the checkout's root",
+    ),
+    Setting(
+        "COMANDA_DATABASE_URL",
+        "SQLAlchemy URL of the one database (Comanda's tables and Rasa's tracker store).",
+        lambda: f"sqlite:///{_var_dir() / 'comanda.db'}",
+        "sqlite:///var/comanda.db",
+    ),
+    Setting(
+        "COMANDA_DEFAULT_STORE",
+        "Store used when a conversation does not name one (shell, REST).",
+        _const("centro"),
+        "centro",
+    ),
+    Setting(
+        "COMANDA_CATALOG",
+        "Demo business loaded by `comanda seed --demo`.",
+        lambda: str(_home() / "data" / "demo" / "catalog.yml"),
+        "data/demo/catalog.yml",
+    ),
     Setting("COMANDA_RASA_PORT", "Port of the Rasa server.", _const("5005"), "5005"),
     Setting("COMANDA_ACTIONS_PORT", "Port of the Rasa action server.", _const("5055"), "5055"),
-    Setting("COMANDA_RASA_URL", "Base URL other processes use to reach the Rasa server's HTTP API.",
-            lambda: f"http://127.0.0.1:{setting('COMANDA_RASA_PORT')}", "http://127.0.0.1:5005"),
-    Setting("COMANDA_ACTIONS_URL", "Webhook the Rasa server calls to run custom actions.",
-            lambda: f"http://127.0.0.1:{setting('COMANDA_ACTIONS_PORT')}/webhook",
-            "http://127.0.0.1:5055/webhook"),
-    Setting("COMANDA_BACKOFFICE_PORT", "Port of the back-office web app (simulator, webhooks, staff console).",
-            _const("5080"), "5080"),
-    Setting("COMANDA_BACKOFFICE_URL", "Public base URL of the back office (payment pages, simulator).",
-            lambda: f"http://127.0.0.1:{setting('COMANDA_BACKOFFICE_PORT')}", "http://127.0.0.1:5080"),
-    Setting("COMANDA_RASA_TOKEN", "Token that protects the Rasa server's HTTP API.",
-            _generated_secret("rasa-token"), "random, kept in var/secrets/rasa-token", secret=True),
-    Setting("COMANDA_RASA_VENV", "Virtual environment of the Rasa server.",
-            lambda: str(_home() / ".venv"), ".venv"),
-    Setting("COMANDA_ACTIONS_VENV", "Virtual environment of the action server and back office.",
-            lambda: str(_home() / ".venv-actions"), ".venv-actions"),
+    Setting(
+        "COMANDA_RASA_URL",
+        "Base URL other processes use to reach the Rasa server's HTTP API.",
+        lambda: f"http://127.0.0.1:{setting('COMANDA_RASA_PORT')}",
+        "http://127.0.0.1:5005",
+    ),
+    Setting(
+        "COMANDA_ACTIONS_URL",
+        "Webhook the Rasa server calls to run custom actions.",
+        lambda: f"http://127.0.0.1:{setting('COMANDA_ACTIONS_PORT')}/webhook",
+        "http://127.0.0.1:5055/webhook",
+    ),
+    Setting(
+        "COMANDA_BACKOFFICE_PORT",
+        "Port of the back-office web app (simulator, webhooks, staff console).",
+        _const("5080"),
+        "5080",
+    ),
+    Setting(
+        "COMANDA_BACKOFFICE_URL",
+        "Public base URL of the back office (payment pages, simulator).",
+        lambda: f"http://127.0.0.1:{setting('COMANDA_BACKOFFICE_PORT')}",
+        "http://127.0.0.1:5080",
+    ),
+    Setting(
+        "COMANDA_RASA_TOKEN",
+        "Token that protects the Rasa server's HTTP API.",
+        _generated_secret("rasa-token"),
+        "random, kept in var/secrets/rasa-token",
+        secret=True,
+    ),
+    Setting("COMANDA_RASA_VENV", "Virtual environment of the Rasa server.", lambda: str(_home() / ".venv"), ".venv"),
+    Setting(
+        "COMANDA_ACTIONS_VENV",
+        "Virtual environment of the action server and back office.",
+        lambda: str(_home() / ".venv-actions"),
+        ".venv-actions",
+    ),
     Setting("COMANDA_LOG_LEVEL", "Log level of every Comanda process.", _const("INFO"), "INFO"),
-    Setting("COMANDA_SIMULATOR", "Start the WhatsApp simulator with `comanda run` and point the connector at it "
-            "unless the WHATSAPP_* variables are set (1/0).", _const("1"), "1"),
-    Setting("WHATSAPP_VERIFY_TOKEN", "Token Meta echoes when it verifies the webhook (you choose it in the app).",
-            _const(""), "empty; `comanda run` uses a demo token with the simulator", secret=True),
-    Setting("WHATSAPP_APP_SECRET", "Meta app secret: webhooks are signed with it (X-Hub-Signature-256).",
-            _const(""), "empty; `comanda run` uses a demo secret with the simulator", secret=True),
-    Setting("WHATSAPP_ACCESS_TOKEN", "Bearer token for the Graph API (a system user's permanent token).",
-            _const(""), "empty; `comanda run` uses a demo token with the simulator", secret=True),
-    Setting("WHATSAPP_GRAPH_URL", "Graph API base URL, with version.",
-            _const("https://graph.facebook.com/v21.0"), "https://graph.facebook.com/v21.0"),
-    Setting("WHATSAPP_REENGAGEMENT_TEMPLATE",
-            "Approved template sent when the 24-hour window has closed (one body parameter: the store name).",
-            _const("comanda_reengagement"), "comanda_reengagement"),
+    Setting(
+        "COMANDA_SIMULATOR",
+        "Start the WhatsApp simulator with `comanda run` and point the connector at it "
+        "unless the WHATSAPP_* variables are set (1/0).",
+        _const("1"),
+        "1",
+    ),
+    Setting(
+        "WHATSAPP_VERIFY_TOKEN",
+        "Token Meta echoes when it verifies the webhook (you choose it in the app).",
+        _const(""),
+        "empty; `comanda run` uses a demo token with the simulator",
+        secret=True,
+    ),
+    Setting(
+        "WHATSAPP_APP_SECRET",
+        "Meta app secret: webhooks are signed with it (X-Hub-Signature-256).",
+        _const(""),
+        "empty; `comanda run` uses a demo secret with the simulator",
+        secret=True,
+    ),
+    Setting(
+        "WHATSAPP_ACCESS_TOKEN",
+        "Bearer token for the Graph API (a system user's permanent token).",
+        _const(""),
+        "empty; `comanda run` uses a demo token with the simulator",
+        secret=True,
+    ),
+    Setting(
+        "WHATSAPP_GRAPH_URL",
+        "Graph API base URL, with version.",
+        _const("https://graph.facebook.com/v21.0"),
+        "https://graph.facebook.com/v21.0",
+    ),
+    Setting(
+        "WHATSAPP_REENGAGEMENT_TEMPLATE",
+        "Approved template sent when the 24-hour window has closed (one body parameter: the store name).",
+        _const("comanda_reengagement"),
+        "comanda_reengagement",
+    ),
     Setting("TWILIO_ACCOUNT_SID", "Twilio account for the Twilio WhatsApp channel (see README).", _const(""), "empty"),
-    Setting("TWILIO_AUTH_TOKEN", "Twilio auth token: signs Twilio's webhooks (X-Twilio-Signature).",
-            _const(""), "empty", secret=True),
-    Setting("TWILIO_WHATSAPP_NUMBER", "The shop's WhatsApp sender on Twilio, e.g. whatsapp:+14155238886.",
-            _const(""), "empty"),
+    Setting(
+        "TWILIO_AUTH_TOKEN",
+        "Twilio auth token: signs Twilio's webhooks (X-Twilio-Signature).",
+        _const(""),
+        "empty",
+        secret=True,
+    ),
+    Setting(
+        "TWILIO_WHATSAPP_NUMBER",
+        "The shop's WhatsApp sender on Twilio, e.g. whatsapp:+14155238886.",
+        _const(""),
+        "empty",
+    ),
     # --- CFDI invoices: PAC, CSD, e-mail, document links ---
-    Setting("COMANDA_CFDI_PAC", "Who stamps invoices: local (sealed, not stamped: test documents only), facturapi "
-            "or finkok.", _const("local"), "local"),
-    Setting("COMANDA_CFDI_CSD_DIR", "Folder with the issuer's CSD: <basename>.cer and .key (basename: the business's "
-            "issuer.csd).", lambda: str(_home() / "data" / "demo" / "csd"), "data/demo/csd (SAT's public test CSD)"),
-    Setting("COMANDA_CFDI_CSD_PASSWORD", "Password of the CSD's private key.", _const(""),
-            "empty: read from <basename>.txt beside the key (the demo's)", secret=True),
+    Setting(
+        "COMANDA_CFDI_PAC",
+        "Who stamps invoices: local (sealed, not stamped: test documents only), facturapi or finkok.",
+        _const("local"),
+        "local",
+    ),
+    Setting(
+        "COMANDA_CFDI_CSD_DIR",
+        "Folder with the issuer's CSD: <basename>.cer and .key (basename: the business's issuer.csd).",
+        lambda: str(_home() / "data" / "demo" / "csd"),
+        "data/demo/csd (SAT's public test CSD)",
+    ),
+    Setting(
+        "COMANDA_CFDI_CSD_PASSWORD",
+        "Password of the CSD's private key.",
+        _const(""),
+        "empty: read from <basename>.txt beside the key (the demo's)",
+        secret=True,
+    ),
     Setting("COMANDA_CFDI_PAC_TIMEOUT", "Seconds to wait for the PAC before giving up.", _const("30"), "30"),
-    Setting("FACTURAPI_API_KEY", "Facturapi secret key (sk_test_… or sk_live_…) of the issuer's organization.",
-            _const(""), "empty", secret=True),
-    Setting("FACTURAPI_URL", "Facturapi API base URL.", _const("https://www.facturapi.io/v2"),
-            "https://www.facturapi.io/v2"),
+    Setting(
+        "FACTURAPI_API_KEY",
+        "Facturapi secret key (sk_test_… or sk_live_…) of the issuer's organization.",
+        _const(""),
+        "empty",
+        secret=True,
+    ),
+    Setting(
+        "FACTURAPI_URL", "Facturapi API base URL.", _const("https://www.facturapi.io/v2"), "https://www.facturapi.io/v2"
+    ),
     Setting("FINKOK_USERNAME", "Finkok account user.", _const(""), "empty"),
     Setting("FINKOK_PASSWORD", "Finkok account password.", _const(""), "empty", secret=True),
-    Setting("FINKOK_URL", "Finkok host: the demo (test) one, or https://facturacion.finkok.com for production.",
-            _const("https://demo-facturacion.finkok.com"), "https://demo-facturacion.finkok.com"),
-    Setting("COMANDA_SMTP_HOST", "SMTP server that e-mails invoices.", _const(""),
-            "empty: invoices are not e-mailed"),
+    Setting(
+        "FINKOK_URL",
+        "Finkok host: the demo (test) one, or https://facturacion.finkok.com for production.",
+        _const("https://demo-facturacion.finkok.com"),
+        "https://demo-facturacion.finkok.com",
+    ),
+    Setting("COMANDA_SMTP_HOST", "SMTP server that e-mails invoices.", _const(""), "empty: invoices are not e-mailed"),
     Setting("COMANDA_SMTP_PORT", "SMTP port.", _const("587"), "587"),
     Setting("COMANDA_SMTP_USER", "SMTP user.", _const(""), "empty: no login"),
     Setting("COMANDA_SMTP_PASSWORD", "SMTP password.", _const(""), "empty", secret=True),
-    Setting("COMANDA_SMTP_FROM", "Sender address of invoice e-mails.", _const("facturas@localhost"),
-            "facturas@localhost"),
-    Setting("COMANDA_SMTP_SECURITY", "starttls, ssl (implicit TLS, usually port 465) or none.", _const("starttls"),
-            "starttls"),
-    Setting("COMANDA_DOCUMENT_LINK_SECRET", "HMAC key that signs invoice download links.",
-            _generated_secret("document-link-secret"), "random, kept in var/secrets/document-link-secret",
-            secret=True),
-    Setting("COMANDA_DOCUMENT_LINK_MINUTES", "How long an invoice download link works.", _const("1440"),
-            "1440 (a day)"),
+    Setting(
+        "COMANDA_SMTP_FROM", "Sender address of invoice e-mails.", _const("facturas@localhost"), "facturas@localhost"
+    ),
+    Setting(
+        "COMANDA_SMTP_SECURITY",
+        "starttls, ssl (implicit TLS, usually port 465) or none.",
+        _const("starttls"),
+        "starttls",
+    ),
+    Setting(
+        "COMANDA_DOCUMENT_LINK_SECRET",
+        "HMAC key that signs invoice download links.",
+        _generated_secret("document-link-secret"),
+        "random, kept in var/secrets/document-link-secret",
+        secret=True,
+    ),
+    Setting(
+        "COMANDA_DOCUMENT_LINK_MINUTES", "How long an invoice download link works.", _const("1440"), "1440 (a day)"
+    ),
     # --- payments, the order queue, notifications ---
-    Setting("COMANDA_PAYMENT_PROVIDER", "Who collects card and OXXO payments: sandbox (Comanda's own hosted "
-            "checkout, no account needed), stripe or mercadopago.", _const("sandbox"), "sandbox"),
-    Setting("COMANDA_SANDBOX_WEBHOOK_SECRET", "HMAC key the sandbox checkout signs its webhooks with.",
-            _generated_secret("sandbox-webhook-secret"), "random, kept in var/secrets/sandbox-webhook-secret",
-            secret=True),
-    Setting("COMANDA_WEBHOOK_TOLERANCE_SECONDS", "How old a signed payment webhook may be before it is refused "
-            "as a replay (Stripe's signature timestamp, Mercado Pago's ts, the sandbox's).", _const("300"), "300"),
-    Setting("STRIPE_SECRET_KEY", "Stripe secret API key (sk_test_… or sk_live_…).", _const(""), "empty",
-            secret=True),
-    Setting("STRIPE_WEBHOOK_SECRET", "Signing secret of the Stripe webhook endpoint (whsec_…).", _const(""),
-            "empty", secret=True),
-    Setting("STRIPE_API_URL", "Stripe API base URL (tests point it at a local fake).",
-            _const("https://api.stripe.com"), "https://api.stripe.com"),
-    Setting("MERCADOPAGO_ACCESS_TOKEN", "Mercado Pago access token (TEST-… or APP_USR-…).", _const(""), "empty",
-            secret=True),
-    Setting("MERCADOPAGO_WEBHOOK_SECRET", "Secret signature of the Mercado Pago webhook (Your integrations → "
-            "Webhooks).", _const(""), "empty", secret=True),
-    Setting("MERCADOPAGO_API_URL", "Mercado Pago API base URL (tests point it at a local fake).",
-            _const("https://api.mercadopago.com"), "https://api.mercadopago.com"),
-    Setting("COMANDA_SPEI_CLABE", "The business's 18-digit CLABE, sent to customers who pay by SPEI transfer.",
-            lambda: DEMO_SPEI_CLABE if setting("COMANDA_PAYMENT_PROVIDER") == "sandbox" else "",
-            f"empty; {DEMO_SPEI_CLABE} (a demo CLABE, no real account) while COMANDA_PAYMENT_PROVIDER=sandbox"),
-    Setting("COMANDA_SPEI_BANK", "Bank of that CLABE, as the customer's banking app names it.", _const(""),
-            "empty: the message names no bank"),
-    Setting("COMANDA_SPEI_BENEFICIARY", "Account holder the customer sees in the transfer.", _const(""),
-            "empty: the business's name"),
-    Setting("COMANDA_STAFF_API_TOKEN", "Bearer token of the back office's order-queue API (until staff logins).",
-            _generated_secret("staff-api-token"), "random, kept in var/secrets/staff-api-token", secret=True),
-    Setting("COMANDA_PAYMENT_SWEEP_SECONDS", "How often the back office expires orders whose stock hold ran out.",
-            _const("15"), "15"),
-    Setting("COMANDA_NOTIFY_POLL_SECONDS", "How often the back office delivers queued customer notifications "
-            "to Rasa.", _const("1"), "1"),
+    Setting(
+        "COMANDA_PAYMENT_PROVIDER",
+        "Who collects card and OXXO payments: sandbox (Comanda's own hosted "
+        "checkout, no account needed), stripe or mercadopago.",
+        _const("sandbox"),
+        "sandbox",
+    ),
+    Setting(
+        "COMANDA_SANDBOX_WEBHOOK_SECRET",
+        "HMAC key the sandbox checkout signs its webhooks with.",
+        _generated_secret("sandbox-webhook-secret"),
+        "random, kept in var/secrets/sandbox-webhook-secret",
+        secret=True,
+    ),
+    Setting(
+        "COMANDA_WEBHOOK_TOLERANCE_SECONDS",
+        "How old a signed payment webhook may be before it is refused "
+        "as a replay (Stripe's signature timestamp, Mercado Pago's ts, the sandbox's).",
+        _const("300"),
+        "300",
+    ),
+    Setting("STRIPE_SECRET_KEY", "Stripe secret API key (sk_test_… or sk_live_…).", _const(""), "empty", secret=True),
+    Setting(
+        "STRIPE_WEBHOOK_SECRET",
+        "Signing secret of the Stripe webhook endpoint (whsec_…).",
+        _const(""),
+        "empty",
+        secret=True,
+    ),
+    Setting(
+        "STRIPE_API_URL",
+        "Stripe API base URL (tests point it at a local fake).",
+        _const("https://api.stripe.com"),
+        "https://api.stripe.com",
+    ),
+    Setting(
+        "MERCADOPAGO_ACCESS_TOKEN", "Mercado Pago access token (TEST-… or APP_USR-…).", _const(""), "empty", secret=True
+    ),
+    Setting(
+        "MERCADOPAGO_WEBHOOK_SECRET",
+        "Secret signature of the Mercado Pago webhook (Your integrations → Webhooks).",
+        _const(""),
+        "empty",
+        secret=True,
+    ),
+    Setting(
+        "MERCADOPAGO_API_URL",
+        "Mercado Pago API base URL (tests point it at a local fake).",
+        _const("https://api.mercadopago.com"),
+        "https://api.mercadopago.com",
+    ),
+    Setting(
+        "COMANDA_SPEI_CLABE",
+        "The business's 18-digit CLABE, sent to customers who pay by SPEI transfer.",
+        lambda: DEMO_SPEI_CLABE if setting("COMANDA_PAYMENT_PROVIDER") == "sandbox" else "",
+        f"empty; {DEMO_SPEI_CLABE} (a demo CLABE, no real account) while COMANDA_PAYMENT_PROVIDER=sandbox",
+    ),
+    Setting(
+        "COMANDA_SPEI_BANK",
+        "Bank of that CLABE, as the customer's banking app names it.",
+        _const(""),
+        "empty: the message names no bank",
+    ),
+    Setting(
+        "COMANDA_SPEI_BENEFICIARY",
+        "Account holder the customer sees in the transfer.",
+        _const(""),
+        "empty: the business's name",
+    ),
+    Setting(
+        "COMANDA_STAFF_API_TOKEN",
+        "Bearer token of the back office's order-queue API (until staff logins).",
+        _generated_secret("staff-api-token"),
+        "random, kept in var/secrets/staff-api-token",
+        secret=True,
+    ),
+    Setting(
+        "COMANDA_PAYMENT_SWEEP_SECONDS",
+        "How often the back office expires orders whose stock hold ran out.",
+        _const("15"),
+        "15",
+    ),
+    Setting(
+        "COMANDA_NOTIFY_POLL_SECONDS",
+        "How often the back office delivers queued customer notifications to Rasa.",
+        _const("1"),
+        "1",
+    ),
 ]
 
 # What `comanda run` uses when the WhatsApp variables are not set: the local simulator.
@@ -174,6 +337,7 @@ SIMULATOR_WHATSAPP = {
 
 def simulator_graph_url() -> str:
     return f"{setting('COMANDA_BACKOFFICE_URL')}/simulator/graph/v21.0"
+
 
 SETTINGS: Dict[str, Setting] = {s.name: s for s in _DEFINITIONS}
 
@@ -194,7 +358,7 @@ def setting_int(name: str) -> int:
     except ValueError:
         from comanda.errors import ConfigError
 
-        raise ConfigError(f"{name} must be a whole number, not {value!r}")
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
 
 
 def home() -> Path:

@@ -1,4 +1,5 @@
 """Column types that keep money, quantities and times exact on both SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -5,10 +5,11 @@ Rasa's own REST channel asks nobody for anything, and whoever posts names the co
 speak as, a customer's WhatsApp conversation included (its cart, orders and invoices). So the REST
 channel is for staff tools, tests and integrations that hold the token, never for the public.
 """
+
 from __future__ import annotations
 
 import hmac
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, Optional
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
@@ -24,11 +25,11 @@ def presented_token(request: Request) -> str:
 
 class TokenRestInput(RestInput):
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "rest"
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "TokenRestInput":
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> TokenRestInput:
         return cls(str((credentials or {}).get("token") or ""))
 
     def __init__(self, token: str) -> None:
@@ -40,7 +41,8 @@ class TokenRestInput(RestInput):
         @bp.middleware("request")
         async def token_only(request: Request) -> Optional[HTTPResponse]:
             if request.method == "POST" and not (
-                    self.token and hmac.compare_digest(presented_token(request).encode(), self.token.encode())):
+                self.token and hmac.compare_digest(presented_token(request).encode(), self.token.encode())
+            ):
                 return response.json({"error": "the REST channel needs the Rasa API token"}, status=401)
             return None
 

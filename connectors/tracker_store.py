@@ -3,6 +3,7 @@
 Rasa wants the URL in pieces; this splits it, and on SQLite adds the busy timeout and WAL mode that
 let the Rasa server, the action server and the back office share the file.
 """
+
 from typing import Any, Optional
 
 from rasa.core.brokers.broker import EventBroker
@@ -26,8 +27,16 @@ class ComandaTrackerStore(SQLTrackerStore):
         if sqlite:
             query.setdefault("timeout", str(SQLITE_BUSY_TIMEOUT_MS / 1000))
         super().__init__(
-            domain, dialect=url.drivername, host=url.host, port=url.port, db=url.database,
-            username=url.username, password=url.password, event_broker=event_broker, query=query, **kwargs,
+            domain,
+            dialect=url.drivername,
+            host=url.host,
+            port=url.port,
+            db=url.database,
+            username=url.username,
+            password=url.password,
+            event_broker=event_broker,
+            query=query,
+            **kwargs,
         )
         if sqlite:
             event.listen(self.engine, "connect", configure_sqlite_connection)

@@ -16,12 +16,13 @@ credentials.yml:
       # optional: store (default COMANDA_DEFAULT_STORE); webhook_url, the public URL set in Twilio's
       # console when a proxy or tunnel changes the URL this server sees; api_base_url, for a fake API
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs
 
 from aiohttp import ClientError
@@ -60,7 +61,9 @@ def bot_text(form: Dict[str, str], options: Optional[List[str]]) -> Optional[str
         return f"/share_location{json.dumps(place)}"
     if int(form.get("NumMedia") or 0) > 0:
         kind = (form.get("MediaContentType0") or "").split("/")[0]
-        return f"/received_media{json.dumps({'media_type': kind if kind in ('image', 'audio', 'video') else 'document'})}"
+        return (
+            f"/received_media{json.dumps({'media_type': kind if kind in ('image', 'audio', 'video') else 'document'})}"
+        )
     if form.get("ButtonPayload") or form.get("ButtonText"):
         return form.get("ButtonPayload") or form["ButtonText"]
     body = form.get("Body", "").strip()
@@ -74,43 +77,44 @@ class TwilioWhatsAppOutput(OutputChannel):
     """
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "twilio_whatsapp"
 
     def __init__(self, client: Client, twilio_number: str) -> None:
         self.client = client
         self.from_ = whatsapp_address(twilio_number)
 
-    async def _send(self, recipient_id: Text, **fields: Any) -> None:
+    async def _send(self, recipient_id: str, **fields: Any) -> None:
         to = await asyncio.to_thread(address_of, recipient_id)
         try:
             await self.client.messages.create_async(to=to, from_=self.from_, **fields)
         except (TwilioRestException, ClientError) as exc:
             logger.error("Twilio did not take a message to %s: %s", to, exc)
 
-    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         for part in split_text(text, MAX_BODY):
             await self._send(recipient_id, body=part)
 
-    async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],
-                                     **kwargs: Any) -> None:
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: List[Dict[str, Any]], **kwargs: Any
+    ) -> None:
         """Buttons as "1. title" lines; the conversation remembers their payloads for a numbered answer."""
         await asyncio.to_thread(remember_options, recipient_id, [b.get("payload") or b["title"] for b in buttons])
         numbered = "\n".join(f"{n}. {b['title']}" for n, b in enumerate(buttons, start=1))
         await self.send_text_message(recipient_id, f"{text}\n\n{numbered}" if text else numbered)
 
-    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
         await self._send(recipient_id, media_url=[image])
 
-    async def send_attachment(self, recipient_id: Text, attachment: Text, **kwargs: Any) -> None:
+    async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
         await self._send(recipient_id, media_url=[attachment])
 
-    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+    async def send_custom_json(self, recipient_id: str, json_message: Dict[str, Any], **kwargs: Any) -> None:
         """Fields for Twilio's Messages API as they are, e.g. content_sid and content_variables."""
         await self._send(recipient_id, **json_message)
 
 
-def address_of(recipient_id: Text) -> str:
+def address_of(recipient_id: str) -> str:
     """The WhatsApp address Twilio gave for a conversation; else the number in the conversation id."""
     with transaction() as session:
         conversation = session.get(m.Conversation, recipient_id)
@@ -119,7 +123,7 @@ def address_of(recipient_id: Text) -> str:
     return whatsapp_address(parse_conversation_id(recipient_id).customer or recipient_id)
 
 
-def remember_options(recipient_id: Text, payloads: List[str]) -> None:
+def remember_options(recipient_id: str, payloads: List[str]) -> None:
     with transaction() as session:
         conversation = session.get(m.Conversation, recipient_id)
         if conversation is not None:
@@ -128,19 +132,31 @@ def remember_options(recipient_id: Text, payloads: List[str]) -> None:
 
 class TwilioWhatsAppInput(InputChannel):
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "twilio_whatsapp"
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
         if not credentials:
             cls.raise_missing_credentials_exception()
-        return cls(credentials["account_sid"], credentials["auth_token"], credentials["twilio_number"],
-                   store=credentials.get("store") or setting("COMANDA_DEFAULT_STORE"),
-                   webhook_url=credentials.get("webhook_url"), api_base_url=credentials.get("api_base_url"))
+        return cls(
+            credentials["account_sid"],
+            credentials["auth_token"],
+            credentials["twilio_number"],
+            store=credentials.get("store") or setting("COMANDA_DEFAULT_STORE"),
+            webhook_url=credentials.get("webhook_url"),
+            api_base_url=credentials.get("api_base_url"),
+        )
 
-    def __init__(self, account_sid: str, auth_token: str, twilio_number: str, store: str,
-                 webhook_url: Optional[str] = None, api_base_url: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        twilio_number: str,
+        store: str,
+        webhook_url: Optional[str] = None,
+        api_base_url: Optional[str] = None,
+    ) -> None:
         self.validator = RequestValidator(auth_token)
         self.twilio_number = twilio_number
         self.store = store
@@ -165,10 +181,17 @@ class TwilioWhatsAppInput(InputChannel):
             customer = find_or_create_customer(session, normalize_phone(sender), name=form.get("ProfileName"))
             conversation = touch_conversation(session, self.store, customer, CHANNEL, sender)
             text = bot_text(form, conversation.numbered_options)
-            inbox_id = inbox.record_inbound(session, CHANNEL, form["MessageSid"], form.get("MessageType") or "text",
-                                            {"form": form, "text": text}, store_id=self.store,
-                                            conversation_id=conversation.id, sender=sender,
-                                            status="processing" if text else "ignored")
+            inbox_id = inbox.record_inbound(
+                session,
+                CHANNEL,
+                form["MessageSid"],
+                form.get("MessageType") or "text",
+                {"form": form, "text": text},
+                store_id=self.store,
+                conversation_id=conversation.id,
+                sender=sender,
+                status="processing" if text else "ignored",
+            )
         return None if inbox_id is None else (inbox_id, conversation.id, text)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -195,14 +218,28 @@ class TwilioWhatsAppInput(InputChannel):
             if stored is None or stored[2] is None:  # a redelivery, or nothing the bot reads
                 return response.text("", status=204)
             inbox_id, conversation_id, text = stored
-            media = [{"url": form.get(f"MediaUrl{i}"), "content_type": form.get(f"MediaContentType{i}")}
-                     for i in range(int(form.get("NumMedia") or 0))]
-            metadata = {"channel": CHANNEL, "message_id": form["MessageSid"], "store_id": self.store,
-                        "profile_name": form.get("ProfileName"), "media": media}
+            media = [
+                {"url": form.get(f"MediaUrl{i}"), "content_type": form.get(f"MediaContentType{i}")}
+                for i in range(int(form.get("NumMedia") or 0))
+            ]
+            metadata = {
+                "channel": CHANNEL,
+                "message_id": form["MessageSid"],
+                "store_id": self.store,
+                "profile_name": form.get("ProfileName"),
+                "media": media,
+            }
             try:
-                await on_new_message(UserMessage(text, self.get_output_channel(), conversation_id,
-                                                 input_channel=self.name(), message_id=form["MessageSid"],
-                                                 metadata=metadata))
+                await on_new_message(
+                    UserMessage(
+                        text,
+                        self.get_output_channel(),
+                        conversation_id,
+                        input_channel=self.name(),
+                        message_id=form["MessageSid"],
+                        metadata=metadata,
+                    )
+                )
             except Exception as exc:  # noqa: BLE001 - kept on the inbox row for staff, then raised to Sanic
                 await asyncio.to_thread(finish, inbox_id, "failed", f"{type(exc).__name__}: {exc}")
                 raise

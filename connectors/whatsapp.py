@@ -10,6 +10,7 @@ re-engagement template instead.
 Outbound: replies go to the durable outbox and a sender loop delivers them with backoff. The n-th
 reply to an inbound message has a dedupe key, so processing that message again sends nothing twice.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,7 +22,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
@@ -38,7 +39,13 @@ from comanda.services.customers import find_or_create_customer, normalize_phone,
 from comanda.services.stores import store_for_phone_number_id
 from integrations.whatsapp.graph import REENGAGEMENT_CODE, GraphClient, GraphError, describe_error
 from integrations.whatsapp.messages import (
-    Outgoing, choice_messages, chosen_option, custom_message, media_message, template_message, text_messages,
+    Outgoing,
+    choice_messages,
+    chosen_option,
+    custom_message,
+    media_message,
+    template_message,
+    text_messages,
 )
 from integrations.whatsapp.webhook import ANSWERED, SIGNATURE_HEADER, Inbound, Status, check_signature, parse_webhook
 
@@ -78,7 +85,7 @@ class GroupCommit:
 
     def __init__(self, write_batch: Callable[[List[Inbound]], List[tuple]]) -> None:
         self._write_batch = write_batch
-        self._queue: "asyncio.Queue[tuple]" = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple] = asyncio.Queue()
 
     async def write(self, messages: List[Inbound]) -> List[tuple]:
         done = asyncio.get_running_loop().create_future()
@@ -108,11 +115,11 @@ def ordering_key(message: Inbound) -> str:
 
 class WhatsAppInput(InputChannel):
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return CHANNEL
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WhatsAppInput":
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> WhatsAppInput:
         credentials = credentials or {}
         return cls(
             verify_token=str(credentials.get("verify_token") or ""),
@@ -122,8 +129,14 @@ class WhatsAppInput(InputChannel):
             reengagement_template=str(credentials.get("reengagement_template") or "comanda_reengagement"),
         )
 
-    def __init__(self, verify_token: str, app_secret: str, access_token: str, graph_url: str,
-                 reengagement_template: str = "comanda_reengagement") -> None:
+    def __init__(
+        self,
+        verify_token: str,
+        app_secret: str,
+        access_token: str,
+        graph_url: str,
+        reengagement_template: str = "comanda_reengagement",
+    ) -> None:
         self.verify_token = verify_token
         self.app_secret = app_secret
         self.graph = GraphClient(graph_url, access_token)
@@ -169,8 +182,11 @@ class WhatsAppInput(InputChannel):
         async def verify(request: Request) -> HTTPResponse:
             args = request.args
             token = args.get("hub.verify_token") or ""
-            if (args.get("hub.mode") == "subscribe" and self.verify_token
-                    and hmac.compare_digest(token.encode(), self.verify_token.encode())):
+            if (
+                args.get("hub.mode") == "subscribe"
+                and self.verify_token
+                and hmac.compare_digest(token.encode(), self.verify_token.encode())
+            ):
                 return response.text(args.get("hub.challenge") or "")
             return response.text("forbidden", status=403)
 
@@ -204,8 +220,13 @@ class WhatsAppInput(InputChannel):
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
-        task.add_done_callback(lambda t: t.cancelled() or not t.exception() or log.error(
-            "whatsapp: background task failed", exc_info=t.exception()))
+        task.add_done_callback(
+            lambda t: (
+                t.cancelled()
+                or not t.exception()
+                or log.error("whatsapp: background task failed", exc_info=t.exception())
+            )
+        )
 
     def _store_all(self, messages: List[Inbound]) -> List[tuple]:
         """One transaction for the batch; if it fails, those webhooks fail and Meta delivers them again."""
@@ -214,14 +235,23 @@ class WhatsAppInput(InputChannel):
             for message in messages:
                 answered = message.kind in ANSWERED and message.sender is not None
                 inbox_id = inbox.record_inbound(
-                    session, CHANNEL, message.message_id, message.message_type, message.to_record(),
+                    session,
+                    CHANNEL,
+                    message.message_id,
+                    message.message_type,
+                    message.to_record(),
                     sender=message.sender,
-                    status="received" if answered else "ignored")
+                    status="received" if answered else "ignored",
+                )
                 if inbox_id is None:
                     log.info("whatsapp: message %s is a redelivery: dropped", message.message_id)
                 elif not answered:
-                    log.info("whatsapp: %s message %s from %s: logged, no reply", message.message_type,
-                             message.message_id, message.sender)
+                    log.info(
+                        "whatsapp: %s message %s from %s: logged, no reply",
+                        message.message_type,
+                        message.message_id,
+                        message.sender,
+                    )
                 else:
                     new.append((inbox_id, ordering_key(message), message.message_id))
         return new
@@ -240,12 +270,20 @@ class WhatsAppInput(InputChannel):
                     return
                 await self._mark_read(phone_number_id, external_id)
                 parse_data = await asyncio.get_running_loop().run_in_executor(
-                    self._nlu_thread, self._understand, text, conversation_id)
+                    self._nlu_thread, self._understand, text, conversation_id
+                )
                 output = WhatsAppOutput(self, reply_to=external_id)
-                await self._on_new_message(UserMessage(
-                    text, output, conversation_id, parse_data=parse_data, input_channel=CHANNEL,
-                    message_id=external_id, metadata={"channel": CHANNEL, "message_id": external_id},
-                ))
+                await self._on_new_message(
+                    UserMessage(
+                        text,
+                        output,
+                        conversation_id,
+                        parse_data=parse_data,
+                        input_channel=CHANNEL,
+                        message_id=external_id,
+                        metadata={"channel": CHANNEL, "message_id": external_id},
+                    )
+                )
                 await in_thread(self._finish, inbox_id, "processed", None, await self.language_of(conversation_id))
             except Exception as exc:  # noqa: BLE001 - recorded on the inbox row for staff and retries
                 log.exception("whatsapp: processing message %s failed", external_id)
@@ -272,15 +310,23 @@ class WhatsAppInput(InputChannel):
                 phone = None
             if store is None or (phone is None and message.user_id is None):
                 why = "unknown phone_number_id" if store is None else f"unusable sender {message.wa_id!r}"
-                log.warning("whatsapp: %s for message %s (%s): acknowledged, not processed", why,
-                            message.message_id, message.phone_number_id)
+                log.warning(
+                    "whatsapp: %s for message %s (%s): acknowledged, not processed",
+                    why,
+                    message.message_id,
+                    message.phone_number_id,
+                )
                 inbox.finish(session, inbox_id, "ignored", why)
                 return None
             customer = find_or_create_customer(session, phone, message.user_id, message.profile_name)
             conversation = touch_conversation(session, store.id, customer, CHANNEL, message.sender)
             row.store_id, row.conversation_id = store.id, conversation.id
-            return row.external_id, bot_text(message, conversation.numbered_options), message.phone_number_id, \
-                conversation.id
+            return (
+                row.external_id,
+                bot_text(message, conversation.numbered_options),
+                message.phone_number_id,
+                conversation.id,
+            )
 
     def _finish(self, inbox_id: int, status: str, error: Optional[str], language: Optional[str] = None) -> None:
         """Close the inbox row; remember the language the bot now speaks with this customer."""
@@ -301,9 +347,7 @@ class WhatsAppInput(InputChannel):
     async def _already_answered(self, conversation_id: str, message_id: str) -> bool:
         """A message whose turn Rasa saved before the crash must not be answered again."""
         tracker = await self._agent().tracker_store.retrieve(conversation_id)
-        return tracker is not None and any(
-            getattr(event, "message_id", None) == message_id for event in tracker.events
-        )
+        return tracker is not None and any(getattr(event, "message_id", None) == message_id for event in tracker.events)
 
     async def _recover(self) -> None:
         """Answer what was acknowledged but never answered (a crash between the 200 and the reply)."""
@@ -352,11 +396,19 @@ class WhatsAppInput(InputChannel):
             return
         store = session.get(m.Store, conversation.store_id)
         language = language_or_default(conversation.language or store.business.default_language)
-        message = template_message(conversation.recipient, self.reengagement_template, TEMPLATE_LANGUAGE[language],
-                                   [store.name])
+        message = template_message(
+            conversation.recipient, self.reengagement_template, TEMPLATE_LANGUAGE[language], [store.name]
+        )
         key = f"reengage:{conversation_id}:{now().date().isoformat()}"
-        if outbox.enqueue(session, CHANNEL, conversation.recipient, message, store_id=store.id,
-                          conversation_id=conversation_id, dedupe_key=key):
+        if outbox.enqueue(
+            session,
+            CHANNEL,
+            conversation.recipient,
+            message,
+            store_id=store.id,
+            conversation_id=conversation_id,
+            dedupe_key=key,
+        ):
             log.info("whatsapp: 24-hour window closed for %s: re-engagement template queued", conversation_id)
 
     def wake_sender(self) -> None:
@@ -421,8 +473,13 @@ class WhatsAppInput(InputChannel):
             status = outbox.mark_failed(session, item, str(error), error.retryable)
             if error.code == REENGAGEMENT_CODE and item.conversation_id:
                 self._queue_reengagement(session, item.conversation_id)
-        log.log(logging.WARNING if status == "queued" else logging.ERROR,
-                "whatsapp: send of outbox %s failed (%s): %s", item.id, status, error)
+        log.log(
+            logging.WARNING if status == "queued" else logging.ERROR,
+            "whatsapp: send of outbox %s failed (%s): %s",
+            item.id,
+            status,
+            error,
+        )
 
     def get_output_channel(self) -> OutputChannel:
         """For proactive messages (Rasa's trigger_intent with the latest output channel)."""
@@ -433,7 +490,7 @@ class WhatsAppOutput(OutputChannel):
     """Turns the bot's messages into outbox rows for the conversation's WhatsApp recipient."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return CHANNEL
 
     def __init__(self, channel: WhatsAppInput, reply_to: Optional[str] = None) -> None:
@@ -456,8 +513,15 @@ class WhatsAppOutput(OutputChannel):
                 for message in outgoing.messages:
                     key = f"{self.reply_to}:{self._sent + len(keys)}" if self.reply_to else None
                     keys.append(key)
-                    outbox.enqueue(session, CHANNEL, conversation.recipient, message, store_id=conversation.store_id,
-                                   conversation_id=conversation_id, dedupe_key=key)
+                    outbox.enqueue(
+                        session,
+                        CHANNEL,
+                        conversation.recipient,
+                        message,
+                        store_id=conversation.store_id,
+                        conversation_id=conversation_id,
+                        dedupe_key=key,
+                    )
                 if outgoing.options is not None:
                     conversation.numbered_options = outgoing.options
 
@@ -465,28 +529,30 @@ class WhatsAppOutput(OutputChannel):
         self._sent += len(keys)
         self.channel.wake_sender()
 
-    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self._queue(recipient_id, lambda to: Outgoing(text_messages(to, text)))
 
-    async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],
-                                     **kwargs: Any) -> None:
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: List[Dict[str, Any]], **kwargs: Any
+    ) -> None:
         language = await self.channel.language_of(recipient_id)
         await self._queue(recipient_id, lambda to: choice_messages(to, text, buttons, language))
 
-    async def send_quick_replies(self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]],
-                                 **kwargs: Any) -> None:
+    async def send_quick_replies(
+        self, recipient_id: str, text: str, quick_replies: List[Dict[str, Any]], **kwargs: Any
+    ) -> None:
         await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
 
-    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
         await self._queue(recipient_id, lambda to: Outgoing([media_message(to, "image", link=image)]))
 
-    async def send_attachment(self, recipient_id: Text, attachment: Any, **kwargs: Any) -> None:
+    async def send_attachment(self, recipient_id: str, attachment: Any, **kwargs: Any) -> None:
         if isinstance(attachment, dict):
             await self.send_custom_json(recipient_id, {"type": "document", "document": attachment})
         else:
             await self._queue(recipient_id, lambda to: Outgoing([media_message(to, "document", link=str(attachment))]))
 
-    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+    async def send_custom_json(self, recipient_id: str, json_message: Dict[str, Any], **kwargs: Any) -> None:
         def build(to: str) -> Outgoing:
             message = custom_message(to, json_message)
             if message is None:
@@ -496,6 +562,5 @@ class WhatsAppOutput(OutputChannel):
 
         await self._queue(recipient_id, build)
 
-    async def send_elements(self, recipient_id: Text, elements: Any, **kwargs: Any) -> None:
+    async def send_elements(self, recipient_id: str, elements: Any, **kwargs: Any) -> None:
         log.warning("whatsapp: carousel elements are not supported on WhatsApp; dropped")
-

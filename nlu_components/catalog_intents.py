@@ -23,10 +23,11 @@ reason a cart intent the reading bears out (order lines for adding or changing q
 product for removing or asking) gets at least ``min_confidence`` too, so the FallbackClassifier does
 not ask "¿me lo dices de otra forma?" about "seis de pastor sin cilantro".
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -45,23 +46,37 @@ LONG_NUMBER = re.compile(r"(?<!\d)\d{4,}(?!\d)")
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
 class CatalogIntentRefiner(GraphComponent):
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         return {
             "min_confidence": 0.8,
             # intents an order line overrides: what the classifier says when it misses an order
-            "ordered_instead_of": ["product_question", "show_menu", "greet", "goodbye", "thank", "out_of_scope",
-                                   "inform", "affirm", "faq"],
+            "ordered_instead_of": [
+                "product_question",
+                "show_menu",
+                "greet",
+                "goodbye",
+                "thank",
+                "out_of_scope",
+                "inform",
+                "affirm",
+                "faq",
+            ],
             "asked_instead_of": ["add_items", "show_menu", "remove_items", "change_quantity"],
             "removed_instead_of": ["clear_cart"],
             "informed_instead_of": ["change_quantity", "add_items", "remove_items"],
         }
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
+    def __init__(self, config: Dict[str, Any]) -> None:
         self.config = config
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "CatalogIntentRefiner":
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> CatalogIntentRefiner:
         return cls(config)
 
     def refined(self, intent: Optional[str], entities: List[Dict[str, Any]], text: str = "") -> Optional[str]:
@@ -80,8 +95,12 @@ class CatalogIntentRefiner(GraphComponent):
         lines = [e.get("value") or {} for e in entities if e.get("entity") == ORDER_LINE]
         if intent == "change_quantity" and lines and not any(line.get("quantity_stated") for line in lines):
             return "add_items"
-        borne_out = {"add_items": orders, "change_quantity": orders, "remove_items": names,
-                     "product_question": names and not orders}
+        borne_out = {
+            "add_items": orders,
+            "change_quantity": orders,
+            "remove_items": names,
+            "product_question": names and not orders,
+        }
         return intent if borne_out.get(intent) else None
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -96,6 +115,7 @@ class CatalogIntentRefiner(GraphComponent):
             confidence = max(float(intent.get("confidence") or 0), self.config["min_confidence"])
             top = {INTENT_NAME_KEY: target, "confidence": confidence}
             message.set(INTENT, top, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [top] + [r for r in ranking if r.get(INTENT_NAME_KEY) != target],
-                        add_to_output=True)
+            message.set(
+                INTENT_RANKING_KEY, [top] + [r for r in ranking if r.get(INTENT_NAME_KEY) != target], add_to_output=True
+            )
         return messages

@@ -8,13 +8,14 @@ ambiguous messages ("ok", "👍", "2") leave the conversation's remembered langu
 Product names found earlier in the pipeline (`product` entities: "taro", "latte" read the same in
 both languages) are not evidence and are left out; the words around them are.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import re
 from collections import Counter
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -35,7 +36,7 @@ def features(text: str, n_min: int, n_max: int) -> Counter:
         padded = f" {word} "
         for n in range(n_min, n_max + 1):
             for i in range(len(padded) - n + 1):
-                grams[padded[i:i + n]] += 1
+                grams[padded[i : i + n]] += 1
     return grams
 
 
@@ -50,7 +51,7 @@ class NaiveBayesLanguageModel:
         self.vocabulary = len({g for c in counts.values() for g in c})
 
     @classmethod
-    def fit(cls, samples: List[Tuple[str, str]], n_min: int, n_max: int) -> "NaiveBayesLanguageModel":
+    def fit(cls, samples: List[Tuple[str, str]], n_min: int, n_max: int) -> NaiveBayesLanguageModel:
         counts: Dict[str, Counter] = {}
         docs: Counter = Counter()
         for text, lang in samples:
@@ -81,7 +82,7 @@ class NaiveBayesLanguageModel:
         return {"counts": self.counts, "docs": self.docs, "alpha": self.alpha}
 
     @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "NaiveBayesLanguageModel":
+    def from_json(cls, data: Dict[str, Any]) -> NaiveBayesLanguageModel:
         return cls(data["counts"], data["docs"], data["alpha"])
 
 
@@ -99,7 +100,7 @@ def _stop_words(language: str) -> List[str]:
 def _without_entities(text: str, entities: List[Dict[str, Any]]) -> str:
     for entity in sorted(entities, key=lambda e: e.get("start", 0), reverse=True):
         if entity.get("entity") == "product" and "start" in entity and "end" in entity:
-            text = text[: entity["start"]] + " " + text[entity["end"]:]
+            text = text[: entity["start"]] + " " + text[entity["end"] :]
     return text
 
 
@@ -110,22 +111,37 @@ class LanguageDetector(GraphComponent):
     FILE = "language_model.json"
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         return {
-            "threshold": 0.85, "min_ngram": 1, "max_ngram": 4, "evidence_cap": 24, "min_letters": 3,
-            "metadata_key": "language", "stop_words": True,
+            "threshold": 0.85,
+            "min_ngram": 1,
+            "max_ngram": 4,
+            "evidence_cap": 24,
+            "min_letters": 3,
+            "metadata_key": "language",
+            "stop_words": True,
         }
 
-    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-                 model: Optional[NaiveBayesLanguageModel] = None) -> None:
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: Optional[NaiveBayesLanguageModel] = None,
+    ) -> None:
         self.config = config
         self._storage = model_storage
         self._resource = resource
         self.model = model
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "LanguageDetector":
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> LanguageDetector:
         return cls(config, model_storage, resource)
 
     def _language_of(self, example: Message) -> Optional[str]:
@@ -150,8 +166,14 @@ class LanguageDetector(GraphComponent):
         return self._resource
 
     @classmethod
-    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "LanguageDetector":
+    def load(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> LanguageDetector:
         try:
             with model_storage.read_from(resource) as directory:
                 model = NaiveBayesLanguageModel.from_json(json.loads((directory / cls.FILE).read_text("utf-8")))
@@ -176,8 +198,12 @@ class LanguageDetector(GraphComponent):
                 continue
             language, confidence = verdict
             entity = {
-                "entity": ENTITY, "value": language, "start": 0, "end": len(text),
-                "confidence": round(confidence, 4), "extractor": type(self).__name__,
+                "entity": ENTITY,
+                "value": language,
+                "start": 0,
+                "end": len(text),
+                "confidence": round(confidence, 4),
+                "extractor": type(self).__name__,
             }
             message.set(ENTITIES, message.get(ENTITIES, []) + [entity], add_to_output=True)
         return messages

@@ -14,13 +14,14 @@ For each message it adds:
   component, can leave product names out of its evidence;
 - the same lines under ``order_lines`` in the message data, for tooling.
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import threading
 import time
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -47,10 +48,10 @@ class OrderLineExtractor(GraphComponent):
     """Emits ``order_line`` and ``product`` entities read against the catalog in the database."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         return {"reload_seconds": 5}
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
+    def __init__(self, config: Dict[str, Any]) -> None:
         self.config = config
         self._lock = threading.Lock()  # Rasa may run NLU for several conversations on threads
         self._parser = OrderParser(CatalogSnapshot(products=[], shop_names=[]))
@@ -58,8 +59,13 @@ class OrderLineExtractor(GraphComponent):
         self._checked_at = -math.inf
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "OrderLineExtractor":
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> OrderLineExtractor:
         extractor = cls(config)
         extractor.parser()  # read the catalog when the model loads, not on the first customer's message
         return extractor
@@ -99,8 +105,18 @@ class OrderLineExtractor(GraphComponent):
 
     def _entities(self, parsed: ParsedMessage) -> List[Dict[str, Any]]:
         extractor = type(self).__name__
-        products = [{"entity": PRODUCT, "value": m.sku, "start": m.start, "end": m.end, "extractor": extractor}
-                    for m in parsed.mentions]
-        lines = [{"entity": ORDER_LINE, "value": line.as_dict(), "start": line.start, "end": line.end,
-                  "extractor": extractor} for line in parsed.lines]
+        products = [
+            {"entity": PRODUCT, "value": m.sku, "start": m.start, "end": m.end, "extractor": extractor}
+            for m in parsed.mentions
+        ]
+        lines = [
+            {
+                "entity": ORDER_LINE,
+                "value": line.as_dict(),
+                "start": line.start,
+                "end": line.end,
+                "extractor": extractor,
+            }
+            for line in parsed.lines
+        ]
         return products + lines

@@ -22,6 +22,7 @@ read alike). ``parse(text)`` then:
    negra mediana"). A clause that asks ("¿tienen matcha?", "do you have matcha?", "el matcha
    lleva azúcar?") mentions products but orders nothing.
 """
+
 from __future__ import annotations
 
 import re
@@ -52,24 +53,76 @@ SEPARATORS = PUNCTUATION | {"y", "and", "plus", "tambien", "also"}
 ONE = frozenset({"un", "una", "uno", "a", "an", "one", "otro", "otra", "another"})
 QUANTITY_PHRASES: Dict[Tuple[str, ...], int] = {
     **{(word,): 1 for word in ONE},
-    ("un", "par"): 2, ("par",): 2, ("a", "couple"): 2, ("couple",): 2, ("a", "pair"): 2,
-    ("una", "docena"): 12, ("docena",): 12, ("a", "dozen"): 12, ("dozen",): 12,
-    ("media", "docena"): 6, ("half", "a", "dozen"): 6, ("half", "dozen"): 6,
+    ("un", "par"): 2,
+    ("par",): 2,
+    ("a", "couple"): 2,
+    ("couple",): 2,
+    ("a", "pair"): 2,
+    ("una", "docena"): 12,
+    ("docena",): 12,
+    ("a", "dozen"): 12,
+    ("dozen",): 12,
+    ("media", "docena"): 6,
+    ("half", "a", "dozen"): 6,
+    ("half", "dozen"): 6,
 }
 DOZEN = frozenset({"docena", "docenas", "dozen", "dozens"})
 # "unos tacos" is some tacos, not one (text2num reads "unos" as 1): the count may come later.
 SOME = frozenset({"unos", "unas"})
 # A number followed by one of these is a measure, a price or a time, not how many: "500 ml", "a las 3 pm".
-NOT_A_COUNT = frozenset({"%", "ml", "l", "lt", "litro", "litros", "g", "gr", "kg", "kilo", "kilos", "oz", "pm", "am",
-                         "hrs", "pesos", "mxn", "min", "minutos"})
+NOT_A_COUNT = frozenset(
+    {
+        "%",
+        "ml",
+        "l",
+        "lt",
+        "litro",
+        "litros",
+        "g",
+        "gr",
+        "kg",
+        "kilo",
+        "kilos",
+        "oz",
+        "pm",
+        "am",
+        "hrs",
+        "pesos",
+        "mxn",
+        "min",
+        "minutos",
+    }
+)
 MAX_QUANTITY = 999
 # Words that make a clause a question about products rather than an order. A clause ending in "?"
 # whose products have no quantity asks too ("el matcha lleva azúcar?"); "¿me das una coca?" orders.
-QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset({
-    ("tienen",), ("tienes",), ("tiene",), ("hay",), ("venden",), ("manejan",), ("cuanto",), ("cuanta",),
-    ("cuantos",), ("cuantas",), ("precio",), ("donde",), ("do", "you"), ("have", "you"), ("is", "there"),
-    ("are", "there"), ("any",), ("how", "much"), ("how", "many"), ("what",), ("what's",), ("where",), ("where's",),
-})
+QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
+    {
+        ("tienen",),
+        ("tienes",),
+        ("tiene",),
+        ("hay",),
+        ("venden",),
+        ("manejan",),
+        ("cuanto",),
+        ("cuanta",),
+        ("cuantos",),
+        ("cuantas",),
+        ("precio",),
+        ("donde",),
+        ("do", "you"),
+        ("have", "you"),
+        ("is", "there"),
+        ("are", "there"),
+        ("any",),
+        ("how", "much"),
+        ("how", "many"),
+        ("what",),
+        ("what's",),
+        ("where",),
+        ("where's",),
+    }
+)
 # Option names start with "sin"/"con" or "no"/"with" in one language; customers mix them ("with no pearls").
 OPENING_SYNONYMS = ({"sin", "no", "without"}, {"con", "with"})
 # Words customers put before a variant value: "talla M", "size XL", "color negro".
@@ -115,9 +168,14 @@ class OrderLine:
     end: int
 
     def as_dict(self) -> Dict[str, Any]:
-        return {"sku": self.sku, "quantity": self.quantity, "modifiers": self.modifiers,
-                "variant": self.variant, "variant_sku": self.variant_sku,
-                "quantity_stated": self.quantity_stated}
+        return {
+            "sku": self.sku,
+            "quantity": self.quantity,
+            "modifiers": self.modifiers,
+            "variant": self.variant,
+            "variant_sku": self.variant_sku,
+            "quantity_stated": self.quantity_stated,
+        }
 
 
 @dataclass
@@ -203,7 +261,7 @@ class _Clause:
     def asks(self) -> bool:
         """Whether the clause asks about its products instead of ordering them (quantities bound)."""
         keys = self.other_words
-        if any(tuple(keys[i:i + n]) in QUESTION_WORDS for i in range(len(keys)) for n in (1, 2)):
+        if any(tuple(keys[i : i + n]) in QUESTION_WORDS for i in range(len(keys)) for n in (1, 2)):
             return True
         return self.question_mark and all(item.quantity is None for item in self.items)
 
@@ -306,8 +364,9 @@ class OrderParser:
 
     def parse(self, text: str) -> ParsedMessage:
         clauses = self._clauses(words(text))
-        mentions = [Mention(self.products[i.product].sku, i.name_start, i.name_end)
-                    for clause in clauses for i in clause.items]
+        mentions = [
+            Mention(self.products[i.product].sku, i.name_start, i.name_end) for clause in clauses for i in clause.items
+        ]
         ordered: List[_Item] = []
         for clause in clauses:
             _bind_quantities(clause)
@@ -417,8 +476,16 @@ class OrderParser:
         product = self.products[item.product]
         complete = bool(product.variant_axes) and set(item.variant) == set(product.variant_axes)
         variant_sku = self.variant_skus[item.product].get(frozenset(item.variant.items())) if complete else None
-        return OrderLine(product.sku, item.quantity or 1, item.modifiers, item.variant, variant_sku,
-                         item.quantity is not None, item.start, item.end)
+        return OrderLine(
+            product.sku,
+            item.quantity or 1,
+            item.modifiers,
+            item.variant,
+            variant_sku,
+            item.quantity is not None,
+            item.start,
+            item.end,
+        )
 
 
 def _product_names(product: ProductSnapshot) -> Set[str]:
@@ -446,7 +513,7 @@ def _quantity(tokens: List[Word], i: int, matches: Mapping[int, Any]) -> Tuple[O
     """The quantity that starts at word ``i``, if any, and the index after the words read."""
     value, end = None, i
     for n in (3, 2, 1):
-        keys = tuple(w.key for w in tokens[i:i + n])
+        keys = tuple(w.key for w in tokens[i : i + n])
         if len(keys) < n or any(k in matches for k in range(i, i + n)):
             continue
         if keys in QUANTITY_PHRASES:
@@ -473,8 +540,12 @@ def _quantity(tokens: List[Word], i: int, matches: Mapping[int, Any]) -> Tuple[O
 def _bind_quantities(clause: _Clause) -> None:
     """Each product takes the quantity just before it; in "coca x2" or "pastor 3" the one after it."""
     counted = [e for e in clause.elements if isinstance(e, (_Item, _Quantity))]
-    postfix = (bool(counted) and isinstance(counted[0], _Item) and isinstance(counted[-1], _Quantity)
-               and not counted[-1].article)
+    postfix = (
+        bool(counted)
+        and isinstance(counted[0], _Item)
+        and isinstance(counted[-1], _Quantity)
+        and not counted[-1].article
+    )
     pending: Optional[_Quantity] = None
     last: Optional[_Item] = None
     for element in counted:

@@ -6,6 +6,7 @@ lines are kept to the store's business (SKUs are unique per business only).
 
     python -m nlu_components.parse [--store centro] [--model models/] [--jsonl] [MESSAGE ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,9 @@ def business_skus(store_id: str) -> Set[str]:
     with new_session() as session:
         business_id = get_store(session, store_id).business_id
         products = session.execute(select(m.Product.sku).where(m.Product.business_id == business_id)).scalars()
-        variants = session.execute(select(m.ProductVariant.sku).join(m.Product)
-                                   .where(m.Product.business_id == business_id)).scalars()
+        variants = session.execute(
+            select(m.ProductVariant.sku).join(m.Product).where(m.Product.business_id == business_id)
+        ).scalars()
         return set(products) | set(variants)
 
 
@@ -46,11 +48,22 @@ def reading(text: str, parse_data: Dict[str, Any], skus: Set[str]) -> Dict[str, 
         line = entity["value"]
         sku = line.get("variant_sku") or line["sku"]
         if sku in skus:
-            items.append({"sku": sku, "quantity": line["quantity"], "modifiers": line.get("modifiers") or {},
-                          "variant": line.get("variant") or {}})
+            items.append(
+                {
+                    "sku": sku,
+                    "quantity": line["quantity"],
+                    "modifiers": line.get("modifiers") or {},
+                    "variant": line.get("variant") or {},
+                }
+            )
     intent = parse_data.get("intent") or {}
-    return {"text": text, "intent": intent.get("name"), "confidence": round(float(intent.get("confidence") or 0), 4),
-            "language": language, "items": items}
+    return {
+        "text": text,
+        "intent": intent.get("name"),
+        "confidence": round(float(intent.get("confidence") or 0), 4),
+        "language": language,
+        "items": items,
+    }
 
 
 class Reader:
@@ -63,7 +76,7 @@ class Reader:
         try:
             path = get_local_model(str(model or home() / "models"))
         except Exception as exc:  # noqa: BLE001 - Rasa raises several kinds for a missing model
-            raise ConfigError(f"no trained model in {model or home() / 'models'}: run `make train` ({exc})")
+            raise ConfigError(f"no trained model in {model or home() / 'models'}: run `make train` ({exc})") from exc
         self.store_id = store_id or setting("COMANDA_DEFAULT_STORE")
         self.skus = business_skus(self.store_id)
         self.agent = Agent.load(path)
@@ -97,8 +110,10 @@ def logs_to_stderr() -> None:
     import structlog
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
-    structlog.configure(logger_factory=structlog.stdlib.LoggerFactory(),
-                        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    structlog.configure(
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -106,8 +121,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("messages", nargs="*", help="messages to read (or --jsonl and one per line on stdin)")
     parser.add_argument("--store", default=None, help="store id (default: COMANDA_DEFAULT_STORE)")
     parser.add_argument("--model", type=Path, default=None, help="model file or folder (default: models/)")
-    parser.add_argument("--jsonl", action="store_true",
-                        help='read messages from stdin, one per line (text, a JSON string or {"text": ...})')
+    parser.add_argument(
+        "--jsonl",
+        action="store_true",
+        help='read messages from stdin, one per line (text, a JSON string or {"text": ...})',
+    )
     args = parser.parse_args(argv)
     texts = [message_of(line) for line in sys.stdin if line.strip()] if args.jsonl else args.messages
     if not texts:

@@ -1,6 +1,7 @@
 """Shared fixtures: a migrated database per test, on SQLite and, when COMANDA_TEST_DATABASE_URL is
 set, on PostgreSQL too (each test gets its own copy of a template database there; an empty one in a
 schema of its own). An unreachable PostgreSQL fails the run: CI must not silently skip it."""
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@
 - ``GET /messages``: one chat's messages changed after a sequence number; ``GET /sent``: every send.
 - ``POST /faults`` / ``DELETE /faults``: make the next sends fail, to test the connector's retries.
 """
+
 from __future__ import annotations
 
 import re
@@ -56,12 +57,15 @@ def _location(chat: payloads.Chat, data: Dict[str, Any]) -> Dict[str, Any]:
     try:
         latitude, longitude = float(place["latitude"]), float(place["longitude"])
     except (KeyError, TypeError, ValueError):
-        raise BadRequest("location needs 'location': {latitude, longitude}")
+        raise BadRequest("location needs 'location': {latitude, longitude}") from None
     return payloads.location(chat, latitude, longitude, place.get("name"), place.get("address"))
 
 
 BUILDERS: Dict[str, Callable[[payloads.Chat, Dict[str, Any]], Dict[str, Any]]] = {
-    "text": _text, "button_reply": _button_reply, "list_reply": _list_reply, "location": _location,
+    "text": _text,
+    "button_reply": _button_reply,
+    "list_reply": _list_reply,
+    "location": _location,
 }
 
 
@@ -91,8 +95,10 @@ async def send(request: Request) -> HTTPResponse:
     try:
         answered = await meta.post_webhook(payload)
     except requests.RequestException as exc:
-        return response.json({"error": f"connector unreachable at {meta.connector_url()} ({type(exc).__name__})",
-                              "id": message["id"]}, status=502)
+        return response.json(
+            {"error": f"connector unreachable at {meta.connector_url()} ({type(exc).__name__})", "id": message["id"]},
+            status=502,
+        )
     return response.json({"status": answered, "id": message["id"]})
 
 
@@ -105,8 +111,13 @@ async def messages(request: Request) -> HTTPResponse:
         return response.json({"error": "'after' must be a whole number"}, status=400)
     sim = simulator(request)
     changed = sim.chat(phone_number_id, wa_id, after)
-    return response.json({"messages": [r.as_json() for r in changed], "seq": max([after] + [r.seq for r in changed]),
-                          "typing": sim.is_typing(phone_number_id, wa_id)})
+    return response.json(
+        {
+            "messages": [r.as_json() for r in changed],
+            "seq": max([after] + [r.seq for r in changed]),
+            "typing": sim.is_typing(phone_number_id, wa_id),
+        }
+    )
 
 
 @bp.get("/sent")
@@ -123,8 +134,13 @@ async def add_fault(request: Request) -> HTTPResponse:
     count = 1 if count is None else count
     whole = all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (count, status, failed, code))
     if not (whole and count > 0 and (status is None) != (failed is None) and (status is None or 400 <= status <= 599)):
-        return response.json({"error": "give a positive 'count' and either 'status' (400-599, with an optional "
-                                       "'code') or 'webhook_error' (an error code)"}, status=400)
+        return response.json(
+            {
+                "error": "give a positive 'count' and either 'status' (400-599, with an optional "
+                "'code') or 'webhook_error' (an error code)"
+            },
+            status=400,
+        )
     if status is None:
         code = failed
     elif code is None:

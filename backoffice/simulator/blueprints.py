@@ -1,4 +1,5 @@
 """Mount the simulator's blueprints and its in-memory state on the back-office app."""
+
 from __future__ import annotations
 
 from sanic import Blueprint, Sanic

@@ -4,6 +4,7 @@ It checks what Meta checks (bearer token, message shape, documented length limit
 Graph's shapes, so a message the simulator accepts is one Meta would accept. Accepted messages are
 kept for the chat page and the tests, and their statuses come back by signed webhook.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,10 @@ def check(condition: Any, details: str) -> None:
 
 
 def check_text(value: Any, what: str, most: int, least: int = 1) -> None:
-    check(isinstance(value, str) and least <= len(value) <= most,
-          f"{what} length invalid. Min length: {least}, Max length: {most}")
+    check(
+        isinstance(value, str) and least <= len(value) <= most,
+        f"{what} length invalid. Min length: {least}, Max length: {most}",
+    )
 
 
 def _text(content: Dict[str, Any]) -> None:
@@ -49,8 +52,10 @@ def _media(content: Dict[str, Any]) -> None:
 
 def _template(content: Dict[str, Any]) -> None:
     check(isinstance(content.get("name"), str) and content["name"], "Parameter 'template.name' is required")
-    check(isinstance(content.get("language"), dict) and content["language"].get("code"),
-          "Parameter 'template.language.code' is required")
+    check(
+        isinstance(content.get("language"), dict) and content["language"].get("code"),
+        "Parameter 'template.language.code' is required",
+    )
 
 
 def _location(content: Dict[str, Any]) -> None:
@@ -85,8 +90,10 @@ def _list(action: Dict[str, Any]) -> None:
     check(isinstance(sections, list) and 1 <= len(sections) <= 10, "Sections count invalid. Min: 1, Max: 10")
     rows: List[Dict[str, Any]] = []
     for section in sections:
-        check(isinstance(section, dict) and isinstance(section.get("rows"), list) and section["rows"],
-              "Each section needs rows")
+        check(
+            isinstance(section, dict) and isinstance(section.get("rows"), list) and section["rows"],
+            "Each section needs rows",
+        )
         if len(sections) > 1 or "title" in section:
             check_text(section.get("title"), "Section title", 24)
         rows.extend(section["rows"])
@@ -111,8 +118,9 @@ INTERACTIVE_ACTIONS: Dict[str, Callable[[Dict[str, Any]], None]] = {
     "button": _reply_buttons,
     "list": _list,
     "cta_url": _cta_url,
-    "location_request_message": lambda action: check(action.get("name") == "send_location",
-                                                     "Parameter 'action.name' must be 'send_location'"),
+    "location_request_message": lambda action: check(
+        action.get("name") == "send_location", "Parameter 'action.name' must be 'send_location'"
+    ),
 }
 
 
@@ -136,8 +144,12 @@ def _interactive(content: Dict[str, Any]) -> None:
 
 
 MESSAGE_TYPES: Dict[str, Callable[[Any], None]] = {
-    "text": _text, "interactive": _interactive, "template": _template, "location": _location,
-    "reaction": _reaction, "contacts": _contacts,
+    "text": _text,
+    "interactive": _interactive,
+    "template": _template,
+    "location": _location,
+    "reaction": _reaction,
+    "contacts": _contacts,
     **{kind: _media for kind in ("image", "document", "audio", "video", "sticker")},
 }
 
@@ -168,8 +180,11 @@ def simulator(request: Request) -> Simulator:
 
 
 def unknown_object(object_id: str) -> HTTPResponse:
-    return graph_error(100, details=f"Unsupported post request. Object with ID '{object_id}' does not exist, "
-                                    "cannot be loaded due to missing permissions, or does not support this operation.")
+    return graph_error(
+        100,
+        details=f"Unsupported post request. Object with ID '{object_id}' does not exist, "
+        "cannot be loaded due to missing permissions, or does not support this operation.",
+    )
 
 
 @bp.post("/<phone_number_id>/messages")
@@ -199,8 +214,9 @@ async def send(request: Request, version: str, phone_number_id: str) -> HTTPResp
     accepted: Dict[str, Any] = {"id": message_id}
     if body.get("type") == "template":
         accepted["message_status"] = "accepted"
-    return response.json({"messaging_product": "whatsapp", "contacts": [{"input": body["to"], "wa_id": wa_id}],
-                          "messages": [accepted]})
+    return response.json(
+        {"messaging_product": "whatsapp", "contacts": [{"input": body["to"], "wa_id": wa_id}], "messages": [accepted]}
+    )
 
 
 def mark_read(request: Request, phone_number_id: str, body: Dict[str, Any]) -> HTTPResponse:
@@ -238,11 +254,16 @@ async def media_info(request: Request, version: str, media_id: str) -> HTTPRespo
     media = simulator(request).media.get(media_id)
     if media is None:
         return unknown_object(media_id)
-    return response.json({
-        "messaging_product": "whatsapp", "url": f"{request.scheme}://{request.host}/simulator/media/{media.id}",
-        "mime_type": media.mime_type, "sha256": hashlib.sha256(media.data).hexdigest(),
-        "file_size": len(media.data), "id": media.id,
-    })
+    return response.json(
+        {
+            "messaging_product": "whatsapp",
+            "url": f"{request.scheme}://{request.host}/simulator/media/{media.id}",
+            "mime_type": media.mime_type,
+            "sha256": hashlib.sha256(media.data).hexdigest(),
+            "file_size": len(media.data),
+            "id": media.id,
+        }
+    )
 
 
 @media_bp.get("/<media_id>")

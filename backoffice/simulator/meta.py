@@ -4,6 +4,7 @@ Webhooks go to the real connector, `{COMANDA_RASA_URL}/webhooks/whatsapp/webhook
 from a thread, so the connector may answer only after it has called the fake Graph API on this same
 event loop.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -57,11 +58,14 @@ def numbers() -> List[Number]:
     """Every active store with a WhatsApp number, read from the database."""
     with new_session() as session:
         stores = session.execute(
-            select(m.Store).where(m.Store.whatsapp_phone_number_id.is_not(None), m.Store.active.is_(True))
+            select(m.Store)
+            .where(m.Store.whatsapp_phone_number_id.is_not(None), m.Store.active.is_(True))
             .order_by(m.Store.name)
         ).scalars()
-        found = [Number(s.whatsapp_phone_number_id, s.whatsapp_display_number or s.whatsapp_phone_number_id, s.name)
-                 for s in stores]
+        found = [
+            Number(s.whatsapp_phone_number_id, s.whatsapp_display_number or s.whatsapp_phone_number_id, s.name)
+            for s in stores
+        ]
     _known.update((n.phone_number_id, n) for n in found)
     return found
 
@@ -76,8 +80,11 @@ def number(phone_number_id: str) -> Optional[Number]:
 async def post_webhook(payload: Dict[str, Any]) -> int:
     """Sign the exact bytes and post them to the connector; its HTTP status."""
     body = payloads.encode(payload)
-    headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua",
-               "X-Hub-Signature-256": payloads.sign(credential("WHATSAPP_APP_SECRET"), body)}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "facebookexternalua",
+        "X-Hub-Signature-256": payloads.sign(credential("WHATSAPP_APP_SECRET"), body),
+    }
     post = partial(requests.post, connector_url(), data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS)
     response = await asyncio.get_running_loop().run_in_executor(None, post)
     return response.status_code

@@ -1,4 +1,5 @@
 """The chat page: a developer plays the customer, on any store's WhatsApp number, in the browser."""
+
 from __future__ import annotations
 
 from pathlib import Path

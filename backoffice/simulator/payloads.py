@@ -3,6 +3,7 @@
 The simulator posts these to the connector; the connector's tests and benchmarks reuse them so both
 sides agree on one rendering of Meta's documented shapes (see tests/fixtures/whatsapp/).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,12 +28,12 @@ ERRORS: Dict[int, Dict[str, str]] = {
     131047: {
         "title": "Re-engagement message",
         "details": "Message failed to send because more than 24 hours have passed since the customer last "
-                   "replied to this number.",
+        "replied to this number.",
     },
     131056: {
         "title": "(Business Account, Consumer Account) pair rate limit hit",
         "details": "Too many messages sent from the sender phone number to the same recipient phone number "
-                   "in a short period of time.",
+        "in a short period of time.",
     },
 }
 
@@ -68,29 +69,49 @@ def webhook(chat: Chat, value: Dict[str, Any]) -> Dict[str, Any]:
     """The envelope of every messages-field webhook around one change value."""
     return {
         "object": "whatsapp_business_account",
-        "entry": [{
-            "id": WABA_ID,
-            "changes": [{
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": {"display_phone_number": chat.display_phone_number,
-                                 "phone_number_id": chat.phone_number_id},
-                    **value,
-                },
-                "field": "messages",
-            }],
-        }],
+        "entry": [
+            {
+                "id": WABA_ID,
+                "changes": [
+                    {
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": chat.display_phone_number,
+                                "phone_number_id": chat.phone_number_id,
+                            },
+                            **value,
+                        },
+                        "field": "messages",
+                    }
+                ],
+            }
+        ],
     }
 
 
-def inbound(chat: Chat, message_type: str, content: Dict[str, Any], *, context_id: Optional[str] = None,
-            message_id: Optional[str] = None, timestamp: Optional[str] = None) -> Dict[str, Any]:
+def inbound(
+    chat: Chat,
+    message_type: str,
+    content: Dict[str, Any],
+    *,
+    context_id: Optional[str] = None,
+    message_id: Optional[str] = None,
+    timestamp: Optional[str] = None,
+) -> Dict[str, Any]:
     """A customer's message; ``context_id`` is the business message it answers."""
     message: Dict[str, Any] = {}
     if context_id:
         message["context"] = {"from": chat.display_phone_number, "id": context_id}
-    message.update({"from": chat.wa_id, "id": message_id or new_message_id(), "timestamp": timestamp or unix_now(),
-                    "type": message_type, message_type: content})
+    message.update(
+        {
+            "from": chat.wa_id,
+            "id": message_id or new_message_id(),
+            "timestamp": timestamp or unix_now(),
+            "type": message_type,
+            message_type: content,
+        }
+    )
     return webhook(chat, {"contacts": [{"profile": {"name": chat.name}, "wa_id": chat.wa_id}], "messages": [message]})
 
 
@@ -99,20 +120,27 @@ def text(chat: Chat, body: str, **ids: Any) -> Dict[str, Any]:
 
 
 def button_reply(chat: Chat, button_id: str, title: str, context_id: str, **ids: Any) -> Dict[str, Any]:
-    return inbound(chat, "interactive", {"type": "button_reply", "button_reply": {"id": button_id, "title": title}},
-                   context_id=context_id, **ids)
+    return inbound(
+        chat,
+        "interactive",
+        {"type": "button_reply", "button_reply": {"id": button_id, "title": title}},
+        context_id=context_id,
+        **ids,
+    )
 
 
-def list_reply(chat: Chat, row_id: str, title: str, description: Optional[str], context_id: str,
-               **ids: Any) -> Dict[str, Any]:
+def list_reply(
+    chat: Chat, row_id: str, title: str, description: Optional[str], context_id: str, **ids: Any
+) -> Dict[str, Any]:
     reply = {"id": row_id, "title": title}
     if description:
         reply["description"] = description
     return inbound(chat, "interactive", {"type": "list_reply", "list_reply": reply}, context_id=context_id, **ids)
 
 
-def location(chat: Chat, latitude: float, longitude: float, name: Optional[str] = None,
-             address: Optional[str] = None, **ids: Any) -> Dict[str, Any]:
+def location(
+    chat: Chat, latitude: float, longitude: float, name: Optional[str] = None, address: Optional[str] = None, **ids: Any
+) -> Dict[str, Any]:
     place: Dict[str, Any] = {"latitude": latitude, "longitude": longitude}
     place.update({k: v for k, v in (("name", name), ("address", address)) if v})
     return inbound(chat, "location", place, **ids)
@@ -121,12 +149,23 @@ def location(chat: Chat, latitude: float, longitude: float, name: Optional[str] 
 def error_object(code: int) -> Dict[str, Any]:
     """An error as it appears in a failed status's ``errors`` list."""
     known = ERRORS.get(code, {"title": f"Error {code}", "details": f"Simulated error {code}."})
-    return {"code": code, "title": known["title"], "message": known["title"],
-            "error_data": {"details": known["details"]}, "href": ERROR_CODES_URL}
+    return {
+        "code": code,
+        "title": known["title"],
+        "message": known["title"],
+        "error_data": {"details": known["details"]},
+        "href": ERROR_CODES_URL,
+    }
 
 
-def status(chat: Chat, message_id: str, state: str, *, errors: Optional[List[Dict[str, Any]]] = None,
-           timestamp: Optional[str] = None) -> Dict[str, Any]:
+def status(
+    chat: Chat,
+    message_id: str,
+    state: str,
+    *,
+    errors: Optional[List[Dict[str, Any]]] = None,
+    timestamp: Optional[str] = None,
+) -> Dict[str, Any]:
     """A status webhook (sent, delivered, read or failed) for a message the business sent."""
     stamp = timestamp or unix_now()
     update: Dict[str, Any] = {"id": message_id, "status": state, "timestamp": stamp, "recipient_id": chat.wa_id}
@@ -135,8 +174,12 @@ def status(chat: Chat, message_id: str, state: str, *, errors: Optional[List[Dic
         update["conversation"] = {"id": conversation_id, "origin": {"type": "service"}}
         if state == "sent":
             update["conversation"]["expiration_timestamp"] = str(int(stamp) + 24 * 3600)
-        update["pricing"] = {"billable": False, "pricing_model": "PMP", "type": "free_customer_service",
-                             "category": "service"}
+        update["pricing"] = {
+            "billable": False,
+            "pricing_model": "PMP",
+            "type": "free_customer_service",
+            "category": "service",
+        }
     if errors:
         update["errors"] = errors
     value: Dict[str, Any] = {"statuses": [update]}
@@ -148,12 +191,24 @@ def status(chat: Chat, message_id: str, state: str, *, errors: Optional[List[Dic
 def graph_error(code: int, details: Optional[str] = None) -> Dict[str, Any]:
     """Graph's error envelope for a refused API call."""
     if code == 190:
-        return {"error": {"message": "Invalid OAuth access token - Cannot parse access token",
-                          "type": "OAuthException", "code": 190, "fbtrace_id": _trace_id()}}
+        return {
+            "error": {
+                "message": "Invalid OAuth access token - Cannot parse access token",
+                "type": "OAuthException",
+                "code": 190,
+                "fbtrace_id": _trace_id(),
+            }
+        }
     known = ERRORS.get(code, {"title": f"Error {code}", "details": f"Simulated error {code}."})
-    return {"error": {"message": f"(#{code}) {known['title']}", "type": "OAuthException", "code": code,
-                      "error_data": {"messaging_product": "whatsapp", "details": details or known["details"]},
-                      "fbtrace_id": _trace_id()}}
+    return {
+        "error": {
+            "message": f"(#{code}) {known['title']}",
+            "type": "OAuthException",
+            "code": code,
+            "error_data": {"messaging_product": "whatsapp", "details": details or known["details"]},
+            "fbtrace_id": _trace_id(),
+        }
+    }
 
 
 def _trace_id() -> str:

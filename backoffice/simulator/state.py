@@ -3,6 +3,7 @@
 Every message either side sent is a record with two counters: ``n`` orders the chat, ``seq`` changes
 whenever the record does (a new status), so a page polling with ``after=<seq>`` sees ticks move.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -28,9 +29,18 @@ class Record:
     errors: List[Dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> Dict[str, Any]:
-        return {"id": self.id, "n": self.n, "seq": self.seq, "phone_number_id": self.phone_number_id,
-                "wa_id": self.wa_id, "direction": self.direction, "message": self.message, "status": self.status,
-                "errors": self.errors, "timestamp": self.timestamp}
+        return {
+            "id": self.id,
+            "n": self.n,
+            "seq": self.seq,
+            "phone_number_id": self.phone_number_id,
+            "wa_id": self.wa_id,
+            "direction": self.direction,
+            "message": self.message,
+            "status": self.status,
+            "errors": self.errors,
+            "timestamp": self.timestamp,
+        }
 
 
 @dataclass
@@ -60,8 +70,9 @@ class Simulator:
         self._chats: Dict[Tuple[str, str], List[Record]] = {}
         self._typing: Dict[Tuple[str, str], float] = {}
 
-    def add(self, record_id: str, phone_number_id: str, wa_id: str, direction: str, message: Dict[str, Any],
-            status: str) -> Record:
+    def add(
+        self, record_id: str, phone_number_id: str, wa_id: str, direction: str, message: Dict[str, Any], status: str
+    ) -> Record:
         seq = next(self._counter)
         record = Record(record_id, seq, seq, phone_number_id, wa_id, direction, message, status, time.time())
         self.records[record_id] = record

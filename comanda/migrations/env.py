@@ -1,4 +1,5 @@
 """Alembic environment: migrates Comanda's tables and leaves Rasa's tracker table alone."""
+
 from alembic import context
 
 from comanda.db import get_engine

@@ -5,6 +5,7 @@ now against what the cart already needs, so "solo quedan 3" is said when the cus
 checkout; the stock itself is only held when the order is placed (comanda.services.reservations).
 A cart untouched for ``CART_IDLE_HOURS`` is left behind: the customer's next message starts anew.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,10 +18,16 @@ from sqlalchemy.orm import Session
 
 from comanda import clock
 from comanda import models as m
-from comanda.services.customers import conversation_for
 from comanda.money import money
+from comanda.services.customers import conversation_for
 from comanda.services.products import (
-    alternatives, complete_modifiers, find_sku, line_label, stores_selling, unit_price, variant_label,
+    alternatives,
+    complete_modifiers,
+    find_sku,
+    line_label,
+    stores_selling,
+    unit_price,
+    variant_label,
 )
 from comanda.services.reservations import needs_for, needs_for_cart
 from comanda.services.stock import available_by_item
@@ -39,12 +46,15 @@ class Wanted:
     quantity_stated: bool = True
 
     @classmethod
-    def from_entity(cls, value: Mapping[str, Any]) -> "Wanted":
+    def from_entity(cls, value: Mapping[str, Any]) -> Wanted:
         """From an ``order_line`` entity value (nlu_components.order_lines) or a button payload."""
-        return cls(sku=str(value.get("variant_sku") or value["sku"]), quantity=int(value.get("quantity") or 1),
-                   modifiers={str(k): str(v) for k, v in (value.get("modifiers") or {}).items()},
-                   variant={str(k): str(v) for k, v in (value.get("variant") or {}).items()},
-                   quantity_stated=bool(value.get("quantity_stated", True)))
+        return cls(
+            sku=str(value.get("variant_sku") or value["sku"]),
+            quantity=int(value.get("quantity") or 1),
+            modifiers={str(k): str(v) for k, v in (value.get("modifiers") or {}).items()},
+            variant={str(k): str(v) for k, v in (value.get("variant") or {}).items()},
+            quantity_stated=bool(value.get("quantity_stated", True)),
+        )
 
 
 @dataclass(frozen=True)
@@ -91,15 +101,21 @@ def open_cart(session: Session, conversation_id: str) -> m.Cart:
     """The conversation's open cart, created when it has none or when the last one sat idle too long."""
     conversation = conversation_for(session, conversation_id)
     cart = session.execute(
-        select(m.Cart).where(m.Cart.conversation_id == conversation_id, m.Cart.status == "open")
-        .order_by(m.Cart.id.desc()).limit(1)
+        select(m.Cart)
+        .where(m.Cart.conversation_id == conversation_id, m.Cart.status == "open")
+        .order_by(m.Cart.id.desc())
+        .limit(1)
     ).scalar_one_or_none()
     if cart is not None and cart.updated_at < clock.now() - timedelta(hours=CART_IDLE_HOURS):
         cart.status = "abandoned"
         cart = None
     if cart is None:
-        cart = m.Cart(store_id=conversation.store_id, customer_id=conversation.customer_id,
-                      conversation_id=conversation_id, status="open")
+        cart = m.Cart(
+            store_id=conversation.store_id,
+            customer_id=conversation.customer_id,
+            conversation_id=conversation_id,
+            status="open",
+        )
         session.add(cart)
         session.flush()
     return cart
@@ -136,11 +152,25 @@ def add_items(session: Session, cart: m.Cart, items: Iterable[Wanted], language:
         if left < wanted.quantity:
             result.short.append(_shortage(session, cart, product, variant, wanted, language, left))
             continue
-        line = next((l for l in cart.lines if l.product_id == product.id
-                     and l.variant_id == (variant.id if variant else None) and (l.modifiers or {}) == modifiers), None)
+        line = next(
+            (
+                cl
+                for cl in cart.lines
+                if cl.product_id == product.id
+                and cl.variant_id == (variant.id if variant else None)
+                and (cl.modifiers or {}) == modifiers
+            ),
+            None,
+        )
         if line is None:
-            cart.lines.append(m.CartLine(product_id=product.id, variant_id=variant.id if variant else None,
-                                         quantity=wanted.quantity, modifiers=modifiers))
+            cart.lines.append(
+                m.CartLine(
+                    product_id=product.id,
+                    variant_id=variant.id if variant else None,
+                    quantity=wanted.quantity,
+                    modifiers=modifiers,
+                )
+            )
         else:
             line.quantity += wanted.quantity
         result.added.append(f"{wanted.quantity} × {line_label(product, variant, modifiers, language)}")
@@ -161,11 +191,11 @@ def remove_items(session: Session, cart: m.Cart, items: Iterable[Wanted]) -> Tup
     """
     removed, missing = [], []
     for wanted in items:
-        lines = [l for l in cart.lines if _line_matches(l, wanted.sku)]
+        lines = [cl for cl in cart.lines if _line_matches(cl, wanted.sku)]
         if not lines:
             missing.append(wanted.sku)
             continue
-        to_remove = wanted.quantity if wanted.quantity_stated else sum(l.quantity for l in lines)
+        to_remove = wanted.quantity if wanted.quantity_stated else sum(cl.quantity for cl in lines)
         for line in reversed(lines):  # the latest line goes first
             take = min(line.quantity, to_remove)
             line.quantity -= take
@@ -180,20 +210,21 @@ def remove_items(session: Session, cart: m.Cart, items: Iterable[Wanted]) -> Tup
 
 
 def set_quantity(session: Session, cart: m.Cart, wanted: Wanted, language: str) -> AddResult:
-    """"Mejor que sean 3": the cart holds exactly ``wanted.quantity`` of that product from now on.
+    """ "Mejor que sean 3": the cart holds exactly ``wanted.quantity`` of that product from now on.
 
     The product's lines become one (the first, with its options); a product not in the cart is added."""
-    lines = [l for l in cart.lines if _line_matches(l, wanted.sku)]
+    lines = [cl for cl in cart.lines if _line_matches(cl, wanted.sku)]
     if not lines:
         return add_items(session, cart, [wanted], language)
     keep = lines[0]
     label = line_label(keep.product, keep.variant, keep.modifiers or {}, language)
-    held = sum(l.quantity for l in lines)
+    held = sum(cl.quantity for cl in lines)
     if wanted.quantity > held:
         left = _units_left(session, cart, keep.product, keep.variant)
         if left < wanted.quantity - held:
-            return AddResult(short=[_shortage(session, cart, keep.product, keep.variant, wanted, language,
-                                              left + held)])
+            return AddResult(
+                short=[_shortage(session, cart, keep.product, keep.variant, wanted, language, left + held)]
+            )
     for line in lines[1:]:
         cart.lines.remove(line)
     keep.quantity = wanted.quantity
@@ -214,7 +245,7 @@ def fit_to_stock(session: Session, cart: m.Cart, left: Mapping[str, int], langua
     that many units, oldest lines first. Returns the labels of the lines that changed."""
     changed = []
     for sku, units in left.items():
-        for line in [l for l in cart.lines if _line_matches(l, sku)]:
+        for line in [cl for cl in cart.lines if _line_matches(cl, sku)]:
             keep = min(line.quantity, units)
             units -= keep
             if keep < line.quantity:
@@ -239,9 +270,17 @@ def cart_view(session: Session, cart: m.Cart, language: str) -> Tuple[List[CartL
     for line in cart.lines:
         price = unit_price(line.product, line.modifiers or {})
         sku = line.variant.sku if line.variant else line.product.sku
-        lines.append(CartLineView(line.id, sku, line_label(line.product, line.variant, line.modifiers or {}, language),
-                                  line.quantity, price, money(price * line.quantity)))
-    return lines, money(sum((l.line_total for l in lines), Decimal(0)))
+        lines.append(
+            CartLineView(
+                line.id,
+                sku,
+                line_label(line.product, line.variant, line.modifiers or {}, language),
+                line.quantity,
+                price,
+                money(price * line.quantity),
+            )
+        )
+    return lines, money(sum((cl.line_total for cl in lines), Decimal(0)))
 
 
 def _line_matches(line: m.CartLine, sku: str) -> bool:
@@ -253,24 +292,45 @@ def _units_left(session: Session, cart: m.Cart, product: m.Product, variant: Opt
     available = available_by_item(session, cart.store_id)
     held = needs_for_cart(session, cart)
     per_unit = needs_for(product, variant, 1)
-    return max(min(int((available.get(item, Decimal(0)) - held.get(item, Decimal(0))) // quantity)
-                   for item, quantity in per_unit.items()), 0)
+    return max(
+        min(
+            int((available.get(item, Decimal(0)) - held.get(item, Decimal(0))) // quantity)
+            for item, quantity in per_unit.items()
+        ),
+        0,
+    )
 
 
-def _shortage(session: Session, cart: m.Cart, product: m.Product, variant: Optional[m.ProductVariant],
-              wanted: Wanted, language: str, left: int = 0) -> Shortage:
+def _shortage(
+    session: Session,
+    cart: m.Cart,
+    product: m.Product,
+    variant: Optional[m.ProductVariant],
+    wanted: Wanted,
+    language: str,
+    left: int = 0,
+) -> Shortage:
     name = line_label(product, variant, {}, language)
     others = [] if left else stores_selling(session, cart.store_id, product)
-    return Shortage(variant.sku if variant else product.sku, name, wanted, left, others,
-                    [] if left else alternatives(session, cart.store_id, product, language))
+    return Shortage(
+        variant.sku if variant else product.sku,
+        name,
+        wanted,
+        left,
+        others,
+        [] if left else alternatives(session, cart.store_id, product, language),
+    )
 
 
-def _variant_question(session: Session, store_id: str, product: m.Product, wanted: Wanted,
-                      language: str) -> VariantQuestion:
+def _variant_question(
+    session: Session, store_id: str, product: m.Product, wanted: Wanted, language: str
+) -> VariantQuestion:
     available: Dict[int, Decimal] = available_by_item(session, store_id)
     options = [
-        (v.sku, variant_label(product, v, language)) for v in product.variants
-        if v.active and all(v.attributes.get(axis) == value for axis, value in wanted.variant.items())
+        (v.sku, variant_label(product, v, language))
+        for v in product.variants
+        if v.active
+        and all(v.attributes.get(axis) == value for axis, value in wanted.variant.items())
         and available.get(v.stock_item_id, Decimal(0)) >= wanted.quantity
     ]
     return VariantQuestion(product.sku, product.name(language), wanted.quantity, options)

@@ -4,6 +4,7 @@ Loading is idempotent: catalog definitions are inserted or brought up to date, a
 changes nothing. Stock is live data, so it is only set when an item first appears at a store, as an
 ``opening`` movement in the ledger; later loads never overwrite what the shop has sold or received.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -40,9 +41,9 @@ def read_catalog(path: Path) -> Dict[str, Any]:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidInput(f"catalog file not found: {path}")
+        raise InvalidInput(f"catalog file not found: {path}") from None
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"catalog file is not valid YAML: {path}: {exc}")
+        raise InvalidInput(f"catalog file is not valid YAML: {path}: {exc}") from exc
     if not isinstance(data, dict) or "business" not in data or "products" not in data:
         raise InvalidInput(f"catalog file needs `business` and `products`: {path}")
     return data
@@ -83,8 +84,14 @@ class _Loader:
         if quantity:
             self.session.add(
                 m.StockMovement(
-                    store_id=store_id, stock_item_id=item.id, reason="opening", on_hand_delta=quantity,
-                    reserved_delta=0, reference_type="seed", actor="system", note="catalog load",
+                    store_id=store_id,
+                    stock_item_id=item.id,
+                    reason="opening",
+                    on_hand_delta=quantity,
+                    reserved_delta=0,
+                    reference_type="seed",
+                    actor="system",
+                    note="catalog load",
                 )
             )
             self.report.count(self.report.created, m.StockMovement.__tablename__)
@@ -98,74 +105,110 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
     business_id = biz.get("id") or _slug(biz["name"])
     policies = biz.get("policies", {})
     issuer = biz.get("issuer", {})
-    load.upsert(m.Business, {"id": business_id}, {
-        "name": biz["name"],
-        "timezone": biz.get("timezone", "America/Mexico_City"),
-        "currency": biz.get("currency", "MXN"),
-        "default_language": biz.get("default_language", "es"),
-        "privacy_notice_url": biz.get("privacy_notice_url"),
-        "issuer_rfc": issuer.get("rfc"),
-        "issuer_legal_name": issuer.get("legal_name"),
-        "issuer_tax_regime": issuer.get("tax_regime"),
-        "issuer_csd": issuer.get("csd"),
-        "reservation_hold_minutes": policies.get("reservation_hold_minutes", 15),
-        "payment_link_expiry_minutes": policies.get("payment_link_expiry_minutes", 15),
-        "return_window_days": policies.get("return_window_days", 30),
-        "invoice_deadline": policies.get("invoice_deadline", "same_month"),
-        "auto_approve_refund_up_to": money(policies.get("auto_approve_refund_up_to_mxn", 0)),
-        "handoff_after_consecutive_fallbacks": policies.get("handoff_after_consecutive_fallbacks", 2),
-        "faq": data.get("faq", {}),
-    })
+    load.upsert(
+        m.Business,
+        {"id": business_id},
+        {
+            "name": biz["name"],
+            "timezone": biz.get("timezone", "America/Mexico_City"),
+            "currency": biz.get("currency", "MXN"),
+            "default_language": biz.get("default_language", "es"),
+            "privacy_notice_url": biz.get("privacy_notice_url"),
+            "issuer_rfc": issuer.get("rfc"),
+            "issuer_legal_name": issuer.get("legal_name"),
+            "issuer_tax_regime": issuer.get("tax_regime"),
+            "issuer_csd": issuer.get("csd"),
+            "reservation_hold_minutes": policies.get("reservation_hold_minutes", 15),
+            "payment_link_expiry_minutes": policies.get("payment_link_expiry_minutes", 15),
+            "return_window_days": policies.get("return_window_days", 30),
+            "invoice_deadline": policies.get("invoice_deadline", "same_month"),
+            "auto_approve_refund_up_to": money(policies.get("auto_approve_refund_up_to_mxn", 0)),
+            "handoff_after_consecutive_fallbacks": policies.get("handoff_after_consecutive_fallbacks", 2),
+            "faq": data.get("faq", {}),
+        },
+    )
 
     store_ids = []
     for store in data.get("stores", []):
         delivery = store.get("delivery", {})
         available = bool(delivery.get("available"))
-        row = load.upsert(m.Store, {"id": store["id"]}, {
-            "business_id": business_id,
-            "name": store["name"],
-            "whatsapp_phone_number_id": store.get("whatsapp_phone_number_id"),
-            "whatsapp_display_number": store.get("whatsapp_display_number"),
-            "address": store["address"],
-            "postal_code": store["postal_code"],
-            "hours": store.get("hours", {}),
-            "delivery_available": available,
-            "delivery_fee": money(delivery["fee_mxn"]) if available else None,
-            "delivery_min_order": money(delivery.get("min_order_mxn", 0)) if available else None,
-            "delivery_radius_km": _decimal(delivery.get("radius_km")) if available else None,
-            "latitude": _decimal((store.get("location") or {}).get("latitude")),
-            "longitude": _decimal((store.get("location") or {}).get("longitude")),
-            "ticket_prefix": str(store.get("ticket_prefix") or store["id"][0]).upper(),
-        })
+        row = load.upsert(
+            m.Store,
+            {"id": store["id"]},
+            {
+                "business_id": business_id,
+                "name": store["name"],
+                "whatsapp_phone_number_id": store.get("whatsapp_phone_number_id"),
+                "whatsapp_display_number": store.get("whatsapp_display_number"),
+                "address": store["address"],
+                "postal_code": store["postal_code"],
+                "hours": store.get("hours", {}),
+                "delivery_available": available,
+                "delivery_fee": money(delivery["fee_mxn"]) if available else None,
+                "delivery_min_order": money(delivery.get("min_order_mxn", 0)) if available else None,
+                "delivery_radius_km": _decimal(delivery.get("radius_km")) if available else None,
+                "latitude": _decimal((store.get("location") or {}).get("latitude")),
+                "longitude": _decimal((store.get("location") or {}).get("longitude")),
+                "ticket_prefix": str(store.get("ticket_prefix") or store["id"][0]).upper(),
+            },
+        )
         for cp in delivery.get("postal_codes", []) if available else []:
             load.upsert(m.StoreDeliveryPostalCode, {"store_id": row.id, "postal_code": str(cp)}, {})
         store_ids.append(row.id)
 
     for position, cat in enumerate(data.get("categories", [])):
-        load.upsert(m.Category, {"id": cat["id"]}, {
-            "business_id": business_id, "name_es": cat["es"], "name_en": cat["en"], "position": position,
-        })
+        load.upsert(
+            m.Category,
+            {"id": cat["id"]},
+            {
+                "business_id": business_id,
+                "name_es": cat["es"],
+                "name_en": cat["en"],
+                "position": position,
+            },
+        )
     known_categories = {c["id"] for c in data.get("categories", [])}
     for product in data["products"]:
         if product["category"] not in known_categories:
             label = product["category"].replace("_", " ").capitalize()
-            load.upsert(m.Category, {"id": product["category"]}, {
-                "business_id": business_id, "name_es": label, "name_en": label, "position": 999,
-            })
+            load.upsert(
+                m.Category,
+                {"id": product["category"]},
+                {
+                    "business_id": business_id,
+                    "name_es": label,
+                    "name_en": label,
+                    "position": 999,
+                },
+            )
             known_categories.add(product["category"])
 
     for sup in data.get("suppliers", []):
-        load.upsert(m.Supplier, {"id": sup["id"]}, {
-            "business_id": business_id, "name": sup["name"], "email": sup.get("email"),
-            "delivery_days": list(sup.get("delivers", [])), "lead_time_days": sup.get("lead_time_days", 1),
-        })
+        load.upsert(
+            m.Supplier,
+            {"id": sup["id"]},
+            {
+                "business_id": business_id,
+                "name": sup["name"],
+                "email": sup.get("email"),
+                "delivery_days": list(sup.get("delivers", [])),
+                "lead_time_days": sup.get("lead_time_days", 1),
+            },
+        )
 
     ingredients: Dict[str, m.StockItem] = {}
     for ing in data.get("ingredients", []):
-        item = load.upsert(m.StockItem, {"business_id": business_id, "code": ing["id"]}, {
-            "kind": "ingredient", "name": ing["name"], "unit": ing.get("unit", "pz"),
-            "supplier_id": ing.get("supplier"), **_reorder(ing),
-        })
+        item = load.upsert(
+            m.StockItem,
+            {"business_id": business_id, "code": ing["id"]},
+            {
+                "kind": "ingredient",
+                "name": ing["name"],
+                "unit": ing.get("unit", "pz"),
+                "supplier_id": ing.get("supplier"),
+                **_reorder(ing),
+            },
+        )
         ingredients[ing["id"]] = item
         for store_id in store_ids:
             load.open_stock(store_id, item, ing.get("stock", {}).get(store_id, 0))
@@ -173,59 +216,99 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
     for group_id, group in (data.get("modifier_groups") or {}).items():
         load.upsert(m.ModifierGroup, {"id": group_id}, {"business_id": business_id})
         for position, opt in enumerate(group.get("options", [])):
-            load.upsert(m.ModifierOption, {"group_id": group_id, "code": str(opt["id"])}, {
-                "name_es": opt["es"], "name_en": opt["en"],
-                "price_delta": money(opt.get("price_delta_mxn", 0)),
-                "is_default": bool(opt.get("default", False)),
-                "synonyms": list(opt.get("synonyms", [])), "position": position,
-            })
+            load.upsert(
+                m.ModifierOption,
+                {"group_id": group_id, "code": str(opt["id"])},
+                {
+                    "name_es": opt["es"],
+                    "name_en": opt["en"],
+                    "price_delta": money(opt.get("price_delta_mxn", 0)),
+                    "is_default": bool(opt.get("default", False)),
+                    "synonyms": list(opt.get("synonyms", [])),
+                    "position": position,
+                },
+            )
 
     for product in data["products"]:
         _load_product(load, business_id, product, store_ids, ingredients)
     return report
 
 
-def _load_product(load: _Loader, business_id: str, spec: Dict[str, Any], store_ids: List[str],
-                  ingredients: Dict[str, m.StockItem]) -> None:
+def _load_product(
+    load: _Loader, business_id: str, spec: Dict[str, Any], store_ids: List[str], ingredients: Dict[str, m.StockItem]
+) -> None:
     sku = spec["sku"]
     axes = _variant_axes(spec.get("variants") or {})
     stock_item: Optional[m.StockItem] = None
     if "recipe" not in spec and not axes:
-        stock_item = load.upsert(m.StockItem, {"business_id": business_id, "code": sku}, {
-            "kind": "product", "name": spec["es"], "unit": "pz", "supplier_id": spec.get("supplier"),
-            **_reorder(spec),
-        })
+        stock_item = load.upsert(
+            m.StockItem,
+            {"business_id": business_id, "code": sku},
+            {
+                "kind": "product",
+                "name": spec["es"],
+                "unit": "pz",
+                "supplier_id": spec.get("supplier"),
+                **_reorder(spec),
+            },
+        )
         for store_id in store_ids:
             load.open_stock(store_id, stock_item, spec.get("stock", {}).get(store_id, 0))
-    product = load.upsert(m.Product, {"business_id": business_id, "sku": sku}, {
-        "name_es": spec["es"], "name_en": spec["en"], "category_id": spec["category"],
-        "price": money(spec["price_mxn"]), "sat_prod_serv": str(spec["sat"]["prod_serv"]),
-        "sat_unit": str(spec["sat"]["unit"]), "returnable": bool(spec.get("returnable", False)),
-        "stock_item_id": stock_item.id if stock_item else None, "variant_axes": axes, "active": True,
-    })
+    product = load.upsert(
+        m.Product,
+        {"business_id": business_id, "sku": sku},
+        {
+            "name_es": spec["es"],
+            "name_en": spec["en"],
+            "category_id": spec["category"],
+            "price": money(spec["price_mxn"]),
+            "sat_prod_serv": str(spec["sat"]["prod_serv"]),
+            "sat_unit": str(spec["sat"]["unit"]),
+            "returnable": bool(spec.get("returnable", False)),
+            "stock_item_id": stock_item.id if stock_item else None,
+            "variant_axes": axes,
+            "active": True,
+        },
+    )
     for synonym in _unique(spec.get("synonyms", [])):
         load.upsert(m.ProductSynonym, {"product_id": product.id, "text": synonym}, {})
     for position, group_id in enumerate(spec.get("modifiers", [])):
-        load.upsert(m.ProductModifierGroup, {"product_id": product.id, "group_id": group_id},
-                    {"position": position})
+        load.upsert(m.ProductModifierGroup, {"product_id": product.id, "group_id": group_id}, {"position": position})
     for ingredient_id, quantity in (spec.get("recipe") or {}).items():
         if ingredient_id not in ingredients:
             raise InvalidInput(f"{sku}: recipe names unknown ingredient {ingredient_id!r}")
-        load.upsert(m.RecipeLine, {"product_id": product.id, "stock_item_id": ingredients[ingredient_id].id},
-                    {"quantity": Decimal(str(quantity))})
+        load.upsert(
+            m.RecipeLine,
+            {"product_id": product.id, "stock_item_id": ingredients[ingredient_id].id},
+            {"quantity": Decimal(str(quantity))},
+        )
     if axes:
         names = list(axes)
         for combo in itertools.product(*(axes[n] for n in names)):
-            attributes = {name: opt["id"] for name, opt in zip(names, combo)}
+            attributes = {name: opt["id"] for name, opt in zip(names, combo, strict=False)}
             variant_sku = "-".join([sku] + [str(opt["id"]).upper() for opt in combo])
             label = " ".join([spec["es"]] + [str(opt["es"]) for opt in combo])
-            item = load.upsert(m.StockItem, {"business_id": business_id, "code": variant_sku}, {
-                "kind": "variant", "name": label, "unit": "pz", "supplier_id": spec.get("supplier"),
-                **_reorder(spec),
-            })
-            load.upsert(m.ProductVariant, {"sku": variant_sku}, {
-                "product_id": product.id, "attributes": attributes, "stock_item_id": item.id, "active": True,
-            })
+            item = load.upsert(
+                m.StockItem,
+                {"business_id": business_id, "code": variant_sku},
+                {
+                    "kind": "variant",
+                    "name": label,
+                    "unit": "pz",
+                    "supplier_id": spec.get("supplier"),
+                    **_reorder(spec),
+                },
+            )
+            load.upsert(
+                m.ProductVariant,
+                {"sku": variant_sku},
+                {
+                    "product_id": product.id,
+                    "attributes": attributes,
+                    "stock_item_id": item.id,
+                    "active": True,
+                },
+            )
             for store_id in store_ids:
                 load.open_stock(store_id, item, (spec.get("stock_per_variant") or {}).get(store_id, 0))
 
@@ -235,9 +318,14 @@ def _variant_axes(variants: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
     axes = {}
     for axis, options in variants.items():
         axes[axis] = [
-            {"id": str(o["id"]), "es": str(o.get("es", o["id"])), "en": str(o.get("en", o["id"])),
-             "synonyms": list(o.get("synonyms", []))}
-            if isinstance(o, dict) else {"id": str(o), "es": str(o), "en": str(o), "synonyms": []}
+            {
+                "id": str(o["id"]),
+                "es": str(o.get("es", o["id"])),
+                "en": str(o.get("en", o["id"])),
+                "synonyms": list(o.get("synonyms", [])),
+            }
+            if isinstance(o, dict)
+            else {"id": str(o), "es": str(o), "en": str(o), "synonyms": []}
             for o in options
         ]
     return axes

@@ -4,6 +4,7 @@ The NLU reads every message against the catalog (names, synonyms, modifiers, var
 snapshot once, keeps it in memory, and asks ``catalog_version`` — a few small queries — whether the
 catalog changed since; a product added in the back office is understood without retraining.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -73,18 +74,22 @@ class CatalogSnapshot:
 
 
 def catalog_snapshot(session: Session) -> CatalogSnapshot:
-    products = session.execute(
-        select(m.Product)
-        .where(m.Product.active.is_(True))
-        .order_by(m.Product.business_id, m.Product.id)
-        .options(
-            selectinload(m.Product.synonyms),
-            selectinload(m.Product.variants),
-            selectinload(m.Product.modifier_groups)
-            .selectinload(m.ProductModifierGroup.group)
-            .selectinload(m.ModifierGroup.options),
+    products = (
+        session.execute(
+            select(m.Product)
+            .where(m.Product.active.is_(True))
+            .order_by(m.Product.business_id, m.Product.id)
+            .options(
+                selectinload(m.Product.synonyms),
+                selectinload(m.Product.variants),
+                selectinload(m.Product.modifier_groups)
+                .selectinload(m.ProductModifierGroup.group)
+                .selectinload(m.ModifierGroup.options),
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     groups: Dict[str, ModifierGroupSnapshot] = {}
     return CatalogSnapshot([_product(p, groups) for p in products], _shop_names(session))
 
@@ -104,8 +109,9 @@ def _product(product: m.Product, groups: Dict[str, ModifierGroupSnapshot]) -> Pr
         modifier_groups=[_group(link.group, groups) for link in product.modifier_groups],
         variant_axes={
             axis: [
-                VariantOptionSnapshot(str(o["id"]), str(o.get("es", o["id"])), str(o.get("en", o["id"])),
-                                      list(o.get("synonyms", [])))
+                VariantOptionSnapshot(
+                    str(o["id"]), str(o.get("es", o["id"])), str(o.get("en", o["id"])), list(o.get("synonyms", []))
+                )
                 for o in options
             ]
             for axis, options in (product.variant_axes or {}).items()
@@ -117,10 +123,13 @@ def _product(product: m.Product, groups: Dict[str, ModifierGroupSnapshot]) -> Pr
 def _group(group: m.ModifierGroup, groups: Dict[str, ModifierGroupSnapshot]) -> ModifierGroupSnapshot:
     """Groups are shared by many products: one snapshot object each."""
     if group.id not in groups:
-        groups[group.id] = ModifierGroupSnapshot(group.id, [
-            ModifierOptionSnapshot(o.code, o.name_es, o.name_en, list(o.synonyms or []), bool(o.is_default))
-            for o in group.options
-        ])
+        groups[group.id] = ModifierGroupSnapshot(
+            group.id,
+            [
+                ModifierOptionSnapshot(o.code, o.name_es, o.name_en, list(o.synonyms or []), bool(o.is_default))
+                for o in group.options
+            ],
+        )
     return groups[group.id]
 
 
@@ -135,14 +144,25 @@ def catalog_version(session: Session) -> str:
     queries = [
         select(func.count(m.Product.id), func.max(m.Product.id), func.max(m.Product.updated_at)),
         select(func.count(m.ProductSynonym.id), func.max(m.ProductSynonym.id)),
-        select(m.ModifierOption.id, m.ModifierOption.group_id, m.ModifierOption.code, m.ModifierOption.name_es,
-               m.ModifierOption.name_en, m.ModifierOption.synonyms, m.ModifierOption.is_default)
-        .order_by(m.ModifierOption.id),
-        select(m.ProductModifierGroup.product_id, m.ProductModifierGroup.group_id, m.ProductModifierGroup.position)
-        .order_by(m.ProductModifierGroup.product_id, m.ProductModifierGroup.group_id),
-        select(m.ProductVariant.id, m.ProductVariant.product_id, m.ProductVariant.sku, m.ProductVariant.attributes,
-               m.ProductVariant.active)
-        .order_by(m.ProductVariant.id),
+        select(
+            m.ModifierOption.id,
+            m.ModifierOption.group_id,
+            m.ModifierOption.code,
+            m.ModifierOption.name_es,
+            m.ModifierOption.name_en,
+            m.ModifierOption.synonyms,
+            m.ModifierOption.is_default,
+        ).order_by(m.ModifierOption.id),
+        select(
+            m.ProductModifierGroup.product_id, m.ProductModifierGroup.group_id, m.ProductModifierGroup.position
+        ).order_by(m.ProductModifierGroup.product_id, m.ProductModifierGroup.group_id),
+        select(
+            m.ProductVariant.id,
+            m.ProductVariant.product_id,
+            m.ProductVariant.sku,
+            m.ProductVariant.attributes,
+            m.ProductVariant.active,
+        ).order_by(m.ProductVariant.id),
         select(m.Business.id, m.Business.name).order_by(m.Business.id),
         select(m.Store.id, m.Store.name).order_by(m.Store.id),
     ]

@@ -3,6 +3,7 @@ pays, and reading the customer's answers ("paso por él", "06010", "a nombre de 
 
 The chat's checkout form asks; this module decides. Answers are read in Spanish and English.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,12 +52,16 @@ def payment_choices(store: m.Store, fulfilment: Optional[str]) -> List[str]:
     """The business's payment methods; cash only when the customer pays at the counter, SPEI only
     once the business's CLABE is set (COMANDA_SPEI_CLABE)."""
     offered = [p for p in (store.business.faq or {}).get("payment_methods", ["cash"]) if p in PAYMENT_METHODS]
-    return [p for p in offered if (p != "cash" or fulfilment != "delivery")
-            and (p != "spei" or setting("COMANDA_SPEI_CLABE"))]
+    return [
+        p
+        for p in offered
+        if (p != "cash" or fulfilment != "delivery") and (p != "spei" or setting("COMANDA_SPEI_CLABE"))
+    ]
 
 
-def delivery_problem(session: Session, store: m.Store, cart: m.Cart, postal_code: Optional[str] = None,
-                     place: bool = True) -> Optional[CheckoutProblem]:
+def delivery_problem(
+    session: Session, store: m.Store, cart: m.Cart, postal_code: Optional[str] = None, place: bool = True
+) -> Optional[CheckoutProblem]:
     """Whether the store can deliver this cart: it delivers at all, the cart reaches its minimum and,
     with ``place``, the place is one it serves (its postal codes, or within its radius of the location
     shared in the chat)."""
@@ -65,19 +70,25 @@ def delivery_problem(session: Session, store: m.Store, cart: m.Cart, postal_code
     _, subtotal = cart_view(session, cart, "es")
     minimum = money(store.delivery_min_order or 0)
     if subtotal < minimum:
-        return CheckoutProblem("below_minimum", f"{subtotal} is below the delivery minimum {minimum}",
-                               minimum=minimum, missing=money(minimum - subtotal))
+        return CheckoutProblem(
+            "below_minimum",
+            f"{subtotal} is below the delivery minimum {minimum}",
+            minimum=minimum,
+            missing=money(minimum - subtotal),
+        )
     if not place:
         return None
     if postal_code:
         if postal_code not in {c.postal_code for c in store.delivery_postal_codes}:
-            return CheckoutProblem("postal_code_not_served", f"{store.name} does not deliver to {postal_code}",
-                                   postal_code=postal_code)
+            return CheckoutProblem(
+                "postal_code_not_served", f"{store.name} does not deliver to {postal_code}", postal_code=postal_code
+            )
     elif cart.delivery_latitude is not None and store.latitude is not None and store.delivery_radius_km:
         distance = distance_km(cart.delivery_latitude, cart.delivery_longitude, store.latitude, store.longitude)
         if distance > store.delivery_radius_km:
-            return CheckoutProblem("too_far", f"{distance:.1f} km is beyond {store.delivery_radius_km} km",
-                                   distance_km=round(distance, 1))
+            return CheckoutProblem(
+                "too_far", f"{distance:.1f} km is beyond {store.delivery_radius_km} km", distance_km=round(distance, 1)
+            )
     else:
         return CheckoutProblem("no_delivery_place", "a delivery needs a postal code or a shared location")
     return None
@@ -94,8 +105,9 @@ def check_checkout(session: Session, store: m.Store, cart: m.Cart, details: Chec
     elif details.fulfilment != "pickup":
         raise CheckoutProblem("no_delivery", f"unknown fulfilment {details.fulfilment!r}")
     if details.payment_method not in payment_choices(store, details.fulfilment):
-        raise CheckoutProblem("payment_not_offered", f"{details.payment_method!r} is not offered here",
-                              method=details.payment_method)
+        raise CheckoutProblem(
+            "payment_not_offered", f"{details.payment_method!r} is not offered here", method=details.payment_method
+        )
 
 
 def distance_km(lat1: Decimal, lon1: Decimal, lat2: Decimal, lon2: Decimal) -> Decimal:
@@ -109,11 +121,45 @@ def distance_km(lat1: Decimal, lon1: Decimal, lat2: Decimal, lon2: Decimal) -> D
 # --- reading the customer's answers --------------------------------------------------------------
 
 _FULFILMENT_WORDS = {
-    "delivery": ("domicilio", "envio", "enviar", "envien", "enviamelo", "envialo", "manden", "mandar", "mandamelo",
-                 "llevar a", "lleven", "llevamelo", "traemelo", "entrega",
-                 "a mi casa", "delivery", "deliver", "bring it", "send it", "ship"),
-    "pickup": ("recoger", "recojo", "recoge", "paso por", "pasar por", "paso a", "voy por", "en tienda", "sucursal",
-               "pick up", "pickup", "pick it up", "collect", "come by", "in store"),
+    "delivery": (
+        "domicilio",
+        "envio",
+        "enviar",
+        "envien",
+        "enviamelo",
+        "envialo",
+        "manden",
+        "mandar",
+        "mandamelo",
+        "llevar a",
+        "lleven",
+        "llevamelo",
+        "traemelo",
+        "entrega",
+        "a mi casa",
+        "delivery",
+        "deliver",
+        "bring it",
+        "send it",
+        "ship",
+    ),
+    "pickup": (
+        "recoger",
+        "recojo",
+        "recoge",
+        "paso por",
+        "pasar por",
+        "paso a",
+        "voy por",
+        "en tienda",
+        "sucursal",
+        "pick up",
+        "pickup",
+        "pick it up",
+        "collect",
+        "come by",
+        "in store",
+    ),
 }
 _PAYMENT_WORDS = {
     "oxxo": ("oxxo",),
@@ -123,7 +169,9 @@ _PAYMENT_WORDS = {
 }
 _NAME_PREFIXES = re.compile(
     r"^(?:(?:a\s+)?nombre\s+de|es\s+para|para|soy|me\s+llamo|mi\s+nombre\s+es|my\s+name\s+is|name\s+is|"
-    r"it'?s\s+for|it'?s|for|i'?m|i\s+am|under)\s+", re.IGNORECASE)
+    r"it'?s\s+for|it'?s|for|i'?m|i\s+am|under)\s+",
+    re.IGNORECASE,
+)
 _POSTAL_CODE = re.compile(r"(?<!\d)(\d{5})(?!\d)")
 
 

@@ -1,4 +1,5 @@
 """Customers and their conversations with a store."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -29,14 +30,15 @@ def normalize_phone(raw: str) -> str:
     try:
         number = phonenumbers.parse("+" + digits)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidInput(f"not a phone number: {raw!r} ({exc})")
+        raise InvalidInput(f"not a phone number: {raw!r} ({exc})") from exc
     if not phonenumbers.is_possible_number(number):
         raise InvalidInput(f"not a phone number: {raw!r}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def find_or_create_customer(session: Session, phone: Optional[str], user_id: Optional[str] = None,
-                            name: Optional[str] = None) -> m.Customer:
+def find_or_create_customer(
+    session: Session, phone: Optional[str], user_id: Optional[str] = None, name: Optional[str] = None
+) -> m.Customer:
     """The customer for a phone (or, without one, a WhatsApp BSUID); fills the name when unknown."""
     if not phone and not user_id:
         raise InvalidInput("a customer needs a phone number or a WhatsApp user id")
@@ -61,14 +63,16 @@ def find_or_create_customer(session: Session, phone: Optional[str], user_id: Opt
     return customer
 
 
-def touch_conversation(session: Session, store_id: str, customer: m.Customer, channel: str,
-                       recipient: str) -> m.Conversation:
+def touch_conversation(
+    session: Session, store_id: str, customer: m.Customer, channel: str, recipient: str
+) -> m.Conversation:
     """The store + customer + channel conversation, created on first contact; marks the inbound time."""
     key = customer.phone or customer.whatsapp_user_id
     conversation = session.get(m.Conversation, conversation_id(store_id, channel, key))
     if conversation is None:
-        conversation = m.Conversation(id=conversation_id(store_id, channel, key), store_id=store_id,
-                                      customer_id=customer.id, channel=channel)
+        conversation = m.Conversation(
+            id=conversation_id(store_id, channel, key), store_id=store_id, customer_id=customer.id, channel=channel
+        )
         session.add(conversation)
     conversation.recipient = recipient
     conversation.last_inbound_at = now()
@@ -89,11 +93,14 @@ def conversation_for(session: Session, sender_id: str) -> m.Conversation:
         phone = normalize_phone(ref.customer) if ref.customer else None
     except InvalidInput:
         phone = None
-    customer = session.execute(select(m.Customer).where(m.Customer.phone == phone)).scalar_one_or_none() if phone else None
+    customer = (
+        session.execute(select(m.Customer).where(m.Customer.phone == phone)).scalar_one_or_none() if phone else None
+    )
     if customer is None:
         customer = m.Customer(phone=phone)
         if insert_unless_duplicate(session, customer) is None:
             customer = session.execute(select(m.Customer).where(m.Customer.phone == phone)).scalar_one()
-    insert_unless_duplicate(session, m.Conversation(id=sender_id, store_id=ref.store_id, customer_id=customer.id,
-                                                    channel=ref.channel))
+    insert_unless_duplicate(
+        session, m.Conversation(id=sender_id, store_id=ref.store_id, customer_id=customer.id, channel=ref.channel)
+    )
     return session.get(m.Conversation, sender_id)

@@ -1,4 +1,5 @@
 """Answers to frequent questions, from the store's own data (hours, address, delivery, payment)."""
+
 from __future__ import annotations
 
 from typing import Dict

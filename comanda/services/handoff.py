@@ -1,4 +1,5 @@
 """Handing a conversation to a person: a ticket staff see in their inbox."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -14,12 +15,18 @@ def open_ticket(session: Session, conversation_id: str, reason: str, summary: Op
     """Open a ticket, or return the conversation's ticket that is still open."""
     conversation = conversation_for(session, conversation_id)
     ticket = session.execute(
-        select(m.HandoffTicket).where(m.HandoffTicket.conversation_id == conversation_id,
-                                      m.HandoffTicket.status != "closed")
+        select(m.HandoffTicket).where(
+            m.HandoffTicket.conversation_id == conversation_id, m.HandoffTicket.status != "closed"
+        )
     ).scalar_one_or_none()
     if ticket is None:
-        ticket = m.HandoffTicket(store_id=conversation.store_id, customer_id=conversation.customer_id,
-                                 conversation_id=conversation_id, reason=reason, summary=summary)
+        ticket = m.HandoffTicket(
+            store_id=conversation.store_id,
+            customer_id=conversation.customer_id,
+            conversation_id=conversation_id,
+            reason=reason,
+            summary=summary,
+        )
         session.add(ticket)
         session.flush()
     return ticket

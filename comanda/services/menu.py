@@ -1,4 +1,5 @@
 """The menu a store can sell now, by category, in the customer's language."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,13 +31,17 @@ class MenuSection:
 def store_menu(session: Session, store_id: str, language: str) -> List[MenuSection]:
     """Active products with stock at this store (a branch without a kitchen shows no tacos)."""
     store = get_store(session, store_id)
-    products = session.execute(
-        select(m.Product)
-        .join(m.Category)
-        .where(m.Product.business_id == store.business_id, m.Product.active.is_(True))
-        .order_by(m.Category.position, m.Product.id)
-        .options(selectinload(m.Product.recipe), selectinload(m.Product.variants), selectinload(m.Product.category))
-    ).scalars().all()
+    products = (
+        session.execute(
+            select(m.Product)
+            .join(m.Category)
+            .where(m.Product.business_id == store.business_id, m.Product.active.is_(True))
+            .order_by(m.Category.position, m.Product.id)
+            .options(selectinload(m.Product.recipe), selectinload(m.Product.variants), selectinload(m.Product.category))
+        )
+        .scalars()
+        .all()
+    )
     sellable = sellable_by_product(session, store_id, products)
     sections: List[MenuSection] = []
     for product in products:

@@ -9,6 +9,7 @@ deliver one twice, and a conversation's rows go out in order: "paid" before "rea
 "sending" after a crash may have reached Rasa: it is given up, not resent (a gap is better than a
 duplicate).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,14 +52,25 @@ def notify(session: Session, order: m.Order, event: str, occurrence: Union[int, 
     if order.conversation_id is None:
         return None
     key = f"order:{order.id}:{event}" + ("" if occurrence is None else f":{occurrence}")
-    return insert_unless_duplicate(session, N(conversation_id=order.conversation_id, order_id=order.id, event=event,
-                                              dedupe_key=key, status="queued", next_attempt_at=now()))
+    return insert_unless_duplicate(
+        session,
+        N(
+            conversation_id=order.conversation_id,
+            order_id=order.id,
+            event=event,
+            dedupe_key=key,
+            status="queued",
+            next_attempt_at=now(),
+        ),
+    )
 
 
 def claim_due(session: Session, limit: int = 20) -> List[Due]:
     """Due rows with nothing earlier of their conversation still waiting, now marked as being sent."""
-    return [Due(row.id, row.conversation_id, row.order_id, row.event, attempts)
-            for row, attempts in outbox.claim_queued(session, N, limit)]
+    return [
+        Due(row.id, row.conversation_id, row.order_id, row.event, attempts)
+        for row, attempts in outbox.claim_queued(session, N, limit)
+    ]
 
 
 def mark_sent(session: Session, due: Due) -> None:
@@ -67,8 +79,16 @@ def mark_sent(session: Session, due: Due) -> None:
 
 def mark_failed(session: Session, due: Due, error: str, retryable: bool) -> str:
     """Retry later with backoff, or stop (a refusal, or too many attempts); the row's new status."""
-    return outbox.schedule_retry(session, N, due.id, due.attempts, MAX_ATTEMPTS, error, retryable,
-                                 f"notification {due.id} ({due.event} of order {due.order_id})")
+    return outbox.schedule_retry(
+        session,
+        N,
+        due.id,
+        due.attempts,
+        MAX_ATTEMPTS,
+        error,
+        retryable,
+        f"notification {due.id} ({due.event} of order {due.order_id})",
+    )
 
 
 def abandon_interrupted(session: Session) -> int:

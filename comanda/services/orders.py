@@ -7,6 +7,7 @@ never both win. Ticket numbers are gap-free per store and local day: one counter
 day, incremented in the transaction that puts the order in the queue, so a rollback gives the
 number back.
 """
+
 from __future__ import annotations
 
 from typing import Dict, FrozenSet, Optional
@@ -66,23 +67,42 @@ def place_order(session: Session, conversation_id: str, details: CheckoutDetails
     priced, subtotal = cart_view(session, cart, language)
     fee = money(store.delivery_fee or 0) if details.fulfilment == "delivery" else money(0)
     order = m.Order(
-        business_id=store.business_id, store_id=store.id, customer_id=cart.customer_id,
-        conversation_id=conversation_id, cart_id=cart.id, channel=conversation.channel, status="pending_payment",
-        payment_status="unpaid", payment_method=details.payment_method, fulfilment=details.fulfilment,
-        delivery_address=details.address, delivery_postal_code=details.postal_code,
+        business_id=store.business_id,
+        store_id=store.id,
+        customer_id=cart.customer_id,
+        conversation_id=conversation_id,
+        cart_id=cart.id,
+        channel=conversation.channel,
+        status="pending_payment",
+        payment_status="unpaid",
+        payment_method=details.payment_method,
+        fulfilment=details.fulfilment,
+        delivery_address=details.address,
+        delivery_postal_code=details.postal_code,
         delivery_latitude=cart.delivery_latitude if details.fulfilment == "delivery" else None,
         delivery_longitude=cart.delivery_longitude if details.fulfilment == "delivery" else None,
-        customer_name=details.customer_name, subtotal=subtotal, delivery_fee=fee, total=money(subtotal + fee),
+        customer_name=details.customer_name,
+        subtotal=subtotal,
+        delivery_fee=fee,
+        total=money(subtotal + fee),
         language=language,
     )
     fiscal_language = store.business.default_language  # what invoices and tickets print
-    for line, view in zip(cart.lines, priced):  # cart_view prices the cart's lines in their order
-        order.lines.append(m.OrderLine(
-            product_id=line.product_id, variant_id=line.variant_id, sku=view.sku,
-            description=line_label(line.product, line.variant, line.modifiers or {}, fiscal_language),
-            quantity=line.quantity, modifiers=dict(line.modifiers or {}), unit_price=view.unit_price,
-            line_total=view.line_total, sat_prod_serv=line.product.sat_prod_serv, sat_unit=line.product.sat_unit,
-        ))
+    for line, view in zip(cart.lines, priced, strict=False):  # cart_view prices the cart's lines in their order
+        order.lines.append(
+            m.OrderLine(
+                product_id=line.product_id,
+                variant_id=line.variant_id,
+                sku=view.sku,
+                description=line_label(line.product, line.variant, line.modifiers or {}, fiscal_language),
+                quantity=line.quantity,
+                modifiers=dict(line.modifiers or {}),
+                unit_price=view.unit_price,
+                line_total=view.line_total,
+                sat_prod_serv=line.product.sat_prod_serv,
+                sat_unit=line.product.sat_unit,
+            )
+        )
     session.add(order)
     session.flush()
     session.add(m.OrderStatusChange(order_id=order.id, from_status=None, to_status="pending_payment", actor=actor))
@@ -115,10 +135,14 @@ def assign_ticket(session: Session, order: m.Order) -> str:
     day = clock.local_date(store.business.timezone)
     insert_unless_duplicate(session, m.TicketCounter(store_id=store.id, day=day, last_number=0))
     counters = m.TicketCounter.__table__
-    session.execute(update(counters).where(counters.c.store_id == store.id, counters.c.day == day)
-                    .values(last_number=counters.c.last_number + 1))
-    number = session.execute(select(counters.c.last_number).where(counters.c.store_id == store.id,
-                                                                  counters.c.day == day)).scalar_one()
+    session.execute(
+        update(counters)
+        .where(counters.c.store_id == store.id, counters.c.day == day)
+        .values(last_number=counters.c.last_number + 1)
+    )
+    number = session.execute(
+        select(counters.c.last_number).where(counters.c.store_id == store.id, counters.c.day == day)
+    ).scalar_one()
     order.ticket_day, order.ticket_number = day, number
     order.ticket_code = f"{store.ticket_prefix}-{number:03d}"
     session.flush()
@@ -130,11 +154,16 @@ def set_status(session: Session, order: m.Order, target: str, actor: str) -> Non
     session.refresh(order, ["status"])
     current = order.status
     if target not in TRANSITIONS.get(current, frozenset()):
-        raise StatusConflict(f"order {order.id} is {current}: it cannot become {target}",
-                             order_id=order.id, status=current, target=target)
+        raise StatusConflict(
+            f"order {order.id} is {current}: it cannot become {target}",
+            order_id=order.id,
+            status=current,
+            target=target,
+        )
     table = m.Order.__table__
-    moved = session.execute(update(table).where(table.c.id == order.id, table.c.status == current)
-                            .values(status=target)).rowcount
+    moved = session.execute(
+        update(table).where(table.c.id == order.id, table.c.status == current).values(status=target)
+    ).rowcount
     if moved != 1:
         raise StatusConflict(f"order {order.id} changed while it was being moved to {target}", order_id=order.id)
     session.expire(order, ["status"])
@@ -164,8 +193,11 @@ def cancel_order(session: Session, order: m.Order, actor: str) -> m.Order:
         if reservation is not None:
             reservations.restock(session, reservation.id, ("order", order.id), "cancelled before preparation")
         return order
-    raise CannotCancel(f"order {order.id} is {order.status} and {order.payment_status}: a person must cancel it",
-                       order_id=order.id, status=order.status)
+    raise CannotCancel(
+        f"order {order.id} is {order.status} and {order.payment_status}: a person must cancel it",
+        order_id=order.id,
+        status=order.status,
+    )
 
 
 def line_name(session: Session, line: m.OrderLine, language: str) -> str:

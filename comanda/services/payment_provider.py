@@ -5,6 +5,7 @@ order with an expiry, expire it, verify and parse a webhook, fetch and list paym
 (comanda.services.payments) only speaks these types; the adapters in integrations/payments/
 implement them, and vendor SDKs stay there.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -107,8 +108,9 @@ class PaymentProvider(Protocol):
     def expire_link(self, link_id: str) -> bool:
         """Close a link nobody may pay any more; False when it was closed already (paid, expired)."""
 
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str],
-                      query: Mapping[str, str]) -> Optional[ProviderEvent]:
+    def parse_webhook(
+        self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str]
+    ) -> Optional[ProviderEvent]:
         """The verified event, or None for an authentic event Comanda does not act on; raises
         WebhookRejected for anything forged, tampered, stale or malformed."""
 

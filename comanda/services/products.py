@@ -1,5 +1,6 @@
 """What the catalog says about a product to a customer: its name with the options chosen, its price,
 how many a store can sell, what to offer instead, and which products a misspelt name may mean."""
+
 from __future__ import annotations
 
 import re
@@ -17,11 +18,40 @@ from comanda.services.stock import available_by_item, sellable_units
 
 SUGGESTION_CUTOFF = 75  # rapidfuzz ratio of two words: below this a word is no longer a plausible misspelling
 # Words of an order that name no product, whatever they resemble.
-GENERIC_WORDS = frozenset({
-    "quiero", "quisiera", "dame", "damelo", "mandame", "manda", "ponme", "agrega", "agregame", "tienen", "tienes",
-    "venden", "porfa", "favor", "gracias", "hola", "buenas", "please", "want", "would", "like", "have", "give",
-    "some", "could", "with", "para", "llevar", "also", "tambien",
-})
+GENERIC_WORDS = frozenset(
+    {
+        "quiero",
+        "quisiera",
+        "dame",
+        "damelo",
+        "mandame",
+        "manda",
+        "ponme",
+        "agrega",
+        "agregame",
+        "tienen",
+        "tienes",
+        "venden",
+        "porfa",
+        "favor",
+        "gracias",
+        "hola",
+        "buenas",
+        "please",
+        "want",
+        "would",
+        "like",
+        "have",
+        "give",
+        "some",
+        "could",
+        "with",
+        "para",
+        "llevar",
+        "also",
+        "tambien",
+    }
+)
 MAX_ALTERNATIVES = 3
 
 
@@ -72,7 +102,7 @@ def unit_price(product: m.Product, modifiers: Mapping[str, str]) -> Decimal:
 
 
 def variant_label(product: m.Product, variant: m.ProductVariant, language: str) -> str:
-    """"G / negro" in Spanish, "L / black" in English, from the product's variant labels."""
+    """ "G / negro" in Spanish, "L / black" in English, from the product's variant labels."""
     axes = product.variant_axes or {}
     labels = []
     for axis, code in variant.attributes.items():
@@ -81,9 +111,10 @@ def variant_label(product: m.Product, variant: m.ProductVariant, language: str) 
     return " / ".join(labels)
 
 
-def line_label(product: m.Product, variant: Optional[m.ProductVariant], modifiers: Mapping[str, str],
-               language: str) -> str:
-    """"Té de taro con leche (grande, sin azúcar)": the name with the options that set it apart.
+def line_label(
+    product: m.Product, variant: Optional[m.ProductVariant], modifiers: Mapping[str, str], language: str
+) -> str:
+    """ "Té de taro con leche (grande, sin azúcar)": the name with the options that set it apart.
 
     Options are named unless they are the free default ("leche entera" goes without saying)."""
     groups = modifier_options(product)
@@ -97,28 +128,39 @@ def line_label(product: m.Product, variant: Optional[m.ProductVariant], modifier
 
 
 def business_products(session: Session, business_id: str) -> List[m.Product]:
-    return session.execute(
-        select(m.Product).where(m.Product.business_id == business_id, m.Product.active.is_(True))
-        .order_by(m.Product.id)
-        .options(selectinload(m.Product.recipe), selectinload(m.Product.variants), selectinload(m.Product.synonyms))
-    ).scalars().all()
+    return (
+        session.execute(
+            select(m.Product)
+            .where(m.Product.business_id == business_id, m.Product.active.is_(True))
+            .order_by(m.Product.id)
+            .options(selectinload(m.Product.recipe), selectinload(m.Product.variants), selectinload(m.Product.synonyms))
+        )
+        .scalars()
+        .all()
+    )
 
 
 def alternatives(session: Session, store_id: str, product: m.Product, language: str) -> List[Tuple[str, str]]:
     """(SKU, name) of up to three products of the same category the store can sell now, to offer instead."""
     available = available_by_item(session, store_id)
     return [
-        (p.sku, p.name(language)) for p in business_products(session, product.business_id)
+        (p.sku, p.name(language))
+        for p in business_products(session, product.business_id)
         if p.category_id == product.category_id and p.id != product.id and sellable_units(p, available) > 0
     ][:MAX_ALTERNATIVES]
 
 
 def stores_selling(session: Session, store_id: str, product: m.Product) -> List[str]:
     """Names of the business's other stores that can sell the product now ("en Centro sí hay")."""
-    others = session.execute(
-        select(m.Store).where(m.Store.business_id == product.business_id, m.Store.id != store_id,
-                              m.Store.active.is_(True)).order_by(m.Store.id)
-    ).scalars().all()
+    others = (
+        session.execute(
+            select(m.Store)
+            .where(m.Store.business_id == product.business_id, m.Store.id != store_id, m.Store.active.is_(True))
+            .order_by(m.Store.id)
+        )
+        .scalars()
+        .all()
+    )
     return [s.name for s in others if sellable_units(product, available_by_item(session, s.id)) > 0]
 
 

@@ -8,6 +8,7 @@ deadlocking. Nothing here commits: when OutOfStock is raised, part of the work m
 session and the caller's transaction must roll back (comanda.db.transaction() does when the error
 leaves it).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -52,8 +53,10 @@ def _level_update(guard: Any = None) -> Any:
     statement = (
         update(m.StockLevel.__table__)
         .where(LEVEL.store_id == bindparam("store"), LEVEL.stock_item_id == bindparam("item"))
-        .values(on_hand=_exact(LEVEL.on_hand + bindparam("on_hand_delta", type_=Quantity)),
-                reserved=_exact(LEVEL.reserved + bindparam("reserved_delta", type_=Quantity)))
+        .values(
+            on_hand=_exact(LEVEL.on_hand + bindparam("on_hand_delta", type_=Quantity)),
+            reserved=_exact(LEVEL.reserved + bindparam("reserved_delta", type_=Quantity)),
+        )
     )
     return statement if guard is None else statement.where(guard)
 
@@ -66,8 +69,11 @@ _SELL = _level_update(LEVEL.on_hand >= _NEEDED)
 _GIVE_BACK = _level_update()
 _MOVEMENTS = insert(m.StockMovement.__table__)
 _RESERVATION_LINES = insert(m.ReservationLine.__table__)
-_HOLD_MINUTES = (select(m.Business.reservation_hold_minutes).join(m.Store)
-                 .where(m.Store.id == bindparam("store"), m.Store.active.is_(True)))
+_HOLD_MINUTES = (
+    select(m.Business.reservation_hold_minutes)
+    .join(m.Store)
+    .where(m.Store.id == bindparam("store"), m.Store.active.is_(True))
+)
 
 
 def needs_for(product: m.Product, variant: Optional[m.ProductVariant], quantity: int) -> Needs:
@@ -91,8 +97,13 @@ def needs_for_cart(session: Session, cart: m.Cart) -> Needs:
     return dict(needs)
 
 
-def reserve(session: Session, store_id: str, wanted: Union[Mapping[int, Decimal], m.Cart],
-            order_id: Optional[int] = None, hold_minutes: Optional[int] = None) -> m.Reservation:
+def reserve(
+    session: Session,
+    store_id: str,
+    wanted: Union[Mapping[int, Decimal], m.Cart],
+    order_id: Optional[int] = None,
+    hold_minutes: Optional[int] = None,
+) -> m.Reservation:
     """Hold everything a cart (or a {stock item id: quantity} map) needs, or raise OutOfStock.
 
     The hold lasts ``hold_minutes``, by default the business's reservation_hold_minutes.
@@ -107,12 +118,18 @@ def reserve(session: Session, store_id: str, wanted: Union[Mapping[int, Decimal]
     if not needs or min(needs.values()) <= 0:
         raise InvalidInput("nothing to reserve: quantities must be positive")
     minutes = default_minutes if hold_minutes is None else hold_minutes
-    reservation = m.Reservation(store_id=store_id, order_id=order_id, status="active",
-                                expires_at=clock.now() + timedelta(minutes=minutes))
+    reservation = m.Reservation(
+        store_id=store_id, order_id=order_id, status="active", expires_at=clock.now() + timedelta(minutes=minutes)
+    )
     session.add(reservation)
     session.flush()
-    session.execute(_RESERVATION_LINES, [{"reservation_id": reservation.id, "stock_item_id": item_id, "quantity": q}
-                                         for item_id, q in sorted(needs.items())])
+    session.execute(
+        _RESERVATION_LINES,
+        [
+            {"reservation_id": reservation.id, "stock_item_id": item_id, "quantity": q}
+            for item_id, q in sorted(needs.items())
+        ],
+    )
     _hold(session, reservation, needs, cart)
     return reservation
 
@@ -149,11 +166,13 @@ def commit(session: Session, reservation_id: int, reference: Optional[Tuple[str,
     movements = []
     for item_id in sorted(needs):
         quantity = needs[item_id]
-        if not _update(session, _SELL, reservation.store_id, item_id, on_hand=-quantity, reserved=-quantity,
-                       needed=quantity):
+        if not _update(
+            session, _SELL, reservation.store_id, item_id, on_hand=-quantity, reserved=-quantity, needed=quantity
+        ):
             raise _out_of_stock(session, reservation.store_id, needs, item_id, held={})
-        movements.append(_movement(reservation.store_id, item_id, "sale", reference, on_hand=-quantity,
-                                   reserved=-quantity))
+        movements.append(
+            _movement(reservation.store_id, item_id, "sale", reference, on_hand=-quantity, reserved=-quantity)
+        )
     _record(session, movements)
     stock_alerts.check_after_sale(session, reservation.store_id, needs)
     return reservation
@@ -169,8 +188,13 @@ def restock(session: Session, reservation_id: int, reference: Tuple[str, Any], n
     lines = sorted(reservation.lines, key=lambda line: line.stock_item_id)
     for line in lines:
         _update(session, _GIVE_BACK, reservation.store_id, line.stock_item_id, on_hand=line.quantity)
-    _record(session, [_movement(reservation.store_id, line.stock_item_id, "return", reference, on_hand=line.quantity,
-                                note=note) for line in lines])
+    _record(
+        session,
+        [
+            _movement(reservation.store_id, line.stock_item_id, "return", reference, on_hand=line.quantity, note=note)
+            for line in lines
+        ],
+    )
 
 
 def expire_due(session: Session, now: Optional[datetime] = None) -> List[int]:
@@ -178,16 +202,26 @@ def expire_due(session: Session, now: Optional[datetime] = None) -> List[int]:
 
     Each one is claimed with a conditional UPDATE on its status, so several processes may run this at once.
     """
-    due = session.execute(
-        select(m.Reservation.id)
-        .where(m.Reservation.status == "active", m.Reservation.expires_at <= (now or clock.now()))
-        .order_by(m.Reservation.id)
-    ).scalars().all()
+    due = (
+        session.execute(
+            select(m.Reservation.id)
+            .where(m.Reservation.status == "active", m.Reservation.expires_at <= (now or clock.now()))
+            .order_by(m.Reservation.id)
+        )
+        .scalars()
+        .all()
+    )
     expired = [reservation_id for reservation_id in due if _set_status(session, reservation_id, "active", "expired")]
-    reservations = session.execute(
-        select(m.Reservation).where(m.Reservation.id.in_(expired))
-        .options(selectinload(m.Reservation.lines)).execution_options(populate_existing=True)
-    ).scalars().all()
+    reservations = (
+        session.execute(
+            select(m.Reservation)
+            .where(m.Reservation.id.in_(expired))
+            .options(selectinload(m.Reservation.lines))
+            .execution_options(populate_existing=True)
+        )
+        .scalars()
+        .all()
+    )
     _give_back(session, reservations, "expired")
     return expired
 
@@ -205,17 +239,22 @@ def stock_report(session: Session, store_id: str, sku: str) -> Dict[str, Any]:
     if product is not None and product.recipe:
         levels = _levels(session, store_id, [line.stock_item_id for line in product.recipe])
         on_hand = min(levels[line.stock_item_id][0] // line.quantity for line in product.recipe)
-        available = min((levels[line.stock_item_id][0] - levels[line.stock_item_id][1]) // line.quantity
-                        for line in product.recipe)
+        available = min(
+            (levels[line.stock_item_id][0] - levels[line.stock_item_id][1]) // line.quantity for line in product.recipe
+        )
         return _report(sku, store_id, "pz", on_hand, on_hand - available, available)
     if product is not None and product.variants:
         items = [variant.stock_item for variant in product.variants]
     elif product is not None and product.stock_item is not None:
         items = [product.stock_item]
     else:
-        items = session.execute(
-            select(m.StockItem).where(m.StockItem.business_id == store.business_id, m.StockItem.code == sku)
-        ).scalars().all()
+        items = (
+            session.execute(
+                select(m.StockItem).where(m.StockItem.business_id == store.business_id, m.StockItem.code == sku)
+            )
+            .scalars()
+            .all()
+        )
         if not items:
             raise NotFound(f"no product, variant or stock item {sku!r} in {store.business_id}", sku=sku)
     levels = _levels(session, store_id, [item.id for item in items])
@@ -230,8 +269,9 @@ def ledger_mismatches(session: Session) -> List[Mismatch]:
     ledger = {
         (store_id, item_id): (on_hand, reserved)
         for store_id, item_id, on_hand, reserved in session.execute(
-            select(mv.store_id, mv.stock_item_id, func.sum(mv.on_hand_delta), func.sum(mv.reserved_delta))
-            .group_by(mv.store_id, mv.stock_item_id)
+            select(mv.store_id, mv.stock_item_id, func.sum(mv.on_hand_delta), func.sum(mv.reserved_delta)).group_by(
+                mv.store_id, mv.stock_item_id
+            )
         )
     }
     levels = {
@@ -251,19 +291,48 @@ def ledger_mismatches(session: Session) -> List[Mismatch]:
 # --- the guarded updates -------------------------------------------------------------------------
 
 
-def _update(session: Session, statement: Any, store_id: str, item_id: int, *, on_hand: Decimal = ZERO,
-            reserved: Decimal = ZERO, needed: Decimal = ZERO) -> bool:
+def _update(
+    session: Session,
+    statement: Any,
+    store_id: str,
+    item_id: int,
+    *,
+    on_hand: Decimal = ZERO,
+    reserved: Decimal = ZERO,
+    needed: Decimal = ZERO,
+) -> bool:
     """One UPDATE of one stock level; False when the statement's guard did not hold at that moment."""
-    params = {"store": store_id, "item": item_id, "on_hand_delta": on_hand, "reserved_delta": reserved,
-              "needed": needed}
+    params = {
+        "store": store_id,
+        "item": item_id,
+        "on_hand_delta": on_hand,
+        "reserved_delta": reserved,
+        "needed": needed,
+    }
     return session.execute(statement, params).rowcount == 1
 
 
-def _movement(store_id: str, item_id: int, reason: str, reference: Tuple[str, Any], *, on_hand: Decimal = ZERO,
-              reserved: Decimal = ZERO, note: Optional[str] = None) -> Dict[str, Any]:
-    return {"store_id": store_id, "stock_item_id": item_id, "reason": reason, "on_hand_delta": on_hand,
-            "reserved_delta": reserved, "reference_type": reference[0], "reference_id": str(reference[1]),
-            "actor": None, "note": note}
+def _movement(
+    store_id: str,
+    item_id: int,
+    reason: str,
+    reference: Tuple[str, Any],
+    *,
+    on_hand: Decimal = ZERO,
+    reserved: Decimal = ZERO,
+    note: Optional[str] = None,
+) -> Dict[str, Any]:
+    return {
+        "store_id": store_id,
+        "stock_item_id": item_id,
+        "reason": reason,
+        "on_hand_delta": on_hand,
+        "reserved_delta": reserved,
+        "reference_type": reference[0],
+        "reference_id": str(reference[1]),
+        "actor": None,
+        "note": note,
+    }
 
 
 def _record(session: Session, movements: List[Dict[str, Any]]) -> None:
@@ -272,8 +341,13 @@ def _record(session: Session, movements: List[Dict[str, Any]]) -> None:
         session.execute(_MOVEMENTS, movements)
 
 
-def _hold(session: Session, reservation: m.Reservation, needs: Needs, cart: Optional[m.Cart] = None,
-          note: Optional[str] = None) -> None:
+def _hold(
+    session: Session,
+    reservation: m.Reservation,
+    needs: Needs,
+    cart: Optional[m.Cart] = None,
+    note: Optional[str] = None,
+) -> None:
     """Reserve each item if that much is available, lowest id first; OutOfStock at the first shortage."""
     movements = []
     for item_id in sorted(needs):
@@ -281,26 +355,44 @@ def _hold(session: Session, reservation: m.Reservation, needs: Needs, cart: Opti
         if not _update(session, _TAKE, reservation.store_id, item_id, reserved=quantity, needed=quantity):
             held = {i: q for i, q in needs.items() if i < item_id}
             raise _out_of_stock(session, reservation.store_id, needs, item_id, held, cart)
-        movements.append(_movement(reservation.store_id, item_id, "reservation", ("reservation", reservation.id),
-                                   reserved=quantity, note=note))
+        movements.append(
+            _movement(
+                reservation.store_id,
+                item_id,
+                "reservation",
+                ("reservation", reservation.id),
+                reserved=quantity,
+                note=note,
+            )
+        )
     _record(session, movements)
 
 
 def _give_back(session: Session, reservations: Iterable[m.Reservation], reason: str) -> None:
     """reserved -= held for every line, in (store, item) order like every other update here."""
-    lines = sorted(((r, line) for r in reservations for line in r.lines),
-                   key=lambda pair: (pair[0].store_id, pair[1].stock_item_id, pair[0].id))
+    lines = sorted(
+        ((r, line) for r in reservations for line in r.lines),
+        key=lambda pair: (pair[0].store_id, pair[1].stock_item_id, pair[0].id),
+    )
     for reservation, line in lines:
         _update(session, _GIVE_BACK, reservation.store_id, line.stock_item_id, reserved=-line.quantity)
-    _record(session, [_movement(r.store_id, line.stock_item_id, "release", ("reservation", r.id),
-                                reserved=-line.quantity, note=reason) for r, line in lines])
+    _record(
+        session,
+        [
+            _movement(
+                r.store_id, line.stock_item_id, "release", ("reservation", r.id), reserved=-line.quantity, note=reason
+            )
+            for r, line in lines
+        ],
+    )
 
 
 def _set_status(session: Session, reservation_id: int, current: str, target: str) -> bool:
     """Conditional UPDATE on the status: of two processes closing one reservation, exactly one wins."""
     table = m.Reservation.__table__
     result = session.execute(
-        update(table).where(table.c.id == reservation_id, table.c.status == current)
+        update(table)
+        .where(table.c.id == reservation_id, table.c.status == current)
         .values(status=target, closed_at=clock.now())
     )
     return result.rowcount == 1
@@ -331,31 +423,46 @@ def _get(session: Session, reservation_id: int) -> m.Reservation:
 
 
 def _cart_lines(session: Session, cart: m.Cart) -> List[m.CartLine]:
-    return session.execute(
-        select(m.CartLine).where(m.CartLine.cart_id == cart.id).order_by(m.CartLine.id)
-        .options(selectinload(m.CartLine.product).selectinload(m.Product.recipe), selectinload(m.CartLine.variant))
-    ).scalars().all()
+    return (
+        session.execute(
+            select(m.CartLine)
+            .where(m.CartLine.cart_id == cart.id)
+            .order_by(m.CartLine.id)
+            .options(selectinload(m.CartLine.product).selectinload(m.Product.recipe), selectinload(m.CartLine.variant))
+        )
+        .scalars()
+        .all()
+    )
 
 
 def _levels(session: Session, store_id: str, item_ids: List[int]) -> Dict[int, Tuple[Decimal, Decimal]]:
     """(on hand, reserved) per item; an item never stocked at the store has none of either."""
     levels = {item_id: (ZERO, ZERO) for item_id in item_ids}
     rows = session.execute(
-        select(LEVEL.stock_item_id, LEVEL.on_hand, LEVEL.reserved)
-        .where(LEVEL.store_id == store_id, LEVEL.stock_item_id.in_(item_ids))
+        select(LEVEL.stock_item_id, LEVEL.on_hand, LEVEL.reserved).where(
+            LEVEL.store_id == store_id, LEVEL.stock_item_id.in_(item_ids)
+        )
     )
     levels.update((item_id, (on_hand, reserved)) for item_id, on_hand, reserved in rows)
     return levels
 
 
-def _report(sku: str, store_id: str, unit: str, on_hand: Decimal, reserved: Decimal,
-            available: Decimal) -> Dict[str, Any]:
-    return {"sku": sku, "store": store_id, "unit": unit, "on_hand": on_hand, "reserved": reserved,
-            "available": available}
+def _report(
+    sku: str, store_id: str, unit: str, on_hand: Decimal, reserved: Decimal, available: Decimal
+) -> Dict[str, Any]:
+    return {
+        "sku": sku,
+        "store": store_id,
+        "unit": unit,
+        "on_hand": on_hand,
+        "reserved": reserved,
+        "available": available,
+    }
 
 
-def _out_of_stock(session: Session, store_id: str, needs: Needs, failed: int, held: Needs,
-                  cart: Optional[m.Cart] = None) -> OutOfStock:
+def _out_of_stock(
+    session: Session, store_id: str, needs: Needs, failed: int, held: Needs, cart: Optional[m.Cart] = None
+) -> OutOfStock:
     """Which SKUs are short and how many units are left, not counting what this call had held so far."""
     available = available_by_item(session, store_id)
     for item_id, quantity in held.items():

@@ -1,4 +1,5 @@
 """What a store can sell right now, from its stock levels (on hand minus reserved)."""
+
 from __future__ import annotations
 
 from decimal import Decimal

@@ -1,6 +1,7 @@
 """Low-stock alerts: a sale that leaves a stock item at or below its reorder point opens an alert for
 purchasing, one open alert per store and item (a unique index over the open ones says so: an alert
 that is ordered or resolved makes room for the next by its status alone)."""
+
 from __future__ import annotations
 
 from typing import Iterable, List
@@ -15,12 +16,20 @@ from comanda.db import insert_unless_duplicate
 def check_after_sale(session: Session, store_id: str, stock_item_ids: Iterable[int]) -> List[int]:
     """Open an alert for every sold item now at or below its reorder point; the ids of new alerts."""
     low = session.execute(
-        select(m.StockLevel.stock_item_id, m.StockLevel.on_hand).join(m.StockItem)
-        .where(m.StockLevel.store_id == store_id, m.StockLevel.stock_item_id.in_(list(stock_item_ids)),
-               m.StockItem.reorder_point.is_not(None), m.StockLevel.on_hand <= m.StockItem.reorder_point)
+        select(m.StockLevel.stock_item_id, m.StockLevel.on_hand)
+        .join(m.StockItem)
+        .where(
+            m.StockLevel.store_id == store_id,
+            m.StockLevel.stock_item_id.in_(list(stock_item_ids)),
+            m.StockItem.reorder_point.is_not(None),
+            m.StockLevel.on_hand <= m.StockItem.reorder_point,
+        )
         .order_by(m.StockLevel.stock_item_id)
     ).all()
-    opened = [insert_unless_duplicate(session, m.LowStockAlert(store_id=store_id, stock_item_id=item_id,
-                                                               on_hand=on_hand, status="open"))
-              for item_id, on_hand in low]
+    opened = [
+        insert_unless_duplicate(
+            session, m.LowStockAlert(store_id=store_id, stock_item_id=item_id, on_hand=on_hand, status="open")
+        )
+        for item_id, on_hand in low
+    ]
     return [alert_id for alert_id in opened if alert_id is not None]

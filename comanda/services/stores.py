@@ -1,4 +1,5 @@
 """Stores and the business they belong to."""
+
 from __future__ import annotations
 
 from typing import Optional

@@ -4,6 +4,7 @@
 ``local`` (sealed, not stamped: test documents), ``facturapi`` or ``finkok``. Each implements
 ``comanda.services.cfdi.documents.CfdiIssuer``.
 """
+
 from __future__ import annotations
 
 from typing import Optional

@@ -1,5 +1,6 @@
 """The issuer's CSD (Certificado de Sello Digital): <basename>.cer and .key in COMANDA_CFDI_CSD_DIR, the key's
 password in COMANDA_CFDI_CSD_PASSWORD or, when that is empty, in <basename>.txt beside it (the demo's)."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -35,4 +36,4 @@ def _signer(certificate: str, key: str, password: str) -> Signer:
     try:
         return Signer.load(certificate=Path(certificate).read_bytes(), key=Path(key).read_bytes(), password=password)
     except (ValueError, TypeError, CFDIError) as exc:
-        raise ConfigError(f"cannot open the CSD {certificate} with its key and password: {exc}")
+        raise ConfigError(f"cannot open the CSD {certificate} with its key and password: {exc}") from exc

@@ -9,6 +9,7 @@ invoice records the totals it stamped. Once POST /invoices has answered, the CFD
 ``pending`` invoice Facturapi keeps trying to stamp): if it is not stamped yet, or its XML cannot be fetched or
 checked, the draft is left ``unconfirmed`` with Facturapi's id, never freed to be stamped again.
 """
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP
@@ -45,8 +46,11 @@ def _item(concept: Concept) -> Dict[str, Any]:
     amount = concept.amount
     price = (amount.total / amount.quantity).quantize(UNIT_VALUE_PLACES, ROUND_HALF_UP)
     product: Dict[str, Any] = {
-        "description": concept.description, "product_key": concept.sat_prod_serv, "unit_key": concept.sat_unit,
-        "price": _number(price), "tax_included": True,
+        "description": concept.description,
+        "product_key": concept.sat_prod_serv,
+        "unit_key": concept.sat_unit,
+        "price": _number(price),
+        "tax_included": True,
         "taxes": [{"type": "IVA", "rate": _number(IVA_RATE)}] if amount.base > 0 else [],
         "taxability": TAXED if amount.base > 0 else NOT_TAXED,
     }
@@ -60,11 +64,18 @@ def invoice_body(document: CfdiDocument) -> Dict[str, Any]:
     receiver = document.receiver
     body: Dict[str, Any] = {
         "type": document.kind,
-        "customer": {"legal_name": receiver.name, "tax_id": receiver.rfc, "tax_system": receiver.tax_regime,
-                     "address": {"zip": receiver.postal_code}},
+        "customer": {
+            "legal_name": receiver.name,
+            "tax_id": receiver.rfc,
+            "tax_system": receiver.tax_regime,
+            "address": {"zip": receiver.postal_code},
+        },
         "items": [_item(c) for c in document.concepts],
-        "use": receiver.cfdi_use, "payment_form": document.payment_form, "payment_method": document.payment_method,
-        "series": document.series, "folio_number": int(document.folio),
+        "use": receiver.cfdi_use,
+        "payment_form": document.payment_form,
+        "payment_method": document.payment_method,
+        "series": document.series,
+        "folio_number": int(document.folio),
     }
     if document.related_uuid:
         body["related_documents"] = [{"relationship": document.relation_type, "documents": [document.related_uuid]}]
@@ -82,14 +93,20 @@ class FacturapiIssuer(SatcfdiPdf):
             raise ConfigError("COMANDA_CFDI_PAC=facturapi needs FACTURAPI_API_KEY")
         self._key, self._url, self._timeout = api_key, url.rstrip("/"), timeout
 
-    def _request(self, method: str, path: str, document: Optional[CfdiDocument] = None,
-                 **kwargs: Any) -> requests.Response:
+    def _request(
+        self, method: str, path: str, document: Optional[CfdiDocument] = None, **kwargs: Any
+    ) -> requests.Response:
         """``document``: the CFDI this request stamps (POST /invoices), whose refusals name the field to fix."""
         try:
-            response = requests.request(method, f"{self._url}{path}", timeout=self._timeout,
-                                        headers={"Authorization": f"Bearer {self._key}"}, **kwargs)
+            response = requests.request(
+                method,
+                f"{self._url}{path}",
+                timeout=self._timeout,
+                headers={"Authorization": f"Bearer {self._key}"},
+                **kwargs,
+            )
         except requests.RequestException as exc:
-            raise unreachable("Facturapi", exc, stamping=document is not None)
+            raise unreachable("Facturapi", exc, stamping=document is not None) from exc
         if response.status_code in (401, 403):
             raise ConfigError(f"Facturapi refused FACTURAPI_API_KEY (HTTP {response.status_code})")
         if response.status_code >= 500 or response.status_code == 429:
@@ -110,19 +127,33 @@ class FacturapiIssuer(SatcfdiPdf):
             created = response.json()
             provider_id = created["id"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise StampUnconfirmed(f"Facturapi answered the stamping request with {response.text[:200]!r} ({exc})")
+            raise StampUnconfirmed(
+                f"Facturapi answered the stamping request with {response.text[:200]!r} ({exc})"
+            ) from exc
         uuid = (created.get("uuid") or "").upper()
         if response.status_code == ACCEPTED or not uuid:  # SAT was slow: Facturapi keeps trying to stamp it
-            raise StampUnconfirmed(f"Facturapi took invoice {provider_id} as {created.get('status')!r}, not stamped "
-                                   f"yet (HTTP {response.status_code})", provider_id=provider_id)
+            raise StampUnconfirmed(
+                f"Facturapi took invoice {provider_id} as {created.get('status')!r}, not stamped "
+                f"yet (HTTP {response.status_code})",
+                provider_id=provider_id,
+            )
         try:
             xml = self._request("GET", f"/invoices/{provider_id}/xml").content
             check_cfdi(xml)
         except ComandaError as exc:
-            raise StampUnconfirmed(f"Facturapi stamped {uuid} (invoice {provider_id}), but its XML: {exc.message}",
-                                   uuid=uuid, provider_id=provider_id)
-        return StampedCfdi(uuid, xml, stamped=True, test=not created.get("livemode", False),
-                           totals=stamped_totals(xml), provider_id=provider_id)
+            raise StampUnconfirmed(
+                f"Facturapi stamped {uuid} (invoice {provider_id}), but its XML: {exc.message}",
+                uuid=uuid,
+                provider_id=provider_id,
+            ) from exc
+        return StampedCfdi(
+            uuid,
+            xml,
+            stamped=True,
+            test=not created.get("livemode", False),
+            totals=stamped_totals(xml),
+            provider_id=provider_id,
+        )
 
     def cancel(self, request: CancellationRequest) -> Cancellation:
         params = {"motive": request.motive}

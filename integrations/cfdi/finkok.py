@@ -6,6 +6,7 @@ demo host by default) with COMANDA_CFDI_PAC_TIMEOUT and turns transport trouble 
 stamping request that may have arrived, StampUnconfirmed: see ``transport``). SAT's validation errors
 (incidencias CFDI40xxx) become the same problems the local checks report.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -47,20 +48,28 @@ class _FinkokClient(Finkok):
     def _perform_request(self, url: str, envelope: etree._Element) -> etree._Element:
         stamping = url == self.stamp_url
         try:
-            response = requests.post(url=url, data=etree.tostring(envelope), timeout=self._timeout,
-                                     headers={"Content-Type": "text/xml; charset=utf-8"})
+            response = requests.post(
+                url=url,
+                data=etree.tostring(envelope),
+                timeout=self._timeout,
+                headers={"Content-Type": "text/xml; charset=utf-8"},
+            )
         except requests.RequestException as exc:
-            raise unreachable("Finkok", exc, stamping)
+            raise unreachable("Finkok", exc, stamping) from exc
         if response.status_code >= 500:
             raise server_error("Finkok", response.status_code, stamping)
         try:
             self.last_response = etree.fromstring(response.content)
         except etree.XMLSyntaxError:
             if response.status_code >= 400:
-                raise ConfigError(f"Finkok answered HTTP {response.status_code} at {url}: is FINKOK_URL right?")
+                raise ConfigError(
+                    f"Finkok answered HTTP {response.status_code} at {url}: is FINKOK_URL right?"
+                ) from None
             if stamping:
-                raise StampUnconfirmed(f"Finkok answered the stamping request with {response.content[:200]!r}")
-            raise PacUnavailable(f"Finkok answered with {response.content[:200]!r}")
+                raise StampUnconfirmed(
+                    f"Finkok answered the stamping request with {response.content[:200]!r}"
+                ) from None
+            raise PacUnavailable(f"Finkok answered with {response.content[:200]!r}") from None
         return self.last_response
 
 
@@ -78,12 +87,14 @@ class FinkokIssuer(SatcfdiPdf):
         try:
             stamped = self._client.stamp(sealed)
         except ResponseError as exc:
-            raise self._refusal(str(exc), document)
+            raise self._refusal(str(exc), document) from exc
         uuid = stamped.document_id.upper()
         try:
             check_cfdi(stamped.xml)
         except CfdiInvalid as exc:
-            raise StampUnconfirmed(f"Finkok stamped {uuid}, but the CFDI it returned: {exc.message}", uuid=uuid)
+            raise StampUnconfirmed(
+                f"Finkok stamped {uuid}, but the CFDI it returned: {exc.message}", uuid=uuid
+            ) from exc
         return StampedCfdi(uuid, stamped.xml, stamped=True, test=self._test, totals=stamped_totals(stamped.xml))
 
     def _refusal(self, message: str, document: CfdiDocument) -> Exception:
@@ -100,7 +111,7 @@ class FinkokIssuer(SatcfdiPdf):
         try:
             acknowledgment = self._client.cancel_comprobante(cancelacion.Cancelacion(signer, folio))
         except ResponseError as exc:
-            raise refuse("invoice", "pac_rejected", reason=str(exc))
+            raise refuse("invoice", "pac_rejected", reason=str(exc)) from exc
         if acknowledgment.code not in ("201", "202"):  # SAT: request received / already cancelled
             raise refuse("invoice", "pac_rejected", reason=f"EstatusUUID {acknowledgment.code}")
         status = self._client.last_response.findtext(".//apps:EstatusCancelacion", "", self._client.namespaces)

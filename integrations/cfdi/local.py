@@ -5,6 +5,7 @@ any other; but no PAC certifies it, so it has no Timbre Fiscal Digital and no fi
 as ``sealed`` and marked as a test document (a banner on the PDF, a notice in the e-mail). The UUID recorded
 is generated here, only so credit notes, substitutions and cancellations can be tried end to end.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -18,8 +19,9 @@ class LocalIssuer(SatcfdiPdf):
     name = "local"
 
     def issue(self, document: CfdiDocument) -> StampedCfdi:
-        return StampedCfdi(str(uuid.uuid4()).upper(), sealed_xml(document), stamped=False, test=True,
-                           totals=document.totals)
+        return StampedCfdi(
+            str(uuid.uuid4()).upper(), sealed_xml(document), stamped=False, test=True, totals=document.totals
+        )
 
     def cancel(self, request: CancellationRequest) -> Cancellation:
         return Cancellation(cancelled=True)

@@ -1,5 +1,6 @@
 """The printed representation of a CFDI: satcfdi's template, rendered to PDF by WeasyPrint. A document without
 fiscal validity (local PAC, test accounts) carries a banner saying so on its first page."""
+
 from __future__ import annotations
 
 from html import escape
@@ -10,8 +11,9 @@ from satcfdi.render import PDF_CSS, html_str
 
 from comanda.i18n import t
 
-BANNER_STYLE = ("border:2px solid #b00020;color:#b00020;font:bold 11pt Arial;padding:6pt;margin-bottom:8pt;"
-                "text-align:center")
+BANNER_STYLE = (
+    "border:2px solid #b00020;color:#b00020;font:bold 11pt Arial;padding:6pt;margin-bottom:8pt;text-align:center"
+)
 
 
 def printable_html(xml: bytes, test: bool) -> str:

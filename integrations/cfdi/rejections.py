@@ -6,6 +6,7 @@ Situación Fiscal. Those refusals name the field in SAT's message (CFDI40145 "No
 "DomicilioFiscalReceptor", "RegimenFiscalReceptor", "UsoCFDI", an RFC not in the list), and PACs relay the
 message, so the field is found by those words, accents and case aside. Anything else is ``pac_rejected``.
 """
+
 from __future__ import annotations
 
 import unicodedata

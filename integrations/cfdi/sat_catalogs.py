@@ -4,6 +4,7 @@
 from satcfdi's c_CodigoPostal and reports the codes and SAT descriptions of regimenes.yml / usos_cfdi.yml
 that no longer match it. The tests run the same comparison; nothing here runs in production.
 """
+
 from __future__ import annotations
 
 import sys
@@ -37,8 +38,11 @@ def description_mismatches() -> List[str]:
     problems = []
     for name, ours, table in (("regime", regimes(), "C756_c_RegimenFiscal"), ("use", uses(), "C756_c_UsoCFDI")):
         theirs: Dict[str, str] = select_all(table)
-        problems += [f"{name} {code}: {entry.sat!r} != SAT {theirs.get(code)!r}"
-                     for code, entry in ours.items() if theirs.get(code) != entry.sat]
+        problems += [
+            f"{name} {code}: {entry.sat!r} != SAT {theirs.get(code)!r}"
+            for code, entry in ours.items()
+            if theirs.get(code) != entry.sat
+        ]
     return problems
 
 

@@ -7,6 +7,7 @@ up on the PAC: 502, 504) may have been stamped: ``StampUnconfirmed``, so the dra
 is stamped twice. Other requests (fetching, cancelling) can simply be repeated. A URL that is not one is the
 operator's to fix: ``ConfigError``.
 """
+
 from __future__ import annotations
 
 from typing import Union
@@ -38,6 +39,7 @@ def unreachable(pac: str, exc: requests.RequestException, stamping: bool) -> Com
 
 def server_error(pac: str, status: int, stamping: bool) -> Union[PacUnavailable, StampUnconfirmed]:
     if stamping and status in GATEWAY_ERRORS:
-        return StampUnconfirmed(f"{pac}'s gateway answered the stamping request with HTTP {status}: it may have "
-                                "stamped it")
+        return StampUnconfirmed(
+            f"{pac}'s gateway answered the stamping request with HTTP {status}: it may have stamped it"
+        )
     return PacUnavailable(f"{pac} answered HTTP {status}")

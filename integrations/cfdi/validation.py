@@ -1,5 +1,6 @@
 """Every CFDI Comanda keeps is checked: valid against SAT's cfdv40.xsd (vendored in schemas/, with the Timbre
 Fiscal Digital's schema), and its Sello verifies with the certificate it carries over SAT's cadena original."""
+
 from __future__ import annotations
 
 import base64

@@ -1,5 +1,6 @@
 """E-mail over SMTP with the COMANDA_SMTP_* settings: STARTTLS, implicit TLS (ssl) or plain (none, for a
 local relay or the tests' aiosmtpd), with a login when COMANDA_SMTP_USER is set."""
+
 from __future__ import annotations
 
 import smtplib
@@ -20,8 +21,16 @@ class EmailFailed(ComandaError):
 
 
 class SmtpMailer:
-    def __init__(self, host: str, port: int, sender: str, security: str = "starttls", user: str = "",
-                 password: str = "", timeout: float = 30) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        security: str = "starttls",
+        user: str = "",
+        password: str = "",
+        timeout: float = 30,
+    ) -> None:
         if security not in SECURITY:
             raise ConfigError(f"COMANDA_SMTP_SECURITY must be one of {', '.join(SECURITY)}, not {security!r}")
         self.host, self.port, self.sender, self.security = host, port, sender, security
@@ -32,8 +41,9 @@ class SmtpMailer:
             message["From"] = self.sender
         try:
             if self.security == "ssl":
-                client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                          context=ssl.create_default_context())
+                client = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+                )
             else:
                 client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             with client:
@@ -43,7 +53,7 @@ class SmtpMailer:
                     client.login(self.user, self.password)
                 client.send_message(message)
         except (OSError, smtplib.SMTPException) as exc:
-            raise EmailFailed(f"could not e-mail {message['To']} through {self.host}:{self.port}: {exc}")
+            raise EmailFailed(f"could not e-mail {message['To']} through {self.host}:{self.port}: {exc}") from exc
 
 
 def mailer_from_settings() -> Optional[SmtpMailer]:
@@ -51,5 +61,11 @@ def mailer_from_settings() -> Optional[SmtpMailer]:
     host = setting("COMANDA_SMTP_HOST")
     if not host:
         return None
-    return SmtpMailer(host, setting_int("COMANDA_SMTP_PORT"), setting("COMANDA_SMTP_FROM"),
-                      setting("COMANDA_SMTP_SECURITY"), setting("COMANDA_SMTP_USER"), setting("COMANDA_SMTP_PASSWORD"))
+    return SmtpMailer(
+        host,
+        setting_int("COMANDA_SMTP_PORT"),
+        setting("COMANDA_SMTP_FROM"),
+        setting("COMANDA_SMTP_SECURITY"),
+        setting("COMANDA_SMTP_USER"),
+        setting("COMANDA_SMTP_PASSWORD"),
+    )

@@ -5,13 +5,14 @@ Mercado Pago.
 a given one (a payment made with another provider before a switch is still refunded or reconciled
 with it). Vendor SDKs are imported only when their provider is built.
 """
+
 from __future__ import annotations
 
 from typing import Optional
 
 from comanda.errors import ConfigError
-from comanda.settings import setting
 from comanda.services.payment_provider import PaymentProvider
+from comanda.settings import setting
 
 PROVIDERS = ("sandbox", "stripe", "mercadopago")
 

@@ -1,4 +1,5 @@
 """The credentials a provider with a hosted checkout reads from the settings."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,13 @@ class Credentials:
     tolerance_seconds: int
 
     @classmethod
-    def from_settings(cls, provider: str, key: str, secret: str, url: str) -> "Credentials":
+    def from_settings(cls, provider: str, key: str, secret: str, url: str) -> Credentials:
         if not setting(key) or not setting(secret):
             raise ConfigError(f"COMANDA_PAYMENT_PROVIDER={provider} needs {key} and {secret}")
-        return cls(setting(key), setting(secret), setting(url).rstrip("/"),
-                   f"{setting('COMANDA_BACKOFFICE_URL')}/pay/return", setting_int("COMANDA_WEBHOOK_TOLERANCE_SECONDS"))
+        return cls(
+            setting(key),
+            setting(secret),
+            setting(url).rstrip("/"),
+            f"{setting('COMANDA_BACKOFFICE_URL')}/pay/return",
+            setting_int("COMANDA_WEBHOOK_TOLERANCE_SECONDS"),
+        )

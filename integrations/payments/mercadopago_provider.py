@@ -9,6 +9,7 @@ approved → paid, rejected or cancelled → declined, anything else → pending
 ``X-Idempotency-Key``. The SDK has one fixed API base URL; ``RebasedHttpClient`` (the SDK's own
 ``http_client`` hook) sends its requests to MERCADOPAGO_API_URL instead, which tests point at a fake.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,13 @@ from mercadopago.webhook.validator import InvalidWebhookSignatureError, WebhookS
 from comanda import clock
 from comanda.money import money
 from comanda.services.payment_provider import (
-    Link, LinkRequest, ProviderError, ProviderEvent, ProviderPayment, ProviderRefund, WebhookRejected,
+    Link,
+    LinkRequest,
+    ProviderError,
+    ProviderEvent,
+    ProviderPayment,
+    ProviderRefund,
+    WebhookRejected,
 )
 from integrations.payments.credentials import REQUEST_TIMEOUT_SECONDS, Credentials
 
@@ -34,8 +41,10 @@ NAME = "mercadopago"
 STATUS_KINDS = {"approved": "paid", "rejected": "declined", "cancelled": "declined"}
 NOT_ACTED_ON = ("refunded", "charged_back")  # Comanda's refunds start in Comanda
 # Checkout Pro shows every method the account has; these keep the one the customer chose.
-EXCLUDED_TYPES = {"card": ["ticket", "atm", "bank_transfer"], "oxxo": ["credit_card", "debit_card", "prepaid_card",
-                                                                       "atm", "bank_transfer"]}
+EXCLUDED_TYPES = {
+    "card": ["ticket", "atm", "bank_transfer"],
+    "oxxo": ["credit_card", "debit_card", "prepaid_card", "atm", "bank_transfer"],
+}
 FUNDING = {"credit_card": "credit", "debit_card": "debit", "prepaid_card": "prepaid"}
 PAGE = 100
 
@@ -47,12 +56,20 @@ class RebasedHttpClient(HttpClient):
         self.base_url = base_url.rstrip("/")
         self.sdk_base = Config().api_base_url
 
-    def request(self, method: str, url: str, maxretries: Optional[int] = None, retry_on: Optional[List[int]] = None,
-                backoff_factor: Optional[float] = None, **kwargs: Any) -> Dict[str, Any]:
+    def request(
+        self,
+        method: str,
+        url: str,
+        maxretries: Optional[int] = None,
+        retry_on: Optional[List[int]] = None,
+        backoff_factor: Optional[float] = None,
+        **kwargs: Any,
+    ) -> Dict[str, Any]:
         if url.startswith(self.sdk_base):
-            url = self.base_url + url[len(self.sdk_base):]
-        return super().request(method, url, maxretries=maxretries, retry_on=retry_on, backoff_factor=backoff_factor,
-                               **kwargs)
+            url = self.base_url + url[len(self.sdk_base) :]
+        return super().request(
+            method, url, maxretries=maxretries, retry_on=retry_on, backoff_factor=backoff_factor, **kwargs
+        )
 
 
 def wire_amount(amount: Decimal) -> float:
@@ -65,58 +82,83 @@ class MercadoPagoProvider:
     name = NAME
 
     def __init__(self, credentials: Credentials) -> None:
-        self.sdk = mercadopago.SDK(credentials.api_key, http_client=RebasedHttpClient(credentials.api_url),
-                                   request_options=RequestOptions(connection_timeout=REQUEST_TIMEOUT_SECONDS,
-                                                                  max_retries=2))
+        self.sdk = mercadopago.SDK(
+            credentials.api_key,
+            http_client=RebasedHttpClient(credentials.api_url),
+            request_options=RequestOptions(connection_timeout=REQUEST_TIMEOUT_SECONDS, max_retries=2),
+        )
         self.credentials = credentials
 
     @classmethod
-    def from_settings(cls) -> "MercadoPagoProvider":
-        return cls(Credentials.from_settings(NAME, "MERCADOPAGO_ACCESS_TOKEN", "MERCADOPAGO_WEBHOOK_SECRET",
-                                             "MERCADOPAGO_API_URL"))
+    def from_settings(cls) -> MercadoPagoProvider:
+        return cls(
+            Credentials.from_settings(
+                NAME, "MERCADOPAGO_ACCESS_TOKEN", "MERCADOPAGO_WEBHOOK_SECRET", "MERCADOPAGO_API_URL"
+            )
+        )
 
     def create_link(self, request: LinkRequest) -> Link:
         back = f"{self.credentials.return_url}?lang={request.language}"
-        preference = _ok(lambda: self.sdk.preference().create({
-            "items": [{"title": line.name[:256], "quantity": line.quantity, "unit_price": wire_amount(line.unit_price),
-                       "currency_id": request.currency} for line in request.lines],
-            "external_reference": request.order_reference,
-            "expires": True,
-            "expiration_date_from": _iso(clock.now()),
-            "expiration_date_to": _iso(request.expires_at),
-            "payment_methods": {"excluded_payment_types": [{"id": t} for t in EXCLUDED_TYPES[request.method]]},
-            "back_urls": {"success": back, "pending": back, "failure": back},
-            "auto_return": "approved",
-        }), "create the preference")
+        preference = _ok(
+            lambda: self.sdk.preference().create(
+                {
+                    "items": [
+                        {
+                            "title": line.name[:256],
+                            "quantity": line.quantity,
+                            "unit_price": wire_amount(line.unit_price),
+                            "currency_id": request.currency,
+                        }
+                        for line in request.lines
+                    ],
+                    "external_reference": request.order_reference,
+                    "expires": True,
+                    "expiration_date_from": _iso(clock.now()),
+                    "expiration_date_to": _iso(request.expires_at),
+                    "payment_methods": {"excluded_payment_types": [{"id": t} for t in EXCLUDED_TYPES[request.method]]},
+                    "back_urls": {"success": back, "pending": back, "failure": back},
+                    "auto_return": "approved",
+                }
+            ),
+            "create the preference",
+        )
         return Link(link_id=str(preference["id"]), url=preference["init_point"])
 
     def expire_link(self, link_id: str) -> bool:
         """Mercado Pago has no "expire": the preference's expiration date is moved to now."""
         try:
-            _ok(lambda: self.sdk.preference().update(link_id, {"expires": True,
-                                                              "expiration_date_to": _iso(clock.now())}),
-                f"expire preference {link_id}")
+            _ok(
+                lambda: self.sdk.preference().update(
+                    link_id, {"expires": True, "expiration_date_to": _iso(clock.now())}
+                ),
+                f"expire preference {link_id}",
+            )
         except ProviderError as exc:
             if exc.params.get("status") == 404:
                 return False
             raise
         return True
 
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str],
-                      query: Mapping[str, str]) -> Optional[ProviderEvent]:
+    def parse_webhook(
+        self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str]
+    ) -> Optional[ProviderEvent]:
         data_id = query.get("data.id") or query.get("id")
         try:
-            WebhookSignatureValidator.validate(headers.get("x-signature"), headers.get("x-request-id"),
-                                               (data_id or "").lower() or None, self.credentials.webhook_secret,
-                                               tolerance_seconds=self.credentials.tolerance_seconds,
-                                               now=lambda: int(clock.now().timestamp() * 1000))
+            WebhookSignatureValidator.validate(
+                headers.get("x-signature"),
+                headers.get("x-request-id"),
+                (data_id or "").lower() or None,
+                self.credentials.webhook_secret,
+                tolerance_seconds=self.credentials.tolerance_seconds,
+                now=lambda: int(clock.now().timestamp() * 1000),
+            )
         except InvalidWebhookSignatureError as exc:
             status = 401 if exc.reason.value == "MissingSignatureHeader" else 403
-            raise WebhookRejected(status, f"Mercado Pago signature refused: {exc.reason.value}")
+            raise WebhookRejected(status, f"Mercado Pago signature refused: {exc.reason.value}") from exc
         try:
             notification = json.loads(body) if body else {}
         except ValueError:
-            raise WebhookRejected(400, "not a Mercado Pago notification: the body is not JSON")
+            raise WebhookRejected(400, "not a Mercado Pago notification: the body is not JSON") from None
         if not isinstance(notification, dict):
             raise WebhookRejected(400, "not a Mercado Pago notification: the body is not a JSON object")
         topic = query.get("type") or query.get("topic") or notification.get("type")
@@ -127,11 +169,18 @@ class MercadoPagoProvider:
             return None
         kind = STATUS_KINDS.get(payment.get("status"), "pending")
         return ProviderEvent(
-            provider=NAME, event_id=f"{payment['id']}:{payment.get('status')}", event_type=f"payment.{payment.get('status')}",
-            kind=kind, order_reference=payment.get("external_reference"), link_id=None, payment_id=str(payment["id"]),
-            amount=money(str(payment["transaction_amount"])), currency=payment.get("currency_id"),
+            provider=NAME,
+            event_id=f"{payment['id']}:{payment.get('status')}",
+            event_type=f"payment.{payment.get('status')}",
+            kind=kind,
+            order_reference=payment.get("external_reference"),
+            link_id=None,
+            payment_id=str(payment["id"]),
+            amount=money(str(payment["transaction_amount"])),
+            currency=payment.get("currency_id"),
             card_funding=FUNDING.get(payment.get("payment_type_id")),
-            payload={"notification": notification, "payment": payment})
+            payload={"notification": notification, "payment": payment},
+        )
 
     def fetch_payment(self, payment_id: str) -> ProviderPayment:
         return _as_payment(self._payment(payment_id))
@@ -139,17 +188,31 @@ class MercadoPagoProvider:
     def list_payments(self, start: datetime, end: datetime) -> List[ProviderPayment]:
         found: List[ProviderPayment] = []
         while True:
-            page = _ok(lambda: self.sdk.payment().search({
-                "range": "date_created", "begin_date": _iso(start), "end_date": _iso(end - timedelta(milliseconds=1)),
-                "sort": "date_created", "criteria": "asc", "limit": PAGE, "offset": len(found)}), "search payments")
+            offset = len(found)
+            page = _ok(
+                lambda: self.sdk.payment().search(
+                    {
+                        "range": "date_created",
+                        "begin_date": _iso(start),
+                        "end_date": _iso(end - timedelta(milliseconds=1)),
+                        "sort": "date_created",
+                        "criteria": "asc",
+                        "limit": PAGE,
+                        "offset": offset,  # noqa: B023 - called at once
+                    }
+                ),
+                "search payments",
+            )
             found += [_as_payment(p) for p in page.get("results", [])]
             if not page.get("results") or len(found) >= page.get("paging", {}).get("total", 0):
                 return found
 
     def refund(self, payment_id: str, amount: Decimal, idempotency_key: str) -> ProviderRefund:
         options = RequestOptions(custom_headers={"x-idempotency-key": idempotency_key[:64]})
-        refund = _ok(lambda: self.sdk.refund().create(payment_id, {"amount": wire_amount(amount)},
-                                                      request_options=options), f"refund payment {payment_id}")
+        refund = _ok(
+            lambda: self.sdk.refund().create(payment_id, {"amount": wire_amount(amount)}, request_options=options),
+            f"refund payment {payment_id}",
+        )
         status = {"approved": "succeeded", "in_process": "pending"}.get(refund.get("status"), "failed")
         return ProviderRefund(refund_id=str(refund["id"]), status=status)
 
@@ -163,7 +226,7 @@ def _ok(call: Callable[[], Mapping[str, Any]], what: str) -> Dict[str, Any]:
     try:
         answer = call()
     except (requests.RequestException, MercadoPagoError) as exc:
-        raise ProviderError(f"Mercado Pago did not {what}: {type(exc).__name__}")
+        raise ProviderError(f"Mercado Pago did not {what}: {type(exc).__name__}") from exc
     body = answer.get("response") or {}
     status = answer.get("status", 0)
     if not 200 <= status < 300:
@@ -174,11 +237,17 @@ def _ok(call: Callable[[], Mapping[str, Any]], what: str) -> Dict[str, Any]:
 
 def _as_payment(payment: Mapping[str, Any]) -> ProviderPayment:
     status = {"approved": "paid", "refunded": "refunded", "rejected": "declined", "cancelled": "declined"}.get(
-        payment.get("status"), "pending")
+        payment.get("status"), "pending"
+    )
     return ProviderPayment(
-        payment_id=str(payment["id"]), link_id=None, order_reference=payment.get("external_reference"),
-        status=status, amount=money(str(payment["transaction_amount"])), currency=payment.get("currency_id") or "",
-        created_at=datetime.fromisoformat(payment["date_created"]))
+        payment_id=str(payment["id"]),
+        link_id=None,
+        order_reference=payment.get("external_reference"),
+        status=status,
+        amount=money(str(payment["transaction_amount"])),
+        currency=payment.get("currency_id") or "",
+        created_at=datetime.fromisoformat(payment["date_created"]),
+    )
 
 
 def _iso(moment: datetime) -> str:

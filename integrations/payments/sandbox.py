@@ -7,6 +7,7 @@ records the charge in the sandbox's own books (``sandbox_charges``) and posts a 
 time>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`` with COMANDA_SANDBOX_WEBHOOK_SECRET, refused when
 older than COMANDA_WEBHOOK_TOLERANCE_SECONDS.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,10 +24,17 @@ from comanda import clock
 from comanda import models as m
 from comanda.db import transaction
 from comanda.money import money
-from comanda.settings import setting, setting_int
 from comanda.services.payment_provider import (
-    EVENT_KINDS, Link, LinkRequest, ProviderError, ProviderEvent, ProviderPayment, ProviderRefund, WebhookRejected,
+    EVENT_KINDS,
+    Link,
+    LinkRequest,
+    ProviderError,
+    ProviderEvent,
+    ProviderPayment,
+    ProviderRefund,
+    WebhookRejected,
 )
+from comanda.settings import setting, setting_int
 
 NAME = "sandbox"
 SIGNATURE_HEADER = "Sandbox-Signature"
@@ -56,18 +64,35 @@ def verify(body: bytes, header: Optional[str], secret: str, tolerance_seconds: i
 def event_body(kind: str, charge: m.SandboxCharge) -> bytes:
     """The webhook the hosted checkout posts after a Pay or Decline."""
     event_type = next(name for name, value in EVENT_TYPES.items() if value == kind)
-    return json.dumps({
-        "id": f"evt_sbx_{secrets.token_hex(12)}", "type": event_type, "created": int(clock.now().timestamp()),
-        "data": {"link": charge.link_id, "payment": charge.id, "reference": charge.order_reference,
-                 "amount": str(charge.amount), "currency": charge.currency},
-    }, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "id": f"evt_sbx_{secrets.token_hex(12)}",
+            "type": event_type,
+            "created": int(clock.now().timestamp()),
+            "data": {
+                "link": charge.link_id,
+                "payment": charge.id,
+                "reference": charge.order_reference,
+                "amount": str(charge.amount),
+                "currency": charge.currency,
+            },
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def record_charge(link_id: str, order_reference: str, kind: str, amount: Decimal, currency: str) -> m.SandboxCharge:
     """Pay or Decline pressed: the sandbox's books get the charge, as a provider's would (own transaction)."""
-    charge = m.SandboxCharge(id=f"sbxpay_{secrets.token_hex(10)}", link_id=link_id, order_reference=order_reference,
-                             status="succeeded" if kind == "paid" else "declined", amount=money(amount),
-                             currency=currency, refunded=money(0), refunds={})
+    charge = m.SandboxCharge(
+        id=f"sbxpay_{secrets.token_hex(10)}",
+        link_id=link_id,
+        order_reference=order_reference,
+        status="succeeded" if kind == "paid" else "declined",
+        amount=money(amount),
+        currency=currency,
+        refunded=money(0),
+        refunds={},
+    )
     with transaction() as session:
         session.add(charge)
     return charge
@@ -82,9 +107,12 @@ class SandboxProvider:
         self.tolerance_seconds = tolerance_seconds
 
     @classmethod
-    def from_settings(cls) -> "SandboxProvider":
-        return cls(setting("COMANDA_BACKOFFICE_URL"), setting("COMANDA_SANDBOX_WEBHOOK_SECRET"),
-                   setting_int("COMANDA_WEBHOOK_TOLERANCE_SECONDS"))
+    def from_settings(cls) -> SandboxProvider:
+        return cls(
+            setting("COMANDA_BACKOFFICE_URL"),
+            setting("COMANDA_SANDBOX_WEBHOOK_SECRET"),
+            setting_int("COMANDA_WEBHOOK_TOLERANCE_SECONDS"),
+        )
 
     def create_link(self, request: LinkRequest) -> Link:
         """No call to make: the page reads the order's payment by its token when the customer opens it."""
@@ -95,8 +123,9 @@ class SandboxProvider:
         """The page refuses a payment that is no longer pending, so there is nothing to close here."""
         return True
 
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str],
-                      query: Mapping[str, str]) -> Optional[ProviderEvent]:
+    def parse_webhook(
+        self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str]
+    ) -> Optional[ProviderEvent]:
         verify(body, headers.get(SIGNATURE_HEADER), self.secret, self.tolerance_seconds)
         try:
             event = json.loads(body)
@@ -104,14 +133,28 @@ class SandboxProvider:
             kind = EVENT_TYPES.get(event["type"])
             amount = Decimal(data["amount"])
             event_id, link, payment, reference, currency = (
-                str(event["id"]), str(data["link"]), str(data["payment"]), str(data["reference"]), str(data["currency"]))
+                str(event["id"]),
+                str(data["link"]),
+                str(data["payment"]),
+                str(data["reference"]),
+                str(data["currency"]),
+            )
         except (ValueError, KeyError, TypeError, InvalidOperation) as exc:
-            raise WebhookRejected(400, f"not a sandbox event: {type(exc).__name__}")
+            raise WebhookRejected(400, f"not a sandbox event: {type(exc).__name__}") from exc
         if kind not in EVENT_KINDS:
             return None
-        return ProviderEvent(provider=NAME, event_id=event_id, event_type=event["type"], kind=kind,
-                             order_reference=reference, link_id=link, payment_id=payment, amount=money(amount),
-                             currency=currency, payload=event)
+        return ProviderEvent(
+            provider=NAME,
+            event_id=event_id,
+            event_type=event["type"],
+            kind=kind,
+            order_reference=reference,
+            link_id=link,
+            payment_id=payment,
+            amount=money(amount),
+            currency=currency,
+            payload=event,
+        )
 
     def fetch_payment(self, payment_id: str) -> ProviderPayment:
         with transaction() as session:
@@ -122,30 +165,49 @@ class SandboxProvider:
 
     def list_payments(self, start: datetime, end: datetime) -> List[ProviderPayment]:
         with transaction() as session:
-            charges = session.execute(select(m.SandboxCharge).where(
-                m.SandboxCharge.created_at >= start, m.SandboxCharge.created_at < end,
-            ).order_by(m.SandboxCharge.created_at)).scalars().all()
+            charges = (
+                session.execute(
+                    select(m.SandboxCharge)
+                    .where(
+                        m.SandboxCharge.created_at >= start,
+                        m.SandboxCharge.created_at < end,
+                    )
+                    .order_by(m.SandboxCharge.created_at)
+                )
+                .scalars()
+                .all()
+            )
             return [_as_payment(charge) for charge in charges]
 
     def refund(self, payment_id: str, amount: Decimal, idempotency_key: str) -> ProviderRefund:
         """At most the amount charged, and a key already used gives back the same refund again."""
         refund_id = f"sbxre_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]}"
         with transaction() as session:
-            charge = session.execute(select(m.SandboxCharge).where(m.SandboxCharge.id == payment_id)
-                                     .with_for_update()).scalar_one_or_none()
+            charge = session.execute(
+                select(m.SandboxCharge).where(m.SandboxCharge.id == payment_id).with_for_update()
+            ).scalar_one_or_none()
             if charge is None or charge.status != "succeeded":
                 raise ProviderError(f"the sandbox has no successful payment {payment_id}")
             if refund_id in charge.refunds:
                 return ProviderRefund(refund_id=refund_id, status="succeeded")
             if charge.refunded + amount > charge.amount:
-                raise ProviderError(f"the sandbox cannot refund {amount} of {payment_id}: only "
-                                    f"{charge.amount - charge.refunded} is left")
+                raise ProviderError(
+                    f"the sandbox cannot refund {amount} of {payment_id}: only "
+                    f"{charge.amount - charge.refunded} is left"
+                )
             charge.refunded = money(charge.refunded + amount)
             charge.refunds = {**charge.refunds, refund_id: str(money(amount))}
         return ProviderRefund(refund_id=refund_id, status="succeeded")
 
+
 def _as_payment(charge: m.SandboxCharge) -> ProviderPayment:
     status = "declined" if charge.status == "declined" else ("refunded" if charge.refunded >= charge.amount else "paid")
-    return ProviderPayment(payment_id=charge.id, link_id=charge.link_id, order_reference=charge.order_reference,
-                           status=status, amount=charge.amount, currency=charge.currency,
-                           created_at=charge.created_at)
+    return ProviderPayment(
+        payment_id=charge.id,
+        link_id=charge.link_id,
+        order_reference=charge.order_reference,
+        status=status,
+        amount=charge.amount,
+        currency=charge.currency,
+        created_at=charge.created_at,
+    )

@@ -13,6 +13,7 @@ Stripe refuses a session that expires sooner than 30 minutes after it is made, s
 30 minutes when the stock hold is shorter; Comanda closes it (``expire``) when the hold runs out.
 STRIPE_API_URL points the SDK elsewhere (tests use a local fake that speaks Stripe's HTTP API).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,13 @@ import stripe
 from comanda import clock
 from comanda.money import money
 from comanda.services.payment_provider import (
-    Link, LinkRequest, ProviderError, ProviderEvent, ProviderPayment, ProviderRefund, WebhookRejected,
+    Link,
+    LinkRequest,
+    ProviderError,
+    ProviderEvent,
+    ProviderPayment,
+    ProviderRefund,
+    WebhookRejected,
 )
 from integrations.payments.credentials import REQUEST_TIMEOUT_SECONDS, Credentials
 
@@ -58,13 +65,16 @@ class StripeProvider:
     name = NAME
 
     def __init__(self, credentials: Credentials) -> None:
-        self.client = stripe.StripeClient(credentials.api_key, base_addresses={"api": credentials.api_url},
-                                          max_network_retries=2,
-                                          http_client=stripe.RequestsClient(timeout=REQUEST_TIMEOUT_SECONDS))
+        self.client = stripe.StripeClient(
+            credentials.api_key,
+            base_addresses={"api": credentials.api_url},
+            max_network_retries=2,
+            http_client=stripe.RequestsClient(timeout=REQUEST_TIMEOUT_SECONDS),
+        )
         self.credentials = credentials
 
     @classmethod
-    def from_settings(cls) -> "StripeProvider":
+    def from_settings(cls) -> StripeProvider:
         return cls(Credentials.from_settings(NAME, "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_URL"))
 
     def create_link(self, request: LinkRequest) -> Link:
@@ -72,13 +82,23 @@ class StripeProvider:
         params: Dict[str, Any] = {
             "mode": "payment",
             "payment_method_types": [request.method],
-            "line_items": [{"quantity": line.quantity, "price_data": {
-                "currency": request.currency.lower(), "unit_amount": cents(line.unit_price),
-                "product_data": {"name": line.name[:250]}}} for line in request.lines],
+            "line_items": [
+                {
+                    "quantity": line.quantity,
+                    "price_data": {
+                        "currency": request.currency.lower(),
+                        "unit_amount": cents(line.unit_price),
+                        "product_data": {"name": line.name[:250]},
+                    },
+                }
+                for line in request.lines
+            ],
             "client_reference_id": request.order_reference,
             "metadata": {"order_id": request.order_reference},
-            "payment_intent_data": {"metadata": {"order_id": request.order_reference},
-                                    "description": request.title[:500]},
+            "payment_intent_data": {
+                "metadata": {"order_id": request.order_reference},
+                "description": request.title[:500],
+            },
             "expires_at": int(closes.timestamp()),
             "locale": request.language,
             "success_url": f"{self.credentials.return_url}?lang={request.language}",
@@ -95,21 +115,23 @@ class StripeProvider:
         except stripe.InvalidRequestError:
             return False  # completed or expired already: nothing to close
         except stripe.StripeError as exc:
-            raise ProviderError(f"Stripe did not expire {link_id}: {_describe(exc)}")
+            raise ProviderError(f"Stripe did not expire {link_id}: {_describe(exc)}") from exc
         return True
 
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str],
-                      query: Mapping[str, str]) -> Optional[ProviderEvent]:
+    def parse_webhook(
+        self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str]
+    ) -> Optional[ProviderEvent]:
         header = headers.get(SIGNATURE_HEADER)
         if not header:
             raise WebhookRejected(401, f"no {SIGNATURE_HEADER} header")
         try:
-            stripe.WebhookSignature.verify_header(body, header, self.credentials.webhook_secret,
-                                                  self.credentials.tolerance_seconds)
+            stripe.WebhookSignature.verify_header(
+                body, header, self.credentials.webhook_secret, self.credentials.tolerance_seconds
+            )
         except stripe.SignatureVerificationError as exc:
-            raise WebhookRejected(403, f"Stripe signature refused: {exc.user_message or 'mismatch'}")
+            raise WebhookRejected(403, f"Stripe signature refused: {exc.user_message or 'mismatch'}") from exc
         except UnicodeDecodeError:  # Stripe signs UTF-8 text: these bytes were never signed by it
-            raise WebhookRejected(403, "Stripe signature refused: the body is not UTF-8")
+            raise WebhookRejected(403, "Stripe signature refused: the body is not UTF-8") from None
         try:
             event = json.loads(body)
             event_type, session = event["type"], event["data"]["object"]
@@ -117,7 +139,7 @@ class StripeProvider:
             if not isinstance(session, dict):
                 raise TypeError("data.object is not an object")
         except (ValueError, KeyError, TypeError) as exc:
-            raise WebhookRejected(400, f"not a Stripe event: {type(exc).__name__}")
+            raise WebhookRejected(400, f"not a Stripe event: {type(exc).__name__}") from exc
         if event_type == "checkout.session.completed":
             kind = "paid" if session.get("payment_status") == "paid" else "pending"
         elif event_type in SESSION_KINDS:
@@ -128,11 +150,18 @@ class StripeProvider:
         intent = session.get("payment_intent")
         paid_by_card = kind == "paid" and intent and "card" in (session.get("payment_method_types") or [])
         return ProviderEvent(
-            provider=NAME, event_id=event_id, event_type=event_type, kind=kind,
-            order_reference=session.get("client_reference_id"), link_id=session.get("id"),
-            payment_id=session.get("payment_intent"), amount=from_cents(total) if total is not None else None,
+            provider=NAME,
+            event_id=event_id,
+            event_type=event_type,
+            kind=kind,
+            order_reference=session.get("client_reference_id"),
+            link_id=session.get("id"),
+            payment_id=session.get("payment_intent"),
+            amount=from_cents(total) if total is not None else None,
             currency=(session.get("currency") or "").upper() or None,
-            card_funding=self._card_funding(intent) if paid_by_card else None, payload=event)
+            card_funding=self._card_funding(intent) if paid_by_card else None,
+            payload=event,
+        )
 
     def _card_funding(self, intent_id: str) -> Optional[str]:
         """Credit, debit or prepaid (the invoice's FormaPago 04 or 28), from the payment's charge; None
@@ -150,28 +179,46 @@ class StripeProvider:
         intent = self._call(self.client.v1.payment_intents.retrieve, payment_id)
         status = {"succeeded": "paid", "canceled": "declined"}.get(intent["status"], "pending")
         return ProviderPayment(
-            payment_id=intent["id"], link_id=None, order_reference=(intent.get("metadata") or {}).get("order_id"),
-            status=status, amount=from_cents(intent["amount_received"] or intent["amount"]),
-            currency=intent["currency"].upper(), created_at=datetime.fromtimestamp(intent["created"], timezone.utc))
+            payment_id=intent["id"],
+            link_id=None,
+            order_reference=(intent.get("metadata") or {}).get("order_id"),
+            status=status,
+            amount=from_cents(intent["amount_received"] or intent["amount"]),
+            currency=intent["currency"].upper(),
+            created_at=datetime.fromtimestamp(intent["created"], timezone.utc),
+        )
 
     def list_payments(self, start: datetime, end: datetime) -> List[ProviderPayment]:
         """Checkout Sessions made in the window: their payment status says whether Stripe took the money."""
-        sessions = self._call(self.client.v1.checkout.sessions.list, {
-            "created": {"gte": int(start.timestamp()), "lt": int(end.timestamp())}, "limit": 100})
+        sessions = self._call(
+            self.client.v1.checkout.sessions.list,
+            {"created": {"gte": int(start.timestamp()), "lt": int(end.timestamp())}, "limit": 100},
+        )
         try:
             found = [session.to_dict() for session in sessions.auto_paging_iter()]
         except stripe.StripeError as exc:
-            raise ProviderError(f"Stripe did not list sessions: {_describe(exc)}")
-        return [ProviderPayment(
-            payment_id=s.get("payment_intent") or s["id"], link_id=s["id"], order_reference=s.get("client_reference_id"),
-            status="paid" if s.get("payment_status") == "paid" else ("declined" if s.get("status") == "expired"
-                                                                    else "pending"),
-            amount=from_cents(s.get("amount_total") or 0), currency=(s.get("currency") or "").upper(),
-            created_at=datetime.fromtimestamp(s["created"], timezone.utc)) for s in found]
+            raise ProviderError(f"Stripe did not list sessions: {_describe(exc)}") from exc
+        return [
+            ProviderPayment(
+                payment_id=s.get("payment_intent") or s["id"],
+                link_id=s["id"],
+                order_reference=s.get("client_reference_id"),
+                status="paid"
+                if s.get("payment_status") == "paid"
+                else ("declined" if s.get("status") == "expired" else "pending"),
+                amount=from_cents(s.get("amount_total") or 0),
+                currency=(s.get("currency") or "").upper(),
+                created_at=datetime.fromtimestamp(s["created"], timezone.utc),
+            )
+            for s in found
+        ]
 
     def refund(self, payment_id: str, amount: Decimal, idempotency_key: str) -> ProviderRefund:
-        refund = self._call(self.client.v1.refunds.create, {"payment_intent": payment_id, "amount": cents(amount)},
-                            options={"idempotency_key": idempotency_key})
+        refund = self._call(
+            self.client.v1.refunds.create,
+            {"payment_intent": payment_id, "amount": cents(amount)},
+            options={"idempotency_key": idempotency_key},
+        )
         return ProviderRefund(refund_id=refund["id"], status=REFUND_STATUSES.get(refund["status"], "failed"))
 
     @staticmethod
@@ -180,7 +227,7 @@ class StripeProvider:
         try:
             result = method(*args, **kwargs)
         except stripe.StripeError as exc:
-            raise ProviderError(f"Stripe refused the request: {_describe(exc)}")
+            raise ProviderError(f"Stripe refused the request: {_describe(exc)}") from exc
         return result if isinstance(result, stripe.ListObject) else result.to_dict()
 
 

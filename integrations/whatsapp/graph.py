@@ -3,6 +3,7 @@
 Errors carry Meta's error code and whether sending again may succeed (throttling, server errors,
 network trouble) so the outbox can decide between a retry and giving up.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -98,8 +99,11 @@ class GraphClient:
                     body = {}
                 if response.status >= 400 or "error" in (body or {}):
                     error = (body or {}).get("error") or {}
-                    raise GraphError(error.get("message") or response.reason or "error",
-                                     status=response.status, code=error.get("code"))
+                    raise GraphError(
+                        error.get("message") or response.reason or "error",
+                        status=response.status,
+                        code=error.get("code"),
+                    )
                 return body or {}
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise GraphError(f"{type(exc).__name__}: {exc}") from exc
@@ -110,7 +114,7 @@ class GraphClient:
         try:
             return body["messages"][0]["id"]
         except (KeyError, IndexError, TypeError):
-            raise GraphError(f"unexpected answer: {body!r}", status=200)
+            raise GraphError(f"unexpected answer: {body!r}", status=200) from None
 
     async def mark_read(self, phone_number_id: str, message_id: str, typing: bool = True) -> None:
         """Blue ticks for the customer, and the typing indicator while the bot works."""

@@ -4,6 +4,7 @@ Text is split at 4096 characters on paragraph boundaries. Choices become reply b
 an interactive list (4 to 10), or numbered text (more), whose numbers the customer can answer with.
 Every choice's payload is also returned, so the channel can map a tapped id or a typed number back.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,7 +39,7 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> List[str]:
     for separator in ("\n\n", "\n", " "):
         cut = text.rfind(separator, 0, limit + 1)
         if cut > 0:
-            return [text[:cut].rstrip()] + split_text(text[cut + len(separator):], limit)
+            return [text[:cut].rstrip()] + split_text(text[cut + len(separator) :], limit)
     return [text[:limit]] + split_text(text[limit:], limit)
 
 
@@ -89,7 +90,9 @@ def choice_messages(to: str, text: str, buttons: List[Dict[str, Any]], language:
     out = Outgoing(options=payloads)
     if len(buttons) > MAX_ROWS:
         lines = [f"{i}. {title}" for i, title in enumerate(titles, start=1)]
-        out.messages = text_messages(to, f"{text}\n\n" + "\n".join(lines) + f"\n\n{t('whatsapp.reply_with_number', language)}")
+        out.messages = text_messages(
+            to, f"{text}\n\n" + "\n".join(lines) + f"\n\n{t('whatsapp.reply_with_number', language)}"
+        )
         return out
     body = text
     if len(text) > INTERACTIVE_BODY_LIMIT:
@@ -99,14 +102,20 @@ def choice_messages(to: str, text: str, buttons: List[Dict[str, Any]], language:
         interactive = {
             "type": "button",
             "body": {"text": body},
-            "action": {"buttons": [
-                {"type": "reply", "reply": {"id": _option_id(p, i), "title": title}}
-                for i, (p, title) in enumerate(zip(payloads, _unique_titles(titles, BUTTON_TITLE_LIMIT)))
-            ]},
+            "action": {
+                "buttons": [
+                    {"type": "reply", "reply": {"id": _option_id(p, i), "title": title}}
+                    for i, (p, title) in enumerate(
+                        zip(payloads, _unique_titles(titles, BUTTON_TITLE_LIMIT), strict=False)
+                    )
+                ]
+            },
         }
     else:
         rows = []
-        for i, (button, payload, title) in enumerate(zip(buttons, payloads, _unique_titles(titles, ROW_TITLE_LIMIT))):
+        for i, (button, payload, title) in enumerate(
+            zip(buttons, payloads, _unique_titles(titles, ROW_TITLE_LIMIT), strict=False)
+        ):
             row = {"id": _option_id(payload, i), "title": title}
             description = button.get("description") or (titles[i] if len(titles[i]) > ROW_TITLE_LIMIT else None)
             if description:
@@ -115,15 +124,23 @@ def choice_messages(to: str, text: str, buttons: List[Dict[str, Any]], language:
         interactive = {
             "type": "list",
             "body": {"text": body},
-            "action": {"button": shorten(t("whatsapp.list_button", language), BUTTON_TITLE_LIMIT),
-                       "sections": [{"rows": rows}]},
+            "action": {
+                "button": shorten(t("whatsapp.list_button", language), BUTTON_TITLE_LIMIT),
+                "sections": [{"rows": rows}],
+            },
         }
     out.messages.append(envelope(to, "interactive", interactive))
     return out
 
 
-def media_message(to: str, kind: str, link: Optional[str] = None, media_id: Optional[str] = None,
-                  caption: Optional[str] = None, filename: Optional[str] = None) -> Dict[str, Any]:
+def media_message(
+    to: str,
+    kind: str,
+    link: Optional[str] = None,
+    media_id: Optional[str] = None,
+    caption: Optional[str] = None,
+    filename: Optional[str] = None,
+) -> Dict[str, Any]:
     """An image or document by public link or by uploaded media id."""
     body: Dict[str, Any] = {"link": link} if link else {"id": media_id}
     if caption:
@@ -145,5 +162,7 @@ def custom_message(to: str, custom: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 
 
 def template_message(to: str, name: str, language_code: str, parameters: List[str]) -> Dict[str, Any]:
-    components = [{"type": "body", "parameters": [{"type": "text", "text": p} for p in parameters]}] if parameters else []
+    components = (
+        [{"type": "body", "parameters": [{"type": "text", "text": p} for p in parameters]}] if parameters else []
+    )
     return envelope(to, "template", {"name": name, "language": {"code": language_code}, "components": components})

@@ -4,6 +4,7 @@
 becomes an ``Inbound`` or a ``Status``; what cannot be understood is skipped. Real payloads carry
 placeholders, numbers as strings, no ``from`` (users known only by BSUID) or no ``contacts``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,7 +60,7 @@ class Inbound:
         return {"message": self.raw, "parsed": {k: v for k, v in asdict(self).items() if k != "raw"}}
 
     @classmethod
-    def from_record(cls, record: Dict[str, Any]) -> "Inbound":
+    def from_record(cls, record: Dict[str, Any]) -> Inbound:
         return cls(**record["parsed"], raw=record["message"])
 
 
@@ -112,8 +113,9 @@ def _parse_message(phone_number_id: str, raw: Dict[str, Any], contacts: List[Dic
         user_id = user_id or _str(contact.get("user_id"))
     name = _str(_dict(contact.get("profile")).get("name")) if contact else None
     message_type = _str(raw.get("type")) or "unknown"
-    inbound = Inbound(phone_number_id, message_id, "ignored", message_type, wa_id=wa_id, user_id=user_id,
-                      profile_name=name, raw=raw)
+    inbound = Inbound(
+        phone_number_id, message_id, "ignored", message_type, wa_id=wa_id, user_id=user_id, profile_name=name, raw=raw
+    )
     body = _dict(raw.get(message_type))
     if message_type == "text":
         text = _str(body.get("body"))
@@ -132,8 +134,12 @@ def _parse_message(phone_number_id: str, raw: Dict[str, Any], contacts: List[Dic
         latitude, longitude = _float(body.get("latitude")), _float(body.get("longitude"))
         if latitude is not None and longitude is not None and -90 <= latitude <= 90 and -180 <= longitude <= 180:
             inbound.kind = "location"
-            inbound.location = {"latitude": latitude, "longitude": longitude, "name": _str(body.get("name")),
-                                "address": _str(body.get("address"))}
+            inbound.location = {
+                "latitude": latitude,
+                "longitude": longitude,
+                "name": _str(body.get("name")),
+                "address": _str(body.get("address")),
+            }
     elif message_type == "order":
         items = []
         for item in _list(body.get("product_items")):
@@ -152,8 +158,13 @@ def _parse_status(phone_number_id: str, raw: Dict[str, Any]) -> Optional[Status]
     message_id, status = _str(raw.get("id")), _str(raw.get("status"))
     if not message_id or not status:
         return None
-    return Status(phone_number_id, message_id, status, recipient_id=_str(raw.get("recipient_id")),
-                  errors=[_dict(e) for e in _list(raw.get("errors"))])
+    return Status(
+        phone_number_id,
+        message_id,
+        status,
+        recipient_id=_str(raw.get("recipient_id")),
+        errors=[_dict(e) for e in _list(raw.get("errors"))],
+    )
 
 
 def _contact_for(wa_id: Optional[str], user_id: Optional[str], contacts: List[Dict[str, Any]]) -> Dict[str, Any]:

@@ -1,4 +1,5 @@
 """Actions run as the action server runs them: a tracker in, responses and events out."""
+
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
@@ -10,8 +11,9 @@ from actions.menu import ActionShowMenu
 from actions.session import ActionSessionStart
 
 
-def tracker(sender: str = "default", slots: Optional[Dict[str, Any]] = None,
-            latest: Optional[Dict[str, Any]] = None) -> Tracker:
+def tracker(
+    sender: str = "default", slots: Optional[Dict[str, Any]] = None, latest: Optional[Dict[str, Any]] = None
+) -> Tracker:
     return Tracker(sender, slots or {}, latest or {}, [], False, None, {}, "action_listen")
 
 
@@ -34,8 +36,11 @@ def test_a_category_lists_its_products_and_a_tap_adds_one(demo):
     latest = {"entities": [{"entity": "category", "value": "tacos"}]}
     [msg], _ = run(ActionShowMenu(), tracker(slots={"language": "en"}, latest=latest))
     assert msg["response"] == "utter_menu_category" and msg["category"] == "Tacos"
-    assert msg["buttons"][0] == {"title": "Al pastor taco", "description": "$22.00", "payload":
-                                 '/add_items{"order_line":{"sku":"TACO-PASTOR","quantity":1,"quantity_stated":true}}'}
+    assert msg["buttons"][0] == {
+        "title": "Al pastor taco",
+        "description": "$22.00",
+        "payload": '/add_items{"order_line":{"sku":"TACO-PASTOR","quantity":1,"quantity_stated":true}}',
+    }
 
 
 def test_the_whole_menu_in_spanish_from_the_database(demo):

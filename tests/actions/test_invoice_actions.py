@@ -1,6 +1,7 @@
 """The invoice conversation's actions: a paid order (placed and paid through the real services), the
 form's checks field by field with the customer's language, and the CFDI issued by the local PAC and
 sent as documents."""
+
 from decimal import Decimal
 
 from rasa_sdk.events import FollowupAction, SlotSet
@@ -11,7 +12,11 @@ from actions import invoices
 from actions.cart import ActionAddItems
 from actions.checkout import ActionPlaceOrder
 from actions.invoices import (
-    NO_EMAIL, ActionAskInvoiceRegime, ActionAskInvoiceUse, ActionIssueInvoice, ActionStartInvoice,
+    NO_EMAIL,
+    ActionAskInvoiceRegime,
+    ActionAskInvoiceUse,
+    ActionIssueInvoice,
+    ActionStartInvoice,
     ValidateInvoiceForm,
 )
 from comanda import models as m
@@ -25,9 +30,16 @@ from tests.actions.test_ordering_actions import CARD, line, responses, run, said
 from tests.conftest import free_port
 from tests.core.test_cfdi_support import FailingIssuer
 
-PERSON = {"invoice_rfc": "XIA190128J61", "invoice_name": "XENON INDUSTRIAL ARTICLES", "invoice_postal_code": "76343",
-          "invoice_regime": "601", "invoice_use": "G03", "invoice_email": NO_EMAIL, "invoice_consent": True,
-          "invoice_confirmed": True}
+PERSON = {
+    "invoice_rfc": "XIA190128J61",
+    "invoice_name": "XENON INDUSTRIAL ARTICLES",
+    "invoice_postal_code": "76343",
+    "invoice_regime": "601",
+    "invoice_use": "G03",
+    "invoice_email": NO_EMAIL,
+    "invoice_consent": True,
+    "invoice_confirmed": True,
+}
 
 
 def paid_order() -> int:
@@ -38,17 +50,29 @@ def paid_order() -> int:
         order = session.execute(select(m.Order)).scalar_one()
         payment = payments.start_payment(session, order, payment_provider())
         link = session.get(m.Payment, payment.payment_id).provider_link_id
-        payments.apply_event(session, ProviderEvent(
-            provider="sandbox", event_id="evt_1", event_type="payment.succeeded", kind="paid",
-            order_reference=str(order.id), link_id=link, payment_id="sbxpay_1", amount=order.total, currency="MXN",
-            card_funding="debit"))
+        payments.apply_event(
+            session,
+            ProviderEvent(
+                provider="sandbox",
+                event_id="evt_1",
+                event_type="payment.succeeded",
+                kind="paid",
+                order_reference=str(order.id),
+                link_id=link,
+                payment_id="sbxpay_1",
+                amount=order.total,
+                currency="MXN",
+                card_funding="debit",
+            ),
+        )
         return order.id
 
 
 def validate(slot, value, slots=None, lang="es"):
     form, dispatcher = ValidateInvoiceForm(), CollectingDispatcher()
-    result = getattr(form, f"validate_{slot}")(value, dispatcher, tracker(said("inform"), slots={
-        "language": lang, **(slots or {})}, loop="invoice_form"), {})
+    result = getattr(form, f"validate_{slot}")(
+        value, dispatcher, tracker(said("inform"), slots={"language": lang, **(slots or {})}, loop="invoice_form"), {}
+    )
     return result, [m.get("text") or m.get("response") for m in dispatcher.messages]
 
 
@@ -67,16 +91,21 @@ def test_every_field_is_checked_before_anything_is_sealed(demo):
     assert bad["invoice_rfc"] is None and "12 para una empresa" in said_back[0]
     digit, said_back = validate("invoice_rfc", "XIA190128J62", lang="en")
     assert digit["invoice_rfc"] is None and "check digit" in said_back[0]
-    named, said_back = validate("invoice_name", "Xenon Industrial Articles, S.A. de C.V.", {"invoice_rfc": "XIA190128J61"})
+    named, said_back = validate(
+        "invoice_name", "Xenon Industrial Articles, S.A. de C.V.", {"invoice_rfc": "XIA190128J61"}
+    )
     assert named == {"invoice_name": None}
     assert "XENON INDUSTRIAL ARTICLES" in said_back[0] and said_back[1] == "utter_invoice_use_suggested_name"
     assert validate("invoice_postal_code", "17500", {"invoice_rfc": "XIA190128J61"})[0] == {"invoice_postal_code": None}
-    assert validate("invoice_regime", "605", {"invoice_rfc": "XIA190128J61"})[0]["invoice_regime"] is None  # 605: persons only
+    assert (
+        validate("invoice_regime", "605", {"invoice_rfc": "XIA190128J61"})[0]["invoice_regime"] is None
+    )  # 605: persons only
     assert validate("invoice_regime", "601", {"invoice_rfc": "XIA190128J61"})[0]["invoice_regime"] == "601"
     refused, said_back = validate("invoice_use", "D01", {"invoice_rfc": "XIA190128J61", "invoice_regime": "601"})
     assert refused == {"invoice_use": None} and "D01" in said_back[0]
-    assert validate("invoice_use", "gastos en general", {"invoice_rfc": "XIA190128J61",
-                                                         "invoice_regime": "601"})[0] == {"invoice_use": "G03"}
+    assert validate("invoice_use", "gastos en general", {"invoice_rfc": "XIA190128J61", "invoice_regime": "601"})[
+        0
+    ] == {"invoice_use": "G03"}
     assert validate("invoice_email", "no")[0] == {"invoice_email": NO_EMAIL}
     assert validate("invoice_email", "ana@")[0] == {"invoice_email": None}
 
@@ -92,7 +121,9 @@ def test_lists_offer_only_what_fits_the_rfc_and_regime(demo):
 
 def test_the_invoice_is_issued_sent_and_kept(demo):
     order_id = paid_order()
-    messages, events = run(ActionIssueInvoice(), tracker(said("affirm"), slots={**PERSON, "invoice_order": str(order_id)}))
+    messages, events = run(
+        ActionIssueInvoice(), tracker(said("affirm"), slots={**PERSON, "invoice_order": str(order_id)})
+    )
     assert responses(messages)[0] == "utter_invoice_issued"
     documents = [m["custom"] for m in messages if m.get("custom")]
     assert [d["document"]["filename"].rsplit(".", 1)[1] for d in documents] == ["pdf", "xml"]

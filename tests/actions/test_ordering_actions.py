@@ -1,8 +1,9 @@
 """The ordering actions as the action server runs them: a tracker in (entities as the NLU emits
 them), responses and events out, the cart and orders in the database."""
+
 import asyncio
-from zoneinfo import ZoneInfo
 from typing import Any, Dict, List, Optional
+from zoneinfo import ZoneInfo
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
@@ -11,7 +12,11 @@ from sqlalchemy import select
 
 from actions.cart import ActionAddItems, ActionAnswerProduct, ActionChangeQuantity, ActionRemoveItems, ActionShowCart
 from actions.checkout import (
-    ActionAskOrderConfirmed, ActionAskPaymentMethod, ActionPlaceOrder, ActionStartCheckout, ActionStopCheckout,
+    ActionAskOrderConfirmed,
+    ActionAskPaymentMethod,
+    ActionPlaceOrder,
+    ActionStartCheckout,
+    ActionStopCheckout,
     ValidateCheckoutForm,
 )
 from actions.orders import ActionCancelOrder, ActionOrderStatus
@@ -26,15 +31,30 @@ ANA = "centro:whatsapp:+525511112222"
 
 
 def line(sku: str, quantity: int = 1, stated: bool = True, **modifiers: str) -> Dict[str, Any]:
-    return {"entity": "order_line", "value": {"sku": sku, "quantity": quantity, "modifiers": modifiers, "variant": {},
-                                              "variant_sku": None, "quantity_stated": stated}}
+    return {
+        "entity": "order_line",
+        "value": {
+            "sku": sku,
+            "quantity": quantity,
+            "modifiers": modifiers,
+            "variant": {},
+            "variant_sku": None,
+            "quantity_stated": stated,
+        },
+    }
 
 
-def tracker(latest: Optional[Dict[str, Any]] = None, slots: Optional[Dict[str, Any]] = None, sender: str = ANA,
-            loop: Optional[str] = None, events: Optional[List[Dict[str, Any]]] = None) -> Tracker:
+def tracker(
+    latest: Optional[Dict[str, Any]] = None,
+    slots: Optional[Dict[str, Any]] = None,
+    sender: str = ANA,
+    loop: Optional[str] = None,
+    events: Optional[List[Dict[str, Any]]] = None,
+) -> Tracker:
     slots = {"language": "es", **(slots or {})}
-    return Tracker(sender, slots, latest or {}, events or [], False, None, {"name": loop} if loop else {},
-                   "action_listen")
+    return Tracker(
+        sender, slots, latest or {}, events or [], False, None, {"name": loop} if loop else {}, "action_listen"
+    )
 
 
 def said(intent: str, *entities: Dict[str, Any], text: str = "") -> Dict[str, Any]:
@@ -80,8 +100,12 @@ def test_an_unknown_product_gets_the_closest_names_or_the_menu(demo):
 
 
 def test_out_of_stock_at_roma_points_to_centro(demo):
-    messages, _ = run(ActionAddItems(), tracker(said("add_items", line("TACO-PASTOR", 2)),
-                                                sender="roma:whatsapp:+525511112222", slots={"language": "en"}))
+    messages, _ = run(
+        ActionAddItems(),
+        tracker(
+            said("add_items", line("TACO-PASTOR", 2)), sender="roma:whatsapp:+525511112222", slots={"language": "en"}
+        ),
+    )
     assert responses(messages) == ["utter_out_of_stock_elsewhere"]
     assert (messages[0]["name"], messages[0]["elsewhere"]) == ("Al pastor taco", "Café Esquina Centro")
 
@@ -127,23 +151,40 @@ def test_checkout_form_reads_and_checks_every_answer(demo):
     run(ActionAddItems(), tracker(said("add_items", line("CAFE-GRANO-250"))))
     assert validate("fulfilment", "a domicilio") == ({"fulfilment": "delivery"}, [])
     assert validate("delivery_postal_code", "cp 06010") == ({"delivery_postal_code": "06010"}, [])
-    assert validate("delivery_postal_code", "06700") == ({"delivery_postal_code": None},
-                                                         ["utter_postal_code_not_served"])
+    assert validate("delivery_postal_code", "06700") == (
+        {"delivery_postal_code": None},
+        ["utter_postal_code_not_served"],
+    )
     assert validate("delivery_postal_code", "mejor paso a recoger") == (
-        {"fulfilment": "pickup", "delivery_postal_code": None}, [])
+        {"fulfilment": "pickup", "delivery_postal_code": None},
+        [],
+    )
     assert validate("delivery_address", "Madero 25, depto 3", {"delivery_postal_code": "06010"}) == (
-        {"delivery_address": "Madero 25, depto 3"}, [])
+        {"delivery_address": "Madero 25, depto 3"},
+        [],
+    )
     assert validate("delivery_address", "ahí", {"delivery_postal_code": "06010"})[1] == ["utter_invalid_address"]
     assert validate("customer_name", "a nombre de Ana López") == ({"customer_name": "Ana López"}, [])
     assert validate("customer_name", "06010") == ({"customer_name": None}, ["utter_invalid_name"])
     assert validate("payment_method", "con tarjeta", {"fulfilment": "delivery"}) == ({"payment_method": "card"}, [])
     assert validate("payment_method", "efectivo", {"fulfilment": "delivery"}) == (
-        {"payment_method": None}, ["utter_invalid_payment_method"])
+        {"payment_method": None},
+        ["utter_invalid_payment_method"],
+    )
 
 
 def test_required_slots_follow_the_fulfilment_and_the_shared_location(demo):
-    form, everything = ValidateCheckoutForm(), ["fulfilment", "delivery_postal_code", "delivery_address",
-                                                 "customer_name", "payment_method", "order_confirmed"]
+    form, everything = (
+        ValidateCheckoutForm(),
+        [
+            "fulfilment",
+            "delivery_postal_code",
+            "delivery_address",
+            "customer_name",
+            "payment_method",
+            "order_confirmed",
+        ],
+    )
 
     def required(slots):
         return asyncio.run(form.required_slots(everything, CollectingDispatcher(), form_tracker(slots), {}))
@@ -152,6 +193,7 @@ def test_required_slots_follow_the_fulfilment_and_the_shared_location(demo):
     assert required({"fulfilment": "delivery"}) == everything
     with transaction() as session:
         from comanda.services.carts import open_cart, set_delivery_location
+
         set_delivery_location(session, open_cart(session, ANA), 19.4326, -99.1332)
     assert "delivery_postal_code" not in required({"fulfilment": "delivery"})
 
@@ -175,12 +217,17 @@ def test_summary_then_placing_a_cash_order(demo, monkeypatch):
     run(ActionAddItems(), tracker(said("add_items", line("TACO-PASTOR", 2, taco_extras="with_pineapple"))))
     slots = {"fulfilment": "pickup", "customer_name": "Ana", "payment_method": "cash", "order_confirmed": True}
     messages, _ = run(ActionAskPaymentMethod(), form_tracker({"fulfilment": "pickup"}))
-    assert [b["title"] for b in messages[0]["buttons"]] == ["Tarjeta", "Efectivo en OXXO", "Transferencia SPEI",
-                                                             "Efectivo al recoger"]
+    assert [b["title"] for b in messages[0]["buttons"]] == [
+        "Tarjeta",
+        "Efectivo en OXXO",
+        "Transferencia SPEI",
+        "Efectivo al recoger",
+    ]
     [summary], _ = run(ActionAskOrderConfirmed(), form_tracker(slots))
     assert summary["lines"] == "• 2 × Taco al pastor (con piña) — $44.00" and summary["total"] == "$44.00"
-    assert summary["details"] == ("🏪 Recoges en Av. 5 de Mayo 32, Centro Histórico, CDMX\n👤 A nombre de Ana\n"
-                                  "💳 Pago: efectivo al recoger")
+    assert summary["details"] == (
+        "🏪 Recoges en Av. 5 de Mayo 32, Centro Histórico, CDMX\n👤 A nombre de Ana\n💳 Pago: efectivo al recoger"
+    )
     messages, events = run(ActionPlaceOrder(), tracker(said("affirm"), slots=slots))
     assert responses(messages) == ["utter_order_received_cash"] and messages[0]["ticket"] == "C-001"
     assert SlotSet("fulfilment", None) in events and SlotSet("order_confirmed", None) in events
@@ -212,10 +259,16 @@ def test_stopping_checkout_keeps_the_cart(demo):
 
 def test_cancelling_an_order_the_kitchen_started_goes_to_a_person(demo):
     run(ActionAddItems(), tracker(said("add_items", line("CONCHA"))))
-    run(ActionPlaceOrder(), tracker(said("affirm"), slots={"fulfilment": "pickup", "customer_name": "Ana",
-                                                           "payment_method": "cash", "order_confirmed": True}))
+    run(
+        ActionPlaceOrder(),
+        tracker(
+            said("affirm"),
+            slots={"fulfilment": "pickup", "customer_name": "Ana", "payment_method": "cash", "order_confirmed": True},
+        ),
+    )
     with transaction() as session:
         from comanda.services.orders import latest_order, set_status
+
         set_status(session, latest_order(session, ANA), "preparing", "staff:1")
     [msg], _ = run(ActionCancelOrder(), tracker(said("cancel_order"), slots={"language": "en"}))
     assert msg["response"] == "utter_cannot_cancel" and msg["status"] == "being prepared"
@@ -226,7 +279,9 @@ def test_cancelling_an_order_the_kitchen_started_goes_to_a_person(demo):
 
 def fallback_events(count: int) -> List[Dict[str, Any]]:
     return [{"event": "user", "parse_data": {"intent": {"name": "greet"}}}] + [
-        {"event": "user", "parse_data": {"intent": {"name": "nlu_fallback"}}}, {"event": "bot"}] * count
+        {"event": "user", "parse_data": {"intent": {"name": "nlu_fallback"}}},
+        {"event": "bot"},
+    ] * count
 
 
 def test_two_fallbacks_in_a_row_open_a_handoff_ticket(demo):
@@ -249,8 +304,12 @@ def test_show_cart_when_empty(demo):
 
 
 def test_a_frequent_question_during_checkout_is_answered_not_taken_as_an_answer(demo):
-    faq = {"intent": {"name": "faq"}, "entities": [], "text": "¿a qué hora cierran?",
-           "response_selector": {"faq": {"response": {"intent_response_key": "faq/hours"}}}}
+    faq = {
+        "intent": {"name": "faq"},
+        "entities": [],
+        "text": "¿a qué hora cierran?",
+        "response_selector": {"faq": {"response": {"intent_response_key": "faq/hours"}}},
+    }
     form, dispatcher = ValidateCheckoutForm(), CollectingDispatcher()
     trk = tracker(faq, loop="checkout_form")
     assert form.validate_customer_name("¿a qué hora cierran?", dispatcher, trk, {}) == {"customer_name": None}
@@ -293,7 +352,9 @@ def test_announcements_speak_only_of_the_conversations_own_orders(demo):
         order_id, ticket = order.id, order.ticket_code
 
     def announce(event, sender=ANA):
-        latest = said("EXTERNAL_order_update", {"entity": "order_id", "value": order_id}, {"entity": "event", "value": event})
+        latest = said(
+            "EXTERNAL_order_update", {"entity": "order_id", "value": order_id}, {"entity": "event", "value": event}
+        )
         return run(ActionAnnounceOrderUpdate(), tracker(latest, sender=sender))[0]
 
     [paid] = announce("paid")
@@ -301,8 +362,9 @@ def test_announcements_speak_only_of_the_conversations_own_orders(demo):
     assert announce("ready")[0]["response"] == "utter_order_ready_pickup"
     assert announce("nonsense") == []
     assert announce("paid", sender="centro:whatsapp:+525599990000") == []  # someone else's order: nothing said
-    messages, _ = run(ActionNewPaymentLink(), tracker(said("request_payment_link",
-                                                           {"entity": "order_id", "value": order_id})))
+    messages, _ = run(
+        ActionNewPaymentLink(), tracker(said("request_payment_link", {"entity": "order_id", "value": order_id}))
+    )
     assert responses(messages) == ["utter_nothing_to_pay"]  # paid already
 
 
@@ -311,11 +373,13 @@ def test_a_new_link_for_an_order_id_that_is_no_number_is_nothing_to_pay(demo):
     run(ActionAddItems(), tracker(said("add_items", line("CONCHA"))))
     run(ActionPlaceOrder(), tracker(said("affirm"), slots=CARD))
     for wanted in ("abc", "-1", {"id": 1}):
-        messages, _ = run(ActionNewPaymentLink(), tracker(said("request_payment_link",
-                                                               {"entity": "order_id", "value": wanted})))
+        messages, _ = run(
+            ActionNewPaymentLink(), tracker(said("request_payment_link", {"entity": "order_id", "value": wanted}))
+        )
         assert responses(messages) == ["utter_nothing_to_pay"], wanted
     with new_session() as session:
         order_id = session.execute(select(m.Order.id)).scalar_one()
-    messages, _ = run(ActionNewPaymentLink(), tracker(said("request_payment_link",
-                                                           {"entity": "order_id", "value": str(order_id)})))
+    messages, _ = run(
+        ActionNewPaymentLink(), tracker(said("request_payment_link", {"entity": "order_id", "value": str(order_id)}))
+    )
     assert responses(messages) == ["utter_pay_by_link"]

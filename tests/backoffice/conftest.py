@@ -1,5 +1,6 @@
 """The back office as `comanda run` starts it: a real subprocess on a free port, a migrated and seeded
 SQLite file, and a small HTTP receiver standing in for the connector's webhook (COMANDA_RASA_URL)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +32,6 @@ CENTRO, ROMA = "106540352242922", "106540352242933"
 TOKEN = SIMULATOR_WHATSAPP["WHATSAPP_ACCESS_TOKEN"]
 APP_SECRET = SIMULATOR_WHATSAPP["WHATSAPP_APP_SECRET"]
 WEBHOOK_PATH = "/webhooks/whatsapp/webhook"
-
 
 
 @dataclass
@@ -106,9 +106,13 @@ def seeded_database(folder: Path) -> str:
 
 def start(port: int, env: Dict[str, str], log: Path) -> subprocess.Popen:
     """`python -m backoffice` as `comanda run` starts it, ready when /health answers 200."""
-    proc = subprocess.Popen([sys.executable, "-m", "backoffice", "--port", str(port)], cwd=ROOT,
-                            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backoffice", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -131,10 +135,16 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def backoffice_env(database_url: str, port: int, rasa_url: str) -> Dict[str, str]:
-    return {"COMANDA_DATABASE_URL": database_url, "COMANDA_RASA_URL": rasa_url, "COMANDA_SIMULATOR": "1",
-            "COMANDA_BACKOFFICE_PORT": str(port), "COMANDA_BACKOFFICE_URL": f"http://127.0.0.1:{port}",
-            "COMANDA_LOG_LEVEL": "WARNING", **SIMULATOR_WHATSAPP,
-            "WHATSAPP_GRAPH_URL": f"http://127.0.0.1:{port}/simulator/graph/v21.0"}
+    return {
+        "COMANDA_DATABASE_URL": database_url,
+        "COMANDA_RASA_URL": rasa_url,
+        "COMANDA_SIMULATOR": "1",
+        "COMANDA_BACKOFFICE_PORT": str(port),
+        "COMANDA_BACKOFFICE_URL": f"http://127.0.0.1:{port}",
+        "COMANDA_LOG_LEVEL": "WARNING",
+        **SIMULATOR_WHATSAPP,
+        "WHATSAPP_GRAPH_URL": f"http://127.0.0.1:{port}/simulator/graph/v21.0",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -177,8 +187,12 @@ class Graph:
         self.base = f"{base}/simulator/graph/v21.0"
 
     def send(self, body: Dict[str, Any], phone_number_id: str = CENTRO, token: str = TOKEN) -> requests.Response:
-        return requests.post(f"{self.base}/{phone_number_id}/messages", json=body,
-                             headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        return requests.post(
+            f"{self.base}/{phone_number_id}/messages",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """The chat page in a real browser (Debian's Chromium through Playwright): a developer chats as a customer."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,15 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.backoffice.conftest import CENTRO, value_of
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOT = Path("/tmp/simulator.png")
 WA_ID = "5215522223333"
 
@@ -48,12 +56,24 @@ def test_chat_as_a_customer(page, graph, receiver):
     assert value_of(post.verified())["metadata"]["phone_number_id"] == CENTRO
     expect(page.locator(".bubble.in").first).to_contain_text("hola")
 
-    question = graph.send({"messaging_product": "whatsapp", "recipient_type": "individual", "to": WA_ID,
-                           "type": "interactive", "interactive": {
-                               "type": "button", "body": {"text": "¿Confirmas tu pedido?\nTotal: $97.00"},
-                               "action": {"buttons": [
-                                   {"type": "reply", "reply": {"id": "order_confirm", "title": "Sí, confirmar"}},
-                                   {"type": "reply", "reply": {"id": "order_change", "title": "Cambiar"}}]}}})
+    question = graph.send(
+        {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": WA_ID,
+            "type": "interactive",
+            "interactive": {
+                "type": "button",
+                "body": {"text": "¿Confirmas tu pedido?\nTotal: $97.00"},
+                "action": {
+                    "buttons": [
+                        {"type": "reply", "reply": {"id": "order_confirm", "title": "Sí, confirmar"}},
+                        {"type": "reply", "reply": {"id": "order_change", "title": "Cambiar"}},
+                    ]
+                },
+            },
+        }
+    )
     question_id = question.json()["messages"][0]["id"]
     expect(page.locator("button.reply")).to_have_count(2)
     expect(page.locator(".bubble.out").last).to_contain_text("Total: $97.00")
@@ -63,10 +83,29 @@ def test_chat_as_a_customer(page, graph, receiver):
     assert message["interactive"]["button_reply"] == {"id": "order_confirm", "title": "Sí, confirmar"}
     assert message["context"]["id"] == question_id
 
-    menu = graph.send({"messaging_product": "whatsapp", "to": WA_ID, "type": "interactive", "interactive": {
-        "type": "list", "body": {"text": "¿Qué se te antoja?"}, "action": {"button": "Ver menú", "sections": [
-            {"title": "Bebidas", "rows": [{"id": "LATTE", "title": "Latte", "description": "$55.00"},
-                                          {"id": "TARO", "title": "Té de taro", "description": "$75.00"}]}]}}})
+    menu = graph.send(
+        {
+            "messaging_product": "whatsapp",
+            "to": WA_ID,
+            "type": "interactive",
+            "interactive": {
+                "type": "list",
+                "body": {"text": "¿Qué se te antoja?"},
+                "action": {
+                    "button": "Ver menú",
+                    "sections": [
+                        {
+                            "title": "Bebidas",
+                            "rows": [
+                                {"id": "LATTE", "title": "Latte", "description": "$55.00"},
+                                {"id": "TARO", "title": "Té de taro", "description": "$75.00"},
+                            ],
+                        }
+                    ],
+                },
+            },
+        }
+    )
     menu_id = menu.json()["messages"][0]["id"]
     page.click("button.menu >> text=Ver menú")
     page.click(".rows button >> text=Té de taro")

@@ -1,5 +1,6 @@
 """Invoice downloads from the running back office: a signed, unexpired link gives the PDF or the XML; a bad
 or expired signature is 403, an unknown invoice 404."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -20,8 +21,12 @@ def invoice(database, backoffice, monkeypatch):
     monkeypatch.setenv("COMANDA_DATABASE_URL", database)
     monkeypatch.setenv("COMANDA_BACKOFFICE_URL", backoffice)
     with clock_at(NOVEMBER_20):
-        issued = issue_invoice(paid_order([Line("TACO-PASTOR", 3), Line("HORCHATA", 1)], phone="+525599990000"),
-                               COMPANY, issuer=LocalIssuer(), actor="test")
+        issued = issue_invoice(
+            paid_order([Line("TACO-PASTOR", 3), Line("HORCHATA", 1)], phone="+525599990000"),
+            COMPANY,
+            issuer=LocalIssuer(),
+            actor="test",
+        )
     yield issued
     dispose_engines()
 

@@ -1,4 +1,5 @@
 """The fake Cloud API: what Meta accepts, what it refuses and how, statuses by webhook, media, faults."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,15 +21,25 @@ def message(kind: str, content: Any, to: str = WA_ID) -> Dict[str, Any]:
 
 def buttons(*titles: str, ids: List[str] = None) -> Dict[str, Any]:
     ids = ids or [f"b{i}" for i in range(len(titles))]
-    return {"type": "button", "body": {"text": "¿Algo más?"},
-            "action": {"buttons": [{"type": "reply", "reply": {"id": i, "title": t}} for i, t in zip(ids, titles)]}}
+    return {
+        "type": "button",
+        "body": {"text": "¿Algo más?"},
+        "action": {
+            "buttons": [{"type": "reply", "reply": {"id": i, "title": t}} for i, t in zip(ids, titles, strict=False)]
+        },
+    }
 
 
 def menu(rows: List[Dict[str, str]], label: str = "Ver menú", sections: int = 1) -> Dict[str, Any]:
     size = -(-len(rows) // sections)
-    return {"type": "list", "body": {"text": "Elige"},
-            "action": {"button": label, "sections": [{"title": f"Sección {n}", "rows": rows[n * size:(n + 1) * size]}
-                                                     for n in range(sections)]}}
+    return {
+        "type": "list",
+        "body": {"text": "Elige"},
+        "action": {
+            "button": label,
+            "sections": [{"title": f"Sección {n}", "rows": rows[n * size : (n + 1) * size]} for n in range(sections)],
+        },
+    }
 
 
 def rows(count: int, title: str = "Café", description: str = "Con leche") -> List[Dict[str, str]]:
@@ -38,18 +49,32 @@ def rows(count: int, title: str = "Café", description: str = "Con leche") -> Li
 ACCEPTED = {
     "text": message("text", {"body": "hola\nqué tal", "preview_url": False}),
     "text_4096": message("text", {"body": "x" * 4096}),
-    "buttons_3_at_limits": message("interactive", buttons("a" * 20, "b" * 20, "c" * 20,
-                                                          ids=["1" * 256, "2" * 256, "3" * 256])),
-    "buttons_with_header_footer": message("interactive", {**buttons("Sí"), "header": {"type": "text", "text": "Pedido"},
-                                                          "footer": {"text": "Café Esquina"}}),
+    "buttons_3_at_limits": message(
+        "interactive", buttons("a" * 20, "b" * 20, "c" * 20, ids=["1" * 256, "2" * 256, "3" * 256])
+    ),
+    "buttons_with_header_footer": message(
+        "interactive",
+        {**buttons("Sí"), "header": {"type": "text", "text": "Pedido"}, "footer": {"text": "Café Esquina"}},
+    ),
     "list_10_rows_at_limits": message("interactive", menu(rows(10, "t" * 24, "d" * 72), label="l" * 20, sections=2)),
-    "cta_url": message("interactive", {"type": "cta_url", "body": {"text": "Paga aquí"},
-                                       "action": {"name": "cta_url", "parameters": {"display_text": "Pagar",
-                                                                                    "url": "https://pay.example/1"}}}),
+    "cta_url": message(
+        "interactive",
+        {
+            "type": "cta_url",
+            "body": {"text": "Paga aquí"},
+            "action": {"name": "cta_url", "parameters": {"display_text": "Pagar", "url": "https://pay.example/1"}},
+        },
+    ),
     "image_link": message("image", {"link": "https://example.com/menu.jpg", "caption": "Menú"}),
     "document": message("document", {"link": "https://example.com/f.pdf", "filename": "factura.pdf"}),
-    "template": message("template", {"name": "order_ready", "language": {"code": "es_MX"},
-                                     "components": [{"type": "body", "parameters": [{"type": "text", "text": "17"}]}]}),
+    "template": message(
+        "template",
+        {
+            "name": "order_ready",
+            "language": {"code": "es_MX"},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "17"}]}],
+        },
+    ),
     "location": message("location", {"latitude": 19.4326, "longitude": -99.1332, "name": "Centro"}),
     "reaction": message("reaction", {"message_id": "wamid.X", "emoji": "👍"}),
     "to_with_plus": message("text", {"body": "hola"}, to="+5215512345678"),
@@ -126,8 +151,9 @@ def test_what_meta_refuses_is_refused_in_graphs_shape(graph, backoffice, name):
 
 
 def test_a_body_that_is_not_json_is_refused(graph):
-    answer = requests.post(f"{graph.base}/{CENTRO}/messages", data=b"{nope",
-                           headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    answer = requests.post(
+        f"{graph.base}/{CENTRO}/messages", data=b"{nope", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5
+    )
     assert answer.status_code == 400 and answer.json()["error"]["code"] == 100
 
 
@@ -138,14 +164,19 @@ def test_an_unknown_phone_number_id_is_refused(graph):
 
 @pytest.mark.parametrize("version", ["v21.0", "v19.0", "v25.0"])
 def test_any_graph_version_is_served(backoffice, version):
-    answer = requests.post(f"{backoffice}/simulator/graph/{version}/{CENTRO}/messages", json=ACCEPTED["text"],
-                           headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    answer = requests.post(
+        f"{backoffice}/simulator/graph/{version}/{CENTRO}/messages",
+        json=ACCEPTED["text"],
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=5,
+    )
     assert answer.status_code == 200
 
 
 def test_statuses_come_back_by_signed_webhook_in_order(graph, receiver):
-    message_id = graph.send(message("text", {"body": "¿qué tal?"}, to="5215500000001"),
-                            phone_number_id=ROMA).json()["messages"][0]["id"]
+    message_id = graph.send(message("text", {"body": "¿qué tal?"}, to="5215500000001"), phone_number_id=ROMA).json()[
+        "messages"
+    ][0]["id"]
     posts = receiver.wait_for(statuses_of(message_id), count=3)
     payloads = [p.verified() for p in posts]
     assert [value_of(p)["statuses"][0]["status"] for p in payloads] == ["sent", "delivered", "read"]
@@ -159,28 +190,40 @@ def test_statuses_come_back_by_signed_webhook_in_order(graph, receiver):
         update = value["statuses"][0]
         assert update["recipient_id"] == "5215500000001"
         assert update["timestamp"].isdigit() and abs(int(update["timestamp"]) - time.time()) < 60
-    assert payloads[0]["entry"][0]["changes"][0]["value"]["statuses"][0]["conversation"]["origin"] == {"type": "service"}
+    assert payloads[0]["entry"][0]["changes"][0]["value"]["statuses"][0]["conversation"]["origin"] == {
+        "type": "service"
+    }
     assert posts[0].headers["Content-Type"] == "application/json"
 
 
 def test_the_chat_shows_the_statuses(graph, backoffice, receiver):
     message_id = graph.send(message("text", {"body": "hola"}, to="5215500000002")).json()["messages"][0]["id"]
     receiver.wait_for(statuses_of(message_id), count=3)
-    chat = requests.get(f"{backoffice}/simulator/api/messages",
-                        params={"phone_number_id": CENTRO, "wa_id": "5215500000002"}, timeout=5).json()
+    chat = requests.get(
+        f"{backoffice}/simulator/api/messages", params={"phone_number_id": CENTRO, "wa_id": "5215500000002"}, timeout=5
+    ).json()
     assert [(m["id"], m["status"], m["direction"]) for m in chat["messages"]] == [(message_id, "read", "out")]
-    later = requests.get(f"{backoffice}/simulator/api/messages",
-                         params={"phone_number_id": CENTRO, "wa_id": "5215500000002", "after": chat["seq"]},
-                         timeout=5).json()
+    later = requests.get(
+        f"{backoffice}/simulator/api/messages",
+        params={"phone_number_id": CENTRO, "wa_id": "5215500000002", "after": chat["seq"]},
+        timeout=5,
+    ).json()
     assert later["messages"] == [] and later["seq"] == chat["seq"]
 
 
 def test_mark_as_read_with_typing_indicator(graph, backoffice):
     customer = {"phone_number_id": CENTRO, "wa_id": "5215500000003"}
-    inbound = requests.post(f"{backoffice}/simulator/api/send", json={**customer, "name": "Eva", "type": "text",
-                                                                      "text": "hola"}, timeout=10).json()
-    answer = graph.send({"messaging_product": "whatsapp", "status": "read", "message_id": inbound["id"],
-                         "typing_indicator": {"type": "text"}})
+    inbound = requests.post(
+        f"{backoffice}/simulator/api/send", json={**customer, "name": "Eva", "type": "text", "text": "hola"}, timeout=10
+    ).json()
+    answer = graph.send(
+        {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": inbound["id"],
+            "typing_indicator": {"type": "text"},
+        }
+    )
     assert answer.status_code == 200 and answer.json() == {"success": True}
     chat = requests.get(f"{backoffice}/simulator/api/messages", params=customer, timeout=5).json()
     assert chat["typing"] is True
@@ -192,9 +235,13 @@ def test_mark_as_read_with_typing_indicator(graph, backoffice):
 def test_media_upload_and_download(graph, backoffice):
     data = b"\x89PNG\r\n\x1a\nnot really a picture"
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    upload = requests.post(f"{graph.base}/{CENTRO}/media", headers=auth, timeout=5,
-                           data={"messaging_product": "whatsapp", "type": "image/png"},
-                           files={"file": ("menu.png", data, "image/png")})
+    upload = requests.post(
+        f"{graph.base}/{CENTRO}/media",
+        headers=auth,
+        timeout=5,
+        data={"messaging_product": "whatsapp", "type": "image/png"},
+        files={"file": ("menu.png", data, "image/png")},
+    )
     assert upload.status_code == 200, upload.text
     media_id = upload.json()["id"]
     info = requests.get(f"{graph.base}/{media_id}", headers=auth, timeout=5).json()
@@ -204,8 +251,12 @@ def test_media_upload_and_download(graph, backoffice):
     assert download.content == data and download.headers["Content-Type"] == "image/png"
     assert graph.send(message("image", {"id": media_id})).status_code == 200
     assert requests.get(f"{graph.base}/{media_id}", timeout=5).status_code == 401
-    assert requests.post(f"{graph.base}/{CENTRO}/media", headers=auth, data={"messaging_product": "whatsapp"},
-                         timeout=5).status_code == 400
+    assert (
+        requests.post(
+            f"{graph.base}/{CENTRO}/media", headers=auth, data={"messaging_product": "whatsapp"}, timeout=5
+        ).status_code
+        == 400
+    )
 
 
 def arm(backoffice: str, fault: Dict[str, Any]) -> requests.Response:
@@ -262,7 +313,9 @@ def test_faults_can_be_cleared(graph, backoffice):
     assert graph.send(ACCEPTED["text"]).status_code == 200
 
 
-@pytest.mark.parametrize("fault", [{}, {"count": 0, "status": 500}, {"status": 200}, {"status": "500"},
-                                   {"status": 500, "webhook_error": 131047}])
+@pytest.mark.parametrize(
+    "fault",
+    [{}, {"count": 0, "status": 500}, {"status": 200}, {"status": "500"}, {"status": 500, "webhook_error": 131047}],
+)
 def test_nonsense_faults_are_refused(backoffice, fault):
     assert arm(backoffice, fault).status_code == 400

@@ -1,4 +1,5 @@
 """The customer's side: /simulator/api/send posts the webhook Meta would post, signed over its raw bytes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,21 +18,53 @@ CUSTOMER = {"phone_number_id": CENTRO, "wa_id": "5215512345678", "name": "Ana L�
 BOT_MESSAGE = "wamid.FROMTHEBOT"
 
 CASES = {
-    "text": ({"type": "text", "text": "hola, ¿qué tienen? / ñ"},
-             {"type": "text", "text": {"body": "hola, ¿qué tienen? / ñ"}}),
-    "button_reply": ({"type": "button_reply", "button_reply": {"id": "confirm", "title": "Sí"},
-                      "context_id": BOT_MESSAGE},
-                     {"context": {"from": "525512345678", "id": BOT_MESSAGE}, "type": "interactive",
-                      "interactive": {"type": "button_reply", "button_reply": {"id": "confirm", "title": "Sí"}}}),
-    "list_reply": ({"type": "list_reply", "list_reply": {"id": "LATTE", "title": "Latte", "description": "$55.00"},
-                    "context_id": BOT_MESSAGE},
-                   {"context": {"from": "525512345678", "id": BOT_MESSAGE}, "type": "interactive",
-                    "interactive": {"type": "list_reply",
-                                    "list_reply": {"id": "LATTE", "title": "Latte", "description": "$55.00"}}}),
-    "location": ({"type": "location", "location": {"latitude": 19.4326, "longitude": -99.1332, "name": "Zócalo",
-                                                    "address": "Plaza de la Constitución, CDMX"}},
-                 {"type": "location", "location": {"latitude": 19.4326, "longitude": -99.1332, "name": "Zócalo",
-                                                   "address": "Plaza de la Constitución, CDMX"}}),
+    "text": (
+        {"type": "text", "text": "hola, ¿qué tienen? / ñ"},
+        {"type": "text", "text": {"body": "hola, ¿qué tienen? / ñ"}},
+    ),
+    "button_reply": (
+        {"type": "button_reply", "button_reply": {"id": "confirm", "title": "Sí"}, "context_id": BOT_MESSAGE},
+        {
+            "context": {"from": "525512345678", "id": BOT_MESSAGE},
+            "type": "interactive",
+            "interactive": {"type": "button_reply", "button_reply": {"id": "confirm", "title": "Sí"}},
+        },
+    ),
+    "list_reply": (
+        {
+            "type": "list_reply",
+            "list_reply": {"id": "LATTE", "title": "Latte", "description": "$55.00"},
+            "context_id": BOT_MESSAGE,
+        },
+        {
+            "context": {"from": "525512345678", "id": BOT_MESSAGE},
+            "type": "interactive",
+            "interactive": {
+                "type": "list_reply",
+                "list_reply": {"id": "LATTE", "title": "Latte", "description": "$55.00"},
+            },
+        },
+    ),
+    "location": (
+        {
+            "type": "location",
+            "location": {
+                "latitude": 19.4326,
+                "longitude": -99.1332,
+                "name": "Zócalo",
+                "address": "Plaza de la Constitución, CDMX",
+            },
+        },
+        {
+            "type": "location",
+            "location": {
+                "latitude": 19.4326,
+                "longitude": -99.1332,
+                "name": "Zócalo",
+                "address": "Plaza de la Constitución, CDMX",
+            },
+        },
+    ),
 }
 
 
@@ -66,8 +99,10 @@ def test_the_webhook_is_metas_shape_and_signed(backoffice, receiver, name):
     assert message == {"from": "5215512345678", **expected}
 
 
-@pytest.mark.parametrize("fixture, name", [("pywa__message__text.json", "text"),
-                                           ("pywa__callback_selection__description.json", "list_reply")])
+@pytest.mark.parametrize(
+    "fixture, name",
+    [("pywa__message__text.json", "text"), ("pywa__callback_selection__description.json", "list_reply")],
+)
 def test_the_shape_has_the_keys_of_metas_own_payloads(backoffice, receiver, fixture, name):
     answer = send(backoffice, CASES[name][0]).json()
     [post] = receiver.wait_for(messages_with(answer["id"]))
@@ -84,22 +119,28 @@ def test_the_connectors_answer_is_passed_back(backoffice, receiver):
 
 def test_the_customers_message_shows_in_the_chat(backoffice):
     customer = {**CUSTOMER, "wa_id": "5215599999999"}
-    sent = requests.post(f"{backoffice}/simulator/api/send", json={**customer, "type": "text", "text": "hola"},
-                         timeout=10).json()
-    chat = requests.get(f"{backoffice}/simulator/api/messages",
-                        params={"phone_number_id": CENTRO, "wa_id": "5215599999999"}, timeout=5).json()
+    sent = requests.post(
+        f"{backoffice}/simulator/api/send", json={**customer, "type": "text", "text": "hola"}, timeout=10
+    ).json()
+    chat = requests.get(
+        f"{backoffice}/simulator/api/messages", params={"phone_number_id": CENTRO, "wa_id": "5215599999999"}, timeout=5
+    ).json()
     assert [(m["id"], m["direction"], m["message"]["text"]["body"]) for m in chat["messages"]] == [
-        (sent["id"], "in", "hola")]
+        (sent["id"], "in", "hola")
+    ]
 
 
-@pytest.mark.parametrize("fields, status", [
-    ({"type": "sticker"}, 400),
-    ({"type": "text", "text": "  "}, 400),
-    ({"type": "text", "text": "hola", "wa_id": "+52 55"}, 400),
-    ({"type": "button_reply", "button_reply": {"id": "x", "title": "X"}}, 400),
-    ({"type": "location", "location": {"latitude": "north"}}, 400),
-    ({"type": "text", "text": "hola", "phone_number_id": "999"}, 404),
-])
+@pytest.mark.parametrize(
+    "fields, status",
+    [
+        ({"type": "sticker"}, 400),
+        ({"type": "text", "text": "  "}, 400),
+        ({"type": "text", "text": "hola", "wa_id": "+52 55"}, 400),
+        ({"type": "button_reply", "button_reply": {"id": "x", "title": "X"}}, 400),
+        ({"type": "location", "location": {"latitude": "north"}}, 400),
+        ({"type": "text", "text": "hola", "phone_number_id": "999"}, 404),
+    ],
+)
 def test_bad_requests_are_refused(backoffice, fields, status):
     answer = send(backoffice, fields)
     assert answer.status_code == status and answer.json()["error"]

@@ -1,4 +1,5 @@
 """The chat page renders the stores' numbers from the database and its assets load."""
+
 from __future__ import annotations
 
 import requests
@@ -22,7 +23,8 @@ def test_the_stores_are_read_on_every_database(demo, tmp_path):
     port = free_port()
     proc = start(port, backoffice_env(demo, port, "http://127.0.0.1:9"), tmp_path / "bo.log")
     try:
-        assert "Café Esquina Roma · +52 55 8765 4321" in requests.get(f"http://127.0.0.1:{port}/simulator",
-                                                                      timeout=5).text
+        assert (
+            "Café Esquina Roma · +52 55 8765 4321" in requests.get(f"http://127.0.0.1:{port}/simulator", timeout=5).text
+        )
     finally:
         stop(proc)

@@ -2,6 +2,7 @@
 and PostgreSQL: the sandbox's hosted checkout (Pay → a signed webhook to itself → the order in the
 queue with its ticket, told to the customer through Rasa's trigger_intent), forged webhooks refused,
 the staff queue API with its token, SPEI confirmed by staff, and the expiry sweep."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,11 @@ from tests.backoffice.conftest import Receiver, backoffice_env, start, stop
 from tests.conftest import free_port
 from tests.core.test_payments import place
 
-SECRETS = {"COMANDA_SANDBOX_WEBHOOK_SECRET": "bo-sandbox-secret", "COMANDA_STAFF_API_TOKEN": "bo-staff-token",
-           "COMANDA_RASA_TOKEN": "bo-rasa-token"}
+SECRETS = {
+    "COMANDA_SANDBOX_WEBHOOK_SECRET": "bo-sandbox-secret",
+    "COMANDA_STAFF_API_TOKEN": "bo-staff-token",
+    "COMANDA_RASA_TOKEN": "bo-rasa-token",
+}
 STAFF = {"Authorization": f"Bearer {SECRETS['COMANDA_STAFF_API_TOKEN']}"}
 
 
@@ -36,8 +40,13 @@ def office(demo, receiver: Receiver, tmp_path: Path, monkeypatch) -> Iterator[st
     """A back office on the test's database, with the sandbox, fast background loops and Rasa = receiver."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**backoffice_env(demo, port, receiver.url), **SECRETS, "COMANDA_PAYMENT_PROVIDER": "sandbox",
-           "COMANDA_PAYMENT_SWEEP_SECONDS": "1", "COMANDA_NOTIFY_POLL_SECONDS": "0.2"}
+    env = {
+        **backoffice_env(demo, port, receiver.url),
+        **SECRETS,
+        "COMANDA_PAYMENT_PROVIDER": "sandbox",
+        "COMANDA_PAYMENT_SWEEP_SECONDS": "1",
+        "COMANDA_NOTIFY_POLL_SECONDS": "0.2",
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with receiver.lock:
@@ -60,8 +69,14 @@ def triggers(receiver: Receiver, count: int, timeout: float = 10) -> List[Dict[s
             found = [p for p in receiver.posts if "/trigger_intent" in p.path]
         if len(found) >= count or time.monotonic() > deadline:
             assert len(found) >= count, f"expected {count} trigger_intent calls, got {len(found)}"
-            return [{"conversation": unquote(urlsplit(p.path).path.split("/")[2]),
-                     "query": parse_qs(urlsplit(p.path).query), **json.loads(p.body)} for p in found]
+            return [
+                {
+                    "conversation": unquote(urlsplit(p.path).path.split("/")[2]),
+                    "query": parse_qs(urlsplit(p.path).query),
+                    **json.loads(p.body),
+                }
+                for p in found
+            ]
         time.sleep(0.1)
 
 
@@ -76,8 +91,15 @@ def test_pay_on_the_sandbox_page_queues_the_order_and_tells_the_customer(office,
     assert link.link_url.startswith(f"{office}/pay/")
     page = requests.get(link.link_url, timeout=10)
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
-    for text in ("Café Esquina Centro", "2 × Concha", "$36.00", "Pagar $36.00", "Rechazar el pago",
-                 "Este link vence a las", "Pago de prueba"):
+    for text in (
+        "Café Esquina Centro",
+        "2 × Concha",
+        "$36.00",
+        "Pagar $36.00",
+        "Rechazar el pago",
+        "Este link vence a las",
+        "Pago de prueba",
+    ):
         assert text in page.text, text
     paid = requests.post(f"{link.link_url}/pay", timeout=30)
     assert paid.status_code == 200 and "¡Pagado! Tu número es C-001." in paid.text
@@ -85,9 +107,12 @@ def test_pay_on_the_sandbox_page_queues_the_order_and_tells_the_customer(office,
     row = order_row(order_id)
     assert (row.status, row.payment_status, row.ticket_code) == ("received", "paid", "C-001")
     [call] = triggers(receiver, 1)
-    assert call == {"conversation": "centro:whatsapp:+525511112222",
-                    "query": {"output_channel": ["latest"], "token": ["bo-rasa-token"]},
-                    "name": "EXTERNAL_order_update", "entities": {"order_id": order_id, "event": "paid"}}
+    assert call == {
+        "conversation": "centro:whatsapp:+525511112222",
+        "query": {"output_channel": ["latest"], "token": ["bo-rasa-token"]},
+        "name": "EXTERNAL_order_update",
+        "entities": {"order_id": order_id, "event": "paid"},
+    }
     with new_session() as session:
         assert session.execute(select(func.count()).select_from(m.SandboxCharge)).scalar() == 1
 
@@ -124,15 +149,29 @@ def test_forged_tampered_stale_and_unsigned_webhooks_are_refused(office):
     link = link_for(order_id)
     with new_session() as session:
         token = session.get(m.Payment, link.payment_id).provider_link_id
-    body = json.dumps({"id": "evt_sbx_forged", "type": "payment.succeeded", "created": int(time.time()),
-                       "data": {"link": token, "payment": "sbxpay_x", "reference": str(order_id), "amount": "36.00",
-                                "currency": "MXN"}}).encode()
+    body = json.dumps(
+        {
+            "id": "evt_sbx_forged",
+            "type": "payment.succeeded",
+            "created": int(time.time()),
+            "data": {
+                "link": token,
+                "payment": "sbxpay_x",
+                "reference": str(order_id),
+                "amount": "36.00",
+                "currency": "MXN",
+            },
+        }
+    ).encode()
     url, now = f"{office}/webhooks/payments/sandbox", int(time.time())
     secret = SECRETS["COMANDA_SANDBOX_WEBHOOK_SECRET"]
-    cases = [({}, body, 401), ({SIGNATURE_HEADER: sign(body, "guessed", now)}, body, 403),
-             ({SIGNATURE_HEADER: sign(body, secret, now)}, body.replace(b"36.00", b"3.60"), 403),
-             ({SIGNATURE_HEADER: sign(body, secret, now - 600)}, body, 403),
-             ({SIGNATURE_HEADER: sign(b"{}", secret, now)}, b"{}", 400)]
+    cases = [
+        ({}, body, 401),
+        ({SIGNATURE_HEADER: sign(body, "guessed", now)}, body, 403),
+        ({SIGNATURE_HEADER: sign(body, secret, now)}, body.replace(b"36.00", b"3.60"), 403),
+        ({SIGNATURE_HEADER: sign(body, secret, now - 600)}, body, 403),
+        ({SIGNATURE_HEADER: sign(b"{}", secret, now)}, b"{}", 400),
+    ]
     for headers, sent, status in cases:
         assert requests.post(url, data=sent, headers=headers, timeout=10).status_code == status
     assert requests.post(f"{office}/webhooks/payments/stripe", data=body, timeout=10).status_code == 404
@@ -154,8 +193,7 @@ def test_the_queue_api_moves_orders_for_staff_only_and_tells_the_customer(office
     for target in ("preparing", "ready", "picked_up"):
         moved = requests.post(f"{api}/{order_id}/status", json={"status": target}, headers=STAFF, timeout=10)
         assert moved.status_code == 200 and moved.json()["status"] == target
-    refused = [({"status": "preparing"}, 409), ({"status": "delivered"}, 400), ({"status": "received"}, 400),
-               ({}, 400)]
+    refused = [({"status": "preparing"}, 409), ({"status": "delivered"}, 400), ({"status": "received"}, 400), ({}, 400)]
     for body, status in refused:
         answer = requests.post(f"{api}/{order_id}/status", json=body, headers=STAFF, timeout=10)
         assert answer.status_code == status, (body, answer.text)
@@ -172,8 +210,9 @@ def test_staff_confirm_a_spei_transfer_and_cancel_an_unpaid_order(office, receiv
     api = f"{office}/api/orders"
     bad = requests.post(f"{api}/{spei}/spei-received", json={"amount": "lots"}, headers=STAFF, timeout=10)
     assert bad.status_code == 400
-    confirmed = requests.post(f"{api}/{spei}/spei-received", json={"amount": "36.00", "bank_reference": "BN123"},
-                              headers=STAFF, timeout=30).json()
+    confirmed = requests.post(
+        f"{api}/{spei}/spei-received", json={"amount": "36.00", "bank_reference": "BN123"}, headers=STAFF, timeout=30
+    ).json()
     assert confirmed["outcome"] == "paid" and confirmed["order"]["ticket"] == "C-001"
     again = requests.post(f"{api}/{spei}/spei-received", json={"amount": "36.00"}, headers=STAFF, timeout=30)
     assert again.json()["outcome"] == "duplicate"

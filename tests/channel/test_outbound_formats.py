@@ -1,11 +1,17 @@
 """Bot messages → WhatsApp messages within the documented limits."""
+
 from integrations.whatsapp.messages import (
-    choice_messages, custom_message, media_message, split_text, template_message, text_messages,
+    choice_messages,
+    custom_message,
+    media_message,
+    split_text,
+    template_message,
+    text_messages,
 )
 
 
 def test_long_text_is_split_on_paragraphs_within_4096():
-    paragraphs = [("p%d " % i) * 300 for i in range(6)]
+    paragraphs = [f"p{i} " * 300 for i in range(6)]
     text = "\n\n".join(paragraphs)
     pieces = split_text(text)
     assert len(pieces) > 1 and all(len(p) <= 4096 for p in pieces)
@@ -15,11 +21,16 @@ def test_long_text_is_split_on_paragraphs_within_4096():
 
 
 def test_up_to_three_choices_are_reply_buttons():
-    out = choice_messages("521", "¿Para llevar?", [
-        {"title": "Recoger en tienda ahora mismo", "payload": "/pickup"},
-        {"title": "Recoger en tienda ahora mismo!", "payload": "/pickup2"},
-        {"title": "Envío", "payload": "/delivery"},
-    ], "es")
+    out = choice_messages(
+        "521",
+        "¿Para llevar?",
+        [
+            {"title": "Recoger en tienda ahora mismo", "payload": "/pickup"},
+            {"title": "Recoger en tienda ahora mismo!", "payload": "/pickup2"},
+            {"title": "Envío", "payload": "/delivery"},
+        ],
+        "es",
+    )
     [message] = out.messages
     buttons = message["interactive"]["action"]["buttons"]
     titles = [b["reply"]["title"] for b in buttons]
@@ -30,7 +41,7 @@ def test_up_to_three_choices_are_reply_buttons():
 
 
 def test_four_to_ten_choices_are_a_list_with_the_customers_language():
-    buttons = [{"title": f"Opción con un nombre bastante largo {i}", "payload": f"/pick{{\"n\": {i}}}"} for i in range(7)]
+    buttons = [{"title": f"Opción con un nombre bastante largo {i}", "payload": f'/pick{{"n": {i}}}'} for i in range(7)]
     [message] = choice_messages("521", "Elige", buttons, "en").messages
     action = message["interactive"]["action"]
     rows = action["sections"][0]["rows"]

@@ -1,4 +1,5 @@
 """Meta's webhook payloads: every real fixture parses, and no JSON can make the parser raise."""
+
 import json
 from pathlib import Path
 
@@ -10,8 +11,9 @@ from connectors.whatsapp import bot_text
 from integrations.whatsapp.webhook import check_signature, parse_webhook, sign
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp"
-WEBHOOKS = sorted(p for p in FIXTURES.glob("*.json")
-                  if "error_object" not in p.name and not p.name.startswith("twilio"))
+WEBHOOKS = sorted(
+    p for p in FIXTURES.glob("*.json") if "error_object" not in p.name and not p.name.startswith("twilio")
+)
 
 
 @pytest.mark.parametrize("path", WEBHOOKS, ids=lambda p: p.name)
@@ -43,14 +45,24 @@ def test_kinds_of_messages():
     assert bot_text(location, None).startswith("/share_location{")
     [order] = load("pywa__message__order.json")[0]
     assert order.kind == "order" and order.items and all(i["quantity"] > 0 for i in order.items)
-    assert json.loads(bot_text(order, None)[len("/catalog_order"):])["catalog_items"] == order.items
-    for name in ("pywa__message__image.json", "pywa__message__voice.json", "netflie__sticker.json",
-                 "netflie__document.json", "pywa__message__audio.json"):
+    assert json.loads(bot_text(order, None)[len("/catalog_order") :])["catalog_items"] == order.items
+    for name in (
+        "pywa__message__image.json",
+        "pywa__message__voice.json",
+        "netflie__sticker.json",
+        "netflie__document.json",
+        "pywa__message__audio.json",
+    ):
         [media] = load(name)[0]
         assert media.kind == "media" and bot_text(media, None).startswith("/received_media")
-    for name in ("pywa__message__reaction.json", "netflie__system_user_changed_number.json",
-                 "pywa__message__unsupported.json", "netflie__unsupported_type_unknown.json",
-                 "netflie__interactive_nfm_reply_flow.json", "pywa__message__contacts.json"):
+    for name in (
+        "pywa__message__reaction.json",
+        "netflie__system_user_changed_number.json",
+        "pywa__message__unsupported.json",
+        "netflie__unsupported_type_unknown.json",
+        "netflie__interactive_nfm_reply_flow.json",
+        "pywa__message__contacts.json",
+    ):
         assert all(m.kind == "ignored" for m in load(name)[0]), name
 
 
@@ -97,13 +109,52 @@ def test_signature():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["entry", "changes", "value", "messages", "statuses", "metadata", "phone_number_id",
-                         "id", "from", "type", "text", "body", "interactive", "button_reply", "list_reply",
-                         "location", "latitude", "longitude", "order", "product_items", "quantity",
-                         "product_retailer_id", "contacts", "wa_id", "user_id", "profile", "name", "status",
-                         "errors", "code", "field", "button", "payload", "image"]) | st.text(max_size=8),
-        children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "entry",
+                    "changes",
+                    "value",
+                    "messages",
+                    "statuses",
+                    "metadata",
+                    "phone_number_id",
+                    "id",
+                    "from",
+                    "type",
+                    "text",
+                    "body",
+                    "interactive",
+                    "button_reply",
+                    "list_reply",
+                    "location",
+                    "latitude",
+                    "longitude",
+                    "order",
+                    "product_items",
+                    "quantity",
+                    "product_retailer_id",
+                    "contacts",
+                    "wa_id",
+                    "user_id",
+                    "profile",
+                    "name",
+                    "status",
+                    "errors",
+                    "code",
+                    "field",
+                    "button",
+                    "payload",
+                    "image",
+                ]
+            )
+            | st.text(max_size=8),
+            children,
+            max_size=5,
+        )
+    ),
     max_leaves=40,
 )
 

@@ -1,5 +1,6 @@
 """`comanda cfdi` as staff run it: real processes from both environments (Rasa's re-executes in the action
 server's, where satcfdi is), one-line errors with status 2."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,18 @@ from tests.core.test_cfdi_support import (
 
 ACTIONS = ROOT / ".venv-actions" / "bin" / "comanda"
 RASA = ROOT / ".venv" / "bin" / "comanda"
-COMPANY_ARGS = ["--rfc", "EKU9003173C9", "--name", "Escuela Kemper Urgate", "--cp", "42501", "--regime", "601",
-                "--use", "G03"]
+COMPANY_ARGS = [
+    "--rfc",
+    "EKU9003173C9",
+    "--name",
+    "Escuela Kemper Urgate",
+    "--cp",
+    "42501",
+    "--regime",
+    "601",
+    "--use",
+    "G03",
+]
 
 
 def comanda(program: Path, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -63,8 +74,9 @@ def test_issue_show_list_credit_note_and_cancel(demo_sqlite, tmp_path):
     assert (tmp_path / "f.pdf").read_bytes() == invoice.pdf
 
     with transaction() as session:
-        taco = session.execute(select(m.OrderLine.id).where(m.OrderLine.order_id == order,
-                                                            m.OrderLine.sku == "TACO-PASTOR")).scalar()
+        taco = session.execute(
+            select(m.OrderLine.id).where(m.OrderLine.order_id == order, m.OrderLine.sku == "TACO-PASTOR")
+        ).scalar()
     note = comanda(ACTIONS, "cfdi", "credit-note", str(invoice.id), "--line", f"{taco}:1")
     assert note.returncode == 0 and "egreso sealed: EKU9003173C9 $22.00" in note.stdout.decode()
     assert "cancel them first" in one_line_error(comanda(ACTIONS, "cfdi", "cancel", str(invoice.id), "--motive", "02"))
@@ -98,18 +110,52 @@ def test_global_invoice_from_the_command_line(demo_sqlite):
         invoice = session.execute(select(m.Invoice).where(m.Invoice.kind == "global")).scalar_one()
     assert etree.fromstring(invoice.xml.encode()).find(f"{CFDI}InformacionGlobal").get("Periodicidad") == "04"
     assert "already a global invoice" in one_line_error(
-        comanda(ACTIONS, "cfdi", "global", "--store", "centro", "--period", "2026-11"))
+        comanda(ACTIONS, "cfdi", "global", "--store", "centro", "--period", "2026-11")
+    )
     assert reload(invoice.id).status == "sealed"
 
 
 def test_errors_are_one_line(demo_sqlite):
     order = paid_order([Line("TAZA", 1)], paid_at=now())
-    error = one_line_error(comanda(ACTIONS, "cfdi", "issue", "--order", str(order), "--rfc", "EKU9003173C8",
-                                   "--name", "X", "--cp", "06000", "--regime", "601", "--use", "G03"))
+    error = one_line_error(
+        comanda(
+            ACTIONS,
+            "cfdi",
+            "issue",
+            "--order",
+            str(order),
+            "--rfc",
+            "EKU9003173C8",
+            "--name",
+            "X",
+            "--cp",
+            "06000",
+            "--regime",
+            "601",
+            "--use",
+            "G03",
+        )
+    )
     assert "check digit" in error
-    error = one_line_error(comanda(RASA, "cfdi", "issue", "--order", str(order), "--rfc", "EKU9003173C9",
-                                   "--name", "ESCUELA KEMPER URGATE SA DE CV", "--cp", "17500", "--regime", "612",
-                                   "--use", "D01"))
+    error = one_line_error(
+        comanda(
+            RASA,
+            "cfdi",
+            "issue",
+            "--order",
+            str(order),
+            "--rfc",
+            "EKU9003173C9",
+            "--name",
+            "ESCUELA KEMPER URGATE SA DE CV",
+            "--cp",
+            "17500",
+            "--regime",
+            "612",
+            "--use",
+            "D01",
+        )
+    )
     assert "capital regime" in error and "17500" in error
     assert "no invoice 4242" in one_line_error(comanda(ACTIONS, "cfdi", "show", "4242", "--xml"))
     assert "YYYY-MM" in one_line_error(comanda(ACTIONS, "cfdi", "global", "--store", "centro", "--period", "nov"))

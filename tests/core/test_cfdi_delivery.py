@@ -1,5 +1,6 @@
 """Handing invoices over: e-mail over SMTP (a local aiosmtpd server) and signed, expiring download links sent
 as WhatsApp documents."""
+
 from __future__ import annotations
 
 import email
@@ -47,8 +48,9 @@ def smtp() -> Iterator[tuple]:
 @pytest.fixture
 def invoice(demo):
     with clock_at(NOVEMBER_20):
-        yield issue_invoice(paid_order([Line("TACO-PASTOR", 3), Line("HORCHATA", 1)]), COMPANY,
-                            issuer=LocalIssuer(), actor="test")
+        yield issue_invoice(
+            paid_order([Line("TACO-PASTOR", 3), Line("HORCHATA", 1)]), COMPANY, issuer=LocalIssuer(), actor="test"
+        )
 
 
 def test_invoice_is_emailed_with_its_pdf_and_xml(invoice, smtp, monkeypatch):
@@ -72,21 +74,32 @@ def test_invoice_is_emailed_with_its_pdf_and_xml(invoice, smtp, monkeypatch):
 
 def test_email_in_spanish_to_another_address(invoice, smtp):
     inbox, port = smtp
-    email_invoice(invoice.id, mailer=SmtpMailer("127.0.0.1", port, "f@x.mx", "none"), language="es",
-                  actor="test", to="ana@example.com")
+    email_invoice(
+        invoice.id,
+        mailer=SmtpMailer("127.0.0.1", port, "f@x.mx", "none"),
+        language="es",
+        actor="test",
+        to="ana@example.com",
+    )
     message = inbox.messages[0]
     assert message["To"] == "ana@example.com" and message["Subject"].endswith(f"tu factura F{invoice.folio}")
     assert "DOCUMENTO DE PRUEBA" in message.get_body(("plain",)).get_content()
-    assert {p.get_filename() for p in message.iter_attachments()} == {f"factura-F{invoice.folio}.pdf",
-                                                                       f"factura-F{invoice.folio}.xml"}
+    assert {p.get_filename() for p in message.iter_attachments()} == {
+        f"factura-F{invoice.folio}.pdf",
+        f"factura-F{invoice.folio}.xml",
+    }
 
 
 def test_email_failures_are_plain(invoice, monkeypatch):
     monkeypatch.delenv("COMANDA_SMTP_HOST", raising=False)
     assert mailer_from_settings() is None
     with pytest.raises(EmailFailed):
-        email_invoice(invoice.id, mailer=SmtpMailer("127.0.0.1", free_port(), "f@x.mx", "none", timeout=2),
-                      language="es", actor="test")
+        email_invoice(
+            invoice.id,
+            mailer=SmtpMailer("127.0.0.1", free_port(), "f@x.mx", "none", timeout=2),
+            language="es",
+            actor="test",
+        )
     with transaction() as session:
         session.get(m.Invoice, invoice.id).email = None
     with pytest.raises(InvalidInput):
@@ -99,8 +112,10 @@ def test_whatsapp_documents_are_signed_expiring_links(invoice, monkeypatch):
     with clock_at(NOVEMBER_20):
         messages = invoice_document_messages(invoice, "es")
     assert [m["type"] for m in messages] == ["document", "document"]
-    assert [m["document"]["filename"] for m in messages] == [f"factura-F{invoice.folio}.pdf",
-                                                             f"factura-F{invoice.folio}.xml"]
+    assert [m["document"]["filename"] for m in messages] == [
+        f"factura-F{invoice.folio}.pdf",
+        f"factura-F{invoice.folio}.xml",
+    ]
     link = urlparse(messages[0]["document"]["link"])
     assert (link.scheme, link.netloc, link.path) == ("https", "shop.example", f"/documents/invoices/{invoice.id}.pdf")
     query = {k: v[0] for k, v in parse_qs(link.query).items()}

@@ -1,5 +1,6 @@
 """Fiscal data checks, one field at a time: every negative with its code, its text in both languages, and the
 chat's offer lists; the SAT catalogs in comanda/sat/ against satcfdi's."""
+
 import re
 from pathlib import Path
 
@@ -30,14 +31,36 @@ def codes(problems):
     return [p.code for p in problems]
 
 
-@pytest.mark.parametrize("rfc", ["EKU9003173C9", "JES900109Q90", "CACX7605101P8", "FUNK671228PH6",
-                                 "URE180429TM6", "XAXX010101000", "XEXX010101000"])
+@pytest.mark.parametrize(
+    "rfc",
+    [
+        "EKU9003173C9",
+        "JES900109Q90",
+        "CACX7605101P8",
+        "FUNK671228PH6",
+        "URE180429TM6",
+        "XAXX010101000",
+        "XEXX010101000",
+    ],
+)
 def test_valid_rfcs(rfc):
     assert check_rfc(rfc) == []
 
 
-@pytest.mark.parametrize("rfc", ["", "EKU900317", "EKU9003173C99X", "EK19003173C9", "EKU9013173C9", "EKU9002303C9",
-                                 "CACX7605101P", "cacx7605101p8", "EKU-900317-3C9"])
+@pytest.mark.parametrize(
+    "rfc",
+    [
+        "",
+        "EKU900317",
+        "EKU9003173C99X",
+        "EK19003173C9",
+        "EKU9013173C9",
+        "EKU9002303C9",
+        "CACX7605101P",
+        "cacx7605101p8",
+        "EKU-900317-3C9",
+    ],
+)
 def test_malformed_rfcs(rfc):
     assert codes(check_rfc(rfc)) == ["rfc_format"]
 
@@ -58,11 +81,18 @@ def test_normalization_makes_typed_data_satisfy_sat():
     assert check_fiscal_data(typed, STORE_CP) == []
 
 
-@pytest.mark.parametrize("name, suggestion", [
-    ("ACME SA DE CV", "ACME"), ("ACME S.A. DE C.V.", "ACME"), ("ACME, S. DE R.L. DE C.V.", "ACME"),
-    ("TACOS DEL NORTE SAPI DE CV", "TACOS DEL NORTE"), ("AMIGOS DEL CAFE A.C.", "AMIGOS DEL CAFE"),
-    ("COMERCIAL SAS", "COMERCIAL"), ("GRUPO SAB DE CV", "GRUPO"),
-])
+@pytest.mark.parametrize(
+    "name, suggestion",
+    [
+        ("ACME SA DE CV", "ACME"),
+        ("ACME S.A. DE C.V.", "ACME"),
+        ("ACME, S. DE R.L. DE C.V.", "ACME"),
+        ("TACOS DEL NORTE SAPI DE CV", "TACOS DEL NORTE"),
+        ("AMIGOS DEL CAFE A.C.", "AMIGOS DEL CAFE"),
+        ("COMERCIAL SAS", "COMERCIAL"),
+        ("GRUPO SAB DE CV", "GRUPO"),
+    ],
+)
 def test_company_names_without_capital_regime(name, suggestion):
     assert name_without_capital_regime(name) == suggestion
     problems = check_name(name, "EKU9003173C9")
@@ -125,22 +155,38 @@ def test_whole_data_reports_every_field_and_rfc_first():
     assert codes(check_fiscal_data(bad, STORE_CP)) == ["rfc_check_digit", "email_format"]
     bad = FiscalData("EKU9003173C9", "ACME SA DE CV", "17500", "612", "D01", "nope")
     assert [(p.field, p.code) for p in check_fiscal_data(bad, STORE_CP)] == [
-        ("name", "name_capital_regime"), ("postal_code", "postal_code_unknown"),
-        ("regime", "regime_person_type"), ("email", "email_format")]
+        ("name", "name_capital_regime"),
+        ("postal_code", "postal_code_unknown"),
+        ("regime", "regime_person_type"),
+        ("email", "email_format"),
+    ]
     bad = FiscalData("EKU9003173C9", "ESCUELA KEMPER URGATE", "42501", "601", "D01")
     assert [(p.field, p.code) for p in check_fiscal_data(bad, STORE_CP)] == [("use", "use_not_allowed")]
 
 
 def test_every_problem_code_explains_itself_in_both_languages():
-    sources = [Path(f"comanda/services/cfdi/{name}.py") for name in (
-        "fiscal", "invoicing", "lifecycle", "global_invoices", "credit_notes")]
+    sources = [
+        Path(f"comanda/services/cfdi/{name}.py")
+        for name in ("fiscal", "invoicing", "lifecycle", "global_invoices", "credit_notes")
+    ]
     sources += [Path("integrations/cfdi/rejections.py"), Path("integrations/cfdi/finkok.py")]
     text = "\n".join(path.read_text() for path in sources)
     used = set(re.findall(r'(?:refuse|Problem)\(\s*"[a-z_]+",\s*"([a-z_]+)"', text))
     used |= set(re.findall(r'\), "[a-z_]+", "([a-z_]+)"\)', text))  # rejections.FIELD_WORDS
-    assert {"rfc_format", "rfc_check_digit", "postal_code_unknown", "regime_person_type", "use_not_allowed",
-            "name_capital_regime", "deadline_passed", "order_not_paid", "order_already_invoiced",
-            "name_mismatch", "postal_code_mismatch", "regime_mismatch"} <= used
+    assert {
+        "rfc_format",
+        "rfc_check_digit",
+        "postal_code_unknown",
+        "regime_person_type",
+        "use_not_allowed",
+        "name_capital_regime",
+        "deadline_passed",
+        "order_not_paid",
+        "order_already_invoiced",
+        "name_mismatch",
+        "postal_code_mismatch",
+        "regime_mismatch",
+    } <= used
     texts = catalogue()
     for code in used | {"pac_unavailable"}:
         assert texts[f"cfdi.{code}"]["es"] and texts[f"cfdi.{code}"]["en"], code

@@ -1,6 +1,7 @@
 """Invoices of paid orders end to end on the local PAC (real seals, SAT's schema), on SQLite and PostgreSQL:
 the customer's invoice, its refusals, the deadline, saved fiscal data, credit notes, cancellations, the
 factura global and a sale that moves out of it."""
+
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
@@ -75,33 +76,81 @@ def test_invoice_for_three_tacos_and_a_horchata(november):
     assert_valid_cfdi(invoice.xml)
     assert totals_of(invoice.xml) == (Decimal("87.07"), Decimal("13.93"), Decimal("101.00"))
     root = attributes(invoice.xml, ".")[0]
-    assert {k: root[k] for k in ("TipoDeComprobante", "MetodoPago", "FormaPago", "LugarExpedicion", "Exportacion",
-                                 "Moneda", "Fecha", "Serie", "Folio")} == {
-        "TipoDeComprobante": "I", "MetodoPago": "PUE", "FormaPago": "04", "LugarExpedicion": "06000",
-        "Exportacion": "01", "Moneda": "MXN", "Fecha": "2026-11-20T12:00:00", "Serie": "F", "Folio": str(invoice.id)}
+    assert {
+        k: root[k]
+        for k in (
+            "TipoDeComprobante",
+            "MetodoPago",
+            "FormaPago",
+            "LugarExpedicion",
+            "Exportacion",
+            "Moneda",
+            "Fecha",
+            "Serie",
+            "Folio",
+        )
+    } == {
+        "TipoDeComprobante": "I",
+        "MetodoPago": "PUE",
+        "FormaPago": "04",
+        "LugarExpedicion": "06000",
+        "Exportacion": "01",
+        "Moneda": "MXN",
+        "Fecha": "2026-11-20T12:00:00",
+        "Serie": "F",
+        "Folio": str(invoice.id),
+    }
     assert attributes(invoice.xml, f"{CFDI}Emisor") == [
-        {"Rfc": "EKU9003173C9", "Nombre": "ESCUELA KEMPER URGATE", "RegimenFiscal": "601"}]
+        {"Rfc": "EKU9003173C9", "Nombre": "ESCUELA KEMPER URGATE", "RegimenFiscal": "601"}
+    ]
     assert attributes(invoice.xml, f"{CFDI}Receptor") == [
-        {"Rfc": "EKU9003173C9", "Nombre": "ESCUELA KEMPER URGATE", "DomicilioFiscalReceptor": "42501",
-         "RegimenFiscalReceptor": "601", "UsoCFDI": "G03"}]
+        {
+            "Rfc": "EKU9003173C9",
+            "Nombre": "ESCUELA KEMPER URGATE",
+            "DomicilioFiscalReceptor": "42501",
+            "RegimenFiscalReceptor": "601",
+            "UsoCFDI": "G03",
+        }
+    ]
     concepts = attributes(invoice.xml, f"{CFDI}Conceptos/{CFDI}Concepto")
-    assert [(c["ClaveProdServ"], c["ClaveUnidad"], c["NoIdentificacion"], c["Cantidad"], c["ValorUnitario"],
-             c["Importe"]) for c in concepts] == [
+    assert [
+        (c["ClaveProdServ"], c["ClaveUnidad"], c["NoIdentificacion"], c["Cantidad"], c["ValorUnitario"], c["Importe"])
+        for c in concepts
+    ] == [
         ("90101503", "E48", "TACO-PASTOR", "3", "18.966667", "56.90"),
-        ("50202300", "H87", "HORCHATA", "1", "30.170000", "30.17")]
+        ("50202300", "H87", "HORCHATA", "1", "30.170000", "30.17"),
+    ]
     assert invoice.pdf.startswith(b"%PDF") and invoice.retain_until == date(2032, 12, 31)
     stored = reload(invoice.id)
     assert (stored.uuid, stored.xml, stored.pdf, stored.active_key) == (
-        invoice.uuid, invoice.xml, invoice.pdf, f"order:{order}")
+        invoice.uuid,
+        invoice.xml,
+        invoice.pdf,
+        f"order:{order}",
+    )
     assert audit_actions(invoice.id) == ["invoice.draft", "invoice.sealed"]
 
 
 def test_seventeen_lines_and_delivery_add_up_to_the_amount_paid(november):
-    lines = [Line("TARO-MT", 1, Decimal("95.00")), Line("MATCHA-LT", 2, Decimal("92.00")), Line("THAI-TEA", 1),
-             Line("BROWN-SUGAR", 3, Decimal("90.00")), Line("HORCHATA", 1), Line("JAMAICA", 2), Line("CAFE-AMER", 1),
-             Line("CAFE-LATTE", 4, Decimal("67.00")), Line("COCA-600", 2), Line("AGUA-1L", 1), Line("TACO-PASTOR", 5),
-             Line("TACO-SUADERO", 3), Line("TACO-CAMPECHANO", 2), Line("QUESADILLA", 1), Line("TORTA-MILA", 1),
-             Line("CONCHA", 6), Line("CHURROS", 1)]
+    lines = [
+        Line("TARO-MT", 1, Decimal("95.00")),
+        Line("MATCHA-LT", 2, Decimal("92.00")),
+        Line("THAI-TEA", 1),
+        Line("BROWN-SUGAR", 3, Decimal("90.00")),
+        Line("HORCHATA", 1),
+        Line("JAMAICA", 2),
+        Line("CAFE-AMER", 1),
+        Line("CAFE-LATTE", 4, Decimal("67.00")),
+        Line("COCA-600", 2),
+        Line("AGUA-1L", 1),
+        Line("TACO-PASTOR", 5),
+        Line("TACO-SUADERO", 3),
+        Line("TACO-CAMPECHANO", 2),
+        Line("QUESADILLA", 1),
+        Line("TORTA-MILA", 1),
+        Line("CONCHA", 6),
+        Line("CHURROS", 1),
+    ]
     order = paid_order(lines, delivery_fee=Decimal("35"))
     invoice = issue(order)
     with transaction() as session:
@@ -114,10 +163,18 @@ def test_seventeen_lines_and_delivery_add_up_to_the_amount_paid(november):
     assert concepts[-1]["Descripcion"] == "Envío a domicilio" and "NoIdentificacion" not in concepts[-1]
 
 
-@pytest.mark.parametrize("method, funding, form", [
-    ("card", None, "04"), ("card", "credit", "04"), ("card", "debit", "28"), ("card", "prepaid", "28"),
-    ("cash", None, "01"), ("oxxo", None, "01"), ("spei", None, "03"),
-])
+@pytest.mark.parametrize(
+    "method, funding, form",
+    [
+        ("card", None, "04"),
+        ("card", "credit", "04"),
+        ("card", "debit", "28"),
+        ("card", "prepaid", "28"),
+        ("cash", None, "01"),
+        ("oxxo", None, "01"),
+        ("spei", None, "03"),
+    ],
+)
 def test_forma_de_pago_comes_from_the_payment(november, method, funding, form):
     invoice = issue(paid_order(TACOS_AND_HORCHATA, method=method, card_funding=funding))
     assert invoice.payment_form == form and attributes(invoice.xml, ".")[0]["FormaPago"] == form
@@ -136,8 +193,11 @@ def test_order_negatives(november):
 def test_nothing_is_sealed_while_a_field_is_wrong(november):
     order = paid_order(TACOS_AND_HORCHATA)
     bad = FiscalData("EKU9003173C9", "ESCUELA KEMPER URGATE SA DE CV", "17500", "612", "G03")
-    assert refused(issue, order, bad) == [("name", "name_capital_regime"), ("postal_code", "postal_code_unknown"),
-                                          ("regime", "regime_person_type")]
+    assert refused(issue, order, bad) == [
+        ("name", "name_capital_regime"),
+        ("postal_code", "postal_code_unknown"),
+        ("regime", "regime_person_type"),
+    ]
     assert invoice_count() == 0
 
 
@@ -172,8 +232,10 @@ def test_generic_rfc_gets_an_individual_invoice(november):
 
 def test_deadline_is_the_end_of_the_month_in_the_business_timezone(demo):
     late_november = datetime(2026, 12, 1, 5, 30, tzinfo=timezone.utc)  # 30 Nov 23:30 in Mexico City
-    first, second = paid_order(TACOS_AND_HORCHATA, paid_at=late_november), \
-        paid_order(TACOS_AND_HORCHATA, paid_at=late_november)
+    first, second = (
+        paid_order(TACOS_AND_HORCHATA, paid_at=late_november),
+        paid_order(TACOS_AND_HORCHATA, paid_at=late_november),
+    )
     with clock_at(datetime(2026, 12, 1, 5, 59, tzinfo=timezone.utc)):  # still 30 Nov there
         assert issue(first).status == "sealed"
     with clock_at(datetime(2026, 12, 1, 6, 0, tzinfo=timezone.utc)):  # 1 Dec 00:00 there
@@ -225,11 +287,17 @@ def test_invoiceable_orders_of_a_customer(november):
 def test_credit_note_for_returned_units(november):
     invoice = issue(paid_order(TACOS_AND_HORCHATA, card_funding="debit"))
     with transaction() as session:
-        taco_line = session.execute(select(m.OrderLine.id).where(
-            m.OrderLine.order_id == invoice.order_id, m.OrderLine.sku == "TACO-PASTOR")).scalar()
+        taco_line = session.execute(
+            select(m.OrderLine.id).where(m.OrderLine.order_id == invoice.order_id, m.OrderLine.sku == "TACO-PASTOR")
+        ).scalar()
     note = issue_credit_note(invoice.id, issuer=LOCAL, actor="test", lines={taco_line: 1})
     assert (note.kind, note.status, note.total, note.related_uuid, note.relation_type) == (
-        "egreso", "sealed", Decimal("22.00"), invoice.uuid, "01")
+        "egreso",
+        "sealed",
+        Decimal("22.00"),
+        invoice.uuid,
+        "01",
+    )
     assert_valid_cfdi(note.xml)
     root = attributes(note.xml, ".")[0]
     assert (root["TipoDeComprobante"], root["FormaPago"], root["MetodoPago"], root["Serie"]) == ("E", "28", "PUE", "NC")
@@ -238,22 +306,32 @@ def test_credit_note_for_returned_units(november):
     assert attributes(note.xml, f"{CFDI}Receptor")[0]["UsoCFDI"] == "G02"
     concept = attributes(note.xml, f"{CFDI}Conceptos/{CFDI}Concepto")[0]
     assert (concept["Descripcion"], concept["Cantidad"], concept["ClaveProdServ"]) == (
-        "Devolución: Taco al pastor", "1", "90101503")
+        "Devolución: Taco al pastor",
+        "1",
+        "90101503",
+    )
     with transaction() as session:
         assert credited_amount(session, invoice) == Decimal("22.00")
     assert refused(issue_credit_note, invoice.id, issuer=LOCAL, actor="t", amount=Decimal("79.01")) == [
-        ("invoice", "credit_exceeds_invoice")]
+        ("invoice", "credit_exceeds_invoice")
+    ]
     assert refused(issue_credit_note, invoice.id, issuer=LOCAL, actor="t", lines={999_999: 1}) == [
-        ("invoice", "credit_line_unknown")]
+        ("invoice", "credit_line_unknown")
+    ]
     assert refused(issue_credit_note, invoice.id, issuer=LOCAL, actor="t", lines={taco_line: 4}) == [
-        ("invoice", "credit_quantity")]
+        ("invoice", "credit_quantity")
+    ]
     assert refused(issue_credit_note, invoice.id, issuer=LOCAL, actor="t", amount=Decimal("0")) == [
-        ("invoice", "credit_amount_invalid")]
+        ("invoice", "credit_amount_invalid")
+    ]
     assert refused(issue_credit_note, note.id, issuer=LOCAL, actor="t", amount=Decimal("1")) == [
-        ("invoice", "invoice_not_active")]
+        ("invoice", "invoice_not_active")
+    ]
     rest = issue_credit_note(invoice.id, issuer=LOCAL, actor="test", amount=Decimal("79.00"))
-    assert rest.total == Decimal("79.00") and attributes(rest.xml, f"{CFDI}Conceptos/{CFDI}Concepto")[0][
-        "ClaveProdServ"] == "84111506"
+    assert (
+        rest.total == Decimal("79.00")
+        and attributes(rest.xml, f"{CFDI}Conceptos/{CFDI}Concepto")[0]["ClaveProdServ"] == "84111506"
+    )
 
 
 def test_cancellation_motives(november):
@@ -278,7 +356,9 @@ def test_cancellation_motives(november):
 def test_cancellation_refused_with_credit_notes_or_after_the_annual_return(november):
     invoice = issue(paid_order(TACOS_AND_HORCHATA))
     issue_credit_note(invoice.id, issuer=LOCAL, actor="test", amount=Decimal("10"))
-    assert refused(cancel_invoice, invoice.id, "02", issuer=LOCAL, actor="t") == [("invoice", "cancel_has_credit_notes")]
+    assert refused(cancel_invoice, invoice.id, "02", issuer=LOCAL, actor="t") == [
+        ("invoice", "cancel_has_credit_notes")
+    ]
     january, april = issue(paid_order(TACOS_AND_HORCHATA)), issue(paid_order(TACOS_AND_HORCHATA))
     with clock_at(datetime(2027, 1, 2, 18, tzinfo=timezone.utc)):  # until the company's annual return: March
         assert cancel_invoice(january.id, "02", issuer=LOCAL, actor="t").status == "cancelled"
@@ -323,23 +403,37 @@ def test_daily_global_invoice(demo):
     with clock_at(day(20, 23)):
         issue(invoiced)
         assert refused(issue_global_invoice, "centro", "2026-11-20", issuer=LOCAL, actor="t") == [
-            ("period", "global_period_open")]
+            ("period", "global_period_open")
+        ]
     with clock_at(day(21, 12)):  # 21 Nov 06:00 local
         invoice = issue_global_invoice("centro", "2026-11-20", issuer=LOCAL, actor="test")
         assert refused(issue_global_invoice, "centro", "2026-11-20", issuer=LOCAL, actor="t") == [
-            ("period", "global_already_issued")]
+            ("period", "global_already_issued")
+        ]
         assert refused(issue_global_invoice, "centro", "2026-11-32", issuer=LOCAL, actor="t") == [
-            ("period", "global_period_format")]
+            ("period", "global_period_format")
+        ]
     assert (invoice.kind, invoice.status, invoice.total, invoice.global_period) == (
-        "global", "sealed", Decimal("137.00"), "2026-11-20")
+        "global",
+        "sealed",
+        Decimal("137.00"),
+        "2026-11-20",
+    )
     assert_valid_cfdi(invoice.xml)
     assert attributes(invoice.xml, f"{CFDI}InformacionGlobal") == [{"Periodicidad": "01", "Meses": "11", "Año": "2026"}]
     assert attributes(invoice.xml, f"{CFDI}Receptor") == [
-        {"Rfc": "XAXX010101000", "Nombre": "PUBLICO EN GENERAL", "DomicilioFiscalReceptor": "06000",
-         "RegimenFiscalReceptor": "616", "UsoCFDI": "S01"}]
+        {
+            "Rfc": "XAXX010101000",
+            "Nombre": "PUBLICO EN GENERAL",
+            "DomicilioFiscalReceptor": "06000",
+            "RegimenFiscalReceptor": "616",
+            "UsoCFDI": "S01",
+        }
+    ]
     concepts = attributes(invoice.xml, f"{CFDI}Conceptos/{CFDI}Concepto")
-    assert [(c["ClaveProdServ"], c["ClaveUnidad"], c["Descripcion"], c["NoIdentificacion"], c["Cantidad"])
-            for c in concepts] == [("01010101", "ACT", "Venta", "C-001", "1"), ("01010101", "ACT", "Venta", "C-002", "1")]
+    assert [
+        (c["ClaveProdServ"], c["ClaveUnidad"], c["Descripcion"], c["NoIdentificacion"], c["Cantidad"]) for c in concepts
+    ] == [("01010101", "ACT", "Venta", "C-001", "1"), ("01010101", "ACT", "Venta", "C-002", "1")]
     assert attributes(invoice.xml, ".")[0]["FormaPago"] == "04"  # the card paid the larger amount
     with transaction() as session:
         covered = session.execute(select(m.InvoiceOrder.order_id).where(m.InvoiceOrder.invoice_id == invoice.id))
@@ -347,7 +441,8 @@ def test_daily_global_invoice(demo):
     with clock_at(datetime(2026, 12, 1, 12, tzinfo=timezone.utc)):
         monthly = issue_global_invoice("centro", "2026-11", issuer=LOCAL, actor="test")
         assert refused(issue_global_invoice, "centro", "2026-10", issuer=LOCAL, actor="t") == [
-            ("period", "global_nothing_to_invoice")]
+            ("period", "global_nothing_to_invoice")
+        ]
         assert issue_global_invoice("roma", "2026-11", issuer=LOCAL, actor="test").total == Decimal("150.00")
     assert attributes(monthly.xml, f"{CFDI}InformacionGlobal") == [{"Periodicidad": "04", "Meses": "11", "Año": "2026"}]
     assert [c["NoIdentificacion"] for c in attributes(monthly.xml, f"{CFDI}Conceptos/{CFDI}Concepto")] == ["C-001"]
@@ -365,19 +460,29 @@ def test_a_sale_in_the_global_invoice_gets_its_own_invoice_as_sat_requires(demo)
     cancelled = reload(original.id)
     assert (cancelled.status, cancelled.cancellation_motive, cancelled.active_key) == ("cancelled", "04", None)
     with transaction() as session:
-        replacement = session.execute(select(m.Invoice).where(
-            m.Invoice.kind == "global", m.Invoice.status == "sealed")).scalar_one()
-        covered = list(session.execute(select(m.InvoiceOrder.order_id).where(
-            m.InvoiceOrder.invoice_id == replacement.id)).scalars())
+        replacement = session.execute(
+            select(m.Invoice).where(m.Invoice.kind == "global", m.Invoice.status == "sealed")
+        ).scalar_one()
+        covered = list(
+            session.execute(
+                select(m.InvoiceOrder.order_id).where(m.InvoiceOrder.invoice_id == replacement.id)
+            ).scalars()
+        )
     assert covered == [first] and replacement.total == Decimal("36.00")
     assert (replacement.related_uuid, replacement.relation_type, replacement.global_period) == (
-        original.uuid, "04", "2026-11-20")
+        original.uuid,
+        "04",
+        "2026-11-20",
+    )
     assert_valid_cfdi(replacement.xml)
     with clock_at(day(22, 20)):
         issue(first, PERSON)  # the last sale leaves: the global invoice is cancelled and not issued again
     with transaction() as session:
-        live = session.execute(select(func.count()).select_from(m.Invoice).where(
-            m.Invoice.kind == "global", m.Invoice.status != "cancelled")).scalar()
+        live = session.execute(
+            select(func.count())
+            .select_from(m.Invoice)
+            .where(m.Invoice.kind == "global", m.Invoice.status != "cancelled")
+        ).scalar()
     assert live == 0
 
 
@@ -397,8 +502,9 @@ def test_credit_note_for_a_sale_in_the_global_invoice(demo):
     with clock_at(day(21, 12)):
         invoice = issue_global_invoice("centro", "2026-11-20", issuer=LOCAL, actor="test")
         with transaction() as session:
-            line = session.execute(select(m.OrderLine.id).where(m.OrderLine.order_id == order,
-                                                                m.OrderLine.sku == "HORCHATA")).scalar()
+            line = session.execute(
+                select(m.OrderLine.id).where(m.OrderLine.order_id == order, m.OrderLine.sku == "HORCHATA")
+            ).scalar()
         note = issue_credit_note(invoice.id, issuer=LOCAL, actor="test", lines={line: 1})
     assert_valid_cfdi(note.xml)
     assert attributes(note.xml, f"{CFDI}InformacionGlobal") == [{"Periodicidad": "01", "Meses": "11", "Año": "2026"}]
@@ -423,12 +529,17 @@ def test_a_stamp_the_pac_may_have_made_keeps_the_order_until_staff_release_it(de
             issue_invoice(second, COMPANY, issuer=lost, actor="test")
         held = reload(original.id + 1)
         assert (held.status, held.active_key, held.uuid, held.pac) == (
-            "unconfirmed", f"order:{second}", "6F1C0D4E-0000-4000-8000-00000000C0DE", "local")
+            "unconfirmed",
+            f"order:{second}",
+            "6F1C0D4E-0000-4000-8000-00000000C0DE",
+            "local",
+        )
         assert audit_actions(held.id) == ["invoice.draft", "invoice.unconfirmed"]
         assert refused(issue, second) == [("order", "order_already_invoiced")]  # never stamped twice
         # The sale stays in the global invoice while its own CFDI is unconfirmed.
         assert refused(issue_global_invoice, "centro", "2026-11-20", issuer=LOCAL, actor="t") == [
-            ("period", "global_already_issued")]
+            ("period", "global_already_issued")
+        ]
         with pytest.raises(InvalidInput):
             release_unconfirmed(original.id, actor="test")
         released = release_unconfirmed(held.id, actor="staff")
@@ -445,5 +556,8 @@ def test_a_global_issued_again_after_a_failed_replacement_still_replaces_the_can
         assert reload(original.id).status == "cancelled"  # cancelled with 04, its replacement failed
         replacement = issue_global_invoice("centro", "2026-11-20", issuer=LOCAL, actor="test")
     assert (replacement.related_uuid, replacement.relation_type, replacement.total) == (
-        original.uuid, "04", Decimal("36.00"))
+        original.uuid,
+        "04",
+        Decimal("36.00"),
+    )
     assert attributes(replacement.xml, f"{CFDI}CfdiRelacionados") == [{"TipoRelacion": "04"}]

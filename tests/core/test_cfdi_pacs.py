@@ -12,6 +12,7 @@ Both fakes act as SAT would: they validate the CFDI (schema, seal), check the re
 registered taxpayers (name, postal code, régimen, as on their Constancia) with SAT's own error messages, and
 stamp a real Timbre Fiscal Digital signed with another of SAT's test certificates.
 """
+
 from __future__ import annotations
 
 import base64
@@ -69,8 +70,11 @@ TACOS_AND_HORCHATA = [Line("TACO-PASTOR", 3), Line("HORCHATA", 1)]
 
 
 def _signer(basename: str) -> Signer:
-    return Signer.load(certificate=(CSD / f"{basename}.cer").read_bytes(), key=(CSD / f"{basename}.key").read_bytes(),
-                       password=(CSD / f"{basename}.txt").read_text().strip())
+    return Signer.load(
+        certificate=(CSD / f"{basename}.cer").read_bytes(),
+        key=(CSD / f"{basename}.key").read_bytes(),
+        password=(CSD / f"{basename}.txt").read_text().strip(),
+    )
 
 
 class FakeSat:
@@ -93,11 +97,15 @@ class FakeSat:
         if known is None:
             return "CFDI40143", "Este RFC del receptor no existe en la lista de RFC inscritos no cancelados del SAT."
         if receiver.get("Nombre") != known.name:
-            return "CFDI40145", ("El campo Nombre del receptor, debe pertenecer al nombre asociado al RFC registrado "
-                                 "en el campo Rfc del Receptor.")
+            return "CFDI40145", (
+                "El campo Nombre del receptor, debe pertenecer al nombre asociado al RFC registrado "
+                "en el campo Rfc del Receptor."
+            )
         if receiver.get("DomicilioFiscalReceptor") != known.postal_code:
-            return "CFDI40147", ("El campo DomicilioFiscalReceptor del receptor, debe pertenecer al nombre asociado "
-                                 "al RFC registrado en el campo Rfc del Receptor.")
+            return "CFDI40147", (
+                "El campo DomicilioFiscalReceptor del receptor, debe pertenecer al nombre asociado "
+                "al RFC registrado en el campo Rfc del Receptor."
+            )
         if receiver.get("RegimenFiscalReceptor") != known.regime:
             return "CFDI40158", "La clave del campo RegimenFiscalR debe corresponder con el RFC del receptor."
         return None
@@ -107,11 +115,18 @@ class FakeSat:
         folio = str(uuid.uuid4()).upper()
         complemento = etree.SubElement(root, f"{CFDI}Complemento")
         tfd = etree.SubElement(complemento, f"{{{TFD}}}TimbreFiscalDigital", nsmap={"tfd": TFD})
-        tfd.set("{http://www.w3.org/2001/XMLSchema-instance}schemaLocation",
-                f"{TFD} http://www.sat.gob.mx/sitio_internet/cfd/TimbreFiscalDigital/TimbreFiscalDigitalv11.xsd")
-        for name, value in (("Version", "1.1"), ("UUID", folio), ("FechaTimbrado", datetime.now().strftime(
-                "%Y-%m-%dT%H:%M:%S")), ("RfcProvCertif", "CVD110412TF6"), ("SelloCFD", root.get("Sello")),
-                            ("NoCertificadoSAT", self.pac.certificate_number)):
+        tfd.set(
+            "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation",
+            f"{TFD} http://www.sat.gob.mx/sitio_internet/cfd/TimbreFiscalDigital/TimbreFiscalDigitalv11.xsd",
+        )
+        for name, value in (
+            ("Version", "1.1"),
+            ("UUID", folio),
+            ("FechaTimbrado", datetime.now().strftime("%Y-%m-%dT%H:%M:%S")),
+            ("RfcProvCertif", "CVD110412TF6"),
+            ("SelloCFD", root.get("Sello")),
+            ("NoCertificadoSAT", self.pac.certificate_number),
+        ):
             tfd.set(name, value)
         cadena = str(xslt_transform(tfd.tag, "1.1")(tfd))
         tfd.set("SelloSAT", self.pac.sign_sha256(cadena.encode()))
@@ -136,10 +151,12 @@ class Fake:
             def _handle(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 url = urlparse(self.path)
-                fake.requests.append({"method": self.command, "path": url.path, "headers": dict(self.headers),
-                                      "body": body})
-                status, content_type, payload = fake.respond(self.command, url.path, parse_qs(url.query),
-                                                             dict(self.headers), body)
+                fake.requests.append(
+                    {"method": self.command, "path": url.path, "headers": dict(self.headers), "body": body}
+                )
+                status, content_type, payload = fake.respond(
+                    self.command, url.path, parse_qs(url.query), dict(self.headers), body
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
@@ -172,19 +189,31 @@ class FakeFinkok(Fake):
         name = etree.QName(operation).localname
         field = lambda tag: operation.findtext(f"{{{etree.QName(operation).namespace}}}{tag}")  # noqa: E731
         if (field("username"), field("password")) != (self.USER, self.PASSWORD):
-            return self._envelope(name, "http://facturacion.finkok.com/stamp", {"xml": "", "Incidencias": [
-                ("300", "Usuario y contraseña inválidos")]})
+            return self._envelope(
+                name,
+                "http://facturacion.finkok.com/stamp",
+                {"xml": "", "Incidencias": [("300", "Usuario y contraseña inválidos")]},
+            )
         xml = base64.b64decode(field("xml"))
         if path.endswith("/servicios/soap/stamp.wsdl") and name == "stamp":
             refusal = self.sat.refusal(xml)
             if refusal:
-                return self._envelope(name, "http://facturacion.finkok.com/stamp",
-                                      {"xml": "", "Incidencias": [refusal]})
+                return self._envelope(
+                    name, "http://facturacion.finkok.com/stamp", {"xml": "", "Incidencias": [refusal]}
+                )
             folio, stamped = self.sat.stamp(xml)
-            return self._envelope(name, "http://facturacion.finkok.com/stamp", {
-                "xml": stamped.decode(), "UUID": folio, "Fecha": "2026-11-20T12:00:01",
-                "CodEstatus": "Comprobante timbrado satisfactoriamente", "Incidencias": [],
-                "NoCertificadoSAT": self.sat.pac.certificate_number})
+            return self._envelope(
+                name,
+                "http://facturacion.finkok.com/stamp",
+                {
+                    "xml": stamped.decode(),
+                    "UUID": folio,
+                    "Fecha": "2026-11-20T12:00:01",
+                    "CodEstatus": "Comprobante timbrado satisfactoriamente",
+                    "Incidencias": [],
+                    "NoCertificadoSAT": self.sat.pac.certificate_number,
+                },
+            )
         if path.endswith("/servicios/soap/cancel.wsdl") and name == "cancel_signature":
             return self._cancel(etree.fromstring(xml))
         return 404, "text/plain", b"no such operation"
@@ -193,22 +222,34 @@ class FakeFinkok(Fake):
         folio = cancellation.find("{http://cancelacfd.sat.gob.mx}Folios/{http://cancelacfd.sat.gob.mx}Folio")
         signed = cancellation.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None
         folio_uuid = folio.get("UUID")
-        if not signed or folio_uuid not in self.sat.stamped or (folio.get("Motivo") == "01") != bool(
-                folio.get("FolioSustitucion")):
+        if (
+            not signed
+            or folio_uuid not in self.sat.stamped
+            or (folio.get("Motivo") == "01") != bool(folio.get("FolioSustitucion"))
+        ):
             status, text = "205", "No Encontrado o solicitud inválida"
         elif self.sat.cancels_at_once(folio_uuid):
             status, text = "201", "Cancelado sin aceptación"
         else:
             status, text = "201", "En proceso"
         acuse = f'<Acuse Fecha="2026-11-20T12:00:00" RfcEmisor="{cancellation.get("RfcEmisor")}" UUID="{folio_uuid}"/>'
-        return self._envelope("cancel_signature", "http://facturacion.finkok.com/cancel", {
-            "Folios": [("Folio", {"UUID": folio_uuid, "EstatusUUID": status, "EstatusCancelacion": text})],
-            "Acuse": acuse, "Fecha": "2026-11-20T12:00:00", "RfcEmisor": cancellation.get("RfcEmisor")})
+        return self._envelope(
+            "cancel_signature",
+            "http://facturacion.finkok.com/cancel",
+            {
+                "Folios": [("Folio", {"UUID": folio_uuid, "EstatusUUID": status, "EstatusCancelacion": text})],
+                "Acuse": acuse,
+                "Fecha": "2026-11-20T12:00:00",
+                "RfcEmisor": cancellation.get("RfcEmisor"),
+            },
+        )
 
     @staticmethod
     def _envelope(operation: str, namespace: str, result: Dict[str, Any]):
         envelope = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"senv": SOAP, "tns": namespace, "s0": APPS})
-        response = etree.SubElement(etree.SubElement(envelope, f"{{{SOAP}}}Body"), f"{{{namespace}}}{operation}Response")
+        response = etree.SubElement(
+            etree.SubElement(envelope, f"{{{SOAP}}}Body"), f"{{{namespace}}}{operation}Response"
+        )
         node = etree.SubElement(response, f"{{{namespace}}}{operation}Result")
         for key, value in result.items():
             child = etree.SubElement(node, f"{{{APPS}}}{key}")
@@ -254,8 +295,9 @@ class FakeFacturapi(Fake):
             if motive not in ("01", "02", "03", "04") or (motive == "01") != ("substitution" in query):
                 return self._json(400, {"message": "Motivo de cancelación inválido o sin folio de sustitución"})
             at_once = self.sat.cancels_at_once(invoice["uuid"])
-            invoice.update(status="canceled" if at_once else "valid",
-                           cancellation_status="accepted" if at_once else "pending")
+            invoice.update(
+                status="canceled" if at_once else "valid", cancellation_status="accepted" if at_once else "pending"
+            )
             return self._json(200, self._public(invoice))
         return self._json(404, {"message": "Not found"})
 
@@ -267,36 +309,69 @@ class FakeFacturapi(Fake):
             assert product["tax_included"] is True
             gross = (Decimal(str(product["price"])) * quantity).quantize(Decimal("0.01"), ROUND_HALF_UP)
             base = (gross / Decimal("1.16")).quantize(Decimal("0.01"), ROUND_HALF_UP)
-            conceptos.append(cfdi40.Concepto(
-                clave_prod_serv=product["product_key"], cantidad=quantity, clave_unidad=product["unit_key"],
-                descripcion=product["description"], valor_unitario=(base / quantity).quantize(Decimal("0.000001")),
-                no_identificacion=product.get("sku"), objeto_imp="02",
-                impuestos=cfdi40.Impuestos(traslados=cfdi40.Traslado(
-                    impuesto="002", tipo_factor="Tasa", tasa_o_cuota=Decimal("0.160000"), base=base,
-                    importe=gross - base))))
+            conceptos.append(
+                cfdi40.Concepto(
+                    clave_prod_serv=product["product_key"],
+                    cantidad=quantity,
+                    clave_unidad=product["unit_key"],
+                    descripcion=product["description"],
+                    valor_unitario=(base / quantity).quantize(Decimal("0.000001")),
+                    no_identificacion=product.get("sku"),
+                    objeto_imp="02",
+                    impuestos=cfdi40.Impuestos(
+                        traslados=cfdi40.Traslado(
+                            impuesto="002",
+                            tipo_factor="Tasa",
+                            tasa_o_cuota=Decimal("0.160000"),
+                            base=base,
+                            importe=gross - base,
+                        )
+                    ),
+                )
+            )
         related = body.get("related_documents")
         period = body.get("global")
         cfdi = cfdi40.Comprobante(
             emisor=cfdi40.Emisor(rfc=self.organization.rfc, nombre="ESCUELA KEMPER URGATE", regimen_fiscal="601"),
             lugar_expedicion="06000",
-            receptor=cfdi40.Receptor(rfc=customer["tax_id"], nombre=customer["legal_name"],
-                                     domicilio_fiscal_receptor=customer["address"]["zip"],
-                                     regimen_fiscal_receptor=customer["tax_system"], uso_cfdi=body["use"]),
-            conceptos=conceptos, tipo_de_comprobante=body["type"], serie=body.get("series"),
-            folio=str(body.get("folio_number")), forma_pago=body["payment_form"], metodo_pago=body["payment_method"],
+            receptor=cfdi40.Receptor(
+                rfc=customer["tax_id"],
+                nombre=customer["legal_name"],
+                domicilio_fiscal_receptor=customer["address"]["zip"],
+                regimen_fiscal_receptor=customer["tax_system"],
+                uso_cfdi=body["use"],
+            ),
+            conceptos=conceptos,
+            tipo_de_comprobante=body["type"],
+            serie=body.get("series"),
+            folio=str(body.get("folio_number")),
+            forma_pago=body["payment_form"],
+            metodo_pago=body["payment_method"],
             fecha=datetime(2026, 11, 20, 12, 0, 0),
             cfdi_relacionados=cfdi40.CfdiRelacionados(related[0]["relationship"], related[0]["documents"])
-            if related else None,
-            informacion_global=cfdi40.InformacionGlobal(self.PERIODICITY[period["periodicity"]], period["months"],
-                                                        period["year"]) if period else None)
+            if related
+            else None,
+            informacion_global=cfdi40.InformacionGlobal(
+                self.PERIODICITY[period["periodicity"]], period["months"], period["year"]
+            )
+            if period
+            else None,
+        )
         cfdi.sign(self.organization)
         xml = cfdi.xml_bytes()
         refusal = self.sat.refusal(xml)
         if refusal:
             return self._json(400, {"message": f"{refusal[1]} ({refusal[0]})"})
         folio, stamped = self.sat.stamp(xml)
-        invoice = {"id": uuid.uuid4().hex[:24], "uuid": folio, "status": "valid", "cancellation_status": "none",
-                   "livemode": False, "total": float(cfdi["Total"]), "xml": stamped}
+        invoice = {
+            "id": uuid.uuid4().hex[:24],
+            "uuid": folio,
+            "status": "valid",
+            "cancellation_status": "none",
+            "livemode": False,
+            "total": float(cfdi["Total"]),
+            "xml": stamped,
+        }
         self.invoices[invoice["id"]] = invoice
         return self._json(200, self._public(invoice))
 
@@ -359,7 +434,11 @@ MISMATCHES = [
 def test_finkok_stamps_what_comanda_sealed(november, finkok):
     invoice = issue_invoice(paid_order(TACOS_AND_HORCHATA), COMPANY, issuer=finkok_issuer(finkok), actor="test")
     assert (invoice.status, invoice.pac, invoice.test_document, invoice.total) == (
-        "stamped", "finkok", True, Decimal("101.00"))
+        "stamped",
+        "finkok",
+        True,
+        Decimal("101.00"),
+    )
     assert_valid_cfdi(invoice.xml)
     tfd = attributes(invoice.xml, f"{CFDI}Complemento/{{{TFD}}}TimbreFiscalDigital")[0]
     assert tfd["UUID"] == invoice.uuid and tfd["SelloCFD"] == attributes(invoice.xml, ".")[0]["Sello"]
@@ -427,19 +506,39 @@ def test_finkok_global_invoice_and_credit_note(demo_sqlite, finkok):
 
 
 def test_facturapi_builds_seals_and_stamps_from_json(november, facturapi):
-    invoice = issue_invoice(paid_order(TACOS_AND_HORCHATA, card_funding="debit"), COMPANY,
-                            issuer=facturapi_issuer(facturapi), actor="test")
+    invoice = issue_invoice(
+        paid_order(TACOS_AND_HORCHATA, card_funding="debit"), COMPANY, issuer=facturapi_issuer(facturapi), actor="test"
+    )
     assert (invoice.status, invoice.pac, invoice.test_document) == ("stamped", "facturapi", True)
     assert invoice.pac_document_id in facturapi.invoices and invoice.total == Decimal("101.00")
     assert_valid_cfdi(invoice.xml)
     body = json.loads(facturapi.requests[0]["body"])
-    assert body["customer"] == {"legal_name": "ESCUELA KEMPER URGATE", "tax_id": "EKU9003173C9",
-                                "tax_system": "601", "address": {"zip": "42501"}}
+    assert body["customer"] == {
+        "legal_name": "ESCUELA KEMPER URGATE",
+        "tax_id": "EKU9003173C9",
+        "tax_system": "601",
+        "address": {"zip": "42501"},
+    }
     assert (body["type"], body["use"], body["payment_form"], body["payment_method"], body["series"]) == (
-        "I", "G03", "28", "PUE", "F")
-    assert body["items"][0] == {"quantity": 3, "product": {
-        "description": "Taco al pastor", "product_key": "90101503", "unit_key": "E48", "price": 22.0,
-        "tax_included": True, "taxes": [{"type": "IVA", "rate": 0.16}], "taxability": "02", "sku": "TACO-PASTOR"}}
+        "I",
+        "G03",
+        "28",
+        "PUE",
+        "F",
+    )
+    assert body["items"][0] == {
+        "quantity": 3,
+        "product": {
+            "description": "Taco al pastor",
+            "product_key": "90101503",
+            "unit_key": "E48",
+            "price": 22.0,
+            "tax_included": True,
+            "taxes": [{"type": "IVA", "rate": 0.16}],
+            "taxability": "02",
+            "sku": "TACO-PASTOR",
+        },
+    }
     assert facturapi.requests[1]["path"] == f"/v2/invoices/{invoice.pac_document_id}/xml"
 
 
@@ -448,8 +547,12 @@ def test_facturapi_credentials_and_outages(november, facturapi):
     with pytest.raises(ConfigError):
         issue_invoice(order, COMPANY, issuer=facturapi_issuer(facturapi, key="sk_test_wrong"), actor="test")
     with pytest.raises(PacUnavailable):
-        issue_invoice(order, COMPANY, actor="test",
-                      issuer=FacturapiIssuer(FakeFacturapi.KEY, f"http://127.0.0.1:{free_port()}/v2", timeout=2))
+        issue_invoice(
+            order,
+            COMPANY,
+            actor="test",
+            issuer=FacturapiIssuer(FakeFacturapi.KEY, f"http://127.0.0.1:{free_port()}/v2", timeout=2),
+        )
     assert issue_invoice(order, COMPANY, issuer=facturapi_issuer(facturapi), actor="test").status == "stamped"
 
 
@@ -502,20 +605,27 @@ def test_a_stamp_whose_answer_is_lost_is_never_made_twice(november):
     try:
         finkok_order, facturapi_order = paid_order(TACOS_AND_HORCHATA), paid_order(TACOS_AND_HORCHATA)
         with pytest.raises(StampUnconfirmed):
-            issue_invoice(finkok_order, COMPANY, actor="test",
-                          issuer=FinkokIssuer(FakeFinkok.USER, FakeFinkok.PASSWORD, slow.url, timeout=1))
+            issue_invoice(
+                finkok_order,
+                COMPANY,
+                actor="test",
+                issuer=FinkokIssuer(FakeFinkok.USER, FakeFinkok.PASSWORD, slow.url, timeout=1),
+            )
         with pytest.raises(StampUnconfirmed):
             issue_invoice(facturapi_order, COMPANY, issuer=facturapi_issuer(blind), actor="test")
         [made] = blind.invoices.values()
         held = [reload(1), reload(2)]
         assert [(i.status, i.active_key, i.pac) for i in held] == [
             ("unconfirmed", f"order:{finkok_order}", "finkok"),
-            ("unconfirmed", f"order:{facturapi_order}", "facturapi")]
+            ("unconfirmed", f"order:{facturapi_order}", "facturapi"),
+        ]
         assert (held[1].uuid, held[1].pac_document_id) == (made["uuid"], made["id"])  # to look it up at Facturapi
         assert refusal_of(issue_invoice, finkok_order, COMPANY, issuer=finkok_issuer(slow), actor="test") == [
-            ("order", "order_already_invoiced")]
+            ("order", "order_already_invoiced")
+        ]
         assert refusal_of(issue_invoice, facturapi_order, COMPANY, issuer=facturapi_issuer(blind), actor="test") == [
-            ("order", "order_already_invoiced")]
+            ("order", "order_already_invoiced")
+        ]
         assert len(slow.sat.stamped) == 1 and len(blind.invoices) == 1
     finally:
         slow.close()

@@ -1,5 +1,6 @@
 """Shared helpers for the CFDI tests (no tests here): paid orders built with the models, a pinned clock, a PAC
 that fails on demand, and the SAT arithmetic rules every XML is checked against."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -60,9 +61,18 @@ class Line:
     unit_price: Optional[Decimal] = None  # IVA included; default: the catalog price
 
 
-def paid_order(lines: Sequence[Line], *, method: str = "card", card_funding: Optional[str] = None,
-               paid_at: datetime = NOVEMBER_20, store_id: str = "centro", delivery_fee: Decimal = Decimal("0"),
-               phone: str = "+525512345678", payment_status: str = "paid", ticket: Optional[str] = None) -> int:
+def paid_order(
+    lines: Sequence[Line],
+    *,
+    method: str = "card",
+    card_funding: Optional[str] = None,
+    paid_at: datetime = NOVEMBER_20,
+    store_id: str = "centro",
+    delivery_fee: Decimal = Decimal("0"),
+    phone: str = "+525512345678",
+    payment_status: str = "paid",
+    ticket: Optional[str] = None,
+) -> int:
     """A paid order of the demo business, with its lines (SAT keys from the catalog) and its payment row."""
     with transaction() as session:
         customer = session.execute(select(m.Customer).where(m.Customer.phone == phone)).scalar_one_or_none()
@@ -74,19 +84,49 @@ def paid_order(lines: Sequence[Line], *, method: str = "card", card_funding: Opt
         for line in lines:
             product = session.execute(select(m.Product).where(m.Product.sku == line.sku)).scalar_one()
             price = money(line.unit_price if line.unit_price is not None else product.price)
-            rows.append(m.OrderLine(product_id=product.id, sku=product.sku, description=product.name_es,
-                                    quantity=line.quantity, unit_price=price, line_total=price * line.quantity,
-                                    sat_prod_serv=product.sat_prod_serv, sat_unit=product.sat_unit))
+            rows.append(
+                m.OrderLine(
+                    product_id=product.id,
+                    sku=product.sku,
+                    description=product.name_es,
+                    quantity=line.quantity,
+                    unit_price=price,
+                    line_total=price * line.quantity,
+                    sat_prod_serv=product.sat_prod_serv,
+                    sat_unit=product.sat_unit,
+                )
+            )
         subtotal = sum((r.line_total for r in rows), Decimal("0.00"))
         store = session.get(m.Store, store_id)
-        order = m.Order(business_id=store.business_id, store_id=store_id, customer_id=customer.id, channel="whatsapp",
-                        status="received", payment_status=payment_status, payment_method=method,
-                        subtotal=subtotal, delivery_fee=money(delivery_fee), total=subtotal + money(delivery_fee),
-                        paid_at=paid_at, created_at=paid_at, ticket_code=ticket, lines=rows)
+        order = m.Order(
+            business_id=store.business_id,
+            store_id=store_id,
+            customer_id=customer.id,
+            channel="whatsapp",
+            status="received",
+            payment_status=payment_status,
+            payment_method=method,
+            subtotal=subtotal,
+            delivery_fee=money(delivery_fee),
+            total=subtotal + money(delivery_fee),
+            paid_at=paid_at,
+            created_at=paid_at,
+            ticket_code=ticket,
+            lines=rows,
+        )
         session.add(order)
         session.flush()
-        session.add(m.Payment(order_id=order.id, provider="sandbox", method=method, status="paid",
-                              amount=order.total, card_funding=card_funding, paid_at=paid_at))
+        session.add(
+            m.Payment(
+                order_id=order.id,
+                provider="sandbox",
+                method=method,
+                status="paid",
+                amount=order.total,
+                card_funding=card_funding,
+                paid_at=paid_at,
+            )
+        )
         return order.id
 
 
@@ -113,8 +153,10 @@ def sat_arithmetic_errors(xml: str) -> List[str]:
         amount = Decimal(concept.get("Importe"))
         q_half = Decimal(1).scaleb(quantity.as_tuple().exponent) / 2
         u_half = Decimal(1).scaleb(unit.as_tuple().exponent) / 2
-        low, high = _cents((quantity - q_half) * (unit - u_half), ROUND_FLOOR), \
-            _cents((quantity + q_half) * (unit + u_half), ROUND_CEILING)
+        low, high = (
+            _cents((quantity - q_half) * (unit - u_half), ROUND_FLOOR),
+            _cents((quantity + q_half) * (unit + u_half), ROUND_CEILING),
+        )
         if not low <= amount <= high:
             errors.append(f"Importe {amount} outside [{low}, {high}]")
         for tax in concept.iterfind(f"{CFDI}Impuestos/{CFDI}Traslados/{CFDI}Traslado"):
@@ -149,8 +191,11 @@ def sat_arithmetic_errors(xml: str) -> List[str]:
 def totals_of(xml: str) -> Tuple[Decimal, Decimal, Decimal]:
     root = etree.fromstring(xml.encode())
     summary = root.find(f"{CFDI}Impuestos")
-    return (Decimal(root.get("SubTotal")), Decimal(summary.get("TotalImpuestosTrasladados")),
-            Decimal(root.get("Total")))
+    return (
+        Decimal(root.get("SubTotal")),
+        Decimal(summary.get("TotalImpuestosTrasladados")),
+        Decimal(root.get("Total")),
+    )
 
 
 def assert_valid_cfdi(xml: str) -> None:
@@ -164,9 +209,13 @@ def assert_valid_cfdi(xml: str) -> None:
 
 def audit_actions(invoice_id: int) -> List[str]:
     with transaction() as session:
-        return list(session.execute(select(m.AuditEvent.action).where(
-            m.AuditEvent.entity_type == "invoice", m.AuditEvent.entity_id == str(invoice_id))
-            .order_by(m.AuditEvent.id)).scalars())
+        return list(
+            session.execute(
+                select(m.AuditEvent.action)
+                .where(m.AuditEvent.entity_type == "invoice", m.AuditEvent.entity_id == str(invoice_id))
+                .order_by(m.AuditEvent.id)
+            ).scalars()
+        )
 
 
 def reload(invoice_id: int) -> m.Invoice:

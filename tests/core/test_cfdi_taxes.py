@@ -1,8 +1,10 @@
 """IVA-included prices to CFDI amounts: golden totals and SAT's rounding limits, exhaustively."""
+
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from comanda.services.cfdi.taxes import IVA_RATE, split_iva_included, totals
 
@@ -26,9 +28,23 @@ def test_three_tacos_and_a_horchata_add_up_to_what_was_paid():
 
 # A 17-line order where rounding each line's IVA on its own base would not add up to the amount paid.
 SEVENTEEN_LINES = [
-    (1, "75.00"), (2, "85.00"), (1, "70.00"), (3, "80.00"), (1, "35.00"), (2, "35.00"), (1, "40.00"),
-    (4, "65.00"), (2, "30.00"), (1, "20.00"), (5, "22.00"), (3, "22.00"), (2, "25.00"), (1, "40.00"),
-    (1, "85.00"), (6, "18.00"), (1, "45.00"),
+    (1, "75.00"),
+    (2, "85.00"),
+    (1, "70.00"),
+    (3, "80.00"),
+    (1, "35.00"),
+    (2, "35.00"),
+    (1, "40.00"),
+    (4, "65.00"),
+    (2, "30.00"),
+    (1, "20.00"),
+    (5, "22.00"),
+    (3, "22.00"),
+    (2, "25.00"),
+    (1, "40.00"),
+    (1, "85.00"),
+    (6, "18.00"),
+    (1, "45.00"),
 ]
 
 

@@ -1,4 +1,5 @@
 """The `comanda` command as an operator runs it: a real process, one-line errors."""
+
 import os
 import socket
 import subprocess
@@ -11,8 +12,13 @@ from comanda.runner import Service, ensure_port_free
 
 
 def comanda(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "comanda.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "comanda.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
 def test_migrate_and_seed_twice(database_url):

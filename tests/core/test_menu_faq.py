@@ -58,7 +58,10 @@ def test_faq_answers_come_from_the_store(demo):
     assert delivery["response"] == "utter_faq/delivery"
     assert delivery["fee"] == "$35.00" and delivery["minimum"] == "$150.00"
     assert delivery["postal_codes"].endswith("06060 y 06080")
-    assert no_delivery == {"response": "utter_faq_no_delivery", "store_name": "Café Esquina Roma",
-                           "address": "Calle Orizaba 101, Roma Norte, CDMX"}
+    assert no_delivery == {
+        "response": "utter_faq_no_delivery",
+        "store_name": "Café Esquina Roma",
+        "address": "Calle Orizaba 101, Roma Norte, CDMX",
+    }
     assert payment["methods"].startswith("credit or debit card") and payment["methods"].endswith("and cash on pickup")
     assert location["address"] == "Calle Orizaba 101, Roma Norte, CDMX"

@@ -1,4 +1,5 @@
 """Inbox, outbox and customer identity: the pieces that make the WhatsApp channel lose nothing."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -61,10 +62,16 @@ def test_inbox_drops_redeliveries_and_claims_once(demo):
 
 def test_outbox_sends_each_row_once_in_conversation_order(demo):
     with transaction() as session:
-        ids = [outbox.enqueue(session, "whatsapp", "521", {"n": n}, store_id="centro", conversation_id="c1",
-                              dedupe_key=f"wamid.9:{n}") for n in range(3)]
+        ids = [
+            outbox.enqueue(
+                session, "whatsapp", "521", {"n": n}, store_id="centro", conversation_id="c1", dedupe_key=f"wamid.9:{n}"
+            )
+            for n in range(3)
+        ]
         other = outbox.enqueue(session, "whatsapp", "522", {"n": 9}, store_id="centro", conversation_id="c2")
-        assert outbox.enqueue(session, "whatsapp", "521", {"n": 0}, conversation_id="c1", dedupe_key="wamid.9:0") is None
+        assert (
+            outbox.enqueue(session, "whatsapp", "521", {"n": 0}, conversation_id="c1", dedupe_key="wamid.9:0") is None
+        )
     with transaction() as session:
         claimed = outbox.claim_due(session, "whatsapp")
     assert sorted(i.id for i in claimed) == sorted([ids[0], other])
@@ -121,7 +128,7 @@ def test_catalog_order_lines_join_the_conversation_cart(demo):
         result = add_skus(session, cart, [("TARO-MT", 2), ("PLAYERA-G-NEGRO", 1), ("NOPE", 1), ("TARO-MT", 1)], "en")
         assert result.unknown == ["NOPE"]
         lines, total = cart_view(session, cart, "en")
-        assert [(l.sku, l.quantity) for l in lines] == [("TARO-MT", 3), ("PLAYERA-G-NEGRO", 1)]
+        assert [(cl.sku, cl.quantity) for cl in lines] == [("TARO-MT", 3), ("PLAYERA-G-NEGRO", 1)]
         assert lines[0].name == "Taro milk tea (medium)"  # the default size, which costs 10 more
         assert lines[1].name == "Café Esquina T-shirt (L / black)"
         assert total == Decimal("505.00")

@@ -1,6 +1,7 @@
 """Proactive order updates delivered to a fake Rasa HTTP server that checks what the real one needs:
-the path (the conversation id as Rasa reads it, undecoded), ``output_channel=latest``, the token, the intent and entities;
-once each, in order per conversation, retried with backoff while Rasa is down."""
+the path (the conversation id as Rasa reads it, undecoded), ``output_channel=latest``, the token, the intent and
+entities; once each, in order per conversation, retried with backoff while Rasa is down."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from backoffice.dispatch import deliver_due
-from comanda import clock, models as m
+from comanda import clock
+from comanda import models as m
 from comanda.clock import set_clock
 from comanda.db import new_session, transaction
 from comanda.errors import InvalidInput
@@ -47,12 +49,15 @@ class FakeRasa:
                         status = 401
                     elif not url.path.endswith("/trigger_intent") or query.get("output_channel") != ["latest"]:
                         status = 404
-                    elif body.get("name") != "EXTERNAL_order_update" or set(body.get("entities", {})) != {"order_id",
-                                                                                                          "event"}:
+                    elif body.get("name") != "EXTERNAL_order_update" or set(body.get("entities", {})) != {
+                        "order_id",
+                        "event",
+                    }:
                         status = 400
                     if status == 200:
-                        fake.received.append({"conversation": unquote(url.path.split("/")[2]), "raw_path": url.path,
-                                              **body})
+                        fake.received.append(
+                            {"conversation": unquote(url.path.split("/")[2]), "raw_path": url.path, **body}
+                        )
                 self.send_response(status)
                 answer = json.dumps({"tracker": {}} if status == 200 else {"message": "refused"}).encode()
                 self.send_header("Content-Type", "application/json")
@@ -78,8 +83,9 @@ def rasa() -> Iterator[FakeRasa]:
 
 def rows() -> List[tuple]:
     with new_session() as session:
-        return session.execute(select(m.Notification.event, m.Notification.status, m.Notification.attempts)
-                               .order_by(m.Notification.id)).all()
+        return session.execute(
+            select(m.Notification.event, m.Notification.status, m.Notification.attempts).order_by(m.Notification.id)
+        ).all()
 
 
 def paid_order(conversation: str = ANA) -> int:
@@ -92,9 +98,14 @@ def test_an_update_reaches_rasa_once_with_the_token_intent_and_entities(demo, ra
     order_id = paid_order()
     assert deliver_due(rasa.url, TOKEN) == 1
     assert deliver_due(rasa.url, TOKEN) == 0
-    assert rasa.received == [{"conversation": ANA, "raw_path": "/conversations/centro:whatsapp:+525511112222"
-                                                               "/trigger_intent",
-                              "name": "EXTERNAL_order_update", "entities": {"order_id": order_id, "event": "paid"}}]
+    assert rasa.received == [
+        {
+            "conversation": ANA,
+            "raw_path": "/conversations/centro:whatsapp:+525511112222/trigger_intent",
+            "name": "EXTERNAL_order_update",
+            "entities": {"order_id": order_id, "event": "paid"},
+        }
+    ]
     assert rows() == [("paid", "sent", 1)]
     with transaction() as session:  # announcing the same thing again is a no-op
         assert notifications.notify(session, session.get(m.Order, order_id), "paid") is None
@@ -121,7 +132,7 @@ def test_rasa_down_is_retried_with_backoff_and_refusals_are_final(demo, rasa, ca
         paid_order("centro:whatsapp:+525599990001")
         with caplog.at_level(logging.ERROR):
             for attempt in range(notifications.MAX_ATTEMPTS):
-                set_clock(lambda: now + timedelta(hours=attempt + 1))
+                set_clock(lambda attempt=attempt: now + timedelta(hours=attempt + 1))
                 deliver_due(unreachable, TOKEN)
         assert rows()[-1] == ("paid", "given_up", notifications.MAX_ATTEMPTS)
         assert "giving up" in caplog.text and TOKEN not in caplog.text

@@ -1,5 +1,6 @@
 """The cart, checkout rules and orders on real SQL (SQLite, and PostgreSQL when configured): what a
 customer can add, what checkout accepts, placing orders with their stock held, tickets, cancelling."""
+
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -34,7 +35,7 @@ def add(conversation: str, *lines: carts.Wanted, language: str = "es") -> carts.
 def view(conversation: str, language: str = "es"):
     with transaction() as session:
         lines, total = carts.cart_view(session, carts.open_cart(session, conversation), language)
-        return [(l.sku, l.name, l.quantity, l.line_total) for l in lines], total
+        return [(cl.sku, cl.name, cl.quantity, cl.line_total) for cl in lines], total
 
 
 def place(conversation: str, details: CheckoutDetails = PICKUP_CASH) -> int:
@@ -56,8 +57,13 @@ W = carts.Wanted
 
 
 def test_lines_get_their_options_defaults_and_prices_and_add_up(demo):
-    result = add(ANA, W("TARO-MT", 1, {"size": "large", "sugar": "0", "milk": "oat"}), W("TACO-PASTOR", 3),
-                 W("TARO-MT", 1, {"size": "large", "sugar": "0", "milk": "oat"}), W("TARO-MT", 1))
+    result = add(
+        ANA,
+        W("TARO-MT", 1, {"size": "large", "sugar": "0", "milk": "oat"}),
+        W("TACO-PASTOR", 3),
+        W("TARO-MT", 1, {"size": "large", "sugar": "0", "milk": "oat"}),
+        W("TARO-MT", 1),
+    )
     assert result.added[0] == "1 × Té de taro con leche (grande, sin azúcar, leche de avena)"
     lines, total = view(ANA)
     assert lines == [
@@ -98,8 +104,11 @@ def test_a_variant_product_without_size_and_colour_asks_for_one_in_stock(demo):
     set_on_hand("PLAYERA-M-NEGRO", "0")
     [question] = add(ANA, W("PLAYERA", 1, variant={"color": "negro"}), language="en").ask_variant
     assert question.quantity == 1
-    assert question.options == [("PLAYERA-CH-NEGRO", "S / black"), ("PLAYERA-G-NEGRO", "L / black"),
-                                ("PLAYERA-XG-NEGRO", "XL / black")]
+    assert question.options == [
+        ("PLAYERA-CH-NEGRO", "S / black"),
+        ("PLAYERA-G-NEGRO", "L / black"),
+        ("PLAYERA-XG-NEGRO", "XL / black"),
+    ]
     assert view(ANA)[0] == []
     add(ANA, W("PLAYERA-G-NEGRO", 2))
     assert view(ANA)[0] == [("PLAYERA-G-NEGRO", "Playera Café Esquina (G / negro)", 2, Decimal("500.00"))]
@@ -148,7 +157,10 @@ def test_the_cart_waits_hours_but_not_days(demo):
     set_clock(lambda: now + timedelta(hours=2 * carts.CART_IDLE_HOURS))
     assert view(ANA)[0] == []
     with new_session() as session:
-        assert [c.status for c in session.execute(select(m.Cart).order_by(m.Cart.id)).scalars()] == ["abandoned", "open"]
+        assert [c.status for c in session.execute(select(m.Cart).order_by(m.Cart.id)).scalars()] == [
+            "abandoned",
+            "open",
+        ]
 
 
 def test_rest_and_shell_conversations_are_made_on_first_use(demo):
@@ -163,19 +175,37 @@ def test_rest_and_shell_conversations_are_made_on_first_use(demo):
 # --- reading answers and checkout rules ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("paso a recogerlo", "pickup"), ("Para recoger en tienda", "pickup"), ("I'll pick it up", "pickup"),
-    ("a domicilio porfa", "delivery"), ("envíamelo", "delivery"), ("que me lo lleven a la casa", "delivery"),
-    ("deliver it please", "delivery"), ("azul", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("paso a recogerlo", "pickup"),
+        ("Para recoger en tienda", "pickup"),
+        ("I'll pick it up", "pickup"),
+        ("a domicilio porfa", "delivery"),
+        ("envíamelo", "delivery"),
+        ("que me lo lleven a la casa", "delivery"),
+        ("deliver it please", "delivery"),
+        ("azul", None),
+    ],
+)
 def test_reading_pickup_or_delivery(text, expected):
     assert checkout.read_fulfilment(text) == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("a nombre de Ana López", "Ana López"), ("soy Jorge", "Jorge"), ("my name is Kim", "Kim"), ("Ana", "Ana"),
-    ("  maría   fernanda ", "maría fernanda"), ("06010", None), ("", None), ("Ana 2", None), ("x" * 80, None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a nombre de Ana López", "Ana López"),
+        ("soy Jorge", "Jorge"),
+        ("my name is Kim", "Kim"),
+        ("Ana", "Ana"),
+        ("  maría   fernanda ", "maría fernanda"),
+        ("06010", None),
+        ("", None),
+        ("Ana 2", None),
+        ("x" * 80, None),
+    ],
+)
 def test_reading_a_name(text, expected):
     assert checkout.read_name(text) == expected
 
@@ -223,10 +253,14 @@ def test_cash_on_pickup_is_sold_at_once_with_the_days_next_ticket(demo):
     set_clock(lambda: datetime(2026, 12, 1, 17, 0, tzinfo=timezone.utc))  # 11:00 in Mexico City
     add(ANA, W("TACO-PASTOR", 3, {"taco_extras": "with_pineapple"}), W("COCA-600", 1))
     first = order(place(ANA))
-    assert (first.status, first.ticket_code, first.payment_method, first.total) == ("received", "C-001", "cash",
-                                                                                    Decimal("96.00"))
+    assert (first.status, first.ticket_code, first.payment_method, first.total) == (
+        "received",
+        "C-001",
+        "cash",
+        Decimal("96.00"),
+    )
     assert first.ticket_day.isoformat() == "2026-12-01"
-    assert [(l.sku, l.description, l.quantity, l.unit_price, l.sat_prod_serv) for l in first.lines] == [
+    assert [(cl.sku, cl.description, cl.quantity, cl.unit_price, cl.sat_prod_serv) for cl in first.lines] == [
         ("TACO-PASTOR", "Taco al pastor (con piña)", 3, Decimal("22.00"), "90101503"),
         ("COCA-600", "Coca-Cola 600 ml", 1, Decimal("30.00"), "50202306"),
     ]
@@ -241,9 +275,11 @@ def test_cash_on_pickup_is_sold_at_once_with_the_days_next_ticket(demo):
     add(ANA, W("CONCHA", 1))
     assert order(place(ANA)).ticket_code == "C-001"
     with new_session() as session:
-        changes = session.execute(select(m.OrderStatusChange.from_status, m.OrderStatusChange.to_status)
-                                  .where(m.OrderStatusChange.order_id == first.id)
-                                  .order_by(m.OrderStatusChange.id)).all()
+        changes = session.execute(
+            select(m.OrderStatusChange.from_status, m.OrderStatusChange.to_status)
+            .where(m.OrderStatusChange.order_id == first.id)
+            .order_by(m.OrderStatusChange.id)
+        ).all()
     assert changes == [(None, "pending_payment"), ("pending_payment", "received")]
     assert_ledger_balanced()
 
@@ -256,11 +292,20 @@ def stock_report_of(sku: str):
 
 def test_a_paid_method_holds_the_stock_until_paid(demo):
     add(ANA, W("CAFE-GRANO-250", 1))
-    delivery = CheckoutDetails(fulfilment="delivery", customer_name="Ana", payment_method="card", postal_code="06010",
-                               address="Madero 25, depto 3")
+    delivery = CheckoutDetails(
+        fulfilment="delivery",
+        customer_name="Ana",
+        payment_method="card",
+        postal_code="06010",
+        address="Madero 25, depto 3",
+    )
     placed = order(place(ANA, delivery))
     assert (placed.status, placed.ticket_code, placed.delivery_fee, placed.total) == (
-        "pending_payment", None, Decimal("35.00"), Decimal("215.00"))
+        "pending_payment",
+        None,
+        Decimal("35.00"),
+        Decimal("215.00"),
+    )
     assert stock_report_of("CAFE-GRANO-250") == (Decimal("12"), Decimal("1"))
     with transaction() as session:
         orders.enter_queue(session, session.get(m.Order, placed.id), "test")
@@ -313,9 +358,11 @@ def test_cancelling_gives_the_stock_back_or_needs_a_person(demo):
         with pytest.raises(orders.StatusConflict):
             orders.set_status(session, session.get(m.Order, preparing), "received", "staff:1")
     with new_session() as session:
-        movements = session.execute(select(m.StockMovement.reason, m.StockMovement.on_hand_delta)
-                                    .where(m.StockMovement.reference_type == "order",
-                                           m.StockMovement.reference_id == str(cash))).all()
+        movements = session.execute(
+            select(m.StockMovement.reason, m.StockMovement.on_hand_delta).where(
+                m.StockMovement.reference_type == "order", m.StockMovement.reference_id == str(cash)
+            )
+        ).all()
     assert sorted(movements) == [("return", Decimal("3")), ("sale", Decimal("-3"))]
     assert_ledger_balanced()
 

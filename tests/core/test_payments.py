@@ -2,6 +2,7 @@
 HMAC-signed webhooks: links that expire with the hold, paid exactly once (replays, duplicates,
 concurrent duplicates), mismatches flagged, declines, the expiry sweep, late payments, SPEI, refunds,
 reconciliation (through the `comanda` command) and low-stock alerts."""
+
 from __future__ import annotations
 
 import csv
@@ -22,10 +23,10 @@ from comanda.db import new_session, transaction
 from comanda.errors import ConfigError, InvalidInput, OutOfStock
 from comanda.services import carts, orders, payments
 from comanda.services.checkout import CheckoutDetails
+from comanda.services.payment_provider import ProviderError, ProviderEvent, WebhookRejected
 from comanda.services.reservations import ledger_mismatches, stock_report
 from comanda.settings import DEMO_SPEI_CLABE
 from integrations.payments import payment_provider
-from comanda.services.payment_provider import ProviderError, ProviderEvent, WebhookRejected
 from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, event_body, record_charge, sign
 from tests.conftest import ROOT
 from tests.core.test_reservations import run_together, set_on_hand
@@ -48,8 +49,9 @@ def provider() -> SandboxProvider:
     return SandboxProvider.from_settings()
 
 
-def place(conversation: str = ANA, method: str = "card", sku: str = "CONCHA", quantity: int = 2,
-          language: str = "es") -> int:
+def place(
+    conversation: str = ANA, method: str = "card", sku: str = "CONCHA", quantity: int = 2, language: str = "es"
+) -> int:
     with transaction() as session:
         carts.add_items(session, carts.open_cart(session, conversation), [carts.Wanted(sku, quantity)], language)
     with transaction() as session:
@@ -71,8 +73,9 @@ def order(order_id: int) -> m.Order:
         return session.get(m.Order, order_id)
 
 
-def webhook(payment_id: int, kind: str = "paid", amount: Optional[str] = None, currency: str = "MXN",
-            age_seconds: int = 0) -> tuple:
+def webhook(
+    payment_id: int, kind: str = "paid", amount: Optional[str] = None, currency: str = "MXN", age_seconds: int = 0
+) -> tuple:
     """What the hosted checkout posts after Pay or Decline: (body, headers), signed with the secret."""
     row = payment(payment_id)
     charge = record_charge(row.provider_link_id, str(row.order_id), kind, Decimal(amount or row.amount), currency)
@@ -93,8 +96,13 @@ def pay(payment_id: int, **kwargs) -> str:
 
 def notices(order_id: int) -> list:
     with new_session() as session:
-        return session.execute(select(m.Notification.dedupe_key).where(m.Notification.order_id == order_id)
-                               .order_by(m.Notification.id)).scalars().all()
+        return (
+            session.execute(
+                select(m.Notification.dedupe_key).where(m.Notification.order_id == order_id).order_by(m.Notification.id)
+            )
+            .scalars()
+            .all()
+        )
 
 
 def available(sku: str) -> Decimal:
@@ -126,8 +134,11 @@ def test_a_card_link_expires_with_the_hold_and_pays_once_with_the_days_ticket(de
     assert (paid.status, paid.payment_status, paid.ticket_code) == ("received", "paid", "C-001")
     assert payment(link.payment_id).status == "paid" and payment(link.payment_id).paid_at == T0
     with new_session() as session:
-        sold = session.execute(select(func.sum(m.StockMovement.on_hand_delta)).where(
-            m.StockMovement.reason == "sale", m.StockMovement.reference_id == str(order_id))).scalar()
+        sold = session.execute(
+            select(func.sum(m.StockMovement.on_hand_delta)).where(
+                m.StockMovement.reason == "sale", m.StockMovement.reference_id == str(order_id)
+            )
+        ).scalar()
         outcomes = session.execute(select(m.PaymentEvent.outcome).order_by(m.PaymentEvent.id)).scalars().all()
     assert sold == Decimal("-2") and outcomes == ["paid", "duplicate"]
     assert notices(order_id) == [f"order:{order_id}:paid"]
@@ -142,9 +153,14 @@ def test_forged_tampered_stale_and_unsigned_webhooks_change_nothing(demo):
     tampered = body.replace(b'"36.00"', b'"3.60"')
     stale_body, stale_headers = webhook(link.payment_id, age_seconds=301)
     garbage = b"not json"
-    cases = [(body, forged, 403), (tampered, headers, 403), (stale_body, stale_headers, 403), (body, {}, 401),
-             (body, {SIGNATURE_HEADER: "t=abc"}, 403),
-             (garbage, {SIGNATURE_HEADER: sign(garbage, SECRET, int(clock.now().timestamp()))}, 400)]
+    cases = [
+        (body, forged, 403),
+        (tampered, headers, 403),
+        (stale_body, stale_headers, 403),
+        (body, {}, 401),
+        (body, {SIGNATURE_HEADER: "t=abc"}, 403),
+        (garbage, {SIGNATURE_HEADER: sign(garbage, SECRET, int(clock.now().timestamp()))}, 400),
+    ]
     for raw, signed, status in cases:
         with pytest.raises(WebhookRejected) as refused:
             provider().parse_webhook(raw, signed, {})
@@ -154,8 +170,9 @@ def test_forged_tampered_stale_and_unsigned_webhooks_change_nothing(demo):
     assert payment(link.payment_id).status == "pending"
 
 
-@pytest.mark.parametrize("amount, currency, reason", [("35.99", "MXN", "amount_mismatch"),
-                                                       ("36.00", "USD", "currency_mismatch")])
+@pytest.mark.parametrize(
+    "amount, currency, reason", [("35.99", "MXN", "amount_mismatch"), ("36.00", "USD", "currency_mismatch")]
+)
 def test_a_mismatched_amount_or_currency_is_flagged_for_staff_and_not_sold(demo, amount, currency, reason):
     order_id = place()
     link = start(order_id)
@@ -242,8 +259,10 @@ def test_the_sweep_expires_unpaid_orders_and_tells_the_customer(demo):
 
 def test_a_payment_after_expiry_sells_if_the_stock_is_there_else_staff_refund_it(demo):
     set_clock(lambda: T0)
-    lucky, unlucky = place(sku="COCA-600", quantity=2), place("centro:whatsapp:+525599990000", sku="COCA-600",
-                                                              quantity=2)
+    lucky, unlucky = (
+        place(sku="COCA-600", quantity=2),
+        place("centro:whatsapp:+525599990000", sku="COCA-600", quantity=2),
+    )
     links = {lucky: start(lucky), unlucky: start(unlucky)}
     set_clock(lambda: T0 + timedelta(minutes=20))
     assert sorted(payments.expire_due(payment_provider)) == sorted([lucky, unlucky])
@@ -254,13 +273,22 @@ def test_a_payment_after_expiry_sells_if_the_stock_is_there_else_staff_refund_it
     gone = order(unlucky)
     assert (gone.status, gone.payment_status, gone.ticket_code) == ("expired", "flagged", None)
     assert payment(links[unlucky].payment_id).flag_reason == "stock_gone"
-    refund = payments.refund(payment_provider, links[unlucky].payment_id, Decimal("60.00"), "stock gone",
-                             "staff:1", idempotency_key=f"flag:{links[unlucky].payment_id}")
+    refund = payments.refund(
+        payment_provider,
+        links[unlucky].payment_id,
+        Decimal("60.00"),
+        "stock gone",
+        "staff:1",
+        idempotency_key=f"flag:{links[unlucky].payment_id}",
+    )
     assert (refund.status, refund.amount) == ("succeeded", Decimal("60.00"))
     assert (order(unlucky).payment_status, payment(links[unlucky].payment_id).status) == ("refunded", "refunded")
     with new_session() as session:
-        charge = session.execute(select(m.SandboxCharge).where(
-            m.SandboxCharge.link_id == payment(links[unlucky].payment_id).provider_link_id)).scalar_one()
+        charge = session.execute(
+            select(m.SandboxCharge).where(
+                m.SandboxCharge.link_id == payment(links[unlucky].payment_id).provider_link_id
+            )
+        ).scalar_one()
         assert charge.refunded == Decimal("60.00")
     assert_ledger_balanced()
 
@@ -426,7 +454,9 @@ def test_refunds_are_idempotent_and_never_exceed_the_payment(demo):
     assert (payment(link.payment_id).status, order(link.order_id).payment_status) == ("refunded", "refunded")
     with new_session() as session:
         rows = session.execute(select(m.Refund.idempotency_key, m.Refund.status).order_by(m.Refund.id)).all()
-        actions = session.execute(select(m.AuditEvent.action).where(m.AuditEvent.action.like("refund.%"))).scalars().all()
+        actions = (
+            session.execute(select(m.AuditEvent.action).where(m.AuditEvent.action.like("refund.%"))).scalars().all()
+        )
     assert rows == [("ret:1", "succeeded"), ("ret:3", "succeeded")]
     assert sorted(actions) == ["refund.requested", "refund.requested", "refund.succeeded", "refund.succeeded"]
 
@@ -453,25 +483,50 @@ def test_reconcile_lists_paid_orders_against_the_providers_books_through_the_cli
     pay(links[ok].payment_id)
     pay(links[mismatch].payment_id)
     with transaction() as session:  # the provider's books say it took less than Comanda recorded
-        session.execute(m.SandboxCharge.__table__.update()
-                        .where(m.SandboxCharge.link_id == payment(links[mismatch].payment_id).provider_link_id)
-                        .values(amount=Decimal("30.00")))
+        session.execute(
+            m.SandboxCharge.__table__.update()
+            .where(m.SandboxCharge.link_id == payment(links[mismatch].payment_id).provider_link_id)
+            .values(amount=Decimal("30.00"))
+        )
     webhook(links[lost].payment_id)  # charged at the sandbox, webhook never delivered
     set_clock(None)
     out = tmp_path / "recon.csv"
     env = {**os.environ, "COMANDA_SANDBOX_WEBHOOK_SECRET": SECRET, "COMANDA_PAYMENT_PROVIDER": "sandbox"}
-    done = subprocess.run([str(ROOT / ".venv" / "bin" / "comanda"), "payments", "reconcile", "--date", "2026-12-01",
-                           "--store", "centro", "--csv", str(out)], env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "comanda"),
+            "payments",
+            "reconcile",
+            "--date",
+            "2026-12-01",
+            "--store",
+            "centro",
+            "--csv",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     with out.open() as file:
         rows = {int(row["order_id"]): row for row in csv.DictReader(file)}
     assert {order_id: rows[order_id]["status"] for order_id in rows} == {
-        ok: "ok", mismatch: "amount_mismatch", unpaid: "unpaid_link", lost: "missing"}
+        ok: "ok",
+        mismatch: "amount_mismatch",
+        unpaid: "unpaid_link",
+        lost: "missing",
+    }
     assert rows[mismatch]["ours"] == "36.00" and rows[mismatch]["theirs"] == "30.00"
     assert "3 problems" in done.stdout and "C-001" in done.stdout
-    failed = subprocess.run([str(ROOT / ".venv" / "bin" / "comanda"), "payments", "reconcile", "--date", "2026-13-01"],
-                            env=env, capture_output=True, text=True, timeout=120)
+    failed = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "comanda"), "payments", "reconcile", "--date", "2026-13-01"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert failed.returncode == 2 and failed.stderr.startswith("error: ") and len(failed.stderr.splitlines()) == 1
 
 
@@ -494,15 +549,27 @@ def test_a_sale_down_to_the_reorder_point_opens_one_alert(demo):
         found.status, found.open_key = "resolved", None  # purchasing dealt with it
     place("centro:whatsapp:+525599990002", method="cash", sku="COCA-600", quantity=1)
     with new_session() as session:
-        assert session.execute(select(m.LowStockAlert.status, m.LowStockAlert.on_hand).order_by(m.LowStockAlert.id)
-                               ).all() == [("resolved", Decimal("12")), ("open", Decimal("10"))]
+        assert session.execute(
+            select(m.LowStockAlert.status, m.LowStockAlert.on_hand).order_by(m.LowStockAlert.id)
+        ).all() == [("resolved", Decimal("12")), ("open", Decimal("10"))]
 
 
 def test_events_name_their_payment_or_are_ignored(demo):
     with transaction() as session:
-        outcome = payments.apply_event(session, ProviderEvent(
-            provider="sandbox", event_id="evt_unknown", event_type="payment.succeeded", kind="paid",
-            order_reference="999", link_id="nope", payment_id="sbxpay_nope", amount=Decimal("1.00"), currency="MXN"))
+        outcome = payments.apply_event(
+            session,
+            ProviderEvent(
+                provider="sandbox",
+                event_id="evt_unknown",
+                event_type="payment.succeeded",
+                kind="paid",
+                order_reference="999",
+                link_id="nope",
+                payment_id="sbxpay_nope",
+                amount=Decimal("1.00"),
+                currency="MXN",
+            ),
+        )
     assert outcome == "ignored"
     with new_session() as session:
         assert json.loads(json.dumps(session.execute(select(m.PaymentEvent.outcome)).scalars().all())) == ["ignored"]

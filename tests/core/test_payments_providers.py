@@ -1,6 +1,7 @@
 """Stripe and Mercado Pago through their official SDKs, against local fake servers that speak the
 documented HTTP shapes (Stripe: form-encoded bodies, Bearer key, Idempotency-Key, error objects;
 Mercado Pago: JSON bodies, Bearer token, x-idempotency-key), with real signatures both ways."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,8 @@ from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.errors import ConfigError
 from comanda.services import payments
-from integrations.payments import payment_provider
 from comanda.services.payment_provider import ProviderError, WebhookRejected
+from integrations.payments import payment_provider
 from tests.conftest import free_port
 from tests.core.test_payments import order, place
 
@@ -47,8 +48,7 @@ class FakeServer:
                 url = urlsplit(self.path)
                 with fake.lock:
                     fake.requests.append((self.command, url.path, dict(self.headers), body))
-                    status, answer = fake.handle(self.command, url.path, dict(parse_qsl(url.query)),
-                                                 self.headers, body)
+                    status, answer = fake.handle(self.command, url.path, dict(parse_qsl(url.query)), self.headers, body)
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -117,9 +117,15 @@ class FakeStripe(FakeServer):
         intent = re.fullmatch(r"/v1/payment_intents/(pi_\w+)", path)
         if method == "GET" and intent and intent.group(1) in self.intents:
             found = self.intents[intent.group(1)]
-            charge = {"id": f"ch_{found['id']}", "object": "charge",
-                      "payment_method_details": {"type": "card", "card": {"funding": "debit"}}}
-            return 200, {**found, "latest_charge": charge if query.get("expand[0]") == "latest_charge" else charge["id"]}
+            charge = {
+                "id": f"ch_{found['id']}",
+                "object": "charge",
+                "payment_method_details": {"type": "card", "card": {"funding": "debit"}},
+            }
+            return 200, {
+                **found,
+                "latest_charge": charge if query.get("expand[0]") == "latest_charge" else charge["id"],
+            }
         if method == "POST" and path == "/v1/refunds":
             return self.refund(form, headers.get("Idempotency-Key"))
         return self.error(404, f"Unrecognized request URL ({method}: {path})")
@@ -127,17 +133,28 @@ class FakeStripe(FakeServer):
     def create_session(self, form: Dict[str, Any]) -> Tuple[int, Any]:
         now = int(time.time())
         if int(form["expires_at"]) < now + 30 * 60:
-            return self.error(400, "The `expires_at` timestamp must be at least 30 minutes from Checkout Session "
-                                   "creation.")
+            return self.error(
+                400, "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation."
+            )
         lines = [form["line_items"][key] for key in sorted(form["line_items"], key=int)]
         session_id = f"cs_test_{next(self.ids)}"
         self.sessions[session_id] = {
-            "id": session_id, "object": "checkout.session", "url": f"https://checkout.stripe.test/c/pay/{session_id}",
-            "amount_total": sum(int(l["price_data"]["unit_amount"]) * int(l["quantity"]) for l in lines),
-            "currency": lines[0]["price_data"]["currency"], "client_reference_id": form["client_reference_id"],
-            "payment_status": "unpaid", "status": "open", "expires_at": int(form["expires_at"]), "created": now,
-            "payment_intent": None, "metadata": form.get("metadata", {}), "mode": form["mode"],
-            "payment_method_types": list(form["payment_method_types"].values()), "request": form}
+            "id": session_id,
+            "object": "checkout.session",
+            "url": f"https://checkout.stripe.test/c/pay/{session_id}",
+            "amount_total": sum(int(cl["price_data"]["unit_amount"]) * int(cl["quantity"]) for cl in lines),
+            "currency": lines[0]["price_data"]["currency"],
+            "client_reference_id": form["client_reference_id"],
+            "payment_status": "unpaid",
+            "status": "open",
+            "expires_at": int(form["expires_at"]),
+            "created": now,
+            "payment_intent": None,
+            "metadata": form.get("metadata", {}),
+            "mode": form["mode"],
+            "payment_method_types": list(form["payment_method_types"].values()),
+            "request": form,
+        }
         return 200, self.sessions[session_id]
 
     def refund(self, form: Dict[str, Any], key: Optional[str]) -> Tuple[int, Any]:
@@ -150,18 +167,30 @@ class FakeStripe(FakeServer):
         if amount > intent["amount_received"] - intent["refunded"]:
             return self.error(400, "Refund amount is greater than the unrefunded amount")
         intent["refunded"] += amount
-        self.refunds[key] = {"id": f"re_{next(self.ids)}", "object": "refund", "amount": amount,
-                             "payment_intent": intent["id"], "status": "succeeded"}
+        self.refunds[key] = {
+            "id": f"re_{next(self.ids)}",
+            "object": "refund",
+            "amount": amount,
+            "payment_intent": intent["id"],
+            "status": "succeeded",
+        }
         return 200, self.refunds[key]
 
     def complete(self, session_id: str, paid: bool = True) -> Dict[str, Any]:
         """The customer finished checkout: card paid, or an OXXO voucher issued (unpaid)."""
         session = self.sessions[session_id]
         intent_id = f"pi_test_{next(self.ids)}"
-        self.intents[intent_id] = {"id": intent_id, "object": "payment_intent", "amount": session["amount_total"],
-                                   "amount_received": session["amount_total"] if paid else 0, "refunded": 0,
-                                   "currency": session["currency"], "status": "succeeded" if paid else "requires_action",
-                                   "created": int(time.time()), "metadata": session["metadata"]}
+        self.intents[intent_id] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": session["amount_total"],
+            "amount_received": session["amount_total"] if paid else 0,
+            "refunded": 0,
+            "currency": session["currency"],
+            "status": "succeeded" if paid else "requires_action",
+            "created": int(time.time()),
+            "metadata": session["metadata"],
+        }
         session.update(status="complete", payment_status="paid" if paid else "unpaid", payment_intent=intent_id)
         return session
 
@@ -173,13 +202,20 @@ class FakeStripe(FakeServer):
         return session
 
 
-def stripe_event(event_type: str, session: Dict[str, Any], secret: str = STRIPE_WHSEC,
-                 timestamp: Optional[int] = None) -> Tuple[bytes, Dict[str, str]]:
+def stripe_event(
+    event_type: str, session: Dict[str, Any], secret: str = STRIPE_WHSEC, timestamp: Optional[int] = None
+) -> Tuple[bytes, Dict[str, str]]:
     """A webhook as Stripe sends it: the event JSON and its Stripe-Signature over the exact bytes."""
     shown = {k: v for k, v in session.items() if k != "request"}
-    body = json.dumps({"id": f"evt_{hashlib.sha1(f'{event_type}{session}'.encode()).hexdigest()[:20]}",
-                       "object": "event", "type": event_type, "created": int(time.time()),
-                       "data": {"object": shown}}).encode()
+    body = json.dumps(
+        {
+            "id": f"evt_{hashlib.sha1(f'{event_type}{session}'.encode()).hexdigest()[:20]}",
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"object": shown},
+        }
+    ).encode()
     header = stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp)
     return body, {"Stripe-Signature": header}
 
@@ -198,8 +234,11 @@ class FakeMercadoPago(FakeServer):
         data = json.loads(body) if body else {}
         if method == "POST" and path == "/checkout/preferences":
             pref_id = f"123456789-{next(self.ids)}"
-            self.preferences[pref_id] = {**data, "id": pref_id,
-                                         "init_point": f"https://www.mercadopago.test/checkout/v1/redirect?pref_id={pref_id}"}
+            self.preferences[pref_id] = {
+                **data,
+                "id": pref_id,
+                "init_point": f"https://www.mercadopago.test/checkout/v1/redirect?pref_id={pref_id}",
+            }
             return 201, self.preferences[pref_id]
         preference = re.fullmatch(r"/checkout/preferences/([\w-]+)", path)
         if method == "PUT" and preference:
@@ -211,8 +250,10 @@ class FakeMercadoPago(FakeServer):
             low, high = (datetime.fromisoformat(query[key]) for key in ("begin_date", "end_date"))
             found = [p for p in self.payments.values() if low <= datetime.fromisoformat(p["date_created"]) <= high]
             offset, limit = int(query.get("offset", 0)), int(query.get("limit", 30))
-            return 200, {"results": found[offset:offset + limit],
-                         "paging": {"total": len(found), "limit": limit, "offset": offset}}
+            return 200, {
+                "results": found[offset : offset + limit],
+                "paging": {"total": len(found), "limit": limit, "offset": offset},
+            }
         payment = re.fullmatch(r"/v1/payments/(\d+)(/refunds)?", path)
         if payment and payment.group(1) in self.payments:
             found = self.payments[payment.group(1)]
@@ -221,8 +262,12 @@ class FakeMercadoPago(FakeServer):
             if method == "POST" and payment.group(2):
                 key = headers.get("x-idempotency-key")
                 if key not in self.refunds:
-                    self.refunds[key] = {"id": next(self.ids), "payment_id": found["id"],
-                                         "amount": data["amount"], "status": "approved"}
+                    self.refunds[key] = {
+                        "id": next(self.ids),
+                        "payment_id": found["id"],
+                        "amount": data["amount"],
+                        "status": "approved",
+                    }
                 return 201, self.refunds[key]
         return 404, {"message": "resource not found", "status": 404}
 
@@ -231,25 +276,42 @@ class FakeMercadoPago(FakeServer):
         preference = self.preferences[preference_id]
         payment_id = str(next(self.ids))
         self.payments[payment_id] = {
-            "id": int(payment_id), "status": status, "external_reference": preference["external_reference"],
-            "transaction_amount": amount if amount is not None else sum(
-                i["unit_price"] * i["quantity"] for i in preference["items"]),
-            "currency_id": "MXN", "payment_type_id": "debit_card",
-            "date_created": datetime.now(timezone(timedelta(hours=-6))).isoformat(timespec="milliseconds")}
+            "id": int(payment_id),
+            "status": status,
+            "external_reference": preference["external_reference"],
+            "transaction_amount": amount
+            if amount is not None
+            else sum(i["unit_price"] * i["quantity"] for i in preference["items"]),
+            "currency_id": "MXN",
+            "payment_type_id": "debit_card",
+            "date_created": datetime.now(timezone(timedelta(hours=-6))).isoformat(timespec="milliseconds"),
+        }
         return payment_id
 
 
-def mp_notification(payment_id: str, secret: str = MP_SECRET, ts: Optional[int] = None,
-                    signed_id: Optional[str] = None) -> Tuple[bytes, Dict[str, str], Dict[str, str]]:
+def mp_notification(
+    payment_id: str, secret: str = MP_SECRET, ts: Optional[int] = None, signed_id: Optional[str] = None
+) -> Tuple[bytes, Dict[str, str], Dict[str, str]]:
     """A webhook as Mercado Pago sends it: body, headers with x-signature and x-request-id, and the query."""
     request_id = f"req-{payment_id}-{time.monotonic_ns()}"
     ts = ts if ts is not None else int(time.time())
     manifest = f"id:{signed_id or payment_id};request-id:{request_id};ts:{ts};"
     digest = hmac.new(secret.encode(), manifest.encode(), hashlib.sha256).hexdigest()
-    body = json.dumps({"id": 12345678, "live_mode": False, "type": "payment", "action": "payment.updated",
-                       "api_version": "v1", "data": {"id": payment_id}}).encode()
-    return body, {"x-signature": f"ts={ts},v1={digest}", "x-request-id": request_id}, \
-        {"data.id": payment_id, "type": "payment"}
+    body = json.dumps(
+        {
+            "id": 12345678,
+            "live_mode": False,
+            "type": "payment",
+            "action": "payment.updated",
+            "api_version": "v1",
+            "data": {"id": payment_id},
+        }
+    ).encode()
+    return (
+        body,
+        {"x-signature": f"ts={ts},v1={digest}", "x-request-id": request_id},
+        {"data.id": payment_id, "type": "payment"},
+    )
 
 
 def serving(fake: FakeServer, monkeypatch, provider: str, settings: Dict[str, str]) -> Iterator[Any]:
@@ -264,15 +326,27 @@ def serving(fake: FakeServer, monkeypatch, provider: str, settings: Dict[str, st
 @pytest.fixture
 def fake_stripe(monkeypatch) -> Iterator[FakeStripe]:
     fake = FakeStripe()
-    yield from serving(fake, monkeypatch, "stripe", {"STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": STRIPE_WHSEC,
-                                                     "STRIPE_API_URL": fake.url})
+    yield from serving(
+        fake,
+        monkeypatch,
+        "stripe",
+        {"STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": STRIPE_WHSEC, "STRIPE_API_URL": fake.url},
+    )
 
 
 @pytest.fixture
 def fake_mercadopago(monkeypatch) -> Iterator[FakeMercadoPago]:
     fake = FakeMercadoPago()
-    yield from serving(fake, monkeypatch, "mercadopago", {
-        "MERCADOPAGO_ACCESS_TOKEN": MP_TOKEN, "MERCADOPAGO_WEBHOOK_SECRET": MP_SECRET, "MERCADOPAGO_API_URL": fake.url})
+    yield from serving(
+        fake,
+        monkeypatch,
+        "mercadopago",
+        {
+            "MERCADOPAGO_ACCESS_TOKEN": MP_TOKEN,
+            "MERCADOPAGO_WEBHOOK_SECRET": MP_SECRET,
+            "MERCADOPAGO_API_URL": fake.url,
+        },
+    )
 
 
 def start_with(order_id: int) -> payments.PaymentInstructions:
@@ -302,8 +376,11 @@ def test_stripe_card_session_in_mxn_is_paid_once_by_its_signed_webhook(demo, fak
     session = fake_stripe.sessions[link_id(link.payment_id)]
     sent = session["request"]
     assert link.link_url == session["url"] and session["amount_total"] == 9000 and session["currency"] == "mxn"
-    assert (sent["mode"], sent["payment_method_types"], sent["client_reference_id"]) == ("payment", {"0": "card"},
-                                                                                        str(order_id))
+    assert (sent["mode"], sent["payment_method_types"], sent["client_reference_id"]) == (
+        "payment",
+        {"0": "card"},
+        str(order_id),
+    )
     assert sent["line_items"]["0"]["price_data"]["product_data"]["name"] == "Coca-Cola 600 ml"
     assert int(sent["expires_at"]) >= time.time() + 30 * 60  # Stripe's minimum, though the hold is 15 minutes
     assert link.expires_at < datetime.now(timezone.utc) + timedelta(minutes=16)  # Comanda keeps the hold's
@@ -323,14 +400,24 @@ def test_stripe_oxxo_is_pending_until_the_voucher_is_paid_or_fails(demo, fake_st
     provider = payment_provider()
     sessions = {o: fake_stripe.sessions[link_id(start_with(o).payment_id)] for o in (paid_later, never_paid)}
     assert sessions[paid_later]["request"]["payment_method_options"] == {"oxxo": {"expires_after_days": "1"}}
-    for order_id, session in sessions.items():
-        assert apply(provider, *stripe_event("checkout.session.completed", fake_stripe.complete(session["id"],
-                                                                                                 paid=False))) == "pending"
+    for _order_id, session in sessions.items():
+        assert (
+            apply(
+                provider, *stripe_event("checkout.session.completed", fake_stripe.complete(session["id"], paid=False))
+            )
+            == "pending"
+        )
     assert order(paid_later).status == "pending_payment"
-    assert apply(provider, *stripe_event("checkout.session.async_payment_succeeded",
-                                         fake_stripe.pay_voucher(sessions[paid_later]["id"]))) == "paid"
-    assert apply(provider, *stripe_event("checkout.session.async_payment_failed",
-                                         sessions[never_paid])) == "declined"
+    assert (
+        apply(
+            provider,
+            *stripe_event(
+                "checkout.session.async_payment_succeeded", fake_stripe.pay_voucher(sessions[paid_later]["id"])
+            ),
+        )
+        == "paid"
+    )
+    assert apply(provider, *stripe_event("checkout.session.async_payment_failed", sessions[never_paid])) == "declined"
     assert (order(paid_later).status, order(never_paid).status) == ("received", "pending_payment")
     assert apply(provider, *stripe_event("customer.created", sessions[never_paid])) == "not acted on"
 
@@ -340,10 +427,12 @@ def test_stripe_refuses_forged_tampered_stale_and_unsigned_webhooks(demo, fake_s
     session = fake_stripe.complete(link_id(link.payment_id))
     provider = payment_provider()
     body, headers = stripe_event("checkout.session.completed", session)
-    cases = [(body, stripe_event("checkout.session.completed", session, secret="whsec_other")[1], 403),
-             (body.replace(b'"amount_total": 3600', b'"amount_total": 360'), headers, 403),
-             (body, stripe_event("checkout.session.completed", session, timestamp=int(time.time()) - 301)[1], 403),
-             (body, {}, 401)]
+    cases = [
+        (body, stripe_event("checkout.session.completed", session, secret="whsec_other")[1], 403),
+        (body.replace(b'"amount_total": 3600', b'"amount_total": 360'), headers, 403),
+        (body, stripe_event("checkout.session.completed", session, timestamp=int(time.time()) - 301)[1], 403),
+        (body, {}, 401),
+    ]
     for raw, signed, status in cases:
         with pytest.raises(WebhookRejected) as refused:
             provider.parse_webhook(raw, signed, {})
@@ -360,7 +449,9 @@ def test_stripe_refunds_expiry_and_listing(demo, fake_stripe):
     first = payments.refund(payment_provider, paid.payment_id, Decimal("30.00"), "warm", "staff:1", "ret:7")
     again = payments.refund(payment_provider, paid.payment_id, Decimal("30.00"), "warm", "staff:1", "ret:7")
     assert first.provider_refund_id == again.provider_refund_id and first.status == "succeeded"
-    keys = [headers.get("Idempotency-Key") for method, path, headers, _ in fake_stripe.requests if path == "/v1/refunds"]
+    keys = [
+        headers.get("Idempotency-Key") for method, path, headers, _ in fake_stripe.requests if path == "/v1/refunds"
+    ]
     assert keys == ["ret:7"]  # the second ask never reached Stripe: the row had succeeded
     with pytest.raises(payments.RefundRefused):
         payments.refund(payment_provider, paid.payment_id, Decimal("30.01"), "too much", "staff:1", "ret:8")
@@ -401,8 +492,9 @@ def test_mercadopago_preference_is_paid_once_after_fetching_the_payment(demo, fa
     link = start_with(order_id)
     preference = fake_mercadopago.preferences[link_id(link.payment_id)]
     assert link.link_url == preference["init_point"] and preference["external_reference"] == str(order_id)
-    assert preference["items"] == [{"title": "Coca-Cola 600 ml", "quantity": 2, "unit_price": 30.0,
-                                    "currency_id": "MXN"}]
+    assert preference["items"] == [
+        {"title": "Coca-Cola 600 ml", "quantity": 2, "unit_price": 30.0, "currency_id": "MXN"}
+    ]
     assert preference["expires"] is True and {"id": "ticket"} in preference["payment_methods"]["excluded_payment_types"]
     assert abs(datetime.fromisoformat(preference["expiration_date_to"]) - link.expires_at) < timedelta(milliseconds=1)
     provider = payment_provider()
@@ -422,30 +514,39 @@ def test_mercadopago_refuses_forged_tampered_stale_and_unsigned_notifications(de
     provider = payment_provider()
     payment_id = fake_mercadopago.pay(link_id(link.payment_id))
     body, headers, query = mp_notification(payment_id)
-    cases = [(mp_notification(payment_id, secret="other")[1], query, 403),
-             (headers, {**query, "data.id": "999"}, 403),  # the signature is for another payment
-             (mp_notification(payment_id, ts=int(time.time()) - 301)[1], query, 403),
-             ({}, query, 401)]
+    cases = [
+        (mp_notification(payment_id, secret="other")[1], query, 403),
+        (headers, {**query, "data.id": "999"}, 403),  # the signature is for another payment
+        (mp_notification(payment_id, ts=int(time.time()) - 301)[1], query, 403),
+        ({}, query, 401),
+    ]
     for signed, asked, status in cases:
         with pytest.raises(WebhookRejected) as refused:
             provider.parse_webhook(body, signed, asked)
         assert refused.value.status == status
     assert order(link.order_id).status == "pending_payment"
     merchant_order = mp_notification("777")
-    assert provider.parse_webhook(merchant_order[0], merchant_order[1], {"data.id": "777", "type": "merchant_order"}) \
+    assert (
+        provider.parse_webhook(merchant_order[0], merchant_order[1], {"data.id": "777", "type": "merchant_order"})
         is None
+    )
 
 
 def test_mercadopago_amount_mismatch_rejection_refund_and_listing(demo, fake_mercadopago):
     short, rejected = place(sku="COCA-600", quantity=2), place("centro:whatsapp:+525599990000")
     provider = payment_provider()
     links = {o: start_with(o) for o in (short, rejected)}
-    assert apply(provider, *mp_notification(fake_mercadopago.pay(link_id(links[short].payment_id),
-                                                                  amount=59.0))) == "amount_mismatch"
-    assert apply(provider, *mp_notification(fake_mercadopago.pay(link_id(links[rejected].payment_id),
-                                                                  status="rejected"))) == "declined"
-    refund = payments.refund(payment_provider, links[short].payment_id, Decimal("59.00"), "wrong amount", "staff:1",
-                             "flag:short")
+    assert (
+        apply(provider, *mp_notification(fake_mercadopago.pay(link_id(links[short].payment_id), amount=59.0)))
+        == "amount_mismatch"
+    )
+    assert (
+        apply(provider, *mp_notification(fake_mercadopago.pay(link_id(links[rejected].payment_id), status="rejected")))
+        == "declined"
+    )
+    refund = payments.refund(
+        payment_provider, links[short].payment_id, Decimal("59.00"), "wrong amount", "staff:1", "flag:short"
+    )
     assert refund.status == "succeeded"
     keys = [h.get("x-idempotency-key") for method, path, h, _ in fake_mercadopago.requests if path.endswith("/refunds")]
     assert keys == ["flag:short"]
@@ -467,14 +568,16 @@ def test_mercadopago_a_second_payment_for_a_paid_order_is_flagged_not_dropped(de
     assert apply(provider, *mp_notification(fake_mercadopago.pay(link_id(first.payment_id)))) == "paid"
     assert apply(provider, *mp_notification(fake_mercadopago.pay(link_id(second.payment_id)))) == "already_paid"
     with new_session() as session:
-        rows = session.execute(select(m.Payment.status, m.Payment.flag_reason).where(m.Payment.order_id == order_id)
-                               .order_by(m.Payment.id)).all()
+        rows = session.execute(
+            select(m.Payment.status, m.Payment.flag_reason).where(m.Payment.order_id == order_id).order_by(m.Payment.id)
+        ).all()
     assert rows == [("flagged", "already_paid"), ("paid", None)]  # the notification named no link: the open one
     assert (order(order_id).payment_status, order(order_id).ticket_code) == ("paid", "C-001")
 
 
-def test_mercadopago_unreachable_is_a_provider_error_and_a_signed_non_object_is_refused(demo, fake_mercadopago,
-                                                                                          monkeypatch):
+def test_mercadopago_unreachable_is_a_provider_error_and_a_signed_non_object_is_refused(
+    demo, fake_mercadopago, monkeypatch
+):
     link = start_with(place())
     provider = payment_provider()
     body, headers, query = mp_notification("1000001")
@@ -483,8 +586,11 @@ def test_mercadopago_unreachable_is_a_provider_error_and_a_signed_non_object_is_
     assert refused.value.status == 400
     monkeypatch.setenv("MERCADOPAGO_API_URL", f"http://127.0.0.1:{free_port()}")  # nobody listens there
     down = payment_provider()
-    for call in (lambda: down.expire_link(link_id(link.payment_id)), lambda: down.fetch_payment("1000001"),
-                 lambda: down.parse_webhook(body, headers, query)):
+    for call in (
+        lambda: down.expire_link(link_id(link.payment_id)),
+        lambda: down.fetch_payment("1000001"),
+        lambda: down.parse_webhook(body, headers, query),
+    ):
         with pytest.raises(ProviderError):
             call()
     with pytest.raises(ProviderError):

@@ -1,6 +1,7 @@
 """Stock reservations on real SQL (SQLite, and PostgreSQL when COMANDA_TEST_DATABASE_URL is set):
 all or nothing, idempotent, expiring, never overselling under concurrent checkouts, and a ledger
 that explains every stock level after each scenario."""
+
 import json
 import os
 import subprocess
@@ -19,7 +20,13 @@ from comanda.db import new_session, transaction
 from comanda.errors import InvalidInput, NotFound, OutOfStock
 from comanda.services.products import find_sku
 from comanda.services.reservations import (
-    commit, expire_due, ledger_mismatches, needs_for_cart, release, reserve, stock_report,
+    commit,
+    expire_due,
+    ledger_mismatches,
+    needs_for_cart,
+    release,
+    reserve,
+    stock_report,
 )
 
 T0 = datetime(2026, 3, 2, 18, 0, tzinfo=timezone.utc)
@@ -48,8 +55,16 @@ def set_on_hand(code: str, quantity: str, store: str = "centro") -> None:
         row = session.get(m.StockLevel, (store, item_id(session, code)))
         delta = Decimal(quantity) - row.on_hand
         row.on_hand = Decimal(quantity)
-        session.add(m.StockMovement(store_id=store, stock_item_id=row.stock_item_id, reason="adjustment",
-                                    on_hand_delta=delta, reference_type="staff", reference_id="test"))
+        session.add(
+            m.StockMovement(
+                store_id=store,
+                stock_item_id=row.stock_item_id,
+                reason="adjustment",
+                on_hand_delta=delta,
+                reference_type="staff",
+                reference_id="test",
+            )
+        )
 
 
 def make_carts(store: str, items: Sequence[Tuple[str, int]], count: int = 1) -> List[int]:
@@ -81,22 +96,34 @@ def reserve_cart(cart_id: int, **kwargs) -> int:
 def state():
     """Everything a failed reservation must leave untouched."""
     with new_session() as session:
-        levels = session.execute(select(m.StockLevel.store_id, m.StockLevel.stock_item_id, m.StockLevel.on_hand,
-                                        m.StockLevel.reserved).order_by(m.StockLevel.store_id,
-                                                                         m.StockLevel.stock_item_id)).all()
+        levels = session.execute(
+            select(
+                m.StockLevel.store_id, m.StockLevel.stock_item_id, m.StockLevel.on_hand, m.StockLevel.reserved
+            ).order_by(m.StockLevel.store_id, m.StockLevel.stock_item_id)
+        ).all()
         count = lambda model: session.execute(select(func.count()).select_from(model)).scalar()  # noqa: E731
         return levels, count(m.StockMovement), count(m.Reservation), count(m.ReservationLine)
 
 
 def movements(reservation_id: int) -> List[Tuple[str, str, Decimal, Decimal, str]]:
     with new_session() as session:
-        return [tuple(row) for row in session.execute(
-            select(m.StockItem.code, m.StockMovement.reason, m.StockMovement.on_hand_delta,
-                   m.StockMovement.reserved_delta, m.StockMovement.note)
-            .join(m.StockItem, m.StockItem.id == m.StockMovement.stock_item_id)
-            .where(m.StockMovement.reference_type == "reservation",
-                   m.StockMovement.reference_id == str(reservation_id))
-            .order_by(m.StockMovement.id))]
+        return [
+            tuple(row)
+            for row in session.execute(
+                select(
+                    m.StockItem.code,
+                    m.StockMovement.reason,
+                    m.StockMovement.on_hand_delta,
+                    m.StockMovement.reserved_delta,
+                    m.StockMovement.note,
+                )
+                .join(m.StockItem, m.StockItem.id == m.StockMovement.stock_item_id)
+                .where(
+                    m.StockMovement.reference_type == "reservation", m.StockMovement.reference_id == str(reservation_id)
+                )
+                .order_by(m.StockMovement.id)
+            )
+        ]
 
 
 def status(reservation_id: int) -> str:
@@ -112,23 +139,33 @@ def report(sku: str, store: str = "centro") -> Dict[str, object]:
 def assert_ledger_balanced() -> None:
     with new_session() as session:
         assert ledger_mismatches(session) == []
-        assert session.execute(select(func.count()).select_from(m.StockLevel)
-                               .where(m.StockLevel.reserved > m.StockLevel.on_hand)).scalar() == 0
+        assert (
+            session.execute(
+                select(func.count()).select_from(m.StockLevel).where(m.StockLevel.reserved > m.StockLevel.on_hand)
+            ).scalar()
+            == 0
+        )
 
 
 # --- what a cart needs ---------------------------------------------------------------------------
 
 
 def test_needs_add_up_products_variants_and_recipes(demo):
-    cart_id, = make_carts("centro", [("COCA-600", 2), ("PLAYERA-M-NEGRO", 1), ("TARO-MT", 2), ("BROWN-SUGAR", 1)])
+    (cart_id,) = make_carts("centro", [("COCA-600", 2), ("PLAYERA-M-NEGRO", 1), ("TARO-MT", 2), ("BROWN-SUGAR", 1)])
     with transaction() as session:
         cart = session.get(m.Cart, cart_id)
         product = session.execute(select(m.Product).where(m.Product.sku == "COCA-600")).scalar_one()
         cart.lines.append(m.CartLine(product_id=product.id, quantity=1, modifiers={"note": "fría"}))
         session.flush()
         needs = {session.get(m.StockItem, i).code: q for i, q in needs_for_cart(session, cart).items()}
-    assert needs == {"COCA-600": 3, "PLAYERA-M-NEGRO": 1, "tapioca": 2 * 60 + 80, "taro_powder": 60,
-                     "milk": 3 * 250, "brown_sugar": 40}
+    assert needs == {
+        "COCA-600": 3,
+        "PLAYERA-M-NEGRO": 1,
+        "tapioca": 2 * 60 + 80,
+        "taro_powder": 60,
+        "milk": 3 * 250,
+        "brown_sugar": 40,
+    }
 
 
 def test_a_product_sold_by_variant_needs_its_variant(demo):
@@ -137,8 +174,11 @@ def test_a_product_sold_by_variant_needs_its_variant(demo):
         session.add(customer)
         session.flush()
         shirt = session.execute(select(m.Product).where(m.Product.sku == "PLAYERA")).scalar_one()
-        cart = m.Cart(store_id="centro", customer_id=customer.id,
-                      lines=[m.CartLine(product_id=shirt.id, quantity=1, modifiers={})])
+        cart = m.Cart(
+            store_id="centro",
+            customer_id=customer.id,
+            lines=[m.CartLine(product_id=shirt.id, quantity=1, modifiers={})],
+        )
         session.add(cart)
         session.flush()
         with pytest.raises(InvalidInput, match="PLAYERA is sold by variant"):
@@ -150,16 +190,23 @@ def test_a_product_sold_by_variant_needs_its_variant(demo):
 
 def test_reserve_and_release_a_finished_product(demo):
     set_clock(lambda: T0)
-    cart_id, = make_carts("centro", [("COCA-600", 3)])
+    (cart_id,) = make_carts("centro", [("COCA-600", 3)])
     reservation_id = reserve_cart(cart_id)
     assert level("COCA-600") == (48, 3)
-    assert report("COCA-600") == {"sku": "COCA-600", "store": "centro", "unit": "pz",
-                                  "on_hand": 48, "reserved": 3, "available": 45}
+    assert report("COCA-600") == {
+        "sku": "COCA-600",
+        "store": "centro",
+        "unit": "pz",
+        "on_hand": 48,
+        "reserved": 3,
+        "available": 45,
+    }
     with new_session() as session:
         reservation = session.get(m.Reservation, reservation_id)
         assert reservation.status == "active" and reservation.expires_at == T0 + timedelta(minutes=15)
         assert [(line.quantity, line.stock_item_id) for line in reservation.lines] == [
-            (3, item_id(session, "COCA-600"))]
+            (3, item_id(session, "COCA-600"))
+        ]
     assert movements(reservation_id) == [("COCA-600", "reservation", 0, 3, None)]
 
     set_clock(lambda: T0 + timedelta(minutes=5))
@@ -170,8 +217,11 @@ def test_reserve_and_release_a_finished_product(demo):
     assert movements(reservation_id)[-1] == ("COCA-600", "release", 0, -3, "release")
 
     before = state()
-    for again in (lambda s: release(s, reservation_id), lambda s: release(s, reservation_id, reason="expired"),
-                  lambda s: expire_due(s, now=T0 + timedelta(days=1))):
+    for again in (
+        lambda s: release(s, reservation_id),
+        lambda s: release(s, reservation_id, reason="expired"),
+        lambda s: expire_due(s, now=T0 + timedelta(days=1)),
+    ):
         with transaction() as session:
             again(session)
     assert state() == before and status(reservation_id) == "released"
@@ -179,17 +229,28 @@ def test_reserve_and_release_a_finished_product(demo):
 
 
 def test_commit_sells_a_variant_once(demo):
-    cart_id, = make_carts("centro", [("PLAYERA-M-NEGRO", 3)])
+    (cart_id,) = make_carts("centro", [("PLAYERA-M-NEGRO", 3)])
     reservation_id = reserve_cart(cart_id)
     assert report("PLAYERA-M-NEGRO")["available"] == 1
-    assert report("PLAYERA") == {"sku": "PLAYERA", "store": "centro", "unit": "pz",
-                                 "on_hand": 32, "reserved": 3, "available": 29}
+    assert report("PLAYERA") == {
+        "sku": "PLAYERA",
+        "store": "centro",
+        "unit": "pz",
+        "on_hand": 32,
+        "reserved": 3,
+        "available": 29,
+    }
     with transaction() as session:
         assert commit(session, reservation_id, reference=("order", 7)).status == "committed"
     assert level("PLAYERA-M-NEGRO") == (1, 0)
     with new_session() as session:
         sale = session.execute(select(m.StockMovement).where(m.StockMovement.reason == "sale")).scalar_one()
-        assert (sale.on_hand_delta, sale.reserved_delta, sale.reference_type, sale.reference_id) == (-3, -3, "order", "7")
+        assert (sale.on_hand_delta, sale.reserved_delta, sale.reference_type, sale.reference_id) == (
+            -3,
+            -3,
+            "order",
+            "7",
+        )
 
     before = state()
     for again in (commit, release):
@@ -200,27 +261,44 @@ def test_commit_sells_a_variant_once(demo):
 
 
 def test_recipe_reserves_and_sells_its_ingredients(demo):
-    cart_id, = make_carts("roma", [("TARO-MT", 2)])
-    assert report("TARO-MT", "roma") == {"sku": "TARO-MT", "store": "roma", "unit": "pz",
-                                         "on_hand": 25, "reserved": 0, "available": 25}  # 1500 g tapioca / 60
+    (cart_id,) = make_carts("roma", [("TARO-MT", 2)])
+    assert report("TARO-MT", "roma") == {
+        "sku": "TARO-MT",
+        "store": "roma",
+        "unit": "pz",
+        "on_hand": 25,
+        "reserved": 0,
+        "available": 25,
+    }  # 1500 g tapioca / 60
     reservation_id = reserve_cart(cart_id)
-    assert [level(code, "roma") for code in ("tapioca", "taro_powder", "milk")] == [(1500, 120), (900, 60), (12000, 500)]
+    assert [level(code, "roma") for code in ("tapioca", "taro_powder", "milk")] == [
+        (1500, 120),
+        (900, 60),
+        (12000, 500),
+    ]
     assert report("TARO-MT", "roma")["available"] == 23 and report("TARO-MT", "roma")["reserved"] == 2
     assert report("BROWN-SUGAR", "roma")["available"] == (1500 - 120) // 80  # the shared tapioca counts
     with transaction() as session:
         commit(session, reservation_id)
     assert [level(code, "roma") for code in ("tapioca", "taro_powder", "milk")] == [(1380, 0), (840, 0), (11500, 0)]
-    assert report("TARO-MT", "roma") == {"sku": "TARO-MT", "store": "roma", "unit": "pz",
-                                         "on_hand": 23, "reserved": 0, "available": 23}
+    assert report("TARO-MT", "roma") == {
+        "sku": "TARO-MT",
+        "store": "roma",
+        "unit": "pz",
+        "on_hand": 23,
+        "reserved": 0,
+        "available": 23,
+    }
     with new_session() as session:
-        sales = session.execute(select(m.StockMovement.reference_type, m.StockMovement.reference_id)
-                                .where(m.StockMovement.reason == "sale")).all()
+        sales = session.execute(
+            select(m.StockMovement.reference_type, m.StockMovement.reference_id).where(m.StockMovement.reason == "sale")
+        ).all()
     assert sales == [("reservation", str(reservation_id))] * 3  # no order yet: the reservation is the reference
     assert_ledger_balanced()
 
 
 def test_mixed_cart_and_raw_needs(demo):
-    cart_id, = make_carts("centro", [("TACO-PASTOR", 3), ("COCA-600", 2), ("PLAYERA-G-BLANCO", 1), ("CAFE-LATTE", 1)])
+    (cart_id,) = make_carts("centro", [("TACO-PASTOR", 3), ("COCA-600", 2), ("PLAYERA-G-BLANCO", 1), ("CAFE-LATTE", 1)])
     reservation_id = reserve_cart(cart_id, hold_minutes=60)
     assert level("tortilla") == (600, 6) and level("pastor") == (6000, 240) and level("milk") == (20000, 200)
     assert level("COCA-600") == (48, 2) and level("PLAYERA-G-BLANCO") == (4, 1) and level("coffee_beans") == (5000, 18)
@@ -231,7 +309,6 @@ def test_mixed_cart_and_raw_needs(demo):
         commit(session, reservation_id)
     assert level("tortilla") == (Decimal("592.5"), 0) and level("COCA-600") == (46, 0)
     assert_ledger_balanced()
-
 
 
 def test_fractional_quantities_stay_exact(demo):
@@ -251,11 +328,12 @@ def test_fractional_quantities_stay_exact(demo):
     assert level("milk") == (Decimal("0.1"), 0)
     assert_ledger_balanced()
 
+
 # --- all or nothing ------------------------------------------------------------------------------
 
 
 def test_roma_has_no_tacos_and_nothing_is_held(demo):
-    cart_id, = make_carts("roma", [("COCA-600", 1), ("TACO-PASTOR", 2)])
+    (cart_id,) = make_carts("roma", [("COCA-600", 1), ("TACO-PASTOR", 2)])
     before = state()
     with pytest.raises(OutOfStock) as info:
         reserve_cart(cart_id)
@@ -272,7 +350,7 @@ def test_roma_has_no_tacos_and_nothing_is_held(demo):
 
 def test_a_shortage_late_in_the_cart_undoes_what_was_held_before_it(demo):
     # ingredients have lower ids than COCA-600, so the taro powder is held before COCA-600 fails
-    cart_id, = make_carts("centro", [("TARO-MT", 50), ("COCA-600", 49)])
+    (cart_id,) = make_carts("centro", [("TARO-MT", 50), ("COCA-600", 49)])
     before = state()
     with pytest.raises(OutOfStock) as info:
         reserve_cart(cart_id)
@@ -282,7 +360,7 @@ def test_a_shortage_late_in_the_cart_undoes_what_was_held_before_it(demo):
 
 
 def test_products_sharing_an_ingredient_are_both_reported_short(demo):
-    cart_id, = make_carts("centro", [("TARO-MT", 30), ("BROWN-SUGAR", 30), ("CONCHA", 1)])  # tapioca 4200 > 4000
+    (cart_id,) = make_carts("centro", [("TARO-MT", 30), ("BROWN-SUGAR", 30), ("CONCHA", 1)])  # tapioca 4200 > 4000
     before = state()
     with pytest.raises(OutOfStock) as info:
         reserve_cart(cart_id)
@@ -292,7 +370,7 @@ def test_products_sharing_an_ingredient_are_both_reported_short(demo):
 
 
 def test_bad_requests_are_refused(demo):
-    cart_id, = make_carts("centro", [("COCA-600", 1)])
+    (cart_id,) = make_carts("centro", [("COCA-600", 1)])
     with transaction() as session:
         with pytest.raises(InvalidInput, match="belongs to store 'centro'"):
             reserve(session, "roma", session.get(m.Cart, cart_id))
@@ -347,8 +425,11 @@ def test_late_payment_holds_the_stock_again_or_is_out_of_stock(demo):
         commit(session, late)  # 4 on the shelf: held again, then sold
     assert status(late) == "committed" and level("PLAYERA-M-NEGRO") == (2, 0)
     assert [row[1:] for row in movements(late)] == [
-        ("reservation", 0, 2, None), ("release", 0, -2, "expired"),
-        ("reservation", 0, 2, "held again at commit after expired"), ("sale", -2, -2, None)]
+        ("reservation", 0, 2, None),
+        ("release", 0, -2, "expired"),
+        ("reservation", 0, 2, "held again at commit after expired"),
+        ("sale", -2, -2, None),
+    ]
 
     reserve_cart(rival_id)  # someone else takes the last two
     before = state()
@@ -417,10 +498,13 @@ def run_together(count: int, work) -> list:
     return outcomes
 
 
-@pytest.mark.parametrize("scarce, stock, skus", [
-    ("COCA-600", "5", ["COCA-600"]),
-    ("tortilla", "10", ["TACO-PASTOR", "TACO-SUADERO"]),  # 2 tortillas a taco: 5 tacos of either kind
-])
+@pytest.mark.parametrize(
+    "scarce, stock, skus",
+    [
+        ("COCA-600", "5", ["COCA-600"]),
+        ("tortilla", "10", ["TACO-PASTOR", "TACO-SUADERO"]),  # 2 tortillas a taco: 5 tacos of either kind
+    ],
+)
 def test_fifty_checkouts_for_five_units_sell_five(demo, scarce, stock, skus):
     set_on_hand(scarce, stock)
     carts = [cart for sku in skus for cart in make_carts("centro", [(sku, 1)], count=50 // len(skus))]
@@ -446,12 +530,17 @@ def test_fifty_checkouts_for_five_units_sell_five(demo, scarce, stock, skus):
 
 
 def comanda(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "comanda.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "comanda.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
 def test_stock_command(demo):
-    cart_id, = make_carts("centro", [("TARO-MT", 2)])
+    (cart_id,) = make_carts("centro", [("TARO-MT", 2)])
     reserve_cart(cart_id)
     set_on_hand("tapioca", "1500.5", store="roma")
 
@@ -462,8 +551,14 @@ def test_stock_command(demo):
     assert default_store.stdout == "PLAYERA-M-NEGRO at roma: on hand 2, reserved 0, available 2 (pz)\n"
 
     as_json = comanda("stock", "tapioca", "--store", "roma", "--json")
-    assert json.loads(as_json.stdout) == {"sku": "tapioca", "store": "roma", "unit": "g", "on_hand": "1500.5",
-                                          "reserved": "0", "available": "1500.5"}
+    assert json.loads(as_json.stdout) == {
+        "sku": "tapioca",
+        "store": "roma",
+        "unit": "g",
+        "on_hand": "1500.5",
+        "reserved": "0",
+        "available": "1500.5",
+    }
     assert json.loads(comanda("stock", "tapioca", "--json").stdout)["reserved"] == "120"
 
     for args in (["stock", "NOPE"], ["stock", "COCA-600", "--store", "nowhere"]):

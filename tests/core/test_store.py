@@ -1,4 +1,5 @@
 """The shared SQL store on SQLite and PostgreSQL: schema, types, seed, ledger."""
+
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -6,6 +7,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from comanda import models as m
 from comanda.db import get_engine, new_session, transaction
@@ -36,9 +38,15 @@ def test_money_and_time_round_trip_exactly(demo):
         customer = m.Customer(phone="+5215512345678")
         session.add(customer)
         session.flush()
-        order = m.Order(business_id=store.business_id, store_id="centro", customer_id=customer.id,
-                        channel="rest", subtotal=Decimal("0.10") + Decimal("0.20"),
-                        total=Decimal("1234567.89"), created_at=when)
+        order = m.Order(
+            business_id=store.business_id,
+            store_id="centro",
+            customer_id=customer.id,
+            channel="rest",
+            subtotal=Decimal("0.10") + Decimal("0.20"),
+            total=Decimal("1234567.89"),
+            created_at=when,
+        )
         session.add(order)
         session.flush()
         order_id = order.id
@@ -73,15 +81,19 @@ def test_demo_seed_loads_the_whole_business(demo):
         taro = session.execute(select(m.Product).where(m.Product.sku == "TARO-MT")).scalar_one()
         assert taro.price == Decimal("75.00") and taro.name("en") == "Taro milk tea"
         assert {line.stock_item.code: line.quantity for line in taro.recipe} == {
-            "tapioca": Decimal("60"), "taro_powder": Decimal("30"), "milk": Decimal("250")}
+            "tapioca": Decimal("60"),
+            "taro_powder": Decimal("30"),
+            "milk": Decimal("250"),
+        }
         assert [g.group_id for g in taro.modifier_groups] == ["size", "sugar", "milk", "boba"]
         assert "taro tea" in {s.text for s in taro.synonyms}
         shirt = session.execute(select(m.ProductVariant).where(m.ProductVariant.sku == "PLAYERA-G-NEGRO")).scalar_one()
         assert shirt.attributes == {"size": "G", "color": "negro"}
         level = session.get(m.StockLevel, ("roma", shirt.stock_item_id))
         assert level.on_hand == Decimal("2")
-        large = session.execute(select(m.ModifierOption).where(
-            m.ModifierOption.group_id == "size", m.ModifierOption.code == "large")).scalar_one()
+        large = session.execute(
+            select(m.ModifierOption).where(m.ModifierOption.group_id == "size", m.ModifierOption.code == "large")
+        ).scalar_one()
         assert large.price_delta == Decimal("20.00")
 
 
@@ -106,8 +118,16 @@ def test_seed_updates_definitions_but_never_resets_live_stock(demo):
         coca = session.execute(select(m.StockItem).where(m.StockItem.code == "COCA-600")).scalar_one()
         level = session.get(m.StockLevel, ("centro", coca.id))
         level.on_hand -= 5
-        session.add(m.StockMovement(store_id="centro", stock_item_id=coca.id, reason="sale",
-                                    on_hand_delta=Decimal(-5), reference_type="order", reference_id="1"))
+        session.add(
+            m.StockMovement(
+                store_id="centro",
+                stock_item_id=coca.id,
+                reason="sale",
+                on_hand_delta=Decimal(-5),
+                reference_type="order",
+                reference_id="1",
+            )
+        )
     data = read_catalog(DEMO_CATALOG)
     next(p for p in data["products"] if p["sku"] == "COCA-600")["price_mxn"] = 32
     with transaction() as session:
@@ -123,8 +143,9 @@ def test_ledger_explains_every_stock_level(demo):
         sums = dict(
             ((store, item), on_hand)
             for store, item, on_hand in session.execute(
-                select(m.StockMovement.store_id, m.StockMovement.stock_item_id, func.sum(m.StockMovement.on_hand_delta))
-                .group_by(m.StockMovement.store_id, m.StockMovement.stock_item_id)
+                select(
+                    m.StockMovement.store_id, m.StockMovement.stock_item_id, func.sum(m.StockMovement.on_hand_delta)
+                ).group_by(m.StockMovement.store_id, m.StockMovement.stock_item_id)
             )
         )
         levels = session.execute(select(m.StockLevel)).scalars().all()
@@ -134,7 +155,7 @@ def test_ledger_explains_every_stock_level(demo):
 
 
 def test_stock_cannot_go_negative(demo):
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError):
         with transaction() as session:
             level = session.execute(select(m.StockLevel)).scalars().first()
             level.on_hand = Decimal(-1)
@@ -162,5 +183,9 @@ def test_only_a_unique_conflict_is_a_duplicate_other_integrity_errors_are_raised
     with pytest.raises(IntegrityError):  # a conversation of no store is a bug, not a replay
         with transaction() as session:
             customer_id = session.execute(select(m.Customer.id).where(m.Customer.phone == "+525500002222")).scalar()
-            insert_unless_duplicate(session, m.Conversation(id="nowhere:rest:+525500002222", store_id="nowhere",
-                                                            customer_id=customer_id, channel="rest"))
+            insert_unless_duplicate(
+                session,
+                m.Conversation(
+                    id="nowhere:rest:+525500002222", store_id="nowhere", customer_id=customer_id, channel="rest"
+                ),
+            )

@@ -1,4 +1,5 @@
 """The held-out NLU set (tests/nlu/) is never trained on: no training example is one of its messages."""
+
 import re
 import unicodedata
 from pathlib import Path
@@ -27,8 +28,11 @@ def examples(folder: Path):
 
 def test_no_held_out_message_is_in_the_training_data():
     held_out = {normalized(text) for _, text in examples(ROOT / "tests" / "nlu")}
-    leaked = [f"{path.relative_to(ROOT)}: {text}" for path, text in examples(ROOT / "data" / "nlu")
-              if normalized(text) in held_out]
+    leaked = [
+        f"{path.relative_to(ROOT)}: {text}"
+        for path, text in examples(ROOT / "data" / "nlu")
+        if normalized(text) in held_out
+    ]
     assert leaked == []
 
 

@@ -1,5 +1,6 @@
 """The stack as `make run` starts it: Rasa server, action server and back office (with the WhatsApp
 simulator as Meta), on free ports and a fresh SQLite database, with the model from `make train`."""
+
 from __future__ import annotations
 
 import os
@@ -24,7 +25,6 @@ TOKEN = "e2e-test-token"
 STAFF_TOKEN = "e2e-staff-token"
 
 
-
 class Stack:
     def __init__(self, workdir: Path) -> None:
         self.db_url = f"sqlite:///{workdir / 'comanda.db'}"
@@ -37,16 +37,21 @@ class Stack:
         self.proc: Optional[subprocess.Popen] = None
         self.env: Dict[str, str] = {
             **{k: v for k, v in os.environ.items() if not k.startswith("WHATSAPP_")},
-            "COMANDA_DATABASE_URL": self.db_url, "COMANDA_RASA_TOKEN": TOKEN, "COMANDA_SIMULATOR": "1",
-            "COMANDA_STAFF_API_TOKEN": STAFF_TOKEN, "COMANDA_NOTIFY_POLL_SECONDS": "1",
-            "COMANDA_RASA_PORT": str(self.ports["rasa"]), "COMANDA_ACTIONS_PORT": str(self.ports["actions"]),
+            "COMANDA_DATABASE_URL": self.db_url,
+            "COMANDA_RASA_TOKEN": TOKEN,
+            "COMANDA_SIMULATOR": "1",
+            "COMANDA_STAFF_API_TOKEN": STAFF_TOKEN,
+            "COMANDA_NOTIFY_POLL_SECONDS": "1",
+            "COMANDA_RASA_PORT": str(self.ports["rasa"]),
+            "COMANDA_ACTIONS_PORT": str(self.ports["actions"]),
             "COMANDA_BACKOFFICE_PORT": str(self.ports["backoffice"]),
         }
 
     def start(self) -> None:
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "comanda.cli", "run"], cwd=ROOT, env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "comanda.cli", "run"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 240
         while "comanda: ready" not in self.log_tail(2000):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -94,8 +99,12 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.3):
 
 def rest(stack: Stack, sender: str, message: str) -> List[Dict[str, Any]]:
     """The bot's answers over the REST channel: text, buttons and custom messages as Rasa sends them."""
-    reply = requests.post(f"{stack.rasa}/webhooks/rest/webhook", json={"sender": sender, "message": message},
-                          params={"token": TOKEN}, timeout=60)
+    reply = requests.post(
+        f"{stack.rasa}/webhooks/rest/webhook",
+        json={"sender": sender, "message": message},
+        params={"token": TOKEN},
+        timeout=60,
+    )
     reply.raise_for_status()
     return reply.json()
 

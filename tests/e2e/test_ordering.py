@@ -1,5 +1,6 @@
 """Ordering end to end in the WhatsApp simulator: free text in Spanish and English, buttons and lists
 tapped as Meta posts them, the cart and the order in the database, the stock as `comanda stock` shows it."""
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,17 @@ def tap(stack, wa_id: str, record: Dict[str, Any], title: str, phone_number_id: 
         choices = [row for section in interactive["action"]["sections"] for row in section["rows"]]
         kind = "list_reply"
     [choice] = [c for c in choices if c["title"] == title]
-    answer = requests.post(f"{stack.backoffice}/simulator/api/send", timeout=60, json={
-        "phone_number_id": phone_number_id, "wa_id": wa_id, "type": kind, "context_id": record["id"],
-        kind: {"id": choice["id"], "title": choice["title"]}})
+    answer = requests.post(
+        f"{stack.backoffice}/simulator/api/send",
+        timeout=60,
+        json={
+            "phone_number_id": phone_number_id,
+            "wa_id": wa_id,
+            "type": kind,
+            "context_id": record["id"],
+            kind: {"id": choice["id"], "title": choice["title"]},
+        },
+    )
     assert answer.status_code == 200 and answer.json()["status"] == 200, answer.text
 
 
@@ -45,8 +54,14 @@ def tap_and_wait(stack, wa_id: str, record: Dict[str, Any], title: str, new: int
 
 
 def stock(sku: str, env: Dict[str, str]) -> Dict[str, Any]:
-    shown = subprocess.run([sys.executable, "-m", "comanda.cli", "stock", sku, "--store", "centro", "--json"],
-                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    shown = subprocess.run(
+        [sys.executable, "-m", "comanda.cli", "stock", sku, "--store", "centro", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert shown.returncode == 0, shown.stderr
     return json.loads(shown.stdout)
 
@@ -55,10 +70,19 @@ def test_a_spanish_order_with_modifiers_edited_and_checked_out_for_pickup(stack)
     wa_id = new_wa_id()
     conversation = f"centro:whatsapp:+52{wa_id[3:]}"
     before = stock("TACO-PASTOR", stack.env)
-    replies = texts(say_and_wait(stack, wa_id, "hola! me das 3 de pastor con piña, 2 horchatas y un taro grande sin "
-                                 "azúcar porfa", new=3, name="Ana"))
-    assert replies[0].startswith("✅ Agregué: 3 × Taco al pastor (con piña), 2 × Agua de horchata (500 ml) y "
-                                 "1 × Té de taro con leche (grande, sin azúcar)")
+    replies = texts(
+        say_and_wait(
+            stack,
+            wa_id,
+            "hola! me das 3 de pastor con piña, 2 horchatas y un taro grande sin azúcar porfa",
+            new=3,
+            name="Ana",
+        )
+    )
+    assert replies[0].startswith(
+        "✅ Agregué: 3 × Taco al pastor (con piña), 2 × Agua de horchata (500 ml) y "
+        "1 × Té de taro con leche (grande, sin azúcar)"
+    )
     assert "Total: $231.00" in replies[1]  # 66 + 70 + 95
     replies = texts(say_and_wait(stack, wa_id, "quítale una horchata", new=2))
     assert "• 1 × Agua de horchata (500 ml) — $35.00" in replies[-1] and "Total: $196.00" in replies[-1]
@@ -75,8 +99,12 @@ def test_a_spanish_order_with_modifiers_edited_and_checked_out_for_pickup(stack)
     with new_session() as session:
         order = session.execute(select(m.Order).where(m.Order.conversation_id == conversation)).scalar_one()
         assert (order.status, order.fulfilment, order.payment_method, order.total) == (
-            "received", "pickup", "cash", order.subtotal)
-        assert [(l.sku, l.quantity) for l in order.lines] == [("TACO-PASTOR", 3), ("HORCHATA", 1), ("TARO-MT", 1)]
+            "received",
+            "pickup",
+            "cash",
+            order.subtotal,
+        )
+        assert [(cl.sku, cl.quantity) for cl in order.lines] == [("TACO-PASTOR", 3), ("HORCHATA", 1), ("TARO-MT", 1)]
     after = stock("TACO-PASTOR", stack.env)
     assert float(after["on_hand"]) == float(before["on_hand"]) - 3  # sold: cash on pickup commits the hold
     status = texts(say_and_wait(stack, wa_id, "ya está mi pedido?"))[0]

@@ -1,6 +1,7 @@
 """Paying and invoicing end to end in the WhatsApp simulator: the sandbox checkout's link, the paid
 message with the ticket through Rasa's external events, the staff queue, and a CFDI asked for in the
 chat whose PDF and XML come back as WhatsApp documents that validate."""
+
 from __future__ import annotations
 
 import re
@@ -19,21 +20,34 @@ from tests.e2e.test_whatsapp import bot_messages, new_wa_id, texts
 
 def last_reply(stack, wa_id: str, containing: str, timeout: float = 40) -> Dict[str, Any]:
     """Wait for the bot's message whose text contains ``containing`` (pushed messages included)."""
-    found = wait_for(lambda: next((r for r in reversed(bot_messages(stack, wa_id))
-                                   if containing in (texts([r]) or [""])[0]), None), timeout=timeout)
+    found = wait_for(
+        lambda: next((r for r in reversed(bot_messages(stack, wa_id)) if containing in (texts([r]) or [""])[0]), None),
+        timeout=timeout,
+    )
     assert found, f"no message with {containing!r}; got {texts(bot_messages(stack, wa_id))}"
     return found
 
 
 def move(stack, order_id: int, status: str) -> requests.Response:
-    return requests.post(f"{stack.backoffice}/api/orders/{order_id}/status", json={"status": status}, timeout=30,
-                         headers={"Authorization": f"Bearer {STAFF_TOKEN}"})
+    return requests.post(
+        f"{stack.backoffice}/api/orders/{order_id}/status",
+        json={"status": status},
+        timeout=30,
+        headers={"Authorization": f"Bearer {STAFF_TOKEN}"},
+    )
 
 
 def order_of(wa_id: str) -> m.Order:
     with new_session() as session:
-        return session.execute(select(m.Order).where(m.Order.conversation_id == f"centro:whatsapp:+52{wa_id[3:]}")
-                               .order_by(m.Order.id.desc())).scalars().first()
+        return (
+            session.execute(
+                select(m.Order)
+                .where(m.Order.conversation_id == f"centro:whatsapp:+52{wa_id[3:]}")
+                .order_by(m.Order.id.desc())
+            )
+            .scalars()
+            .first()
+        )
 
 
 def checkout_by_card(stack, wa_id: str) -> Dict[str, Any]:
@@ -65,8 +79,12 @@ def test_a_card_order_is_paid_on_the_sandbox_page_and_the_customer_follows_it(st
     last_reply(stack, wa_id, "Ya estamos preparando")
     assert move(stack, order.id, "ready").status_code == 200
     assert "Pasa por él a Av. 5 de Mayo 32" in texts([last_reply(stack, wa_id, "está listo")])[0]
-    assert requests.post(f"{stack.backoffice}/api/orders/{order.id}/status", json={"status": "picked_up"},
-                         timeout=30).status_code == 401  # staff only
+    assert (
+        requests.post(
+            f"{stack.backoffice}/api/orders/{order.id}/status", json={"status": "picked_up"}, timeout=30
+        ).status_code
+        == 401
+    )  # staff only
 
     # "necesito factura": every field checked before sealing, then the PDF and the XML as documents
     [rfc_question] = say_and_wait(stack, wa_id, "necesito factura porfa")

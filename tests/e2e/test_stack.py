@@ -1,4 +1,5 @@
 """The running stack over its REST channel and HTTP API: menu and FAQ from the database."""
+
 from decimal import Decimal
 
 import requests
@@ -6,7 +7,9 @@ from sqlalchemy import select, text
 
 from comanda import models as m
 from comanda.db import get_engine, transaction
-from tests.e2e.conftest import TOKEN, rest, say_rest as say
+from tests.e2e.conftest import TOKEN, rest
+from tests.e2e.conftest import say_rest as say
+
 
 def test_spanish_menu_from_the_database(stack):
     [answer] = rest(stack, "e2e-es", "hola, ¿qué tienen?")
@@ -27,8 +30,11 @@ def test_a_price_changed_in_the_database_shows_at_once(stack):
     with transaction() as session:
         session.execute(select(m.Product).where(m.Product.sku == "CONCHA")).scalar_one().price = Decimal("21.50")
     [bakery] = rest(stack, "e2e-price", '/show_menu{"category": "bakery"}')
-    assert {"title": "Concha", "payload": '/add_items{"order_line":{"sku":"CONCHA","quantity":1,"quantity_stated":true}}',
-            "description": "$21.50"} in bakery["buttons"]
+    assert {
+        "title": "Concha",
+        "payload": '/add_items{"order_line":{"sku":"CONCHA","quantity":1,"quantity_stated":true}}',
+        "description": "$21.50",
+    } in bakery["buttons"]
 
 
 def test_faq_answers_from_the_store_in_the_customers_language(stack):
@@ -47,9 +53,14 @@ def test_http_api_and_rest_channel_need_the_token(stack):
     url = f"{stack.rasa}/conversations/e2e-es/tracker"
     assert requests.get(url, timeout=10).status_code == 401
     for params in ({}, {"token": "not-the-token"}):  # it would speak as any conversation it names
-        assert requests.post(f"{stack.rasa}/webhooks/rest/webhook", json={"sender": "centro:whatsapp:+525500000000",
-                             "message": "hola"}, params=params, timeout=10).status_code == 401
+        assert (
+            requests.post(
+                f"{stack.rasa}/webhooks/rest/webhook",
+                json={"sender": "centro:whatsapp:+525500000000", "message": "hola"},
+                params=params,
+                timeout=10,
+            ).status_code
+            == 401
+        )
     tracker = requests.get(url, params={"token": TOKEN}, timeout=10)
     assert tracker.status_code == 200 and tracker.json()["slots"]["language"] == "es"
-
-

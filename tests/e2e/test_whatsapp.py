@@ -1,6 +1,7 @@
 """WhatsApp end to end: the simulator plays Meta (signed webhooks in, fake Graph API out), the real
 connector, Rasa, the action server and the outbox do the rest. Runs after test_stack.py; the last
 tests restart and stop the stack."""
+
 from __future__ import annotations
 
 import json
@@ -21,15 +22,21 @@ CENTRO, ROMA = "106540352242922", "106540352242933"
 
 
 def customer_says(stack, wa_id, text, phone_number_id=CENTRO, name="Ana"):
-    answer = requests.post(f"{stack.backoffice}/simulator/api/send", timeout=60, json={
-        "phone_number_id": phone_number_id, "wa_id": wa_id, "name": name, "type": "text", "text": text})
+    answer = requests.post(
+        f"{stack.backoffice}/simulator/api/send",
+        timeout=60,
+        json={"phone_number_id": phone_number_id, "wa_id": wa_id, "name": name, "type": "text", "text": text},
+    )
     assert answer.status_code == 200 and answer.json()["status"] == 200, answer.text
     return answer.json()["id"]
 
 
 def bot_messages(stack, wa_id, phone_number_id=CENTRO):
-    answer = requests.get(f"{stack.backoffice}/simulator/api/messages", timeout=10,
-                          params={"phone_number_id": phone_number_id, "wa_id": wa_id})
+    answer = requests.get(
+        f"{stack.backoffice}/simulator/api/messages",
+        timeout=10,
+        params={"phone_number_id": phone_number_id, "wa_id": wa_id},
+    )
     return sorted((r for r in answer.json()["messages"] if r["direction"] == "out"), key=lambda r: r["n"])
 
 
@@ -45,8 +52,9 @@ def texts(records):
 
 
 def wait_replies(stack, wa_id, count=1, phone_number_id=CENTRO, timeout=40):
-    return wait_for(lambda: (lambda r: r if len(r) >= count else None)(bot_messages(stack, wa_id, phone_number_id)),
-                    timeout=timeout) or bot_messages(stack, wa_id, phone_number_id)
+    return wait_for(
+        lambda: (lambda r: r if len(r) >= count else None)(bot_messages(stack, wa_id, phone_number_id)), timeout=timeout
+    ) or bot_messages(stack, wa_id, phone_number_id)
 
 
 def new_wa_id():
@@ -54,16 +62,36 @@ def new_wa_id():
 
 
 def webhook(messages, phone_number_id=CENTRO, contacts=None):
-    return {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "525512345678", "phone_number_id": phone_number_id},
-        "contacts": contacts or [{"profile": {"name": "Test"}, "wa_id": msg["from"]} for msg in messages],
-        "messages": messages}}]}]}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "WABA",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "525512345678", "phone_number_id": phone_number_id},
+                            "contacts": contacts
+                            or [{"profile": {"name": "Test"}, "wa_id": msg["from"]} for msg in messages],
+                            "messages": messages,
+                        },
+                    }
+                ],
+            }
+        ],
+    }
 
 
 def text_message(wa_id, body):
-    return {"from": wa_id, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": str(int(time.time())),
-            "type": "text", "text": {"body": body}}
+    return {
+        "from": wa_id,
+        "id": f"wamid.{uuid.uuid4().hex}",
+        "timestamp": str(int(time.time())),
+        "type": "text",
+        "text": {"body": body},
+    }
 
 
 def post_signed(stack, payload, secret=None, header=True):
@@ -81,13 +109,26 @@ def inbox_count():
 
 def test_webhook_verification(stack):
     url = f"{stack.rasa}/webhooks/whatsapp/webhook"
-    good = requests.get(url, params={"hub.mode": "subscribe", "hub.verify_token": stack.verify_token,
-                                     "hub.challenge": "1158201444"}, timeout=10)
+    good = requests.get(
+        url,
+        params={"hub.mode": "subscribe", "hub.verify_token": stack.verify_token, "hub.challenge": "1158201444"},
+        timeout=10,
+    )
     assert good.status_code == 200 and good.text == "1158201444"
-    assert requests.get(url, params={"hub.mode": "subscribe", "hub.verify_token": "nope",
-                                     "hub.challenge": "1"}, timeout=10).status_code == 403
-    assert requests.get(url, params={"hub.mode": "unsubscribe", "hub.verify_token": stack.verify_token,
-                                     "hub.challenge": "1"}, timeout=10).status_code == 403
+    assert (
+        requests.get(
+            url, params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"}, timeout=10
+        ).status_code
+        == 403
+    )
+    assert (
+        requests.get(
+            url,
+            params={"hub.mode": "unsubscribe", "hub.verify_token": stack.verify_token, "hub.challenge": "1"},
+            timeout=10,
+        ).status_code
+        == 403
+    )
 
 
 def test_unsigned_or_forged_posts_are_refused_and_nothing_is_stored(stack):
@@ -103,7 +144,9 @@ def test_spanish_chat_in_the_simulator(stack):
     customer_says(stack, wa_id, "hola, ¿qué tienen?", name="Lupita")
     [record] = wait_replies(stack, wa_id)
     interactive = record["message"]["interactive"]
-    assert interactive["type"] == "list" and interactive["body"]["text"].startswith("Esto tenemos hoy en Café Esquina Centro")
+    assert interactive["type"] == "list" and interactive["body"]["text"].startswith(
+        "Esto tenemos hoy en Café Esquina Centro"
+    )
     rows = interactive["action"]["sections"][0]["rows"]
     assert rows[0]["title"] == "Bubble tea" and rows[0]["description"].startswith("Té de taro con leche")
     with new_session() as session:
@@ -111,11 +154,17 @@ def test_spanish_chat_in_the_simulator(stack):
         assert customer.name == "Lupita"
         conversation = session.get(m.Conversation, f"centro:whatsapp:+52{wa_id[3:]}")
         assert conversation.recipient == wa_id and conversation.language == "es"
+
     # the simulator reports sent → delivered → read, which the outbox records
     def read():
         with new_session() as session:
-            return session.execute(select(m.OutboundMessage.status).where(
-                m.OutboundMessage.recipient == wa_id)).scalar_one() == "read"
+            return (
+                session.execute(
+                    select(m.OutboundMessage.status).where(m.OutboundMessage.recipient == wa_id)
+                ).scalar_one()
+                == "read"
+            )
+
     assert wait_for(read, timeout=15)
 
 
@@ -156,8 +205,13 @@ def test_every_message_of_a_batch_is_answered(stack):
 
 def test_messages_of_one_conversation_are_answered_in_order(stack):
     wa_id = new_wa_id()
-    payload = webhook([text_message(wa_id, "a que hora abren?"), text_message(wa_id, "donde estan?"),
-                       text_message(wa_id, "aceptan tarjeta?")])
+    payload = webhook(
+        [
+            text_message(wa_id, "a que hora abren?"),
+            text_message(wa_id, "donde estan?"),
+            text_message(wa_id, "aceptan tarjeta?"),
+        ]
+    )
     assert post_signed(stack, payload).status_code == 200
     replies = texts(wait_replies(stack, wa_id, count=3))
     assert len(replies) == 3
@@ -166,14 +220,20 @@ def test_messages_of_one_conversation_are_answered_in_order(stack):
 
 def test_photos_get_an_answer_and_a_ticket_for_a_person(stack):
     wa_id = new_wa_id()
-    message = {"from": wa_id, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": "1700000000", "type": "image",
-               "image": {"mime_type": "image/jpeg", "sha256": "x", "id": "1234"}}
+    message = {
+        "from": wa_id,
+        "id": f"wamid.{uuid.uuid4().hex}",
+        "timestamp": "1700000000",
+        "type": "image",
+        "image": {"mime_type": "image/jpeg", "sha256": "x", "id": "1234"},
+    }
     assert post_signed(stack, webhook([message])).status_code == 200
     [reply] = texts(wait_replies(stack, wa_id))
     assert "solo leo texto" in reply
     with new_session() as session:
-        ticket = session.execute(select(m.HandoffTicket).where(
-            m.HandoffTicket.conversation_id == f"centro:whatsapp:+52{wa_id[3:]}")).scalar_one()
+        ticket = session.execute(
+            select(m.HandoffTicket).where(m.HandoffTicket.conversation_id == f"centro:whatsapp:+52{wa_id[3:]}")
+        ).scalar_one()
         assert ticket.reason == "media" and ticket.status == "open"
 
 
@@ -181,24 +241,41 @@ def test_a_shared_location_becomes_the_delivery_location(stack):
     wa_id = new_wa_id()
     customer_says(stack, wa_id, "hola")
     wait_replies(stack, wa_id)
-    answer = requests.post(f"{stack.backoffice}/simulator/api/send", timeout=60, json={
-        "phone_number_id": CENTRO, "wa_id": wa_id, "type": "location",
-        "location": {"latitude": 19.4326, "longitude": -99.1332}})
+    answer = requests.post(
+        f"{stack.backoffice}/simulator/api/send",
+        timeout=60,
+        json={
+            "phone_number_id": CENTRO,
+            "wa_id": wa_id,
+            "type": "location",
+            "location": {"latitude": 19.4326, "longitude": -99.1332},
+        },
+    )
     assert answer.status_code == 200
     replies = texts(wait_replies(stack, wa_id, count=2))
     assert replies[-1].startswith("📍")
     with new_session() as session:
-        cart = session.execute(select(m.Cart).where(
-            m.Cart.conversation_id == f"centro:whatsapp:+52{wa_id[3:]}")).scalar_one()
+        cart = session.execute(
+            select(m.Cart).where(m.Cart.conversation_id == f"centro:whatsapp:+52{wa_id[3:]}")
+        ).scalar_one()
         assert str(cart.delivery_latitude) == "19.432600" and str(cart.delivery_longitude) == "-99.133200"
 
 
 def test_a_catalog_order_fills_the_cart(stack):
     wa_id = new_wa_id()
-    order = {"from": wa_id, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": "1700000000", "type": "order",
-             "order": {"catalog_id": "1", "product_items": [
-                 {"product_retailer_id": "TARO-MT", "quantity": "2", "item_price": "75", "currency": "MXN"},
-                 {"product_retailer_id": "COCA-600", "quantity": 1, "item_price": "30", "currency": "MXN"}]}}
+    order = {
+        "from": wa_id,
+        "id": f"wamid.{uuid.uuid4().hex}",
+        "timestamp": "1700000000",
+        "type": "order",
+        "order": {
+            "catalog_id": "1",
+            "product_items": [
+                {"product_retailer_id": "TARO-MT", "quantity": "2", "item_price": "75", "currency": "MXN"},
+                {"product_retailer_id": "COCA-600", "quantity": 1, "item_price": "30", "currency": "MXN"},
+            ],
+        },
+    }
     assert post_signed(stack, webhook([order])).status_code == 200
     added, cart = texts(wait_replies(stack, wa_id, count=2))
     assert added.startswith("✅ Agregué: 2 × Té de taro con leche (mediano)")
@@ -207,16 +284,28 @@ def test_a_catalog_order_fills_the_cart(stack):
 
 def test_reactions_and_unknown_numbers_get_no_reply(stack):
     wa_id = new_wa_id()
-    reaction = {"from": wa_id, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": "1700000000", "type": "reaction",
-                "reaction": {"message_id": "wamid.x", "emoji": "👍"}}
+    reaction = {
+        "from": wa_id,
+        "id": f"wamid.{uuid.uuid4().hex}",
+        "timestamp": "1700000000",
+        "type": "reaction",
+        "reaction": {"message_id": "wamid.x", "emoji": "👍"},
+    }
     assert post_signed(stack, webhook([reaction])).status_code == 200
     stranger = text_message(new_wa_id(), "hola")
     assert post_signed(stack, webhook([stranger], phone_number_id="999999")).status_code == 200
     time.sleep(3)
     assert bot_messages(stack, wa_id) == []
     with new_session() as session:
-        statuses = session.execute(select(m.InboundMessage.status).where(
-            m.InboundMessage.external_id.in_([reaction["id"], stranger["id"]]))).scalars().all()
+        statuses = (
+            session.execute(
+                select(m.InboundMessage.status).where(
+                    m.InboundMessage.external_id.in_([reaction["id"], stranger["id"]])
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert statuses == ["ignored", "ignored"]
 
 
@@ -235,8 +324,12 @@ def test_a_closed_24_hour_window_queues_the_reengagement_template(stack):
     customer_says(stack, wa_id, "hola")
     wait_replies(stack, wa_id)
     requests.post(f"{stack.backoffice}/simulator/api/faults", json={"webhook_error": 131047}, timeout=10)
-    reply = requests.post(f"{stack.rasa}/conversations/centro:whatsapp:+52{wa_id[3:]}/trigger_intent",
-                          params={"token": TOKEN, "output_channel": "latest"}, json={"name": "greet"}, timeout=30)
+    reply = requests.post(
+        f"{stack.rasa}/conversations/centro:whatsapp:+52{wa_id[3:]}/trigger_intent",
+        params={"token": TOKEN, "output_channel": "latest"},
+        json={"name": "greet"},
+        timeout=30,
+    )
     assert reply.status_code == 200
     templates = wait_for(lambda: [r for r in bot_messages(stack, wa_id) if r["message"]["type"] == "template"])
     assert templates and templates[0]["message"]["template"]["name"] == "comanda_reengagement"
@@ -247,8 +340,12 @@ def test_proactive_messages_reach_whatsapp_through_rasas_external_events(stack):
     wa_id = new_wa_id()
     customer_says(stack, wa_id, "hello there")
     wait_replies(stack, wa_id)
-    reply = requests.post(f"{stack.rasa}/conversations/centro:whatsapp:+52{wa_id[3:]}/trigger_intent",
-                          params={"token": TOKEN, "output_channel": "latest"}, json={"name": "thank"}, timeout=30)
+    reply = requests.post(
+        f"{stack.rasa}/conversations/centro:whatsapp:+52{wa_id[3:]}/trigger_intent",
+        params={"token": TOKEN, "output_channel": "latest"},
+        json={"name": "thank"},
+        timeout=30,
+    )
     assert reply.status_code == 200
     assert texts(wait_replies(stack, wa_id, count=2))[-1] == "You're welcome! 😊"
 
@@ -260,18 +357,32 @@ def test_documents_from_local_files_are_uploaded_then_sent(stack, tmp_path):
     wait_replies(stack, wa_id)
     pdf = tmp_path / "factura.pdf"
     pdf.write_bytes(b"%PDF-1.4 comanda test document")
-    event = {"event": "bot", "text": "", "data": {"custom": {"type": "document", "document": {
-        "path": str(pdf), "filename": "factura.pdf", "caption": "Tu factura"}}}}
-    reply = requests.post(f"{stack.rasa}/conversations/centro:whatsapp:+52{wa_id[3:]}/tracker/events",
-                          params={"token": TOKEN, "output_channel": "latest", "execute_side_effects": "true"},
-                          json=[event], timeout=30)
+    event = {
+        "event": "bot",
+        "text": "",
+        "data": {
+            "custom": {
+                "type": "document",
+                "document": {"path": str(pdf), "filename": "factura.pdf", "caption": "Tu factura"},
+            }
+        },
+    }
+    reply = requests.post(
+        f"{stack.rasa}/conversations/centro:whatsapp:+52{wa_id[3:]}/tracker/events",
+        params={"token": TOKEN, "output_channel": "latest", "execute_side_effects": "true"},
+        json=[event],
+        timeout=30,
+    )
     assert reply.status_code == 200, reply.text
     documents = wait_for(lambda: [r for r in bot_messages(stack, wa_id) if r["message"]["type"] == "document"])
     assert documents, bot_messages(stack, wa_id)
     document = documents[0]["message"]["document"]
     assert document["filename"] == "factura.pdf" and document["caption"] == "Tu factura" and "path" not in document
-    media = requests.get(f"{stack.backoffice}/simulator/graph/v21.0/{document['id']}", timeout=10,
-                         headers={"Authorization": "Bearer comanda-demo-access-token"}).json()
+    media = requests.get(
+        f"{stack.backoffice}/simulator/graph/v21.0/{document['id']}",
+        timeout=10,
+        headers={"Authorization": "Bearer comanda-demo-access-token"},
+    ).json()
     assert requests.get(media["url"], timeout=10).content == pdf.read_bytes()
 
 

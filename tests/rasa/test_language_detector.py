@@ -1,4 +1,5 @@
 """The language detector, trained on the real training data, judged on the held-out set."""
+
 from pathlib import Path
 
 import pytest
@@ -30,13 +31,16 @@ def language_of(detector: LanguageDetector, text: str):
     return found[0]["value"] if found else None
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("hola, ¿qué tienen?", "es"),
-    ("hi, what's on the menu?", "en"),
-    ("me das 3 de pastor y una coca porfa", "es"),
-    ("a que hora cierran hoy", "es"),
-    ("do you guys deliver", "en"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("hola, ¿qué tienen?", "es"),
+        ("hi, what's on the menu?", "en"),
+        ("me das 3 de pastor y una coca porfa", "es"),
+        ("a que hora cierran hoy", "es"),
+        ("do you guys deliver", "en"),
+    ],
+)
 def test_clear_messages_get_their_language(detector, text, expected):
     assert language_of(detector, text) == expected
 
@@ -47,7 +51,7 @@ def test_ambiguous_messages_leave_the_language_alone(detector, text):
 
 
 def test_product_names_are_not_evidence(detector):
-    """"taro" alone reads Spanish to the model; inside an order, the product span is left out."""
+    """ "taro" alone reads Spanish to the model; inside an order, the product span is left out."""
     text = "one large taro milk tea, half sugar"
     product = {"entity": "product", "value": "TARO-MT", "start": 10, "end": 23}
     [message] = detector.process([Message.build(text=text, entities=[product])])

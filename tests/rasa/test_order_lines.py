@@ -1,5 +1,6 @@
 """Order lines read against the demo catalog: the sentence table on the parser, the live catalog and
 the entities on the Rasa component, and the catalog version that tells when to read it again."""
+
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -49,13 +50,14 @@ def full(expected: List[Line]) -> List[Line]:
 SENTENCES: List[Tuple[str, List[Line]]] = [
     # Spanish
     ("me das 3 de pastor y una coca porfa", [("TACO-PASTOR", 3), ("COCA-600", 1)]),
-    ("2 de pastor y 2 de suadero sin cebolla",
-     [("TACO-PASTOR", 2), ("TACO-SUADERO", 2, {"taco_extras": "no_onion"})]),
+    ("2 de pastor y 2 de suadero sin cebolla", [("TACO-PASTOR", 2), ("TACO-SUADERO", 2, {"taco_extras": "no_onion"})]),
     ("una docena de conchas", [("CONCHA", 12)]),
     ("media docena de churros", [("CHURROS", 6)]),
     ("quiero una playera negra talla M", [("PLAYERA", 1, {}, {"size": "M", "color": "negro"})]),
-    ("2 tacos al pastor con piña y 1 horchata",
-     [("TACO-PASTOR", 2, {"taco_extras": "with_pineapple"}), ("HORCHATA", 1)]),
+    (
+        "2 tacos al pastor con piña y 1 horchata",
+        [("TACO-PASTOR", 2, {"taco_extras": "with_pineapple"}), ("HORCHATA", 1)],
+    ),
     ("hola! me das 2 tacos de suadero y 3 campechanos porfa 🌮🌮", [("TACO-SUADERO", 2), ("TACO-CAMPECHANO", 3)]),
     ("un latte grande con leche de avena plis", [("CAFE-LATTE", 1, {"size": "large", "milk": "oat"})]),
     ("2 horchtas y una jamaica", [("HORCHATA", 2), ("JAMAICA", 1)]),
@@ -70,8 +72,10 @@ SENTENCES: List[Tuple[str, List[Line]]] = [
     ("coca x2", [("COCA-600", 2)]),
     ("pastor 3, suadero 2", [("TACO-PASTOR", 3), ("TACO-SUADERO", 2)]),
     ("me das un par de cocas", [("COCA-600", 2)]),
-    ("2 tacos de pastor sin cebolla y 2 de suadero con piña",
-     [("TACO-PASTOR", 2, {"taco_extras": "no_onion"}), ("TACO-SUADERO", 2, {"taco_extras": "with_pineapple"})]),
+    (
+        "2 tacos de pastor sin cebolla y 2 de suadero con piña",
+        [("TACO-PASTOR", 2, {"taco_extras": "no_onion"}), ("TACO-SUADERO", 2, {"taco_extras": "with_pineapple"})],
+    ),
     ("un té de taro con leche de avena", [("TARO-MT", 1, {"milk": "oat"})]),
     ("3 aguas de horchata", [("HORCHATA", 3)]),
     ("dos tacos campechanos bien picoso", [("TACO-CAMPECHANO", 2, {"taco_extras": "extra_salsa"})]),
@@ -79,8 +83,10 @@ SENTENCES: List[Tuple[str, List[Line]]] = [
     ("quiero 2 docenas de conchas", [("CONCHA", 24)]),
     ("una orden de churros", [("CHURROS", 1)]),
     ("un americano chico y una concha de chocolate", [("CAFE-AMER", 1, {"size": "small"}), ("CONCHA", 1)]),
-    ("buenas tardes, me pone un matcha sin perlas y un thai tea al 50%",
-     [("MATCHA-LT", 1, {"boba": "no"}), ("THAI-TEA", 1, {"sugar": "50"})]),
+    (
+        "buenas tardes, me pone un matcha sin perlas y un thai tea al 50%",
+        [("MATCHA-LT", 1, {"boba": "no"}), ("THAI-TEA", 1, {"sugar": "50"})],
+    ),
     ("porfa 4 quesadias y 2 chilaquiles", [("QUESADILLA", 4), ("CHILAQUILES", 2)]),
     ("Quiero 1 brown sugar grande con leche de almendra", [("BROWN-SUGAR", 1, {"size": "large", "milk": "almond"})]),
     ("una torta de mila y un agua natural", [("TORTA-MILA", 1), ("AGUA-1L", 1)]),
@@ -89,31 +95,43 @@ SENTENCES: List[Tuple[str, List[Line]]] = [
     ("1 AMERICANO GRANDE!!!", [("CAFE-AMER", 1, {"size": "large"})]),
     ("dame 2 de pastor 🙏 y 1 de suadero 🙏", [("TACO-PASTOR", 2), ("TACO-SUADERO", 1)]),
     ("2 cafe con leche y un te tailandes", [("CAFE-LATTE", 2), ("THAI-TEA", 1)]),
-    ("QUIERO 2 CHURROS Y 1 PLAYERA BLANCA TALLA XG",
-     [("CHURROS", 2), ("PLAYERA", 1, {}, {"color": "blanco", "size": "XG"})]),
+    (
+        "QUIERO 2 CHURROS Y 1 PLAYERA BLANCA TALLA XG",
+        [("CHURROS", 2), ("PLAYERA", 1, {}, {"color": "blanco", "size": "XG"})],
+    ),
     ("kiero 2 tacos d pastor y una orchata porfa", [("TACO-PASTOR", 2), ("HORCHATA", 1)]),
     ("me antojaron unas quesadillas, 3 porfa", [("QUESADILLA", 3)]),
-    ("una playera talla chica blanca y una negra mediana",
-     [("PLAYERA", 1, {}, {"size": "CH", "color": "blanco"}), ("PLAYERA", 1, {}, {"size": "M", "color": "negro"})]),
-    ("un latte con avena y otro con almendra",
-     [("CAFE-LATTE", 1, {"milk": "oat"}), ("CAFE-LATTE", 1, {"milk": "almond"})]),
+    (
+        "una playera talla chica blanca y una negra mediana",
+        [("PLAYERA", 1, {}, {"size": "CH", "color": "blanco"}), ("PLAYERA", 1, {}, {"size": "M", "color": "negro"})],
+    ),
+    (
+        "un latte con avena y otro con almendra",
+        [("CAFE-LATTE", 1, {"milk": "oat"}), ("CAFE-LATTE", 1, {"milk": "almond"})],
+    ),
     ("¿me das una coca?", [("COCA-600", 1)]),
     # English
     ("a medium thai milk tea with no pearls", [("THAI-TEA", 1, {"size": "medium", "boba": "no"})]),
     ("one large taro milk tea, half sugar", [("TARO-MT", 1, {"size": "large", "sugar": "50"})]),
     ("a couple of lattes with oat milk", [("CAFE-LATTE", 2, {"milk": "oat"})]),
-    ("one matcha latte small with almond milk and no boba",
-     [("MATCHA-LT", 1, {"size": "small", "milk": "almond", "boba": "no"})]),
+    (
+        "one matcha latte small with almond milk and no boba",
+        [("MATCHA-LT", 1, {"size": "small", "milk": "almond", "boba": "no"})],
+    ),
     ("two thai teas, 50% sugar", [("THAI-TEA", 2, {"sugar": "50"})]),
     ("a dozen conchas please", [("CONCHA", 12)]),
     ("half a dozen churros and 2 coffees", [("CHURROS", 6), ("CAFE-AMER", 2)]),
     ("can I get 2 lattes and a brown sugar boba, large", [("CAFE-LATTE", 2), ("BROWN-SUGAR", 1, {"size": "large"})]),
     ("i'd like a black t-shirt size XL", [("PLAYERA", 1, {}, {"size": "XG", "color": "negro"})]),
-    ("1 taro milk tea 24 oz, half sugar, oat milk, no boba",
-     [("TARO-MT", 1, {"size": "large", "sugar": "50", "milk": "oat", "boba": "no"})]),
+    (
+        "1 taro milk tea 24 oz, half sugar, oat milk, no boba",
+        [("TARO-MT", 1, {"size": "large", "sugar": "50", "milk": "oat", "boba": "no"})],
+    ),
     ("3 cheese quesadillas and a coke", [("QUESADILLA", 3), ("COCA-600", 1)]),
-    ("2 al pastor tacos with pineapple, 2 suadero tacos no onion",
-     [("TACO-PASTOR", 2, {"taco_extras": "with_pineapple"}), ("TACO-SUADERO", 2, {"taco_extras": "no_onion"})]),
+    (
+        "2 al pastor tacos with pineapple, 2 suadero tacos no onion",
+        [("TACO-PASTOR", 2, {"taco_extras": "with_pineapple"}), ("TACO-SUADERO", 2, {"taco_extras": "no_onion"})],
+    ),
     ("an americano and a hibiscus water", [("CAFE-AMER", 1), ("JAMAICA", 1)]),
     ("Can I have two capuccinos, small", [("CAFE-LATTE", 2, {"size": "small"})]),
     ("three matcha lattes w/ almond milk pls", [("MATCHA-LT", 3, {"milk": "almond"})]),
@@ -130,11 +148,14 @@ def test_sentences(parser, text, expected):
     assert lines_of(parser, text) == full(expected)
 
 
-@pytest.mark.parametrize("text,variant_sku", [
-    ("quiero una playera negra talla M", "PLAYERA-M-NEGRO"),
-    ("i'd like a black t-shirt size XL", "PLAYERA-XG-NEGRO"),
-    ("una playera negra", None),  # no size yet: the bot has to ask
-])
+@pytest.mark.parametrize(
+    "text,variant_sku",
+    [
+        ("quiero una playera negra talla M", "PLAYERA-M-NEGRO"),
+        ("i'd like a black t-shirt size XL", "PLAYERA-XG-NEGRO"),
+        ("una playera negra", None),  # no size yet: the bot has to ask
+    ],
+)
 def test_variant_sku_when_every_axis_is_given(parser, text, variant_sku):
     [line] = parser.parse(text).lines
     assert line.variant_sku == variant_sku
@@ -143,41 +164,68 @@ def test_variant_sku_when_every_axis_is_given(parser, text, variant_sku):
 def test_spans_cover_the_item_and_the_product_words(parser):
     text = "me das 3 de pastor y una coca porfa"
     parsed = parser.parse(text)
-    assert [text[line.start:line.end] for line in parsed.lines] == ["3 de pastor", "una coca"]
-    assert [(m.sku, text[m.start:m.end]) for m in parsed.mentions] == [("TACO-PASTOR", "pastor"), ("COCA-600", "coca")]
+    assert [text[line.start : line.end] for line in parsed.lines] == ["3 de pastor", "una coca"]
+    assert [(m.sku, text[m.start : m.end]) for m in parsed.mentions] == [
+        ("TACO-PASTOR", "pastor"),
+        ("COCA-600", "coca"),
+    ]
 
 
-@pytest.mark.parametrize("text,words", [
-    ("2 tacos al pastor", "tacos al pastor"),
-    ("quiero café en grano", "café en grano"),
-    ("one taro milk tea", "taro milk tea"),
-    ("una coca cola", "coca cola"),
-    ("un matcha latte", "matcha latte"),
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("2 tacos al pastor", "tacos al pastor"),
+        ("quiero café en grano", "café en grano"),
+        ("one taro milk tea", "taro milk tea"),
+        ("una coca cola", "coca cola"),
+        ("un matcha latte", "matcha latte"),
+    ],
+)
 def test_the_longest_catalog_phrase_wins(parser, text, words):
     [mention] = parser.parse(text).mentions
-    assert text[mention.start:mention.end] == words
+    assert text[mention.start : mention.end] == words
 
 
-@pytest.mark.parametrize("text", [
-    "hola", "hola buenas tardes", "a qué hora abren", "what's on the menu", "what time do you close?",
-    "gracias!!", "ok 👍", "where are you located", "aceptan tarjeta?", "tienen wifi?", "see you later",
-    "nos vemos mañana a las 3 pm", "hola café esquina", "hi cafe esquina", "dónde queda la sucursal del centro",
-    "while I wait", "2", "", "de con y un a",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hola",
+        "hola buenas tardes",
+        "a qué hora abren",
+        "what's on the menu",
+        "what time do you close?",
+        "gracias!!",
+        "ok 👍",
+        "where are you located",
+        "aceptan tarjeta?",
+        "tienen wifi?",
+        "see you later",
+        "nos vemos mañana a las 3 pm",
+        "hola café esquina",
+        "hi cafe esquina",
+        "dónde queda la sucursal del centro",
+        "while I wait",
+        "2",
+        "",
+        "de con y un a",
+    ],
+)
 def test_no_order_and_no_product(parser, text):
     parsed = parser.parse(text)
     assert parsed.lines == [] and parsed.mentions == []
 
 
-@pytest.mark.parametrize("text,sku", [
-    ("do you have matcha?", "MATCHA-LT"),
-    ("¿tienen horchata?", "HORCHATA"),
-    ("how much is a latte?", "CAFE-LATTE"),
-    ("qué cafés tienen", "CAFE-AMER"),
-    ("el matcha lleva azúcar?", "MATCHA-LT"),
-    ("is the coke a glass bottle?", "COCA-600"),
-])
+@pytest.mark.parametrize(
+    "text,sku",
+    [
+        ("do you have matcha?", "MATCHA-LT"),
+        ("¿tienen horchata?", "HORCHATA"),
+        ("how much is a latte?", "CAFE-LATTE"),
+        ("qué cafés tienen", "CAFE-AMER"),
+        ("el matcha lleva azúcar?", "MATCHA-LT"),
+        ("is the coke a glass bottle?", "COCA-600"),
+    ],
+)
 def test_questions_name_products_but_order_nothing(parser, text, sku):
     parsed = parser.parse(text)
     assert parsed.lines == [] and [m.sku for m in parsed.mentions] == [sku]
@@ -188,10 +236,14 @@ NOT_ORDERS = {"greet", "goodbye", "thank", "bot_challenge", "out_of_scope", "sho
 
 def test_held_out_messages_that_are_not_orders_order_nothing(parser):
     """Held-out greetings, FAQ, menu and chit-chat (tests/nlu) yield almost no order line."""
-    texts = [line[2:] for lang in ("es", "en")
-             for block in yaml.safe_load((ROOT / "tests" / "nlu" / f"{lang}.yml").read_text("utf-8"))["nlu"]
-             if block.get("intent", "").startswith("faq/") or block.get("intent") in NOT_ORDERS
-             for line in block["examples"].splitlines() if line.startswith("- ")]
+    texts = [
+        line[2:]
+        for lang in ("es", "en")
+        for block in yaml.safe_load((ROOT / "tests" / "nlu" / f"{lang}.yml").read_text("utf-8"))["nlu"]
+        if block.get("intent", "").startswith("faq/") or block.get("intent") in NOT_ORDERS
+        for line in block["examples"].splitlines()
+        if line.startswith("- ")
+    ]
     ordering = [t for t in texts if parser.parse(t).lines]
     assert len(texts) > 100 and len(ordering) <= len(texts) // 100, ordering
 
@@ -202,8 +254,12 @@ def test_held_out_messages_that_are_not_orders_order_nothing(parser):
 def extractor(**config: Any) -> OrderLineExtractor:
     """Created as Rasa creates it when it loads a model (the component stores nothing in the model)."""
     context = ExecutionContext(GraphSchema({}), "test")
-    return OrderLineExtractor.create({**OrderLineExtractor.get_default_config(), **config},
-                                     LocalModelStorage(Path("unused")), Resource("order_lines"), context)
+    return OrderLineExtractor.create(
+        {**OrderLineExtractor.get_default_config(), **config},
+        LocalModelStorage(Path("unused")),
+        Resource("order_lines"),
+        context,
+    )
 
 
 def process(component: OrderLineExtractor, text: str) -> Message:
@@ -218,12 +274,20 @@ def entities(message: Message, kind: str) -> List[Dict[str, Any]]:
 def test_component_emits_order_line_and_product_entities(demo):
     text = "one large taro milk tea, half sugar"
     message = process(extractor(), text)
-    value = {"sku": "TARO-MT", "quantity": 1, "modifiers": {"size": "large", "sugar": "50"}, "variant": {},
-             "variant_sku": None, "quantity_stated": True}
+    value = {
+        "sku": "TARO-MT",
+        "quantity": 1,
+        "modifiers": {"size": "large", "sugar": "50"},
+        "variant": {},
+        "variant_sku": None,
+        "quantity_stated": True,
+    }
     assert entities(message, "order_line") == [
-        {"entity": "order_line", "value": value, "start": 0, "end": len(text), "extractor": "OrderLineExtractor"}]
+        {"entity": "order_line", "value": value, "start": 0, "end": len(text), "extractor": "OrderLineExtractor"}
+    ]
     assert entities(message, "product") == [
-        {"entity": "product", "value": "TARO-MT", "start": 10, "end": 23, "extractor": "OrderLineExtractor"}]
+        {"entity": "product", "value": "TARO-MT", "start": 10, "end": 23, "extractor": "OrderLineExtractor"}
+    ]
     assert message.get("order_lines") == [value]
     assert message.as_dict_nlu()["order_lines"] == [value]  # part of the parse result
 
@@ -238,9 +302,16 @@ def test_component_keeps_earlier_entities_and_skips_button_payloads(demo):
 
 
 def add_tamal(session) -> None:
-    product = m.Product(business_id="cafe-esquina", sku="TAMAL-RAJAS", name_es="Tamal de rajas",
-                        name_en="Rajas tamale", category_id="antojitos", price=money(30),
-                        sat_prod_serv="50192500", sat_unit="H87")
+    product = m.Product(
+        business_id="cafe-esquina",
+        sku="TAMAL-RAJAS",
+        name_es="Tamal de rajas",
+        name_en="Rajas tamale",
+        category_id="antojitos",
+        price=money(30),
+        sat_prod_serv="50192500",
+        sat_unit="H87",
+    )
     product.synonyms = [m.ProductSynonym(text="tamalito verde")]
     session.add(product)
 
@@ -306,17 +377,39 @@ def version() -> str:
         return catalog_version(session)
 
 
-@pytest.mark.parametrize("change", [
-    pytest.param(add_tamal, id="product added"),
-    pytest.param(lambda s: s.add(m.ProductSynonym(product_id=s.execute(select(m.Product.id).filter_by(
-        sku="COCA-600")).scalar_one(), text="refresquito")), id="synonym added"),
-    pytest.param(lambda s: setattr(s.execute(select(m.Product).filter_by(sku="TAZA")).scalar_one(), "active", False),
-                 id="product deactivated"),
-    pytest.param(lambda s: setattr(s.execute(select(m.ModifierOption).filter_by(code="oat")).scalar_one(),
-                                   "synonyms", ["avena", "oat", "oatly"]), id="modifier option edited"),
-    pytest.param(lambda s: setattr(s.execute(select(m.ProductVariant).filter_by(sku="PLAYERA-M-NEGRO")).scalar_one(),
-                                   "active", False), id="variant deactivated"),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(add_tamal, id="product added"),
+        pytest.param(
+            lambda s: s.add(
+                m.ProductSynonym(
+                    product_id=s.execute(select(m.Product.id).filter_by(sku="COCA-600")).scalar_one(),
+                    text="refresquito",
+                )
+            ),
+            id="synonym added",
+        ),
+        pytest.param(
+            lambda s: setattr(s.execute(select(m.Product).filter_by(sku="TAZA")).scalar_one(), "active", False),
+            id="product deactivated",
+        ),
+        pytest.param(
+            lambda s: setattr(
+                s.execute(select(m.ModifierOption).filter_by(code="oat")).scalar_one(),
+                "synonyms",
+                ["avena", "oat", "oatly"],
+            ),
+            id="modifier option edited",
+        ),
+        pytest.param(
+            lambda s: setattr(
+                s.execute(select(m.ProductVariant).filter_by(sku="PLAYERA-M-NEGRO")).scalar_one(), "active", False
+            ),
+            id="variant deactivated",
+        ),
+    ],
+)
 def test_catalog_version_changes_with_the_catalog(demo, change):
     before = version()
     assert version() == before
@@ -331,7 +424,11 @@ def test_snapshot_reads_modifier_groups_and_variant_axes(demo):
     assert [g.id for g in products["TARO-MT"].modifier_groups] == ["size", "sugar", "milk", "boba"]
     assert [o.code for o in products["TARO-MT"].modifier_groups[2].options] == ["whole", "oat", "almond"]
     assert {axis: [o.id for o in options] for axis, options in products["PLAYERA"].variant_axes.items()} == {
-        "size": ["CH", "M", "G", "XG"], "color": ["negro", "blanco"]}
+        "size": ["CH", "M", "G", "XG"],
+        "color": ["negro", "blanco"],
+    }
     assert {v.sku: v.attributes for v in products["PLAYERA"].variants}["PLAYERA-XG-BLANCO"] == {
-        "size": "XG", "color": "blanco"}
+        "size": "XG",
+        "color": "blanco",
+    }
     assert "coquita" in products["COCA-600"].synonyms

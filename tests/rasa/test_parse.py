@@ -1,5 +1,6 @@
 """`comanda parse` as an owner runs it: the trained model (from `make train`), the live catalog of a
 fresh demo database, one JSON object per message; a product added to the database is read at once."""
+
 import json
 import os
 import subprocess
@@ -32,8 +33,15 @@ def catalog_db(tmp_path_factory):
 
 
 def parse(url: str, *args: str, stdin: str = None):
-    done = subprocess.run([sys.executable, "-m", "comanda.cli", "parse", *args], input=stdin, capture_output=True,
-                          text=True, cwd=ROOT, timeout=300, env={**os.environ, "COMANDA_DATABASE_URL": url})
+    done = subprocess.run(
+        [sys.executable, "-m", "comanda.cli", "parse", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "COMANDA_DATABASE_URL": url},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads(line) for line in done.stdout.splitlines()]
 
@@ -41,36 +49,60 @@ def parse(url: str, *args: str, stdin: str = None):
 def test_parse_reads_orders_in_both_languages_and_new_products_without_retraining(catalog_db):
     with transaction(catalog_db) as session:
         business = session.get(m.Business, "cafe-esquina")
-        product = m.Product(business_id=business.id, sku="TAMAL-VERDE", name_es="Tamal verde", name_en="Green tamale",
-                            category_id="antojitos", price=Decimal("30"), sat_prod_serv="90101503", sat_unit="H87")
+        product = m.Product(
+            business_id=business.id,
+            sku="TAMAL-VERDE",
+            name_es="Tamal verde",
+            name_en="Green tamale",
+            category_id="antojitos",
+            price=Decimal("30"),
+            sat_prod_serv="90101503",
+            sat_unit="H87",
+        )
         product.synonyms.append(m.ProductSynonym(text="tamal de salsa verde"))
         session.add(product)
-    es, en, new = parse(catalog_db, "me das 3 de pastor y una coca porfa", "one large taro milk tea, half sugar",
-                        "y 2 tamales verdes")
-    assert es == {"text": "me das 3 de pastor y una coca porfa", "intent": "add_items",
-                  "confidence": es["confidence"], "language": "es",
-                  "items": [{"sku": "TACO-PASTOR", "quantity": 3, "modifiers": {}, "variant": {}},
-                            {"sku": "COCA-600", "quantity": 1, "modifiers": {}, "variant": {}}]}
+    es, en, new = parse(
+        catalog_db, "me das 3 de pastor y una coca porfa", "one large taro milk tea, half sugar", "y 2 tamales verdes"
+    )
+    assert es == {
+        "text": "me das 3 de pastor y una coca porfa",
+        "intent": "add_items",
+        "confidence": es["confidence"],
+        "language": "es",
+        "items": [
+            {"sku": "TACO-PASTOR", "quantity": 3, "modifiers": {}, "variant": {}},
+            {"sku": "COCA-600", "quantity": 1, "modifiers": {}, "variant": {}},
+        ],
+    }
     assert es["confidence"] > 0.5
     assert (en["intent"], en["language"]) == ("add_items", "en")
-    assert en["items"] == [{"sku": "TARO-MT", "quantity": 1, "modifiers": {"size": "large", "sugar": "50"},
-                            "variant": {}}]
+    assert en["items"] == [
+        {"sku": "TARO-MT", "quantity": 1, "modifiers": {"size": "large", "sugar": "50"}, "variant": {}}
+    ]
     assert [(i["sku"], i["quantity"]) for i in new["items"]] == [("TAMAL-VERDE", 2)]
 
 
 def test_parse_reads_one_message_per_line_with_jsonl(catalog_db):
-    lines = parse(catalog_db, "--jsonl", "--store", "roma", stdin='quiero una playera negra talla M\n"¿tienen matcha?"\n')
+    lines = parse(
+        catalog_db, "--jsonl", "--store", "roma", stdin='quiero una playera negra talla M\n"¿tienen matcha?"\n'
+    )
     assert [line["text"] for line in lines] == ["quiero una playera negra talla M", "¿tienen matcha?"]
-    assert lines[0]["items"] == [{"sku": "PLAYERA-M-NEGRO", "quantity": 1, "modifiers": {},
-                                  "variant": {"size": "M", "color": "negro"}}]
+    assert lines[0]["items"] == [
+        {"sku": "PLAYERA-M-NEGRO", "quantity": 1, "modifiers": {}, "variant": {"size": "M", "color": "negro"}}
+    ]
     assert lines[1]["intent"] == "product_question" and lines[1]["items"] == []
 
 
 def test_the_reading_keeps_to_the_stores_business():
-    parse_data = {"intent": {"name": "add_items", "confidence": 0.9}, "entities": [
-        {"entity": "order_line", "value": {"sku": "TACO-PASTOR", "quantity": 2, "modifiers": {}, "variant": {}}},
-        {"entity": "order_line", "value": {"sku": "OTHER-SHOP", "quantity": 1}},
-        {"entity": "language", "value": "es"}]}
+    parse_data = {
+        "intent": {"name": "add_items", "confidence": 0.9},
+        "entities": [
+            {"entity": "order_line", "value": {"sku": "TACO-PASTOR", "quantity": 2, "modifiers": {}, "variant": {}}},
+            {"entity": "order_line", "value": {"sku": "OTHER-SHOP", "quantity": 1}},
+            {"entity": "language", "value": "es"},
+        ],
+    }
     assert reading("2 de pastor", parse_data, {"TACO-PASTOR"})["items"] == [
-        {"sku": "TACO-PASTOR", "quantity": 2, "modifiers": {}, "variant": {}}]
+        {"sku": "TACO-PASTOR", "quantity": 2, "modifiers": {}, "variant": {}}
+    ]
     assert message_of('{"text": "hola"}\n') == "hola" and message_of("hola\n") == "hola"

@@ -1,4 +1,5 @@
 """Rasa's SQL tracker store on Comanda's database: same file (or schema) as Comanda's tables."""
+
 import asyncio
 
 from rasa.shared.core.domain import Domain
@@ -20,7 +21,8 @@ slots:
 def test_trackers_live_in_the_comanda_database(migrated):
     store = ComandaTrackerStore(domain=DOMAIN, host=None)
     tracker = DialogueStateTracker.from_events(
-        "centro:whatsapp:+5215512345678", [UserUttered("hola"), SlotSet("language", "es")], slots=DOMAIN.slots)
+        "centro:whatsapp:+5215512345678", [UserUttered("hola"), SlotSet("language", "es")], slots=DOMAIN.slots
+    )
     asyncio.run(store.save(tracker))
     again = asyncio.run(store.retrieve("centro:whatsapp:+5215512345678"))
     assert again.get_slot("language") == "es" and again.latest_message.text == "hola"

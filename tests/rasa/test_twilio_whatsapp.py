@@ -1,6 +1,7 @@
 """The Twilio WhatsApp channel over real HTTP: Rasa registers it on a Sanic server on a free port,
 requests are signed the way Twilio signs them (Twilio's own RequestValidator), messages land in the
 demo database's inbox, and replies go to a local fake of Twilio's Messages API."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,11 +29,12 @@ from connectors.twilio_whatsapp import MAX_BODY, TwilioWhatsAppInput
 from integrations.whatsapp.messages import split_text
 from tests.conftest import free_port
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp" / "twilio__whatsapp_inbound_button_form_fields.json"
+FIXTURE = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp" / "twilio__whatsapp_inbound_button_form_fields.json"
+)
 ACCOUNT_SID, AUTH_TOKEN = "AC" + "0" * 32, "test-auth-token"
 SHOP_NUMBER = "whatsapp:+14155238886"
 CUSTOMER = "whatsapp:+5215512345678"
-
 
 
 class FakeTwilio:
@@ -48,11 +50,21 @@ class FakeTwilio:
                 form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode(), keep_blank_values=True)
                 fake.posts.append({"path": self.path, "auth": self.headers.get("Authorization"), "form": form})
                 if fake.fail_with:
-                    body = {"code": 21211, "message": "Invalid 'To' Phone Number", "status": fake.fail_with,
-                            "more_info": "https://www.twilio.com/docs/errors/21211"}
+                    body = {
+                        "code": 21211,
+                        "message": "Invalid 'To' Phone Number",
+                        "status": fake.fail_with,
+                        "more_info": "https://www.twilio.com/docs/errors/21211",
+                    }
                 else:
-                    body = {"sid": "SM" + uuid.uuid4().hex, "status": "queued", "account_sid": ACCOUNT_SID,
-                            "to": form["To"][0], "from": form["From"][0], "body": form.get("Body", [""])[0]}
+                    body = {
+                        "sid": "SM" + uuid.uuid4().hex,
+                        "status": "queued",
+                        "account_sid": ACCOUNT_SID,
+                        "to": form["To"][0],
+                        "from": form["From"][0],
+                        "body": form.get("Body", [""])[0],
+                    }
                 raw = json.dumps(body).encode()
                 self.send_response(fake.fail_with or 201)
                 self.send_header("Content-Type", "application/json")
@@ -86,8 +98,9 @@ def twilio() -> Iterator[FakeTwilio]:
 
 @pytest.fixture
 def channel(twilio, demo) -> TwilioWhatsAppInput:
-    return TwilioWhatsAppInput.from_credentials({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN,
-                                                 "twilio_number": SHOP_NUMBER, "api_base_url": twilio.url})
+    return TwilioWhatsAppInput.from_credentials(
+        {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "twilio_number": SHOP_NUMBER, "api_base_url": twilio.url}
+    )
 
 
 @dataclass
@@ -95,8 +108,14 @@ class Server:
     url: str
     received: List[UserMessage] = field(default_factory=list)
 
-    async def post(self, fields: Dict[str, str], signature: Optional[str] = "sign", token: str = AUTH_TOKEN,
-                   signed_url: Optional[str] = None, body: Optional[Dict[str, str]] = None) -> int:
+    async def post(
+        self,
+        fields: Dict[str, str],
+        signature: Optional[str] = "sign",
+        token: str = AUTH_TOKEN,
+        signed_url: Optional[str] = None,
+        body: Optional[Dict[str, str]] = None,
+    ) -> int:
         """POST form fields as Twilio does: signed over the URL and the fields (or a given signature)."""
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if signature == "sign":
@@ -134,17 +153,35 @@ def serve(channel: TwilioWhatsAppInput, scenario: Callable[[Server], Awaitable[N
 
 
 def text_fields(sid: str = "SM00000000000000000000000000000001", body: str = "hola, ¿qué tienen?") -> Dict[str, str]:
-    return {"SmsMessageSid": sid, "NumMedia": "0", "ProfileName": "Ana", "MessageType": "text", "SmsSid": sid,
-            "WaId": "5215512345678", "SmsStatus": "received", "Body": body, "To": SHOP_NUMBER, "NumSegments": "1",
-            "ReferralNumMedia": "0", "MessageSid": sid, "AccountSid": ACCOUNT_SID, "From": CUSTOMER,
-            "ApiVersion": "2010-04-01"}
+    return {
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "ProfileName": "Ana",
+        "MessageType": "text",
+        "SmsSid": sid,
+        "WaId": "5215512345678",
+        "SmsStatus": "received",
+        "Body": body,
+        "To": SHOP_NUMBER,
+        "NumSegments": "1",
+        "ReferralNumMedia": "0",
+        "MessageSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": CUSTOMER,
+        "ApiVersion": "2010-04-01",
+    }
 
 
 def inbox() -> List[tuple]:
     with new_session() as session:
-        return [tuple(row) for row in session.execute(
-            select(m.InboundMessage.external_id, m.InboundMessage.status, m.InboundMessage.channel)
-            .order_by(m.InboundMessage.id))]
+        return [
+            tuple(row)
+            for row in session.execute(
+                select(m.InboundMessage.external_id, m.InboundMessage.status, m.InboundMessage.channel).order_by(
+                    m.InboundMessage.id
+                )
+            )
+        ]
 
 
 def customers() -> int:
@@ -160,8 +197,13 @@ def test_a_signed_text_reaches_the_bot(channel):
     assert message.text == "hola, ¿qué tienen?"
     assert message.sender_id == "centro:twilio:+525512345678"  # one person, one E.164 number on every channel
     assert message.input_channel == "twilio_whatsapp" and message.message_id == "SM00000000000000000000000000000001"
-    assert message.metadata == {"channel": "twilio", "message_id": message.message_id, "store_id": "centro",
-                                "profile_name": "Ana", "media": []}
+    assert message.metadata == {
+        "channel": "twilio",
+        "message_id": message.message_id,
+        "store_id": "centro",
+        "profile_name": "Ana",
+        "media": [],
+    }
     assert message.output_channel.name() == "twilio_whatsapp"
     assert inbox() == [("SM00000000000000000000000000000001", "processed", "twilio")]
     with new_session() as session:
@@ -174,12 +216,15 @@ def test_a_signed_text_reaches_the_bot(channel):
 def test_without_a_valid_signature_nothing_is_processed(channel, case):
     async def scenario(server: Server) -> None:
         fields = text_fields()
-        status = await server.post(fields, **{
-            "missing": {"signature": None},
-            "wrong token": {"token": "not-the-token"},
-            "tampered body": {"body": {**fields, "Body": "cancela todo"}},
-            "other url": {"signed_url": "https://elsewhere.example/webhooks/twilio_whatsapp/webhook"},
-        }[case])
+        status = await server.post(
+            fields,
+            **{
+                "missing": {"signature": None},
+                "wrong token": {"token": "not-the-token"},
+                "tampered body": {"body": {**fields, "Body": "cancela todo"}},
+                "other url": {"signed_url": "https://elsewhere.example/webhooks/twilio_whatsapp/webhook"},
+            }[case],
+        )
         assert status == 403
 
     assert serve(channel, scenario).received == []
@@ -188,9 +233,15 @@ def test_without_a_valid_signature_nothing_is_processed(channel, case):
 
 def test_the_public_url_is_what_twilio_signed(twilio, demo):
     public = "https://shop.example.com/webhooks/twilio_whatsapp/webhook"
-    channel = TwilioWhatsAppInput.from_credentials({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN,
-                                                    "twilio_number": SHOP_NUMBER, "webhook_url": public,
-                                                    "store": "roma"})
+    channel = TwilioWhatsAppInput.from_credentials(
+        {
+            "account_sid": ACCOUNT_SID,
+            "auth_token": AUTH_TOKEN,
+            "twilio_number": SHOP_NUMBER,
+            "webhook_url": public,
+            "store": "roma",
+        }
+    )
 
     async def scenario(server: Server) -> None:
         assert await server.post(text_fields(), signed_url=public) == 204
@@ -223,8 +274,13 @@ def test_a_tapped_button_sends_its_payload(channel):
 
 
 def test_media_tells_the_bot_it_received_media(channel):
-    fields = {**text_fields("SMMEDIA", body=""), "NumMedia": "1", "MessageType": "image",
-              "MediaContentType0": "image/jpeg", "MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC/Media/ME1"}
+    fields = {
+        **text_fields("SMMEDIA", body=""),
+        "NumMedia": "1",
+        "MessageType": "image",
+        "MediaContentType0": "image/jpeg",
+        "MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC/Media/ME1",
+    }
 
     async def scenario(server: Server) -> None:
         assert await server.post(fields) == 204  # the blank Body is part of the signature
@@ -235,8 +291,13 @@ def test_media_tells_the_bot_it_received_media(channel):
 
 
 def test_a_location_becomes_share_location(channel):
-    fields = {**text_fields("SMLOC", body=""), "MessageType": "location", "Latitude": "19.4326",
-              "Longitude": "-99.1332", "Address": "Zócalo, CDMX"}
+    fields = {
+        **text_fields("SMLOC", body=""),
+        "MessageType": "location",
+        "Latitude": "19.4326",
+        "Longitude": "-99.1332",
+        "Address": "Zócalo, CDMX",
+    }
 
     async def scenario(server: Server) -> None:
         assert await server.post(fields) == 204
@@ -259,8 +320,13 @@ def test_replies_reach_twilio_and_a_number_picks_a_button(channel, twilio):
         assert await server.post(text_fields("SMHOLA", body="hola")) == 204
         out, recipient = server.received[0].output_channel, server.received[0].sender_id
         await out.send_response(recipient, {"text": "¡Hola!\nBienvenida a Café Esquina"})
-        await out.send_response(recipient, {"text": "¿Confirmas?", "buttons": [
-            {"title": "Sí", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]})
+        await out.send_response(
+            recipient,
+            {
+                "text": "¿Confirmas?",
+                "buttons": [{"title": "Sí", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}],
+            },
+        )
         await out.send_response(recipient, {"image": "https://shop.example.com/menu.jpg"})
         assert await server.post(text_fields("SMPICK", body="2")) == 204
         assert await server.post(text_fields("SMOUT", body="7")) == 204

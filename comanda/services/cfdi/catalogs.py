@@ -4,6 +4,7 @@ Person types come from the RFC: 12 characters is a company (persona moral), 13 a
 and the two generic RFCs have their own rules: XAXX010101000 (public in general, a national customer without
 RFC) and XEXX010101000 (a foreign customer) both take régimen 616 and uso S01 only.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -53,9 +54,11 @@ def _entries(filename: str) -> Dict[str, CatalogEntry]:
     rows = yaml.safe_load((SAT_DIR / filename).read_text(encoding="utf-8"))
     return {
         row["code"]: CatalogEntry(
-            code=row["code"], sat=row["sat"],
+            code=row["code"],
+            sat=row["sat"],
             person_types=tuple(kind for kind in (FISICA, MORAL) if row[kind]),
-            labels={"es": row["es"], "en": row["en"]}, regimes=tuple(row.get("regimes", ())),
+            labels={"es": row["es"], "en": row["en"]},
+            regimes=tuple(row.get("regimes", ())),
         )
         for row in rows
     }
@@ -117,7 +120,8 @@ def regime_options(rfc: str, language: str) -> List[Option]:
     """The regimes to offer for an RFC: valid for its person type and with at least one use allowed."""
     kind = person_type(rfc)
     return [
-        entry.option(language) for code, entry in regimes().items()
+        entry.option(language)
+        for code, entry in regimes().items()
         if regime_allowed(code, kind) and any(use_allowed(use, code, kind) for use in uses())
     ]
 
@@ -129,7 +133,7 @@ def use_options(rfc: str, regime: str, language: str) -> List[Option]:
 
 
 def regime_label(code: str, language: str) -> str:
-    """"612 Act. empresarial", for summaries; an unknown code stays as it is."""
+    """ "612 Act. empresarial", for summaries; an unknown code stays as it is."""
     entry = regimes().get(code)
     return entry.option(language).title if entry else code
 

@@ -3,6 +3,7 @@
 satcfdi lives only in COMANDA_ACTIONS_VENV (Rasa's environment cannot have it), so when ``cfdi`` runs where
 satcfdi is missing, the same command is executed again with that environment's ``comanda``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,10 @@ def _print_invoice(invoice) -> None:
     from comanda.money import format_money
 
     test = " (test document: no fiscal validity)" if invoice.test_document else ""
-    print(f"invoice {invoice.id} {invoice.series}{invoice.folio} {invoice.kind} {invoice.status}: "
-          f"{invoice.receiver_rfc} {format_money(invoice.total)} uuid {invoice.uuid}{test}")
+    print(
+        f"invoice {invoice.id} {invoice.series}{invoice.folio} {invoice.kind} {invoice.status}: "
+        f"{invoice.receiver_rfc} {format_money(invoice.total)} uuid {invoice.uuid}{test}"
+    )
 
 
 def _write_documents(invoice, folder: Path, language: str) -> None:
@@ -99,8 +102,9 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
     with new_session() as session:
         pac = get_invoice(session, args.invoice).pac
-    _print_invoice(cancel_invoice(args.invoice, args.motive, issuer=issuer(pac), actor=ACTOR,
-                                  substitute_uuid=args.substitute))
+    _print_invoice(
+        cancel_invoice(args.invoice, args.motive, issuer=issuer(pac), actor=ACTOR, substitute_uuid=args.substitute)
+    )
     return 0
 
 
@@ -135,8 +139,13 @@ def cmd_credit_note(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--amount must be an amount of money, not {args.amount!r}")
     with new_session() as session:
         pac = get_invoice(session, args.invoice).pac
-    note = issue_credit_note(args.invoice, issuer=issuer(pac), actor=ACTOR, amount=amount,
-                             lines=_returned_lines(args.line) if args.line else None)
+    note = issue_credit_note(
+        args.invoice,
+        issuer=issuer(pac),
+        actor=ACTOR,
+        amount=amount,
+        lines=_returned_lines(args.line) if args.line else None,
+    )
     _print_invoice(note)
     return 0
 
@@ -197,8 +206,11 @@ def add_cfdi_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--substitute", metavar="UUID", help="motive 01: the UUID of the CFDI that replaces it")
     p.set_defaults(cfdi_func=cmd_cancel)
 
-    p = commands.add_parser("release", help="an unconfirmed invoice the PAC holds no live CFDI for (checked on its "
-                                            "site): free its order or period to be invoiced again")
+    p = commands.add_parser(
+        "release",
+        help="an unconfirmed invoice the PAC holds no live CFDI for (checked on its "
+        "site): free its order or period to be invoiced again",
+    )
     p.add_argument("invoice", type=int, metavar="ID")
     p.set_defaults(cfdi_func=cmd_release)
 

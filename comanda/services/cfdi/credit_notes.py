@@ -6,6 +6,7 @@ the original's forma de pago. Returned units keep their line's SAT keys and pric
 "bonificación" concepto. A credit note of a global invoice carries the same InformacionGlobal. No credit
 note may take the invoice below zero: the live ones already issued count.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -32,41 +33,72 @@ CREDIT_USE = "G02"
 BONUS_PROD_SERV, BONUS_UNIT = "84111506", "ACT"
 
 
-def issue_credit_note(invoice_id: int, *, issuer: CfdiIssuer, actor: str, lines: Optional[Mapping[int, int]] = None,
-                      amount: Optional[Decimal] = None, url: Optional[str] = None) -> m.Invoice:
+def issue_credit_note(
+    invoice_id: int,
+    *,
+    issuer: CfdiIssuer,
+    actor: str,
+    lines: Optional[Mapping[int, int]] = None,
+    amount: Optional[Decimal] = None,
+    url: Optional[str] = None,
+) -> m.Invoice:
     """Credit an issued Ingreso or global invoice: ``lines`` maps order line ids to units given back;
     ``amount`` (IVA included) credits money without units; with neither, every line in full."""
     with transaction(url) as session:
         # Locked (PostgreSQL) so two credit notes of one invoice count each other's draft.
-        original = session.execute(select(m.Invoice).where(m.Invoice.id == invoice_id).with_for_update()) \
-            .scalar_one_or_none()
+        original = session.execute(
+            select(m.Invoice).where(m.Invoice.id == invoice_id).with_for_update()
+        ).scalar_one_or_none()
         if original is None:
             raise NotFound(f"no invoice {invoice_id}", invoice_id=invoice_id)
         if original.kind == "egreso" or original.status not in ("sealed", "stamped"):
             raise refuse("invoice", "invoice_not_active", invoice=invoice_id)
-        concepts = (_bonus(amount) if amount is not None else _returned_units(session, original, lines))
+        concepts = _bonus(amount) if amount is not None else _returned_units(session, original, lines)
         amounts = totals(c.amount for c in concepts)
         available = original.total - credited_amount(session, original)
         if amounts.total <= 0:
             raise refuse("invoice", "credit_amount_invalid", amount=format_money(amounts.total))
         if amounts.total > available:
-            raise refuse("invoice", "credit_exceeds_invoice", amount=format_money(amounts.total),
-                         available=format_money(available))
+            raise refuse(
+                "invoice",
+                "credit_exceeds_invoice",
+                amount=format_money(amounts.total),
+                available=format_money(available),
+            )
         receiver = _receiver(original)
         invoice = m.Invoice(
-            business_id=original.business_id, store_id=original.store_id, order_id=original.order_id,
-            kind="egreso", status="draft", series=SERIES, receiver_rfc=receiver.rfc, receiver_name=receiver.name,
-            receiver_postal_code=receiver.postal_code, receiver_tax_regime=receiver.tax_regime,
-            cfdi_use=receiver.cfdi_use, email=original.email, payment_form=original.payment_form,
-            subtotal=amounts.subtotal, tax=amounts.tax, total=amounts.total, related_uuid=original.uuid,
+            business_id=original.business_id,
+            store_id=original.store_id,
+            order_id=original.order_id,
+            kind="egreso",
+            status="draft",
+            series=SERIES,
+            receiver_rfc=receiver.rfc,
+            receiver_name=receiver.name,
+            receiver_postal_code=receiver.postal_code,
+            receiver_tax_regime=receiver.tax_regime,
+            cfdi_use=receiver.cfdi_use,
+            email=original.email,
+            payment_form=original.payment_form,
+            subtotal=amounts.subtotal,
+            tax=amounts.tax,
+            total=amounts.total,
+            related_uuid=original.uuid,
             relation_type=RELATION_CREDIT_NOTE,
         )
         add_draft(session, invoice, actor)
         store, business = session.get(m.Store, original.store_id), session.get(m.Business, original.business_id)
         document = CfdiDocument(
-            kind=EGRESO, series=SERIES, folio=invoice.folio, issued_at=issue_time(business),
-            expedition_postal_code=store.postal_code, issuer=issuer_of(business), receiver=receiver,
-            payment_form=original.payment_form, concepts=concepts, relation_type=RELATION_CREDIT_NOTE,
+            kind=EGRESO,
+            series=SERIES,
+            folio=invoice.folio,
+            issued_at=issue_time(business),
+            expedition_postal_code=store.postal_code,
+            issuer=issuer_of(business),
+            receiver=receiver,
+            payment_form=original.payment_form,
+            concepts=concepts,
+            relation_type=RELATION_CREDIT_NOTE,
             related_uuid=original.uuid,
             global_info=parse_period(original.global_period).info if original.kind == "global" else None,
         )
@@ -76,17 +108,22 @@ def issue_credit_note(invoice_id: int, *, issuer: CfdiIssuer, actor: str, lines:
 
 def credited_amount(session: Session, invoice: m.Invoice) -> Decimal:
     """What live credit notes already take off an invoice (drafts included: they may yet be stamped)."""
-    total = session.execute(select(func.coalesce(func.sum(m.Invoice.total), 0)).where(
-        m.Invoice.related_uuid == invoice.uuid, m.Invoice.relation_type == RELATION_CREDIT_NOTE,
-        m.Invoice.status.in_(LIVE))).scalar()
+    total = session.execute(
+        select(func.coalesce(func.sum(m.Invoice.total), 0)).where(
+            m.Invoice.related_uuid == invoice.uuid,
+            m.Invoice.relation_type == RELATION_CREDIT_NOTE,
+            m.Invoice.status.in_(LIVE),
+        )
+    ).scalar()
     return money(str(total))
 
 
 def _receiver(original: m.Invoice) -> Receiver:
     kind = person_type(original.receiver_rfc)
     use = CREDIT_USE if use_allowed(CREDIT_USE, original.receiver_tax_regime, kind) else GENERIC_USE
-    return Receiver(original.receiver_rfc, original.receiver_name, original.receiver_postal_code,
-                    original.receiver_tax_regime, use)
+    return Receiver(
+        original.receiver_rfc, original.receiver_name, original.receiver_postal_code, original.receiver_tax_regime, use
+    )
 
 
 def _bonus(amount: Decimal) -> Tuple[Concept, ...]:
@@ -104,9 +141,15 @@ def _returned_units(session: Session, original: m.Invoice, lines: Optional[Mappi
         if not 0 < units <= line.quantity:
             raise refuse("invoice", "credit_quantity", line=line_id, quantity=line.quantity)
         gross = money(line.line_total * units / line.quantity)
-        concepts.append(Concept(line.sat_prod_serv, line.sat_unit,
-                                t("cfdi.concept.return", "es", description=line.description), line.sku,
-                                split_iva_included(gross, units)))
+        concepts.append(
+            Concept(
+                line.sat_prod_serv,
+                line.sat_unit,
+                t("cfdi.concept.return", "es", description=line.description),
+                line.sku,
+                split_iva_included(gross, units),
+            )
+        )
     return tuple(concepts)
 
 

@@ -1,4 +1,5 @@
 """E-mailing an invoice's PDF and XML to the customer, through any ``Mailer`` (integrations.email: SMTP)."""
+
 from __future__ import annotations
 
 from email.message import EmailMessage
@@ -21,23 +22,32 @@ class Mailer(Protocol):
 def invoice_email(invoice: m.Invoice, business_name: str, to: str, language: str) -> EmailMessage:
     message = EmailMessage()
     message["To"] = to
-    message["Subject"] = t("cfdi.email.subject", language, business=business_name,
-                           folio=f"{invoice.series}{invoice.folio}")
-    body = t("cfdi.email.body", language, business=business_name, folio=f"{invoice.series}{invoice.folio}",
-             total=format_money(invoice.total), uuid=invoice.uuid)
+    message["Subject"] = t(
+        "cfdi.email.subject", language, business=business_name, folio=f"{invoice.series}{invoice.folio}"
+    )
+    body = t(
+        "cfdi.email.body",
+        language,
+        business=business_name,
+        folio=f"{invoice.series}{invoice.folio}",
+        total=format_money(invoice.total),
+        uuid=invoice.uuid,
+    )
     if invoice.test_document:
         body += "\n\n" + t("cfdi.test_notice", language)
     message.set_content(body)
     for fmt, content in (("pdf", invoice.pdf), ("xml", invoice.xml.encode() if invoice.xml else None)):
         if content:
             maintype, subtype = FORMATS[fmt].split("/")
-            message.add_attachment(content, maintype=maintype, subtype=subtype,
-                                   filename=document_filename(invoice, fmt, language))
+            message.add_attachment(
+                content, maintype=maintype, subtype=subtype, filename=document_filename(invoice, fmt, language)
+            )
     return message
 
 
-def email_invoice(invoice_id: int, *, mailer: Mailer, language: str, actor: str, to: Optional[str] = None,
-                  url: Optional[str] = None) -> str:
+def email_invoice(
+    invoice_id: int, *, mailer: Mailer, language: str, actor: str, to: Optional[str] = None, url: Optional[str] = None
+) -> str:
     """Send the invoice to ``to`` (default: the address given for it); returns the address used."""
     with transaction(url) as session:
         invoice = get_invoice(session, invoice_id)

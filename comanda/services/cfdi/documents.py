@@ -5,6 +5,7 @@ and has it stamped (or, for Facturapi, sends it to be built, sealed and stamped 
 rejections come back as ``InvoiceRefused`` (mapped to the same codes as the local checks), outages as
 ``PacUnavailable``, a stamp that may have happened without Comanda getting it as ``StampUnconfirmed``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

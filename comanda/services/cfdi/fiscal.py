@@ -12,6 +12,7 @@ soon as it is filled and ask again with the right explanation. The rules are SAT
   (LugarExpedicion).
 - Régimen: valid for the person type; uso CFDI: allowed for that régimen and person type.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,13 +43,31 @@ NAME_MAX_LENGTH = 300
 # Capital regimes a company writes after its name, longest first. Single letters are abbreviations, matched
 # with or without dots and spaces ("S.A. de C.V.", "SA DE CV", "s a de c v").
 CAPITAL_REGIMES = [
-    "S A P I DE C V", "S A B DE C V", "S A S DE C V", "S DE R L DE C V", "S C DE R L DE C V", "S A DE C V",
-    "S P R DE R L", "S P R DE R I", "S C DE R L", "S C DE C V", "S DE R L", "S EN C POR A", "S EN N C", "S EN C",
-    "S A P I", "S A B", "S A S", "S A", "S C", "A C", "I A P",
+    "S A P I DE C V",
+    "S A B DE C V",
+    "S A S DE C V",
+    "S DE R L DE C V",
+    "S C DE R L DE C V",
+    "S A DE C V",
+    "S P R DE R L",
+    "S P R DE R I",
+    "S C DE R L",
+    "S C DE C V",
+    "S DE R L",
+    "S EN C POR A",
+    "S EN N C",
+    "S EN C",
+    "S A P I",
+    "S A B",
+    "S A S",
+    "S A",
+    "S C",
+    "A C",
+    "I A P",
 ]
 
 
-def _capital_regime_pattern(regime: str) -> "re.Pattern[str]":
+def _capital_regime_pattern(regime: str) -> re.Pattern[str]:
     tokens = [re.escape(token) + (r"\.?" if len(token) == 1 else "") for token in regime.split()]
     return re.compile(r"[\s,]+" + r"[\s.]*".join(tokens) + r"[\s.]*$", re.IGNORECASE)
 
@@ -67,11 +86,15 @@ class FiscalData:
     use: str
     email: Optional[str] = None
 
-    def normalized(self) -> "FiscalData":
+    def normalized(self) -> FiscalData:
         """As SAT expects it: RFC and name upper case without stray spaces or dashes, codes trimmed."""
         return replace(
-            self, rfc=normalize_rfc(self.rfc), name=normalize_name(self.name),
-            postal_code=self.postal_code.strip(), regime=self.regime.strip(), use=self.use.strip().upper(),
+            self,
+            rfc=normalize_rfc(self.rfc),
+            name=normalize_name(self.name),
+            postal_code=self.postal_code.strip(),
+            regime=self.regime.strip(),
+            use=self.use.strip().upper(),
             email=(self.email or "").strip() or None,
         )
 

@@ -14,6 +14,7 @@ global one, so a rejected or failed customer invoice never leaves the sale out o
 replacement relates to the cancelled global (TipoRelacion 04). If the PAC cannot be reached for the
 replacement, running ``comanda cfdi global`` for the period again finishes it, with the same relation.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,8 +70,9 @@ class GlobalPeriod:
     def utc_bounds(self, zone_name: str) -> Tuple[datetime, datetime]:
         """The period's first and first-after moments, local midnights in UTC."""
         zone = ZoneInfo(zone_name)
-        start, end = (datetime(d.year, d.month, d.day, tzinfo=zone).astimezone(timezone.utc)
-                      for d in (self.start, self.end))
+        start, end = (
+            datetime(d.year, d.month, d.day, tzinfo=zone).astimezone(timezone.utc) for d in (self.start, self.end)
+        )
         return start, end
 
 
@@ -84,12 +86,13 @@ def parse_period(period: str) -> GlobalPeriod:
             return GlobalPeriod(period, DAILY, start, start + timedelta(days=1))
         start = date(year, month, 1)
     except (AttributeError, ValueError):
-        raise refuse("period", "global_period_format", period=period)
+        raise refuse("period", "global_period_format", period=period) from None
     return GlobalPeriod(period, MONTHLY, start, (start + timedelta(days=32)).replace(day=1))
 
 
-def issue_global_invoice(store_id: str, period: str, *, issuer: CfdiIssuer, actor: str,
-                         url: Optional[str] = None) -> Optional[m.Invoice]:
+def issue_global_invoice(
+    store_id: str, period: str, *, issuer: CfdiIssuer, actor: str, url: Optional[str] = None
+) -> Optional[m.Invoice]:
     """The global invoice of a store's period. If one is live and some of its sales have been invoiced
     apart since, it is replaced (motive 04); the new one is returned (None when no sale is left)."""
     span = parse_period(period)
@@ -106,33 +109,45 @@ def issue_global_invoice(store_id: str, period: str, *, issuer: CfdiIssuer, acto
             orders = _uninvoiced_sales(session, store, span)
             if not orders:
                 raise refuse("period", "global_nothing_to_invoice", period=period)
-            draft_id, document = _draft(session, store, span, orders, _unreplaced(session, store.id, span.label),
-                                        actor)
+            draft_id, document = _draft(session, store, span, orders, _unreplaced(session, store.id, span.label), actor)
     if current is not None:
         return _replace(current_id, issuer, actor, url)
     return issue_draft(draft_id, document, issuer, actor, url)
 
 
-def take_out_of_global(order_id: int, *, issuer: CfdiIssuer, actor: str,
-                       url: Optional[str] = None) -> Optional[m.Invoice]:
+def take_out_of_global(
+    order_id: int, *, issuer: CfdiIssuer, actor: str, url: Optional[str] = None
+) -> Optional[m.Invoice]:
     """After an order got its own invoice: replace the live global invoice that still includes it, if any.
     Failures are logged and audited, not raised: the customer's invoice is already stamped."""
     with transaction(url) as session:
-        current = session.execute(
-            select(m.Invoice).join(m.InvoiceOrder, m.InvoiceOrder.invoice_id == m.Invoice.id)
-            .where(m.InvoiceOrder.order_id == order_id, m.Invoice.kind == "global", m.Invoice.status.in_(ISSUED))
-        ).scalars().first()
+        current = (
+            session.execute(
+                select(m.Invoice)
+                .join(m.InvoiceOrder, m.InvoiceOrder.invoice_id == m.Invoice.id)
+                .where(m.InvoiceOrder.order_id == order_id, m.Invoice.kind == "global", m.Invoice.status.in_(ISSUED))
+            )
+            .scalars()
+            .first()
+        )
         if current is None:
             return None
         current_id = current.id
     try:
         return _replace(current_id, issuer, actor, url)
     except ComandaError as exc:
-        log.warning("order %s has its own invoice, but global invoice %s could not be replaced: %s",
-                    order_id, current_id, exc)
+        log.warning(
+            "order %s has its own invoice, but global invoice %s could not be replaced: %s", order_id, current_id, exc
+        )
         with transaction(url) as session:
-            audit(session, actor, "replacement_failed", get_invoice(session, current_id), reason=exc.message,
-                  order_id=order_id)
+            audit(
+                session,
+                actor,
+                "replacement_failed",
+                get_invoice(session, current_id),
+                reason=exc.message,
+                order_id=order_id,
+            )
         return None
 
 
@@ -153,58 +168,112 @@ def _replace(global_id: int, issuer: CfdiIssuer, actor: str, url: Optional[str])
 
 
 def _live_global(session: Session, store_id: str, label: str) -> Optional[m.Invoice]:
-    return session.execute(select(m.Invoice).where(
-        m.Invoice.active_key == f"global:{store_id}:{label}")).scalar_one_or_none()
+    return session.execute(
+        select(m.Invoice).where(m.Invoice.active_key == f"global:{store_id}:{label}")
+    ).scalar_one_or_none()
 
 
 def _unreplaced(session: Session, store_id: str, label: str) -> Optional[m.Invoice]:
     """The period's latest global invoice when it was cancelled with motive 04 and its replacement never issued
     (the PAC failed half way): the one issued now replaces it."""
-    latest = session.execute(select(m.Invoice).where(
-        m.Invoice.kind == "global", m.Invoice.store_id == store_id, m.Invoice.global_period == label,
-        m.Invoice.status.in_((*ISSUED, "cancelled"))).order_by(m.Invoice.id.desc())).scalars().first()
+    latest = (
+        session.execute(
+            select(m.Invoice)
+            .where(
+                m.Invoice.kind == "global",
+                m.Invoice.store_id == store_id,
+                m.Invoice.global_period == label,
+                m.Invoice.status.in_((*ISSUED, "cancelled")),
+            )
+            .order_by(m.Invoice.id.desc())
+        )
+        .scalars()
+        .first()
+    )
     return latest if latest is not None and latest.cancellation_motive == "04" else None
 
 
 def _invoiced_apart(session: Session, invoice: m.Invoice) -> bool:
     """Whether some sale in this global invoice now has an issued invoice of its own (a draft still in the PAC's
     hands, or unconfirmed, may come to nothing: the sale stays in the global invoice until it is issued)."""
-    return session.execute(
-        select(m.Invoice.id).join(m.InvoiceOrder, m.InvoiceOrder.order_id == m.Invoice.order_id)
-        .where(m.InvoiceOrder.invoice_id == invoice.id, m.Invoice.kind == "ingreso", m.Invoice.status.in_(ISSUED))
-    ).first() is not None
+    return (
+        session.execute(
+            select(m.Invoice.id)
+            .join(m.InvoiceOrder, m.InvoiceOrder.order_id == m.Invoice.order_id)
+            .where(m.InvoiceOrder.invoice_id == invoice.id, m.Invoice.kind == "ingreso", m.Invoice.status.in_(ISSUED))
+        ).first()
+        is not None
+    )
 
 
 def _uninvoiced_sales(session: Session, store: m.Store, span: GlobalPeriod) -> List[m.Order]:
     """Paid sales of the period in no live CFDI: neither their own invoice nor a global one."""
     start, end = span.utc_bounds(store.business.timezone)
-    own = select(m.Invoice.id).where(m.Invoice.order_id == m.Order.id, m.Invoice.kind == "ingreso",
-                                     m.Invoice.status.in_(LIVE)).exists()
-    in_global = (select(m.InvoiceOrder.order_id).join(m.Invoice, m.Invoice.id == m.InvoiceOrder.invoice_id)
-                 .where(m.InvoiceOrder.order_id == m.Order.id, m.Invoice.status.in_(LIVE)).exists())
-    return list(session.execute(
-        select(m.Order).where(m.Order.store_id == store.id, m.Order.payment_status == "paid",
-                              m.Order.paid_at >= start, m.Order.paid_at < end, ~own, ~in_global)
-        .order_by(m.Order.paid_at, m.Order.id)
-    ).scalars())
+    own = (
+        select(m.Invoice.id)
+        .where(m.Invoice.order_id == m.Order.id, m.Invoice.kind == "ingreso", m.Invoice.status.in_(LIVE))
+        .exists()
+    )
+    in_global = (
+        select(m.InvoiceOrder.order_id)
+        .join(m.Invoice, m.Invoice.id == m.InvoiceOrder.invoice_id)
+        .where(m.InvoiceOrder.order_id == m.Order.id, m.Invoice.status.in_(LIVE))
+        .exists()
+    )
+    return list(
+        session.execute(
+            select(m.Order)
+            .where(
+                m.Order.store_id == store.id,
+                m.Order.payment_status == "paid",
+                m.Order.paid_at >= start,
+                m.Order.paid_at < end,
+                ~own,
+                ~in_global,
+            )
+            .order_by(m.Order.paid_at, m.Order.id)
+        ).scalars()
+    )
 
 
-def _draft(session: Session, store: m.Store, span: GlobalPeriod, orders: List[m.Order],
-           replaces: Optional[m.Invoice], actor: str) -> Tuple[int, CfdiDocument]:
+def _draft(
+    session: Session,
+    store: m.Store,
+    span: GlobalPeriod,
+    orders: List[m.Order],
+    replaces: Optional[m.Invoice],
+    actor: str,
+) -> Tuple[int, CfdiDocument]:
     business = store.business
     concepts = tuple(
-        Concept(SALE_PROD_SERV, SALE_UNIT, t("cfdi.concept.sale", "es"), order_ticket(order),
-                split_iva_included(order.total))
+        Concept(
+            SALE_PROD_SERV,
+            SALE_UNIT,
+            t("cfdi.concept.sale", "es"),
+            order_ticket(order),
+            split_iva_included(order.total),
+        )
         for order in orders
     )
     amounts = totals(c.amount for c in concepts)
     receiver = Receiver(GENERIC_NATIONAL, PUBLIC_IN_GENERAL, store.postal_code, GENERIC_REGIME, GENERIC_USE)
     invoice = m.Invoice(
-        business_id=business.id, store_id=store.id, kind="global", status="draft", series=SERIES,
-        receiver_rfc=receiver.rfc, receiver_name=receiver.name, receiver_postal_code=receiver.postal_code,
-        receiver_tax_regime=receiver.tax_regime, cfdi_use=receiver.cfdi_use,
-        payment_form=main_payment_form(session, orders), subtotal=amounts.subtotal, tax=amounts.tax,
-        total=amounts.total, active_key=f"global:{store.id}:{span.label}", global_period=span.label,
+        business_id=business.id,
+        store_id=store.id,
+        kind="global",
+        status="draft",
+        series=SERIES,
+        receiver_rfc=receiver.rfc,
+        receiver_name=receiver.name,
+        receiver_postal_code=receiver.postal_code,
+        receiver_tax_regime=receiver.tax_regime,
+        cfdi_use=receiver.cfdi_use,
+        payment_form=main_payment_form(session, orders),
+        subtotal=amounts.subtotal,
+        tax=amounts.tax,
+        total=amounts.total,
+        active_key=f"global:{store.id}:{span.label}",
+        global_period=span.label,
         related_uuid=replaces.uuid if replaces else None,
         relation_type=RELATION_SUBSTITUTION if replaces else None,
     )
@@ -212,9 +281,17 @@ def _draft(session: Session, store: m.Store, span: GlobalPeriod, orders: List[m.
         raise refuse("period", "global_already_issued", period=span.label)
     session.add_all(m.InvoiceOrder(invoice_id=invoice.id, order_id=order.id) for order in orders)
     document = CfdiDocument(
-        kind=INGRESO, series=SERIES, folio=invoice.folio, issued_at=issue_time(business),
-        expedition_postal_code=store.postal_code, issuer=issuer_of(business), receiver=receiver,
-        payment_form=invoice.payment_form, concepts=concepts, relation_type=invoice.relation_type,
-        related_uuid=invoice.related_uuid, global_info=span.info,
+        kind=INGRESO,
+        series=SERIES,
+        folio=invoice.folio,
+        issued_at=issue_time(business),
+        expedition_postal_code=store.postal_code,
+        issuer=issuer_of(business),
+        receiver=receiver,
+        payment_form=invoice.payment_form,
+        concepts=concepts,
+        relation_type=invoice.relation_type,
+        related_uuid=invoice.related_uuid,
+        global_info=span.info,
     )
     return invoice.id, document

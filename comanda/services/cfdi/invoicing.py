@@ -8,6 +8,7 @@ The deadline policy is the business's ``invoice_deadline``: ``same_month`` allow
 the calendar month in which the order was paid, in the business's timezone (RMF 2.7.1.21 lets a customer ask
 for a nominative CFDI within the month of the operation; after that the sale belongs to the global invoice).
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,27 +53,34 @@ class InvoiceableOrder:
 
     def option(self, language: str) -> Option:
         """A WhatsApp list row: "C-042 · $101.00" / "2026-11-20 · 4 artículos"."""
-        return Option(str(self.order_id), t("cfdi.order_option.title", language, ticket=self.ticket,
-                                             total=format_money(self.total)),
-                      t("cfdi.order_option.description", language, date=self.paid_at.date().isoformat(),
-                        items=self.items))
+        return Option(
+            str(self.order_id),
+            t("cfdi.order_option.title", language, ticket=self.ticket, total=format_money(self.total)),
+            t("cfdi.order_option.description", language, date=self.paid_at.date().isoformat(), items=self.items),
+        )
 
 
 def invoice_deadline(business: m.Business, paid_at: datetime) -> datetime:
     """The first moment an order paid at ``paid_at`` can no longer be invoiced (aware, local time)."""
     if business.invoice_deadline != "same_month":
-        raise ConfigError(f"business {business.id}: unknown invoice_deadline {business.invoice_deadline!r} "
-                          "(supported: same_month)")
+        raise ConfigError(
+            f"business {business.id}: unknown invoice_deadline {business.invoice_deadline!r} (supported: same_month)"
+        )
     local = paid_at.astimezone(ZoneInfo(business.timezone))
     next_month = (local.replace(day=1) + timedelta(days=32)).replace(day=1)
     return next_month.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def live_invoice_for_order(session: Session, order_id: int) -> Optional[m.Invoice]:
-    return session.execute(
-        select(m.Invoice).where(m.Invoice.order_id == order_id, m.Invoice.kind == "ingreso",
-                                m.Invoice.status.in_(LIVE)).order_by(m.Invoice.id.desc())
-    ).scalars().first()
+    return (
+        session.execute(
+            select(m.Invoice)
+            .where(m.Invoice.order_id == order_id, m.Invoice.kind == "ingreso", m.Invoice.status.in_(LIVE))
+            .order_by(m.Invoice.id.desc())
+        )
+        .scalars()
+        .first()
+    )
 
 
 def order_problem(session: Session, order: m.Order) -> Optional[InvoiceRefused]:
@@ -108,21 +116,31 @@ def invoiceable_orders(session: Session, customer_id: int, store_id: Optional[st
     for order in orders.scalars():
         if order_problem(session, order) is None:
             zone = ZoneInfo(session.get(m.Business, order.business_id).timezone)
-            found.append(InvoiceableOrder(order.id, order.ticket_code or str(order.id), order.total,
-                                          (order.paid_at or order.created_at).astimezone(zone),
-                                          sum(line.quantity for line in order.lines)))
+            found.append(
+                InvoiceableOrder(
+                    order.id,
+                    order.ticket_code or str(order.id),
+                    order.total,
+                    (order.paid_at or order.created_at).astimezone(zone),
+                    sum(line.quantity for line in order.lines),
+                )
+            )
     return found
 
 
 def fiscal_profiles(session: Session, customer_id: int) -> List[FiscalData]:
     """Fiscal data the customer let us keep, most recently used first."""
-    rows = session.execute(select(m.FiscalProfile).where(m.FiscalProfile.customer_id == customer_id)
-                           .order_by(m.FiscalProfile.updated_at.desc(), m.FiscalProfile.id.desc())).scalars()
+    rows = session.execute(
+        select(m.FiscalProfile)
+        .where(m.FiscalProfile.customer_id == customer_id)
+        .order_by(m.FiscalProfile.updated_at.desc(), m.FiscalProfile.id.desc())
+    ).scalars()
     return [FiscalData(p.rfc, p.legal_name, p.postal_code, p.tax_regime, p.cfdi_use, p.email) for p in rows]
 
 
-def save_fiscal_profile(session: Session, customer_id: int, data: FiscalData, *, consent: bool,
-                        actor: str) -> Optional[m.FiscalProfile]:
+def save_fiscal_profile(
+    session: Session, customer_id: int, data: FiscalData, *, consent: bool, actor: str
+) -> Optional[m.FiscalProfile]:
     """Keep (or correct) the customer's data for next time, only when they said yes; None otherwise."""
     if not consent:
         return None
@@ -130,8 +148,9 @@ def save_fiscal_profile(session: Session, customer_id: int, data: FiscalData, *,
     if not customer.consent_fiscal_data:
         customer.consent_fiscal_data, customer.consent_fiscal_data_at = True, now()
     data = data.normalized()
-    profile = session.execute(select(m.FiscalProfile).where(
-        m.FiscalProfile.customer_id == customer_id, m.FiscalProfile.rfc == data.rfc)).scalar_one_or_none()
+    profile = session.execute(
+        select(m.FiscalProfile).where(m.FiscalProfile.customer_id == customer_id, m.FiscalProfile.rfc == data.rfc)
+    ).scalar_one_or_none()
     if profile is None:
         profile = m.FiscalProfile(customer_id=customer_id, rfc=data.rfc)
         session.add(profile)
@@ -139,8 +158,15 @@ def save_fiscal_profile(session: Session, customer_id: int, data: FiscalData, *,
     profile.tax_regime, profile.cfdi_use, profile.email = data.regime, data.use, data.email
     profile.updated_at = now()
     session.flush()
-    session.add(m.AuditEvent(actor=actor, action="fiscal_profile.saved", entity_type="fiscal_profile",
-                             entity_id=str(profile.id), data={"customer_id": customer_id, "rfc": data.rfc}))
+    session.add(
+        m.AuditEvent(
+            actor=actor,
+            action="fiscal_profile.saved",
+            entity_type="fiscal_profile",
+            entity_id=str(profile.id),
+            data={"customer_id": customer_id, "rfc": data.rfc},
+        )
+    )
     return profile
 
 
@@ -149,13 +175,28 @@ def withdraw_fiscal_consent(session: Session, customer_id: int, *, actor: str) -
     customer = session.get(m.Customer, customer_id)
     customer.consent_fiscal_data, customer.consent_fiscal_data_at = False, now()
     removed = session.execute(delete(m.FiscalProfile).where(m.FiscalProfile.customer_id == customer_id)).rowcount
-    session.add(m.AuditEvent(actor=actor, action="fiscal_profile.consent_withdrawn", entity_type="customer",
-                             entity_id=str(customer_id), data={"removed": removed}))
+    session.add(
+        m.AuditEvent(
+            actor=actor,
+            action="fiscal_profile.consent_withdrawn",
+            entity_type="customer",
+            entity_id=str(customer_id),
+            data={"removed": removed},
+        )
+    )
     return removed
 
 
-def issue_invoice(order_id: int, data: FiscalData, *, issuer: CfdiIssuer, actor: str, save_profile: bool = False,
-                  replaces: Optional[int] = None, url: Optional[str] = None) -> m.Invoice:
+def issue_invoice(
+    order_id: int,
+    data: FiscalData,
+    *,
+    issuer: CfdiIssuer,
+    actor: str,
+    save_profile: bool = False,
+    replaces: Optional[int] = None,
+    url: Optional[str] = None,
+) -> m.Invoice:
     """Issue the Ingreso CFDI of a paid order to the customer's fiscal data.
 
     Checks everything first (order and every field; InvoiceRefused lists what to fix), then seals and stamps
@@ -177,11 +218,23 @@ def issue_invoice(order_id: int, data: FiscalData, *, issuer: CfdiIssuer, actor:
         concepts = tuple(order_concepts(order))
         amounts = totals(c.amount for c in concepts)
         invoice = m.Invoice(
-            business_id=business.id, store_id=store.id, order_id=order.id, kind="ingreso", status="draft",
-            series=SERIES, receiver_rfc=data.rfc, receiver_name=data.name, receiver_postal_code=data.postal_code,
-            receiver_tax_regime=data.regime, cfdi_use=data.use, email=data.email,
-            payment_form=payment_form(session, order), subtotal=amounts.subtotal, tax=amounts.tax,
-            total=amounts.total, active_key=f"order:{order.id}",
+            business_id=business.id,
+            store_id=store.id,
+            order_id=order.id,
+            kind="ingreso",
+            status="draft",
+            series=SERIES,
+            receiver_rfc=data.rfc,
+            receiver_name=data.name,
+            receiver_postal_code=data.postal_code,
+            receiver_tax_regime=data.regime,
+            cfdi_use=data.use,
+            email=data.email,
+            payment_form=payment_form(session, order),
+            subtotal=amounts.subtotal,
+            tax=amounts.tax,
+            total=amounts.total,
+            active_key=f"order:{order.id}",
             related_uuid=replaced.uuid if replaced else None,
             relation_type=RELATION_SUBSTITUTION if replaced else None,
         )
@@ -191,10 +244,16 @@ def issue_invoice(order_id: int, data: FiscalData, *, issuer: CfdiIssuer, actor:
         if not add_draft(session, invoice, actor):
             raise refuse("order", "order_already_invoiced")
         document = CfdiDocument(
-            kind=INGRESO, series=SERIES, folio=invoice.folio, issued_at=issue_time(business),
-            expedition_postal_code=store.postal_code, issuer=issuer_of(business),
+            kind=INGRESO,
+            series=SERIES,
+            folio=invoice.folio,
+            issued_at=issue_time(business),
+            expedition_postal_code=store.postal_code,
+            issuer=issuer_of(business),
             receiver=Receiver(data.rfc, data.name, data.postal_code, data.regime, data.use),
-            payment_form=invoice.payment_form, concepts=concepts, relation_type=invoice.relation_type,
+            payment_form=invoice.payment_form,
+            concepts=concepts,
+            relation_type=invoice.relation_type,
             related_uuid=invoice.related_uuid,
         )
         draft_id, customer_id = invoice.id, order.customer_id
@@ -215,13 +274,20 @@ def _replaced_invoice(session: Session, order: m.Order, invoice_id: int) -> m.In
     return replaced
 
 
-def _cancel_replaced(replaced_id: int, substitute: m.Invoice, issuer: CfdiIssuer, actor: str,
-                     url: Optional[str]) -> None:
+def _cancel_replaced(
+    replaced_id: int, substitute: m.Invoice, issuer: CfdiIssuer, actor: str, url: Optional[str]
+) -> None:
     """Motive 01 with the new UUID; if SAT cannot be reached now, staff retries `comanda cfdi cancel`."""
     try:
         cancel_invoice(replaced_id, "01", issuer=issuer, actor=actor, substitute_uuid=substitute.uuid, url=url)
     except ComandaError as exc:
         log.warning("invoice %s replaces %s, but cancelling the old one failed: %s", substitute.id, replaced_id, exc)
         with transaction(url) as session:
-            audit(session, actor, "cancel_failed", get_invoice(session, replaced_id), reason=exc.message,
-                  substitute_uuid=substitute.uuid)
+            audit(
+                session,
+                actor,
+                "cancel_failed",
+                get_invoice(session, replaced_id),
+                reason=exc.message,
+                substitute_uuid=substitute.uuid,
+            )

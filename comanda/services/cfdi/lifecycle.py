@@ -8,6 +8,7 @@ customer can correct the data and try again. A draft the PAC may have stamped wi
 (``StampUnconfirmed``) is ``unconfirmed`` and keeps its key, so nothing is stamped twice; staff look at the PAC
 and ``release_unconfirmed`` it. Every change writes an audit_events row as well.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,15 @@ RETENTION_YEARS = 6  # CFF art. 30: 5 years from the annual return, filed the sp
 
 
 def audit(session: Session, actor: str, action: str, invoice: m.Invoice, **data: object) -> None:
-    session.add(m.AuditEvent(actor=actor, action=f"invoice.{action}", entity_type="invoice",
-                             entity_id=str(invoice.id), data={k: v for k, v in data.items() if v is not None}))
+    session.add(
+        m.AuditEvent(
+            actor=actor,
+            action=f"invoice.{action}",
+            entity_type="invoice",
+            entity_id=str(invoice.id),
+            data={k: v for k, v in data.items() if v is not None},
+        )
+    )
 
 
 def get_invoice(session: Session, invoice_id: int) -> m.Invoice:
@@ -58,13 +66,22 @@ def add_draft(session: Session, invoice: m.Invoice, actor: str) -> bool:
     if insert_unless_duplicate(session, invoice) is None:
         return False
     invoice.folio = str(invoice.id)
-    audit(session, actor, "draft", invoice, kind=invoice.kind, order_id=invoice.order_id,
-          period=invoice.global_period, related_uuid=invoice.related_uuid)
+    audit(
+        session,
+        actor,
+        "draft",
+        invoice,
+        kind=invoice.kind,
+        order_id=invoice.order_id,
+        period=invoice.global_period,
+        related_uuid=invoice.related_uuid,
+    )
     return True
 
 
-def issue_draft(invoice_id: int, document: CfdiDocument, issuer: CfdiIssuer, actor: str,
-                url: Optional[str] = None) -> m.Invoice:
+def issue_draft(
+    invoice_id: int, document: CfdiDocument, issuer: CfdiIssuer, actor: str, url: Optional[str] = None
+) -> m.Invoice:
     """Have the PAC seal and stamp a committed draft, and record what happened."""
     try:
         stamped = issuer.issue(document)
@@ -74,8 +91,13 @@ def issue_draft(invoice_id: int, document: CfdiDocument, issuer: CfdiIssuer, act
         raise
     except Exception as exc:
         with transaction(url) as session:
-            _close_draft(session, get_invoice(session, invoice_id),
-                         "rejected" if isinstance(exc, InvoiceRefused) else "failed", str(exc), actor)
+            _close_draft(
+                session,
+                get_invoice(session, invoice_id),
+                "rejected" if isinstance(exc, InvoiceRefused) else "failed",
+                str(exc),
+                actor,
+            )
         raise
     with transaction(url) as session:
         invoice = get_invoice(session, invoice_id)
@@ -85,8 +107,16 @@ def issue_draft(invoice_id: int, document: CfdiDocument, issuer: CfdiIssuer, act
         invoice.subtotal, invoice.tax, invoice.total = stamped.totals.subtotal, stamped.totals.tax, stamped.totals.total
         invoice.issued_at = now()
         invoice.retain_until = date(document.issued_at.year + RETENTION_YEARS, 12, 31)
-        audit(session, actor, invoice.status, invoice, uuid=stamped.uuid, pac=issuer.name, test=stamped.test,
-              total=str(invoice.total))
+        audit(
+            session,
+            actor,
+            invoice.status,
+            invoice,
+            uuid=stamped.uuid,
+            pac=issuer.name,
+            test=stamped.test,
+            total=str(invoice.total),
+        )
     try:
         pdf = issuer.render_pdf(stamped.xml, stamped.test)
     except Exception:  # noqa: BLE001 - the CFDI is stamped and kept; only its printed form is missing
@@ -135,8 +165,15 @@ def live_invoice_by_uuid(session: Session, uuid: str) -> Optional[m.Invoice]:
     ).scalar_one_or_none()
 
 
-def cancel_invoice(invoice_id: int, motive: str, *, issuer: CfdiIssuer, actor: str,
-                   substitute_uuid: Optional[str] = None, url: Optional[str] = None) -> m.Invoice:
+def cancel_invoice(
+    invoice_id: int,
+    motive: str,
+    *,
+    issuer: CfdiIssuer,
+    actor: str,
+    substitute_uuid: Optional[str] = None,
+    url: Optional[str] = None,
+) -> m.Invoice:
     """Cancel a CFDI with SAT's motive: 01 errors, replaced by ``substitute_uuid`` (issued first, relating to
     this one with TipoRelacion 04); 02 errors, not replaced; 03 the sale did not happen; 04 a global invoice
     whose sale got its own invoice. SAT allows it until the month of the annual return of the year of issue
@@ -145,11 +182,14 @@ def cancel_invoice(invoice_id: int, motive: str, *, issuer: CfdiIssuer, actor: s
         invoice = get_invoice(session, invoice_id)
         _check_cancellable(session, invoice, motive, substitute_uuid)
         if invoice.pac != issuer.name:
-            raise ConfigError(f"invoice {invoice_id} was issued through {invoice.pac!r}; cancel it with that PAC "
-                              f"(COMANDA_CFDI_PAC), not {issuer.name!r}")
+            raise ConfigError(
+                f"invoice {invoice_id} was issued through {invoice.pac!r}; cancel it with that PAC "
+                f"(COMANDA_CFDI_PAC), not {issuer.name!r}"
+            )
         business = session.get(m.Business, invoice.business_id)
-        request = CancellationRequest(invoice.uuid, business.issuer_rfc, business.issuer_csd,
-                                      invoice.pac_document_id, motive, substitute_uuid)
+        request = CancellationRequest(
+            invoice.uuid, business.issuer_rfc, business.issuer_csd, invoice.pac_document_id, motive, substitute_uuid
+        )
     result = issuer.cancel(request)
     with transaction(url) as session:
         invoice = get_invoice(session, invoice_id)
@@ -182,16 +222,24 @@ def _check_cancellable(session: Session, invoice: m.Invoice, motive: str, substi
         raise refuse("invoice", "cancel_substitute_required")
     if substitute_uuid is not None:
         substitute = live_invoice_by_uuid(session, substitute_uuid)
-        if motive != "01" or substitute is None or substitute.related_uuid != invoice.uuid \
-                or substitute.relation_type != RELATION_SUBSTITUTION:
+        if (
+            motive != "01"
+            or substitute is None
+            or substitute.related_uuid != invoice.uuid
+            or substitute.relation_type != RELATION_SUBSTITUTION
+        ):
             raise refuse("invoice", "cancel_substitute_invalid", uuid=substitute_uuid)
     business = session.get(m.Business, invoice.business_id)
     issued_year = invoice.issued_at.astimezone(ZoneInfo(business.timezone)).year
     last_day = cancellation_deadline(issued_year, business.issuer_rfc or "")
     if local_date(business.timezone) > last_day:
         raise refuse("invoice", "cancel_year_closed", year=issued_year, deadline=last_day.isoformat())
-    credit_notes = session.execute(select(m.Invoice.id).where(
-        m.Invoice.related_uuid == invoice.uuid, m.Invoice.relation_type == RELATION_CREDIT_NOTE,
-        m.Invoice.status.in_(LIVE))).first()
+    credit_notes = session.execute(
+        select(m.Invoice.id).where(
+            m.Invoice.related_uuid == invoice.uuid,
+            m.Invoice.relation_type == RELATION_CREDIT_NOTE,
+            m.Invoice.status.in_(LIVE),
+        )
+    ).first()
     if credit_notes is not None:
         raise refuse("invoice", "cancel_has_credit_notes")

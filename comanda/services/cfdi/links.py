@@ -5,6 +5,7 @@ WhatsApp fetches a document from a URL when it sends it, so the back office serv
 download the document, and only until it expires (COMANDA_DOCUMENT_LINK_MINUTES). The HMAC key is
 COMANDA_DOCUMENT_LINK_SECRET (generated once under var/secrets when not set).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,7 +42,7 @@ def link_is_valid(invoice_id: int, fmt: str, expires: str, signature: str) -> bo
 
 
 def document_filename(invoice: m.Invoice, fmt: str, language: str) -> str:
-    """"factura-F12.pdf", "credit-note-NC3.xml": the kind in the customer's language, series and folio."""
+    """ "factura-F12.pdf", "credit-note-NC3.xml": the kind in the customer's language, series and folio."""
     return f"{t(f'cfdi.filename.{invoice.kind}', language)}-{invoice.series}{invoice.folio}.{fmt}"
 
 
@@ -49,7 +50,9 @@ def invoice_document_messages(invoice: m.Invoice, language: str) -> List[Dict[st
     """Rasa custom messages that send the PDF (when rendered) and the XML as WhatsApp documents."""
     formats = ["pdf", "xml"] if invoice.pdf else ["xml"]
     return [
-        {"type": "document",
-         "document": {"link": document_link(invoice.id, fmt), "filename": document_filename(invoice, fmt, language)}}
+        {
+            "type": "document",
+            "document": {"link": document_link(invoice.id, fmt), "filename": document_filename(invoice, fmt, language)},
+        }
         for fmt in formats
     ]

@@ -4,6 +4,7 @@ Every problem has a stable ``code`` (its customer-facing text is ``cfdi.<code>``
 Spanish and English) and the ``field`` to ask again (rfc, name, postal_code, regime, use, email, order,
 invoice, period), so a rejection from the PAC leads back to the same question as a local check.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

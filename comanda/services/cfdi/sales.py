@@ -1,4 +1,5 @@
 """What a sale contributes to a CFDI: its issuer, its conceptos, its forma de pago, the time of issue."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -27,10 +28,11 @@ SETTLED = ("paid", "partially_refunded", "refunded")
 
 
 def issuer_of(business: m.Business) -> Issuer:
-    if not (business.issuer_rfc and business.issuer_legal_name and business.issuer_tax_regime
-            and business.issuer_csd):
-        raise ConfigError(f"business {business.id} has no complete CFDI issuer (RFC, legal name, regime, CSD): "
-                          "set `issuer` in its catalog and load it again")
+    if not (business.issuer_rfc and business.issuer_legal_name and business.issuer_tax_regime and business.issuer_csd):
+        raise ConfigError(
+            f"business {business.id} has no complete CFDI issuer (RFC, legal name, regime, CSD): "
+            "set `issuer` in its catalog and load it again"
+        )
     return Issuer(business.issuer_rfc, business.issuer_legal_name, business.issuer_tax_regime, business.issuer_csd)
 
 
@@ -41,10 +43,15 @@ def issue_time(business: m.Business) -> datetime:
 
 def payment_form(session: Session, order: m.Order) -> str:
     """The SAT forma de pago of how the order was paid (its paid payment, else the method it chose)."""
-    payment = session.execute(
-        select(m.Payment).where(m.Payment.order_id == order.id, m.Payment.status.in_(SETTLED))
-        .order_by(m.Payment.id.desc())
-    ).scalars().first()
+    payment = (
+        session.execute(
+            select(m.Payment)
+            .where(m.Payment.order_id == order.id, m.Payment.status.in_(SETTLED))
+            .order_by(m.Payment.id.desc())
+        )
+        .scalars()
+        .first()
+    )
     method = payment.method if payment else order.payment_method
     if method == "card":
         return CARD_DEBIT if payment is not None and payment.card_funding in ("debit", "prepaid") else CARD_CREDIT
@@ -56,17 +63,31 @@ def payment_form(session: Session, order: m.Order) -> str:
 def order_concepts(order: m.Order) -> List[Concept]:
     """One concepto per order line (SAT keys copied at sale time), and the delivery fee when there is one."""
     concepts = [
-        Concept(line.sat_prod_serv, line.sat_unit, line.description, line.sku,
-                split_iva_included(line.line_total, line.quantity))
+        Concept(
+            line.sat_prod_serv,
+            line.sat_unit,
+            line.description,
+            line.sku,
+            split_iva_included(line.line_total, line.quantity),
+        )
         for line in order.lines
     ]
     if order.delivery_fee:
-        concepts.append(Concept(DELIVERY_PROD_SERV, DELIVERY_UNIT, t("cfdi.concept.delivery", "es"), None,
-                                split_iva_included(order.delivery_fee)))
+        concepts.append(
+            Concept(
+                DELIVERY_PROD_SERV,
+                DELIVERY_UNIT,
+                t("cfdi.concept.delivery", "es"),
+                None,
+                split_iva_included(order.delivery_fee),
+            )
+        )
     charged = sum((c.amount.total for c in concepts), Decimal("0.00"))
     if charged != order.total:
-        raise InvalidInput(f"order {order.id}: its lines and delivery fee add up to {charged}, not its total "
-                           f"{order.total}", order_id=order.id)
+        raise InvalidInput(
+            f"order {order.id}: its lines and delivery fee add up to {charged}, not its total {order.total}",
+            order_id=order.id,
+        )
     return concepts
 
 

@@ -11,6 +11,7 @@ exactly what was paid, which rounding the tax once on the whole subtotal would n
 ValorUnitario carries 6 decimals (Base / quantity), so Cantidad × ValorUnitario rounds back to Base for any
 quantity below 10,000.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

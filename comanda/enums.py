@@ -1,0 +1,349 @@
+"""The vocabulary of statuses, kinds and reasons: one string enum each, the only place their values are spelt.
+
+Each enum is a ``str`` (``OrderStatus.RECEIVED == "received"``), so rows, JSON and Rasa entities carry plain
+strings, and the database enforces the same values with a CHECK constraint built by ``check_in``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Iterable, Type, TypeVar
+
+from sqlalchemy import CheckConstraint
+
+E = TypeVar("E", bound="StrEnum")
+
+
+class StrEnum(str, Enum):
+    """A string enum whose str() is its value (Python 3.10 has no enum.StrEnum)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @classmethod
+    def values(cls) -> tuple:
+        return tuple(member.value for member in cls)
+
+    @classmethod
+    def parse(cls: Type[E], value: object) -> E | None:
+        """The member a value names, or None (outside input is never trusted to be one)."""
+        try:
+            return cls(value)
+        except ValueError:
+            return None
+
+
+def check_in(column: str, enum: Type[StrEnum], name: str | None = None) -> CheckConstraint:
+    """A CHECK constraint that keeps ``column`` inside ``enum``'s values (NULL allowed)."""
+    listed = ", ".join(f"'{v}'" for v in enum.values())
+    return CheckConstraint(f"{column} IN ({listed})", name=name or f"{column}_valid")
+
+
+def values_in(members: Iterable[StrEnum]) -> tuple:
+    """Plain values of some members, for an SQL ``IN``."""
+    return tuple(member.value for member in members)
+
+
+# --- people and channels ------------------------------------------------------------------------
+
+
+class StaffRole(StrEnum):
+    OWNER = "owner"
+    MANAGER = "manager"
+    STAFF = "staff"
+
+
+class Channel(StrEnum):
+    WHATSAPP = "whatsapp"
+    TWILIO = "twilio"
+    SIMULATOR = "simulator"
+    REST = "rest"
+    SHELL = "shell"
+    CONSOLE = "console"
+
+
+class Language(StrEnum):
+    ES = "es"
+    EN = "en"
+
+
+# --- stock --------------------------------------------------------------------------------------
+
+
+class StockItemKind(StrEnum):
+    PRODUCT = "product"
+    VARIANT = "variant"
+    INGREDIENT = "ingredient"
+
+
+class MovementReason(StrEnum):
+    OPENING = "opening"
+    RESERVATION = "reservation"
+    RELEASE = "release"
+    SALE = "sale"
+    RETURN = "return"
+    PURCHASE_RECEIPT = "purchase_receipt"
+    ADJUSTMENT = "adjustment"
+
+
+class ReservationStatus(StrEnum):
+    ACTIVE = "active"
+    COMMITTED = "committed"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+class LowStockAlertStatus(StrEnum):
+    OPEN = "open"
+    ORDERED = "ordered"
+    RESOLVED = "resolved"
+
+
+# --- carts and orders ---------------------------------------------------------------------------
+
+
+class CartStatus(StrEnum):
+    OPEN = "open"
+    ORDERED = "ordered"
+    ABANDONED = "abandoned"
+
+
+class Fulfilment(StrEnum):
+    PICKUP = "pickup"
+    DELIVERY = "delivery"
+
+
+class OrderStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    RECEIVED = "received"
+    PREPARING = "preparing"
+    READY = "ready"
+    DELIVERED = "delivered"
+    PICKED_UP = "picked_up"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class OrderPaymentStatus(StrEnum):
+    """Where the order's money stands (the order's ``payment_status``)."""
+
+    UNPAID = "unpaid"
+    PAID = "paid"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    FLAGGED = "flagged"
+
+
+# --- money --------------------------------------------------------------------------------------
+
+
+class PaymentMethod(StrEnum):
+    CARD = "card"
+    OXXO = "oxxo"
+    SPEI = "spei"
+    CASH = "cash"
+
+
+class PaymentProviderName(StrEnum):
+    SANDBOX = "sandbox"
+    STRIPE = "stripe"
+    MERCADOPAGO = "mercadopago"
+    SPEI = "spei"
+    CASH = "cash"
+
+
+class PaymentStatus(StrEnum):
+    """A payment's own status (one order may have several payments)."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    FLAGGED = "flagged"
+
+
+class FlagReason(StrEnum):
+    """Why a payment needs a person."""
+
+    AMOUNT_MISMATCH = "amount_mismatch"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    STOCK_GONE = "stock_gone"
+    ALREADY_PAID = "already_paid"
+    ORDER_CLOSED = "order_closed"
+
+
+class CardFunding(StrEnum):
+    CREDIT = "credit"
+    DEBIT = "debit"
+    PREPAID = "prepaid"
+    UNKNOWN = "unknown"
+
+
+class PaymentEventKind(StrEnum):
+    """What a verified provider webhook says happened."""
+
+    PAID = "paid"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    PENDING = "pending"
+
+
+class PaymentEventOutcome(StrEnum):
+    """What applying a provider webhook did."""
+
+    PAID = "paid"
+    DUPLICATE = "duplicate"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    PENDING = "pending"
+    FLAGGED = "flagged"
+    IGNORED = "ignored"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class SandboxChargeStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+
+
+# --- invoices (CFDI) ----------------------------------------------------------------------------
+
+
+class InvoiceKind(StrEnum):
+    INGRESO = "ingreso"
+    EGRESO = "egreso"
+    GLOBAL = "global"
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "draft"
+    SEALED = "sealed"  # local PAC: sealed, not stamped (a test document)
+    STAMPED = "stamped"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"  # the PAC may have stamped it; the key is kept until staff release it
+    CANCELLATION_PENDING = "cancellation_pending"
+    CANCELLED = "cancelled"
+
+
+class PacName(StrEnum):
+    LOCAL = "local"
+    FACTURAPI = "facturapi"
+    FINKOK = "finkok"
+
+
+class RelationType(StrEnum):
+    """SAT's TipoRelacion as Comanda uses it."""
+
+    CREDIT_NOTE = "01"
+    SUBSTITUTION = "04"
+
+
+class CancellationMotive(StrEnum):
+    """SAT's cancellation motives."""
+
+    WITH_ERRORS_WITH_RELATION = "01"
+    WITH_ERRORS_WITHOUT_RELATION = "02"
+    NOT_CARRIED_OUT = "03"
+    NOMINATIVE_IN_GLOBAL = "04"
+
+
+# --- returns, handoff, purchasing ---------------------------------------------------------------
+
+
+class ReturnStatus(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    RECEIVED = "received"
+    REFUNDED = "refunded"
+
+
+class HandoffReason(StrEnum):
+    REQUESTED = "requested"
+    FALLBACK = "fallback"
+    COMPLAINT = "complaint"
+    MEDIA = "media"
+    PAYMENT_FLAG = "payment_flag"
+    CANCELLATION = "cancellation"
+    RETURN = "return"
+    PRIVACY = "privacy"
+    INVOICE = "invoice"
+
+
+class HandoffStatus(StrEnum):
+    OPEN = "open"
+    ASSIGNED = "assigned"
+    CLOSED = "closed"
+
+
+class PurchaseOrderStatus(StrEnum):
+    DRAFT = "draft"
+    SENT = "sent"
+    PARTIALLY_RECEIVED = "partially_received"
+    RECEIVED = "received"
+    CANCELLED = "cancelled"
+
+
+# --- messages -----------------------------------------------------------------------------------
+
+
+class InboxStatus(StrEnum):
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+class OutboxStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    GIVEN_UP = "given_up"
+
+
+class NotificationEvent(StrEnum):
+    PAID = "paid"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    FLAGGED = "flagged"
+    PREPARING = "preparing"
+    READY = "ready"
+    DELIVERED = "delivered"
+    PICKED_UP = "picked_up"
+    CANCELLED = "cancelled"
+
+
+class NotificationStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    GIVEN_UP = "given_up"
+
+
+# --- privacy ------------------------------------------------------------------------------------
+
+
+class PrivacyRequestKind(StrEnum):
+    ACCESS = "access"
+    RECTIFICATION = "rectification"
+    ERASURE = "erasure"
+    OPT_OUT = "opt_out"
+
+
+class PrivacyRequestStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    REJECTED = "rejected"
