@@ -62,7 +62,7 @@ lock:
 test: venvs lint validate train test-core test-rasa test-stories test-e2e
 
 # ruff (lint and format) on every package; types and layer contracts join it as they are made clean.
-LINTED := comanda actions connectors integrations backoffice nlu_components bench tests
+LINTED := comanda cli actions connectors integrations backoffice nlu_components bench tests
 lint: venvs
 	@$(ACTIONS_VENV)/bin/ruff check $(LINTED)
 	@$(ACTIONS_VENV)/bin/ruff format --check $(LINTED)

@@ -8,12 +8,12 @@ import sys
 import pytest
 
 from comanda.errors import ConfigError
-from comanda.runner import Service, ensure_port_free
+from cli.runner import Service, ensure_port_free
 
 
 def comanda(*args, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "comanda.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},

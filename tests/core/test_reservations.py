@@ -531,7 +531,7 @@ def test_fifty_checkouts_for_five_units_sell_five(demo, scarce, stock, skus):
 
 def comanda(*args, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "comanda.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},

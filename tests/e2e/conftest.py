@@ -50,7 +50,7 @@ class Stack:
     def start(self) -> None:
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "comanda.cli", "run"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "cli", "run"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 240
         while "comanda: ready" not in self.log_tail(2000):

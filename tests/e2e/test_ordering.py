@@ -55,7 +55,7 @@ def tap_and_wait(stack, wa_id: str, record: Dict[str, Any], title: str, new: int
 
 def stock(sku: str, env: Dict[str, str]) -> Dict[str, Any]:
     shown = subprocess.run(
-        [sys.executable, "-m", "comanda.cli", "stock", sku, "--store", "centro", "--json"],
+        [sys.executable, "-m", "cli", "stock", sku, "--store", "centro", "--json"],
         capture_output=True,
         text=True,
         env=env,

@@ -34,7 +34,7 @@ def catalog_db(tmp_path_factory):
 
 def parse(url: str, *args: str, stdin: str = None):
     done = subprocess.run(
-        [sys.executable, "-m", "comanda.cli", "parse", *args],
+        [sys.executable, "-m", "cli", "parse", *args],
         input=stdin,
         capture_output=True,
         text=True,

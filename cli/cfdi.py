@@ -163,7 +163,7 @@ def cmd_global(args: argparse.Namespace) -> int:
 
 
 def cmd_cfdi(args: argparse.Namespace) -> int:
-    from comanda.runner import ensure_actions_environment
+    from cli.runner import ensure_actions_environment
 
     ensure_actions_environment("satcfdi")
     return args.cfdi_func(args)

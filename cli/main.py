@@ -113,13 +113,13 @@ def cmd_stock(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from comanda.runner import run_stack
+    from cli.runner import run_stack
 
     return run_stack(only=args.only)
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    from comanda.runner import run_shell
+    from cli.runner import run_shell
 
     return run_shell()
 
@@ -128,7 +128,7 @@ def cmd_rasa(args: argparse.Namespace) -> int:
     """Run Rasa's own command line from the Rasa environment, with Comanda's settings resolved."""
     import os
 
-    from comanda.runner import process_env, venv_bin
+    from cli.runner import process_env, venv_bin
     from comanda.settings import home
 
     os.chdir(home())
@@ -140,7 +140,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     """How the bot reads messages: the trained model runs in the Rasa environment."""
     import os
 
-    from comanda.runner import process_env, venv_bin
+    from cli.runner import process_env, venv_bin
     from comanda.settings import home
 
     os.chdir(home())
@@ -161,7 +161,7 @@ def cmd_payments_reconcile(args: argparse.Namespace) -> int:
     import dataclasses
     from datetime import date
 
-    from comanda.runner import ensure_actions_environment
+    from cli.runner import ensure_actions_environment
 
     ensure_actions_environment("stripe")
     from comanda.db import new_session
@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rasa_args", nargs=argparse.REMAINDER, help="arguments for rasa")
     p.set_defaults(func=cmd_rasa)
 
-    from comanda.services.cfdi.cli import add_cfdi_parser
+    from cli.cfdi import add_cfdi_parser
 
     add_cfdi_parser(sub)
     return parser

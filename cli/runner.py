@@ -47,7 +47,6 @@ def process_env() -> Dict[str, str]:
         env["WHATSAPP_GRAPH_URL"] = os.environ.get("WHATSAPP_GRAPH_URL") or simulator_graph_url()
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")  # Rasa's tracker store predates SQLAlchemy 2
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(home()), env.get("PYTHONPATH")]))
     return env
 
 
@@ -60,15 +59,12 @@ def venv_bin(venv_setting: str, program: str) -> str:
 
 def ensure_actions_environment(module: str) -> None:
     """Commands that need a package only COMANDA_ACTIONS_VENV has (``stripe``, ``satcfdi``) run again
-    with that environment's ``comanda`` when it is missing here; the checkout's own packages
-    (``integrations``) are made importable from anywhere, as process_env's PYTHONPATH does."""
+    with that environment's ``comanda`` when it is missing here."""
     if find_spec(module) is None:
         if Path(sys.prefix).resolve() == Path(setting("COMANDA_ACTIONS_VENV")).resolve():
             raise ConfigError(f"{module} is not installed in COMANDA_ACTIONS_VENV: run `make venvs`")
         program = venv_bin("COMANDA_ACTIONS_VENV", "comanda")
         os.execve(program, [program, *sys.argv[1:]], process_env())
-    if find_spec("integrations") is None:
-        sys.path.insert(0, str(home()))
 
 
 def rasa_server() -> Service:
