@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from comanda.errors import ConfigError
 from cli.runner import Service, ensure_port_free
+from comanda.errors import ConfigError
 
 
 def comanda(*args, env=None):
