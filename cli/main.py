@@ -193,7 +193,8 @@ def cmd_payments_reconcile(args: argparse.Namespace) -> int:
             f"  {row.note}"
         )
     problems = sum(row.status != "ok" for row in rows)
-    print(f"{day.isoformat()}: {len(rows)} payments, {problems} problems" + (f"; written to {args.csv}" if args.csv else ""))
+    written = f"; written to {args.csv}" if args.csv else ""
+    print(f"{day.isoformat()}: {len(rows)} payments, {problems} problems{written}")
     return 0
 
 
@@ -295,7 +296,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return args.func(args)
     except ComandaError as exc:
         return fail(exc)
-    except DBAPIError as exc:
+    except DBAPIError:
         problem = database_problem()
         if problem is None:
             raise  # the database is reachable and migrated: a bug, keep its traceback
