@@ -70,7 +70,7 @@ lint: venvs
 # Core, services, actions and the back office (simulator, browser test): in the action server's
 # environment, on SQLite and (when COMANDA_TEST_DATABASE_URL is set) PostgreSQL.
 test-core: venvs
-	@$(ACTIONS_VENV)/bin/python -m pytest -q tests/core tests/actions tests/backoffice
+	@$(ACTIONS_VENV)/bin/python -m pytest -q tests/core tests/cli tests/actions tests/backoffice
 
 # NLU components, channels and the tracker store: in the Rasa server's environment.
 test-rasa: venvs
