@@ -143,22 +143,9 @@ def cmd_rasa(args: argparse.Namespace) -> int:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    """How the bot reads messages: the trained model runs in the Rasa environment."""
-    import os
+    from cli.parse import parse, read_texts
 
-    from cli.runner import process_env, venv_bin
-    from comanda.settings import home
-
-    os.chdir(home())
-    python = venv_bin("COMANDA_RASA_VENV", "python")
-    passed = [
-        *args.messages,
-        "--store",
-        args.store,
-        *(["--jsonl"] if args.jsonl else []),
-        *(["--model", args.model] if args.model else []),
-    ]
-    os.execve(python, [python, "-m", "nlu_components.parse", *passed], process_env())
+    return parse(read_texts(args.messages, args.jsonl), args.store, args.model)
 
 
 def cmd_payments_reconcile(args: argparse.Namespace) -> int:
@@ -255,7 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("messages", nargs="*", help="messages (or --jsonl and one per line on stdin)")
     p.add_argument("--store", default=None, help="store id (default: COMANDA_DEFAULT_STORE)")
     p.add_argument("--jsonl", action="store_true", help="read messages from stdin, one per line")
-    p.add_argument("--model", default=None, help="model file or folder (default: models/)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model file or folder, loaded here (default: the running Rasa server's model, else models/)",
+    )
     p.set_defaults(func=cmd_parse)
 
     p = sub.add_parser("payments", help="payments: reconcile a day against the providers")
