@@ -99,7 +99,8 @@ def comanda_parse(stack: Stack, *messages: str, rasa_url: str) -> subprocess.Com
 
 def test_parse_goes_through_the_running_rasa_server_quietly(stack: Stack):
     started = time.monotonic()
-    done = comanda_parse(stack, "me das 3 de pastor y una coca porfa", "hi, one large taro milk tea", rasa_url=stack.rasa)
+    messages = ("me das 3 de pastor y una coca porfa", "hi, one large taro milk tea")
+    done = comanda_parse(stack, *messages, rasa_url=stack.rasa)
     elapsed = time.monotonic() - started
     assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
     es, en = (json.loads(line) for line in done.stdout.splitlines())
