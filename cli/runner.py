@@ -191,7 +191,7 @@ def run_stack(only: Optional[str] = None) -> int:
                 if not waiting:
                     simulator = (
                         f"in the WhatsApp simulator at {setting('COMANDA_BACKOFFICE_URL')}/simulator, "
-                        if setting("COMANDA_SIMULATOR") == "1"
+                        if uses_simulator()
                         else ""
                     )
                     print(

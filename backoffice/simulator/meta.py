@@ -30,8 +30,8 @@ WEBHOOK_TIMEOUT_SECONDS = 30
 
 
 def credential(name: str) -> str:
-    """A WhatsApp secret from the settings, else the demo one `comanda run` gives the simulator."""
-    return setting(name) or SIMULATOR_WHATSAPP[name]
+    """The simulator's demo WhatsApp secret: it never signs or checks with a real app's, even when set."""
+    return SIMULATOR_WHATSAPP[name]
 
 
 def connector_url() -> str:
