@@ -45,6 +45,7 @@ class Number:
     phone_number_id: str
     display: str  # "+52 55 1234 5678"
     store_name: str
+    timezone: str  # the business's (IANA name): the chat shows every time in it
 
     @property
     def digits(self) -> str:
@@ -58,13 +59,14 @@ def numbers() -> List[Number]:
     """Every active store with a WhatsApp number, read from the database."""
     with new_session() as session:
         stores = session.execute(
-            select(m.Store)
+            select(m.Store, m.Business.timezone)
+            .join(m.Business, m.Business.id == m.Store.business_id)
             .where(m.Store.whatsapp_phone_number_id.is_not(None), m.Store.active.is_(True))
             .order_by(m.Store.name)
-        ).scalars()
+        ).all()
         found = [
-            Number(s.whatsapp_phone_number_id, s.whatsapp_display_number or s.whatsapp_phone_number_id, s.name)
-            for s in stores
+            Number(s.whatsapp_phone_number_id, s.whatsapp_display_number or s.whatsapp_phone_number_id, s.name, zone)
+            for s, zone in stores
         ]
     _known.update((n.phone_number_id, n) for n in found)
     return found
