@@ -124,3 +124,15 @@ def test_an_oversized_body_gets_413_before_it_is_read(action_server):
         )
         status_line = connection.recv(4096).split(b"\r\n", 1)[0]
     assert status_line == b"HTTP/1.1 413 Request Entity Too Large"
+
+
+def test_comanda_shell_reuses_an_action_server_only_when_it_takes_this_checkouts_token(action_server, monkeypatch):
+    from cli.runner import running_actions_url
+
+    monkeypatch.setenv("COMANDA_ACTIONS_URL", f"{action_server}/webhook")
+    monkeypatch.setenv("COMANDA_ACTIONS_TOKEN", TOKEN)
+    assert running_actions_url() == f"{action_server}/webhook"
+    monkeypatch.setenv("COMANDA_ACTIONS_TOKEN", "another-checkouts-token")
+    assert running_actions_url() is None
+    monkeypatch.setenv("COMANDA_ACTIONS_URL", f"http://127.0.0.1:{free_port()}/webhook")
+    assert running_actions_url() is None
