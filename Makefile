@@ -64,7 +64,7 @@ test: venvs lint validate train test-core test-rasa test-stories test-e2e
 # ruff (lint and format) on every package; the layer contracts (pyproject.toml, import-linter); mypy on
 # the packages made type-clean so far (add each one to TYPED as it becomes clean).
 LINTED := comanda cli actions connectors integrations backoffice nlu_components bench tests
-TYPED := cli
+TYPED := cli backoffice/simulator
 lint: venvs
 	@$(ACTIONS_VENV)/bin/ruff check $(LINTED)
 	@$(ACTIONS_VENV)/bin/ruff format --check $(LINTED)

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List
 
 import requests
 from sanic import Blueprint, response
@@ -45,7 +45,7 @@ def _text(chat: payloads.Chat, data: Dict[str, Any], _sim: Simulator) -> Dict[st
 
 
 def _reply(data: Dict[str, Any], kind: str) -> Dict[str, Any]:
-    reply = data.get(kind)
+    reply: Any = data.get(kind)
     need(isinstance(reply, dict) and reply.get("id") and reply.get("title"), f"{kind} needs '{kind}': {{id, title}}")
     need(data.get("context_id"), f"{kind} needs 'context_id', the id of the message it answers")
     return reply
@@ -178,7 +178,8 @@ async def add_fault(request: Request) -> HTTPResponse:
     """``{"count": 2, "status": 500}``, ``{"status": 429, "code": 130429}``: the next sends fail with that
     HTTP status; ``{"webhook_error": 131047}``: they are accepted, then a `failed` status arrives."""
     data = request.json if isinstance(request.json, dict) else {}
-    count, status, failed, code = (data.get(k) for k in ("count", "status", "webhook_error", "code"))
+    values: List[Any] = [data.get(k) for k in ("count", "status", "webhook_error", "code")]
+    count, status, failed, code = values
     count = 1 if count is None else count
     whole = all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (count, status, failed, code))
     if not (whole and count > 0 and (status is None) != (failed is None) and (status is None or 400 <= status <= 599)):

@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import requests
 from sqlalchemy import select
@@ -94,6 +94,7 @@ async def post_webhook(payload: Dict[str, Any]) -> int:
 
 async def report_statuses(sim: Simulator, to: payloads.Chat, message_id: str, fault: Optional[Fault]) -> None:
     """After an accepted send: sent, delivered, read; or one `failed` when a fault says so."""
+    steps: List[Tuple[str, Optional[List[Dict[str, Any]]]]]
     if fault is not None:
         steps = [("failed", [payloads.error_object(fault.code)])]
     else:
