@@ -9,10 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date, timedelta
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
-from comanda.errors import ComandaError
+from sqlalchemy.exc import DBAPIError
+
+from comanda.errors import ComandaError, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -137,29 +143,15 @@ def cmd_rasa(args: argparse.Namespace) -> int:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    """How the bot reads messages: the trained model runs in the Rasa environment."""
-    import os
+    from cli.parse import parse, read_texts
 
-    from cli.runner import process_env, venv_bin
-    from comanda.settings import home
-
-    os.chdir(home())
-    python = venv_bin("COMANDA_RASA_VENV", "python")
-    passed = [
-        *args.messages,
-        "--store",
-        args.store,
-        *(["--jsonl"] if args.jsonl else []),
-        *(["--model", args.model] if args.model else []),
-    ]
-    os.execve(python, [python, "-m", "nlu_components.parse", *passed], process_env())
+    return parse(read_texts(args.messages, args.jsonl), args.store, args.model)
 
 
 def cmd_payments_reconcile(args: argparse.Namespace) -> int:
     """The day's link payments against the providers' books; problems are listed first."""
     import csv
     import dataclasses
-    from datetime import date
 
     from cli.runner import ensure_actions_environment
 
@@ -169,11 +161,8 @@ def cmd_payments_reconcile(args: argparse.Namespace) -> int:
     from comanda.settings import setting
     from integrations.payments import payment_provider
 
-    try:
-        day = date.fromisoformat(args.date)
-    except ValueError:
-        raise ComandaError(f"--date must be YYYY-MM-DD, not {args.date!r}") from None
     with new_session() as session:
+        day = business_day(session, args.date, args.store)
         rows = reconcile(session, day, payment_provider, args.store, (setting("COMANDA_PAYMENT_PROVIDER"),))
     rows.sort(key=lambda row: (row.status == "ok", row.order_id or 0))
     if args.csv:
@@ -191,8 +180,33 @@ def cmd_payments_reconcile(args: argparse.Namespace) -> int:
             f"  {row.note}"
         )
     problems = sum(row.status != "ok" for row in rows)
-    print(f"{args.date}: {len(rows)} payments, {problems} problems" + (f"; written to {args.csv}" if args.csv else ""))
+    written = f"; written to {args.csv}" if args.csv else ""
+    print(f"{day.isoformat()}: {len(rows)} payments, {problems} problems{written}")
     return 0
+
+
+RELATIVE_DAYS = {"today": 0, "yesterday": -1}
+
+
+def business_day(session: Session, text: str, store_id: str) -> date:
+    """A day as the command line takes it: YYYY-MM-DD, or today / yesterday in the business's time zone."""
+    from sqlalchemy import select
+
+    from comanda import models as m
+    from comanda.clock import local_date
+
+    if text not in RELATIVE_DAYS:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput(f"--date must be YYYY-MM-DD, today or yesterday, not {text!r}") from None
+    query = select(m.Business.timezone).join(m.Store, m.Store.business_id == m.Business.id).distinct()
+    zones = session.execute(query.where(m.Store.id == store_id) if store_id else query).scalars().all()
+    if not zones:
+        raise NotFound(f"no store {store_id!r}" if store_id else "no store yet: run `comanda seed`")
+    if len(zones) > 1:
+        raise InvalidInput(f"the stores keep {len(zones)} time zones, so {text!r} is ambiguous: give --date YYYY-MM-DD")
+    return local_date(zones[0]) + timedelta(days=RELATIVE_DAYS[text])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,7 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("messages", nargs="*", help="messages (or --jsonl and one per line on stdin)")
     p.add_argument("--store", default=None, help="store id (default: COMANDA_DEFAULT_STORE)")
     p.add_argument("--jsonl", action="store_true", help="read messages from stdin, one per line")
-    p.add_argument("--model", default=None, help="model file or folder (default: models/)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model file or folder, loaded here (default: the running Rasa server's model, else models/)",
+    )
     p.set_defaults(func=cmd_parse)
 
     p = sub.add_parser("payments", help="payments: reconcile a day against the providers")
@@ -236,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = payments_sub.add_parser(
         "reconcile", help="paid orders against provider payments: missing, duplicated, amount mismatches, unpaid links"
     )
-    p.add_argument("--date", required=True, help="the business's local day, YYYY-MM-DD")
+    p.add_argument(
+        "--date", default="today", help="the business's local day: YYYY-MM-DD, today (the default) or yesterday"
+    )
     p.add_argument("--store", default="", help="one store (default: every store)")
     p.add_argument("--csv", help="also write every row to this CSV file")
     p.set_defaults(func=cmd_payments_reconcile)
@@ -266,10 +286,31 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return args.func(args)
     except ComandaError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
+        return fail(exc)
+    except DBAPIError:
+        problem = database_problem()
+        if problem is None:
+            raise  # the database is reachable and migrated: a bug, keep its traceback
+        return fail(problem)
     except KeyboardInterrupt:
         return 130
+
+
+def fail(exc: ComandaError) -> int:
+    print(f"error: {exc.message}", file=sys.stderr)
+    return 2
+
+
+def database_problem() -> Optional[ComandaError]:
+    """Why a database error happened when it is the operator's to fix: an unreachable database, or one
+    that is not at the latest schema; None when neither."""
+    from comanda.migrate import ensure_migrated
+
+    try:
+        ensure_migrated()
+    except ComandaError as exc:
+        return exc
+    return None
 
 
 if __name__ == "__main__":

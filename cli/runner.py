@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from comanda.errors import ConfigError
-from comanda.settings import SETTINGS, SIMULATOR_WHATSAPP, home, setting, setting_int, simulator_graph_url
+from comanda.settings import (
+    SETTINGS,
+    SIMULATOR_WHATSAPP,
+    home,
+    real_whatsapp_credentials,
+    setting,
+    setting_int,
+    simulator_graph_url,
+)
 
 
 @dataclass
@@ -29,12 +37,17 @@ class Service:
     argv: List[str]
     port: int
     ready_path: str
+    host: str = "0.0.0.0"
+
+    @property
+    def local_url(self) -> str:
+        """Where this machine reaches it (the host it binds, or loopback when it binds them all)."""
+        return f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '') else self.host}:{self.port}"
 
 
 def uses_simulator() -> bool:
     """The simulator stands in for Meta unless real WhatsApp credentials are set."""
-    real = any(os.environ.get(name) for name in ("WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN"))
-    return setting("COMANDA_SIMULATOR") == "1" and not real
+    return setting("COMANDA_SIMULATOR") == "1" and not real_whatsapp_credentials()
 
 
 def process_env() -> Dict[str, str]:
@@ -67,16 +80,18 @@ def ensure_actions_environment(module: str) -> None:
         os.execve(program, [program, *sys.argv[1:]], process_env())
 
 
+def rasa_command(*args: str) -> List[str]:
+    """Rasa's command line through cli.rasa_server, which adds the API token out of sight of `ps`."""
+    return [venv_bin("COMANDA_RASA_VENV", "python"), "-m", "cli.rasa_server", *args]
+
+
 def rasa_server() -> Service:
     port = setting_int("COMANDA_RASA_PORT")
     return Service(
         "rasa",
-        [
-            venv_bin("COMANDA_RASA_VENV", "rasa"),
+        rasa_command(
             "run",
             "--enable-api",
-            "--auth-token",
-            setting("COMANDA_RASA_TOKEN"),
             "--port",
             str(port),
             "--model",
@@ -85,27 +100,20 @@ def rasa_server() -> Service:
             str(home() / "endpoints.yml"),
             "--credentials",
             str(home() / "credentials.yml"),
-        ],
+        ),
         port,
         "/",
     )
 
 
-def action_server() -> Service:
-    port = setting_int("COMANDA_ACTIONS_PORT")
+def action_server(port: Optional[int] = None) -> Service:
+    port = port or setting_int("COMANDA_ACTIONS_PORT")
     return Service(
         "actions",
-        [
-            venv_bin("COMANDA_ACTIONS_VENV", "python"),
-            "-m",
-            "rasa_sdk",
-            "--actions",
-            "actions",
-            "--port",
-            str(port),
-        ],
+        [venv_bin("COMANDA_ACTIONS_VENV", "python"), "-m", "cli.action_server", "--port", str(port)],
         port,
         "/health",
+        setting("COMANDA_ACTIONS_HOST"),
     )
 
 
@@ -122,6 +130,7 @@ def backoffice_server() -> Service:
         ],
         port,
         "/health",
+        "127.0.0.1",
     )
 
 
@@ -139,7 +148,7 @@ def ensure_port_free(service: Service) -> None:
 
 def is_ready(service: Service) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{service.port}{service.ready_path}", timeout=2) as r:
+        with urllib.request.urlopen(f"{service.local_url}{service.ready_path}", timeout=2) as r:
             return r.status == 200
     except OSError:
         return False
@@ -182,7 +191,7 @@ def run_stack(only: Optional[str] = None) -> int:
                 if not waiting:
                     simulator = (
                         f"in the WhatsApp simulator at {setting('COMANDA_BACKOFFICE_URL')}/simulator, "
-                        if setting("COMANDA_SIMULATOR") == "1"
+                        if uses_simulator()
                         else ""
                     )
                     print(
@@ -207,25 +216,59 @@ def _wait_all(procs: Dict[str, subprocess.Popen], timeout: float = 20) -> None:
             proc.kill()
 
 
-def run_shell() -> int:
-    """Chat in the terminal: the action server in the background, `rasa shell` in the foreground."""
-    actions = action_server()
-    ensure_port_free(actions)
-    env = process_env()
-    proc = subprocess.Popen(actions.argv, cwd=home(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def running_actions_url() -> Optional[str]:
+    """COMANDA_ACTIONS_URL when an action server answers there with this checkout's token (`make run`'s)."""
+    url = setting("COMANDA_ACTIONS_URL")
+    probe = urllib.request.Request(
+        f"{url.rstrip('/').removesuffix('/webhook')}/actions",
+        headers={"Authorization": f"Bearer {setting('COMANDA_ACTIONS_TOKEN')}"},
+    )
     try:
-        return subprocess.call(
-            [
-                venv_bin("COMANDA_RASA_VENV", "rasa"),
-                "shell",
-                "--model",
-                str(home() / "models"),
-                "--endpoints",
-                str(home() / "endpoints.yml"),
-            ],
-            cwd=home(),
-            env=env,
-        )
+        with urllib.request.urlopen(probe, timeout=2) as answer:
+            return url if answer.status == 200 else None
+    except OSError:
+        return None
+
+
+def shell_command(port: int) -> List[str]:
+    """`rasa shell` on its own port, on loopback: its REST input takes anyone's messages unauthenticated."""
+    return rasa_command(
+        "shell",
+        "--model",
+        str(home() / "models"),
+        "--endpoints",
+        str(home() / "endpoints.yml"),
+        "--port",
+        str(port),
+        "--interface",
+        "127.0.0.1",
+    )
+
+
+def run_shell() -> int:
+    """Chat in the terminal beside `comanda run`: its action server when one answers, else one of our own
+    on a free port; `rasa shell` in the foreground on another free port."""
+    env = process_env()
+    proc: Optional[subprocess.Popen] = None
+    if running_actions_url() is None:
+        actions = action_server(free_port())
+        env.update(COMANDA_ACTIONS_PORT=str(actions.port), COMANDA_ACTIONS_URL=f"{actions.local_url}/webhook")
+        proc = subprocess.Popen(actions.argv, cwd=home(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not is_ready(actions):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise ConfigError("the action server did not start: try `comanda run --only actions` to see why")
+            time.sleep(0.2)
+    try:
+        return subprocess.call(shell_command(free_port()), cwd=home(), env=env)
     finally:
-        proc.terminate()
-        _wait_all({"actions": proc})
+        if proc is not None:
+            proc.terminate()
+            _wait_all({"actions": proc})

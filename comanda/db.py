@@ -6,13 +6,14 @@ connection turns on WAL and waits on a busy lock instead of failing. Keep transa
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from comanda.errors import ConfigError
@@ -39,14 +40,32 @@ def check_url(url: str) -> str:
         raise ConfigError(f"COMANDA_DATABASE_URL is not a database URL: {url!r}") from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError(f"COMANDA_DATABASE_URL must be sqlite:/// or postgresql://, not {parsed.drivername!r}")
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        try:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot create the folder of the SQLite database {parsed.database}: {exc.strerror}"
-            ) from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        _create_private_file(Path(parsed.database))
     return url
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite would create it world-readable; its -wal
+    and -shm files take the same mode. An existing file is left as the operator set it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # another process created it first
+    except OSError as exc:
+        raise ConfigError(f"cannot create the SQLite database {path}: {exc.strerror}") from exc
+
+
+def ensure_reachable(url: Optional[str] = None) -> None:
+    """Connect once: a database that cannot be reached is one clear error, not a driver's traceback."""
+    try:
+        with get_engine(url).connect():
+            pass
+    except OperationalError as exc:
+        reason = " ".join(str(exc.orig).split())
+        raise ConfigError(f"cannot reach the database at COMANDA_DATABASE_URL: {reason}") from exc
 
 
 _engines: Dict[str, Engine] = {}

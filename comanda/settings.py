@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,12 +40,27 @@ def _generated_secret(filename: str) -> Callable[[], str]:
     def make() -> str:
         path = _var_dir() / "secrets" / filename
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
+            _write_secret(path, secrets.token_urlsafe(32))
         return path.read_text().strip()
 
     return make
+
+
+def _write_secret(path: Path, value: str) -> None:
+    """Only the owner reads secrets: the folder is 0700, the file 0600 from its first byte. The file
+    is written aside and linked into place, so processes starting together all read one complete
+    value (the first link wins)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    descriptor, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp: mode 0600
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(value)
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(draft)
 
 
 def _const(value: str) -> Callable[[], str]:
@@ -92,6 +108,35 @@ _DEFINITIONS = [
         "Webhook the Rasa server calls to run custom actions.",
         lambda: f"http://127.0.0.1:{setting('COMANDA_ACTIONS_PORT')}/webhook",
         "http://127.0.0.1:5055/webhook",
+    ),
+    Setting(
+        "COMANDA_ACTIONS_HOST",
+        "Interface the action server listens on. Keep 127.0.0.1 when the Rasa server runs on the same "
+        "machine; on several hosts use a private address (never a public one) with COMANDA_ACTIONS_TOKEN "
+        "set to the same value on both sides, and HTTPS between them.",
+        _const("127.0.0.1"),
+        "127.0.0.1",
+    ),
+    Setting(
+        "COMANDA_ACTIONS_TOKEN",
+        "Shared secret the Rasa server sends the action server (Authorization: Bearer, endpoints.yml); "
+        "the action server refuses every call without it.",
+        _generated_secret("actions-token"),
+        "random, kept in var/secrets/actions-token",
+        secret=True,
+    ),
+    Setting(
+        "COMANDA_RASA_MAX_BODY_BYTES",
+        "Largest request body the Rasa server reads (webhooks, HTTP API); a larger one gets 413 before "
+        "its body is read.",
+        _const("1048576"),
+        "1048576 (1 MiB)",
+    ),
+    Setting(
+        "COMANDA_ACTIONS_MAX_BODY_BYTES",
+        "Largest request body the action server reads (a tracker and the domain); a larger one gets 413.",
+        _const("16777216"),
+        "16777216 (16 MiB)",
     ),
     Setting(
         "COMANDA_BACKOFFICE_PORT",
@@ -333,6 +378,16 @@ SIMULATOR_WHATSAPP = {
     "WHATSAPP_APP_SECRET": "comanda-demo-app-secret",
     "WHATSAPP_ACCESS_TOKEN": "comanda-demo-access-token",
 }
+
+
+def real_whatsapp_credentials() -> List[str]:
+    """The WhatsApp secrets set to something other than the simulator's demo values: a real Meta app's.
+    With any of them the simulator must not run (it would sign webhooks anyone could forge)."""
+    return [
+        name
+        for name in ("WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN")
+        if setting(name) not in ("", SIMULATOR_WHATSAPP[name])
+    ]
 
 
 def simulator_graph_url() -> str:

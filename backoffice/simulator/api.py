@@ -1,14 +1,18 @@
 """The simulator's control API, for the chat page and for tests (JSON under /simulator/api).
 
 - ``POST /send``: the customer writes; a signed webhook goes to the connector as Meta would post it.
+- ``POST /media``: the customer attaches a file (multipart ``file``); ``/send`` then sends it by id as an
+  ``image``, ``audio`` (``"voice": true`` for a voice note) or ``document``, and the connector fetches it
+  from the fake Graph API like Meta's.
 - ``GET /messages``: one chat's messages changed after a sequence number; ``GET /sent``: every send.
+- ``DELETE /chats?wa_id=…``: forget one customer's chats (the page's reset button).
 - ``POST /faults`` / ``DELETE /faults``: make the next sends fail, to test the connector's retries.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List
 
 import requests
 from sanic import Blueprint, response
@@ -30,29 +34,34 @@ def need(condition: Any, message: str) -> None:
         raise BadRequest(message)
 
 
-def _text(chat: payloads.Chat, data: Dict[str, Any]) -> Dict[str, Any]:
+Builder = Callable[[payloads.Chat, Dict[str, Any], Simulator], Dict[str, Any]]
+# What a customer's WhatsApp accepts as each kind of attachment (the rest goes as a document).
+MEDIA_TYPES = {"image": ("image/jpeg", "image/png"), "audio": ("audio/",), "document": ("",)}
+
+
+def _text(chat: payloads.Chat, data: Dict[str, Any], _sim: Simulator) -> Dict[str, Any]:
     need(isinstance(data.get("text"), str) and data["text"].strip(), "text needs 'text'")
     return payloads.text(chat, data["text"])
 
 
 def _reply(data: Dict[str, Any], kind: str) -> Dict[str, Any]:
-    reply = data.get(kind)
+    reply: Any = data.get(kind)
     need(isinstance(reply, dict) and reply.get("id") and reply.get("title"), f"{kind} needs '{kind}': {{id, title}}")
     need(data.get("context_id"), f"{kind} needs 'context_id', the id of the message it answers")
     return reply
 
 
-def _button_reply(chat: payloads.Chat, data: Dict[str, Any]) -> Dict[str, Any]:
+def _button_reply(chat: payloads.Chat, data: Dict[str, Any], _sim: Simulator) -> Dict[str, Any]:
     reply = _reply(data, "button_reply")
     return payloads.button_reply(chat, reply["id"], reply["title"], data["context_id"])
 
 
-def _list_reply(chat: payloads.Chat, data: Dict[str, Any]) -> Dict[str, Any]:
+def _list_reply(chat: payloads.Chat, data: Dict[str, Any], _sim: Simulator) -> Dict[str, Any]:
     reply = _reply(data, "list_reply")
     return payloads.list_reply(chat, reply["id"], reply["title"], reply.get("description"), data["context_id"])
 
 
-def _location(chat: payloads.Chat, data: Dict[str, Any]) -> Dict[str, Any]:
+def _location(chat: payloads.Chat, data: Dict[str, Any], _sim: Simulator) -> Dict[str, Any]:
     place = data.get("location") or {}
     try:
         latitude, longitude = float(place["latitude"]), float(place["longitude"])
@@ -61,11 +70,29 @@ def _location(chat: payloads.Chat, data: Dict[str, Any]) -> Dict[str, Any]:
     return payloads.location(chat, latitude, longitude, place.get("name"), place.get("address"))
 
 
-BUILDERS: Dict[str, Callable[[payloads.Chat, Dict[str, Any]], Dict[str, Any]]] = {
+def _media(kind: str) -> Builder:
+    def build(chat: payloads.Chat, data: Dict[str, Any], sim: Simulator) -> Dict[str, Any]:
+        media = sim.media.get(str(data.get("media_id", "")))
+        if media is None:
+            raise BadRequest(f"{kind} needs 'media_id', the id POST /simulator/api/media gave")
+        need(media.mime_type.startswith(MEDIA_TYPES[kind]), f"a {media.mime_type} file cannot be sent as {kind}")
+        caption = data.get("caption") or None
+        need(caption is None or (isinstance(caption, str) and len(caption) <= 1024), "'caption': 1024 characters")
+        voice = data.get("voice", False)
+        need(isinstance(voice, bool) and (kind == "audio" or not voice), "'voice' (true/false) is for audio only")
+        return payloads.media(
+            chat, kind, media.id, media.mime_type, media.data, caption=caption, filename=media.filename, voice=voice
+        )
+
+    return build
+
+
+BUILDERS: Dict[str, Builder] = {
     "text": _text,
     "button_reply": _button_reply,
     "list_reply": _list_reply,
     "location": _location,
+    **{kind: _media(kind) for kind in MEDIA_TYPES},
 }
 
 
@@ -86,7 +113,7 @@ async def send(request: Request) -> HTTPResponse:
         if business is None:
             return response.json({"error": "no store has that phone_number_id"}, status=404)
         chat = payloads.Chat(business.phone_number_id, business.digits, wa_id, str(data.get("name") or ""))
-        payload = BUILDERS[data["type"]](chat, data)
+        payload = BUILDERS[data["type"]](chat, data, sim)
     except BadRequest as exc:
         return response.json({"error": str(exc)}, status=400)
     message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
@@ -100,6 +127,27 @@ async def send(request: Request) -> HTTPResponse:
             status=502,
         )
     return response.json({"status": answered, "id": message["id"]})
+
+
+@bp.post("/media")
+async def upload(request: Request) -> HTTPResponse:
+    """Keep a file the customer attaches, as Meta keeps the media of an incoming message."""
+    file = request.files.get("file")
+    if file is None or not file.body:
+        return response.json({"error": "send the file as multipart field 'file'"}, status=400)
+    mime_type = (file.type or "application/octet-stream").split(";")[0].strip().lower()
+    if mime_type == "audio/ogg":
+        mime_type = "audio/ogg; codecs=opus"  # how WhatsApp labels its voice notes
+    media = simulator(request).store_media(mime_type, file.name or "file", file.body)
+    return response.json({"id": media.id, "mime_type": media.mime_type, "file_size": len(media.data)})
+
+
+@bp.delete("/chats")
+async def reset(request: Request) -> HTTPResponse:
+    wa_id = request.args.get("wa_id", "")
+    if not re.fullmatch(r"\d{8,15}", wa_id):
+        return response.json({"error": "'wa_id' must be the customer's number in digits"}, status=400)
+    return response.json({"wa_id": wa_id, "removed": simulator(request).reset(wa_id)})
 
 
 @bp.get("/messages")
@@ -130,7 +178,8 @@ async def add_fault(request: Request) -> HTTPResponse:
     """``{"count": 2, "status": 500}``, ``{"status": 429, "code": 130429}``: the next sends fail with that
     HTTP status; ``{"webhook_error": 131047}``: they are accepted, then a `failed` status arrives."""
     data = request.json if isinstance(request.json, dict) else {}
-    count, status, failed, code = (data.get(k) for k in ("count", "status", "webhook_error", "code"))
+    values: List[Any] = [data.get(k) for k in ("count", "status", "webhook_error", "code")]
+    count, status, failed, code = values
     count = 1 if count is None else count
     whole = all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (count, status, failed, code))
     if not (whole and count > 0 and (status is None) != (failed is None) and (status is None or 400 <= status <= 599)):

@@ -73,9 +73,9 @@ def _contacts(content: Any) -> None:
 
 
 def _reply_buttons(action: Dict[str, Any]) -> None:
-    buttons = action.get("buttons")
+    buttons: Any = action.get("buttons")  # unvalidated JSON until checked
     check(isinstance(buttons, list) and 1 <= len(buttons) <= 3, "Buttons count invalid. Min: 1, Max: 3")
-    replies = [b.get("reply") if isinstance(b, dict) and b.get("type") == "reply" else None for b in buttons]
+    replies: List[Any] = [b.get("reply") if isinstance(b, dict) and b.get("type") == "reply" else None for b in buttons]
     check(all(isinstance(r, dict) for r in replies), "Each button must be {'type': 'reply', 'reply': {id, title}}")
     for reply in replies:
         check_text(reply.get("title"), "Button title", 20)
@@ -86,7 +86,7 @@ def _reply_buttons(action: Dict[str, Any]) -> None:
 
 def _list(action: Dict[str, Any]) -> None:
     check_text(action.get("button"), "Button label", 20)
-    sections = action.get("sections")
+    sections: Any = action.get("sections")
     check(isinstance(sections, list) and 1 <= len(sections) <= 10, "Sections count invalid. Min: 1, Max: 10")
     rows: List[Dict[str, Any]] = []
     for section in sections:
@@ -125,12 +125,12 @@ INTERACTIVE_ACTIONS: Dict[str, Callable[[Dict[str, Any]], None]] = {
 
 
 def _interactive(content: Dict[str, Any]) -> None:
-    kind = content.get("type")
+    kind: Any = content.get("type")
     check(kind in INTERACTIVE_ACTIONS, f"Interactive type {kind!r} is not supported by the simulator")
-    body = content.get("body")
+    body: Any = content.get("body")
     check(isinstance(body, dict), "Parameter 'interactive.body' is required")
     check_text(body.get("text"), "Body text", 4096 if kind == "list" else 1024)
-    header = content.get("header")
+    header: Any = content.get("header")
     if header is not None:
         check(isinstance(header, dict), "Parameter 'interactive.header' must be an object")
         if header.get("type") == "text":
@@ -138,7 +138,7 @@ def _interactive(content: Dict[str, Any]) -> None:
     if content.get("footer") is not None:
         check(isinstance(content["footer"], dict), "Parameter 'interactive.footer' must be an object")
         check_text(content["footer"].get("text"), "Footer text", 60)
-    action = content.get("action")
+    action: Any = content.get("action")
     check(isinstance(action, dict), "Parameter 'interactive.action' is required")
     INTERACTIVE_ACTIONS[kind](action)
 

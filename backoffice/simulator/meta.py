@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import requests
 from sqlalchemy import select
@@ -30,8 +30,8 @@ WEBHOOK_TIMEOUT_SECONDS = 30
 
 
 def credential(name: str) -> str:
-    """A WhatsApp secret from the settings, else the demo one `comanda run` gives the simulator."""
-    return setting(name) or SIMULATOR_WHATSAPP[name]
+    """The simulator's demo WhatsApp secret: it never signs or checks with a real app's, even when set."""
+    return SIMULATOR_WHATSAPP[name]
 
 
 def connector_url() -> str:
@@ -45,6 +45,7 @@ class Number:
     phone_number_id: str
     display: str  # "+52 55 1234 5678"
     store_name: str
+    timezone: str  # the business's (IANA name): the chat shows every time in it
 
     @property
     def digits(self) -> str:
@@ -58,13 +59,14 @@ def numbers() -> List[Number]:
     """Every active store with a WhatsApp number, read from the database."""
     with new_session() as session:
         stores = session.execute(
-            select(m.Store)
+            select(m.Store, m.Business.timezone)
+            .join(m.Business, m.Business.id == m.Store.business_id)
             .where(m.Store.whatsapp_phone_number_id.is_not(None), m.Store.active.is_(True))
             .order_by(m.Store.name)
-        ).scalars()
+        ).all()
         found = [
-            Number(s.whatsapp_phone_number_id, s.whatsapp_display_number or s.whatsapp_phone_number_id, s.name)
-            for s in stores
+            Number(s.whatsapp_phone_number_id, s.whatsapp_display_number or s.whatsapp_phone_number_id, s.name, zone)
+            for s, zone in stores
         ]
     _known.update((n.phone_number_id, n) for n in found)
     return found
@@ -92,6 +94,7 @@ async def post_webhook(payload: Dict[str, Any]) -> int:
 
 async def report_statuses(sim: Simulator, to: payloads.Chat, message_id: str, fault: Optional[Fault]) -> None:
     """After an accepted send: sent, delivered, read; or one `failed` when a fault says so."""
+    steps: List[Tuple[str, Optional[List[Dict[str, Any]]]]]
     if fault is not None:
         steps = [("failed", [payloads.error_object(fault.code)])]
     else:

@@ -6,6 +6,7 @@ sides agree on one rendering of Meta's documented shapes (see tests/fixtures/wha
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import secrets
@@ -144,6 +145,31 @@ def location(
     place: Dict[str, Any] = {"latitude": latitude, "longitude": longitude}
     place.update({k: v for k, v in (("name", name), ("address", address)) if v})
     return inbound(chat, "location", place, **ids)
+
+
+def media(
+    chat: Chat,
+    kind: str,
+    media_id: str,
+    mime_type: str,
+    data: bytes,
+    *,
+    caption: Optional[str] = None,
+    filename: Optional[str] = None,
+    voice: bool = False,
+    **ids: Any,
+) -> Dict[str, Any]:
+    """A photo, audio (``voice``: a voice note recorded in WhatsApp) or document the customer sent; the
+    bytes stay at the Graph API under ``media_id``, the webhook carries their type and SHA-256 (base64)."""
+    content: Dict[str, Any] = {}
+    if caption and kind in ("image", "document", "video"):
+        content["caption"] = caption
+    if filename and kind == "document":
+        content["filename"] = filename
+    content.update(mime_type=mime_type, sha256=base64.b64encode(hashlib.sha256(data).digest()).decode(), id=media_id)
+    if kind == "audio":
+        content["voice"] = voice
+    return inbound(chat, kind, content, **ids)
 
 
 def error_object(code: int) -> Dict[str, Any]:

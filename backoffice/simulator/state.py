@@ -97,6 +97,18 @@ class Simulator:
         found = [r for r in self._chats.get((phone_number_id, wa_id), []) if r.seq > after]
         return sorted(found, key=lambda r: r.seq)
 
+    def reset(self, wa_id: str) -> int:
+        """Forget one customer's chats with every store (the bot's memory of them is not the simulator's);
+        how many messages went."""
+        chats = [key for key in self._chats if key[1] == wa_id]
+        gone = sum(len(self._chats[key]) for key in chats)
+        for key in chats:
+            for record in self._chats.pop(key):
+                self.records.pop(record.id, None)
+            self._typing.pop(key, None)
+        self.names.pop(wa_id, None)
+        return gone
+
     def sent(self) -> List[Record]:
         return sorted((r for r in self.records.values() if r.direction == "out"), key=lambda r: r.n)
 

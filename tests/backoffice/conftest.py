@@ -104,10 +104,10 @@ def seeded_database(folder: Path) -> str:
     return url
 
 
-def start(port: int, env: Dict[str, str], log: Path) -> subprocess.Popen:
+def start(port: int, env: Dict[str, str], log: Path, host: str = "127.0.0.1") -> subprocess.Popen:
     """`python -m backoffice` as `comanda run` starts it, ready when /health answers 200."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backoffice", "--port", str(port)],
+        [sys.executable, "-m", "backoffice", "--port", str(port), "--host", host],
         cwd=ROOT,
         env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
         stdout=log.open("w"),

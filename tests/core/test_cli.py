@@ -4,6 +4,8 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -44,6 +46,61 @@ def test_unreachable_postgres_is_one_line():
     result = comanda("migrate", env={"COMANDA_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
     assert result.returncode == 2 and result.stderr.startswith("error: cannot reach the database")
     assert result.stderr.count("\n") == 1
+
+
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["menu"],
+        ["stock", "LATTE"],
+        ["seed", "--demo"],
+        ["cfdi", "list"],
+        ["payments", "reconcile", "--date", "2024-05-01"],
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_every_database_command_says_the_database_is_unreachable_in_one_line(args):
+    result = comanda(*args, env={"COMANDA_DATABASE_URL": UNREACHABLE})
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.startswith("error: cannot reach the database at COMANDA_DATABASE_URL: "), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_seed_on_an_unmigrated_database_says_to_migrate(tmp_path):
+    result = comanda("seed", "--demo", env={"COMANDA_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "run `comanda migrate`" in result.stderr
+
+
+def test_menu_on_an_unmigrated_database_says_to_migrate(tmp_path):
+    result = comanda("menu", env={"COMANDA_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"})
+    assert result.returncode == 2 and "run `comanda migrate`" in result.stderr and result.stderr.count("\n") == 1
+
+
+def _mexico_city_days(offset: int = 0) -> set:
+    """The business's local day now (either side of a midnight the test may straddle)."""
+    zone = ZoneInfo("America/Mexico_City")
+    return {(datetime.now(zone) + timedelta(days=offset, seconds=s)).date().isoformat() for s in (-120, 0)}
+
+
+@pytest.mark.parametrize(
+    ("args", "offset"), [([], 0), (["--date", "today"], 0), (["--date", "yesterday"], -1)], ids=str
+)
+def test_reconcile_defaults_to_the_business_day_and_reads_today_and_yesterday(demo_sqlite, args, offset):
+    result = comanda("payments", "reconcile", *args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.split(":")[0] in _mexico_city_days(offset), summary
+
+
+def test_reconcile_refuses_a_date_it_cannot_read(demo_sqlite):
+    result = comanda("payments", "reconcile", "--date", "mañana")
+    assert result.returncode == 2
+    assert result.stderr == "error: --date must be YYYY-MM-DD, today or yesterday, not 'mañana'\n"
 
 
 def test_busy_port_is_reported_plainly():

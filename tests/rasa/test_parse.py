@@ -40,7 +40,8 @@ def parse(url: str, *args: str, stdin: str = None):
         text=True,
         cwd=ROOT,
         timeout=300,
-        env={**os.environ, "COMANDA_DATABASE_URL": url},
+        # No Rasa server there: the model of `make train` is loaded in process, on this test's database.
+        env={**os.environ, "COMANDA_DATABASE_URL": url, "COMANDA_RASA_URL": "http://127.0.0.1:9"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads(line) for line in done.stdout.splitlines()]

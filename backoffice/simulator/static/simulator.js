@@ -23,6 +23,68 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// WhatsApp's formatting as it shows in the app: ```monospace```, `code`, *bold*, _italic_, ~strike~.
+// A marker counts only at a word's edge (not inside snake_case or 2*3*4) and never spans a line.
+// Built as DOM nodes from text, never as HTML, so nothing in a message can inject markup.
+const MONOSPACE = /```([\s\S]+?)```/g;
+const INLINE = /(?<![\p{L}\p{N}])([*_~`])(?!\s|\1)([^\n]*?[^\s])\1(?![\p{L}\p{N}])/gu;
+const STYLES = { "*": "strong", "_": "em", "~": "s", "`": "code" };
+
+function formatted(text) {
+  const nodes = [];
+  let last = 0;
+  for (const match of String(text || "").matchAll(MONOSPACE)) {
+    nodes.push(...inline(text.slice(last, match.index)), el("code", { class: "mono" }, match[1]));
+    last = match.index + match[0].length;
+  }
+  nodes.push(...inline(String(text || "").slice(last)));
+  return nodes;
+}
+
+function inline(text) {
+  const nodes = [];
+  let last = 0;
+  for (const match of text.matchAll(INLINE)) {
+    const tag = STYLES[match[1]];
+    nodes.push(text.slice(last, match.index), el(tag, {}, ...(tag === "code" ? [match[2]] : inline(match[2]))));
+    last = match.index + match[0].length;
+  }
+  nodes.push(text.slice(last));
+  return nodes.filter((node) => node !== "");
+}
+
+// Every time on the page is the business's (the selected store's time zone), labelled in the header.
+function zone() {
+  return $("#store").selectedOptions[0]?.dataset.timezone || "America/Mexico_City";
+}
+
+function zoneLabel(name) {
+  return `times: ${name.split("/").pop().replace(/_/g, " ")} (${name})`;
+}
+
+function clock(seconds, withDate = false) {
+  const options = { timeZone: zone(), hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  if (withDate) Object.assign(options, { year: "numeric", month: "short", day: "numeric", second: "2-digit", timeZoneName: "short" });
+  return new Intl.DateTimeFormat("en-GB", options).format(new Date(seconds * 1000));
+}
+
+// The profile name, phone and store survive a reload.
+const REMEMBERED = ["name", "phone", "store"];
+
+function remember() {
+  for (const field of REMEMBERED) localStorage.setItem(`comanda.simulator.${field}`, $(`#${field}`).value);
+}
+
+function recall() {
+  for (const field of REMEMBERED) {
+    const value = localStorage.getItem(`comanda.simulator.${field}`);
+    const input = $(`#${field}`);
+    if (value === null) continue;
+    if (input.tagName === "SELECT" && ![...input.options].some((option) => option.value === value)) continue;
+    input.value = value;
+  }
+}
+
 function notice(text) {
   $("#messages").append(el("div", { class: "notice" }, text));
   scrollDown();
@@ -52,8 +114,14 @@ async function send(type, fields) {
 function mediaLink(kind, media) {
   const href = media.link || `/simulator/media/${encodeURIComponent(media.id)}`;
   const label = media.filename || media.caption || kind;
-  const link = el("a", { href, target: "_blank", rel: "noopener" }, kind === "image" ? el("img", { src: href, alt: label }) : `File: ${label}`);
-  return el("div", {}, link, kind === "image" && media.caption ? el("div", {}, media.caption) : null);
+  const caption = media.caption ? el("div", { class: "caption" }, ...formatted(media.caption)) : null;
+  if (kind === "image" || kind === "sticker") {
+    return el("div", {}, el("a", { href, target: "_blank", rel: "noopener" }, el("img", { src: href, alt: label })), caption);
+  }
+  if (kind === "audio") {
+    return el("div", { class: "audio" }, el("div", { class: "kind" }, media.voice ? "🎤 Voice note" : "🎵 Audio"), el("audio", { controls: "", src: href }));
+  }
+  return el("div", {}, el("a", { href, target: "_blank", rel: "noopener", class: "file" }, `📄 ${label}`), caption);
 }
 
 function replyButtons(record, action) {
@@ -81,9 +149,9 @@ function listMenu(record, action) {
 function interactive(record, content) {
   const action = content.action;
   const parts = [
-    content.header && content.header.text ? el("div", { class: "header" }, content.header.text) : null,
-    el("div", {}, content.body.text),
-    content.footer ? el("div", { class: "footer" }, content.footer.text) : null,
+    content.header && content.header.text ? el("div", { class: "header" }, ...formatted(content.header.text)) : null,
+    el("div", {}, ...formatted(content.body.text)),
+    content.footer ? el("div", { class: "footer" }, ...formatted(content.footer.text)) : null,
   ];
   if (content.type === "button") parts.push(replyButtons(record, action));
   if (content.type === "list") parts.push(listMenu(record, action));
@@ -101,7 +169,7 @@ function content(record) {
   const type = message.type || "text";
   const body = message[type];
   switch (type) {
-    case "text": return [body.body];
+    case "text": return formatted(body.body);
     case "interactive":
       if (body.type === "button_reply") return [body.button_reply.title];
       if (body.type === "list_reply") return [body.list_reply.title, body.list_reply.description ? el("div", { class: "footer" }, body.list_reply.description) : null];
@@ -109,7 +177,7 @@ function content(record) {
     case "location": return [`Location: ${[body.name, body.address].filter(Boolean).join(" — ")} (${body.latitude}, ${body.longitude})`];
     case "template": {
       const values = (body.components || []).flatMap((c) => (c.parameters || []).map((p) => p.text || JSON.stringify(p)));
-      return [el("div", { class: "kind" }, `Template · ${body.name} (${body.language.code})`), values.join(" · ")];
+      return [el("div", { class: "kind" }, `Template · ${body.name} (${body.language.code})`), ...formatted(values.join(" · "))];
     }
     case "reaction": return [`Reacted ${body.emoji}`];
     case "image": case "document": case "audio": case "video": case "sticker": return [mediaLink(type, body)];
@@ -124,9 +192,9 @@ function ticks(record) {
 }
 
 function bubble(record) {
-  const time = new Date(record.timestamp * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const time = el("time", { datetime: new Date(record.timestamp * 1000).toISOString(), title: clock(record.timestamp, true) }, clock(record.timestamp));
   return el("div", { class: `bubble ${record.direction}`, "data-n": record.n },
-    ...content(record), el("div", { class: "meta" }, `${time} `, ticks(record)));
+    ...content(record), el("div", { class: "meta" }, time, " ", ticks(record)));
 }
 
 function show(record) {
@@ -148,6 +216,7 @@ async function poll() {
     Object.assign(view, { key, seq: 0, bubbles: new Map() });
     $("#messages").replaceChildren();
     $("#chat-title").textContent = $("#store").selectedOptions[0]?.textContent || "";
+    $("#zone").textContent = zoneLabel(zone());
   }
   if (!phone_number_id || !wa_id) return;
   try {
@@ -171,6 +240,44 @@ function shareLocation() {
   });
 }
 
+function mediaKind(file, choice) {
+  if (choice !== "auto") return choice;
+  if (/^image\/(jpeg|png)$/.test(file.type)) return "image";
+  if (file.type.startsWith("audio/")) return "voice";
+  return "document";
+}
+
+async function sendMedia() {
+  const file = $("#media-file").files[0];
+  if (!file) return notice("Choose a file first");
+  const kind = mediaKind(file, $("#media-kind").value);
+  const form = new FormData();
+  form.append("file", file);
+  try {
+    const upload = await fetch("/simulator/api/media", { method: "POST", body: form });
+    const media = await upload.json();
+    if (!upload.ok) return notice(media.error);
+    const caption = $("#media-caption").value.trim();
+    await send(kind === "voice" ? "audio" : kind, {
+      media_id: media.id,
+      ...(kind === "voice" || kind === "audio" ? { voice: kind === "voice" } : caption ? { caption } : {}),
+    });
+    $("#media-file").value = "";
+    $("#media-caption").value = "";
+  } catch (error) {
+    notice(`Could not send the file: ${error}`);
+  }
+}
+
+async function resetChats() {
+  const { wa_id } = chat();
+  if (!wa_id) return;
+  const answer = await fetch(`/simulator/api/chats?${new URLSearchParams({ wa_id })}`, { method: "DELETE" });
+  view.key = "";  // the next poll starts the chat afresh
+  await poll();
+  notice(answer.ok ? `Cleared the chats of +${wa_id}` : (await answer.json()).error);
+}
+
 $("#composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const text = $("#text").value;
@@ -179,6 +286,10 @@ $("#composer").addEventListener("submit", (event) => {
   send("text", { text });
 });
 $("#send-location").addEventListener("click", shareLocation);
+$("#send-media").addEventListener("click", sendMedia);
+$("#reset").addEventListener("click", resetChats);
+for (const field of REMEMBERED) for (const event of ["input", "change"]) $(`#${field}`).addEventListener(event, remember);
 $("#store").addEventListener("change", poll);
+recall();
 poll();
 setInterval(poll, POLL_MS);
