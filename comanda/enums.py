@@ -208,6 +208,26 @@ class RefundStatus(StrEnum):
     FAILED = "failed"
 
 
+class ProviderPaymentStatus(StrEnum):
+    """A payment as a provider's own books have it (reconciliation)."""
+
+    PAID = "paid"
+    PENDING = "pending"
+    DECLINED = "declined"
+    REFUNDED = "refunded"
+
+
+class ReconciliationStatus(StrEnum):
+    """How one payment compares with the provider's books, problems first."""
+
+    MISSING = "missing"  # the provider took money Comanda did not record
+    MISSING_AT_PROVIDER = "missing_at_provider"
+    DUPLICATED = "duplicated"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    UNPAID_LINK = "unpaid_link"
+    OK = "ok"
+
+
 class SandboxChargeStatus(StrEnum):
     SUCCEEDED = "succeeded"
     DECLINED = "declined"

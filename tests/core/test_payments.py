@@ -374,14 +374,14 @@ def test_the_sweep_goes_on_past_an_order_that_moved_meanwhile(demo, monkeypatch)
     for order_id in (moved, due):
         start(order_id)
     set_clock(lambda: T0 + timedelta(minutes=16))
-    expire_if_due = payments._expire_if_due
+    expire_if_due = payments.sweep._expire_if_due
 
     def paid_meanwhile(session, order_id, now):  # what SQLite, which locks no row, can let happen
         if order_id == moved:
             raise orders.StatusConflict(f"order {order_id} was paid while the sweep read it")
         return expire_if_due(session, order_id, now)
 
-    monkeypatch.setattr(payments, "_expire_if_due", paid_meanwhile)
+    monkeypatch.setattr(payments.sweep, "_expire_if_due", paid_meanwhile)
     assert payments.expire_due(payment_provider) == [due]
     assert (order(moved).status, order(due).status) == ("pending_payment", "expired")
 
