@@ -25,7 +25,7 @@ from comanda.services import payments
 from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, sign
 from tests.backoffice.conftest import Receiver, backoffice_env, start, stop
 from tests.conftest import free_port
-from tests.core.test_payments import place
+from tests.helpers.payments import place
 
 SECRETS = {
     "COMANDA_SANDBOX_WEBHOOK_SECRET": "bo-sandbox-secret",

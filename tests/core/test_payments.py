@@ -9,9 +9,8 @@ import csv
 import json
 import os
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
-from typing import Optional
 
 import pytest
 from sqlalchemy import func, select
@@ -21,99 +20,30 @@ from comanda import models as m
 from comanda.clock import set_clock
 from comanda.db import new_session, transaction
 from comanda.errors import ConfigError, InvalidInput, OutOfStock
-from comanda.services import carts, orders, payments
-from comanda.services.checkout import CheckoutDetails
+from comanda.services import orders, payments
 from comanda.services.payment_provider import ProviderError, ProviderEvent, WebhookRejected
-from comanda.services.reservations import ledger_mismatches, stock_report
 from comanda.settings import DEMO_SPEI_CLABE
 from integrations.payments import payment_provider
-from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, event_body, record_charge, sign
+from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, sign
 from tests.conftest import ROOT
 from tests.core.test_reservations import run_together, set_on_hand
-
-ANA = "centro:whatsapp:+525511112222"
-SECRET = "test-sandbox-secret"
-T0 = datetime(2026, 12, 1, 17, 0, tzinfo=timezone.utc)  # 11:00 in Mexico City
-
-
-@pytest.fixture(autouse=True)
-def sandbox_settings(monkeypatch):
-    monkeypatch.setenv("COMANDA_PAYMENT_PROVIDER", "sandbox")
-    monkeypatch.setenv("COMANDA_SANDBOX_WEBHOOK_SECRET", SECRET)
-    monkeypatch.setenv("COMANDA_BACKOFFICE_URL", "http://bo.test")
-    yield
-    set_clock(None)
-
-
-def provider() -> SandboxProvider:
-    return SandboxProvider.from_settings()
-
-
-def place(
-    conversation: str = ANA, method: str = "card", sku: str = "CONCHA", quantity: int = 2, language: str = "es"
-) -> int:
-    with transaction() as session:
-        carts.add_items(session, carts.open_cart(session, conversation), [carts.Wanted(sku, quantity)], language)
-    with transaction() as session:
-        return orders.place_order(session, conversation, CheckoutDetails("pickup", "Ana", method), actor="test").id
-
-
-def start(order_id: int) -> payments.PaymentInstructions:
-    with transaction() as session:
-        return payments.start_payment(session, session.get(m.Order, order_id), provider())
-
-
-def payment(payment_id: int) -> m.Payment:
-    with new_session() as session:
-        return session.get(m.Payment, payment_id)
-
-
-def order(order_id: int) -> m.Order:
-    with new_session() as session:
-        return session.get(m.Order, order_id)
-
-
-def webhook(
-    payment_id: int, kind: str = "paid", amount: Optional[str] = None, currency: str = "MXN", age_seconds: int = 0
-) -> tuple:
-    """What the hosted checkout posts after Pay or Decline: (body, headers), signed with the secret."""
-    row = payment(payment_id)
-    charge = record_charge(row.provider_link_id, str(row.order_id), kind, Decimal(amount or row.amount), currency)
-    body = event_body(kind, charge)
-    return body, {SIGNATURE_HEADER: sign(body, SECRET, int(clock.now().timestamp()) - age_seconds)}
-
-
-def deliver(body: bytes, headers: dict) -> str:
-    """Verify and apply, as the back office's webhook endpoint does."""
-    event = provider().parse_webhook(body, headers, {})
-    with transaction() as session:
-        return payments.apply_event(session, event)
-
-
-def pay(payment_id: int, **kwargs) -> str:
-    return deliver(*webhook(payment_id, **kwargs))
-
-
-def notices(order_id: int) -> list:
-    with new_session() as session:
-        return (
-            session.execute(
-                select(m.Notification.dedupe_key).where(m.Notification.order_id == order_id).order_by(m.Notification.id)
-            )
-            .scalars()
-            .all()
-        )
-
-
-def available(sku: str) -> Decimal:
-    with new_session() as session:
-        return stock_report(session, "centro", sku)["available"]
-
-
-def assert_ledger_balanced() -> None:
-    with new_session() as session:
-        assert ledger_mismatches(session) == []
-
+from tests.helpers.payments import (  # noqa: F401 - sandbox_settings is an autouse fixture
+    ANA,
+    SECRET,
+    T0,
+    assert_ledger_balanced,
+    available,
+    deliver,
+    notices,
+    order,
+    pay,
+    payment,
+    place,
+    provider,
+    sandbox_settings,
+    start,
+    webhook,
+)
 
 # --- links and paying once -----------------------------------------------------------------------
 
