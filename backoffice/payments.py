@@ -1,8 +1,10 @@
 """Payments in the back office: provider webhooks, the sandbox's hosted checkout, the return page.
 
 - ``POST /webhooks/payments/{sandbox|stripe|mercadopago}``: the raw body's signature is checked by the
-  provider's adapter; forged, tampered, stale or malformed → 400/401/403 and nothing changes; else the
-  event is applied once (comanda.services.payments.apply_event) and answered 200 with its outcome.
+  provider's adapter; forged, tampered, stale or malformed (not JSON, nested too deep, NaN or Infinity,
+  an amount that is not whole cents) → 400/401/403 and nothing changes, never a 500 a provider would
+  retry forever; else the event is applied once (comanda.services.payments.apply_event) and answered
+  200 with its outcome. Bodies over COMANDA_BACKOFFICE_MAX_BODY_BYTES are refused (413) unread.
   A provider that is not configured has no endpoint (404); the sandbox only exists while it is the
   configured provider, so a production install cannot be paid by a sandbox webhook.
 - ``GET /pay/<token>``: the sandbox checkout (store, lines, total, expiry, Pay / Decline, in the order's
@@ -35,7 +37,8 @@ from sqlalchemy import select
 from comanda import clock
 from comanda import models as m
 from comanda.db import new_session, transaction
-from comanda.errors import ConfigError
+from comanda.enums import PaymentEventOutcome
+from comanda.errors import ConfigError, InvalidInput
 from comanda.i18n import language_or_default, t
 from comanda.money import format_money
 from comanda.services import orders, payments
@@ -87,8 +90,12 @@ async def webhook(request: Request, name: str) -> HTTPResponse:
         log.warning("%s webhook not applied yet: %s", name, failed.message)
         return response.json({"error": "try again later"}, status=502)
     if event is None:
-        return response.json({"outcome": "ignored"})
-    outcome = await in_thread(apply, event)
+        return response.json({"outcome": PaymentEventOutcome.IGNORED})
+    try:
+        outcome = await in_thread(apply, event)
+    except InvalidInput as refused:  # an event no payment can take (the adapters read strictly already)
+        log.warning("%s event %s refused: %s", name, event.event_id, refused.message)
+        return response.json({"error": refused.message}, status=400)
     log.info("%s event %s (%s): %s", name, event.event_id, event.event_type, outcome)
     return response.json({"outcome": outcome})
 

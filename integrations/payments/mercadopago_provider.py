@@ -12,7 +12,6 @@ approved → paid, rejected or cancelled → declined, anything else → pending
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Dict, List, Mapping, Optional
@@ -25,6 +24,7 @@ from mercadopago.http import HttpClient
 from mercadopago.webhook.validator import InvalidWebhookSignatureError, WebhookSignatureValidator
 
 from comanda import clock
+from comanda.errors import InvalidInput
 from comanda.money import money
 from comanda.services.payment_provider import (
     Link,
@@ -36,6 +36,7 @@ from comanda.services.payment_provider import (
     WebhookRejected,
 )
 from integrations.payments.credentials import REQUEST_TIMEOUT_SECONDS, Credentials
+from integrations.payments.parsing import amount, load_json
 
 NAME = "mercadopago"
 STATUS_KINDS = {"approved": "paid", "rejected": "declined", "cancelled": "declined"}
@@ -155,10 +156,7 @@ class MercadoPagoProvider:
         except InvalidWebhookSignatureError as exc:
             status = 401 if exc.reason.value == "MissingSignatureHeader" else 403
             raise WebhookRejected(status, f"Mercado Pago signature refused: {exc.reason.value}") from exc
-        try:
-            notification = json.loads(body) if body else {}
-        except ValueError:
-            raise WebhookRejected(400, "not a Mercado Pago notification: the body is not JSON") from None
+        notification = load_json(body, "Mercado Pago") if body else {}
         if not isinstance(notification, dict):
             raise WebhookRejected(400, "not a Mercado Pago notification: the body is not a JSON object")
         topic = query.get("type") or query.get("topic") or notification.get("type")
@@ -176,7 +174,7 @@ class MercadoPagoProvider:
             order_reference=payment.get("external_reference"),
             link_id=None,
             payment_id=str(payment["id"]),
-            amount=money(str(payment["transaction_amount"])),
+            amount=amount(payment.get("transaction_amount"), "Mercado Pago"),
             currency=payment.get("currency_id"),
             card_funding=FUNDING.get(payment.get("payment_type_id")),
             payload={"notification": notification, "payment": payment},
@@ -244,10 +242,21 @@ def _as_payment(payment: Mapping[str, Any]) -> ProviderPayment:
         link_id=None,
         order_reference=payment.get("external_reference"),
         status=status,
-        amount=money(str(payment["transaction_amount"])),
+        amount=_api_amount(payment),
         currency=payment.get("currency_id") or "",
         created_at=datetime.fromisoformat(payment["date_created"]),
     )
+
+
+def _api_amount(payment: Mapping[str, Any]) -> Decimal:
+    """The payment's amount as Mercado Pago's API gave it (a JSON number), exact; ProviderError if it is not money."""
+    value = payment.get("transaction_amount")
+    try:
+        return money(repr(value) if isinstance(value, float) else value)
+    except InvalidInput as exc:
+        raise ProviderError(
+            f"Mercado Pago gave payment {payment.get('id')} an amount that is not money: {exc.message}"
+        ) from None
 
 
 def _iso(moment: datetime) -> str:

@@ -16,7 +16,6 @@ STRIPE_API_URL points the SDK elsewhere (tests use a local fake that speaks Stri
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -36,6 +35,8 @@ from comanda.services.payment_provider import (
     WebhookRejected,
 )
 from integrations.payments.credentials import REQUEST_TIMEOUT_SECONDS, Credentials
+from integrations.payments.parsing import cents as cents_amount
+from integrations.payments.parsing import load_json
 
 log = logging.getLogger(__name__)
 
@@ -132,13 +133,13 @@ class StripeProvider:
             raise WebhookRejected(403, f"Stripe signature refused: {exc.user_message or 'mismatch'}") from exc
         except UnicodeDecodeError:  # Stripe signs UTF-8 text: these bytes were never signed by it
             raise WebhookRejected(403, "Stripe signature refused: the body is not UTF-8") from None
+        event = load_json(body, "Stripe")
         try:
-            event = json.loads(body)
             event_type, session = event["type"], event["data"]["object"]
             event_id = str(event["id"])
             if not isinstance(session, dict):
                 raise TypeError("data.object is not an object")
-        except (ValueError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise WebhookRejected(400, f"not a Stripe event: {type(exc).__name__}") from exc
         if event_type == "checkout.session.completed":
             kind = "paid" if session.get("payment_status") == "paid" else "pending"
@@ -157,7 +158,7 @@ class StripeProvider:
             order_reference=session.get("client_reference_id"),
             link_id=session.get("id"),
             payment_id=session.get("payment_intent"),
-            amount=from_cents(total) if total is not None else None,
+            amount=cents_amount(total, "Stripe") if total is not None else None,
             currency=(session.get("currency") or "").upper() or None,
             card_funding=self._card_funding(intent) if paid_by_card else None,
             payload=event,

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Tuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -25,7 +26,18 @@ from comanda.services import payments
 from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, sign
 from tests.backoffice.conftest import Receiver, backoffice_env, start, stop
 from tests.conftest import free_port
-from tests.helpers.payments import place
+from tests.helpers.payment_fakes import (
+    DEEP,
+    MP_SECRET,
+    MP_TOKEN,
+    STRIPE_KEY,
+    STRIPE_WHSEC,
+    FakeMercadoPago,
+    FakeStripe,
+    mp_notification,
+    stripe_event,
+)
+from tests.helpers.payments import place, sandbox_event, signed
 
 SECRETS = {
     "COMANDA_SANDBOX_WEBHOOK_SECRET": "bo-sandbox-secret",
@@ -35,25 +47,55 @@ SECRETS = {
 STAFF = {"Authorization": f"Bearer {SECRETS['COMANDA_STAFF_API_TOKEN']}"}
 
 
-@pytest.fixture
-def office(demo, receiver: Receiver, tmp_path: Path, monkeypatch) -> Iterator[str]:
+def run_office(database: str, receiver: Receiver, log: Path, monkeypatch, **extra: str) -> Iterator[str]:
     """A back office on the test's database, with the sandbox, fast background loops and Rasa = receiver."""
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = {
-        **backoffice_env(demo, port, receiver.url),
+        **backoffice_env(database, port, receiver.url),
         **SECRETS,
         "COMANDA_PAYMENT_PROVIDER": "sandbox",
         "COMANDA_PAYMENT_SWEEP_SECONDS": "1",
         "COMANDA_NOTIFY_POLL_SECONDS": "0.2",
+        **extra,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with receiver.lock:
         receiver.posts.clear()
-    proc = start(port, env, tmp_path / "backoffice.log")
-    yield base
+    proc = start(port, env, log)
+    yield f"http://127.0.0.1:{port}"
     stop(proc)
+
+
+@pytest.fixture
+def office(demo, receiver: Receiver, tmp_path: Path, monkeypatch) -> Iterator[str]:
+    yield from run_office(demo, receiver, tmp_path / "backoffice.log", monkeypatch)
+
+
+@pytest.fixture
+def fakes() -> Iterator[Tuple[FakeStripe, FakeMercadoPago]]:
+    stripe_fake, mercadopago_fake = FakeStripe(), FakeMercadoPago()
+    yield stripe_fake, mercadopago_fake
+    stripe_fake.close()
+    mercadopago_fake.close()
+
+
+@pytest.fixture
+def office_with_providers(demo, receiver: Receiver, fakes, tmp_path: Path, monkeypatch) -> Iterator[str]:
+    """The office, with Stripe's and Mercado Pago's webhooks configured too (their APIs: the fakes)."""
+    stripe_fake, mercadopago_fake = fakes
+    yield from run_office(
+        demo,
+        receiver,
+        tmp_path / "backoffice.log",
+        monkeypatch,
+        STRIPE_SECRET_KEY=STRIPE_KEY,
+        STRIPE_WEBHOOK_SECRET=STRIPE_WHSEC,
+        STRIPE_API_URL=stripe_fake.url,
+        MERCADOPAGO_ACCESS_TOKEN=MP_TOKEN,
+        MERCADOPAGO_WEBHOOK_SECRET=MP_SECRET,
+        MERCADOPAGO_API_URL=mercadopago_fake.url,
+    )
 
 
 def link_for(order_id: int) -> payments.PaymentInstructions:
@@ -224,3 +266,48 @@ def test_staff_confirm_a_spei_transfer_and_cancel_an_unpaid_order(office, receiv
     events = sorted(t["entities"]["event"] for t in triggers(receiver, 2))
     assert events == ["cancelled", "paid"]
     assert re.fullmatch(r"\d{7}", instructions.spei.reference) and instructions.amount == Decimal("36.00")
+
+
+# --- what no webhook may do: crash the handler or make the back office read a huge body -----------
+
+
+def test_every_payment_webhook_answers_400_to_deep_json_and_numbers_no_float_holds(office_with_providers):
+    base = office_with_providers
+    sandbox_secret = SECRETS["COMANDA_SANDBOX_WEBHOOK_SECRET"]
+    link = link_for(place())
+    session = {"id": "cs_test_1", "object": "checkout.session", "payment_status": "paid", "currency": "mxn"}
+    mp_body = b'{"type": "payment", "data": {"id": "1000001"}, "extra": @}'
+    _, mp_headers, mp_query = mp_notification("1000001", secret=MP_SECRET)
+    for literal in (DEEP, "Infinity", "-Infinity", "NaN", "1e999999"):
+        body = sandbox_event(link.payment_id, {}, {"amount": literal})
+        sent = [
+            ("sandbox", body, signed(body, secret=sandbox_secret), {}),
+            ("stripe", *stripe_event("checkout.session.completed", session, literals={"amount_total": literal}), {}),
+            ("mercadopago", mp_body.replace(b"@", literal.encode()), mp_headers, mp_query),
+        ]
+        for name, raw, headers, query in sent:
+            answer = requests.post(
+                f"{base}/webhooks/payments/{name}", data=raw, headers=headers, params=query, timeout=30
+            )
+            assert answer.status_code == 400, (name, literal[:10], answer.status_code, answer.text[:200])
+            assert "error" in answer.json()
+    with new_session() as db:
+        assert db.execute(select(func.count()).select_from(m.PaymentEvent)).scalar() == 0
+    assert order_row(link.order_id).status == "pending_payment"
+
+
+def test_a_body_over_the_cap_is_refused_with_413_before_it_is_read(office):
+    """Only the headers are sent: the answer comes without waiting for 2 MiB that never arrive."""
+    host, port = urlsplit(office).hostname, urlsplit(office).port
+    with socket.create_connection((host, port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /webhooks/payments/sandbox HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2097152\r\n\r\n"
+        )
+        answer = connection.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert json.loads(body) == {"error": "the request body is larger than 1048576 bytes"}
+    sent = requests.post(f"{office}/webhooks/payments/sandbox", data=b"x" * 1_048_577, timeout=30)
+    assert sent.status_code == 413
+    assert requests.get(f"{office}/health", timeout=10).status_code == 200

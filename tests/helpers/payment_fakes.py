@@ -191,11 +191,17 @@ class FakeStripe(FakeServer):
 
 
 def stripe_event(
-    event_type: str, session: Dict[str, Any], secret: str = STRIPE_WHSEC, timestamp: Optional[int] = None
+    event_type: str,
+    session: Dict[str, Any],
+    secret: str = STRIPE_WHSEC,
+    timestamp: Optional[int] = None,
+    literals: Optional[Dict[str, str]] = None,
 ) -> Tuple[bytes, Dict[str, str]]:
-    """A webhook as Stripe sends it: the event JSON and its Stripe-Signature over the exact bytes."""
+    """A webhook as Stripe sends it: the event JSON and its Stripe-Signature over the exact bytes.
+    ``literals`` puts raw JSON text (``Infinity``, deep nesting) in the object's fields of those names."""
     shown = {k: v for k, v in session.items() if k != "request"}
-    body = json.dumps(
+    shown.update({name: f"@{name}@" for name in literals or {}})
+    text = json.dumps(
         {
             "id": f"evt_{hashlib.sha1(f'{event_type}{session}'.encode()).hexdigest()[:20]}",
             "object": "event",
@@ -203,9 +209,15 @@ def stripe_event(
             "created": int(time.time()),
             "data": {"object": shown},
         }
-    ).encode()
-    header = stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp)
-    return body, {"Stripe-Signature": header}
+    )
+    for name, literal in (literals or {}).items():
+        text = text.replace(f'"@{name}@"', literal)
+    header = stripe.WebhookSignature.generate_signature_header(text, secret, timestamp)
+    return text.encode(), {"Stripe-Signature": header}
+
+
+DEEP = "[" * 5000 + "]" * 5000  # past json's recursion limit
+NESTED = "[" * 100 + "]" * 100  # within it, far deeper than any provider's event
 
 
 class FakeMercadoPago(FakeServer):
