@@ -335,6 +335,7 @@ class OutboxStatus(StrEnum):
 
 class NotificationEvent(StrEnum):
     PAID = "paid"
+    PAID_TWICE = "paid_twice"  # a second real charge for a paid order: a person refunds the extra one
     DECLINED = "declined"
     EXPIRED = "expired"
     FLAGGED = "flagged"

@@ -27,10 +27,12 @@ from integrations.payments import payment_provider
 from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, sign
 from tests.conftest import ROOT
 from tests.core.test_reservations import run_together, set_on_hand
+from tests.helpers.payment_fakes import DEEP, NESTED
 from tests.helpers.payments import (  # noqa: F401 - sandbox_settings is an autouse fixture
     ANA,
     SECRET,
     T0,
+    again,
     assert_ledger_balanced,
     available,
     deliver,
@@ -40,7 +42,9 @@ from tests.helpers.payments import (  # noqa: F401 - sandbox_settings is an auto
     payment,
     place,
     provider,
+    sandbox_event,
     sandbox_settings,
+    signed,
     start,
     webhook,
 )
@@ -59,7 +63,7 @@ def test_a_card_link_expires_with_the_hold_and_pays_once_with_the_days_ticket(de
     body, headers = webhook(link.payment_id)
     assert deliver(body, headers) == "paid"
     assert deliver(body, headers) == "duplicate"  # the provider's replay
-    assert pay(link.payment_id) == "duplicate"  # another event for the same payment
+    assert deliver(*again(body)) == "duplicate"  # another event for the same payment
     paid = order(order_id)
     assert (paid.status, paid.payment_status, paid.ticket_code) == ("received", "paid", "C-001")
     assert payment(link.payment_id).status == "paid" and payment(link.payment_id).paid_at == T0
@@ -91,12 +95,40 @@ def test_forged_tampered_stale_and_unsigned_webhooks_change_nothing(demo):
         (body, {SIGNATURE_HEADER: "t=abc"}, 403),
         (garbage, {SIGNATURE_HEADER: sign(garbage, SECRET, int(clock.now().timestamp()))}, 400),
     ]
-    for raw, signed, status in cases:
+    for raw, signature, status in cases:
         with pytest.raises(WebhookRejected) as refused:
-            provider().parse_webhook(raw, signed, {})
+            provider().parse_webhook(raw, signature, {})
         assert refused.value.status == status
     with new_session() as session:
         assert session.execute(select(func.count()).select_from(m.PaymentEvent)).scalar() == 0
+    assert payment(link.payment_id).status == "pending"
+
+
+@pytest.mark.parametrize(
+    "data, literals",
+    [
+        ({"amount": "36.001"}, None),  # more than two decimals: never rounded to 36.00
+        ({"amount": 36.0}, None),  # a JSON number: the sandbox writes amounts as text
+        ({"amount": "NaN"}, None),
+        ({"amount": "Infinity"}, None),
+        ({"amount": "1e999999"}, None),
+        ({"amount": "-36.00"}, None),
+        ({}, {"amount": "Infinity"}),
+        ({}, {"amount": "1e999999"}),
+        ({}, {"amount": "NaN"}),
+        ({}, {"extra": "-Infinity"}),  # anywhere in the body, not only in the amount
+        ({}, {"extra": DEEP}),
+        ({}, {"extra": NESTED}),
+    ],
+)
+def test_a_signed_event_with_an_amount_that_is_not_money_or_nested_too_deep_is_refused(demo, data, literals):
+    link = start(place())
+    well_formed = sandbox_event(link.payment_id, {})
+    assert provider().parse_webhook(well_formed, signed(well_formed), {}) is not None
+    body = sandbox_event(link.payment_id, data, literals)
+    with pytest.raises(WebhookRejected) as refused:
+        provider().parse_webhook(body, signed(body), {})
+    assert refused.value.status == 400
     assert payment(link.payment_id).status == "pending"
 
 
@@ -106,8 +138,9 @@ def test_forged_tampered_stale_and_unsigned_webhooks_change_nothing(demo):
 def test_a_mismatched_amount_or_currency_is_flagged_for_staff_and_not_sold(demo, amount, currency, reason):
     order_id = place()
     link = start(order_id)
-    assert pay(link.payment_id, amount=amount, currency=currency) == reason
-    assert pay(link.payment_id) == "duplicate"  # flagged is final: a person decides
+    body, headers = webhook(link.payment_id, amount=amount, currency=currency)
+    assert deliver(body, headers) == reason
+    assert deliver(*again(body)) == "duplicate"  # the same payment again: flagged is final, a person decides
     flagged, row = order(order_id), payment(link.payment_id)
     assert (flagged.status, flagged.payment_status, flagged.ticket_code) == ("pending_payment", "flagged", None)
     assert (row.status, row.flag_reason) == ("flagged", reason)
@@ -126,7 +159,7 @@ def test_concurrent_duplicates_pay_once_with_one_ticket(demo):
     order_id = place()
     link = start(order_id)
     first = webhook(link.payment_id)
-    deliveries = [first] * 4 + [webhook(link.payment_id) for _ in range(8)]
+    deliveries = [first] * 4 + [again(first[0]) for _ in range(8)]
     outcomes = run_together(len(deliveries), lambda n: deliver(*deliveries[n]))
     assert sorted(outcomes) == ["duplicate"] * 11 + ["paid"], outcomes
     with new_session() as session:
@@ -361,6 +394,31 @@ def test_a_bank_reference_pays_one_order_only(demo):
     assert order(second).ticket_code == "C-002"
 
 
+@pytest.mark.parametrize("amount", ["36.001", "NaN", "Infinity", "1e999999", "-36.00", "0", Decimal("36.004")])
+def test_a_staff_amount_that_is_not_money_is_refused_never_rounded(demo, amount):
+    order_id = place(method="spei")
+    start(order_id)
+    with pytest.raises(InvalidInput) as refused:
+        with transaction() as session:
+            payments.mark_spei_received(session, order_id, amount, "staff:1")
+    assert str(amount) in refused.value.message
+    assert (order(order_id).payment_status, order(order_id).ticket_code) == ("unpaid", None)
+    with new_session() as session:
+        assert session.execute(select(func.count()).select_from(m.PaymentEvent)).scalar() == 0
+
+
+def test_a_refund_amount_that_is_not_money_is_refused_never_rounded(demo):
+    link = start(place(sku="COCA-600", quantity=3))  # 90.00
+    pay(link.payment_id)
+    for n, amount in enumerate(("30.001", "NaN", "Infinity", "-5.00", "0", Decimal("0.001"))):
+        with pytest.raises(InvalidInput):
+            payments.refund(payment_provider, link.payment_id, amount, "bad amount", "staff:1", f"bad:{n}")
+    with new_session() as session:
+        assert session.execute(select(func.count()).select_from(m.Refund)).scalar() == 0
+        assert session.execute(select(m.SandboxCharge.refunded)).scalar_one() == Decimal("0.00")
+    assert payment(link.payment_id).status == "paid"
+
+
 def test_a_real_provider_without_a_clabe_offers_no_spei(demo, monkeypatch):
     order_id = place(method="spei")
     monkeypatch.setenv("COMANDA_PAYMENT_PROVIDER", "stripe")
@@ -401,6 +459,65 @@ def test_a_second_payment_for_a_paid_order_is_flagged_for_a_refund(demo):
     assert (payment(first.payment_id).status, payment(first.payment_id).flag_reason) == ("flagged", "already_paid")
     payments.refund(payment_provider, first.payment_id, Decimal("36.00"), "paid twice", "staff:1", "dup:1")
     assert order(order_id).payment_status == "paid"  # the order's own payment stands
+
+
+def test_two_pay_clicks_at_once_are_a_second_charge_flagged_told_and_refunded_in_one_step(demo):
+    """Two Pay presses on one sandbox link book two charges; their webhooks arrive at the same moment.
+    One sells the order; the other is a second real charge: flagged ``already_paid`` on a payment row of
+    its own, a ticket for staff, the customer told; staff refund it in one step, once."""
+    order_id = place()
+    link = start(order_id)
+    clicks = [webhook(link.payment_id) for _ in range(2)]
+    outcomes = run_together(2, lambda n: deliver(*clicks[n]))
+    assert sorted(outcomes) == ["already_paid", "paid"], outcomes
+    for body, headers in clicks:
+        assert deliver(body, headers) == "duplicate"  # a replay of either charge's event
+        assert deliver(*again(body)) == "duplicate"  # another event for either charge
+    with new_session() as session:
+        rows = (
+            session.execute(select(m.Payment).where(m.Payment.order_id == order_id).order_by(m.Payment.id))
+            .scalars()
+            .all()
+        )
+        charges = set(session.execute(select(m.SandboxCharge.id)).scalars())
+        ticket = session.execute(select(m.HandoffTicket)).scalar_one()
+    assert [(p.status, p.flag_reason) for p in rows] == [("paid", None), ("flagged", "already_paid")]
+    original, extra = rows
+    assert {original.provider_payment_id, extra.provider_payment_id} == charges
+    assert (extra.amount, extra.method, extra.provider) == (Decimal("36.00"), "card", "sandbox")
+    sold = order(order_id)
+    assert (sold.status, sold.payment_status, sold.ticket_code) == ("received", "paid", "C-001")
+    assert ticket.reason == "payment_flag" and "paid twice" in ticket.summary and str(extra.id) in ticket.summary
+    assert notices(order_id) == [f"order:{order_id}:paid", f"order:{order_id}:paid_twice:{extra.id}"]
+    assert available("CONCHA") == Decimal("28")  # sold once
+    assert_ledger_balanced()
+    with pytest.raises(payments.RefundRefused):  # the order's own payment is not an extra charge
+        payments.refund_extra_charge(payment_provider, original.id, "staff:1")
+    refunded = payments.refund_extra_charge(payment_provider, extra.id, "staff:1")
+    assert payments.refund_extra_charge(payment_provider, extra.id, "staff:1").id == refunded.id
+    assert (refunded.status, refunded.amount, refunded.idempotency_key) == (
+        "succeeded",
+        Decimal("36.00"),
+        f"extra-charge:{extra.id}",
+    )
+    with new_session() as session:
+        given_back = dict(session.execute(select(m.SandboxCharge.id, m.SandboxCharge.refunded)).all())
+    assert given_back == {extra.provider_payment_id: Decimal("36.00"), original.provider_payment_id: Decimal("0.00")}
+    assert (payment(extra.id).status, payment(original.id).status) == ("refunded", "paid")
+    assert order(order_id).payment_status == "paid"  # the order's own payment stands
+
+
+def test_a_new_charge_after_a_mismatched_one_pays_the_order_and_the_odd_one_stays_flagged(demo):
+    order_id = place()
+    link = start(order_id)
+    assert pay(link.payment_id, amount="35.99") == "amount_mismatch"
+    assert pay(link.payment_id) == "paid"  # the customer paid again, the right amount
+    with new_session() as session:
+        rows = session.execute(
+            select(m.Payment.status, m.Payment.flag_reason).where(m.Payment.order_id == order_id).order_by(m.Payment.id)
+        ).all()
+    assert rows == [("flagged", "amount_mismatch"), ("paid", None)]
+    assert (order(order_id).payment_status, order(order_id).ticket_code) == ("paid", "C-001")
 
 
 # --- reconciliation ------------------------------------------------------------------------------

@@ -21,7 +21,10 @@ from comanda.services import payments
 from comanda.services.payment_provider import ProviderError, WebhookRejected
 from integrations.payments import payment_provider
 from tests.conftest import free_port
+from tests.core.test_reservations import run_together
 from tests.helpers.payment_fakes import (
+    DEEP,
+    NESTED,
     STRIPE_WHSEC,
     FakeMercadoPago,
     FakeStripe,
@@ -171,6 +174,31 @@ def test_stripe_refuses_a_body_that_is_not_utf8_or_not_an_event(demo, fake_strip
     assert refused.value.status == 400
 
 
+@pytest.mark.parametrize(
+    "fields, literals",
+    [
+        ({"amount_total": 3600.5}, None),  # half a centavo
+        ({"amount_total": "3600"}, None),
+        ({"amount_total": -3600}, None),
+        ({}, {"amount_total": "Infinity"}),
+        ({}, {"amount_total": "1e999999"}),
+        ({}, {"amount_total": "NaN"}),
+        ({}, {"metadata": DEEP}),
+        ({}, {"metadata": NESTED}),
+    ],
+)
+def test_stripe_refuses_a_signed_event_that_is_not_money_or_nested_too_deep(demo, fake_stripe, fields, literals):
+    link = start_with(place())
+    session = fake_stripe.complete(link_id(link.payment_id))
+    provider = payment_provider()
+    assert provider.parse_webhook(*stripe_event("checkout.session.completed", session), {}) is not None
+    body, headers = stripe_event("checkout.session.completed", {**session, **fields}, literals=literals)
+    with pytest.raises(WebhookRejected) as refused:
+        provider.parse_webhook(body, headers, {})
+    assert refused.value.status == 400
+    assert order(link.order_id).status == "pending_payment"
+
+
 def test_stripe_with_a_wrong_key_is_a_provider_error(demo, fake_stripe, monkeypatch):
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_wrong")
     with pytest.raises(ProviderError) as failed:
@@ -269,6 +297,34 @@ def test_mercadopago_a_second_payment_for_a_paid_order_is_flagged_not_dropped(de
     assert (order(order_id).payment_status, order(order_id).ticket_code) == ("paid", "C-001")
 
 
+def test_mercadopago_two_approved_payments_on_one_preference_are_a_second_charge(demo, fake_mercadopago):
+    """Mercado Pago approves two payments on one preference and notifies both at the same moment: one
+    sells the order, the other is flagged ``already_paid`` (not dropped as a duplicate), and staff refund
+    it in one step, with Mercado Pago's mandatory idempotency key."""
+    order_id = place()
+    link = start_with(order_id)
+    provider = payment_provider()
+    paid_ids = [fake_mercadopago.pay(link_id(link.payment_id)) for _ in range(2)]
+    outcomes = run_together(2, lambda n: apply(provider, *mp_notification(paid_ids[n])))
+    assert sorted(outcomes) == ["already_paid", "paid"], outcomes
+    for paid_id in paid_ids:  # Mercado Pago notifies again: the same payment, the same state
+        assert apply(provider, *mp_notification(paid_id)) == "duplicate"
+    with new_session() as session:
+        rows = session.execute(select(m.Payment).where(m.Payment.order_id == order_id).order_by(m.Payment.id))
+        original, extra = rows.scalars().all()
+        ticket = session.execute(select(m.HandoffTicket)).scalar_one()
+    assert (original.status, extra.status, extra.flag_reason) == ("paid", "flagged", "already_paid")
+    assert {original.provider_payment_id, extra.provider_payment_id} == set(paid_ids)
+    assert ticket.reason == "payment_flag" and "paid twice" in ticket.summary
+    assert (order(order_id).payment_status, order(order_id).ticket_code) == ("paid", "C-001")
+    refunded = payments.refund_extra_charge(payment_provider, extra.id, "staff:1")
+    assert payments.refund_extra_charge(payment_provider, extra.id, "staff:1").id == refunded.id
+    assert (refunded.status, refunded.amount) == ("succeeded", Decimal("36.00"))
+    asked = [(path, h.get("x-idempotency-key")) for _, path, h, _ in fake_mercadopago.requests if "/refunds" in path]
+    assert asked == [(f"/v1/payments/{extra.provider_payment_id}/refunds", f"extra-charge:{extra.id}")]
+    assert order(order_id).payment_status == "paid"
+
+
 def test_mercadopago_unreachable_is_a_provider_error_and_a_signed_non_object_is_refused(
     demo, fake_mercadopago, monkeypatch
 ):
@@ -289,6 +345,26 @@ def test_mercadopago_unreachable_is_a_provider_error_and_a_signed_non_object_is_
             call()
     with pytest.raises(ProviderError):
         start_with(place("centro:whatsapp:+525599990000"))
+
+
+@pytest.mark.parametrize("body", [b'{"type": "payment", "data": ' + DEEP.encode() + b"}", b'{"id": Infinity}'])
+def test_mercadopago_refuses_a_signed_notification_that_is_not_json_it_can_read(demo, fake_mercadopago, body):
+    link = start_with(place())
+    _, headers, query = mp_notification(fake_mercadopago.pay(link_id(link.payment_id)))
+    with pytest.raises(WebhookRejected) as refused:
+        payment_provider().parse_webhook(body, headers, query)
+    assert refused.value.status == 400
+    assert order(link.order_id).status == "pending_payment"
+
+
+@pytest.mark.parametrize("amount", [36.001, float("inf"), float("nan"), -36.0, 1e16])
+def test_mercadopago_refuses_a_payment_whose_amount_is_not_money(demo, fake_mercadopago, amount):
+    link = start_with(place())
+    notification = mp_notification(fake_mercadopago.pay(link_id(link.payment_id), amount=amount))
+    with pytest.raises(WebhookRejected) as refused:
+        payment_provider().parse_webhook(*notification)
+    assert refused.value.status == 400 and "not money" in refused.value.message
+    assert order(link.order_id).status == "pending_payment"
 
 
 def test_providers_without_credentials_are_a_config_error(demo, monkeypatch):

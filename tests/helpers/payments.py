@@ -4,6 +4,7 @@ signed webhooks, verified and applied as the back office's endpoint does."""
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Dict, Iterator, Optional, Tuple
@@ -77,9 +78,17 @@ def webhook(
     return body, signed(body, age_seconds)
 
 
-def sandbox_event(payment_id: int, data: Dict[str, Any], raw: Optional[str] = None) -> bytes:
-    """A signed-able sandbox "paid" event for the payment's link with ``data`` over the usual fields;
-    ``raw`` replaces the JSON entirely (for bodies json.dumps cannot write)."""
+def again(body: bytes) -> Tuple[bytes, Dict[str, str]]:
+    """Another event (a new event id) for the same charge as ``body``, signed: not a replay, not a new charge."""
+    event = json.loads(body)
+    event["id"] = f"{event['id']}_again_{secrets.token_hex(4)}"
+    raw = json.dumps(event, separators=(",", ":")).encode()
+    return raw, signed(raw)
+
+
+def sandbox_event(payment_id: int, data: Dict[str, Any], literals: Optional[Dict[str, str]] = None) -> bytes:
+    """A sandbox "paid" event for the payment's link, ``data`` over the usual fields; ``literals`` puts raw
+    JSON text (``Infinity``, ``1e999999``, deep nesting) in place of fields json.dumps cannot write."""
     row = payment(payment_id)
     fields = {
         "link": row.provider_link_id,
@@ -88,9 +97,13 @@ def sandbox_event(payment_id: int, data: Dict[str, Any], raw: Optional[str] = No
         "amount": str(row.amount),
         "currency": "MXN",
         **data,
+        **{name: f"@{name}@" for name in literals or {}},
     }
     event = {"id": "evt_sbx_crafted", "type": "payment.succeeded", "created": int(clock.now().timestamp())}
-    return (raw or json.dumps({**event, "data": fields})).encode()
+    text = json.dumps({**event, "data": fields})
+    for name, literal in (literals or {}).items():
+        text = text.replace(f'"@{name}@"', literal)
+    return text.encode()
 
 
 def deliver(body: bytes, headers: Dict[str, str]) -> str:

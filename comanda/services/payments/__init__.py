@@ -14,7 +14,8 @@ One module per job, all re-exported here (``from comanda.services import payment
   waits for a new link until its hold time passes. Staff confirm SPEI (``mark_spei_received``) and cash
   (``collect_cash``) the same way.
 - ``sweep``: ``expire_due`` expires the orders whose hold ran out unpaid.
-- ``refunds``: ``refund`` gives money back through the payment's provider, once per idempotency key.
+- ``refunds``: ``refund`` gives money back through the payment's provider, once per idempotency key;
+  ``refund_extra_charge`` is staff's one step for a second charge (flagged ``already_paid``).
 - ``reconciliation``: ``reconcile`` compares a day's payments with each provider's books.
 
 Lock order, the same on every path that changes an order's payment (webhooks, the sweep, new links,
@@ -29,7 +30,7 @@ from comanda.services.payments.common import NotPayable, ProviderFor, RefundRefu
 from comanda.services.payments.events import apply_event, collect_cash, mark_spei_received
 from comanda.services.payments.links import PaymentInstructions, SpeiDetails, new_link, spei_reference, start_payment
 from comanda.services.payments.reconciliation import ReconciliationRow, reconcile
-from comanda.services.payments.refunds import refund
+from comanda.services.payments.refunds import refund, refund_extra_charge
 from comanda.services.payments.sweep import expire_due
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "new_link",
     "reconcile",
     "refund",
+    "refund_extra_charge",
     "spei_reference",
     "start_payment",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Callable, Dict, Optional
 
 from sqlalchemy import select
@@ -24,7 +23,7 @@ from comanda.enums import (
     PaymentStatus,
 )
 from comanda.errors import InvalidInput, NotFound, OutOfStock
-from comanda.money import money
+from comanda.money import money, positive_money
 from comanda.services import handoff, notifications, orders, reservations
 from comanda.services.payment_provider import ProviderEvent
 from comanda.services.payments.common import (
@@ -60,11 +59,13 @@ def apply_event(session: Session, event: ProviderEvent) -> str:
 
 
 def mark_spei_received(
-    session: Session, order_id: int, amount: Decimal, actor: str, bank_reference: Optional[str] = None
+    session: Session, order_id: int, amount: object, actor: str, bank_reference: Optional[str] = None
 ) -> str:
     """Staff saw the transfer in the bank: the SPEI payment is applied like a provider's "paid" event
-    (the amount is checked, pressing twice changes nothing); the outcome as ``apply_event`` says. A bank
-    reference already recorded for another payment is refused (InvalidInput): one transfer pays once."""
+    (the amount is checked, pressing twice changes nothing); the outcome as ``apply_event`` says. An
+    amount that is not whole cents above 0 ("36.001", "NaN", "-36") is refused (InvalidInput), never
+    rounded; so is a bank reference already recorded for another payment: one transfer pays once."""
+    received = positive_money(amount)
     payment = session.execute(
         select(m.Payment)
         .where(m.Payment.order_id == order_id, m.Payment.provider == PaymentProviderName.SPEI)
@@ -83,7 +84,6 @@ def mark_spei_received(
         ).scalar_one_or_none()
         if other is not None:
             raise InvalidInput(f"bank reference {bank_reference!r} already paid order {other}", order_id=other)
-    received = money(amount)
     audit(session, actor, "spei.received", payment, amount=str(received), bank_reference=bank_reference)
     event = ProviderEvent(
         provider=PaymentProviderName.SPEI,
@@ -139,6 +139,12 @@ def _apply(session: Session, row: m.PaymentEvent, payment: m.Payment, event: Pro
     """The event's effect on its payment, with the order locked first; the outcome, kept on ``row``."""
     order = lock_order(session, payment.order_id)
     session.refresh(payment)
+    if event.kind == PaymentEventKind.PAID and _another_charge(payment, event):
+        extra = _payment_of_charge(session, payment, event)
+        if extra is None:  # a concurrent event for that same charge recorded it first
+            row.payment_id, row.outcome = payment.id, PaymentEventOutcome.DUPLICATE
+            return row.outcome
+        payment = extra
     row.payment_id, row.outcome = payment.id, _APPLY[event.kind](session, order, payment, event)
     return row.outcome
 
@@ -197,6 +203,36 @@ def _paid(session: Session, order: m.Order, payment: m.Payment, event: ProviderE
     notifications.notify(session, order, NotificationEvent.PAID)
     session.flush()
     return PaymentEventOutcome.PAID
+
+
+def _another_charge(payment: m.Payment, event: ProviderEvent) -> bool:
+    """The provider reports a payment other than the one this payment row already took: a second real
+    charge (Mercado Pago approving two payments on one preference, two Pay presses on one sandbox link)."""
+    return bool(
+        payment.status not in PAYABLE
+        and event.payment_id
+        and payment.provider_payment_id
+        and payment.provider_payment_id != event.payment_id
+    )
+
+
+def _payment_of_charge(session: Session, taken: m.Payment, event: ProviderEvent) -> Optional[m.Payment]:
+    """A payment row of its own for the provider's other charge, expecting what ``taken`` expected; it is
+    then applied like any payment (paid, or flagged: ``already_paid`` when the order was paid meanwhile).
+    None when a concurrent event for the same charge made the row first (unique provider payment id)."""
+    extra = m.Payment(
+        order_id=taken.order_id,
+        provider=taken.provider,
+        method=taken.method,
+        status=PaymentStatus.PENDING,
+        amount=taken.amount,
+        currency=taken.currency,
+        provider_payment_id=event.payment_id,
+    )
+    if insert_unless_duplicate(session, extra) is None:
+        return None
+    audit(session, f"payment:{event.provider}", "payment.another_charge", extra, of_payment=taken.id)
+    return extra
 
 
 def _declined(session: Session, order: m.Order, payment: m.Payment, event: ProviderEvent) -> str:
@@ -258,6 +294,12 @@ def _flag(
         f"Payment {payment.id} of order {order.id} flagged ({reason}): expected {payment.amount} "
         f"{payment.currency}, {event.provider} reported {event.amount} {event.currency}"
     )
+    if reason == FlagReason.ALREADY_PAID:
+        summary = (
+            f"Order {order.id} ({order.ticket_code or 'no ticket'}) was paid twice: payment {payment.id} "
+            f"({event.provider} {event.payment_id}, {event.amount} {event.currency}) is a second charge. "
+            f"Refund the extra charge (payment {payment.id}) to the customer."
+        )
     if order.conversation_id:
         handoff.open_ticket(session, order.conversation_id, HandoffReason.PAYMENT_FLAG, summary)
     audit(
@@ -270,6 +312,7 @@ def _flag(
         reported_currency=event.currency,
         event_id=event.event_id,
     )
-    notifications.notify(session, order, NotificationEvent.FLAGGED, occurrence=payment.id)
+    told = NotificationEvent.PAID_TWICE if reason == FlagReason.ALREADY_PAID else NotificationEvent.FLAGGED
+    notifications.notify(session, order, told, occurrence=payment.id)
     session.flush()
     return reason

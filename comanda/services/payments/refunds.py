@@ -13,7 +13,7 @@ from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.enums import FlagReason, OrderPaymentStatus, PaymentStatus, RefundStatus
 from comanda.errors import NotFound
-from comanda.money import money
+from comanda.money import positive_money, round_money
 from comanda.services.payment_provider import ProviderError
 from comanda.services.payments.common import (
     MANUAL_PROVIDERS,
@@ -37,8 +37,9 @@ def refund(
     """Give money back: a Refund row first (unique idempotency key: asking again with the same key
     returns the same refund), then the provider (the key goes with it, so a retry never refunds twice),
     then the outcome. SPEI and cash are given back by staff by hand: the row records that they did.
-    Raises RefundRefused (nothing to refund, too much) or ProviderError (the row is ``failed``)."""
-    refund_id = _open_refund(payment_id, money(amount), reason, actor, idempotency_key, return_id)
+    Raises InvalidInput (not an amount of money above 0), RefundRefused (nothing to refund, too much)
+    or ProviderError (the row is ``failed``)."""
+    refund_id = _open_refund(payment_id, positive_money(amount), reason, actor, idempotency_key, return_id)
     with new_session() as session:
         row, payment = session.get(m.Refund, refund_id), session.get(m.Payment, payment_id)
         if row.status == RefundStatus.SUCCEEDED:
@@ -55,6 +56,25 @@ def refund(
         raise
     with transaction() as session:
         return _finish_refund(session, refund_id, status, provider_refund_id, actor)
+
+
+def refund_extra_charge(provider_for: ProviderFor, payment_id: int, actor: str) -> m.Refund:
+    """Staff's one step for a second charge (a payment flagged ``already_paid``: the order was paid by
+    another one): all of it back through its provider, under a key of its own, so pressing twice, or two
+    people at once, refund it once. RefundRefused for any other payment: those need a person's amount."""
+    with new_session() as session:
+        payment = session.get(m.Payment, payment_id)
+        if payment is None:
+            raise NotFound(f"no payment {payment_id}", payment_id=payment_id)
+        if payment.flag_reason != FlagReason.ALREADY_PAID:
+            raise RefundRefused(
+                f"payment {payment_id} is not a second charge ({payment.flag_reason or payment.status}): "
+                "refund it with an amount and a reason",
+                payment_id=payment_id,
+            )
+        reason = f"second charge for order {payment.order_id}"
+        amount = payment.amount
+    return refund(provider_for, payment_id, amount, reason, actor, f"extra-charge:{payment_id}")
 
 
 def _open_refund(payment_id: int, amount: Decimal, reason: str, actor: str, key: str, return_id: Optional[int]) -> int:
@@ -77,8 +97,8 @@ def _open_refund(payment_id: int, amount: Decimal, reason: str, actor: str, key:
         if payment.provider not in MANUAL_PROVIDERS and not payment.provider_payment_id:
             raise RefundRefused(f"payment {payment_id} names no {payment.provider} payment to refund")
         left = payment.amount - _refunded(session, payment_id)
-        if amount <= 0 or amount > left:
-            raise RefundRefused(f"payment {payment_id} can give back between 0.01 and {left}, not {amount}", left=left)
+        if amount > left:
+            raise RefundRefused(f"payment {payment_id} can give back up to {left}, not {amount}", left=left)
         row = m.Refund(
             payment_id=payment_id,
             return_id=return_id,
@@ -137,4 +157,4 @@ def _refunded(
             m.Refund.payment_id == payment_id, m.Refund.status.in_(tuple(statuses))
         )
     ).scalar()
-    return money(str(total))
+    return round_money(Decimal(str(total)))  # SQLite sums money as floats
