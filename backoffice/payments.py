@@ -8,8 +8,9 @@
   A provider that is not configured has no endpoint (404); the sandbox only exists while it is the
   configured provider, so a production install cannot be paid by a sandbox webhook.
 - ``GET /pay/<token>``: the sandbox checkout (store, lines, total, expiry, Pay / Decline, in the order's
-  language). Pay or Decline books the charge in the sandbox's ledger and posts a signed webhook to this
-  back office's own webhook URL, exactly as a real provider would, then shows the outcome.
+  language). Pay or Decline books the charge in the sandbox's ledger with its webhook in the sandbox's
+  outbox, and posts that signed webhook to this back office's own webhook URL, as a real provider would
+  (retried by the outbox loop if it fails: backoffice/dispatch.py), then shows the outcome.
 - ``GET /pay/return``: where Stripe and Mercado Pago send the customer back after paying.
 
 Database and provider work runs in the loop's thread pool, so a slow call never stalls other requests.
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Any, Callable, List, Optional, TypeVar
 from zoneinfo import ZoneInfo
 
-import requests
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -44,14 +44,14 @@ from comanda.money import format_money
 from comanda.services import orders, payments
 from comanda.services.payment_provider import PaymentProvider, ProviderError, ProviderEvent, WebhookRejected
 from comanda.settings import setting
-from integrations.payments import PROVIDERS, payment_provider, sandbox
+from integrations.payments import PROVIDERS, payment_provider, sandbox, sandbox_webhooks
+from integrations.payments.sandbox import SandboxProvider
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape())
 bp = Blueprint("payments")
-SELF_POST_TIMEOUT_SECONDS = 30
 SELF_POSTS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-webhook")
 T = TypeVar("T")
 
@@ -178,29 +178,18 @@ def page(token: str, view: Optional[CheckoutView], status: int = 200) -> HTTPRes
     return response.html(html, status=status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
-def post_to_own_webhook(body: bytes) -> int:
-    """What a provider does after a charge: sign the exact bytes and post them to the webhook URL."""
-    provider = payment_provider(sandbox.NAME)
-    headers = {
-        "Content-Type": "application/json",
-        sandbox.SIGNATURE_HEADER: sandbox.sign(body, provider.secret, int(clock.now().timestamp())),
-    }
-    url = f"{setting('COMANDA_BACKOFFICE_URL').rstrip('/')}/webhooks/payments/{sandbox.NAME}"
-    return requests.post(url, data=body, headers=headers, timeout=SELF_POST_TIMEOUT_SECONDS).status_code
+def deliver_sandbox_webhooks(charge_id: Optional[str] = None) -> int:
+    """The sandbox's outbox: post what is due (only one charge's webhook, right after Pay or Decline)."""
+    return sandbox_webhooks.deliver_due(SandboxProvider.from_settings(), charge_id=charge_id)
 
 
 async def choose(view: CheckoutView, token: str, kind: str) -> None:
-    """Pay or Decline on an open link: the sandbox books it and notifies Comanda by webhook. The post
-    waits for this very back office's answer, so it runs on threads of its own: taking the shared pool's
-    (which the webhook handler needs) would let a few presses at once wait on themselves."""
+    """Pay or Decline on an open link: the sandbox books the charge with its webhook in its outbox (one
+    transaction), then posts it at once; a post that fails is retried by the back office's outbox loop.
+    The post waits for this very back office's answer, so it runs on threads of its own: taking the
+    shared pool's (which the webhook handler needs) would let a few presses at once wait on themselves."""
     charge = await in_thread(sandbox.record_charge, token, str(view.order_id), kind, view.amount, view.currency)
-    body = sandbox.event_body(kind, charge)
-    try:
-        answered = await asyncio.get_running_loop().run_in_executor(SELF_POSTS, post_to_own_webhook, body)
-    except requests.RequestException as exc:
-        answered = type(exc).__name__
-    if answered != 200:
-        log.error("sandbox webhook for charge %s was answered %s", charge.id, answered)
+    await asyncio.get_running_loop().run_in_executor(SELF_POSTS, deliver_sandbox_webhooks, charge.id)
 
 
 @bp.get("/pay/return")

@@ -233,6 +233,14 @@ class SandboxChargeStatus(StrEnum):
     DECLINED = "declined"
 
 
+class SandboxWebhookStatus(StrEnum):
+    """A webhook in the sandbox's outbox: retried until the back office accepts it, as a provider retries."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    GIVEN_UP = "given_up"
+
+
 # --- invoices (CFDI) ----------------------------------------------------------------------------
 
 

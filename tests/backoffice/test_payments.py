@@ -9,6 +9,7 @@ import json
 import re
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,7 @@ from comanda import clock
 from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.services import payments
+from integrations.payments import sandbox
 from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, sign
 from tests.backoffice.conftest import Receiver, backoffice_env, start, stop
 from tests.conftest import free_port
@@ -56,6 +58,7 @@ def run_office(database: str, receiver: Receiver, log: Path, monkeypatch, **extr
         "COMANDA_PAYMENT_PROVIDER": "sandbox",
         "COMANDA_PAYMENT_SWEEP_SECONDS": "1",
         "COMANDA_NOTIFY_POLL_SECONDS": "0.2",
+        "COMANDA_SANDBOX_WEBHOOK_POLL_SECONDS": "0.2",
         **extra,
     }
     for name, value in env.items():
@@ -266,6 +269,56 @@ def test_staff_confirm_a_spei_transfer_and_cancel_an_unpaid_order(office, receiv
     events = sorted(t["entities"]["event"] for t in triggers(receiver, 2))
     assert events == ["cancelled", "paid"]
     assert re.fullmatch(r"\d{7}", instructions.spei.reference) and instructions.amount == Decimal("36.00")
+
+
+def wait_until(condition, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_charge_whose_webhook_never_left_is_delivered_by_the_outbox_loop_and_pays_once(office, receiver):
+    """A back office died after Pay booked the charge and before its webhook was posted: the charge and
+    its queued webhook are in the database (as Pay commits them), nothing was posted. The running back
+    office's outbox loop delivers it; the order is paid once and the customer told once."""
+    order_id = place()
+    link = link_for(order_id)
+    with new_session() as session:
+        token = session.get(m.Payment, link.payment_id).provider_link_id
+    sandbox.record_charge(token, str(order_id), "paid", Decimal("36.00"), "MXN")
+    wait_until(lambda: order_row(order_id).status == "received" and _webhooks_left() == 0)
+    with new_session() as session:
+        webhooks = session.execute(select(m.SandboxWebhook.status)).scalars().all()
+        events = session.execute(select(m.PaymentEvent.outcome)).scalars().all()
+    assert webhooks == ["delivered"] and events == ["paid"] and order_row(order_id).ticket_code == "C-001"
+    assert [t["entities"]["event"] for t in triggers(receiver, 1)] == ["paid"]
+
+
+def test_pay_pressed_many_times_at_once_sells_once_and_flags_any_second_charge(office, receiver):
+    order_id = place()
+    link = link_for(order_id)
+    with ThreadPoolExecutor(max_workers=4) as presses:
+        answers = list(presses.map(lambda _: requests.post(f"{link.link_url}/pay", timeout=60), range(4)))
+    assert all(answer.status_code == 200 for answer in answers)
+    wait_until(lambda: order_row(order_id).status == "received" and _webhooks_left() == 0)
+    with new_session() as session:
+        charges = session.execute(select(func.count()).select_from(m.SandboxCharge)).scalar()
+        rows = session.execute(
+            select(m.Payment.status, m.Payment.flag_reason).where(m.Payment.order_id == order_id).order_by(m.Payment.id)
+        ).all()
+    # however many presses booked a charge before the page showed "paid", each one is accounted for
+    assert rows == [("paid", None)] + [("flagged", "already_paid")] * (charges - 1)
+    assert (order_row(order_id).payment_status, order_row(order_id).ticket_code) == ("paid", "C-001")
+    told = [t["entities"]["event"] for t in triggers(receiver, charges)]
+    assert sorted(told) == ["paid"] + ["paid_twice"] * (charges - 1)
+
+
+def _webhooks_left() -> int:
+    with new_session() as session:
+        return session.execute(
+            select(func.count()).select_from(m.SandboxWebhook).where(m.SandboxWebhook.status == "pending")
+        ).scalar()
 
 
 # --- what no webhook may do: crash the handler or make the back office read a huge body -----------

@@ -23,8 +23,8 @@ from comanda.errors import ConfigError, InvalidInput, OutOfStock
 from comanda.services import orders, payments
 from comanda.services.payment_provider import ProviderError, ProviderEvent, WebhookRejected
 from comanda.settings import DEMO_SPEI_CLABE
-from integrations.payments import payment_provider
-from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, sign
+from integrations.payments import payment_provider, sandbox_webhooks
+from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, record_charge, sign
 from tests.conftest import ROOT
 from tests.core.test_reservations import run_together, set_on_hand
 from tests.helpers.payment_fakes import DEEP, NESTED
@@ -518,6 +518,85 @@ def test_a_new_charge_after_a_mismatched_one_pays_the_order_and_the_odd_one_stay
         ).all()
     assert rows == [("flagged", "amount_mismatch"), ("paid", None)]
     assert (order(order_id).payment_status, order(order_id).ticket_code) == ("paid", "C-001")
+
+
+# --- the sandbox's webhook outbox ----------------------------------------------------------------
+
+
+class FlakyBackOffice(SandboxProvider):
+    """The sandbox posting its webhooks to a back office that fails ``failures`` times, then verifies and
+    applies them as the real endpoint does; what it answered each time is kept."""
+
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__("http://bo.test", SECRET, 300)
+        self.failures, self.outcomes = failures, []
+
+    def send_webhook(self, body: bytes) -> None:
+        if self.failures:
+            self.failures -= 1
+            self.outcomes.append("503")
+            raise ProviderError("the back office answered 503: restarting")
+        self.outcomes.append(deliver(body, signed(body)))
+
+
+def outbox() -> list:
+    with new_session() as session:
+        return session.execute(
+            select(m.SandboxWebhook.status, m.SandboxWebhook.attempts, m.SandboxWebhook.next_attempt_at)
+        ).all()
+
+
+def test_pay_books_the_charge_and_its_webhook_together_and_a_failed_post_is_retried_with_backoff(demo):
+    set_clock(lambda: T0)
+    order_id = place()
+    link = start(order_id)
+    charge = record_charge(payment(link.payment_id).provider_link_id, str(order_id), "paid", Decimal("36.00"), "MXN")
+    assert outbox() == [("pending", 0, T0)]  # written with the charge: nothing posted yet
+    back_office = FlakyBackOffice(failures=2)
+    assert sandbox_webhooks.deliver_due(back_office, charge_id=charge.id) == 0  # what Pay tries at once
+    assert outbox() == [("pending", 1, T0 + timedelta(seconds=2))]
+    assert sandbox_webhooks.deliver_due(back_office) == 0 and back_office.outcomes == ["503"]  # not due yet
+    set_clock(lambda: T0 + timedelta(seconds=2))
+    assert sandbox_webhooks.deliver_due(back_office) == 0
+    assert outbox() == [("pending", 2, T0 + timedelta(seconds=6))]
+    set_clock(lambda: T0 + timedelta(seconds=6))
+    assert sandbox_webhooks.deliver_due(back_office) == 1 and back_office.outcomes == ["503", "503", "paid"]
+    assert [row[:2] for row in outbox()] == [("delivered", 3)]
+    set_clock(lambda: T0 + timedelta(hours=1))
+    assert sandbox_webhooks.deliver_due(back_office) == 0  # delivered once
+    assert (order(order_id).status, order(order_id).ticket_code) == ("received", "C-001")
+
+
+def test_a_delivery_that_died_with_its_process_is_retried_after_its_lease_and_pays_once(demo):
+    set_clock(lambda: T0)
+    order_id = place()
+    link = start(order_id)
+    record_charge(payment(link.payment_id).provider_link_id, str(order_id), "paid", Decimal("36.00"), "MXN")
+    [claimed] = sandbox_webhooks.claim_due()
+    back_office = FlakyBackOffice()
+    back_office.send_webhook(claimed.body)  # the post went through, then the process died before recording it
+    assert sandbox_webhooks.claim_due() == []  # leased: no other deliverer takes it meanwhile
+    set_clock(lambda: T0 + timedelta(seconds=sandbox_webhooks.LEASE_SECONDS))
+    assert sandbox_webhooks.deliver_due(back_office) == 1  # at least once: the replay is a duplicate
+    assert back_office.outcomes == ["paid", "duplicate"] and [row[:2] for row in outbox()] == [("delivered", 2)]
+    with new_session() as session:
+        assert session.execute(select(m.Payment.status).where(m.Payment.order_id == order_id)).scalars().all() == [
+            "paid"
+        ]
+    assert notices(order_id) == [f"order:{order_id}:paid"]
+
+
+def test_a_webhook_nobody_accepts_is_given_up_after_its_attempts_and_logged(demo, caplog):
+    set_clock(lambda: T0)
+    order_id = place()
+    link = start(order_id)
+    record_charge(payment(link.payment_id).provider_link_id, str(order_id), "paid", Decimal("36.00"), "MXN")
+    down = FlakyBackOffice(failures=sandbox_webhooks.MAX_ATTEMPTS)
+    for attempt in range(sandbox_webhooks.MAX_ATTEMPTS):
+        set_clock(lambda attempt=attempt: T0 + timedelta(hours=attempt))
+        sandbox_webhooks.deliver_due(down)
+    assert [row[:2] for row in outbox()] == [("given_up", sandbox_webhooks.MAX_ATTEMPTS)]
+    assert "given up" in caplog.text and order(order_id).status == "pending_payment"
 
 
 # --- reconciliation ------------------------------------------------------------------------------
