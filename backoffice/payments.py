@@ -96,6 +96,9 @@ async def webhook(request: Request, name: str) -> HTTPResponse:
     except InvalidInput as refused:  # an event no payment can take (the adapters read strictly already)
         log.warning("%s event %s refused: %s", name, event.event_id, refused.message)
         return response.json({"error": refused.message}, status=400)
+    except payments.RetryLater as early:  # nothing was recorded: the provider sends it again
+        log.info("%s event %s early: %s", name, event.event_id, early.message)
+        return response.json({"error": "try again later"}, status=503)
     log.info("%s event %s (%s): %s", name, event.event_id, event.event_type, outcome)
     return response.json({"outcome": outcome})
 

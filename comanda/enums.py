@@ -188,6 +188,7 @@ class PaymentEventKind(StrEnum):
     DECLINED = "declined"
     EXPIRED = "expired"
     PENDING = "pending"
+    REFUND = "refund"  # refunds of the payment moved (succeeded, failed)
 
 
 class PaymentEventOutcome(StrEnum):
@@ -200,6 +201,8 @@ class PaymentEventOutcome(StrEnum):
     PENDING = "pending"
     FLAGGED = "flagged"
     IGNORED = "ignored"
+    REFUND_SUCCEEDED = "refund_succeeded"
+    REFUND_FAILED = "refund_failed"
 
 
 class RefundStatus(StrEnum):
@@ -300,6 +303,7 @@ class HandoffReason(StrEnum):
     COMPLAINT = "complaint"
     MEDIA = "media"
     PAYMENT_FLAG = "payment_flag"
+    REFUND_FAILED = "refund_failed"  # a provider could not give the money back: a person must
     CANCELLATION = "cancellation"
     RETURN = "return"
     PRIVACY = "privacy"

@@ -5,13 +5,16 @@ Webhooks (``/webhooks/payments/mercadopago?data.id=…&type=payment``) carry ``x
 an HMAC-SHA256 with the webhook's secret signature over ``id:{data.id};request-id:{x-request-id};ts:{ts};``
 (checked by the SDK's ``WebhookSignatureValidator``, with COMANDA_WEBHOOK_TOLERANCE_SECONDS). The
 notification says only which payment changed, so the payment is fetched by id before it is trusted:
-approved → paid, rejected or cancelled → declined, anything else → pending. Refunds send
-``X-Idempotency-Key``. The SDK has one fixed API base URL; ``RebasedHttpClient`` (the SDK's own
-``http_client`` hook) sends its requests to MERCADOPAGO_API_URL instead, which tests point at a fake.
+approved → paid, rejected or cancelled → declined, anything else → pending; a payment that carries
+refunds (partially refunded, or ``refunded``) → where each refund stands (approved → succeeded,
+in process → pending, rejected or cancelled → failed). Refunds send ``X-Idempotency-Key``. The SDK
+has one fixed API base URL; ``RebasedHttpClient`` (the SDK's own ``http_client`` hook) sends its
+requests to MERCADOPAGO_API_URL instead, which tests point at a fake.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Dict, List, Mapping, Optional
@@ -24,6 +27,7 @@ from mercadopago.http import HttpClient
 from mercadopago.webhook.validator import InvalidWebhookSignatureError, WebhookSignatureValidator
 
 from comanda import clock
+from comanda.enums import CardFunding, PaymentEventKind, ProviderPaymentStatus, RefundStatus
 from comanda.errors import InvalidInput
 from comanda.money import money
 from comanda.services.payment_provider import (
@@ -33,20 +37,31 @@ from comanda.services.payment_provider import (
     ProviderEvent,
     ProviderPayment,
     ProviderRefund,
+    RefundUpdate,
     WebhookRejected,
 )
 from integrations.payments.credentials import REQUEST_TIMEOUT_SECONDS, Credentials
 from integrations.payments.parsing import amount, load_json
 
 NAME = "mercadopago"
-STATUS_KINDS = {"approved": "paid", "rejected": "declined", "cancelled": "declined"}
-NOT_ACTED_ON = ("refunded", "charged_back")  # Comanda's refunds start in Comanda
+STATUS_KINDS = {
+    "approved": PaymentEventKind.PAID,
+    "rejected": PaymentEventKind.DECLINED,
+    "cancelled": PaymentEventKind.DECLINED,
+}
+NOT_ACTED_ON = ("charged_back",)  # a chargeback is the bank's, settled with Mercado Pago by a person
+REFUND_STATUSES = {
+    "approved": RefundStatus.SUCCEEDED,
+    "in_process": RefundStatus.PENDING,
+    "authorized": RefundStatus.PENDING,
+    "pending": RefundStatus.PENDING,
+}  # rejected, cancelled: failed
 # Checkout Pro shows every method the account has; these keep the one the customer chose.
 EXCLUDED_TYPES = {
     "card": ["ticket", "atm", "bank_transfer"],
     "oxxo": ["credit_card", "debit_card", "prepaid_card", "atm", "bank_transfer"],
 }
-FUNDING = {"credit_card": "credit", "debit_card": "debit", "prepaid_card": "prepaid"}
+FUNDING = {"credit_card": CardFunding.CREDIT, "debit_card": CardFunding.DEBIT, "prepaid_card": CardFunding.PREPAID}
 PAGE = 100
 
 
@@ -165,7 +180,9 @@ class MercadoPagoProvider:
         payment = self._payment(data_id)
         if payment.get("status") in NOT_ACTED_ON:
             return None
-        kind = STATUS_KINDS.get(payment.get("status"), "pending")
+        if payment.get("refunds"):
+            return _refund_event(payment, notification)
+        kind = STATUS_KINDS.get(payment.get("status"), PaymentEventKind.PENDING)
         return ProviderEvent(
             provider=NAME,
             event_id=f"{payment['id']}:{payment.get('status')}",
@@ -211,7 +228,7 @@ class MercadoPagoProvider:
             lambda: self.sdk.refund().create(payment_id, {"amount": wire_amount(amount)}, request_options=options),
             f"refund payment {payment_id}",
         )
-        status = {"approved": "succeeded", "in_process": "pending"}.get(refund.get("status"), "failed")
+        status = REFUND_STATUSES.get(refund.get("status"), RefundStatus.FAILED)
         return ProviderRefund(refund_id=str(refund["id"]), status=status)
 
     def _payment(self, payment_id: str) -> Dict[str, Any]:
@@ -233,10 +250,44 @@ def _ok(call: Callable[[], Mapping[str, Any]], what: str) -> Dict[str, Any]:
     return body
 
 
-def _as_payment(payment: Mapping[str, Any]) -> ProviderPayment:
-    status = {"approved": "paid", "refunded": "refunded", "rejected": "declined", "cancelled": "declined"}.get(
-        payment.get("status"), "pending"
+def _refund_event(payment: Dict[str, Any], notification: Dict[str, Any]) -> ProviderEvent:
+    """A payment that carries refunds: where each stands. The event id names that state, so a notification
+    repeated for the same state is a replay, and one for a refund that moved is news."""
+    refunds = payment["refunds"]
+    if not isinstance(refunds, list) or not all(isinstance(r, dict) and "id" in r for r in refunds):
+        raise WebhookRejected(400, "Mercado Pago sent refunds Comanda cannot read")
+    updates = tuple(
+        RefundUpdate(
+            refund_id=str(refund["id"]),
+            status=REFUND_STATUSES.get(refund.get("status"), RefundStatus.FAILED),
+            amount=amount(refund.get("amount"), "Mercado Pago") if refund.get("amount") is not None else None,
+            failure=refund.get("status_detail") or refund.get("status"),
+        )
+        for refund in refunds
     )
+    state = ",".join(sorted(f"{update.refund_id}={update.status}" for update in updates))
+    return ProviderEvent(
+        provider=NAME,
+        event_id=f"{payment['id']}:refunds:{hashlib.sha256(state.encode()).hexdigest()[:20]}",
+        event_type=f"payment.{payment.get('status')}",
+        kind=PaymentEventKind.REFUND,
+        order_reference=payment.get("external_reference"),
+        link_id=None,
+        payment_id=str(payment["id"]),
+        amount=None,
+        currency=payment.get("currency_id"),
+        payload={"notification": notification, "payment": payment},
+        refunds=updates,
+    )
+
+
+def _as_payment(payment: Mapping[str, Any]) -> ProviderPayment:
+    status = {
+        "approved": ProviderPaymentStatus.PAID,
+        "refunded": ProviderPaymentStatus.REFUNDED,
+        "rejected": ProviderPaymentStatus.DECLINED,
+        "cancelled": ProviderPaymentStatus.DECLINED,
+    }.get(payment.get("status"), ProviderPaymentStatus.PENDING)
     return ProviderPayment(
         payment_id=str(payment["id"]),
         link_id=None,

@@ -19,6 +19,7 @@ from comanda.db import new_session, transaction
 from comanda.errors import ConfigError
 from comanda.services import payments
 from comanda.services.payment_provider import ProviderError, WebhookRejected
+from comanda.services.payments import refunds
 from integrations.payments import payment_provider
 from tests.conftest import free_port
 from tests.core.test_reservations import run_together
@@ -33,7 +34,10 @@ from tests.helpers.payment_fakes import (
     serve_stripe,
     stripe_event,
 )
-from tests.helpers.payments import order, place
+from tests.helpers.payments import ANA, order, place
+from tests.helpers.payments import payment as payment_row
+
+BEA = "centro:whatsapp:+525599990000"
 
 
 @pytest.fixture
@@ -206,6 +210,71 @@ def test_stripe_with_a_wrong_key_is_a_provider_error(demo, fake_stripe, monkeypa
     assert "sk_test_wrong" not in failed.value.message and "401" in failed.value.message
 
 
+def paid_with_stripe(fake: FakeStripe, conversation: str, quantity: int = 2) -> payments.PaymentInstructions:
+    link = start_with(place(conversation, sku="COCA-600", quantity=quantity))
+    session = fake.complete(link_id(link.payment_id))
+    assert apply(payment_provider(), *stripe_event("checkout.session.completed", session)) == "paid"
+    return link
+
+
+def refund_rows() -> list:
+    with new_session() as session:
+        return session.execute(select(m.Refund.idempotency_key, m.Refund.status).order_by(m.Refund.id)).all()
+
+
+def test_stripe_refund_webhooks_settle_pending_refunds_once_and_a_failure_goes_to_staff(demo, fake_stripe):
+    ana, bea = paid_with_stripe(fake_stripe, ANA), paid_with_stripe(fake_stripe, BEA)
+    provider = payment_provider()
+    fake_stripe.refund_status = "pending"  # Stripe settles these later
+    first = payments.refund(payment_provider, ana.payment_id, Decimal("60.00"), "warm", "staff:1", "ret:a")
+    second = payments.refund(payment_provider, bea.payment_id, Decimal("30.00"), "one warm", "staff:1", "ret:b")
+    assert refund_rows() == [("ret:a", "pending"), ("ret:b", "pending")]
+    assert payment_row(ana.payment_id).status == "paid"  # nothing given back yet
+    done = stripe_event("refund.updated", fake_stripe.settle_refund(first.provider_refund_id, "succeeded"))
+    assert apply(provider, *done) == "refund_succeeded"
+    assert apply(provider, *done) == "duplicate"  # Stripe's replay
+    intent = payment_row(ana.payment_id).provider_payment_id
+    assert apply(provider, *stripe_event("charge.refunded", fake_stripe.charge_of(intent))) == "duplicate"  # known
+    bounced = fake_stripe.settle_refund(second.provider_refund_id, "failed", "expired_or_canceled_card")
+    assert apply(provider, *stripe_event("refund.failed", bounced)) == "refund_failed"
+    assert apply(provider, *stripe_event("refund.updated", bounced)) == "duplicate"  # the same news again
+    assert refund_rows() == [("ret:a", "succeeded"), ("ret:b", "failed")]
+    assert (payment_row(ana.payment_id).status, order(ana.order_id).payment_status) == ("refunded", "refunded")
+    assert (payment_row(bea.payment_id).status, order(bea.order_id).payment_status) == ("paid", "paid")
+    with new_session() as session:
+        tickets = session.execute(select(m.HandoffTicket.conversation_id, m.HandoffTicket.reason)).all()
+        summary = session.execute(select(m.HandoffTicket.summary)).scalar_one()
+        settled = session.execute(
+            select(m.AuditEvent.action).where(m.AuditEvent.action.in_(("refund.succeeded", "refund.failed")))
+        ).scalars()
+        assert sorted(settled) == ["refund.failed", "refund.succeeded"]  # each move once
+    assert tickets == [(BEA, "refund_failed")] and "expired_or_canceled_card" in summary
+    dashboard = {
+        "id": "re_dashboard",
+        "object": "refund",
+        "amount": 100,
+        "payment_intent": intent,
+        "status": "succeeded",
+    }
+    assert apply(provider, *stripe_event("refund.created", dashboard)) == "ignored"  # not one Comanda made
+
+
+def test_a_stripe_refund_webhook_that_overtakes_the_refunds_answer_is_matched_by_its_key(demo, fake_stripe):
+    link = paid_with_stripe(fake_stripe, ANA)
+    fake_stripe.refund_status = "pending"
+    asked = payments.refund(payment_provider, link.payment_id, Decimal("30.00"), "warm", "staff:1", "ret:early")
+    with transaction() as session:  # as if Stripe's webhook came before Comanda recorded Stripe's answer
+        session.get(m.Refund, asked.id).provider_refund_id = None
+    done = stripe_event("refund.updated", fake_stripe.settle_refund(asked.provider_refund_id, "succeeded"))
+    assert apply(payment_provider(), *done) == "refund_succeeded"
+    with transaction() as session:  # the answer, recorded late ("pending"), does not undo what Stripe said since
+        refunds._finish_refund(session, asked.id, "pending", asked.provider_refund_id, "staff:1")
+    with new_session() as session:
+        row = session.get(m.Refund, asked.id)
+        assert (row.status, row.provider_refund_id) == ("succeeded", asked.provider_refund_id)
+    assert payment_row(link.payment_id).status == "partially_refunded"
+
+
 # --- Mercado Pago --------------------------------------------------------------------------------
 
 
@@ -276,7 +345,7 @@ def test_mercadopago_amount_mismatch_rejection_refund_and_listing(demo, fake_mer
     assert provider.expire_link("123456789-404") is False
     now = datetime.now(timezone.utc)
     listed = provider.list_payments(now - timedelta(hours=1), now + timedelta(hours=1))
-    assert sorted(p.status for p in listed) == ["declined", "paid"]
+    assert sorted(p.status for p in listed) == ["declined", "refunded"]  # the short payment was given back
 
 
 def test_mercadopago_a_second_payment_for_a_paid_order_is_flagged_not_dropped(demo, fake_mercadopago):
@@ -365,6 +434,53 @@ def test_mercadopago_refuses_a_payment_whose_amount_is_not_money(demo, fake_merc
         payment_provider().parse_webhook(*notification)
     assert refused.value.status == 400 and "not money" in refused.value.message
     assert order(link.order_id).status == "pending_payment"
+
+
+def paid_with_mercadopago(fake: FakeMercadoPago, conversation: str) -> payments.PaymentInstructions:
+    link = start_with(place(conversation, sku="COCA-600", quantity=2))
+    assert apply(payment_provider(), *mp_notification(fake.pay(link_id(link.payment_id)))) == "paid"
+    return link
+
+
+def test_mercadopago_refund_notifications_settle_pending_refunds_once(demo, fake_mercadopago):
+    ana, bea = paid_with_mercadopago(fake_mercadopago, ANA), paid_with_mercadopago(fake_mercadopago, BEA)
+    provider = payment_provider()
+    fake_mercadopago.refund_status = "in_process"
+    whole = payments.refund(payment_provider, ana.payment_id, Decimal("60.00"), "warm", "staff:1", "ret:a")
+    part = payments.refund(payment_provider, bea.payment_id, Decimal("30.00"), "one warm", "staff:1", "ret:b")
+    assert (whole.status, part.status) == ("pending", "pending")
+    ana_mp, bea_mp = (payment_row(link.payment_id).provider_payment_id for link in (ana, bea))
+    assert apply(provider, *mp_notification(ana_mp)) == "duplicate"  # in process: nothing new
+    fake_mercadopago.settle_refund(int(whole.provider_refund_id), "approved")
+    assert apply(provider, *mp_notification(ana_mp)) == "refund_succeeded"
+    assert apply(provider, *mp_notification(ana_mp)) == "duplicate"  # notified again for the same state
+    fake_mercadopago.settle_refund(int(part.provider_refund_id), "rejected")
+    assert apply(provider, *mp_notification(bea_mp)) == "refund_failed"
+    assert apply(provider, *mp_notification(bea_mp)) == "duplicate"
+    assert refund_rows() == [("ret:a", "succeeded"), ("ret:b", "failed")]
+    assert (payment_row(ana.payment_id).status, order(ana.order_id).payment_status) == ("refunded", "refunded")
+    assert (payment_row(bea.payment_id).status, order(bea.order_id).payment_status) == ("paid", "paid")
+    with new_session() as session:
+        assert session.execute(select(m.HandoffTicket.conversation_id, m.HandoffTicket.reason)).all() == [
+            (BEA, "refund_failed")
+        ]
+
+
+def test_a_mercadopago_refund_notification_before_comanda_recorded_the_refund_is_asked_again(demo, fake_mercadopago):
+    link = paid_with_mercadopago(fake_mercadopago, ANA)
+    fake_mercadopago.refund_status = "in_process"
+    asked = payments.refund(payment_provider, link.payment_id, Decimal("30.00"), "warm", "staff:1", "ret:early")
+    with transaction() as session:  # Mercado Pago answered; Comanda has not recorded the answer yet
+        session.get(m.Refund, asked.id).provider_refund_id = None
+    fake_mercadopago.settle_refund(int(asked.provider_refund_id), "approved")
+    with pytest.raises(payments.RetryLater):
+        apply(payment_provider(), *mp_notification(payment_row(link.payment_id).provider_payment_id))
+    with new_session() as session:
+        assert (
+            session.execute(select(m.PaymentEvent.outcome).where(m.PaymentEvent.event_type.like("%refund%"))).all()
+            == []
+        )
+        assert session.get(m.Refund, asked.id).status == "pending"
 
 
 def test_providers_without_credentials_are_a_config_error(demo, monkeypatch):

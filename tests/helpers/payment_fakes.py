@@ -78,6 +78,7 @@ class FakeStripe(FakeServer):
         self.sessions: Dict[str, Dict[str, Any]] = {}
         self.intents: Dict[str, Dict[str, Any]] = {}
         self.refunds: Dict[str, Dict[str, Any]] = {}  # by idempotency key
+        self.refund_status = "succeeded"  # what a new refund is: "pending" for one that settles later
         self.ids = itertools.count(1)
         super().__init__()
 
@@ -116,6 +117,9 @@ class FakeStripe(FakeServer):
             }
         if method == "POST" and path == "/v1/refunds":
             return self.refund(form, headers.get("Idempotency-Key"))
+        if method == "GET" and path == "/v1/refunds":
+            found = [r for r in self.refunds.values() if r["payment_intent"] == query.get("payment_intent")]
+            return 200, {"object": "list", "data": found, "has_more": False, "url": "/v1/refunds"}
         return self.error(404, f"Unrecognized request URL ({method}: {path})")
 
     def create_session(self, form: Dict[str, Any]) -> Tuple[int, Any]:
@@ -159,10 +163,32 @@ class FakeStripe(FakeServer):
             "id": f"re_{next(self.ids)}",
             "object": "refund",
             "amount": amount,
+            "currency": intent["currency"],
+            "charge": f"ch_{intent['id']}",
             "payment_intent": intent["id"],
-            "status": "succeeded",
+            "metadata": form.get("metadata", {}),
+            "status": self.refund_status,
+            "failure_reason": None,
         }
         return 200, self.refunds[key]
+
+    def settle_refund(self, refund_id: str, status: str, failure_reason: Optional[str] = None) -> Dict[str, Any]:
+        """Stripe finishes a refund later (or a card refund bounces): the refund object as it is now."""
+        refund = next(r for r in self.refunds.values() if r["id"] == refund_id)
+        refund.update(status=status, failure_reason=failure_reason)
+        return refund
+
+    def charge_of(self, intent_id: str) -> Dict[str, Any]:
+        """The charge a ``charge.refunded`` event carries (its refunds are not included, as in Stripe's API)."""
+        intent = self.intents[intent_id]
+        return {
+            "id": f"ch_{intent_id}",
+            "object": "charge",
+            "payment_intent": intent_id,
+            "amount": intent["amount_received"],
+            "amount_refunded": intent["refunded"],
+            "refunded": intent["refunded"] >= intent["amount_received"],
+        }
 
     def complete(self, session_id: str, paid: bool = True) -> Dict[str, Any]:
         """The customer finished checkout: card paid, or an OXXO voucher issued (unpaid)."""
@@ -225,6 +251,7 @@ class FakeMercadoPago(FakeServer):
         self.preferences: Dict[str, Dict[str, Any]] = {}
         self.payments: Dict[str, Dict[str, Any]] = {}
         self.refunds: Dict[str, Dict[str, Any]] = {}  # by idempotency key
+        self.refund_status = "approved"  # what a new refund is: "in_process" for one that settles later
         self.ids = itertools.count(1_000_001)
         super().__init__()
 
@@ -266,10 +293,30 @@ class FakeMercadoPago(FakeServer):
                         "id": next(self.ids),
                         "payment_id": found["id"],
                         "amount": data["amount"],
-                        "status": "approved",
+                        "status": self.refund_status,
                     }
+                    found.setdefault("refunds", []).append(self.refunds[key])
+                    self._restate(found)
                 return 201, self.refunds[key]
         return 404, {"message": "resource not found", "status": 404}
+
+    def settle_refund(self, refund_id: int, status: str) -> None:
+        """Mercado Pago finishes a refund (approved) or gives up on it (rejected); a notification follows."""
+        for payment in self.payments.values():
+            for refund in payment.get("refunds", []):
+                if refund["id"] == refund_id:
+                    refund["status"] = status
+                    self._restate(payment)
+
+    @staticmethod
+    def _restate(payment: Dict[str, Any]) -> None:
+        """A payment whose approved refunds add up to it is ``refunded``; partially, ``approved`` still."""
+        given_back = sum(r["amount"] for r in payment.get("refunds", []) if r["status"] == "approved")
+        payment["transaction_amount_refunded"] = given_back
+        if payment["status"] in ("approved", "refunded"):
+            whole = given_back >= payment["transaction_amount"]
+            payment["status"] = "refunded" if whole else "approved"
+            payment["status_detail"] = "refunded" if whole else ("partially_refunded" if given_back else "accredited")
 
     def pay(self, preference_id: str, status: str = "approved", amount: Optional[float] = None) -> str:
         """The buyer paid (or was rejected) in Checkout Pro: a payment exists, the notification follows."""

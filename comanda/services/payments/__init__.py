@@ -26,7 +26,7 @@ sweep closes links after its commit and refunds run in three steps (row, provide
 their caller's transaction, with the order locked: keep that transaction to the call alone.
 """
 
-from comanda.services.payments.common import NotPayable, ProviderFor, RefundRefused
+from comanda.services.payments.common import NotPayable, ProviderFor, RefundRefused, RetryLater
 from comanda.services.payments.events import apply_event, collect_cash, mark_spei_received
 from comanda.services.payments.links import PaymentInstructions, SpeiDetails, new_link, spei_reference, start_payment
 from comanda.services.payments.reconciliation import ReconciliationRow, reconcile
@@ -39,6 +39,7 @@ __all__ = [
     "ProviderFor",
     "ReconciliationRow",
     "RefundRefused",
+    "RetryLater",
     "SpeiDetails",
     "apply_event",
     "collect_cash",

@@ -34,6 +34,13 @@ class NotPayable(ComandaError):
     code = "not_payable"
 
 
+class RetryLater(ComandaError):
+    """A webhook that arrived before what it reports on was recorded: nothing changed, and the provider
+    is asked to send it again (it retries what is not answered 2xx)."""
+
+    code = "retry_later"
+
+
 class RefundRefused(ComandaError):
     """Nothing (or not that much) to give back, or an idempotency key already used for another refund."""
 

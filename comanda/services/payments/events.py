@@ -35,16 +35,21 @@ from comanda.services.payments.common import (
     open_payment,
     payments_of,
 )
+from comanda.services.payments.refunds import apply_refund_updates
 from comanda.services.payments.sweep import expire_order
 
 
 def apply_event(session: Session, event: ProviderEvent) -> str:
     """Apply a verified webhook once; its outcome (also kept on the payment_events row): paid,
-    duplicate, declined, expired, pending, ignored, or why it was flagged (amount_mismatch,
-    currency_mismatch, already_paid, order_closed, stock_gone)."""
+    duplicate, declined, expired, pending, ignored, why it was flagged (amount_mismatch,
+    currency_mismatch, already_paid, order_closed, stock_gone), or for refunds refund_succeeded or
+    refund_failed. RetryLater (nothing recorded) when a refund webhook overtook Comanda's own record."""
     row = _record_event(session, event)
     if row is None:
         return PaymentEventOutcome.DUPLICATE
+    if event.kind == PaymentEventKind.REFUND:
+        row.payment_id, row.outcome = apply_refund_updates(session, event)
+        return row.outcome
     payment = _payment_for(session, event)
     if payment is None:
         log.warning(
