@@ -33,11 +33,18 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from comanda import clock
 from comanda import models as m
 from comanda.db import new_session, transaction
-from comanda.enums import PaymentEventOutcome
+from comanda.enums import (
+    CheckoutPageState,
+    OrderStatus,
+    PaymentEventOutcome,
+    PaymentStatus,
+    SandboxWebhookStatus,
+)
 from comanda.errors import ConfigError, InvalidInput
 from comanda.i18n import language_or_default, t
 from comanda.money import format_money
@@ -113,9 +120,19 @@ class Line:
     total: str
 
 
+# What the page says about a payment that can no longer be paid there.
+PAGE_STATES = {
+    PaymentStatus.PAID: CheckoutPageState.PAID,
+    PaymentStatus.DECLINED: CheckoutPageState.DECLINED,
+    PaymentStatus.FLAGGED: CheckoutPageState.FLAGGED,
+    PaymentStatus.REFUNDED: CheckoutPageState.FLAGGED,
+    PaymentStatus.PARTIALLY_REFUNDED: CheckoutPageState.FLAGGED,
+}
+
+
 @dataclass(frozen=True)
 class CheckoutView:
-    """What the page shows. state: open | paid | declined | expired | flagged."""
+    """What the page shows (its state: a CheckoutPageState)."""
 
     order_id: int
     store: str
@@ -141,19 +158,16 @@ def checkout_view(token: str) -> Optional[CheckoutView]:
         store = session.get(m.Store, order.store_id)
         timezone_name = session.get(m.Business, order.business_id).timezone
         open_now = (
-            payment.status == "pending" and order.status == "pending_payment" and payment.expires_at > clock.now()
+            payment.status == PaymentStatus.PENDING
+            and order.status == OrderStatus.PENDING_PAYMENT
+            and payment.expires_at > clock.now()
         )
-        state = (
-            "open"
-            if open_now
-            else {
-                "paid": "paid",
-                "declined": "declined",
-                "flagged": "flagged",
-                "refunded": "flagged",
-                "partially_refunded": "flagged",
-            }.get(payment.status, "expired")
-        )
+        if open_now:
+            state = CheckoutPageState.PROCESSING if _charged(session, token) else CheckoutPageState.OPEN
+        elif order.status == OrderStatus.CANCELLED and payment.status not in PAGE_STATES:
+            state = CheckoutPageState.CANCELLED  # not "the link expired": the order itself is gone
+        else:
+            state = PAGE_STATES.get(payment.status, CheckoutPageState.EXPIRED)
         language = language_or_default(order.language)
         return CheckoutView(
             order_id=order.id,
@@ -171,6 +185,18 @@ def checkout_view(token: str) -> Optional[CheckoutView]:
             ticket=order.ticket_code,
             amount=payment.amount,
         )
+
+
+def _charged(session: Session, token: str) -> bool:
+    """A press on this link booked a charge whose webhook is still on its way."""
+    W, C = m.SandboxWebhook, m.SandboxCharge
+    pending = (
+        select(W.id)
+        .join(C, C.id == W.charge_id)
+        .where(C.link_id == token, W.status == SandboxWebhookStatus.PENDING)
+        .limit(1)
+    )
+    return session.execute(pending).first() is not None
 
 
 def page(token: str, view: Optional[CheckoutView], status: int = 200) -> HTTPResponse:
@@ -227,6 +253,6 @@ async def pressed(token: str, kind: str) -> HTTPResponse:
     view = await in_thread(checkout_view, token) if setting("COMANDA_PAYMENT_PROVIDER") == sandbox.NAME else None
     if view is None:
         return page(token, None, status=404)
-    if view.state == "open":
+    if view.state == CheckoutPageState.OPEN:
         await choose(view, token, kind)
     return response.redirect(f"/pay/{token}", status=303)

@@ -236,6 +236,18 @@ class SandboxChargeStatus(StrEnum):
     DECLINED = "declined"
 
 
+class CheckoutPageState(StrEnum):
+    """What the sandbox's checkout page says about its payment."""
+
+    OPEN = "open"
+    PROCESSING = "processing"  # pressed: the charge's webhook is on its way (pressing again charges nothing)
+    PAID = "paid"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    FLAGGED = "flagged"
+    CANCELLED = "cancelled"  # the order was cancelled before it was paid
+
+
 class SandboxWebhookStatus(StrEnum):
     """A webhook in the sandbox's outbox: retried until the back office accepts it, as a provider retries."""
 

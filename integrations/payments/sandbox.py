@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import List, Mapping, Optional
 
@@ -48,6 +48,9 @@ from integrations.payments.parsing import amount, load_json
 
 NAME = "sandbox"
 WEBHOOK_TIMEOUT_SECONDS = 30
+# How long one delivery attempt owns a webhook: longer than a post may take. The first attempt is the
+# Pay press's own; should its process die, the outbox loop takes the webhook over when this runs out.
+WEBHOOK_LEASE_SECONDS = 2 * WEBHOOK_TIMEOUT_SECONDS
 SIGNATURE_HEADER = "Sandbox-Signature"
 EVENT_TYPES = {"payment.succeeded": PaymentEventKind.PAID, "payment.declined": PaymentEventKind.DECLINED}
 
@@ -119,7 +122,7 @@ def record_charge(link_id: str, order_reference: str, kind: str, amount: Decimal
                 event_id=event_id,
                 body=event_body(kind, charge, event_id).decode(),
                 status=SandboxWebhookStatus.PENDING,
-                next_attempt_at=clock.now(),
+                next_attempt_at=clock.now() + timedelta(seconds=WEBHOOK_LEASE_SECONDS),
             )
         )
     return charge

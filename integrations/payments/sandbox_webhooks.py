@@ -1,12 +1,15 @@
 """The sandbox's webhook outbox: what a real provider does after a charge, made durable.
 
 Pay or Decline writes the charge and its webhook (``sandbox_webhooks``) in one transaction, so a back
-office that dies before posting still delivers it later. A row is claimed with a conditional update that
-moves its ``next_attempt_at`` a lease ahead (LEASE_SECONDS): two deliverers never post it at once, and an
-attempt that died with its process is retried when the lease runs out. Each attempt signs the body afresh
-(the signature's timestamp must be recent) and posts it to the back office's own webhook URL; anything
-but a 2xx is retried with backoff (2 s, 4 s, … 5 minutes apart) up to MAX_ATTEMPTS, then given up with an
-error in the log. Delivery is at least once: a retry of a webhook that was applied is a ``duplicate``.
+office that dies before posting still delivers it later. The first attempt is the press's own (at once,
+so the page can show the outcome); the outbox loop takes only rows that are due, and a new row is due
+only a lease later (sandbox.WEBHOOK_LEASE_SECONDS), so the two never race. A row is claimed with a
+conditional update that counts the attempt and moves ``next_attempt_at`` a lease ahead: two deliverers
+never post it at once, and an attempt that died with its process is retried when its lease runs out.
+Each attempt signs the body afresh (the signature's timestamp must be recent) and posts it to the back
+office's own webhook URL; anything but a 2xx is retried with backoff (2 s, 4 s, … 5 minutes apart) up to
+MAX_ATTEMPTS, then given up with an error in the log. Delivery is at least once: a retry of a webhook
+that was applied is a ``duplicate``.
 """
 
 from __future__ import annotations
@@ -17,19 +20,19 @@ from datetime import timedelta
 from typing import List, Optional
 
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from comanda import clock
 from comanda import models as m
 from comanda.db import transaction
 from comanda.enums import SandboxWebhookStatus
 from comanda.services.payment_provider import ProviderError
-from integrations.payments.sandbox import SandboxProvider
+from integrations.payments.sandbox import WEBHOOK_LEASE_SECONDS, SandboxProvider
 
 log = logging.getLogger(__name__)
 
 W = m.SandboxWebhook
-LEASE_SECONDS = 60  # longer than one post may take (SandboxProvider.send_webhook's timeout)
+LEASE_SECONDS = WEBHOOK_LEASE_SECONDS
 BASE_DELAY_SECONDS = 2.0
 MAX_DELAY_SECONDS = 300.0
 MAX_ATTEMPTS = 12  # about half an hour of a back office that does not answer
@@ -44,8 +47,8 @@ class Claimed:
 
 
 def deliver_due(provider: SandboxProvider, limit: int = 20, charge_id: Optional[str] = None) -> int:
-    """Post the webhooks that are due (only ``charge_id``'s, when given), each claimed first; how many
-    the back office accepted."""
+    """Post the webhooks that are due, each claimed first; with ``charge_id``, that charge's webhook for its
+    first attempt (the Pay press's) or when due. How many the back office accepted."""
     delivered = 0
     for item in claim_due(limit, charge_id):
         delivered += deliver(provider, item)
@@ -54,16 +57,17 @@ def deliver_due(provider: SandboxProvider, limit: int = 20, charge_id: Optional[
 
 def claim_due(limit: int = 20, charge_id: Optional[str] = None) -> List[Claimed]:
     now = clock.now()
-    query = select(W.id).where(W.status == SandboxWebhookStatus.PENDING, W.next_attempt_at <= now).order_by(W.id)
+    due = W.next_attempt_at <= now
     if charge_id is not None:
-        query = query.where(W.charge_id == charge_id)
+        due = and_(W.charge_id == charge_id, or_(W.attempts == 0, due))
+    query = select(W.id, W.attempts).where(W.status == SandboxWebhookStatus.PENDING, due).order_by(W.id)
     claimed = []
     with transaction() as session:
-        for webhook_id in session.execute(query.limit(limit)).scalars().all():
+        for webhook_id, attempts in session.execute(query.limit(limit)).all():
             taken = session.execute(
                 update(W)
-                .where(W.id == webhook_id, W.status == SandboxWebhookStatus.PENDING, W.next_attempt_at <= now)
-                .values(next_attempt_at=now + timedelta(seconds=LEASE_SECONDS), attempts=W.attempts + 1)
+                .where(W.id == webhook_id, W.status == SandboxWebhookStatus.PENDING, W.attempts == attempts, due)
+                .values(next_attempt_at=now + timedelta(seconds=LEASE_SECONDS), attempts=attempts + 1)
             ).rowcount
             if taken == 1:
                 row = session.get(W, webhook_id)

@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from comanda import clock
 from comanda import models as m
 from comanda.db import new_session, transaction
-from comanda.services import payments
+from comanda.services import orders, payments
 from integrations.payments import sandbox
 from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, sign
 from tests.backoffice.conftest import Receiver, backoffice_env, start, stop
@@ -280,13 +280,17 @@ def wait_until(condition, timeout: float = 15) -> None:
 
 def test_a_charge_whose_webhook_never_left_is_delivered_by_the_outbox_loop_and_pays_once(office, receiver):
     """A back office died after Pay booked the charge and before its webhook was posted: the charge and
-    its queued webhook are in the database (as Pay commits them), nothing was posted. The running back
-    office's outbox loop delivers it; the order is paid once and the customer told once."""
+    its queued webhook are in the database (as Pay commits them), nothing was posted, and the time Pay's
+    own attempt had ran out. The running back office's outbox loop delivers it; the order is paid once
+    and the customer told once."""
     order_id = place()
     link = link_for(order_id)
     with new_session() as session:
         token = session.get(m.Payment, link.payment_id).provider_link_id
     sandbox.record_charge(token, str(order_id), "paid", Decimal("36.00"), "MXN")
+    assert "Estamos confirmando tu pago" in requests.get(link.link_url, timeout=10).text  # no second charge
+    with transaction() as session:  # the dead press's attempt is over
+        session.execute(update(m.SandboxWebhook).values(next_attempt_at=clock.now() - timedelta(seconds=1)))
     wait_until(lambda: order_row(order_id).status == "received" and _webhooks_left() == 0)
     with new_session() as session:
         webhooks = session.execute(select(m.SandboxWebhook.status)).scalars().all()
@@ -319,6 +323,25 @@ def _webhooks_left() -> int:
         return session.execute(
             select(func.count()).select_from(m.SandboxWebhook).where(m.SandboxWebhook.status == "pending")
         ).scalar()
+
+
+def test_a_cancelled_orders_payment_page_says_it_was_cancelled_in_its_language(office):
+    cases = [
+        ("centro:whatsapp:+525511112222", "es", "Este pedido se canceló", "venció"),
+        ("centro:whatsapp:+15551234567", "en", "This order was cancelled", "expired"),
+    ]
+    for conversation, language, said, not_said in cases:
+        order_id = place(conversation, language=language)
+        with transaction() as session:
+            session.get(m.Order, order_id).language = language
+        link = link_for(order_id)
+        with transaction() as session:
+            orders.cancel_order(session, session.get(m.Order, order_id), "customer")
+        for page in (requests.get(link.link_url, timeout=10), requests.post(f"{link.link_url}/pay", timeout=30)):
+            assert page.status_code == 200 and said in page.text and not_said not in page.text, page.text
+            assert 'data-state="cancelled"' in page.text
+    with new_session() as session:
+        assert session.execute(select(func.count()).select_from(m.SandboxCharge)).scalar() == 0  # Pay did nothing
 
 
 # --- what no webhook may do: crash the handler or make the back office read a huge body -----------

@@ -551,8 +551,10 @@ def test_pay_books_the_charge_and_its_webhook_together_and_a_failed_post_is_retr
     order_id = place()
     link = start(order_id)
     charge = record_charge(payment(link.payment_id).provider_link_id, str(order_id), "paid", Decimal("36.00"), "MXN")
-    assert outbox() == [("pending", 0, T0)]  # written with the charge: nothing posted yet
+    lease = timedelta(seconds=sandbox_webhooks.LEASE_SECONDS)
+    assert outbox() == [("pending", 0, T0 + lease)]  # written with the charge; its first attempt is Pay's own
     back_office = FlakyBackOffice(failures=2)
+    assert sandbox_webhooks.deliver_due(back_office) == 0 and back_office.outcomes == []  # the loop leaves it
     assert sandbox_webhooks.deliver_due(back_office, charge_id=charge.id) == 0  # what Pay tries at once
     assert outbox() == [("pending", 1, T0 + timedelta(seconds=2))]
     assert sandbox_webhooks.deliver_due(back_office) == 0 and back_office.outcomes == ["503"]  # not due yet
@@ -571,11 +573,11 @@ def test_a_delivery_that_died_with_its_process_is_retried_after_its_lease_and_pa
     set_clock(lambda: T0)
     order_id = place()
     link = start(order_id)
-    record_charge(payment(link.payment_id).provider_link_id, str(order_id), "paid", Decimal("36.00"), "MXN")
-    [claimed] = sandbox_webhooks.claim_due()
+    charge = record_charge(payment(link.payment_id).provider_link_id, str(order_id), "paid", Decimal("36.00"), "MXN")
+    [claimed] = sandbox_webhooks.claim_due(charge_id=charge.id)  # Pay's own attempt
     back_office = FlakyBackOffice()
     back_office.send_webhook(claimed.body)  # the post went through, then the process died before recording it
-    assert sandbox_webhooks.claim_due() == []  # leased: no other deliverer takes it meanwhile
+    assert sandbox_webhooks.claim_due() == sandbox_webhooks.claim_due(charge_id=charge.id) == []  # leased
     set_clock(lambda: T0 + timedelta(seconds=sandbox_webhooks.LEASE_SECONDS))
     assert sandbox_webhooks.deliver_due(back_office) == 1  # at least once: the replay is a duplicate
     assert back_office.outcomes == ["paid", "duplicate"] and [row[:2] for row in outbox()] == [("delivered", 2)]
@@ -593,7 +595,7 @@ def test_a_webhook_nobody_accepts_is_given_up_after_its_attempts_and_logged(demo
     record_charge(payment(link.payment_id).provider_link_id, str(order_id), "paid", Decimal("36.00"), "MXN")
     down = FlakyBackOffice(failures=sandbox_webhooks.MAX_ATTEMPTS)
     for attempt in range(sandbox_webhooks.MAX_ATTEMPTS):
-        set_clock(lambda attempt=attempt: T0 + timedelta(hours=attempt))
+        set_clock(lambda attempt=attempt: T0 + timedelta(hours=attempt + 1))
         sandbox_webhooks.deliver_due(down)
     assert [row[:2] for row in outbox()] == [("given_up", sandbox_webhooks.MAX_ATTEMPTS)]
     assert "given up" in caplog.text and order(order_id).status == "pending_payment"
