@@ -41,6 +41,7 @@ from comanda.db import new_session, transaction
 from comanda.enums import (
     CheckoutPageState,
     OrderStatus,
+    PaymentEventKind,
     PaymentEventOutcome,
     PaymentStatus,
     SandboxWebhookStatus,
@@ -240,12 +241,12 @@ async def checkout_page(request: Request, token: str) -> HTTPResponse:
 
 @bp.post("/pay/<token>/pay")
 async def checkout_pay(request: Request, token: str) -> HTTPResponse:
-    return await pressed(token, "paid")
+    return await pressed(token, PaymentEventKind.PAID)
 
 
 @bp.post("/pay/<token>/decline")
 async def checkout_decline(request: Request, token: str) -> HTTPResponse:
-    return await pressed(token, "declined")
+    return await pressed(token, PaymentEventKind.DECLINED)
 
 
 async def pressed(token: str, kind: str) -> HTTPResponse:

@@ -27,7 +27,14 @@ from mercadopago.http import HttpClient
 from mercadopago.webhook.validator import InvalidWebhookSignatureError, WebhookSignatureValidator
 
 from comanda import clock
-from comanda.enums import CardFunding, PaymentEventKind, ProviderPaymentStatus, RefundStatus
+from comanda.enums import (
+    CardFunding,
+    PaymentEventKind,
+    PaymentMethod,
+    PaymentProviderName,
+    ProviderPaymentStatus,
+    RefundStatus,
+)
 from comanda.errors import InvalidInput
 from comanda.money import money
 from comanda.services.payment_provider import (
@@ -43,7 +50,7 @@ from comanda.services.payment_provider import (
 from integrations.payments.credentials import REQUEST_TIMEOUT_SECONDS, Credentials
 from integrations.payments.parsing import amount, load_json
 
-NAME = "mercadopago"
+NAME = PaymentProviderName.MERCADOPAGO
 STATUS_KINDS = {
     "approved": PaymentEventKind.PAID,
     "rejected": PaymentEventKind.DECLINED,
@@ -57,9 +64,9 @@ REFUND_STATUSES = {
     "pending": RefundStatus.PENDING,
 }  # rejected, cancelled: failed
 # Checkout Pro shows every method the account has; these keep the one the customer chose.
-EXCLUDED_TYPES = {
-    "card": ["ticket", "atm", "bank_transfer"],
-    "oxxo": ["credit_card", "debit_card", "prepaid_card", "atm", "bank_transfer"],
+EXCLUDED_TYPES: Dict[str, List[str]] = {
+    PaymentMethod.CARD: ["ticket", "atm", "bank_transfer"],
+    PaymentMethod.OXXO: ["credit_card", "debit_card", "prepaid_card", "atm", "bank_transfer"],
 }
 FUNDING = {"credit_card": CardFunding.CREDIT, "debit_card": CardFunding.DEBIT, "prepaid_card": CardFunding.PREPAID}
 PAGE = 100
@@ -95,7 +102,7 @@ def wire_amount(amount: Decimal) -> float:
 
 
 class MercadoPagoProvider:
-    name = NAME
+    name: str = NAME
 
     def __init__(self, credentials: Credentials) -> None:
         self.sdk = mercadopago.SDK(
@@ -182,7 +189,7 @@ class MercadoPagoProvider:
             return None
         if payment.get("refunds"):
             return _refund_event(payment, notification)
-        kind = STATUS_KINDS.get(payment.get("status"), PaymentEventKind.PENDING)
+        kind = STATUS_KINDS.get(str(payment.get("status")), PaymentEventKind.PENDING)
         return ProviderEvent(
             provider=NAME,
             event_id=f"{payment['id']}:{payment.get('status')}",
@@ -193,7 +200,7 @@ class MercadoPagoProvider:
             payment_id=str(payment["id"]),
             amount=amount(payment.get("transaction_amount"), "Mercado Pago"),
             currency=payment.get("currency_id"),
-            card_funding=FUNDING.get(payment.get("payment_type_id")),
+            card_funding=FUNDING.get(str(payment.get("payment_type_id"))),
             payload={"notification": notification, "payment": payment},
         )
 
@@ -228,7 +235,7 @@ class MercadoPagoProvider:
             lambda: self.sdk.refund().create(payment_id, {"amount": wire_amount(amount)}, request_options=options),
             f"refund payment {payment_id}",
         )
-        status = REFUND_STATUSES.get(refund.get("status"), RefundStatus.FAILED)
+        status = REFUND_STATUSES.get(str(refund.get("status")), RefundStatus.FAILED)
         return ProviderRefund(refund_id=str(refund["id"]), status=status)
 
     def _payment(self, payment_id: str) -> Dict[str, Any]:
@@ -259,7 +266,7 @@ def _refund_event(payment: Dict[str, Any], notification: Dict[str, Any]) -> Prov
     updates = tuple(
         RefundUpdate(
             refund_id=str(refund["id"]),
-            status=REFUND_STATUSES.get(refund.get("status"), RefundStatus.FAILED),
+            status=REFUND_STATUSES.get(str(refund.get("status")), RefundStatus.FAILED),
             amount=amount(refund.get("amount"), "Mercado Pago") if refund.get("amount") is not None else None,
             failure=refund.get("status_detail") or refund.get("status"),
         )
@@ -287,7 +294,7 @@ def _as_payment(payment: Mapping[str, Any]) -> ProviderPayment:
         "refunded": ProviderPaymentStatus.REFUNDED,
         "rejected": ProviderPaymentStatus.DECLINED,
         "cancelled": ProviderPaymentStatus.DECLINED,
-    }.get(payment.get("status"), ProviderPaymentStatus.PENDING)
+    }.get(str(payment.get("status")), ProviderPaymentStatus.PENDING)
     return ProviderPayment(
         payment_id=str(payment["id"]),
         link_id=None,

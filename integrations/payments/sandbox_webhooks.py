@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import requests
 from sqlalchemy import and_, or_, select, update
@@ -92,7 +92,7 @@ def deliver(provider: SandboxProvider, item: Claimed) -> bool:
             return True
         if item.attempts >= MAX_ATTEMPTS:
             log.error("sandbox webhook %s given up after %s attempts: %s", item.event_id, item.attempts, error)
-            values = {"status": SandboxWebhookStatus.GIVEN_UP}
+            values: Dict[str, object] = {"status": SandboxWebhookStatus.GIVEN_UP}
         else:
             log.warning("sandbox webhook %s not delivered (attempt %s): %s", item.event_id, item.attempts, error)
             values = {"next_attempt_at": clock.now() + retry_delay(item.attempts)}

@@ -27,7 +27,14 @@ from typing import Any, Dict, List, Mapping, Optional
 import stripe
 
 from comanda import clock
-from comanda.enums import CardFunding, PaymentEventKind, ProviderPaymentStatus, RefundStatus
+from comanda.enums import (
+    CardFunding,
+    PaymentEventKind,
+    PaymentMethod,
+    PaymentProviderName,
+    ProviderPaymentStatus,
+    RefundStatus,
+)
 from comanda.money import money
 from comanda.services.payment_provider import (
     Link,
@@ -45,7 +52,7 @@ from integrations.payments.parsing import load_json
 
 log = logging.getLogger(__name__)
 
-NAME = "stripe"
+NAME = PaymentProviderName.STRIPE
 SIGNATURE_HEADER = "Stripe-Signature"
 MIN_SESSION_MINUTES = 31  # Stripe's minimum is 30 minutes from creation; a minute of slack for clocks
 OXXO_VOUCHER_DAYS = 1  # the shortest voucher Stripe issues: paid by tomorrow 23:59 Mexico City time
@@ -76,7 +83,7 @@ def from_cents(value: int) -> Decimal:
 
 
 class StripeProvider:
-    name = NAME
+    name: str = NAME
 
     def __init__(self, credentials: Credentials) -> None:
         self.client = stripe.StripeClient(
@@ -118,7 +125,7 @@ class StripeProvider:
             "success_url": f"{self.credentials.return_url}?lang={request.language}",
             "cancel_url": f"{self.credentials.return_url}?lang={request.language}",
         }
-        if request.method == "oxxo":
+        if request.method == PaymentMethod.OXXO:
             params["payment_method_options"] = {"oxxo": {"expires_after_days": OXXO_VOUCHER_DAYS}}
         session = self._call(self.client.v1.checkout.sessions.create, params)
         return Link(link_id=session["id"], url=session["url"])
@@ -177,7 +184,7 @@ class StripeProvider:
             payment_id=session.get("payment_intent"),
             amount=cents_amount(total, "Stripe") if total is not None else None,
             currency=(session.get("currency") or "").upper() or None,
-            card_funding=self._card_funding(intent) if paid_by_card else None,
+            card_funding=self._card_funding(intent) if paid_by_card and isinstance(intent, str) else None,
             payload=event,
         )
 
@@ -285,7 +292,7 @@ def _refund_update(refund: Any) -> RefundUpdate:
         raise WebhookRejected(400, "not a Stripe refund")
     return RefundUpdate(
         refund_id=refund["id"],
-        status=REFUND_STATUSES.get(refund.get("status"), RefundStatus.FAILED),
+        status=REFUND_STATUSES.get(str(refund.get("status")), RefundStatus.FAILED),
         amount=cents_amount(refund["amount"], "Stripe") if "amount" in refund else None,
         reference=(refund.get("metadata") or {}).get(METADATA_KEY),
         failure=refund.get("failure_reason"),

@@ -115,7 +115,7 @@ def new_link(
         ).rowcount
         == 1
     )
-    if not extended:
+    if reservation is None or not extended:
         needs = {line.stock_item_id: line.quantity for line in reservation.lines} if reservation else {}
         reservation = reservations.reserve(session, order.store_id, needs, order_id=order.id)
     session.refresh(reservation)

@@ -137,7 +137,8 @@ def _compare(
     for p in theirs:
         if p.payment_id in matched or p.status not in TOOK_MONEY or not start <= p.created_at < end:
             continue
-        order_id = int(p.order_reference) if (p.order_reference or "").isdigit() else None
+        reference = p.order_reference or ""
+        order_id = int(reference) if reference.isdigit() else None
         rows.append(
             ReconciliationRow(
                 ReconciliationStatus.MISSING,
