@@ -24,7 +24,7 @@ from comanda import clock
 from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.services import orders, payments
-from integrations.payments import sandbox
+from integrations.payments import payment_provider, sandbox
 from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, sign
 from tests.backoffice.conftest import Receiver, backoffice_env, start, stop
 from tests.conftest import free_port
@@ -370,6 +370,45 @@ def test_every_payment_webhook_answers_400_to_deep_json_and_numbers_no_float_hol
     with new_session() as db:
         assert db.execute(select(func.count()).select_from(m.PaymentEvent)).scalar() == 0
     assert order_row(link.order_id).status == "pending_payment"
+
+
+def test_a_refund_notification_that_overtakes_comandas_record_is_answered_503_then_applied(
+    office_with_providers, fakes
+):
+    """Mercado Pago's refund notification arrives before Comanda recorded the refund's id: 503 (nothing
+    recorded), Mercado Pago sends it again, and then it settles the refund once."""
+    base, (_, mercadopago_fake) = office_with_providers, fakes
+    order_id = place()
+    with transaction() as session:
+        link = payments.start_payment(session, session.get(m.Order, order_id), payment_provider("mercadopago"))
+    paid_id = mercadopago_fake.pay(link_id_of(link.payment_id))
+
+    def notify() -> requests.Response:
+        body, headers, query = mp_notification(paid_id, secret=MP_SECRET)
+        return requests.post(
+            f"{base}/webhooks/payments/mercadopago", data=body, headers=headers, params=query, timeout=30
+        )
+
+    assert notify().json() == {"outcome": "paid"}
+    mercadopago_fake.refund_status = "in_process"
+    asked = payments.refund(payment_provider, link.payment_id, Decimal("36.00"), "cancelled", "staff:1", "ret:1")
+    with transaction() as session:  # Comanda has not recorded Mercado Pago's answer yet
+        session.get(m.Refund, asked.id).provider_refund_id = None
+    mercadopago_fake.settle_refund(int(asked.provider_refund_id), "approved")
+    early = notify()
+    assert (early.status_code, early.json()) == (503, {"error": "try again later"})
+    with transaction() as session:  # now it has
+        session.get(m.Refund, asked.id).provider_refund_id = asked.provider_refund_id
+    assert notify().json() == {"outcome": "refund_succeeded"}
+    assert notify().json() == {"outcome": "duplicate"}
+    with new_session() as session:
+        assert session.get(m.Refund, asked.id).status == "succeeded"
+    assert order_row(order_id).payment_status == "refunded"
+
+
+def link_id_of(payment_id: int) -> str:
+    with new_session() as session:
+        return session.get(m.Payment, payment_id).provider_link_id
 
 
 def test_a_body_over_the_cap_is_refused_with_413_before_it_is_read(office):
