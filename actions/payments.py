@@ -23,6 +23,7 @@ from integrations.payments import payment_provider
 # event → response; "ready" depends on how the order is fulfilled
 ANNOUNCEMENTS = {
     "paid": "utter_order_paid",
+    "paid_twice": "utter_order_paid_twice",
     "declined": "utter_payment_declined",
     "expired": "utter_order_expired",
     "flagged": "utter_payment_flagged",

@@ -1,19 +1,31 @@
-"""Build the back-office app: health, invoice downloads, and the simulator when COMANDA_SIMULATOR=1."""
+"""Build the back-office app: health, invoice downloads, payments, and the simulator when COMANDA_SIMULATOR=1.
+
+Request bodies are capped (COMANDA_BACKOFFICE_MAX_BODY_BYTES): Sanic compares the Content-Length with
+REQUEST_MAX_SIZE before reading a byte of the body (a chunked body is cut off at the cap), and the
+refusal is a JSON 413.
+"""
 
 from __future__ import annotations
 
 from sanic import Sanic, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from backoffice import dispatch, payments, queue_api
 from backoffice.documents import bp as documents
-from comanda.settings import setting
+from comanda.settings import setting, setting_int
 
 
 def create_app() -> Sanic:
     app = Sanic("comanda_backoffice", configure_logging=False)
     app.config.ACCESS_LOG = False
+    max_body = setting_int("COMANDA_BACKOFFICE_MAX_BODY_BYTES")
+    app.config.REQUEST_MAX_SIZE = max_body
+
+    @app.exception(PayloadTooLarge)
+    async def too_large(_request: Request, _exc: Exception) -> HTTPResponse:
+        return response.json({"error": f"the request body is larger than {max_body} bytes"}, status=413)
 
     @app.get("/health")
     async def health(_request: Request) -> HTTPResponse:
@@ -23,7 +35,7 @@ def create_app() -> Sanic:
     app.blueprint(documents)
     app.blueprint(payments.bp)  # payment webhooks, the sandbox checkout
     app.blueprint(queue_api.bp)  # the order-queue API for staff
-    dispatch.mount(app)  # background: the payment sweep, customer notifications
+    dispatch.mount(app)  # background: the payment sweep, the sandbox's webhooks, customer notifications
 
     if setting("COMANDA_SIMULATOR") == "1":
         from backoffice.simulator.blueprints import mount

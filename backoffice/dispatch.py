@@ -1,7 +1,11 @@
-"""The back office's background work: the payment sweep and the notification dispatcher.
+"""The back office's background work: the payment sweep, the sandbox's webhooks, the notification dispatcher.
 
 - Every COMANDA_PAYMENT_SWEEP_SECONDS: orders whose stock hold ran out unpaid expire
   (comanda.services.payments.expire_due).
+- Every COMANDA_SANDBOX_WEBHOOK_POLL_SECONDS, in sandbox mode: the sandbox's webhooks not delivered yet
+  (a post that failed, a back office that died after Pay) are posted again, with backoff
+  (integrations.payments.sandbox_webhooks), on the checkout's own threads: the post waits on this very
+  back office.
 - Every COMANDA_NOTIFY_POLL_SECONDS: queued notifications go to Rasa's external events API,
   ``POST {COMANDA_RASA_URL}/conversations/{id}/trigger_intent?output_channel=latest&token=…`` with
   ``{"name": "EXTERNAL_order_update", "entities": {"order_id": …, "event": …}}``; Rasa runs the
@@ -15,16 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from concurrent.futures import Executor
+from typing import Callable, Optional
 from urllib.parse import quote
 
 import requests
 from sanic import Sanic
 
+from backoffice.payments import SELF_POSTS, deliver_sandbox_webhooks
 from comanda.db import transaction
 from comanda.services import notifications, payments
 from comanda.settings import setting, setting_int
-from integrations.payments import payment_provider
+from integrations.payments import payment_provider, sandbox
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,7 @@ RETRYABLE = {401, 403, 409, 429}
 # Rasa's web server takes the conversation id from the path as it is, undecoded: the characters of
 # our ids ("centro:whatsapp:+5255…") go as they are, anything else is escaped.
 SENDER_SAFE = ":+@.-_~"
-TASKS = ("payments_sweep", "notifications_dispatch")
+TASKS = ("payments_sweep", "notifications_dispatch", "sandbox_webhooks")
 
 
 def deliver_due(rasa_url: str, token: str, limit: int = 20) -> int:
@@ -77,12 +83,12 @@ def sweep_once() -> int:
     return len(payments.expire_due(payment_provider))
 
 
-async def every(seconds: float, work: Callable[[], int]) -> None:
-    """Run ``work`` in the thread pool forever; a failure is logged and the next round tries again."""
+async def every(seconds: float, work: Callable[[], int], executor: Optional[Executor] = None) -> None:
+    """Run ``work`` in a thread pool forever; a failure is logged and the next round tries again."""
     loop = asyncio.get_running_loop()
     while True:
         try:
-            await loop.run_in_executor(None, work)
+            await loop.run_in_executor(executor, work)
         except Exception:  # noqa: BLE001 - a background loop must outlive one bad round
             log.exception("%s failed; trying again in %s s", getattr(work, "__name__", work), seconds)
         await asyncio.sleep(seconds)
@@ -95,6 +101,9 @@ def mount(app: Sanic) -> None:
             notifications.abandon_interrupted(session)
         app.add_task(every(setting_int("COMANDA_PAYMENT_SWEEP_SECONDS"), sweep_once), name=TASKS[0])
         app.add_task(every(float(setting("COMANDA_NOTIFY_POLL_SECONDS")), dispatch_once), name=TASKS[1])
+        if setting("COMANDA_PAYMENT_PROVIDER") == sandbox.NAME:
+            seconds = float(setting("COMANDA_SANDBOX_WEBHOOK_POLL_SECONDS"))
+            app.add_task(every(seconds, deliver_sandbox_webhooks, SELF_POSTS), name=TASKS[2])
 
     @app.before_server_stop
     async def stop(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:

@@ -1,13 +1,16 @@
 """Payments in the back office: provider webhooks, the sandbox's hosted checkout, the return page.
 
 - ``POST /webhooks/payments/{sandbox|stripe|mercadopago}``: the raw body's signature is checked by the
-  provider's adapter; forged, tampered, stale or malformed → 400/401/403 and nothing changes; else the
-  event is applied once (comanda.services.payments.apply_event) and answered 200 with its outcome.
+  provider's adapter; forged, tampered, stale or malformed (not JSON, nested too deep, NaN or Infinity,
+  an amount that is not whole cents) → 400/401/403 and nothing changes, never a 500 a provider would
+  retry forever; else the event is applied once (comanda.services.payments.apply_event) and answered
+  200 with its outcome. Bodies over COMANDA_BACKOFFICE_MAX_BODY_BYTES are refused (413) unread.
   A provider that is not configured has no endpoint (404); the sandbox only exists while it is the
   configured provider, so a production install cannot be paid by a sandbox webhook.
 - ``GET /pay/<token>``: the sandbox checkout (store, lines, total, expiry, Pay / Decline, in the order's
-  language). Pay or Decline books the charge in the sandbox's ledger and posts a signed webhook to this
-  back office's own webhook URL, exactly as a real provider would, then shows the outcome.
+  language). Pay or Decline books the charge in the sandbox's ledger with its webhook in the sandbox's
+  outbox, and posts that signed webhook to this back office's own webhook URL, as a real provider would
+  (retried by the outbox loop if it fails: backoffice/dispatch.py), then shows the outcome.
 - ``GET /pay/return``: where Stripe and Mercado Pago send the customer back after paying.
 
 Database and provider work runs in the loop's thread pool, so a slow call never stalls other requests.
@@ -25,30 +28,38 @@ from pathlib import Path
 from typing import Any, Callable, List, Optional, TypeVar
 from zoneinfo import ZoneInfo
 
-import requests
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from comanda import clock
 from comanda import models as m
 from comanda.db import new_session, transaction
-from comanda.errors import ConfigError
+from comanda.enums import (
+    CheckoutPageState,
+    OrderStatus,
+    PaymentEventKind,
+    PaymentEventOutcome,
+    PaymentStatus,
+    SandboxWebhookStatus,
+)
+from comanda.errors import ConfigError, InvalidInput
 from comanda.i18n import language_or_default, t
 from comanda.money import format_money
 from comanda.services import orders, payments
 from comanda.services.payment_provider import PaymentProvider, ProviderError, ProviderEvent, WebhookRejected
 from comanda.settings import setting
-from integrations.payments import PROVIDERS, payment_provider, sandbox
+from integrations.payments import PROVIDERS, payment_provider, sandbox, sandbox_webhooks
+from integrations.payments.sandbox import SandboxProvider
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape())
 bp = Blueprint("payments")
-SELF_POST_TIMEOUT_SECONDS = 30
 SELF_POSTS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-webhook")
 T = TypeVar("T")
 
@@ -87,8 +98,15 @@ async def webhook(request: Request, name: str) -> HTTPResponse:
         log.warning("%s webhook not applied yet: %s", name, failed.message)
         return response.json({"error": "try again later"}, status=502)
     if event is None:
-        return response.json({"outcome": "ignored"})
-    outcome = await in_thread(apply, event)
+        return response.json({"outcome": PaymentEventOutcome.IGNORED})
+    try:
+        outcome = await in_thread(apply, event)
+    except InvalidInput as refused:  # an event no payment can take (the adapters read strictly already)
+        log.warning("%s event %s refused: %s", name, event.event_id, refused.message)
+        return response.json({"error": refused.message}, status=400)
+    except payments.RetryLater as early:  # nothing was recorded: the provider sends it again
+        log.info("%s event %s early: %s", name, event.event_id, early.message)
+        return response.json({"error": "try again later"}, status=503)
     log.info("%s event %s (%s): %s", name, event.event_id, event.event_type, outcome)
     return response.json({"outcome": outcome})
 
@@ -103,9 +121,19 @@ class Line:
     total: str
 
 
+# What the page says about a payment that can no longer be paid there.
+PAGE_STATES = {
+    PaymentStatus.PAID: CheckoutPageState.PAID,
+    PaymentStatus.DECLINED: CheckoutPageState.DECLINED,
+    PaymentStatus.FLAGGED: CheckoutPageState.FLAGGED,
+    PaymentStatus.REFUNDED: CheckoutPageState.FLAGGED,
+    PaymentStatus.PARTIALLY_REFUNDED: CheckoutPageState.FLAGGED,
+}
+
+
 @dataclass(frozen=True)
 class CheckoutView:
-    """What the page shows. state: open | paid | declined | expired | flagged."""
+    """What the page shows (its state: a CheckoutPageState)."""
 
     order_id: int
     store: str
@@ -131,19 +159,16 @@ def checkout_view(token: str) -> Optional[CheckoutView]:
         store = session.get(m.Store, order.store_id)
         timezone_name = session.get(m.Business, order.business_id).timezone
         open_now = (
-            payment.status == "pending" and order.status == "pending_payment" and payment.expires_at > clock.now()
+            payment.status == PaymentStatus.PENDING
+            and order.status == OrderStatus.PENDING_PAYMENT
+            and payment.expires_at > clock.now()
         )
-        state = (
-            "open"
-            if open_now
-            else {
-                "paid": "paid",
-                "declined": "declined",
-                "flagged": "flagged",
-                "refunded": "flagged",
-                "partially_refunded": "flagged",
-            }.get(payment.status, "expired")
-        )
+        if open_now:
+            state = CheckoutPageState.PROCESSING if _charged(session, token) else CheckoutPageState.OPEN
+        elif order.status == OrderStatus.CANCELLED and payment.status not in PAGE_STATES:
+            state = CheckoutPageState.CANCELLED  # not "the link expired": the order itself is gone
+        else:
+            state = PAGE_STATES.get(payment.status, CheckoutPageState.EXPIRED)
         language = language_or_default(order.language)
         return CheckoutView(
             order_id=order.id,
@@ -163,6 +188,18 @@ def checkout_view(token: str) -> Optional[CheckoutView]:
         )
 
 
+def _charged(session: Session, token: str) -> bool:
+    """A press on this link booked a charge whose webhook is still on its way."""
+    W, C = m.SandboxWebhook, m.SandboxCharge
+    pending = (
+        select(W.id)
+        .join(C, C.id == W.charge_id)
+        .where(C.link_id == token, W.status == SandboxWebhookStatus.PENDING)
+        .limit(1)
+    )
+    return session.execute(pending).first() is not None
+
+
 def page(token: str, view: Optional[CheckoutView], status: int = 200) -> HTTPResponse:
     lang = view.language if view else "es"
     html = templates.get_template("sandbox_checkout.html").render(
@@ -171,29 +208,18 @@ def page(token: str, view: Optional[CheckoutView], status: int = 200) -> HTTPRes
     return response.html(html, status=status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
-def post_to_own_webhook(body: bytes) -> int:
-    """What a provider does after a charge: sign the exact bytes and post them to the webhook URL."""
-    provider = payment_provider(sandbox.NAME)
-    headers = {
-        "Content-Type": "application/json",
-        sandbox.SIGNATURE_HEADER: sandbox.sign(body, provider.secret, int(clock.now().timestamp())),
-    }
-    url = f"{setting('COMANDA_BACKOFFICE_URL').rstrip('/')}/webhooks/payments/{sandbox.NAME}"
-    return requests.post(url, data=body, headers=headers, timeout=SELF_POST_TIMEOUT_SECONDS).status_code
+def deliver_sandbox_webhooks(charge_id: Optional[str] = None) -> int:
+    """The sandbox's outbox: post what is due (only one charge's webhook, right after Pay or Decline)."""
+    return sandbox_webhooks.deliver_due(SandboxProvider.from_settings(), charge_id=charge_id)
 
 
 async def choose(view: CheckoutView, token: str, kind: str) -> None:
-    """Pay or Decline on an open link: the sandbox books it and notifies Comanda by webhook. The post
-    waits for this very back office's answer, so it runs on threads of its own: taking the shared pool's
-    (which the webhook handler needs) would let a few presses at once wait on themselves."""
+    """Pay or Decline on an open link: the sandbox books the charge with its webhook in its outbox (one
+    transaction), then posts it at once; a post that fails is retried by the back office's outbox loop.
+    The post waits for this very back office's answer, so it runs on threads of its own: taking the
+    shared pool's (which the webhook handler needs) would let a few presses at once wait on themselves."""
     charge = await in_thread(sandbox.record_charge, token, str(view.order_id), kind, view.amount, view.currency)
-    body = sandbox.event_body(kind, charge)
-    try:
-        answered = await asyncio.get_running_loop().run_in_executor(SELF_POSTS, post_to_own_webhook, body)
-    except requests.RequestException as exc:
-        answered = type(exc).__name__
-    if answered != 200:
-        log.error("sandbox webhook for charge %s was answered %s", charge.id, answered)
+    await asyncio.get_running_loop().run_in_executor(SELF_POSTS, deliver_sandbox_webhooks, charge.id)
 
 
 @bp.get("/pay/return")
@@ -215,12 +241,12 @@ async def checkout_page(request: Request, token: str) -> HTTPResponse:
 
 @bp.post("/pay/<token>/pay")
 async def checkout_pay(request: Request, token: str) -> HTTPResponse:
-    return await pressed(token, "paid")
+    return await pressed(token, PaymentEventKind.PAID)
 
 
 @bp.post("/pay/<token>/decline")
 async def checkout_decline(request: Request, token: str) -> HTTPResponse:
-    return await pressed(token, "declined")
+    return await pressed(token, PaymentEventKind.DECLINED)
 
 
 async def pressed(token: str, kind: str) -> HTTPResponse:
@@ -228,6 +254,6 @@ async def pressed(token: str, kind: str) -> HTTPResponse:
     view = await in_thread(checkout_view, token) if setting("COMANDA_PAYMENT_PROVIDER") == sandbox.NAME else None
     if view is None:
         return page(token, None, status=404)
-    if view.state == "open":
+    if view.state == CheckoutPageState.OPEN:
         await choose(view, token, kind)
     return response.redirect(f"/pay/{token}", status=303)

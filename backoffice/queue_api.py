@@ -190,8 +190,8 @@ async def spei(request: Request, order_id: int) -> HTTPResponse:
     data = body(request)
     try:
         amount = money(str(data.get("amount")))
-    except ValueError:
-        return error(InvalidInput("'amount' must be the amount received, e.g. \"96.00\""))
+    except InvalidInput as exc:
+        return error(InvalidInput(f"'amount' must be the amount received, e.g. \"96.00\" ({exc.message})"))
     reference = data.get("bank_reference")
     if reference is not None and not isinstance(reference, str):
         return error(InvalidInput("'bank_reference' must be the transfer's reference as text"))

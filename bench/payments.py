@@ -3,14 +3,16 @@ tickets unique and gap-free, and how long each webhook took.
 
 In a throw-away schema (as bench/reservations.py makes one) with the demo business: N pending card
 orders at Centro, each with its sandbox link. Then 2N signed sandbox webhooks: one "paid" event per
-order, plus exact replays (the same bytes) and second "paid" events with new ids for the same payment,
-all shuffled and posted at once by C concurrent senders to `python -m backoffice` (started here, the
-sandbox provider on, a small stand-in for Rasa counting the customers' notifications). Then it checks:
-one "paid" outcome per order and "duplicate" for the rest, one paid payment per order, tickets 1..N
-without gaps, a balanced stock ledger, one "paid" notification per order delivered to Rasa.
+order, plus exact replays (the same bytes), other "paid" events (new event ids) for the same charges,
+and S second charges (a second Pay on a paid link: a new charge), all shuffled and posted at once by C
+concurrent senders to `python -m backoffice` (started here, the sandbox provider on, a small stand-in
+for Rasa counting the customers' notifications). The bench posts the webhooks itself: the sandbox's own
+outbox is emptied first. Then it checks: one "paid" outcome per order, "already_paid" per second charge
+and "duplicate" for the rest, one paid payment per order, tickets 1..N without gaps, a balanced stock
+ledger, one "paid" notification per order and one "paid_twice" per second charge delivered to Rasa.
 
     .venv-actions/bin/python bench/payments.py [--url postgresql://postgres@127.0.0.1:5432/test]
-        [--orders 100] [--webhooks 200] [--concurrency 50]
+        [--orders 100] [--webhooks 200] [--second-charges 10] [--concurrency 50]
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -103,21 +105,30 @@ def place_orders(url: str, count: int, base_url: str, rng: random.Random) -> Lis
     return placed
 
 
-def webhooks(placed: List[Tuple[int, str, Decimal]], total: int, rng: random.Random) -> Tuple[List[Webhook], Counter]:
-    """One paid event per order, then replays and second events for the same payments, shuffled."""
-    first = [
-        (order_id, event_body("paid", record_charge(token, str(order_id), "paid", amount, "MXN")))
-        for order_id, token, amount in placed
-    ]
-    extra = total - len(first)
+def webhooks(
+    url: str, placed: List[Tuple[int, str, Decimal]], total: int, second_charges: int, rng: random.Random
+) -> Tuple[List[Webhook], Counter]:
+    """One paid event per order, then replays, other events for the same charges and second charges,
+    shuffled; the sandbox's own outbox is emptied (the bench posts every webhook itself)."""
+    charges = {
+        order_id: record_charge(token, str(order_id), "paid", amount, "MXN") for order_id, token, amount in placed
+    }
+    first = [(order_id, event_body("paid", charge)) for order_id, charge in charges.items()]
+    extra = total - len(first) - second_charges
     replays = [rng.choice(first) for _ in range(extra * 3 // 5)]
     again = [
-        (order_id, event_body("paid", record_charge(token, str(order_id), "paid", amount, "MXN")))
-        for order_id, token, amount in rng.sample(placed, extra - len(replays))
+        (order_id, event_body("paid", charges[order_id]))
+        for order_id in rng.sample(list(charges), extra - len(replays))
     ]
-    burst = first + replays + again
+    twice = [
+        (order_id, event_body("paid", record_charge(token, str(order_id), "paid", amount, "MXN")))
+        for order_id, token, amount in rng.sample(placed, second_charges)
+    ]
+    with transaction(url) as session:
+        session.execute(delete(m.SandboxWebhook))
+    burst = first + replays + again + twice
     rng.shuffle(burst)
-    return burst, Counter(first=len(first), replays=len(replays), second_events=len(again))
+    return burst, Counter(first=len(first), replays=len(replays), second_events=len(again), second_charges=len(twice))
 
 
 def start_backoffice(url: str, port: int, rasa_url: str, log: Path) -> subprocess.Popen:
@@ -131,6 +142,7 @@ def start_backoffice(url: str, port: int, rasa_url: str, log: Path) -> subproces
         "COMANDA_RASA_URL": rasa_url,
         "COMANDA_RASA_TOKEN": RASA_TOKEN,
         "COMANDA_NOTIFY_POLL_SECONDS": "0.2",
+        "COMANDA_SANDBOX_WEBHOOK_POLL_SECONDS": "3600",
         "COMANDA_SIMULATOR": "0",
         "COMANDA_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
@@ -205,6 +217,7 @@ def main() -> int:
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test", help="PostgreSQL server")
     parser.add_argument("--orders", type=int, default=100)
     parser.add_argument("--webhooks", type=int, default=200, help="at least one per order")
+    parser.add_argument("--second-charges", type=int, default=10, help="paid orders charged a second time")
     parser.add_argument("--concurrency", type=int, default=50, help="senders posting at once")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -216,7 +229,7 @@ def main() -> int:
         os.environ["COMANDA_DATABASE_URL"] = url  # the sandbox's books (record_charge) too
         prepare(url, Decimal(PLENTY))
         placed = place_orders(url, args.orders, base_url, rng)
-        burst, mix = webhooks(placed, args.webhooks, rng)
+        burst, mix = webhooks(url, placed, args.webhooks, args.second_charges, rng)
         dispose_engines()  # the back office gets the connections
         log = Path("/tmp") / f"payments-bench-{port}.log"  # the back office's output, for a failed run
         proc = start_backoffice(url, port, rasa.url, log)
@@ -226,7 +239,8 @@ def main() -> int:
             elapsed = time.monotonic() - started
             order_ids = [order_id for order_id, _, _ in placed]
             deadline = time.monotonic() + 30
-            while sum(rasa.calls[(o, "paid")] >= 1 for o in order_ids) < len(order_ids) and time.monotonic() < deadline:
+            expected = len(order_ids) + args.second_charges
+            while sum(rasa.calls[key] for key in rasa.calls) < expected and time.monotonic() < deadline:
                 time.sleep(0.2)
             found = check(url, order_ids)
         finally:
@@ -239,8 +253,9 @@ def main() -> int:
     told_twice = sum(1 for o in order_ids if rasa.calls[(o, "paid")] > 1)
     print(
         f"{len(burst)} webhooks for {args.orders} orders ({mix['first']} first events, {mix['replays']} exact "
-        f"replays, {mix['second_events']} second events for a paid payment; shuffled), {args.concurrency} "
-        f"concurrent senders, PostgreSQL: {elapsed:.2f} s, {len(burst) / elapsed:.0f} webhooks/s"
+        f"replays, {mix['second_events']} other events for a paid charge, {mix['second_charges']} second "
+        f"charges; shuffled), {args.concurrency} concurrent senders, PostgreSQL: {elapsed:.2f} s, "
+        f"{len(burst) / elapsed:.0f} webhooks/s"
     )
     print(
         f"webhook handling time: p50 {percentile(ms, 50):.1f} ms, p95 {percentile(ms, 95):.1f} ms, max {max(ms):.1f} ms"
@@ -251,10 +266,16 @@ def main() -> int:
         f"statuses: {dict(found['statuses'])}; tickets 1..{args.orders} gap-free: {found['gap_free']}; "
         f"payment_events rows: {found['events']}; ledger mismatches: {found['ledger_mismatches']}"
     )
+    told_paid_twice = sum(count for (_, event), count in rasa.calls.items() if event == "paid_twice")
     print(f'customers told "paid" through Rasa: {told}/{args.orders} (twice: {told_twice})')
+    print(
+        f'customers told "paid twice" (a second charge, flagged for a refund): {told_paid_twice}/{args.second_charges}'
+    )
     ok = (
         not failures
         and outcomes["paid"] == args.orders
+        and outcomes["already_paid"] == args.second_charges
+        and told_paid_twice == args.second_charges
         and found["paid_once"] == args.orders
         and found["gap_free"]
         and not found["ledger_mismatches"]

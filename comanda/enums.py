@@ -188,6 +188,7 @@ class PaymentEventKind(StrEnum):
     DECLINED = "declined"
     EXPIRED = "expired"
     PENDING = "pending"
+    REFUND = "refund"  # refunds of the payment moved (succeeded, failed)
 
 
 class PaymentEventOutcome(StrEnum):
@@ -200,6 +201,8 @@ class PaymentEventOutcome(StrEnum):
     PENDING = "pending"
     FLAGGED = "flagged"
     IGNORED = "ignored"
+    REFUND_SUCCEEDED = "refund_succeeded"
+    REFUND_FAILED = "refund_failed"
 
 
 class RefundStatus(StrEnum):
@@ -208,9 +211,49 @@ class RefundStatus(StrEnum):
     FAILED = "failed"
 
 
+class ProviderPaymentStatus(StrEnum):
+    """A payment as a provider's own books have it (reconciliation)."""
+
+    PAID = "paid"
+    PENDING = "pending"
+    DECLINED = "declined"
+    REFUNDED = "refunded"
+
+
+class ReconciliationStatus(StrEnum):
+    """How one payment compares with the provider's books, problems first."""
+
+    MISSING = "missing"  # the provider took money Comanda did not record
+    MISSING_AT_PROVIDER = "missing_at_provider"
+    DUPLICATED = "duplicated"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    UNPAID_LINK = "unpaid_link"
+    OK = "ok"
+
+
 class SandboxChargeStatus(StrEnum):
     SUCCEEDED = "succeeded"
     DECLINED = "declined"
+
+
+class CheckoutPageState(StrEnum):
+    """What the sandbox's checkout page says about its payment."""
+
+    OPEN = "open"
+    PROCESSING = "processing"  # pressed: the charge's webhook is on its way (pressing again charges nothing)
+    PAID = "paid"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    FLAGGED = "flagged"
+    CANCELLED = "cancelled"  # the order was cancelled before it was paid
+
+
+class SandboxWebhookStatus(StrEnum):
+    """A webhook in the sandbox's outbox: retried until the back office accepts it, as a provider retries."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    GIVEN_UP = "given_up"
 
 
 # --- invoices (CFDI) ----------------------------------------------------------------------------
@@ -272,6 +315,7 @@ class HandoffReason(StrEnum):
     COMPLAINT = "complaint"
     MEDIA = "media"
     PAYMENT_FLAG = "payment_flag"
+    REFUND_FAILED = "refund_failed"  # a provider could not give the money back: a person must
     CANCELLATION = "cancellation"
     RETURN = "return"
     PRIVACY = "privacy"
@@ -315,6 +359,7 @@ class OutboxStatus(StrEnum):
 
 class NotificationEvent(StrEnum):
     PAID = "paid"
+    PAID_TWICE = "paid_twice"  # a second real charge for a paid order: a person refunds the extra one
     DECLINED = "declined"
     EXPIRED = "expired"
     FLAGGED = "flagged"

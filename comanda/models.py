@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import declarative_base, relationship
 
 from comanda.clock import now
+from comanda.enums import SandboxWebhookStatus, check_in
 from comanda.types import Coordinate, Money, Quantity, UTCDateTime
 
 NAMING_CONVENTION = {
@@ -577,7 +578,7 @@ class Refund(Base):
     amount = Column(Money, nullable=False)
     status = Column(String(20), nullable=False, default="pending")  # pending | succeeded | failed
     idempotency_key = Column(String(100), nullable=False, unique=True)
-    provider_refund_id = Column(String(200))
+    provider_refund_id = Column(String(200), index=True)  # refund webhooks find their row by it
     reason = Column(String(300))
     actor = Column(String(100), nullable=False)
     created_at = _created()
@@ -598,6 +599,28 @@ class SandboxCharge(Base):
     refunded = Column(Money, nullable=False, default=0)
     refunds = Column(JSON, nullable=False, default=dict)  # {refund id: amount}: a key refunds once
     created_at = _created()
+
+
+class SandboxWebhook(Base):
+    """The sandbox's outbox: the webhook of a charge, written in the transaction that books the charge and
+    posted (signed afresh each time) until the back office accepts it, as a provider retries its own."""
+
+    __tablename__ = "sandbox_webhooks"
+    id = _id()
+    charge_id = Column(ForeignKey("sandbox_charges.id"), nullable=False, index=True)
+    event_id = Column(String(60), nullable=False, unique=True)
+    body = Column(Text, nullable=False)  # the exact JSON that is signed and posted
+    status = Column(String(20), nullable=False, default=SandboxWebhookStatus.PENDING)
+    attempts = Column(Integer, nullable=False, default=0)
+    # when the next attempt is due; while one runs, the end of its lease (a crashed attempt is retried then)
+    next_attempt_at = Column(UTCDateTime, nullable=False, default=now)
+    last_error = Column(String(1000))
+    created_at = _created()
+    delivered_at = Column(UTCDateTime)
+    __table_args__ = (
+        Index("ix_sandbox_webhooks_status_next", "status", "next_attempt_at"),
+        check_in("status", SandboxWebhookStatus),
+    )
 
 
 # --- invoices (CFDI) -----------------------------------------------------------------------------

@@ -370,6 +370,19 @@ _DEFINITIONS = [
         _const("1"),
         "1",
     ),
+    Setting(
+        "COMANDA_BACKOFFICE_MAX_BODY_BYTES",
+        "Largest request body the back office reads; a larger one is answered 413 before it is read "
+        "(payment webhooks are a few kilobytes).",
+        _const("1048576"),
+        "1048576 (1 MiB)",
+    ),
+    Setting(
+        "COMANDA_SANDBOX_WEBHOOK_POLL_SECONDS",
+        "How often the back office retries the sandbox's webhooks that were not delivered yet (sandbox only).",
+        _const("2"),
+        "2",
+    ),
 ]
 
 # What `comanda run` uses when the WhatsApp variables are not set: the local simulator.

@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 from comanda import models as m
 from comanda.clock import now
 from comanda.db import insert_unless_duplicate
+from comanda.enums import NotificationEvent
 from comanda.errors import InvalidInput
 from comanda.services import outbox
 
-EVENTS = ("paid", "declined", "expired", "flagged", "preparing", "ready", "delivered", "picked_up", "cancelled")
+EVENTS = NotificationEvent.values()
 INTENT = "EXTERNAL_order_update"
 MAX_ATTEMPTS = 10  # 2 s, 4 s, ... then 5 minutes apart: about 20 minutes of Rasa being down
 N = m.Notification

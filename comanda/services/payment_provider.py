@@ -1,9 +1,9 @@
 """What Comanda needs from a payment provider, and what it understands back.
 
 One small interface for every provider (the sandbox, Stripe, Mercado Pago): create a link for an
-order with an expiry, expire it, verify and parse a webhook, fetch and list payments, refund. The core
-(comanda.services.payments) only speaks these types; the adapters in integrations/payments/
-implement them, and vendor SDKs stay there.
+order with an expiry, expire it, verify and parse a webhook (a payment's news, or its refunds'), fetch
+and list payments, refund. The core (comanda.services.payments) only speaks these types; the adapters
+in integrations/payments/ implement them, and vendor SDKs stay there.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Dict, List, Mapping, Optional, Protocol, Tuple
 
+from comanda.enums import PaymentEventKind, RefundStatus
 from comanda.errors import ComandaError
 
-# What a verified webhook says happened. pending: the customer started (an OXXO voucher was issued).
-EVENT_KINDS = ("paid", "declined", "expired", "pending")
+# What a verified webhook says happened. pending: the customer started (an OXXO voucher was issued);
+# refund: what became of refunds of the payment (``ProviderEvent.refunds``).
+EVENT_KINDS = PaymentEventKind.values()
 
 
 class WebhookRejected(ComandaError):
@@ -64,13 +66,24 @@ class Link:
 
 
 @dataclass(frozen=True)
+class RefundUpdate:
+    """Where one refund stands at the provider, as a refund webhook says."""
+
+    refund_id: str  # the provider's refund id
+    status: RefundStatus
+    amount: Optional[Decimal] = None
+    reference: Optional[str] = None  # the idempotency key Comanda sent, when the provider gives it back
+    failure: Optional[str] = None  # why it failed, in the provider's words
+
+
+@dataclass(frozen=True)
 class ProviderEvent:
     """A verified webhook, parsed: the one shape the core applies."""
 
     provider: str
     event_id: str  # unique per provider: replays carry the same one
     event_type: str  # the provider's own name for it
-    kind: str  # paid | declined | expired | pending
+    kind: str  # PaymentEventKind: paid | declined | expired | pending | refund
     order_reference: Optional[str]
     link_id: Optional[str]
     payment_id: Optional[str]  # the provider's payment (payment intent, Mercado Pago payment)
@@ -78,6 +91,7 @@ class ProviderEvent:
     currency: Optional[str]
     card_funding: Optional[str] = None  # credit | debit | prepaid, when the provider tells
     payload: Dict[str, Any] = field(default_factory=dict)
+    refunds: Tuple[RefundUpdate, ...] = ()  # for a refund event
 
 
 @dataclass(frozen=True)
@@ -87,7 +101,7 @@ class ProviderPayment:
     payment_id: str
     link_id: Optional[str]
     order_reference: Optional[str]
-    status: str  # paid | pending | declined | refunded
+    status: str  # ProviderPaymentStatus: paid | pending | declined | refunded
     amount: Decimal
     currency: str
     created_at: datetime
@@ -96,7 +110,7 @@ class ProviderPayment:
 @dataclass(frozen=True)
 class ProviderRefund:
     refund_id: str
-    status: str  # succeeded | pending | failed
+    status: RefundStatus
 
 
 class PaymentProvider(Protocol):
@@ -121,4 +135,5 @@ class PaymentProvider(Protocol):
         """Payments created in [start, end); raises ProviderError."""
 
     def refund(self, payment_id: str, amount: Decimal, idempotency_key: str) -> ProviderRefund:
-        """Give back ``amount`` of a payment; the same key never refunds twice. Raises ProviderError."""
+        """Give back ``amount`` of a payment; the same key never refunds twice (and is given back in refund
+        webhooks where the provider can carry it). Raises ProviderError."""

@@ -10,24 +10,25 @@ from __future__ import annotations
 
 from typing import Optional
 
+from comanda.enums import PaymentProviderName
 from comanda.errors import ConfigError
 from comanda.services.payment_provider import PaymentProvider
 from comanda.settings import setting
 
-PROVIDERS = ("sandbox", "stripe", "mercadopago")
+PROVIDERS = (PaymentProviderName.SANDBOX, PaymentProviderName.STRIPE, PaymentProviderName.MERCADOPAGO)
 
 
 def payment_provider(name: Optional[str] = None) -> PaymentProvider:
     name = name or setting("COMANDA_PAYMENT_PROVIDER")
-    if name == "sandbox":
+    if name == PaymentProviderName.SANDBOX:
         from integrations.payments.sandbox import SandboxProvider
 
         return SandboxProvider.from_settings()
-    if name == "stripe":
+    if name == PaymentProviderName.STRIPE:
         from integrations.payments.stripe_provider import StripeProvider
 
         return StripeProvider.from_settings()
-    if name == "mercadopago":
+    if name == PaymentProviderName.MERCADOPAGO:
         from integrations.payments.mercadopago_provider import MercadoPagoProvider
 
         return MercadoPagoProvider.from_settings()

@@ -5,14 +5,16 @@ Webhooks (``/webhooks/payments/mercadopago?data.id=…&type=payment``) carry ``x
 an HMAC-SHA256 with the webhook's secret signature over ``id:{data.id};request-id:{x-request-id};ts:{ts};``
 (checked by the SDK's ``WebhookSignatureValidator``, with COMANDA_WEBHOOK_TOLERANCE_SECONDS). The
 notification says only which payment changed, so the payment is fetched by id before it is trusted:
-approved → paid, rejected or cancelled → declined, anything else → pending. Refunds send
-``X-Idempotency-Key``. The SDK has one fixed API base URL; ``RebasedHttpClient`` (the SDK's own
-``http_client`` hook) sends its requests to MERCADOPAGO_API_URL instead, which tests point at a fake.
+approved → paid, rejected or cancelled → declined, anything else → pending; a payment that carries
+refunds (partially refunded, or ``refunded``) → where each refund stands (approved → succeeded,
+in process → pending, rejected or cancelled → failed). Refunds send ``X-Idempotency-Key``. The SDK
+has one fixed API base URL; ``RebasedHttpClient`` (the SDK's own ``http_client`` hook) sends its
+requests to MERCADOPAGO_API_URL instead, which tests point at a fake.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Dict, List, Mapping, Optional
@@ -25,6 +27,15 @@ from mercadopago.http import HttpClient
 from mercadopago.webhook.validator import InvalidWebhookSignatureError, WebhookSignatureValidator
 
 from comanda import clock
+from comanda.enums import (
+    CardFunding,
+    PaymentEventKind,
+    PaymentMethod,
+    PaymentProviderName,
+    ProviderPaymentStatus,
+    RefundStatus,
+)
+from comanda.errors import InvalidInput
 from comanda.money import money
 from comanda.services.payment_provider import (
     Link,
@@ -33,19 +44,31 @@ from comanda.services.payment_provider import (
     ProviderEvent,
     ProviderPayment,
     ProviderRefund,
+    RefundUpdate,
     WebhookRejected,
 )
 from integrations.payments.credentials import REQUEST_TIMEOUT_SECONDS, Credentials
+from integrations.payments.parsing import amount, load_json
 
-NAME = "mercadopago"
-STATUS_KINDS = {"approved": "paid", "rejected": "declined", "cancelled": "declined"}
-NOT_ACTED_ON = ("refunded", "charged_back")  # Comanda's refunds start in Comanda
-# Checkout Pro shows every method the account has; these keep the one the customer chose.
-EXCLUDED_TYPES = {
-    "card": ["ticket", "atm", "bank_transfer"],
-    "oxxo": ["credit_card", "debit_card", "prepaid_card", "atm", "bank_transfer"],
+NAME = PaymentProviderName.MERCADOPAGO
+STATUS_KINDS = {
+    "approved": PaymentEventKind.PAID,
+    "rejected": PaymentEventKind.DECLINED,
+    "cancelled": PaymentEventKind.DECLINED,
 }
-FUNDING = {"credit_card": "credit", "debit_card": "debit", "prepaid_card": "prepaid"}
+NOT_ACTED_ON = ("charged_back",)  # a chargeback is the bank's, settled with Mercado Pago by a person
+REFUND_STATUSES = {
+    "approved": RefundStatus.SUCCEEDED,
+    "in_process": RefundStatus.PENDING,
+    "authorized": RefundStatus.PENDING,
+    "pending": RefundStatus.PENDING,
+}  # rejected, cancelled: failed
+# Checkout Pro shows every method the account has; these keep the one the customer chose.
+EXCLUDED_TYPES: Dict[str, List[str]] = {
+    PaymentMethod.CARD: ["ticket", "atm", "bank_transfer"],
+    PaymentMethod.OXXO: ["credit_card", "debit_card", "prepaid_card", "atm", "bank_transfer"],
+}
+FUNDING = {"credit_card": CardFunding.CREDIT, "debit_card": CardFunding.DEBIT, "prepaid_card": CardFunding.PREPAID}
 PAGE = 100
 
 
@@ -79,7 +102,7 @@ def wire_amount(amount: Decimal) -> float:
 
 
 class MercadoPagoProvider:
-    name = NAME
+    name: str = NAME
 
     def __init__(self, credentials: Credentials) -> None:
         self.sdk = mercadopago.SDK(
@@ -155,10 +178,7 @@ class MercadoPagoProvider:
         except InvalidWebhookSignatureError as exc:
             status = 401 if exc.reason.value == "MissingSignatureHeader" else 403
             raise WebhookRejected(status, f"Mercado Pago signature refused: {exc.reason.value}") from exc
-        try:
-            notification = json.loads(body) if body else {}
-        except ValueError:
-            raise WebhookRejected(400, "not a Mercado Pago notification: the body is not JSON") from None
+        notification = load_json(body, "Mercado Pago") if body else {}
         if not isinstance(notification, dict):
             raise WebhookRejected(400, "not a Mercado Pago notification: the body is not a JSON object")
         topic = query.get("type") or query.get("topic") or notification.get("type")
@@ -167,7 +187,9 @@ class MercadoPagoProvider:
         payment = self._payment(data_id)
         if payment.get("status") in NOT_ACTED_ON:
             return None
-        kind = STATUS_KINDS.get(payment.get("status"), "pending")
+        if payment.get("refunds"):
+            return _refund_event(payment, notification)
+        kind = STATUS_KINDS.get(str(payment.get("status")), PaymentEventKind.PENDING)
         return ProviderEvent(
             provider=NAME,
             event_id=f"{payment['id']}:{payment.get('status')}",
@@ -176,9 +198,9 @@ class MercadoPagoProvider:
             order_reference=payment.get("external_reference"),
             link_id=None,
             payment_id=str(payment["id"]),
-            amount=money(str(payment["transaction_amount"])),
+            amount=amount(payment.get("transaction_amount"), "Mercado Pago"),
             currency=payment.get("currency_id"),
-            card_funding=FUNDING.get(payment.get("payment_type_id")),
+            card_funding=FUNDING.get(str(payment.get("payment_type_id"))),
             payload={"notification": notification, "payment": payment},
         )
 
@@ -213,7 +235,7 @@ class MercadoPagoProvider:
             lambda: self.sdk.refund().create(payment_id, {"amount": wire_amount(amount)}, request_options=options),
             f"refund payment {payment_id}",
         )
-        status = {"approved": "succeeded", "in_process": "pending"}.get(refund.get("status"), "failed")
+        status = REFUND_STATUSES.get(str(refund.get("status")), RefundStatus.FAILED)
         return ProviderRefund(refund_id=str(refund["id"]), status=status)
 
     def _payment(self, payment_id: str) -> Dict[str, Any]:
@@ -235,19 +257,64 @@ def _ok(call: Callable[[], Mapping[str, Any]], what: str) -> Dict[str, Any]:
     return body
 
 
-def _as_payment(payment: Mapping[str, Any]) -> ProviderPayment:
-    status = {"approved": "paid", "refunded": "refunded", "rejected": "declined", "cancelled": "declined"}.get(
-        payment.get("status"), "pending"
+def _refund_event(payment: Dict[str, Any], notification: Dict[str, Any]) -> ProviderEvent:
+    """A payment that carries refunds: where each stands. The event id names that state, so a notification
+    repeated for the same state is a replay, and one for a refund that moved is news."""
+    refunds = payment["refunds"]
+    if not isinstance(refunds, list) or not all(isinstance(r, dict) and "id" in r for r in refunds):
+        raise WebhookRejected(400, "Mercado Pago sent refunds Comanda cannot read")
+    updates = tuple(
+        RefundUpdate(
+            refund_id=str(refund["id"]),
+            status=REFUND_STATUSES.get(str(refund.get("status")), RefundStatus.FAILED),
+            amount=amount(refund.get("amount"), "Mercado Pago") if refund.get("amount") is not None else None,
+            failure=refund.get("status_detail") or refund.get("status"),
+        )
+        for refund in refunds
     )
+    state = ",".join(sorted(f"{update.refund_id}={update.status}" for update in updates))
+    return ProviderEvent(
+        provider=NAME,
+        event_id=f"{payment['id']}:refunds:{hashlib.sha256(state.encode()).hexdigest()[:20]}",
+        event_type=f"payment.{payment.get('status')}",
+        kind=PaymentEventKind.REFUND,
+        order_reference=payment.get("external_reference"),
+        link_id=None,
+        payment_id=str(payment["id"]),
+        amount=None,
+        currency=payment.get("currency_id"),
+        payload={"notification": notification, "payment": payment},
+        refunds=updates,
+    )
+
+
+def _as_payment(payment: Mapping[str, Any]) -> ProviderPayment:
+    status = {
+        "approved": ProviderPaymentStatus.PAID,
+        "refunded": ProviderPaymentStatus.REFUNDED,
+        "rejected": ProviderPaymentStatus.DECLINED,
+        "cancelled": ProviderPaymentStatus.DECLINED,
+    }.get(str(payment.get("status")), ProviderPaymentStatus.PENDING)
     return ProviderPayment(
         payment_id=str(payment["id"]),
         link_id=None,
         order_reference=payment.get("external_reference"),
         status=status,
-        amount=money(str(payment["transaction_amount"])),
+        amount=_api_amount(payment),
         currency=payment.get("currency_id") or "",
         created_at=datetime.fromisoformat(payment["date_created"]),
     )
+
+
+def _api_amount(payment: Mapping[str, Any]) -> Decimal:
+    """The payment's amount as Mercado Pago's API gave it (a JSON number), exact; ProviderError if it is not money."""
+    value = payment.get("transaction_amount")
+    try:
+        return money(repr(value) if isinstance(value, float) else value)
+    except InvalidInput as exc:
+        raise ProviderError(
+            f"Mercado Pago gave payment {payment.get('id')} an amount that is not money: {exc.message}"
+        ) from None
 
 
 def _iso(moment: datetime) -> str:

@@ -9,9 +9,8 @@ import csv
 import json
 import os
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
-from typing import Optional
 
 import pytest
 from sqlalchemy import func, select
@@ -21,99 +20,34 @@ from comanda import models as m
 from comanda.clock import set_clock
 from comanda.db import new_session, transaction
 from comanda.errors import ConfigError, InvalidInput, OutOfStock
-from comanda.services import carts, orders, payments
-from comanda.services.checkout import CheckoutDetails
+from comanda.services import orders, payments
 from comanda.services.payment_provider import ProviderError, ProviderEvent, WebhookRejected
-from comanda.services.reservations import ledger_mismatches, stock_report
 from comanda.settings import DEMO_SPEI_CLABE
-from integrations.payments import payment_provider
-from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, event_body, record_charge, sign
+from integrations.payments import payment_provider, sandbox_webhooks
+from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, record_charge, sign
 from tests.conftest import ROOT
 from tests.core.test_reservations import run_together, set_on_hand
-
-ANA = "centro:whatsapp:+525511112222"
-SECRET = "test-sandbox-secret"
-T0 = datetime(2026, 12, 1, 17, 0, tzinfo=timezone.utc)  # 11:00 in Mexico City
-
-
-@pytest.fixture(autouse=True)
-def sandbox_settings(monkeypatch):
-    monkeypatch.setenv("COMANDA_PAYMENT_PROVIDER", "sandbox")
-    monkeypatch.setenv("COMANDA_SANDBOX_WEBHOOK_SECRET", SECRET)
-    monkeypatch.setenv("COMANDA_BACKOFFICE_URL", "http://bo.test")
-    yield
-    set_clock(None)
-
-
-def provider() -> SandboxProvider:
-    return SandboxProvider.from_settings()
-
-
-def place(
-    conversation: str = ANA, method: str = "card", sku: str = "CONCHA", quantity: int = 2, language: str = "es"
-) -> int:
-    with transaction() as session:
-        carts.add_items(session, carts.open_cart(session, conversation), [carts.Wanted(sku, quantity)], language)
-    with transaction() as session:
-        return orders.place_order(session, conversation, CheckoutDetails("pickup", "Ana", method), actor="test").id
-
-
-def start(order_id: int) -> payments.PaymentInstructions:
-    with transaction() as session:
-        return payments.start_payment(session, session.get(m.Order, order_id), provider())
-
-
-def payment(payment_id: int) -> m.Payment:
-    with new_session() as session:
-        return session.get(m.Payment, payment_id)
-
-
-def order(order_id: int) -> m.Order:
-    with new_session() as session:
-        return session.get(m.Order, order_id)
-
-
-def webhook(
-    payment_id: int, kind: str = "paid", amount: Optional[str] = None, currency: str = "MXN", age_seconds: int = 0
-) -> tuple:
-    """What the hosted checkout posts after Pay or Decline: (body, headers), signed with the secret."""
-    row = payment(payment_id)
-    charge = record_charge(row.provider_link_id, str(row.order_id), kind, Decimal(amount or row.amount), currency)
-    body = event_body(kind, charge)
-    return body, {SIGNATURE_HEADER: sign(body, SECRET, int(clock.now().timestamp()) - age_seconds)}
-
-
-def deliver(body: bytes, headers: dict) -> str:
-    """Verify and apply, as the back office's webhook endpoint does."""
-    event = provider().parse_webhook(body, headers, {})
-    with transaction() as session:
-        return payments.apply_event(session, event)
-
-
-def pay(payment_id: int, **kwargs) -> str:
-    return deliver(*webhook(payment_id, **kwargs))
-
-
-def notices(order_id: int) -> list:
-    with new_session() as session:
-        return (
-            session.execute(
-                select(m.Notification.dedupe_key).where(m.Notification.order_id == order_id).order_by(m.Notification.id)
-            )
-            .scalars()
-            .all()
-        )
-
-
-def available(sku: str) -> Decimal:
-    with new_session() as session:
-        return stock_report(session, "centro", sku)["available"]
-
-
-def assert_ledger_balanced() -> None:
-    with new_session() as session:
-        assert ledger_mismatches(session) == []
-
+from tests.helpers.payment_fakes import DEEP, NESTED
+from tests.helpers.payments import (  # noqa: F401 - sandbox_settings is an autouse fixture
+    ANA,
+    SECRET,
+    T0,
+    again,
+    assert_ledger_balanced,
+    available,
+    deliver,
+    notices,
+    order,
+    pay,
+    payment,
+    place,
+    provider,
+    sandbox_event,
+    sandbox_settings,
+    signed,
+    start,
+    webhook,
+)
 
 # --- links and paying once -----------------------------------------------------------------------
 
@@ -129,7 +63,7 @@ def test_a_card_link_expires_with_the_hold_and_pays_once_with_the_days_ticket(de
     body, headers = webhook(link.payment_id)
     assert deliver(body, headers) == "paid"
     assert deliver(body, headers) == "duplicate"  # the provider's replay
-    assert pay(link.payment_id) == "duplicate"  # another event for the same payment
+    assert deliver(*again(body)) == "duplicate"  # another event for the same payment
     paid = order(order_id)
     assert (paid.status, paid.payment_status, paid.ticket_code) == ("received", "paid", "C-001")
     assert payment(link.payment_id).status == "paid" and payment(link.payment_id).paid_at == T0
@@ -161,12 +95,40 @@ def test_forged_tampered_stale_and_unsigned_webhooks_change_nothing(demo):
         (body, {SIGNATURE_HEADER: "t=abc"}, 403),
         (garbage, {SIGNATURE_HEADER: sign(garbage, SECRET, int(clock.now().timestamp()))}, 400),
     ]
-    for raw, signed, status in cases:
+    for raw, signature, status in cases:
         with pytest.raises(WebhookRejected) as refused:
-            provider().parse_webhook(raw, signed, {})
+            provider().parse_webhook(raw, signature, {})
         assert refused.value.status == status
     with new_session() as session:
         assert session.execute(select(func.count()).select_from(m.PaymentEvent)).scalar() == 0
+    assert payment(link.payment_id).status == "pending"
+
+
+@pytest.mark.parametrize(
+    "data, literals",
+    [
+        ({"amount": "36.001"}, None),  # more than two decimals: never rounded to 36.00
+        ({"amount": 36.0}, None),  # a JSON number: the sandbox writes amounts as text
+        ({"amount": "NaN"}, None),
+        ({"amount": "Infinity"}, None),
+        ({"amount": "1e999999"}, None),
+        ({"amount": "-36.00"}, None),
+        ({}, {"amount": "Infinity"}),
+        ({}, {"amount": "1e999999"}),
+        ({}, {"amount": "NaN"}),
+        ({}, {"extra": "-Infinity"}),  # anywhere in the body, not only in the amount
+        ({}, {"extra": DEEP}),
+        ({}, {"extra": NESTED}),
+    ],
+)
+def test_a_signed_event_with_an_amount_that_is_not_money_or_nested_too_deep_is_refused(demo, data, literals):
+    link = start(place())
+    well_formed = sandbox_event(link.payment_id, {})
+    assert provider().parse_webhook(well_formed, signed(well_formed), {}) is not None
+    body = sandbox_event(link.payment_id, data, literals)
+    with pytest.raises(WebhookRejected) as refused:
+        provider().parse_webhook(body, signed(body), {})
+    assert refused.value.status == 400
     assert payment(link.payment_id).status == "pending"
 
 
@@ -176,8 +138,9 @@ def test_forged_tampered_stale_and_unsigned_webhooks_change_nothing(demo):
 def test_a_mismatched_amount_or_currency_is_flagged_for_staff_and_not_sold(demo, amount, currency, reason):
     order_id = place()
     link = start(order_id)
-    assert pay(link.payment_id, amount=amount, currency=currency) == reason
-    assert pay(link.payment_id) == "duplicate"  # flagged is final: a person decides
+    body, headers = webhook(link.payment_id, amount=amount, currency=currency)
+    assert deliver(body, headers) == reason
+    assert deliver(*again(body)) == "duplicate"  # the same payment again: flagged is final, a person decides
     flagged, row = order(order_id), payment(link.payment_id)
     assert (flagged.status, flagged.payment_status, flagged.ticket_code) == ("pending_payment", "flagged", None)
     assert (row.status, row.flag_reason) == ("flagged", reason)
@@ -196,7 +159,7 @@ def test_concurrent_duplicates_pay_once_with_one_ticket(demo):
     order_id = place()
     link = start(order_id)
     first = webhook(link.payment_id)
-    deliveries = [first] * 4 + [webhook(link.payment_id) for _ in range(8)]
+    deliveries = [first] * 4 + [again(first[0]) for _ in range(8)]
     outcomes = run_together(len(deliveries), lambda n: deliver(*deliveries[n]))
     assert sorted(outcomes) == ["duplicate"] * 11 + ["paid"], outcomes
     with new_session() as session:
@@ -374,14 +337,14 @@ def test_the_sweep_goes_on_past_an_order_that_moved_meanwhile(demo, monkeypatch)
     for order_id in (moved, due):
         start(order_id)
     set_clock(lambda: T0 + timedelta(minutes=16))
-    expire_if_due = payments._expire_if_due
+    expire_if_due = payments.sweep._expire_if_due
 
     def paid_meanwhile(session, order_id, now):  # what SQLite, which locks no row, can let happen
         if order_id == moved:
             raise orders.StatusConflict(f"order {order_id} was paid while the sweep read it")
         return expire_if_due(session, order_id, now)
 
-    monkeypatch.setattr(payments, "_expire_if_due", paid_meanwhile)
+    monkeypatch.setattr(payments.sweep, "_expire_if_due", paid_meanwhile)
     assert payments.expire_due(payment_provider) == [due]
     assert (order(moved).status, order(due).status) == ("pending_payment", "expired")
 
@@ -431,6 +394,31 @@ def test_a_bank_reference_pays_one_order_only(demo):
     assert order(second).ticket_code == "C-002"
 
 
+@pytest.mark.parametrize("amount", ["36.001", "NaN", "Infinity", "1e999999", "-36.00", "0", Decimal("36.004")])
+def test_a_staff_amount_that_is_not_money_is_refused_never_rounded(demo, amount):
+    order_id = place(method="spei")
+    start(order_id)
+    with pytest.raises(InvalidInput) as refused:
+        with transaction() as session:
+            payments.mark_spei_received(session, order_id, amount, "staff:1")
+    assert str(amount) in refused.value.message
+    assert (order(order_id).payment_status, order(order_id).ticket_code) == ("unpaid", None)
+    with new_session() as session:
+        assert session.execute(select(func.count()).select_from(m.PaymentEvent)).scalar() == 0
+
+
+def test_a_refund_amount_that_is_not_money_is_refused_never_rounded(demo):
+    link = start(place(sku="COCA-600", quantity=3))  # 90.00
+    pay(link.payment_id)
+    for n, amount in enumerate(("30.001", "NaN", "Infinity", "-5.00", "0", Decimal("0.001"))):
+        with pytest.raises(InvalidInput):
+            payments.refund(payment_provider, link.payment_id, amount, "bad amount", "staff:1", f"bad:{n}")
+    with new_session() as session:
+        assert session.execute(select(func.count()).select_from(m.Refund)).scalar() == 0
+        assert session.execute(select(m.SandboxCharge.refunded)).scalar_one() == Decimal("0.00")
+    assert payment(link.payment_id).status == "paid"
+
+
 def test_a_real_provider_without_a_clabe_offers_no_spei(demo, monkeypatch):
     order_id = place(method="spei")
     monkeypatch.setenv("COMANDA_PAYMENT_PROVIDER", "stripe")
@@ -471,6 +459,146 @@ def test_a_second_payment_for_a_paid_order_is_flagged_for_a_refund(demo):
     assert (payment(first.payment_id).status, payment(first.payment_id).flag_reason) == ("flagged", "already_paid")
     payments.refund(payment_provider, first.payment_id, Decimal("36.00"), "paid twice", "staff:1", "dup:1")
     assert order(order_id).payment_status == "paid"  # the order's own payment stands
+
+
+def test_two_pay_clicks_at_once_are_a_second_charge_flagged_told_and_refunded_in_one_step(demo):
+    """Two Pay presses on one sandbox link book two charges; their webhooks arrive at the same moment.
+    One sells the order; the other is a second real charge: flagged ``already_paid`` on a payment row of
+    its own, a ticket for staff, the customer told; staff refund it in one step, once."""
+    order_id = place()
+    link = start(order_id)
+    clicks = [webhook(link.payment_id) for _ in range(2)]
+    outcomes = run_together(2, lambda n: deliver(*clicks[n]))
+    assert sorted(outcomes) == ["already_paid", "paid"], outcomes
+    for body, headers in clicks:
+        assert deliver(body, headers) == "duplicate"  # a replay of either charge's event
+        assert deliver(*again(body)) == "duplicate"  # another event for either charge
+    with new_session() as session:
+        rows = (
+            session.execute(select(m.Payment).where(m.Payment.order_id == order_id).order_by(m.Payment.id))
+            .scalars()
+            .all()
+        )
+        charges = set(session.execute(select(m.SandboxCharge.id)).scalars())
+        ticket = session.execute(select(m.HandoffTicket)).scalar_one()
+    assert [(p.status, p.flag_reason) for p in rows] == [("paid", None), ("flagged", "already_paid")]
+    original, extra = rows
+    assert {original.provider_payment_id, extra.provider_payment_id} == charges
+    assert (extra.amount, extra.method, extra.provider) == (Decimal("36.00"), "card", "sandbox")
+    sold = order(order_id)
+    assert (sold.status, sold.payment_status, sold.ticket_code) == ("received", "paid", "C-001")
+    assert ticket.reason == "payment_flag" and "paid twice" in ticket.summary and str(extra.id) in ticket.summary
+    assert notices(order_id) == [f"order:{order_id}:paid", f"order:{order_id}:paid_twice:{extra.id}"]
+    assert available("CONCHA") == Decimal("28")  # sold once
+    assert_ledger_balanced()
+    with pytest.raises(payments.RefundRefused):  # the order's own payment is not an extra charge
+        payments.refund_extra_charge(payment_provider, original.id, "staff:1")
+    refunded = payments.refund_extra_charge(payment_provider, extra.id, "staff:1")
+    assert payments.refund_extra_charge(payment_provider, extra.id, "staff:1").id == refunded.id
+    assert (refunded.status, refunded.amount, refunded.idempotency_key) == (
+        "succeeded",
+        Decimal("36.00"),
+        f"extra-charge:{extra.id}",
+    )
+    with new_session() as session:
+        given_back = dict(session.execute(select(m.SandboxCharge.id, m.SandboxCharge.refunded)).all())
+    assert given_back == {extra.provider_payment_id: Decimal("36.00"), original.provider_payment_id: Decimal("0.00")}
+    assert (payment(extra.id).status, payment(original.id).status) == ("refunded", "paid")
+    assert order(order_id).payment_status == "paid"  # the order's own payment stands
+
+
+def test_a_new_charge_after_a_mismatched_one_pays_the_order_and_the_odd_one_stays_flagged(demo):
+    order_id = place()
+    link = start(order_id)
+    assert pay(link.payment_id, amount="35.99") == "amount_mismatch"
+    assert pay(link.payment_id) == "paid"  # the customer paid again, the right amount
+    with new_session() as session:
+        rows = session.execute(
+            select(m.Payment.status, m.Payment.flag_reason).where(m.Payment.order_id == order_id).order_by(m.Payment.id)
+        ).all()
+    assert rows == [("flagged", "amount_mismatch"), ("paid", None)]
+    assert (order(order_id).payment_status, order(order_id).ticket_code) == ("paid", "C-001")
+
+
+# --- the sandbox's webhook outbox ----------------------------------------------------------------
+
+
+class FlakyBackOffice(SandboxProvider):
+    """The sandbox posting its webhooks to a back office that fails ``failures`` times, then verifies and
+    applies them as the real endpoint does; what it answered each time is kept."""
+
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__("http://bo.test", SECRET, 300)
+        self.failures, self.outcomes = failures, []
+
+    def send_webhook(self, body: bytes) -> None:
+        if self.failures:
+            self.failures -= 1
+            self.outcomes.append("503")
+            raise ProviderError("the back office answered 503: restarting")
+        self.outcomes.append(deliver(body, signed(body)))
+
+
+def outbox() -> list:
+    with new_session() as session:
+        return session.execute(
+            select(m.SandboxWebhook.status, m.SandboxWebhook.attempts, m.SandboxWebhook.next_attempt_at)
+        ).all()
+
+
+def test_pay_books_the_charge_and_its_webhook_together_and_a_failed_post_is_retried_with_backoff(demo):
+    set_clock(lambda: T0)
+    order_id = place()
+    link = start(order_id)
+    charge = record_charge(payment(link.payment_id).provider_link_id, str(order_id), "paid", Decimal("36.00"), "MXN")
+    lease = timedelta(seconds=sandbox_webhooks.LEASE_SECONDS)
+    assert outbox() == [("pending", 0, T0 + lease)]  # written with the charge; its first attempt is Pay's own
+    back_office = FlakyBackOffice(failures=2)
+    assert sandbox_webhooks.deliver_due(back_office) == 0 and back_office.outcomes == []  # the loop leaves it
+    assert sandbox_webhooks.deliver_due(back_office, charge_id=charge.id) == 0  # what Pay tries at once
+    assert outbox() == [("pending", 1, T0 + timedelta(seconds=2))]
+    assert sandbox_webhooks.deliver_due(back_office) == 0 and back_office.outcomes == ["503"]  # not due yet
+    set_clock(lambda: T0 + timedelta(seconds=2))
+    assert sandbox_webhooks.deliver_due(back_office) == 0
+    assert outbox() == [("pending", 2, T0 + timedelta(seconds=6))]
+    set_clock(lambda: T0 + timedelta(seconds=6))
+    assert sandbox_webhooks.deliver_due(back_office) == 1 and back_office.outcomes == ["503", "503", "paid"]
+    assert [row[:2] for row in outbox()] == [("delivered", 3)]
+    set_clock(lambda: T0 + timedelta(hours=1))
+    assert sandbox_webhooks.deliver_due(back_office) == 0  # delivered once
+    assert (order(order_id).status, order(order_id).ticket_code) == ("received", "C-001")
+
+
+def test_a_delivery_that_died_with_its_process_is_retried_after_its_lease_and_pays_once(demo):
+    set_clock(lambda: T0)
+    order_id = place()
+    link = start(order_id)
+    charge = record_charge(payment(link.payment_id).provider_link_id, str(order_id), "paid", Decimal("36.00"), "MXN")
+    [claimed] = sandbox_webhooks.claim_due(charge_id=charge.id)  # Pay's own attempt
+    back_office = FlakyBackOffice()
+    back_office.send_webhook(claimed.body)  # the post went through, then the process died before recording it
+    assert sandbox_webhooks.claim_due() == sandbox_webhooks.claim_due(charge_id=charge.id) == []  # leased
+    set_clock(lambda: T0 + timedelta(seconds=sandbox_webhooks.LEASE_SECONDS))
+    assert sandbox_webhooks.deliver_due(back_office) == 1  # at least once: the replay is a duplicate
+    assert back_office.outcomes == ["paid", "duplicate"] and [row[:2] for row in outbox()] == [("delivered", 2)]
+    with new_session() as session:
+        assert session.execute(select(m.Payment.status).where(m.Payment.order_id == order_id)).scalars().all() == [
+            "paid"
+        ]
+    assert notices(order_id) == [f"order:{order_id}:paid"]
+
+
+def test_a_webhook_nobody_accepts_is_given_up_after_its_attempts_and_logged(demo, caplog):
+    set_clock(lambda: T0)
+    order_id = place()
+    link = start(order_id)
+    record_charge(payment(link.payment_id).provider_link_id, str(order_id), "paid", Decimal("36.00"), "MXN")
+    down = FlakyBackOffice(failures=sandbox_webhooks.MAX_ATTEMPTS)
+    for attempt in range(sandbox_webhooks.MAX_ATTEMPTS):
+        set_clock(lambda attempt=attempt: T0 + timedelta(hours=attempt + 1))
+        sandbox_webhooks.deliver_due(down)
+    assert [row[:2] for row in outbox()] == [("given_up", sandbox_webhooks.MAX_ATTEMPTS)]
+    assert "given up" in caplog.text and order(order_id).status == "pending_payment"
 
 
 # --- reconciliation ------------------------------------------------------------------------------

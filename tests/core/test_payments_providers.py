@@ -4,18 +4,11 @@ Mercado Pago: JSON bodies, Bearer token, x-idempotency-key), with real signature
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import itertools
 import json
-import re
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator, List, Optional, Tuple
-from urllib.parse import parse_qsl, urlsplit
+from typing import Dict, Iterator, Optional
 
 import pytest
 import stripe
@@ -26,327 +19,35 @@ from comanda.db import new_session, transaction
 from comanda.errors import ConfigError
 from comanda.services import payments
 from comanda.services.payment_provider import ProviderError, WebhookRejected
+from comanda.services.payments import refunds
 from integrations.payments import payment_provider
 from tests.conftest import free_port
-from tests.core.test_payments import order, place
+from tests.core.test_reservations import run_together
+from tests.helpers.payment_fakes import (
+    DEEP,
+    NESTED,
+    STRIPE_WHSEC,
+    FakeMercadoPago,
+    FakeStripe,
+    mp_notification,
+    serve_mercadopago,
+    serve_stripe,
+    stripe_event,
+)
+from tests.helpers.payments import ANA, order, place
+from tests.helpers.payments import payment as payment_row
 
-STRIPE_KEY, STRIPE_WHSEC = "sk_test_fake_key", "whsec_fake_secret"
-MP_TOKEN, MP_SECRET = "TEST-fake-access-token", "fake-mp-signature-secret"
-
-
-class FakeServer:
-    """A threaded HTTP server whose handler calls ``self.handle(method, path, query, headers, body)``."""
-
-    def __init__(self) -> None:
-        fake = self
-        self.lock = threading.Lock()
-        self.requests: List[Tuple[str, str, Dict[str, str], bytes]] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                url = urlsplit(self.path)
-                with fake.lock:
-                    fake.requests.append((self.command, url.path, dict(self.headers), body))
-                    status, answer = fake.handle(self.command, url.path, dict(parse_qsl(url.query)), self.headers, body)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = _serve  # noqa: N815 - http.server's naming
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def handle(self, method: str, path: str, query: Dict[str, str], headers: Any, body: bytes) -> Tuple[int, Any]:
-        raise NotImplementedError
-
-
-def nested_form(body: bytes) -> Dict[str, Any]:
-    """Stripe's form encoding (``line_items[0][price_data][currency]=mxn``) as nested dicts."""
-    root: Dict[str, Any] = {}
-    for key, value in parse_qsl(body.decode()):
-        parts = re.findall(r"[^\[\]]+", key)
-        node = root
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return root
-
-
-class FakeStripe(FakeServer):
-    def __init__(self) -> None:
-        self.sessions: Dict[str, Dict[str, Any]] = {}
-        self.intents: Dict[str, Dict[str, Any]] = {}
-        self.refunds: Dict[str, Dict[str, Any]] = {}  # by idempotency key
-        self.ids = itertools.count(1)
-        super().__init__()
-
-    @staticmethod
-    def error(status: int, message: str, kind: str = "invalid_request_error") -> Tuple[int, Any]:
-        return status, {"error": {"type": kind, "message": message}}
-
-    def handle(self, method, path, query, headers, body):
-        if headers.get("Authorization") != f"Bearer {STRIPE_KEY}":
-            return self.error(401, "Invalid API Key provided", "authentication_error")
-        form = nested_form(body) if method == "POST" else {}
-        if method == "POST" and path == "/v1/checkout/sessions":
-            return self.create_session(form)
-        if method == "GET" and path == "/v1/checkout/sessions":
-            low, high = int(query["created[gte]"]), int(query["created[lt]"])
-            found = [s for s in self.sessions.values() if low <= s["created"] < high]
-            return 200, {"object": "list", "data": found, "has_more": False, "url": "/v1/checkout/sessions"}
-        expire = re.fullmatch(r"/v1/checkout/sessions/(cs_\w+)/expire", path)
-        if method == "POST" and expire:
-            session = self.sessions.get(expire.group(1))
-            if session is None or session["status"] != "open":
-                return self.error(400, "Only Checkout Sessions with a status of open can be expired.")
-            session["status"] = "expired"
-            return 200, session
-        intent = re.fullmatch(r"/v1/payment_intents/(pi_\w+)", path)
-        if method == "GET" and intent and intent.group(1) in self.intents:
-            found = self.intents[intent.group(1)]
-            charge = {
-                "id": f"ch_{found['id']}",
-                "object": "charge",
-                "payment_method_details": {"type": "card", "card": {"funding": "debit"}},
-            }
-            return 200, {
-                **found,
-                "latest_charge": charge if query.get("expand[0]") == "latest_charge" else charge["id"],
-            }
-        if method == "POST" and path == "/v1/refunds":
-            return self.refund(form, headers.get("Idempotency-Key"))
-        return self.error(404, f"Unrecognized request URL ({method}: {path})")
-
-    def create_session(self, form: Dict[str, Any]) -> Tuple[int, Any]:
-        now = int(time.time())
-        if int(form["expires_at"]) < now + 30 * 60:
-            return self.error(
-                400, "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation."
-            )
-        lines = [form["line_items"][key] for key in sorted(form["line_items"], key=int)]
-        session_id = f"cs_test_{next(self.ids)}"
-        self.sessions[session_id] = {
-            "id": session_id,
-            "object": "checkout.session",
-            "url": f"https://checkout.stripe.test/c/pay/{session_id}",
-            "amount_total": sum(int(cl["price_data"]["unit_amount"]) * int(cl["quantity"]) for cl in lines),
-            "currency": lines[0]["price_data"]["currency"],
-            "client_reference_id": form["client_reference_id"],
-            "payment_status": "unpaid",
-            "status": "open",
-            "expires_at": int(form["expires_at"]),
-            "created": now,
-            "payment_intent": None,
-            "metadata": form.get("metadata", {}),
-            "mode": form["mode"],
-            "payment_method_types": list(form["payment_method_types"].values()),
-            "request": form,
-        }
-        return 200, self.sessions[session_id]
-
-    def refund(self, form: Dict[str, Any], key: Optional[str]) -> Tuple[int, Any]:
-        if key in self.refunds:
-            return 200, self.refunds[key]
-        intent = self.intents.get(form.get("payment_intent"))
-        if intent is None:
-            return self.error(400, "No such payment_intent")
-        amount = int(form["amount"])
-        if amount > intent["amount_received"] - intent["refunded"]:
-            return self.error(400, "Refund amount is greater than the unrefunded amount")
-        intent["refunded"] += amount
-        self.refunds[key] = {
-            "id": f"re_{next(self.ids)}",
-            "object": "refund",
-            "amount": amount,
-            "payment_intent": intent["id"],
-            "status": "succeeded",
-        }
-        return 200, self.refunds[key]
-
-    def complete(self, session_id: str, paid: bool = True) -> Dict[str, Any]:
-        """The customer finished checkout: card paid, or an OXXO voucher issued (unpaid)."""
-        session = self.sessions[session_id]
-        intent_id = f"pi_test_{next(self.ids)}"
-        self.intents[intent_id] = {
-            "id": intent_id,
-            "object": "payment_intent",
-            "amount": session["amount_total"],
-            "amount_received": session["amount_total"] if paid else 0,
-            "refunded": 0,
-            "currency": session["currency"],
-            "status": "succeeded" if paid else "requires_action",
-            "created": int(time.time()),
-            "metadata": session["metadata"],
-        }
-        session.update(status="complete", payment_status="paid" if paid else "unpaid", payment_intent=intent_id)
-        return session
-
-    def pay_voucher(self, session_id: str) -> Dict[str, Any]:
-        session = self.sessions[session_id]
-        intent = self.intents[session["payment_intent"]]
-        intent.update(status="succeeded", amount_received=intent["amount"])
-        session["payment_status"] = "paid"
-        return session
-
-
-def stripe_event(
-    event_type: str, session: Dict[str, Any], secret: str = STRIPE_WHSEC, timestamp: Optional[int] = None
-) -> Tuple[bytes, Dict[str, str]]:
-    """A webhook as Stripe sends it: the event JSON and its Stripe-Signature over the exact bytes."""
-    shown = {k: v for k, v in session.items() if k != "request"}
-    body = json.dumps(
-        {
-            "id": f"evt_{hashlib.sha1(f'{event_type}{session}'.encode()).hexdigest()[:20]}",
-            "object": "event",
-            "type": event_type,
-            "created": int(time.time()),
-            "data": {"object": shown},
-        }
-    ).encode()
-    header = stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp)
-    return body, {"Stripe-Signature": header}
-
-
-class FakeMercadoPago(FakeServer):
-    def __init__(self) -> None:
-        self.preferences: Dict[str, Dict[str, Any]] = {}
-        self.payments: Dict[str, Dict[str, Any]] = {}
-        self.refunds: Dict[str, Dict[str, Any]] = {}  # by idempotency key
-        self.ids = itertools.count(1_000_001)
-        super().__init__()
-
-    def handle(self, method, path, query, headers, body):
-        if headers.get("Authorization") != f"Bearer {MP_TOKEN}":
-            return 401, {"message": "invalid access token", "error": "unauthorized", "status": 401}
-        data = json.loads(body) if body else {}
-        if method == "POST" and path == "/checkout/preferences":
-            pref_id = f"123456789-{next(self.ids)}"
-            self.preferences[pref_id] = {
-                **data,
-                "id": pref_id,
-                "init_point": f"https://www.mercadopago.test/checkout/v1/redirect?pref_id={pref_id}",
-            }
-            return 201, self.preferences[pref_id]
-        preference = re.fullmatch(r"/checkout/preferences/([\w-]+)", path)
-        if method == "PUT" and preference:
-            if preference.group(1) not in self.preferences:
-                return 404, {"message": "preference not found", "status": 404}
-            self.preferences[preference.group(1)].update(data)
-            return 200, self.preferences[preference.group(1)]
-        if method == "GET" and path == "/v1/payments/search":
-            low, high = (datetime.fromisoformat(query[key]) for key in ("begin_date", "end_date"))
-            found = [p for p in self.payments.values() if low <= datetime.fromisoformat(p["date_created"]) <= high]
-            offset, limit = int(query.get("offset", 0)), int(query.get("limit", 30))
-            return 200, {
-                "results": found[offset : offset + limit],
-                "paging": {"total": len(found), "limit": limit, "offset": offset},
-            }
-        payment = re.fullmatch(r"/v1/payments/(\d+)(/refunds)?", path)
-        if payment and payment.group(1) in self.payments:
-            found = self.payments[payment.group(1)]
-            if method == "GET" and not payment.group(2):
-                return 200, found
-            if method == "POST" and payment.group(2):
-                key = headers.get("x-idempotency-key")
-                if key not in self.refunds:
-                    self.refunds[key] = {
-                        "id": next(self.ids),
-                        "payment_id": found["id"],
-                        "amount": data["amount"],
-                        "status": "approved",
-                    }
-                return 201, self.refunds[key]
-        return 404, {"message": "resource not found", "status": 404}
-
-    def pay(self, preference_id: str, status: str = "approved", amount: Optional[float] = None) -> str:
-        """The buyer paid (or was rejected) in Checkout Pro: a payment exists, the notification follows."""
-        preference = self.preferences[preference_id]
-        payment_id = str(next(self.ids))
-        self.payments[payment_id] = {
-            "id": int(payment_id),
-            "status": status,
-            "external_reference": preference["external_reference"],
-            "transaction_amount": amount
-            if amount is not None
-            else sum(i["unit_price"] * i["quantity"] for i in preference["items"]),
-            "currency_id": "MXN",
-            "payment_type_id": "debit_card",
-            "date_created": datetime.now(timezone(timedelta(hours=-6))).isoformat(timespec="milliseconds"),
-        }
-        return payment_id
-
-
-def mp_notification(
-    payment_id: str, secret: str = MP_SECRET, ts: Optional[int] = None, signed_id: Optional[str] = None
-) -> Tuple[bytes, Dict[str, str], Dict[str, str]]:
-    """A webhook as Mercado Pago sends it: body, headers with x-signature and x-request-id, and the query."""
-    request_id = f"req-{payment_id}-{time.monotonic_ns()}"
-    ts = ts if ts is not None else int(time.time())
-    manifest = f"id:{signed_id or payment_id};request-id:{request_id};ts:{ts};"
-    digest = hmac.new(secret.encode(), manifest.encode(), hashlib.sha256).hexdigest()
-    body = json.dumps(
-        {
-            "id": 12345678,
-            "live_mode": False,
-            "type": "payment",
-            "action": "payment.updated",
-            "api_version": "v1",
-            "data": {"id": payment_id},
-        }
-    ).encode()
-    return (
-        body,
-        {"x-signature": f"ts={ts},v1={digest}", "x-request-id": request_id},
-        {"data.id": payment_id, "type": "payment"},
-    )
-
-
-def serving(fake: FakeServer, monkeypatch, provider: str, settings: Dict[str, str]) -> Iterator[Any]:
-    """The fake, with Comanda's settings pointing the provider at it, closed after the test."""
-    monkeypatch.setenv("COMANDA_PAYMENT_PROVIDER", provider)
-    for name, value in settings.items():
-        monkeypatch.setenv(name, value)
-    yield fake
-    fake.close()
+BEA = "centro:whatsapp:+525599990000"
 
 
 @pytest.fixture
 def fake_stripe(monkeypatch) -> Iterator[FakeStripe]:
-    fake = FakeStripe()
-    yield from serving(
-        fake,
-        monkeypatch,
-        "stripe",
-        {"STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": STRIPE_WHSEC, "STRIPE_API_URL": fake.url},
-    )
+    yield from serve_stripe(monkeypatch)
 
 
 @pytest.fixture
 def fake_mercadopago(monkeypatch) -> Iterator[FakeMercadoPago]:
-    fake = FakeMercadoPago()
-    yield from serving(
-        fake,
-        monkeypatch,
-        "mercadopago",
-        {
-            "MERCADOPAGO_ACCESS_TOKEN": MP_TOKEN,
-            "MERCADOPAGO_WEBHOOK_SECRET": MP_SECRET,
-            "MERCADOPAGO_API_URL": fake.url,
-        },
-    )
+    yield from serve_mercadopago(monkeypatch)
 
 
 def start_with(order_id: int) -> payments.PaymentInstructions:
@@ -477,11 +178,101 @@ def test_stripe_refuses_a_body_that_is_not_utf8_or_not_an_event(demo, fake_strip
     assert refused.value.status == 400
 
 
+@pytest.mark.parametrize(
+    "fields, literals",
+    [
+        ({"amount_total": 3600.5}, None),  # half a centavo
+        ({"amount_total": "3600"}, None),
+        ({"amount_total": -3600}, None),
+        ({}, {"amount_total": "Infinity"}),
+        ({}, {"amount_total": "1e999999"}),
+        ({}, {"amount_total": "NaN"}),
+        ({}, {"metadata": DEEP}),
+        ({}, {"metadata": NESTED}),
+    ],
+)
+def test_stripe_refuses_a_signed_event_that_is_not_money_or_nested_too_deep(demo, fake_stripe, fields, literals):
+    link = start_with(place())
+    session = fake_stripe.complete(link_id(link.payment_id))
+    provider = payment_provider()
+    assert provider.parse_webhook(*stripe_event("checkout.session.completed", session), {}) is not None
+    body, headers = stripe_event("checkout.session.completed", {**session, **fields}, literals=literals)
+    with pytest.raises(WebhookRejected) as refused:
+        provider.parse_webhook(body, headers, {})
+    assert refused.value.status == 400
+    assert order(link.order_id).status == "pending_payment"
+
+
 def test_stripe_with_a_wrong_key_is_a_provider_error(demo, fake_stripe, monkeypatch):
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_wrong")
     with pytest.raises(ProviderError) as failed:
         start_with(place())
     assert "sk_test_wrong" not in failed.value.message and "401" in failed.value.message
+
+
+def paid_with_stripe(fake: FakeStripe, conversation: str, quantity: int = 2) -> payments.PaymentInstructions:
+    link = start_with(place(conversation, sku="COCA-600", quantity=quantity))
+    session = fake.complete(link_id(link.payment_id))
+    assert apply(payment_provider(), *stripe_event("checkout.session.completed", session)) == "paid"
+    return link
+
+
+def refund_rows() -> list:
+    with new_session() as session:
+        return session.execute(select(m.Refund.idempotency_key, m.Refund.status).order_by(m.Refund.id)).all()
+
+
+def test_stripe_refund_webhooks_settle_pending_refunds_once_and_a_failure_goes_to_staff(demo, fake_stripe):
+    ana, bea = paid_with_stripe(fake_stripe, ANA), paid_with_stripe(fake_stripe, BEA)
+    provider = payment_provider()
+    fake_stripe.refund_status = "pending"  # Stripe settles these later
+    first = payments.refund(payment_provider, ana.payment_id, Decimal("60.00"), "warm", "staff:1", "ret:a")
+    second = payments.refund(payment_provider, bea.payment_id, Decimal("30.00"), "one warm", "staff:1", "ret:b")
+    assert refund_rows() == [("ret:a", "pending"), ("ret:b", "pending")]
+    assert payment_row(ana.payment_id).status == "paid"  # nothing given back yet
+    done = stripe_event("refund.updated", fake_stripe.settle_refund(first.provider_refund_id, "succeeded"))
+    assert apply(provider, *done) == "refund_succeeded"
+    assert apply(provider, *done) == "duplicate"  # Stripe's replay
+    intent = payment_row(ana.payment_id).provider_payment_id
+    assert apply(provider, *stripe_event("charge.refunded", fake_stripe.charge_of(intent))) == "duplicate"  # known
+    bounced = fake_stripe.settle_refund(second.provider_refund_id, "failed", "expired_or_canceled_card")
+    assert apply(provider, *stripe_event("refund.failed", bounced)) == "refund_failed"
+    assert apply(provider, *stripe_event("refund.updated", bounced)) == "duplicate"  # the same news again
+    assert refund_rows() == [("ret:a", "succeeded"), ("ret:b", "failed")]
+    assert (payment_row(ana.payment_id).status, order(ana.order_id).payment_status) == ("refunded", "refunded")
+    assert (payment_row(bea.payment_id).status, order(bea.order_id).payment_status) == ("paid", "paid")
+    with new_session() as session:
+        tickets = session.execute(select(m.HandoffTicket.conversation_id, m.HandoffTicket.reason)).all()
+        summary = session.execute(select(m.HandoffTicket.summary)).scalar_one()
+        settled = session.execute(
+            select(m.AuditEvent.action).where(m.AuditEvent.action.in_(("refund.succeeded", "refund.failed")))
+        ).scalars()
+        assert sorted(settled) == ["refund.failed", "refund.succeeded"]  # each move once
+    assert tickets == [(BEA, "refund_failed")] and "expired_or_canceled_card" in summary
+    dashboard = {
+        "id": "re_dashboard",
+        "object": "refund",
+        "amount": 100,
+        "payment_intent": intent,
+        "status": "succeeded",
+    }
+    assert apply(provider, *stripe_event("refund.created", dashboard)) == "ignored"  # not one Comanda made
+
+
+def test_a_stripe_refund_webhook_that_overtakes_the_refunds_answer_is_matched_by_its_key(demo, fake_stripe):
+    link = paid_with_stripe(fake_stripe, ANA)
+    fake_stripe.refund_status = "pending"
+    asked = payments.refund(payment_provider, link.payment_id, Decimal("30.00"), "warm", "staff:1", "ret:early")
+    with transaction() as session:  # as if Stripe's webhook came before Comanda recorded Stripe's answer
+        session.get(m.Refund, asked.id).provider_refund_id = None
+    done = stripe_event("refund.updated", fake_stripe.settle_refund(asked.provider_refund_id, "succeeded"))
+    assert apply(payment_provider(), *done) == "refund_succeeded"
+    with transaction() as session:  # the answer, recorded late ("pending"), does not undo what Stripe said since
+        refunds._finish_refund(session, asked.id, "pending", asked.provider_refund_id, "staff:1")
+    with new_session() as session:
+        row = session.get(m.Refund, asked.id)
+        assert (row.status, row.provider_refund_id) == ("succeeded", asked.provider_refund_id)
+    assert payment_row(link.payment_id).status == "partially_refunded"
 
 
 # --- Mercado Pago --------------------------------------------------------------------------------
@@ -554,7 +345,7 @@ def test_mercadopago_amount_mismatch_rejection_refund_and_listing(demo, fake_mer
     assert provider.expire_link("123456789-404") is False
     now = datetime.now(timezone.utc)
     listed = provider.list_payments(now - timedelta(hours=1), now + timedelta(hours=1))
-    assert sorted(p.status for p in listed) == ["declined", "paid"]
+    assert sorted(p.status for p in listed) == ["declined", "refunded"]  # the short payment was given back
 
 
 def test_mercadopago_a_second_payment_for_a_paid_order_is_flagged_not_dropped(demo, fake_mercadopago):
@@ -573,6 +364,34 @@ def test_mercadopago_a_second_payment_for_a_paid_order_is_flagged_not_dropped(de
         ).all()
     assert rows == [("flagged", "already_paid"), ("paid", None)]  # the notification named no link: the open one
     assert (order(order_id).payment_status, order(order_id).ticket_code) == ("paid", "C-001")
+
+
+def test_mercadopago_two_approved_payments_on_one_preference_are_a_second_charge(demo, fake_mercadopago):
+    """Mercado Pago approves two payments on one preference and notifies both at the same moment: one
+    sells the order, the other is flagged ``already_paid`` (not dropped as a duplicate), and staff refund
+    it in one step, with Mercado Pago's mandatory idempotency key."""
+    order_id = place()
+    link = start_with(order_id)
+    provider = payment_provider()
+    paid_ids = [fake_mercadopago.pay(link_id(link.payment_id)) for _ in range(2)]
+    outcomes = run_together(2, lambda n: apply(provider, *mp_notification(paid_ids[n])))
+    assert sorted(outcomes) == ["already_paid", "paid"], outcomes
+    for paid_id in paid_ids:  # Mercado Pago notifies again: the same payment, the same state
+        assert apply(provider, *mp_notification(paid_id)) == "duplicate"
+    with new_session() as session:
+        rows = session.execute(select(m.Payment).where(m.Payment.order_id == order_id).order_by(m.Payment.id))
+        original, extra = rows.scalars().all()
+        ticket = session.execute(select(m.HandoffTicket)).scalar_one()
+    assert (original.status, extra.status, extra.flag_reason) == ("paid", "flagged", "already_paid")
+    assert {original.provider_payment_id, extra.provider_payment_id} == set(paid_ids)
+    assert ticket.reason == "payment_flag" and "paid twice" in ticket.summary
+    assert (order(order_id).payment_status, order(order_id).ticket_code) == ("paid", "C-001")
+    refunded = payments.refund_extra_charge(payment_provider, extra.id, "staff:1")
+    assert payments.refund_extra_charge(payment_provider, extra.id, "staff:1").id == refunded.id
+    assert (refunded.status, refunded.amount) == ("succeeded", Decimal("36.00"))
+    asked = [(path, h.get("x-idempotency-key")) for _, path, h, _ in fake_mercadopago.requests if "/refunds" in path]
+    assert asked == [(f"/v1/payments/{extra.provider_payment_id}/refunds", f"extra-charge:{extra.id}")]
+    assert order(order_id).payment_status == "paid"
 
 
 def test_mercadopago_unreachable_is_a_provider_error_and_a_signed_non_object_is_refused(
@@ -595,6 +414,73 @@ def test_mercadopago_unreachable_is_a_provider_error_and_a_signed_non_object_is_
             call()
     with pytest.raises(ProviderError):
         start_with(place("centro:whatsapp:+525599990000"))
+
+
+@pytest.mark.parametrize("body", [b'{"type": "payment", "data": ' + DEEP.encode() + b"}", b'{"id": Infinity}'])
+def test_mercadopago_refuses_a_signed_notification_that_is_not_json_it_can_read(demo, fake_mercadopago, body):
+    link = start_with(place())
+    _, headers, query = mp_notification(fake_mercadopago.pay(link_id(link.payment_id)))
+    with pytest.raises(WebhookRejected) as refused:
+        payment_provider().parse_webhook(body, headers, query)
+    assert refused.value.status == 400
+    assert order(link.order_id).status == "pending_payment"
+
+
+@pytest.mark.parametrize("amount", [36.001, float("inf"), float("nan"), -36.0, 1e16])
+def test_mercadopago_refuses_a_payment_whose_amount_is_not_money(demo, fake_mercadopago, amount):
+    link = start_with(place())
+    notification = mp_notification(fake_mercadopago.pay(link_id(link.payment_id), amount=amount))
+    with pytest.raises(WebhookRejected) as refused:
+        payment_provider().parse_webhook(*notification)
+    assert refused.value.status == 400 and "not money" in refused.value.message
+    assert order(link.order_id).status == "pending_payment"
+
+
+def paid_with_mercadopago(fake: FakeMercadoPago, conversation: str) -> payments.PaymentInstructions:
+    link = start_with(place(conversation, sku="COCA-600", quantity=2))
+    assert apply(payment_provider(), *mp_notification(fake.pay(link_id(link.payment_id)))) == "paid"
+    return link
+
+
+def test_mercadopago_refund_notifications_settle_pending_refunds_once(demo, fake_mercadopago):
+    ana, bea = paid_with_mercadopago(fake_mercadopago, ANA), paid_with_mercadopago(fake_mercadopago, BEA)
+    provider = payment_provider()
+    fake_mercadopago.refund_status = "in_process"
+    whole = payments.refund(payment_provider, ana.payment_id, Decimal("60.00"), "warm", "staff:1", "ret:a")
+    part = payments.refund(payment_provider, bea.payment_id, Decimal("30.00"), "one warm", "staff:1", "ret:b")
+    assert (whole.status, part.status) == ("pending", "pending")
+    ana_mp, bea_mp = (payment_row(link.payment_id).provider_payment_id for link in (ana, bea))
+    assert apply(provider, *mp_notification(ana_mp)) == "duplicate"  # in process: nothing new
+    fake_mercadopago.settle_refund(int(whole.provider_refund_id), "approved")
+    assert apply(provider, *mp_notification(ana_mp)) == "refund_succeeded"
+    assert apply(provider, *mp_notification(ana_mp)) == "duplicate"  # notified again for the same state
+    fake_mercadopago.settle_refund(int(part.provider_refund_id), "rejected")
+    assert apply(provider, *mp_notification(bea_mp)) == "refund_failed"
+    assert apply(provider, *mp_notification(bea_mp)) == "duplicate"
+    assert refund_rows() == [("ret:a", "succeeded"), ("ret:b", "failed")]
+    assert (payment_row(ana.payment_id).status, order(ana.order_id).payment_status) == ("refunded", "refunded")
+    assert (payment_row(bea.payment_id).status, order(bea.order_id).payment_status) == ("paid", "paid")
+    with new_session() as session:
+        assert session.execute(select(m.HandoffTicket.conversation_id, m.HandoffTicket.reason)).all() == [
+            (BEA, "refund_failed")
+        ]
+
+
+def test_a_mercadopago_refund_notification_before_comanda_recorded_the_refund_is_asked_again(demo, fake_mercadopago):
+    link = paid_with_mercadopago(fake_mercadopago, ANA)
+    fake_mercadopago.refund_status = "in_process"
+    asked = payments.refund(payment_provider, link.payment_id, Decimal("30.00"), "warm", "staff:1", "ret:early")
+    with transaction() as session:  # Mercado Pago answered; Comanda has not recorded the answer yet
+        session.get(m.Refund, asked.id).provider_refund_id = None
+    fake_mercadopago.settle_refund(int(asked.provider_refund_id), "approved")
+    with pytest.raises(payments.RetryLater):
+        apply(payment_provider(), *mp_notification(payment_row(link.payment_id).provider_payment_id))
+    with new_session() as session:
+        assert (
+            session.execute(select(m.PaymentEvent.outcome).where(m.PaymentEvent.event_type.like("%refund%"))).all()
+            == []
+        )
+        assert session.get(m.Refund, asked.id).status == "pending"
 
 
 def test_providers_without_credentials_are_a_config_error(demo, monkeypatch):

@@ -19,7 +19,7 @@ from comanda import models as m
 from comanda.db import transaction
 from comanda.errors import NotFound
 from comanda.i18n import t
-from comanda.money import format_money, money
+from comanda.money import format_money, round_money
 from comanda.services.cfdi.catalogs import GENERIC_USE, person_type, use_allowed
 from comanda.services.cfdi.documents import EGRESO, RELATION_CREDIT_NOTE, CfdiDocument, CfdiIssuer, Concept, Receiver
 from comanda.services.cfdi.global_invoices import parse_period
@@ -115,7 +115,7 @@ def credited_amount(session: Session, invoice: m.Invoice) -> Decimal:
             m.Invoice.status.in_(LIVE),
         )
     ).scalar()
-    return money(str(total))
+    return round_money(Decimal(str(total)))  # SQLite sums money as floats
 
 
 def _receiver(original: m.Invoice) -> Receiver:
@@ -140,7 +140,7 @@ def _returned_units(session: Session, original: m.Invoice, lines: Optional[Mappi
             raise refuse("invoice", "credit_line_unknown", line=line_id)
         if not 0 < units <= line.quantity:
             raise refuse("invoice", "credit_quantity", line=line_id, quantity=line.quantity)
-        gross = money(line.line_total * units / line.quantity)
+        gross = round_money(line.line_total * units / line.quantity)
         concepts.append(
             Concept(
                 line.sat_prod_serv,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable
 
-from comanda.money import money
+from comanda.money import money, round_money
 
 IVA_RATE = Decimal("0.160000")
 UNIT_VALUE_PLACES = Decimal("0.000001")
@@ -41,7 +41,7 @@ class TaxedAmount:
 def split_iva_included(gross: Decimal, quantity: int = 1) -> TaxedAmount:
     """The concepto for ``quantity`` units whose IVA-included total is ``gross``."""
     gross = money(gross)
-    base = money(gross / (1 + IVA_RATE))
+    base = round_money(gross / (1 + IVA_RATE))
     return TaxedAmount(quantity, (base / quantity).quantize(UNIT_VALUE_PLACES, ROUND_HALF_UP), base, gross - base)
 
 
