@@ -87,6 +87,15 @@ def transaction(url: Optional[str] = None) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A part of a bigger transaction that may fail on its own: on an error only this part is undone
+    (the error goes on to the caller), and the rest of the transaction can still commit."""
+    _begin_before_savepoint(session)
+    with session.begin_nested():
+        yield
+
+
 def insert_unless_duplicate(session: Session, row: Any) -> Optional[Any]:
     """Add a row inside a savepoint; its primary key, or None when a unique constraint says it is
     there already.

@@ -1,0 +1,105 @@
+"""Running actions as the action server runs them: a tracker in (the latest message as the NLU emits it),
+responses and events out. Shared by the action tests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any, Dict, List, Optional, Tuple
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+ANA = "centro:whatsapp:+525511112222"
+ROMA_ANA = "roma:whatsapp:+525511112222"
+CARD = {"fulfilment": "pickup", "customer_name": "Ana", "payment_method": "card", "order_confirmed": True}
+CASH = {**CARD, "payment_method": "cash"}
+
+
+def line(sku: str, quantity: int = 1, stated: bool = True, **modifiers: str) -> Dict[str, Any]:
+    """An ``order_line`` entity as nlu_components.order_lines emits it."""
+    value = {
+        "sku": sku,
+        "quantity": quantity,
+        "modifiers": modifiers,
+        "variant": {},
+        "variant_sku": None,
+        "quantity_stated": stated,
+    }
+    return {"entity": "order_line", "value": value}
+
+
+def entity(name: str, value: Any) -> Dict[str, Any]:
+    return {"entity": name, "value": value}
+
+
+def said(intent: str, *entities: Dict[str, Any], text: str = "", message_id: Optional[str] = None) -> Dict[str, Any]:
+    """The latest message as Rasa sends it to the action server (with the NLU's intent ranking)."""
+    return {
+        "intent": {"name": intent, "confidence": 0.9},
+        "intent_ranking": [{"name": intent, "confidence": 0.9}],
+        "entities": list(entities),
+        "text": text,
+        "message_id": message_id,
+    }
+
+
+def user_event(latest: Dict[str, Any], message_id: str, timestamp: float = 1.0) -> Dict[str, Any]:
+    return {
+        "event": "user",
+        "timestamp": timestamp,
+        "text": latest.get("text"),
+        "parse_data": latest,
+        "message_id": message_id,
+    }
+
+
+def tracker(
+    latest: Optional[Dict[str, Any]] = None,
+    slots: Optional[Dict[str, Any]] = None,
+    sender: str = ANA,
+    loop: Optional[str] = None,
+    events: Optional[List[Dict[str, Any]]] = None,
+) -> Tracker:
+    """A tracker; without ``events`` it has no user message logged, so runs are not kept for a retry."""
+    slots = {"language": "es", **(slots or {})}
+    return Tracker(
+        sender, slots, latest or {}, events or [], False, None, {"name": loop} if loop else {}, "action_listen"
+    )
+
+
+def run(action: Any, trk: Tracker) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, trk, {}))
+    return dispatcher.messages, events
+
+
+def responses(messages: List[Dict[str, Any]]) -> List[Optional[str]]:
+    return [m.get("response") for m in messages]
+
+
+def answer(
+    form: Any,
+    slot: str,
+    value: Any,
+    slots: Optional[Dict[str, Any]] = None,
+    latest: Optional[Dict[str, Any]] = None,
+    sender: str = ANA,
+) -> Tuple[Dict[str, Any], List[Optional[str]]]:
+    """The customer answers the form's question for ``slot`` with ``value`` (typed, unless ``latest`` says
+    otherwise): the form's validation runs as Rasa calls it, with the slot extracted from the message.
+    Returns the slots it set (requested_slot aside; ``rejected`` when it stepped aside) and its responses."""
+    latest = latest or said("inform", text=str(value))
+    form_name = form.form_name()
+    filled = {**(slots or {}), "requested_slot": slot, slot: value}
+    events = [
+        user_event(latest, f"wamid.{uuid.uuid4().hex}"),
+        {"event": "slot", "name": "requested_slot", "value": slot},
+        {"event": "action", "name": form_name},
+        {"event": "slot", "name": slot, "value": value},
+    ]
+    messages, result = run(form, tracker(latest, filled, sender=sender, loop=form_name, events=events))
+    out = {e["name"]: e["value"] for e in result if e["event"] == "slot" and e["name"] != "requested_slot"}
+    if any(e["event"] == "action_execution_rejected" for e in result):
+        out["rejected"] = True
+    return out, responses(messages)
