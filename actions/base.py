@@ -157,8 +157,8 @@ def run_key(tracker: Tracker, action_name: str) -> Optional[RunKey]:
         if event.get("event") == "action":
             position += 1
         elif event.get("event") == "user":
-            message = event.get("message_id") or f"at:{event.get('timestamp')}"
-            return RunKey(tracker.sender_id, str(message)[:200], action_name, position)
+            message = event.get("message_id") or (f"at:{event['timestamp']}" if event.get("timestamp") else None)
+            return RunKey(tracker.sender_id, str(message)[:200], action_name, position) if message else None
     return None
 
 

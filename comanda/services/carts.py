@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -330,7 +330,6 @@ def _shortage(
 ) -> Shortage:
     name = line_label(product, variant, {}, language)
     others = [] if left else stores_selling(session, cart.store_id, product)
-    stocked = available_by_item(session, cart.store_id)
     return Shortage(
         variant.sku if variant else product.sku,
         name,
@@ -338,15 +337,31 @@ def _shortage(
         left,
         others,
         [] if left else alternatives(session, cart.store_id, product, language),
-        carried=_carried(product, variant, stocked),
+        carried=_carried(session, cart.store_id, product, variant),
     )
 
 
-def _carried(product: m.Product, variant: Optional[m.ProductVariant], stocked: Dict[int, Decimal]) -> bool:
-    """Whether the store keeps every stock item the product needs (at any level, zero included)."""
+def _carried(session: Session, store_id: str, product: m.Product, variant: Optional[m.ProductVariant]) -> bool:
+    """Whether the store sells this at all: it has had every stock item the product needs (sold out now,
+    maybe), unlike a branch that never stocks them (Roma has no kitchen: no tortillas ever came in)."""
     if variant is None and product.variants:
-        return any(v.stock_item_id in stocked for v in product.variants)
-    return all(item in stocked for item in needs_for(product, variant, 1))
+        items = {v.stock_item_id for v in product.variants}
+        return bool(_ever_stocked(session, store_id, items))
+    items = set(needs_for(product, variant, 1))
+    return _ever_stocked(session, store_id, items) == items
+
+
+def _ever_stocked(session: Session, store_id: str, items: Set[int]) -> Set[int]:
+    rows = session.execute(
+        select(m.StockMovement.stock_item_id)
+        .where(
+            m.StockMovement.store_id == store_id,
+            m.StockMovement.stock_item_id.in_(items),
+            m.StockMovement.on_hand_delta > 0,
+        )
+        .distinct()
+    )
+    return set(rows.scalars())
 
 
 def _variant_question(

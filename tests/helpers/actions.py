@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+ROOT = Path(__file__).resolve().parents[2]
 ANA = "centro:whatsapp:+525511112222"
 ROMA_ANA = "roma:whatsapp:+525511112222"
 CARD = {"fulfilment": "pickup", "customer_name": "Ana", "payment_method": "card", "order_confirmed": True}
@@ -68,9 +72,19 @@ def tracker(
     )
 
 
+@lru_cache(maxsize=1)
+def domain() -> Dict[str, Any]:
+    """The parts of the domain rasa-sdk reads (the forms and their slots), as Rasa sends them."""
+    forms: Dict[str, Any] = {}
+    for path in sorted((ROOT / "domain").glob("*.yml")):
+        forms.update((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("forms") or {})
+    return {"forms": forms}
+
+
 def run(action: Any, trk: Tracker) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
     dispatcher = CollectingDispatcher()
-    events = asyncio.run(action.run(dispatcher, trk, {}))
+    result = action.run(dispatcher, trk, domain())
+    events = asyncio.run(result) if asyncio.iscoroutine(result) else result
     return dispatcher.messages, events
 
 
@@ -85,10 +99,26 @@ def answer(
     slots: Optional[Dict[str, Any]] = None,
     latest: Optional[Dict[str, Any]] = None,
     sender: str = ANA,
+    requested: bool = False,
 ) -> Tuple[Dict[str, Any], List[Optional[str]]]:
+    """``answer_messages`` with the names of the responses said."""
+    filled, messages = answer_messages(form, slot, value, slots, latest, sender, requested)
+    return filled, responses(messages)
+
+
+def answer_messages(
+    form: Any,
+    slot: str,
+    value: Any,
+    slots: Optional[Dict[str, Any]] = None,
+    latest: Optional[Dict[str, Any]] = None,
+    sender: str = ANA,
+    requested: bool = False,
+) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """The customer answers the form's question for ``slot`` with ``value`` (typed, unless ``latest`` says
     otherwise): the form's validation runs as Rasa calls it, with the slot extracted from the message.
-    Returns the slots it set (requested_slot aside; ``rejected`` when it stepped aside) and its responses."""
+    Returns the slots it set (requested_slot only with ``requested``; ``rejected`` when it stepped aside) and
+    its messages."""
     latest = latest or said("inform", text=str(value))
     form_name = form.form_name()
     filled = {**(slots or {}), "requested_slot": slot, slot: value}
@@ -99,7 +129,34 @@ def answer(
         {"event": "slot", "name": slot, "value": value},
     ]
     messages, result = run(form, tracker(latest, filled, sender=sender, loop=form_name, events=events))
-    out = {e["name"]: e["value"] for e in result if e["event"] == "slot" and e["name"] != "requested_slot"}
+    out = {
+        e["name"]: e["value"] for e in result if e["event"] == "slot" and (requested or e["name"] != "requested_slot")
+    }
     if any(e["event"] == "action_execution_rejected" for e in result):
         out["rejected"] = True
-    return out, responses(messages)
+    return out, messages
+
+
+@lru_cache(maxsize=1)
+def domain_responses() -> Dict[str, List[Dict[str, Any]]]:
+    found: Dict[str, List[Dict[str, Any]]] = {}
+    for path in sorted((ROOT / "domain").glob("*.yml")):
+        found.update((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {})
+    return found
+
+
+def text_of(message: Dict[str, Any]) -> str:
+    """What the customer reads for a message: its text, or its domain response's text in the message's
+    language filled with its values (as Rasa's template generator fills it)."""
+    if message.get("text"):
+        return str(message["text"])
+    variations = domain_responses()[message["response"]]
+    language = message.get("language", "es")
+    [variation] = [
+        v
+        for v in variations
+        if "text" in v
+        and "channel" not in v
+        and {"type": "slot", "name": "language", "value": language} in v["condition"]
+    ]
+    return variation["text"].format(**{k: v for k, v in message.items() if k not in ("text", "response")})
