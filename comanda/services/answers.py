@@ -124,6 +124,8 @@ def reads_as(kind: AnswerKind, said: Said) -> bool:
         return bool(RFC_PATTERN.match(normalize_rfc(text)))
     if kind == AnswerKind.CHOICE:
         return bool(_CODE.search(text))
+    if kind == AnswerKind.REFERENCES:  # "no", "nada": nothing to add to the pin is an answer too
+        return read_references(text) == NO_REFERENCES
     return False
 
 

@@ -8,8 +8,6 @@ from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
 from sqlalchemy import select
 
 from actions import invoices
-from actions.cart import ActionAddItems
-from actions.checkout import ActionPlaceOrder
 from actions.invoices import (
     ActionAskInvoiceRegime,
     ActionAskInvoiceUse,
@@ -18,14 +16,11 @@ from actions.invoices import (
     ValidateInvoiceForm,
 )
 from comanda import models as m
-from comanda.db import new_session, transaction
-from comanda.services import payments
+from comanda.db import new_session
 from comanda.services.answers import NO_EMAIL
 from comanda.services.cfdi.problems import StampUnconfirmed
-from comanda.services.payment_provider import ProviderEvent
-from integrations.payments import payment_provider
 from tests.conftest import free_port
-from tests.helpers.actions import CARD, answer_messages, line, responses, run, said, text_of, tracker
+from tests.helpers.actions import answer_messages, paid_order, responses, run, said, text_of, tracker
 from tests.helpers.cfdi import FailingIssuer
 
 PERSON = {
@@ -38,32 +33,6 @@ PERSON = {
     "invoice_consent": True,
     "invoice_confirmed": True,
 }
-
-
-def paid_order() -> int:
-    """A card order placed in the chat and paid by a (sandbox) provider event."""
-    run(ActionAddItems(), tracker(said("add_items", line("TACO-PASTOR", 3), line("HORCHATA"))))
-    run(ActionPlaceOrder(), tracker(said("affirm"), slots=CARD))
-    with transaction() as session:
-        order = session.execute(select(m.Order)).scalar_one()
-        payment = payments.start_payment(session, order, payment_provider())
-        link = session.get(m.Payment, payment.payment_id).provider_link_id
-        payments.apply_event(
-            session,
-            ProviderEvent(
-                provider="sandbox",
-                event_id="evt_1",
-                event_type="payment.succeeded",
-                kind="paid",
-                order_reference=str(order.id),
-                link_id=link,
-                payment_id="sbxpay_1",
-                amount=order.total,
-                currency="MXN",
-                card_funding="debit",
-            ),
-        )
-        return order.id
 
 
 def validate(slot, value, slots=None, lang="es"):

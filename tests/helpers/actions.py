@@ -12,6 +12,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+
+from comanda import models as m
+from comanda.db import transaction
+from comanda.services import payments
+from comanda.services.payment_provider import ProviderEvent
+from integrations.payments import payment_provider
 
 ROOT = Path(__file__).resolve().parents[2]
 ANA = "centro:whatsapp:+525511112222"
@@ -160,3 +167,32 @@ def text_of(message: Dict[str, Any]) -> str:
         and {"type": "slot", "name": "language", "value": language} in v["condition"]
     ]
     return variation["text"].format(**{k: v for k, v in message.items() if k not in ("text", "response")})
+
+
+def paid_order() -> int:
+    """A card order placed in the chat and paid by a (sandbox) provider event."""
+    from actions.cart import ActionAddItems
+    from actions.checkout import ActionPlaceOrder
+
+    run(ActionAddItems(), tracker(said("add_items", line("TACO-PASTOR", 3), line("HORCHATA"))))
+    run(ActionPlaceOrder(), tracker(said("affirm"), slots=CARD))
+    with transaction() as session:
+        order = session.execute(select(m.Order)).scalar_one()
+        payment = payments.start_payment(session, order, payment_provider())
+        link = session.get(m.Payment, payment.payment_id).provider_link_id
+        payments.apply_event(
+            session,
+            ProviderEvent(
+                provider="sandbox",
+                event_id="evt_1",
+                event_type="payment.succeeded",
+                kind="paid",
+                order_reference=str(order.id),
+                link_id=link,
+                payment_id="sbxpay_1",
+                amount=order.total,
+                currency="MXN",
+                card_funding="debit",
+            ),
+        )
+        return order.id
