@@ -35,6 +35,7 @@ from comanda import models as m
 from comanda.concurrency import in_thread
 from comanda.conversations import ConversationRef, parse_conversation_id
 from comanda.db import new_session, transaction
+from comanda.enums import CheckoutProblemReason as R
 from comanda.errors import ComandaError, OutOfStock
 from comanda.i18n import join_words, language_or_default
 from comanda.money import format_money
@@ -266,13 +267,13 @@ def _say(response: str) -> Callable[[ComandaError, Turn], None]:
 
 # CheckoutProblem.reason → what the customer reads (and, for the last three, the question asked again)
 CHECKOUT_PROBLEMS = {
-    "no_delivery": "utter_no_delivery",
-    "postal_code_not_served": "utter_postal_code_not_served",
-    "too_far": "utter_too_far",
-    "below_minimum": "utter_below_minimum",
-    "no_delivery_place": "utter_ask_delivery_postal_code",
-    "payment_not_offered": "utter_invalid_payment_method",
-    "name_missing": "utter_ask_customer_name",
+    R.NO_DELIVERY: "utter_no_delivery",
+    R.POSTAL_CODE_NOT_SERVED: "utter_postal_code_not_served",
+    R.TOO_FAR: "utter_too_far",
+    R.BELOW_MINIMUM: "utter_below_minimum",
+    R.NO_DELIVERY_PLACE: "utter_ask_delivery_postal_code",
+    R.PAYMENT_NOT_OFFERED: "utter_invalid_payment_method",
+    R.NAME_MISSING: "utter_ask_customer_name",
 }
 
 

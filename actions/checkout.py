@@ -20,6 +20,7 @@ from actions.payments import start_payment
 from actions.replies import format_lines
 from comanda import models as m
 from comanda.db import savepoint
+from comanda.enums import CheckoutProblemReason as R
 from comanda.enums import Fulfilment, PaymentMethod
 from comanda.errors import OutOfStock
 from comanda.i18n import join_words, t
@@ -103,9 +104,9 @@ class ValidateCheckoutForm(ComandaFormValidation):
         if chosen == Fulfilment.PICKUP:
             return {"fulfilment": Fulfilment.PICKUP.value}
         problem = checkout.delivery_problem(turn.session, turn.store, turn.cart, place=False) if turn.cart else None
-        if problem is not None and problem.reason in ("no_delivery", "below_minimum"):
+        if problem is not None and problem.reason in (R.NO_DELIVERY, R.BELOW_MINIMUM):
             utter_checkout_problem(problem, turn)
-            return {"fulfilment": Fulfilment.PICKUP.value if problem.reason == "no_delivery" else None}
+            return {"fulfilment": Fulfilment.PICKUP.value if problem.reason == R.NO_DELIVERY else None}
         return {"fulfilment": Fulfilment.DELIVERY.value}
 
     def validate_delivery_postal_code(
@@ -124,7 +125,7 @@ class ValidateCheckoutForm(ComandaFormValidation):
         problem = checkout.delivery_problem(turn.session, turn.store, turn.cart, code) if turn.cart else None
         if problem is not None:
             utter_checkout_problem(problem, turn)
-            return {"delivery_postal_code": None, **({"fulfilment": None} if problem.reason == "below_minimum" else {})}
+            return {"delivery_postal_code": None, **({"fulfilment": None} if problem.reason == R.BELOW_MINIMUM else {})}
         return {"delivery_postal_code": code, **({"delivery_address": address} if address else {})}
 
     def validate_delivery_address(

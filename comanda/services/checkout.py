@@ -14,6 +14,7 @@ from typing import List, Optional, Tuple
 from sqlalchemy.orm import Session
 
 from comanda import models as m
+from comanda.enums import CheckoutProblemReason as R
 from comanda.enums import Fulfilment, PaymentMethod
 from comanda.errors import ComandaError
 from comanda.money import money
@@ -27,8 +28,7 @@ PAYMENT_METHODS = PaymentMethod.values()
 class CheckoutProblem(ComandaError):
     """Why an order cannot be placed as asked; ``reason`` picks the message the customer reads.
 
-    Reasons: no_delivery, postal_code_not_served, too_far, no_delivery_place, below_minimum,
-    payment_not_offered, name_missing."""
+    Reasons: comanda.enums.CheckoutProblemReason."""
 
     code = "checkout"
 
@@ -88,12 +88,12 @@ def delivery_problem(
     with ``place``, the place is one it serves (its postal codes, or within its radius of the location
     shared in the chat)."""
     if not store.delivery_available:
-        return CheckoutProblem("no_delivery", f"{store.name} does not deliver")
+        return CheckoutProblem(R.NO_DELIVERY, f"{store.name} does not deliver")
     _, subtotal = cart_view(session, cart, "es")
     minimum = money(store.delivery_min_order or 0)
     if subtotal < minimum:
         return CheckoutProblem(
-            "below_minimum",
+            R.BELOW_MINIMUM,
             f"{subtotal} is below the delivery minimum {minimum}",
             minimum=minimum,
             missing=money(minimum - subtotal),
@@ -103,32 +103,32 @@ def delivery_problem(
     if postal_code:
         if postal_code not in {c.postal_code for c in store.delivery_postal_codes}:
             return CheckoutProblem(
-                "postal_code_not_served", f"{store.name} does not deliver to {postal_code}", postal_code=postal_code
+                R.POSTAL_CODE_NOT_SERVED, f"{store.name} does not deliver to {postal_code}", postal_code=postal_code
             )
     elif cart.delivery_latitude is not None and store.latitude is not None and store.delivery_radius_km:
         distance = distance_km(cart.delivery_latitude, cart.delivery_longitude, store.latitude, store.longitude)
         if distance > store.delivery_radius_km:
             return CheckoutProblem(
-                "too_far", f"{distance:.1f} km is beyond {store.delivery_radius_km} km", distance_km=round(distance, 1)
+                R.TOO_FAR, f"{distance:.1f} km is beyond {store.delivery_radius_km} km", distance_km=round(distance, 1)
             )
     else:
-        return CheckoutProblem("no_delivery_place", "a delivery needs a postal code or a shared location")
+        return CheckoutProblem(R.NO_DELIVERY_PLACE, "a delivery needs a postal code or a shared location")
     return None
 
 
 def check_checkout(session: Session, store: m.Store, cart: m.Cart, details: CheckoutDetails) -> None:
     """Raise CheckoutProblem unless the order can be placed exactly as described."""
     if not details.customer_name:
-        raise CheckoutProblem("name_missing", "an order needs the customer's name")
+        raise CheckoutProblem(R.NAME_MISSING, "an order needs the customer's name")
     if details.fulfilment == Fulfilment.DELIVERY:
         problem = delivery_problem(session, store, cart, details.postal_code)
         if problem:
             raise problem
     elif details.fulfilment != Fulfilment.PICKUP:
-        raise CheckoutProblem("no_delivery", f"unknown fulfilment {details.fulfilment!r}")
+        raise CheckoutProblem(R.NO_DELIVERY, f"unknown fulfilment {details.fulfilment!r}")
     if details.payment_method not in payment_choices(store, details.fulfilment):
         raise CheckoutProblem(
-            "payment_not_offered", f"{details.payment_method!r} is not offered here", method=details.payment_method
+            R.PAYMENT_NOT_OFFERED, f"{details.payment_method!r} is not offered here", method=details.payment_method
         )
 
 
