@@ -22,6 +22,7 @@ import asyncio
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cached_property
 from typing import Any, Callable, Dict, List, Optional, Type
 
@@ -188,7 +189,9 @@ def _answer(key: Optional[RunKey], work: Work, tracker: Tracker, domain: DomainD
     except _AnsweredMeanwhile:
         assert key is not None
         with new_session() as session:
-            return Answer(**action_runs.stored(session, key))
+            kept = action_runs.stored(session, key)
+        assert kept is not None
+        return Answer(**kept)
     except ComandaError as error:  # the work is rolled back; the customer hears why, once
         with transaction() as session:
             turn = Turn(tracker, domain, session)
@@ -266,7 +269,7 @@ def _say(response: str) -> Callable[[ComandaError, Turn], None]:
 
 
 # CheckoutProblem.reason → what the customer reads (and, for the last three, the question asked again)
-CHECKOUT_PROBLEMS = {
+CHECKOUT_PROBLEMS: Dict[str, str] = {
     R.NO_DELIVERY: "utter_no_delivery",
     R.POSTAL_CODE_NOT_SERVED: "utter_postal_code_not_served",
     R.TOO_FAR: "utter_too_far",
@@ -287,7 +290,7 @@ def utter_checkout_problem(problem: CheckoutProblem, turn: Turn) -> None:
         postal_codes=join_words([c.postal_code for c in store.delivery_postal_codes], turn.language),
         postal_code=params.get("postal_code"),
         distance=params.get("distance_km"),
-        radius=format((store.delivery_radius_km or 0).normalize(), "f"),
+        radius=format(Decimal(store.delivery_radius_km or 0).normalize(), "f"),
         minimum=format_money(params.get("minimum", 0)),
         missing=format_money(params.get("missing", 0)),
     )

@@ -7,6 +7,7 @@ tapped button); when the intent and the words disagree ("a 3rd latte" read as a 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any, Dict, List
 
 from rasa_sdk.events import EventType, SlotSet
@@ -139,7 +140,7 @@ class ActionShowCart(ComandaAction):
         return "action_show_cart"
 
     def act(self, turn: Turn) -> List[EventType]:
-        lines, total = carts.cart_view(turn.session, turn.cart, turn.language) if turn.cart else ([], 0)
+        lines, total = carts.cart_view(turn.session, turn.cart, turn.language) if turn.cart else ([], Decimal(0))
         utter_cart(turn, lines, total)
         if lines and not in_checkout(turn):
             turn.say("utter_cart_next")
