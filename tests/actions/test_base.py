@@ -6,13 +6,12 @@ import re
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Iterator, List
+from typing import Dict, Iterator, List
 
 import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import event, select, update
-from sqlalchemy.orm import Session
 
 from actions.base import ERROR_REPLIES, ComandaAction, Turn
 from actions.cart import ActionAddItems
@@ -147,30 +146,30 @@ def test_a_step_recorded_twice_keeps_the_first_answer(demo):
 
 @contextmanager
 def lost_writes() -> Iterator[List[str]]:
-    """Sessions that flushed changes and then closed without committing them: writes silently lost."""
-    flushed, lost = set(), []
+    """Statements that changed rows in a transaction that was then rolled back instead of committed:
+    writes silently lost (savepoints rolled back on purpose are not counted)."""
+    written: Dict[int, List[str]] = {}
+    lost: List[str] = []
 
-    def on_flush(session, _context):
-        if session.new or session.dirty or session.deleted:
-            flushed.add(id(session))
+    def on_execute(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            written.setdefault(id(conn), []).append(statement)
 
-    def on_commit(session):
-        flushed.discard(id(session))
+    def on_commit(conn):
+        written.pop(id(conn), None)
 
-    def on_close(session):
-        if id(session) in flushed:
-            lost.append(repr(session))
-            flushed.discard(id(session))
+    def on_rollback(conn):
+        lost.extend(written.pop(id(conn), []))
 
-    listeners = [("before_flush", lambda s, c, i: on_flush(s, c)), ("after_commit", on_commit)]
-    listeners.append(("after_soft_rollback", lambda s, t: on_close(s)))
+    engine = get_engine()
+    listeners = [("before_cursor_execute", on_execute), ("commit", on_commit), ("rollback", on_rollback)]
     for name, fn in listeners:
-        event.listen(Session, name, fn)
+        event.listen(engine, name, fn)
     try:
         yield lost
     finally:
         for name, fn in listeners:
-            event.remove(Session, name, fn)
+            event.remove(engine, name, fn)
 
 
 def test_the_checkout_form_never_writes_where_nothing_commits(demo):
