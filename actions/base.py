@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -211,15 +212,16 @@ def _work(work: Work, turn: Turn) -> Answer:
     return Answer(list(events or []), turn.dispatcher.messages)
 
 
-class ComandaAction(Action):
+class ComandaAction(Action, ABC):
     """A custom action: ``act`` reads the turn, does the work through comanda services and says what
-    happened; it runs as described in this module's docstring."""
+    happened; it runs as described in this module's docstring. (Abstract: rasa-sdk registers only its
+    concrete subclasses.)"""
 
-    def name(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def name(self) -> str: ...
 
-    def act(self, turn: Turn) -> List[EventType]:
-        raise NotImplementedError
+    @abstractmethod
+    def act(self, turn: Turn) -> List[EventType]: ...
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         return await run_turn(self.name(), self.act, dispatcher, tracker, domain)
@@ -236,8 +238,8 @@ class ComandaFormValidation(FormValidationAction):
 
     ANSWERS: Dict[str, AnswerKind] = {}
 
-    def name(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def name(self) -> str: ...
 
     @property
     def turn(self) -> Turn:

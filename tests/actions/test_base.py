@@ -6,9 +6,11 @@ import re
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Dict, Iterator, List
 
 import pytest
+import yaml
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import event, select, update
@@ -252,3 +254,14 @@ def test_a_cash_order_confirmed_twice_is_one_order(demo):
 def test_known_errors_reach_the_customer_in_their_language(demo, error):
     messages, _ = run(AddThenFail(error), tracker(said("x"), slots={"language": "en"}))
     assert len(messages) == 1 and messages[0]["language"] == "en"
+
+
+def test_the_action_server_serves_every_action_of_the_domain():
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    executor.register_package("actions")  # as `rasa_sdk` does at start-up: the abstract bases are not actions
+    declared = set()
+    for path in (Path(__file__).resolve().parents[2] / "domain").glob("*.yml"):
+        declared |= set((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("actions") or [])
+    assert declared == set(executor.actions)
