@@ -25,10 +25,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
-from typing import Any, Callable, Dict, List, Optional, Type
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Type
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ActionExecutionRejected, EventType, SlotSet
+from rasa_sdk.events import ActionExecutionRejected, ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
@@ -43,7 +43,7 @@ from comanda.i18n import join_words, language_or_default
 from comanda.money import format_money
 from comanda.services import action_runs, carts
 from comanda.services.action_runs import RunKey
-from comanda.services.answers import AnswerKind, Said, is_answer
+from comanda.services.answers import AnswerKind, Said, is_answer, stops
 from comanda.services.cfdi.problems import InvoiceRefused, PacUnavailable, Problem
 from comanda.services.checkout import CheckoutProblem
 from comanda.services.customers import conversation_for
@@ -232,11 +232,16 @@ class ComandaFormValidation(FormValidationAction):
 
     ``ANSWERS`` names the kind of answer each free-text slot takes. Whether the customer's message is
     that answer or something else they want now is decided once, here, for every form
-    (comanda.services.answers.is_answer): something else clears the slot and rejects the form's
-    execution, so Rasa's rules handle it (a question, "cancela", another product) and the form asks
-    again afterwards. Validators (``validate_<slot>``) and ``required_slots`` use ``self.turn``."""
+    (comanda.services.answers): "cancela" in so many words ends the form; something else Rasa has a rule
+    for during the form (``STEPS_ASIDE_FOR``: a question, another product, a person) clears the slot and
+    rejects the form's execution, so the rule handles it and the form asks again afterwards; anything
+    else is judged as the answer. Validators (``validate_<slot>``) and ``required_slots`` use
+    ``self.turn``."""
 
     ANSWERS: Dict[str, AnswerKind] = {}
+    # The intents Rasa has a rule for while this form runs (data/rules/): what the form steps aside for.
+    STEPS_ASIDE_FOR: FrozenSet[str] = frozenset()
+    STOPPED = ""  # what the customer reads when they leave the form in words ("cancela")
 
     @abstractmethod
     def name(self) -> str: ...
@@ -255,8 +260,12 @@ class ComandaFormValidation(FormValidationAction):
     def _validate(self, turn: Turn) -> List[EventType]:
         requested = turn.slot("requested_slot")
         kind = self.answer_kind(turn, requested) if requested else None
-        if kind is not None and requested in turn.tracker.slots_to_validate() and not is_answer(kind, turn.said):
-            return [SlotSet(requested, None), ActionExecutionRejected(self.form_name())]
+        if kind is not None and requested in turn.tracker.slots_to_validate():
+            if stops(kind, turn.said):  # the form ends here; its "done" action then does nothing
+                turn.say(self.STOPPED)
+                return [SlotSet(requested, None), SlotSet("requested_slot", None), ActiveLoop(None)]
+            if not is_answer(kind, turn.said, self.STEPS_ASIDE_FOR):
+                return [SlotSet(requested, None), ActionExecutionRejected(self.form_name())]
         return asyncio.run(FormValidationAction.run(self, turn.dispatcher, turn.tracker, turn.domain))
 
 

@@ -68,6 +68,21 @@ class ActionStartCheckout(ComandaAction):
 
 
 class ValidateCheckoutForm(ComandaFormValidation):
+    STEPS_ASIDE_FOR = frozenset(
+        {
+            "cancel_order",
+            "add_items",
+            "remove_items",
+            "change_quantity",
+            "show_cart",
+            "clear_cart",
+            "product_question",
+            "show_menu",
+            "faq",
+            "human_handoff",
+        }
+    )  # data/rules/checkout.yml
+    STOPPED = "utter_checkout_stopped"
     ANSWERS = {
         "fulfilment": AnswerKind.FULFILMENT,
         "delivery_postal_code": AnswerKind.POSTAL_CODE,
@@ -245,6 +260,8 @@ class ActionPlaceOrder(ComandaAction):
 
     def act(self, turn: Turn) -> List[EventType]:
         slot = turn.slot
+        if slot("order_confirmed") is None:  # the customer left the form ("cancela"): it said so
+            return clear_checkout()
         if not slot("order_confirmed"):
             turn.say("utter_checkout_changed_mind")
             return clear_checkout()

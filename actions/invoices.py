@@ -107,6 +107,8 @@ class ActionStartInvoice(ComandaAction):
 
 
 class ValidateInvoiceForm(ComandaFormValidation):
+    STEPS_ASIDE_FOR = frozenset({"cancel_order", "human_handoff", "faq"})  # data/rules/invoices.yml
+    STOPPED = "utter_invoice_stopped"
     ANSWERS = {
         "invoice_rfc": AnswerKind.RFC,
         "invoice_name": AnswerKind.FISCAL_NAME,
@@ -284,6 +286,8 @@ class ActionIssueInvoice(ComandaAction):
         return "action_issue_invoice"
 
     def act(self, turn: Turn) -> List[EventType]:
+        if turn.slot("invoice_confirmed") is None:  # the customer left the form ("cancela"): it said so
+            return clear_invoice()
         if not turn.slot("invoice_confirmed"):
             turn.say("utter_invoice_changed_mind")
             return clear_invoice()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterable, Optional, Sequence, Tuple
 
 from comanda.enums import Fulfilment, PaymentMethod, StrEnum
 from comanda.services.cfdi.fiscal import EMAIL_PATTERN, RFC_PATTERN, normalize_rfc
@@ -47,32 +47,6 @@ STRUCTURED_KINDS = frozenset({AnswerKind.EMAIL, AnswerKind.RFC, AnswerKind.POSTA
 # Intents that are never typed as an answer: they come from the channel (a location, a catalog cart,
 # a photo) or from the back office.
 NEVER_ANSWERS = frozenset({"share_location", "catalog_order", "received_media", "EXTERNAL_order_update"})
-# What the customer may want instead of answering, when the text does not read as an answer.
-ELSEWHERE = frozenset(
-    {
-        "add_items",
-        "remove_items",
-        "change_quantity",
-        "show_cart",
-        "clear_cart",
-        "show_menu",
-        "product_question",
-        "cancel_order",
-        "human_handoff",
-        "complaint",
-        "order_status",
-        "checkout",
-        "request_invoice",
-        "request_payment_link",
-        "faq",
-        "greet",
-        "goodbye",
-        "thank",
-        "bot_challenge",
-        "privacy_request",
-        "request_return",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -89,12 +63,16 @@ class Said:
         return self.text.startswith("/")
 
 
-def is_answer(kind: AnswerKind, said: Said) -> bool:
+def is_answer(kind: AnswerKind, said: Said, elsewhere: FrozenSet[str]) -> bool:
     """Whether ``said`` answers a question of ``kind`` (possibly wrongly: the form then says why and asks
-    again), rather than being something else the customer wants now (the form steps aside for it)."""
-    if said.payload:
-        return said.intent == "inform"
+    again), rather than being something else the customer wants now. ``elsewhere`` are the intents the
+    form can step aside for (Rasa has a rule for them while the form runs): with any other intent there is
+    nowhere else to go, and the form judges the text as an answer."""
     if said.intent in NEVER_ANSWERS:
+        return False
+    if said.intent not in elsewhere:
+        return True
+    if said.payload:  # a tapped button of something else
         return False
     if is_question(said.text) and kind not in STRUCTURED_KINDS:
         return False
@@ -104,7 +82,13 @@ def is_answer(kind: AnswerKind, said: Said) -> bool:
         return False
     if kind in OPEN_KINDS:
         return not said.order_lines and not is_small_talk(said.text)
-    return said.intent not in ELSEWHERE
+    return False
+
+
+def stops(kind: AnswerKind, said: Said) -> bool:
+    """ "cancela", "ya no", "olvídalo": the customer leaves the form in so many words, whatever the intent
+    (an address like "Calle Cancela 5" is still an address)."""
+    return _has_any(fold(said.text), _STOPS) and not reads_as(kind, said) and not said.payload
 
 
 def reads_as(kind: AnswerKind, said: Said) -> bool:
@@ -135,7 +119,7 @@ _QUESTION_START = re.compile(
     r"^(que|cuanto|cuanta|cuando|donde|como|a que hora|hay|tienen|tienes|puedo|"
     r"pueden|aceptan|hacen|me hacen|what|when|where|how|do you|can i|can you|is there|are you|does)\b"
 )
-_COMMANDS = (
+_STOPS = (
     "cancela",
     "cancelar",
     "cancelalo",
@@ -144,14 +128,18 @@ _COMMANDS = (
     "dejalo",
     "no quiero",
     "mejor no",
-    "hablar con alguien",
-    "con una persona",
-    "con un humano",
-    "un agente",
+    "luego pago",
     "cancel",
     "stop",
     "never mind",
     "forget it",
+    "pay later",
+)
+_COMMANDS = _STOPS + (
+    "hablar con alguien",
+    "con una persona",
+    "con un humano",
+    "un agente",
     "talk to someone",
     "a person",
     "a human",

@@ -76,10 +76,10 @@ def test_free_text_slots_take_what_was_typed_whatever_the_intent():
 @pytest.mark.parametrize(
     "text, intent",
     [
-        ("cancela", "cancel_order"),
         ("¿cuánto cuesta el envío?", "faq"),
-        ("/checkout", "checkout"),
+        ("/show_cart", "show_cart"),
         ("agrega una coca", "add_items"),
+        ("quiero hablar con alguien", "human_handoff"),
     ],
 )
 def test_what_is_unmistakably_something_else_is_left_to_the_rules(demo, text, intent):
@@ -88,6 +88,28 @@ def test_what_is_unmistakably_something_else_is_left_to_the_rules(demo, text, in
     assert answer(ValidateCheckoutForm(), "delivery_address", text, DELIVERY, latest) == (
         {"delivery_address": None, "rejected": True},
         [],
+    )
+
+
+@pytest.mark.parametrize("intent", ["cancel_order", "checkout", "nlu_fallback"])
+def test_cancela_in_so_many_words_ends_the_form_whatever_the_intent(demo, intent):
+    """An intent the form could not step aside for (no rule for it during the form) must not leave the
+    customer with the fallback: stopping in words ends the form."""
+    delivery_cart()
+    latest = said(intent, text="actually cancel that, I'll pay later")
+    filled, said_back = answer(
+        ValidateCheckoutForm(), "delivery_address", latest["text"], DELIVERY, latest, requested=True
+    )
+    assert filled == {"delivery_address": None, "requested_slot": None} and said_back == ["utter_checkout_stopped"]
+    assert run(ActionPlaceOrder(), tracker(said(intent), slots={"order_confirmed": None}))[0] == []  # said once
+
+
+def test_with_nowhere_else_to_go_the_text_is_judged_as_the_answer(demo):
+    delivery_cart()
+    latest = said("checkout", text="/checkout")  # the cart's "that's all" button, tapped again
+    assert answer(ValidateCheckoutForm(), "delivery_address", "/checkout", DELIVERY, latest) == (
+        {"delivery_address": None},
+        ["utter_invalid_address"],
     )
 
 
@@ -132,14 +154,25 @@ def test_the_invoice_email_is_taken_whatever_the_nlu_thought_it_was(demo, email,
         (AnswerKind.NAME, "Ana", "greet", True),
         (AnswerKind.NAME, "hola", "greet", False),
         (AnswerKind.NAME, "quiero hablar con alguien", "human_handoff", False),
+        (AnswerKind.NAME, "¿tienen estacionamiento?", "faq", False),
+        (AnswerKind.NAME, "¿tienen estacionamiento?", "out_of_scope", True),  # no rule for it: the form judges
         (AnswerKind.FISCAL_NAME, "XENON INDUSTRIAL ARTICLES", "add_items", True),
-        (AnswerKind.RFC, "XIA190128J61", "out_of_scope", True),
+        (AnswerKind.RFC, "XIA190128J61", "faq", True),
         (AnswerKind.EMAIL, "ana@", "inform", True),  # an answer, a wrong one: the form says why
+        (AnswerKind.EMAIL, "compras@xenon.example.com", "show_cart", True),
         (AnswerKind.POSTAL_CODE, "06010", "change_quantity", True),
+        (AnswerKind.ADDRESS, "agrega 2 cocas", "add_items", False),
+        (AnswerKind.ADDRESS, "Donceles 45 interior 2", "add_items", True),
+        (AnswerKind.ADDRESS, "/add_items{}", "add_items", False),
+        (AnswerKind.ADDRESS, "/inform{}", "inform", True),
     ],
 )
 def test_one_rule_per_kind_of_answer(kind, text, intent, expected):
-    assert is_answer(kind, Said(text, intent)) is expected
+    everything = frozenset(
+        {"add_items", "cancel_order", "greet", "human_handoff", "faq", "show_cart", "change_quantity"}
+    )
+    order_lines = text == "agrega 2 cocas"
+    assert is_answer(kind, Said(text, intent, order_lines=order_lines), everything) is expected
 
 
 def test_a_shared_location_asks_only_for_the_interior_and_references(demo):
