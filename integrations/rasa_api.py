@@ -18,7 +18,9 @@ TIMEOUT_SECONDS = 10
 # Rasa's web server takes the conversation id from the path as it is: our ids' characters
 # ("centro:whatsapp:+5255…") go as they are, anything else is escaped.
 SENDER_SAFE = ":+@.-_~"
-RESUME = {"event": "resume"}
+# Resumed, and listening: a message the customer sent while paused is in the tracker with no action after
+# it, and Rasa's rules only follow a user turn that comes after action_listen.
+RESUME = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
 
 
 class RasaUnavailable(ComandaError):
@@ -45,7 +47,7 @@ class RasaApi:
 
     def resume(self, conversation_id: str) -> None:
         """The bot speaks in this conversation again (Rasa's ``ConversationResumed``)."""
-        self.append_events(conversation_id, [RESUME])
+        self.append_events(conversation_id, RESUME)
 
     def _post(self, conversation_id: str, path: str, body: Any, **params: str) -> None:
         url = f"{self.url}/conversations/{quote(conversation_id, safe=SENDER_SAFE)}/{path}"

@@ -12,7 +12,7 @@ from comanda import clock
 from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.services import handoff
-from integrations.rasa_api import RasaApi
+from integrations.rasa_api import RESUME, RasaApi
 from tests.helpers.actions import ANA
 from tests.helpers.fake_rasa import TOKEN, serve_fake_rasa
 
@@ -47,7 +47,7 @@ def test_nobody_took_it_in_time_the_customer_is_told_once(demo, fake_rasa):
     api = RasaApi(fake_rasa.url, TOKEN)
     assert notify_unanswered(api) == 1
     assert fake_rasa.received == [
-        {"conversation": ANA, "path": "tracker/events", "body": [{"event": "resume"}]},
+        {"conversation": ANA, "path": "tracker/events", "body": RESUME},
         {
             "conversation": ANA,
             "path": "trigger_intent",
@@ -87,7 +87,7 @@ def test_the_command_line_lists_shows_and_resolves_resuming_the_bot(demo, fake_r
     assert "other open tickets" in capsys.readouterr().out and fake_rasa.received == []  # still quiet
     assert main(["handoffs", "resolve", str(complaint)]) == 0
     assert "answers" in capsys.readouterr().out
-    assert fake_rasa.received == [{"conversation": ANA, "path": "tracker/events", "body": [{"event": "resume"}]}]
+    assert fake_rasa.received == [{"conversation": ANA, "path": "tracker/events", "body": RESUME}]
     with new_session() as session:
         closed = session.get(m.HandoffTicket, privacy)
         assert (closed.status, closed.closed_by) == ("closed", "cli:lupita")
