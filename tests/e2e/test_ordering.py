@@ -221,3 +221,11 @@ def test_nobody_takes_the_ticket_in_time_the_customer_may_carry_on_with_the_bot(
     assert texts([carry_on])[0].startswith("Va, sigo contigo")
     [hours] = say_and_wait(stack, wa_id, "¿a qué hora abren?")
     assert "07:30" in texts([hours])[0]
+
+
+def test_the_first_english_list_is_all_english(stack):
+    """Issue 11: the first English list button read "Ver opciones" (the tracker was not saved yet)."""
+    wa_id = new_wa_id()
+    [menu] = say_and_wait(stack, wa_id, "hi, what's on the menu?")
+    assert menu["message"]["interactive"]["type"] == "list"
+    assert menu["message"]["interactive"]["action"]["button"] == "See options"
