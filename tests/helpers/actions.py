@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from comanda import models as m
 from comanda.db import transaction
+from comanda.i18n import response_text
 from comanda.services import payments
 from comanda.services.payment_provider import ProviderEvent
 from integrations.payments import payment_provider
@@ -144,29 +145,15 @@ def answer_messages(
     return out, messages
 
 
-@lru_cache(maxsize=1)
-def domain_responses() -> Dict[str, List[Dict[str, Any]]]:
-    found: Dict[str, List[Dict[str, Any]]] = {}
-    for path in sorted((ROOT / "domain").glob("*.yml")):
-        found.update((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {})
-    return found
-
-
 def text_of(message: Dict[str, Any]) -> str:
-    """What the customer reads for a message: its text, or its domain response's text in the message's
-    language filled with its values (as Rasa's template generator fills it)."""
+    """What the customer reads for a message: its text, or its domain response in the message's language
+    filled with its values, as Rasa's template generator fills it."""
     if message.get("text"):
         return str(message["text"])
-    variations = domain_responses()[message["response"]]
-    language = message.get("language", "es")
-    [variation] = [
-        v
-        for v in variations
-        if "text" in v
-        and "channel" not in v
-        and {"type": "slot", "name": "language", "value": language} in v["condition"]
-    ]
-    return variation["text"].format(**{k: v for k, v in message.items() if k not in ("text", "response")})
+    values = {k: v for k, v in message.items() if k not in ("text", "response", "language")}
+    said = response_text(message["response"], message.get("language", "es"), **values)
+    assert said is not None, message
+    return said
 
 
 def paid_order() -> int:

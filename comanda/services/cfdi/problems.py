@@ -3,8 +3,8 @@
 Every problem has a stable ``code`` and the ``field`` to ask again (rfc, name, postal_code, regime, use, email,
 order, invoice, period), so a rejection from the PAC leads back to the same question as a local check. The
 customer reads the Rasa domain's ``utter_cfdi_<code>`` response, in Spanish or English; staff on the command line
-read the catalogue's ``cfdi.<code>`` sentence for the problems only they meet (credit notes, cancellations,
-global invoices), and the code with its values for the others.
+read the same sentence (``Problem.text``), or the catalogue's ``cfdi.<code>`` one for the problems only they meet
+(credit notes, cancellations, global invoices).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence
 
 from comanda.errors import ComandaError
-from comanda.i18n import catalogue, t
+from comanda.i18n import catalogue, response_text, t
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,11 @@ class Problem:
         return f"cfdi.{self.code}"
 
     def text(self, language: str) -> str:
-        """What staff read about it (see the module's docstring)."""
+        """The explanation outside the chat (the command line, logs): the domain's response the customer reads,
+        or the catalogue's sentence for the problems only staff meet."""
+        said = response_text(f"utter_cfdi_{self.code}", language, **self.params)
+        if said is not None:
+            return said
         if self.message_key in catalogue():
             return t(self.message_key, language, **self.params)
         values = ", ".join(f"{name}={value}" for name, value in self.params.items())
