@@ -1,195 +1,214 @@
-"""The cart in the chat: add, remove, change, show, empty, and questions about a product."""
+"""The cart in the chat: add, remove, change, show, empty, and questions about a product.
+
+Taking things out is never guessed: it needs a product named and words that ask to remove it (or a
+tapped button); when the intent and the words disagree ("a 3rd latte" read as a removal), the bot asks.
+"""
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Any, Dict, List
 
-from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import language
+from actions.base import ComandaAction, Turn
 from actions.menu import utter_categories
-from actions.replies import add_payload, entity_values, utter_add_result, utter_cart
-from comanda.db import transaction
+from actions.replies import add_payload, utter_add_result, utter_cart
 from comanda.i18n import join_words, t
 from comanda.money import format_money
 from comanda.services import carts
+from comanda.services.answers import reads_clearing, reads_removal
 from comanda.services.carts import Wanted
 from comanda.services.products import find_sku, line_label, modifier_options, suggestions, unit_price
 from comanda.services.stock import available_by_item, sellable_units
-from comanda.services.stores import get_store
 
 OFFERED = "offered_items"
 
 
-def wanted_lines(tracker: Tracker) -> List[Wanted]:
+def wanted_lines(turn: Turn) -> List[Wanted]:
     """The order lines of the customer's message; a "sí" takes what the bot offered just before."""
-    if (tracker.latest_message.get("intent") or {}).get("name") == "affirm":
-        values = tracker.get_slot(OFFERED) or []
-    else:
-        values = entity_values(tracker.latest_message, "order_line")
+    values = (turn.slot(OFFERED) or []) if turn.intent == "affirm" else turn.entities("order_line")
     return [Wanted.from_entity(v) for v in values if isinstance(v, dict) and v.get("sku")]
 
 
-def in_checkout(tracker: Tracker) -> bool:
-    return tracker.active_loop_name == "checkout_form"
+def lines_payload(intent: str, wanted: List[Wanted]) -> str:
+    """A button that sends these lines with ``intent``, as the NLU would have read them."""
+    lines = [{"sku": w.sku, "quantity": w.quantity, "quantity_stated": w.quantity_stated} for w in wanted]
+    return f"/{intent}" + json.dumps({"order_line": lines}, ensure_ascii=False, separators=(",", ":"))
 
 
-class ActionAddItems(Action):
+def in_checkout(turn: Turn) -> bool:
+    return turn.in_form("checkout_form")
+
+
+def product_names(turn: Turn, skus: List[str]) -> Dict[str, str]:
+    names = {}
+    for sku in skus:
+        product, variant = find_sku(turn.session, turn.store.business_id, sku)
+        names[sku] = line_label(product, variant, {}, turn.language) if product else sku
+    return names
+
+
+def ask_remove_or_add(turn: Turn, wanted: List[Wanted]) -> List[EventType]:
+    """The intent says "remove", the words do not: which one did the customer mean?"""
+    items = join_words(list(product_names(turn, [w.sku for w in wanted]).values()), turn.language)
+    return turn.say(
+        "utter_remove_or_add",
+        items=items,
+        buttons=[
+            {"title": t("button.remove", turn.language), "payload": lines_payload("remove_items", wanted)},
+            {"title": t("button.add_more", turn.language), "payload": lines_payload("add_items", wanted)},
+        ],
+    )
+
+
+class ActionAddItems(ComandaAction):
     def name(self) -> str:
         return "action_add_items"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
-        lang, wanted = language(tracker), wanted_lines(tracker)
-        with transaction() as session:
-            cart = carts.open_cart(session, tracker.sender_id)
-            store = get_store(session, cart.store_id)
-            if not wanted:
-                guesses = suggestions(session, store.business_id, tracker.latest_message.get("text") or "")
-                if guesses:
-                    dispatcher.utter_message(
-                        response="utter_product_unknown",
-                        buttons=[
-                            {"title": p.name(lang), "payload": add_payload(p.sku), "description": format_money(p.price)}
-                            for p in guesses
-                        ],
-                    )
-                else:
-                    dispatcher.utter_message(response="utter_product_unknown_no_match")
-                    utter_categories(dispatcher, session, store, lang)
-                return [SlotSet(OFFERED, None)]
-            result = carts.add_items(session, cart, wanted, lang)
-            lines, total = carts.cart_view(session, cart, lang)
-            store_name = store.name
-        offered = utter_add_result(dispatcher, result, lang, store_name)
+    def act(self, turn: Turn) -> List[EventType]:
+        wanted = wanted_lines(turn)
+        if not wanted:
+            guesses = suggestions(turn.session, turn.store.business_id, turn.text)
+            if guesses:
+                turn.say(
+                    "utter_product_unknown",
+                    buttons=[
+                        {
+                            "title": p.name(turn.language),
+                            "payload": add_payload(p.sku),
+                            "description": format_money(p.price),
+                        }
+                        for p in guesses
+                    ],
+                )
+            else:
+                turn.say("utter_product_unknown_no_match")
+                utter_categories(turn)
+            return [SlotSet(OFFERED, None)]
+        cart = turn.open_cart()
+        result = carts.add_items(turn.session, cart, wanted, turn.language)
+        offered = utter_add_result(turn, result)
         if result.added:
-            utter_cart(dispatcher, lines, total)
-            if not in_checkout(tracker) and not offered and not result.ask_variant:
-                dispatcher.utter_message(response="utter_cart_next")
+            utter_cart(turn, *carts.cart_view(turn.session, cart, turn.language))
+            if not in_checkout(turn) and not offered and not result.ask_variant:
+                turn.say("utter_cart_next")
         return [SlotSet(OFFERED, offered or None)]
 
 
-class ActionRemoveItems(Action):
+class ActionRemoveItems(ComandaAction):
     def name(self) -> str:
         return "action_remove_items"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
-        lang, wanted = language(tracker), wanted_lines(tracker)
+    def act(self, turn: Turn) -> List[EventType]:
+        wanted = wanted_lines(turn)
         if not wanted:
-            dispatcher.utter_message(response="utter_remove_what")
-            return []
-        with transaction() as session:
-            cart = carts.open_cart(session, tracker.sender_id)
-            store = get_store(session, cart.store_id)
-            removed, missing = carts.remove_items(session, cart, wanted)
-            names = {sku: _name(session, store.business_id, sku, lang) for sku in removed + missing}
-            lines, total = carts.cart_view(session, cart, lang)
+            return turn.say("utter_remove_what")
+        if not turn.said.payload and not reads_removal(turn.text):
+            return ask_remove_or_add(turn, wanted)
+        cart = turn.cart
+        removed, missing = carts.remove_items(turn.session, cart, wanted) if cart else ([], [w.sku for w in wanted])
+        names = product_names(turn, removed + missing)
         if removed:
-            dispatcher.utter_message(
-                response="utter_items_removed", items=join_words([names[s] for s in removed], lang)
-            )
+            turn.say("utter_items_removed", items=join_words([names[s] for s in removed], turn.language))
         if missing:
-            dispatcher.utter_message(response="utter_not_in_cart", items=join_words([names[s] for s in missing], lang))
-        utter_cart(dispatcher, lines, total)
+            turn.say("utter_not_in_cart", items=join_words([names[s] for s in missing], turn.language))
+        if cart is not None:
+            utter_cart(turn, *carts.cart_view(turn.session, cart, turn.language))
         return []
 
 
-class ActionChangeQuantity(Action):
+class ActionChangeQuantity(ComandaAction):
     def name(self) -> str:
         return "action_change_quantity"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
-        lang, wanted = language(tracker), wanted_lines(tracker)
+    def act(self, turn: Turn) -> List[EventType]:
+        wanted = wanted_lines(turn)
         if not wanted:
-            dispatcher.utter_message(response="utter_change_what")
-            return []
-        offered: List[Dict[str, Any]] = []
-        with transaction() as session:
-            cart = carts.open_cart(session, tracker.sender_id)
-            store = get_store(session, cart.store_id)
-            for line in wanted:
-                offered += utter_add_result(
-                    dispatcher,
-                    carts.set_quantity(session, cart, line, lang),
-                    lang,
-                    store.name,
-                    done_response="utter_quantity_set",
-                )
-            lines, total = carts.cart_view(session, cart, lang)
-        utter_cart(dispatcher, lines, total)
+            return turn.say("utter_change_what")
+        cart, offered = turn.open_cart(), []
+        for line in wanted:
+            result = carts.set_quantity(turn.session, cart, line, turn.language)
+            offered += utter_add_result(turn, result, done_response="utter_quantity_set")
+        utter_cart(turn, *carts.cart_view(turn.session, cart, turn.language))
         return [SlotSet(OFFERED, offered or None)]
 
 
-class ActionShowCart(Action):
+class ActionShowCart(ComandaAction):
     def name(self) -> str:
         return "action_show_cart"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
-        lang = language(tracker)
-        with transaction() as session:
-            lines, total = carts.cart_view(session, carts.open_cart(session, tracker.sender_id), lang)
-        utter_cart(dispatcher, lines, total)
-        if lines and not in_checkout(tracker):
-            dispatcher.utter_message(response="utter_cart_next")
+    def act(self, turn: Turn) -> List[EventType]:
+        lines, total = carts.cart_view(turn.session, turn.cart, turn.language) if turn.cart else ([], Decimal(0))
+        utter_cart(turn, lines, total)
+        if lines and not in_checkout(turn):
+            turn.say("utter_cart_next")
         return []
 
 
-class ActionClearCart(Action):
+class ActionClearCart(ComandaAction):
+    """Empties the cart when the customer says so in so many words (or taps the button that does)."""
+
     def name(self) -> str:
         return "action_clear_cart"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
-        with transaction() as session:
-            carts.clear_cart(session, carts.open_cart(session, tracker.sender_id))
-        dispatcher.utter_message(response="utter_cart_cleared")
+    def act(self, turn: Turn) -> List[EventType]:
+        wanted = wanted_lines(turn)
+        if not turn.said.payload and not reads_clearing(turn.text):
+            if wanted:
+                return ask_remove_or_add(turn, wanted)
+            return turn.say(
+                "utter_confirm_clear_cart",
+                buttons=[
+                    {"title": t("button.clear_cart", turn.language), "payload": "/clear_cart"},
+                    {"title": t("button.keep_cart", turn.language), "payload": "/show_cart"},
+                ],
+            )
+        if turn.cart is not None:
+            carts.clear_cart(turn.session, turn.cart)
+        turn.say("utter_cart_cleared")
         return [SlotSet(OFFERED, None)]
 
 
-class ActionAnswerProduct(Action):
+class ActionAnswerProduct(ComandaAction):
     """ "¿Tienen matcha?": price, options and stock here, and an offer to add it ("sí" adds it)."""
 
     def name(self) -> str:
         return "action_answer_product"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
-        lang = language(tracker)
-        skus = list(dict.fromkeys(entity_values(tracker.latest_message, "product")))
-        offered: List[Dict[str, Any]] = []
-        with transaction() as session:
-            cart = carts.open_cart(session, tracker.sender_id)
-            store = get_store(session, cart.store_id)
-            available = available_by_item(session, store.id)
+    def act(self, turn: Turn) -> List[EventType]:
+        store, lang = turn.store, turn.language
+        skus = list(dict.fromkeys(turn.entities("product")))
+        if not skus:
+            skus = [p.sku for p in suggestions(turn.session, store.business_id, turn.text)]
             if not skus:
-                guesses = suggestions(session, store.business_id, tracker.latest_message.get("text") or "")
-                skus = [p.sku for p in guesses]
-                if not skus:
-                    dispatcher.utter_message(response="utter_product_unknown_no_match")
-                    utter_categories(dispatcher, session, store, lang)
-                    return [SlotSet(OFFERED, None)]
-            for sku in skus:
-                product, _ = find_sku(session, store.business_id, sku)
-                if product is None:
-                    continue
-                price = format_money(unit_price(product, {}))
-                if sellable_units(product, available) <= 0:
-                    dispatcher.utter_message(
-                        response="utter_product_info_out", name=product.name(lang), price=price, store_name=store.name
-                    )
-                    continue
-                dispatcher.utter_message(
-                    response="utter_product_info",
-                    name=product.name(lang),
-                    price=price,
-                    options=_options_text(product, available, lang),
-                    buttons=[
-                        {"title": t("button.yes_add", lang), "payload": add_payload(sku)},
-                        {"title": t("button.no_thanks", lang), "payload": "/deny"},
-                    ],
-                )
-                offered.append({"sku": sku, "quantity": 1})
-        if not in_checkout(tracker):
-            dispatcher.utter_message(response="utter_product_details_by_staff")
+                turn.say("utter_product_unknown_no_match")
+                utter_categories(turn)
+                return [SlotSet(OFFERED, None)]
+        available = available_by_item(turn.session, store.id)
+        offered: List[Dict[str, Any]] = []
+        for sku in skus:
+            product, _ = find_sku(turn.session, store.business_id, sku)
+            if product is None:
+                continue
+            price = format_money(unit_price(product, {}))
+            if sellable_units(product, available) <= 0:
+                turn.say("utter_product_info_out", name=product.name(lang), price=price, store_name=store.name)
+                continue
+            turn.say(
+                "utter_product_info",
+                name=product.name(lang),
+                price=price,
+                options=_options_text(product, available, lang),
+                buttons=[
+                    {"title": t("button.yes_add", lang), "payload": add_payload(sku)},
+                    {"title": t("button.no_thanks", lang), "payload": "/deny"},
+                ],
+            )
+            offered.append({"sku": sku, "quantity": 1})
+        if not in_checkout(turn):
+            turn.say("utter_product_details_by_staff")
         return [SlotSet(OFFERED, offered or None)]
 
 
@@ -212,8 +231,3 @@ def _options_text(product: Any, available: Dict[int, Any], lang: str) -> str:
     ]
     options = f"{', '.join(names[:-1])} {t('list.or', lang)} {names[-1]}" if len(names) > 1 else names[0]
     return t("product.options", lang, options=options)
-
-
-def _name(session: Any, business_id: str, sku: str, lang: str) -> str:
-    product, variant = find_sku(session, business_id, sku)
-    return line_label(product, variant, {}, lang) if product else sku

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import List
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import conversation, language
-from comanda.db import new_session
-from comanda.services.faq import faq_response
+from actions.base import ComandaAction, Turn
+from comanda.services.faq import TOPICS, faq_response
 
 
 def faq_topic(tracker: Tracker) -> str:
@@ -20,16 +18,13 @@ def faq_topic(tracker: Tracker) -> str:
     return key.split("/", 1)[1] if "/" in key else ""
 
 
-class ActionAnswerFaq(Action):
+class ActionAnswerFaq(ComandaAction):
     def name(self) -> str:
         return "action_answer_faq"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
-        topic = faq_topic(tracker)
-        if not topic:
-            dispatcher.utter_message(response="utter_please_rephrase")
-            return []
-        with new_session() as session:
-            answer = faq_response(session, conversation(tracker).store_id, topic, language(tracker))
-        dispatcher.utter_message(**answer)
-        return []
+    def act(self, turn: Turn) -> List[EventType]:
+        topic = faq_topic(turn.tracker)
+        if topic not in TOPICS:
+            return turn.say("utter_please_rephrase")
+        answer = faq_response(turn.session, turn.store.id, topic, turn.language)
+        return turn.say(answer.pop("response"), **answer)

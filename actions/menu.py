@@ -1,23 +1,17 @@
-"""The menu in the chat: categories as a WhatsApp list, a category's products (a tap adds one), or
-everything as text; always what the store can sell now, in the customer's language."""
+"""The menu in the chat: the greeting, categories as a WhatsApp list, a category's products (a tap adds
+one), or everything as text; always what the store can sell now, in the customer's language."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import List
 
-from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
-from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy.orm import Session
 
-from actions.context import conversation, language
-from actions.replies import add_payload, entity_values
-from comanda import models as m
-from comanda.db import new_session
+from actions.base import ComandaAction, Turn
+from actions.replies import add_payload
 from comanda.i18n import t
 from comanda.money import format_money
-from comanda.services.menu import MenuSection, store_menu
-from comanda.services.stores import get_store
+from comanda.services.menu import MenuSection, store_menu, suggested_order
 
 WHOLE_MENU = "all"
 
@@ -26,11 +20,12 @@ def category_payload(category_id: str) -> str:
     return f'/show_menu{{"category":"{category_id}"}}'
 
 
-def utter_categories(dispatcher: CollectingDispatcher, session: Session, store: m.Store, lang: str) -> None:
+def utter_categories(turn: Turn) -> None:
     """The store's categories with something in stock, as a list; the last row shows the whole menu."""
-    sections = store_menu(session, store.id, lang)
+    store, lang = turn.store, turn.language
+    sections = store_menu(turn.session, store.id, lang)
     if not sections:
-        dispatcher.utter_message(response="utter_menu_empty", store_name=store.name)
+        turn.say("utter_menu_empty", store_name=store.name)
         return
     rows = [
         {
@@ -47,7 +42,7 @@ def utter_categories(dispatcher: CollectingDispatcher, session: Session, store: 
             "description": t("menu.whole_description", lang),
         }
     )
-    dispatcher.utter_message(response="utter_menu_categories", store_name=store.name, buttons=rows)
+    turn.say("utter_menu_categories", store_name=store.name, buttons=rows)
 
 
 def menu_text(sections: List[MenuSection]) -> str:
@@ -56,33 +51,42 @@ def menu_text(sections: List[MenuSection]) -> str:
     )
 
 
-class ActionShowMenu(Action):
+class ActionGreet(ComandaAction):
+    """Hello, with an example order made of what this store sells now."""
+
+    def name(self) -> str:
+        return "action_greet"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        example = suggested_order(turn.session, turn.store.id, turn.language)
+        if example is None:
+            return turn.say("utter_greet_no_example", store_name=turn.store.name)
+        first, second = example
+        return turn.say("utter_greet", store_name=turn.store.name, first=first, second=second)
+
+
+class ActionShowMenu(ComandaAction):
     def name(self) -> str:
         return "action_show_menu"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
-        lang = language(tracker)
-        category: Optional[str] = next(iter(entity_values(tracker.latest_message, "category")), None)
-        with new_session() as session:
-            store = get_store(session, conversation(tracker).store_id)
-            if category is None:
-                utter_categories(dispatcher, session, store, lang)
-                return []
-            sections = store_menu(session, store.id, lang)
+    def act(self, turn: Turn) -> List[EventType]:
+        store, category = turn.store, turn.entity("category")
+        if category is None:
+            utter_categories(turn)
+            return []
+        sections = store_menu(turn.session, store.id, turn.language)
         chosen = [s for s in sections if s.category_id == category]
         if not sections:
-            dispatcher.utter_message(response="utter_menu_empty", store_name=store.name)
-        elif category == WHOLE_MENU or not chosen:
-            dispatcher.utter_message(response="utter_menu", store_name=store.name, menu=menu_text(sections))
-        else:
-            [section] = chosen
-            dispatcher.utter_message(
-                response="utter_menu_category",
-                store_name=store.name,
-                category=section.title,
-                buttons=[
-                    {"title": i.name, "payload": add_payload(i.sku), "description": format_money(i.price)}
-                    for i in section.items
-                ],
-            )
-        return []
+            return turn.say("utter_menu_empty", store_name=store.name)
+        if category == WHOLE_MENU or not chosen:
+            return turn.say("utter_menu", store_name=store.name, menu=menu_text(sections))
+        [section] = chosen
+        return turn.say(
+            "utter_menu_category",
+            store_name=store.name,
+            category=section.title,
+            buttons=[
+                {"title": i.name, "payload": add_payload(i.sku), "description": format_money(i.price)}
+                for i in section.items
+            ],
+        )

@@ -2,68 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import List
 
-from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import language
-from comanda import models as m
-from comanda.db import transaction
+from actions.base import ComandaAction, Turn
+from actions.support import hand_over
+from comanda.enums import HandoffReason
 from comanda.i18n import t
 from comanda.money import format_money
 from comanda.services import orders
-from comanda.services.handoff import open_ticket
 
 
-def ticket_of(order: m.Order) -> str:
-    """The ticket the customer knows the order by; before it has one, its number."""
-    return order.ticket_code or f"#{order.id}"
-
-
-class ActionOrderStatus(Action):
+class ActionOrderStatus(ComandaAction):
     def name(self) -> str:
         return "action_order_status"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
-        lang = language(tracker)
-        with transaction() as session:
-            order = orders.latest_order(session, tracker.sender_id)
-            if order is None:
-                dispatcher.utter_message(response="utter_no_orders")
-                return []
-            dispatcher.utter_message(
-                response="utter_order_status",
-                ticket=ticket_of(order),
-                total=format_money(order.total),
-                status=t(f"order_status.{order.status}", lang),
-            )
-        return []
+    def act(self, turn: Turn) -> List[EventType]:
+        order = orders.latest_order(turn.session, turn.conversation_id)
+        if order is None:
+            return turn.say("utter_no_orders")
+        return turn.say(
+            "utter_order_status",
+            order=orders.order_number(order),
+            total=format_money(order.total),
+            status=t(f"order_status.{order.status}", turn.language),
+        )
 
 
-class ActionCancelOrder(Action):
-    """Cancels the latest order under way if the bot may; otherwise a person gets a ticket."""
+class ActionCancelOrder(ComandaAction):
+    """Cancels the latest order under way if the bot may (deciding again if a payment or staff moved it at
+    that moment); otherwise a person gets a ticket and the bot waits for them."""
 
     def name(self) -> str:
         return "action_cancel_order"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[EventType]:
-        lang = language(tracker)
-        with transaction() as session:
-            order = orders.latest_order(session, tracker.sender_id, open_only=True)
-            if order is None:
-                dispatcher.utter_message(response="utter_no_orders")
-                return []
-            try:
-                orders.cancel_order(session, order, actor=f"conversation:{tracker.sender_id}")
-            except orders.CannotCancel:
-                open_ticket(session, tracker.sender_id, "cancellation", summary=f"cancel order {ticket_of(order)}")
-                dispatcher.utter_message(
-                    response="utter_cannot_cancel",
-                    ticket=ticket_of(order),
-                    status=t(f"order_status.{order.status}", lang),
-                )
-                return []
-            dispatcher.utter_message(response="utter_order_cancelled", ticket=ticket_of(order))
-        return []
+    def act(self, turn: Turn) -> List[EventType]:
+        order = orders.latest_order(turn.session, turn.conversation_id, open_only=True)
+        if order is None:
+            return turn.say("utter_no_orders")
+        number = orders.order_number(order)
+        try:
+            orders.cancel_order(turn.session, order, actor=f"conversation:{turn.conversation_id}")
+        except orders.CannotCancel:
+            turn.say("utter_cannot_cancel", order=number, status=t(f"order_status.{order.status}", turn.language))
+            return hand_over(turn, HandoffReason.CANCELLATION, f"cancel order {number}")
+        return turn.say("utter_order_cancelled", order=number)

@@ -26,6 +26,7 @@ from urllib.parse import quote
 import requests
 from sanic import Sanic
 
+from backoffice import handoffs
 from backoffice.payments import SELF_POSTS, deliver_sandbox_webhooks
 from comanda.db import transaction
 from comanda.services import notifications, payments
@@ -39,7 +40,7 @@ RETRYABLE = {401, 403, 409, 429}
 # Rasa's web server takes the conversation id from the path as it is, undecoded: the characters of
 # our ids ("centro:whatsapp:+5255…") go as they are, anything else is escaped.
 SENDER_SAFE = ":+@.-_~"
-TASKS = ("payments_sweep", "notifications_dispatch", "sandbox_webhooks")
+TASKS = ("payments_sweep", "notifications_dispatch", "handoffs_sweep", "sandbox_webhooks")
 
 
 def deliver_due(rasa_url: str, token: str, limit: int = 20) -> int:
@@ -101,9 +102,10 @@ def mount(app: Sanic) -> None:
             notifications.abandon_interrupted(session)
         app.add_task(every(setting_int("COMANDA_PAYMENT_SWEEP_SECONDS"), sweep_once), name=TASKS[0])
         app.add_task(every(float(setting("COMANDA_NOTIFY_POLL_SECONDS")), dispatch_once), name=TASKS[1])
+        app.add_task(every(float(setting("COMANDA_HANDOFF_SWEEP_SECONDS")), handoffs.notify_once), name=TASKS[2])
         if setting("COMANDA_PAYMENT_PROVIDER") == sandbox.NAME:
             seconds = float(setting("COMANDA_SANDBOX_WEBHOOK_POLL_SECONDS"))
-            app.add_task(every(seconds, deliver_sandbox_webhooks, SELF_POSTS), name=TASKS[2])
+            app.add_task(every(seconds, deliver_sandbox_webhooks, SELF_POSTS), name=TASKS[3])
 
     @app.before_server_stop
     async def stop(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:

@@ -272,8 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rasa)
 
     from cli.cfdi import add_cfdi_parser
+    from cli.handoffs import add_handoffs_parser
 
     add_cfdi_parser(sub)
+    add_handoffs_parser(sub)
     return parser
 
 

@@ -106,6 +106,19 @@ def transaction(url: Optional[str] = None) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A part of a bigger transaction that may fail on its own: on an error only this part is undone
+    (the error goes on to the caller), and the rest of the transaction can still commit.
+
+    On SQLite the part is about to write after reading: its transaction takes the write lock first
+    (``BEGIN IMMEDIATE``, waiting on the busy timeout), because a read snapshot that later wants to write
+    fails at once when another process committed in between."""
+    _begin_before_savepoint(session, immediate=True)
+    with session.begin_nested():
+        yield
+
+
 def insert_unless_duplicate(session: Session, row: Any) -> Optional[Any]:
     """Add a row inside a savepoint; its primary key, or None when a unique constraint says it is
     there already.
@@ -133,14 +146,14 @@ def _is_unique_violation(exc: IntegrityError) -> bool:
     return code == "23505" if code is not None else "UNIQUE constraint failed" in str(exc.orig)
 
 
-def _begin_before_savepoint(session: Session) -> None:
+def _begin_before_savepoint(session: Session, immediate: bool = False) -> None:
     """pysqlite opens a transaction only before INSERT/UPDATE/DELETE, not before SAVEPOINT: a savepoint
     that comes first would be the outermost transaction, and releasing it would commit the row at
     once, beyond the reach of a later rollback. So SQLite gets its BEGIN first. Reads before it stay
     outside the transaction, as pysqlite keeps them, which WAL needs to let several processes write."""
     connection = session.connection()
     if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def dispose_engines() -> None:

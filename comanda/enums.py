@@ -113,6 +113,18 @@ class Fulfilment(StrEnum):
     DELIVERY = "delivery"
 
 
+class CheckoutProblemReason(StrEnum):
+    """Why an order cannot be placed as asked (comanda.services.checkout.CheckoutProblem)."""
+
+    NO_DELIVERY = "no_delivery"
+    POSTAL_CODE_NOT_SERVED = "postal_code_not_served"
+    TOO_FAR = "too_far"
+    BELOW_MINIMUM = "below_minimum"
+    NO_DELIVERY_PLACE = "no_delivery_place"
+    PAYMENT_NOT_OFFERED = "payment_not_offered"
+    NAME_MISSING = "name_missing"
+
+
 class OrderStatus(StrEnum):
     PENDING_PAYMENT = "pending_payment"
     RECEIVED = "received"

@@ -75,6 +75,8 @@ class Business(Base):
     invoice_deadline = Column(String(20), nullable=False, default="same_month")
     auto_approve_refund_up_to = Column(Money, nullable=False, default=0)
     handoff_after_consecutive_fallbacks = Column(Integer, nullable=False, default=2)
+    # A handoff ticket nobody took within this many minutes: the customer is told and may carry on with the bot.
+    handoff_unanswered_minutes = Column(Integer, nullable=False, default=10, server_default=text("10"))
     faq = Column(JSON, nullable=False, default=dict)
     created_at = _created()
 
@@ -728,7 +730,9 @@ class HandoffTicket(Base):
     assigned_to = Column(ForeignKey("staff_users.id"))
     summary = Column(String(1000))
     created_at = _created()
+    unanswered_notice_at = Column(UTCDateTime)  # when the customer was told nobody had picked it up yet
     closed_at = Column(UTCDateTime)
+    closed_by = Column(String(100))
 
 
 # --- purchasing ----------------------------------------------------------------------------------
@@ -829,6 +833,23 @@ class Notification(Base):
     created_at = _created()
     sent_at = Column(UTCDateTime)
     __table_args__ = (Index("ix_notifications_status_next", "status", "next_attempt_at"),)
+
+
+class ActionRun(Base):
+    """What one custom action answered for one step of one turn, written in the transaction of its work.
+
+    Rasa may call an action again for the same step (a retry after the action server died or timed out);
+    the stored answer is replayed instead of doing the work twice (placing an order, opening a link)."""
+
+    __tablename__ = "action_runs"
+    id = _id()
+    conversation_id = Column(String(120), nullable=False)
+    message_id = Column(String(200), nullable=False)  # the inbound message the turn answers
+    action_name = Column(String(100), nullable=False)
+    position = Column(Integer, nullable=False)  # actions run since that message, before this one
+    response = Column(JSON, nullable=False)  # {"events": [...], "responses": [...]}
+    created_at = _created()
+    __table_args__ = (UniqueConstraint("conversation_id", "message_id", "action_name", "position"),)
 
 
 # --- privacy and audit ---------------------------------------------------------------------------

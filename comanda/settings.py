@@ -383,6 +383,12 @@ _DEFINITIONS = [
         _const("2"),
         "2",
     ),
+    Setting(
+        "COMANDA_HANDOFF_SWEEP_SECONDS",
+        "How often the back office looks for handoff tickets nobody took in the business's waiting time.",
+        _const("30"),
+        "30",
+    ),
 ]
 
 # What `comanda run` uses when the WhatsApp variables are not set: the local simulator.

@@ -535,7 +535,9 @@ class WhatsAppOutput(OutputChannel):
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: List[Dict[str, Any]], **kwargs: Any
     ) -> None:
-        language = await self.channel.language_of(recipient_id)
+        # The message's own language (actions say it): the tracker is saved only after the turn.
+        language = kwargs.get("language") or await self.channel.language_of(recipient_id)
+        language = language_or_default(language)
         await self._queue(recipient_id, lambda to: choice_messages(to, text, buttons, language))
 
     async def send_quick_replies(

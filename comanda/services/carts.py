@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from comanda import clock
 from comanda import models as m
+from comanda.enums import CartStatus
 from comanda.money import money
 from comanda.services.customers import conversation_for
 from comanda.services.products import (
@@ -77,6 +78,7 @@ class Shortage:
     left: int
     elsewhere: List[str]  # names of the business's stores that have it
     alternatives: List[Tuple[str, str]]  # (SKU, name) in the same category, in stock here
+    carried: bool = True  # False: this store never sells it (Roma has no kitchen), as opposed to sold out
 
 
 @dataclass(frozen=True)
@@ -97,28 +99,44 @@ class AddResult:
     ask_variant: List[VariantQuestion] = field(default_factory=list)
 
 
+def find_open_cart(session: Session, conversation_id: str) -> Optional[m.Cart]:
+    """The conversation's open cart, read only: None when it has none or the last one sat idle too long
+    (open_cart leaves that one behind)."""
+    cart = _latest_open(session, conversation_id)
+    return None if cart is None or _idle(cart) else cart
+
+
 def open_cart(session: Session, conversation_id: str) -> m.Cart:
-    """The conversation's open cart, created when it has none or when the last one sat idle too long."""
-    conversation = conversation_for(session, conversation_id)
-    cart = session.execute(
-        select(m.Cart)
-        .where(m.Cart.conversation_id == conversation_id, m.Cart.status == "open")
-        .order_by(m.Cart.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    if cart is not None and cart.updated_at < clock.now() - timedelta(hours=CART_IDLE_HOURS):
-        cart.status = "abandoned"
+    """The conversation's open cart, created when it has none or when the last one sat idle too long
+    (that one is left behind as ``abandoned``). It writes: call it in a transaction that commits."""
+    cart = _latest_open(session, conversation_id)
+    if cart is not None and _idle(cart):
+        cart.status = CartStatus.ABANDONED
         cart = None
     if cart is None:
+        conversation = conversation_for(session, conversation_id)
         cart = m.Cart(
             store_id=conversation.store_id,
             customer_id=conversation.customer_id,
             conversation_id=conversation_id,
-            status="open",
+            status=CartStatus.OPEN,
         )
         session.add(cart)
-        session.flush()
+    session.flush()
     return cart
+
+
+def _latest_open(session: Session, conversation_id: str) -> Optional[m.Cart]:
+    return session.execute(
+        select(m.Cart)
+        .where(m.Cart.conversation_id == conversation_id, m.Cart.status == CartStatus.OPEN)
+        .order_by(m.Cart.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _idle(cart: m.Cart) -> bool:
+    return cart.updated_at < clock.now() - timedelta(hours=CART_IDLE_HOURS)
 
 
 def _touch(session: Session, cart: m.Cart) -> None:
@@ -319,7 +337,31 @@ def _shortage(
         left,
         others,
         [] if left else alternatives(session, cart.store_id, product, language),
+        carried=_carried(session, cart.store_id, product, variant),
     )
+
+
+def _carried(session: Session, store_id: str, product: m.Product, variant: Optional[m.ProductVariant]) -> bool:
+    """Whether the store sells this at all: it has had every stock item the product needs (sold out now,
+    maybe), unlike a branch that never stocks them (Roma has no kitchen: no tortillas ever came in)."""
+    if variant is None and product.variants:
+        items = {v.stock_item_id for v in product.variants}
+        return bool(_ever_stocked(session, store_id, items))
+    items = set(needs_for(product, variant, 1))
+    return _ever_stocked(session, store_id, items) == items
+
+
+def _ever_stocked(session: Session, store_id: str, items: Set[int]) -> Set[int]:
+    rows = session.execute(
+        select(m.StockMovement.stock_item_id)
+        .where(
+            m.StockMovement.store_id == store_id,
+            m.StockMovement.stock_item_id.in_(items),
+            m.StockMovement.on_hand_delta > 0,
+        )
+        .distinct()
+    )
+    return set(rows.scalars())
 
 
 def _variant_question(

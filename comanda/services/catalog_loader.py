@@ -124,6 +124,7 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
             "invoice_deadline": policies.get("invoice_deadline", "same_month"),
             "auto_approve_refund_up_to": money(policies.get("auto_approve_refund_up_to_mxn", 0)),
             "handoff_after_consecutive_fallbacks": policies.get("handoff_after_consecutive_fallbacks", 2),
+            "handoff_unanswered_minutes": policies.get("handoff_unanswered_minutes", 10),
             "faq": data.get("faq", {}),
         },
     )

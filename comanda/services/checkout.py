@@ -1,42 +1,61 @@
 """Checkout rules: pickup or delivery, where the store delivers, the minimum order, how the customer
-pays, and reading the customer's answers ("paso por él", "06010", "a nombre de Ana", "con tarjeta").
+pays, and what the order costs with its delivery fee.
 
-The chat's checkout form asks; this module decides. Answers are read in Spanish and English.
+The chat's checkout form asks (its answers are read by comanda.services.answers); this module decides.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from sqlalchemy.orm import Session
 
 from comanda import models as m
+from comanda.enums import CheckoutProblemReason as R
+from comanda.enums import Fulfilment, PaymentMethod
 from comanda.errors import ComandaError
 from comanda.money import money
-from comanda.services.carts import cart_view
-from comanda.services.products import fold
+from comanda.services.carts import CartLineView, cart_view
 from comanda.settings import setting
 
-FULFILMENTS = ("pickup", "delivery")
-PAYMENT_METHODS = ("card", "oxxo", "spei", "cash")
-NAME_MAX_LENGTH = 60
+FULFILMENTS = Fulfilment.values()
+PAYMENT_METHODS = PaymentMethod.values()
 
 
 class CheckoutProblem(ComandaError):
     """Why an order cannot be placed as asked; ``reason`` picks the message the customer reads.
 
-    Reasons: no_delivery, postal_code_not_served, too_far, no_delivery_place, below_minimum,
-    payment_not_offered, name_missing."""
+    Reasons: comanda.enums.CheckoutProblemReason."""
 
     code = "checkout"
 
     def __init__(self, reason: str, message: str, **params: object) -> None:
         super().__init__(message, reason=reason, **params)
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What an order costs: the cart's lines priced, the delivery fee (none for pickup) and the total."""
+
+    lines: Tuple[CartLineView, ...]
+    subtotal: Decimal
+    delivery_fee: Decimal
+    total: Decimal
+
+
+def delivery_fee(store: m.Store, fulfilment: Optional[str]) -> Decimal:
+    return money(store.delivery_fee or 0) if fulfilment == Fulfilment.DELIVERY else money(0)
+
+
+def quote(session: Session, store: m.Store, cart: m.Cart, fulfilment: Optional[str], language: str) -> Quote:
+    """The one price of a cart: the summary the customer confirms and the order placed both come from it."""
+    lines, subtotal = cart_view(session, cart, language)
+    fee = delivery_fee(store, fulfilment)
+    return Quote(tuple(lines), subtotal, fee, money(subtotal + fee))
 
 
 @dataclass(frozen=True)
@@ -51,11 +70,14 @@ class CheckoutDetails:
 def payment_choices(store: m.Store, fulfilment: Optional[str]) -> List[str]:
     """The business's payment methods; cash only when the customer pays at the counter, SPEI only
     once the business's CLABE is set (COMANDA_SPEI_CLABE)."""
-    offered = [p for p in (store.business.faq or {}).get("payment_methods", ["cash"]) if p in PAYMENT_METHODS]
+    offered = [
+        p for p in (store.business.faq or {}).get("payment_methods", [PaymentMethod.CASH]) if p in PAYMENT_METHODS
+    ]
     return [
         p
         for p in offered
-        if (p != "cash" or fulfilment != "delivery") and (p != "spei" or setting("COMANDA_SPEI_CLABE"))
+        if (p != PaymentMethod.CASH or fulfilment != Fulfilment.DELIVERY)
+        and (p != PaymentMethod.SPEI or setting("COMANDA_SPEI_CLABE"))
     ]
 
 
@@ -66,12 +88,12 @@ def delivery_problem(
     with ``place``, the place is one it serves (its postal codes, or within its radius of the location
     shared in the chat)."""
     if not store.delivery_available:
-        return CheckoutProblem("no_delivery", f"{store.name} does not deliver")
+        return CheckoutProblem(R.NO_DELIVERY, f"{store.name} does not deliver")
     _, subtotal = cart_view(session, cart, "es")
     minimum = money(store.delivery_min_order or 0)
     if subtotal < minimum:
         return CheckoutProblem(
-            "below_minimum",
+            R.BELOW_MINIMUM,
             f"{subtotal} is below the delivery minimum {minimum}",
             minimum=minimum,
             missing=money(minimum - subtotal),
@@ -81,32 +103,32 @@ def delivery_problem(
     if postal_code:
         if postal_code not in {c.postal_code for c in store.delivery_postal_codes}:
             return CheckoutProblem(
-                "postal_code_not_served", f"{store.name} does not deliver to {postal_code}", postal_code=postal_code
+                R.POSTAL_CODE_NOT_SERVED, f"{store.name} does not deliver to {postal_code}", postal_code=postal_code
             )
     elif cart.delivery_latitude is not None and store.latitude is not None and store.delivery_radius_km:
         distance = distance_km(cart.delivery_latitude, cart.delivery_longitude, store.latitude, store.longitude)
         if distance > store.delivery_radius_km:
             return CheckoutProblem(
-                "too_far", f"{distance:.1f} km is beyond {store.delivery_radius_km} km", distance_km=round(distance, 1)
+                R.TOO_FAR, f"{distance:.1f} km is beyond {store.delivery_radius_km} km", distance_km=round(distance, 1)
             )
     else:
-        return CheckoutProblem("no_delivery_place", "a delivery needs a postal code or a shared location")
+        return CheckoutProblem(R.NO_DELIVERY_PLACE, "a delivery needs a postal code or a shared location")
     return None
 
 
 def check_checkout(session: Session, store: m.Store, cart: m.Cart, details: CheckoutDetails) -> None:
     """Raise CheckoutProblem unless the order can be placed exactly as described."""
     if not details.customer_name:
-        raise CheckoutProblem("name_missing", "an order needs the customer's name")
-    if details.fulfilment == "delivery":
+        raise CheckoutProblem(R.NAME_MISSING, "an order needs the customer's name")
+    if details.fulfilment == Fulfilment.DELIVERY:
         problem = delivery_problem(session, store, cart, details.postal_code)
         if problem:
             raise problem
-    elif details.fulfilment != "pickup":
-        raise CheckoutProblem("no_delivery", f"unknown fulfilment {details.fulfilment!r}")
+    elif details.fulfilment != Fulfilment.PICKUP:
+        raise CheckoutProblem(R.NO_DELIVERY, f"unknown fulfilment {details.fulfilment!r}")
     if details.payment_method not in payment_choices(store, details.fulfilment):
         raise CheckoutProblem(
-            "payment_not_offered", f"{details.payment_method!r} is not offered here", method=details.payment_method
+            R.PAYMENT_NOT_OFFERED, f"{details.payment_method!r} is not offered here", method=details.payment_method
         )
 
 
@@ -116,90 +138,3 @@ def distance_km(lat1: Decimal, lon1: Decimal, lat2: Decimal, lon2: Decimal) -> D
     dp, dl = p2 - p1, math.radians(float(lon2) - float(lon1))
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return Decimal(str(round(2 * 6371.0 * math.asin(math.sqrt(a)), 3)))
-
-
-# --- reading the customer's answers --------------------------------------------------------------
-
-_FULFILMENT_WORDS = {
-    "delivery": (
-        "domicilio",
-        "envio",
-        "enviar",
-        "envien",
-        "enviamelo",
-        "envialo",
-        "manden",
-        "mandar",
-        "mandamelo",
-        "llevar a",
-        "lleven",
-        "llevamelo",
-        "traemelo",
-        "entrega",
-        "a mi casa",
-        "delivery",
-        "deliver",
-        "bring it",
-        "send it",
-        "ship",
-    ),
-    "pickup": (
-        "recoger",
-        "recojo",
-        "recoge",
-        "paso por",
-        "pasar por",
-        "paso a",
-        "voy por",
-        "en tienda",
-        "sucursal",
-        "pick up",
-        "pickup",
-        "pick it up",
-        "collect",
-        "come by",
-        "in store",
-    ),
-}
-_PAYMENT_WORDS = {
-    "oxxo": ("oxxo",),
-    "spei": ("spei", "transferencia", "transfer", "deposito", "clabe"),
-    "card": ("tarjeta", "credito", "debito", "card", "credit", "debit", "visa", "mastercard", "amex", "link"),
-    "cash": ("efectivo", "cash", "al recoger", "en la tienda", "contra entrega"),
-}
-_NAME_PREFIXES = re.compile(
-    r"^(?:(?:a\s+)?nombre\s+de|es\s+para|para|soy|me\s+llamo|mi\s+nombre\s+es|my\s+name\s+is|name\s+is|"
-    r"it'?s\s+for|it'?s|for|i'?m|i\s+am|under)\s+",
-    re.IGNORECASE,
-)
-_POSTAL_CODE = re.compile(r"(?<!\d)(\d{5})(?!\d)")
-
-
-def _first_match(text: str, table: dict) -> Optional[str]:
-    folded = f" {fold(text)} "
-    for value, words in table.items():
-        if any(re.search(rf"(?<![a-z]){re.escape(w)}(?![a-z])", folded) for w in words):
-            return value
-    return None
-
-
-def read_fulfilment(text: str) -> Optional[str]:
-    return _first_match(text, _FULFILMENT_WORDS)
-
-
-def read_payment_method(text: str) -> Optional[str]:
-    return _first_match(text, _PAYMENT_WORDS)
-
-
-def read_postal_code(text: str) -> Optional[str]:
-    found = _POSTAL_CODE.search(text or "")
-    return found.group(1) if found else None
-
-
-def read_name(text: str) -> Optional[str]:
-    """The name an order goes under, from "a nombre de Ana López" or just "Ana"; None if it is not one."""
-    name = " ".join((text or "").split()).strip(" .,!¡¿?")
-    name = _NAME_PREFIXES.sub("", name).strip(" .,!¡¿?")
-    if not name or len(name) > NAME_MAX_LENGTH or not any(c.isalpha() for c in name) or any(c.isdigit() for c in name):
-        return None
-    return name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import List
+from typing import List, Optional, Tuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -52,3 +52,12 @@ def store_menu(session: Session, store_id: str, language: str) -> List[MenuSecti
             sections.append(MenuSection(product.category_id, title))
         sections[-1].items.append(MenuItem(product.sku, product.name(language), product.price))
     return sections
+
+
+def suggested_order(session: Session, store_id: str, language: str) -> Optional[Tuple[str, str]]:
+    """Two things this store sells now, from different categories if it has them, to show how to order
+    ("2 Taco al pastor y Agua de horchata" at a branch with a kitchen, never tacos where there is none)."""
+    items = [section.items[0].name for section in store_menu(session, store_id, language)][:2]
+    if len(items) < 2:
+        items = [item.name for section in store_menu(session, store_id, language) for item in section.items][:2]
+    return (items[0], items[1]) if len(items) == 2 else None

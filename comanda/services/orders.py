@@ -10,7 +10,7 @@ number back.
 
 from __future__ import annotations
 
-from typing import Dict, FrozenSet, Optional
+from typing import Any, Dict, FrozenSet, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -18,24 +18,27 @@ from sqlalchemy.orm import Session
 from comanda import clock
 from comanda import models as m
 from comanda.db import insert_unless_duplicate
+from comanda.enums import CartStatus, Fulfilment, OrderPaymentStatus, OrderStatus, PaymentMethod
 from comanda.errors import ComandaError, NotFound
-from comanda.money import money
 from comanda.services import reservations
-from comanda.services.carts import cart_view, open_cart
-from comanda.services.checkout import CheckoutDetails, check_checkout
+from comanda.services.carts import find_open_cart
+from comanda.services.checkout import CheckoutDetails, check_checkout, quote
 from comanda.services.products import line_label
 
 # Where an order may go from each status. pending_payment: stock held, waiting for the money;
 # received: in the queue (paid, or cash on pickup), the kitchen has not started; expired: the hold ran
 # out, yet a late payment still sells it (when the stock is there) and a new link reopens it.
+S = OrderStatus
 TRANSITIONS: Dict[str, FrozenSet[str]] = {
-    "pending_payment": frozenset({"received", "cancelled", "expired"}),
-    "expired": frozenset({"received", "pending_payment"}),
-    "received": frozenset({"preparing", "ready", "cancelled"}),
-    "preparing": frozenset({"ready", "cancelled"}),
-    "ready": frozenset({"delivered", "picked_up"}),
+    S.PENDING_PAYMENT: frozenset({S.RECEIVED, S.CANCELLED, S.EXPIRED}),
+    S.EXPIRED: frozenset({S.RECEIVED, S.PENDING_PAYMENT}),
+    S.RECEIVED: frozenset({S.PREPARING, S.READY, S.CANCELLED}),
+    S.PREPARING: frozenset({S.READY, S.CANCELLED}),
+    S.READY: frozenset({S.DELIVERED, S.PICKED_UP}),
 }
-OPEN_STATUSES = frozenset({"pending_payment", "received", "preparing", "ready"})
+OPEN_STATUSES = frozenset({S.PENDING_PAYMENT, S.RECEIVED, S.PREPARING, S.READY})
+# Statuses an order still waiting for its money may have: a new link pays it.
+PAYABLE_STATUSES = frozenset({S.PENDING_PAYMENT, S.EXPIRED})
 
 
 class EmptyCart(ComandaError):
@@ -57,15 +60,15 @@ class StatusConflict(ComandaError):
 def place_order(session: Session, conversation_id: str, details: CheckoutDetails, actor: str) -> m.Order:
     """The conversation's cart as an order with every line's stock held (or OutOfStock, and the
     caller's transaction rolls back). Cash on pickup goes straight into the queue."""
-    cart = open_cart(session, conversation_id)
-    if not cart.lines:
+    cart = find_open_cart(session, conversation_id)
+    if cart is None or not cart.lines:
         raise EmptyCart("the cart is empty")
     conversation = session.get(m.Conversation, conversation_id)
     store = session.get(m.Store, cart.store_id)
     language = conversation.language or store.business.default_language
     check_checkout(session, store, cart, details)
-    priced, subtotal = cart_view(session, cart, language)
-    fee = money(store.delivery_fee or 0) if details.fulfilment == "delivery" else money(0)
+    priced = quote(session, store, cart, details.fulfilment, language)
+    delivery = details.fulfilment == Fulfilment.DELIVERY
     order = m.Order(
         business_id=store.business_id,
         store_id=store.id,
@@ -73,22 +76,22 @@ def place_order(session: Session, conversation_id: str, details: CheckoutDetails
         conversation_id=conversation_id,
         cart_id=cart.id,
         channel=conversation.channel,
-        status="pending_payment",
-        payment_status="unpaid",
+        status=S.PENDING_PAYMENT,
+        payment_status=OrderPaymentStatus.UNPAID,
         payment_method=details.payment_method,
         fulfilment=details.fulfilment,
         delivery_address=details.address,
         delivery_postal_code=details.postal_code,
-        delivery_latitude=cart.delivery_latitude if details.fulfilment == "delivery" else None,
-        delivery_longitude=cart.delivery_longitude if details.fulfilment == "delivery" else None,
+        delivery_latitude=cart.delivery_latitude if delivery else None,
+        delivery_longitude=cart.delivery_longitude if delivery else None,
         customer_name=details.customer_name,
-        subtotal=subtotal,
-        delivery_fee=fee,
-        total=money(subtotal + fee),
+        subtotal=priced.subtotal,
+        delivery_fee=priced.delivery_fee,
+        total=priced.total,
         language=language,
     )
     fiscal_language = store.business.default_language  # what invoices and tickets print
-    for line, view in zip(cart.lines, priced, strict=False):  # cart_view prices the cart's lines in their order
+    for line, view in zip(cart.lines, priced.lines, strict=False):  # cart_view prices the cart's lines in their order
         order.lines.append(
             m.OrderLine(
                 product_id=line.product_id,
@@ -105,11 +108,11 @@ def place_order(session: Session, conversation_id: str, details: CheckoutDetails
         )
     session.add(order)
     session.flush()
-    session.add(m.OrderStatusChange(order_id=order.id, from_status=None, to_status="pending_payment", actor=actor))
+    session.add(m.OrderStatusChange(order_id=order.id, from_status=None, to_status=S.PENDING_PAYMENT, actor=actor))
     reservations.reserve(session, store.id, cart, order_id=order.id)
-    cart.status = "ordered"
+    cart.status = CartStatus.ORDERED
     session.flush()
-    if details.payment_method == "cash":
+    if details.payment_method == PaymentMethod.CASH:
         enter_queue(session, order, actor)
     return order
 
@@ -122,7 +125,7 @@ def enter_queue(session: Session, order: m.Order, actor: str) -> m.Order:
     reservation = order_reservation(session, order.id)
     if reservation is not None:
         reservations.commit(session, reservation.id)
-    set_status(session, order, "received", actor)
+    set_status(session, order, S.RECEIVED, actor)
     assign_ticket(session, order)
     order.confirmed_at = clock.now()
     session.flush()
@@ -168,9 +171,9 @@ def set_status(session: Session, order: m.Order, target: str, actor: str) -> Non
         raise StatusConflict(f"order {order.id} changed while it was being moved to {target}", order_id=order.id)
     session.expire(order, ["status"])
     now = clock.now()
-    if target in ("delivered", "picked_up"):
+    if target in (S.DELIVERED, S.PICKED_UP):
         order.completed_at = now
-    if target in ("cancelled", "expired"):
+    if target in (S.CANCELLED, S.EXPIRED):
         order.cancelled_at = now
     session.add(m.OrderStatusChange(order_id=order.id, from_status=current, to_status=target, actor=actor))
     session.flush()
@@ -179,16 +182,24 @@ def set_status(session: Session, order: m.Order, target: str, actor: str) -> Non
 def cancel_order(session: Session, order: m.Order, actor: str) -> m.Order:
     """The customer's "cancela mi pedido": held stock is given back, and a cash order not yet being
     prepared has its stock put back on the shelf. A paid order, or one the kitchen started, needs a
-    person (CannotCancel): money may have to be refunded."""
+    person (CannotCancel): money may have to be refunded. When someone else moves the order at the
+    same moment (a payment webhook, a staff screen), the decision is taken again on where it is now."""
+    try:
+        return _cancel(session, order, actor)
+    except StatusConflict:
+        return _cancel(session, order, actor)
+
+
+def _cancel(session: Session, order: m.Order, actor: str) -> m.Order:
     session.refresh(order, ["status", "payment_status"])
-    if order.status == "pending_payment":
+    if order.status == S.PENDING_PAYMENT:
         reservation = order_reservation(session, order.id)
-        set_status(session, order, "cancelled", actor)
+        set_status(session, order, S.CANCELLED, actor)
         if reservation is not None:
             reservations.release(session, reservation.id)
         return order
-    if order.status == "received" and order.payment_status == "unpaid":
-        set_status(session, order, "cancelled", actor)
+    if order.status == S.RECEIVED and order.payment_status == OrderPaymentStatus.UNPAID:
+        set_status(session, order, S.CANCELLED, actor)
         reservation = order_reservation(session, order.id)
         if reservation is not None:
             reservations.restock(session, reservation.id, ("order", order.id), "cancelled before preparation")
@@ -219,6 +230,45 @@ def latest_order(session: Session, conversation_id: str, open_only: bool = False
     if open_only:
         query = query.where(m.Order.status.in_(OPEN_STATUSES))
     return session.execute(query.order_by(m.Order.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def own_order(session: Session, conversation_id: str, order_id: Any) -> Optional[m.Order]:
+    """The order an ``order_id`` names (a number, or its digits as text), if it is the conversation's own;
+    None for anything else, whoever's it is: a conversation never hears of another's orders."""
+    if not str(order_id if order_id is not None else "").isdigit():
+        return None
+    order = session.get(m.Order, int(order_id))
+    return order if order is not None and order.conversation_id == conversation_id else None
+
+
+def payable_order(session: Session, conversation_id: str, order_id: Any = None) -> Optional[m.Order]:
+    """The conversation's order that a new link would pay: the one named (if it is its own), else the
+    latest one, when it is still unpaid and waiting (or its hold expired)."""
+    order = (
+        own_order(session, conversation_id, order_id)
+        if order_id is not None
+        else latest_order(session, conversation_id)
+    )
+    if order is not None and order.payment_status == OrderPaymentStatus.UNPAID and order.status in PAYABLE_STATUSES:
+        return order
+    return None
+
+
+def placed_from_latest_cart(session: Session, conversation_id: str) -> Optional[m.Order]:
+    """The order placed from the conversation's latest cart while it still waits for its money: what a
+    confirmation run again (after a crash) finds instead of an empty cart."""
+    cart_id = session.execute(
+        select(m.Cart.id).where(m.Cart.conversation_id == conversation_id).order_by(m.Cart.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    order = latest_order(session, conversation_id)
+    if cart_id is None or order is None or order.cart_id != cart_id or order.status in (S.CANCELLED, S.EXPIRED):
+        return None
+    return order
+
+
+def order_number(order: m.Order) -> str:
+    """How the customer knows an order, everywhere: its ticket (C-042) once it has one, its number before."""
+    return order.ticket_code or str(order.id)
 
 
 def get_order(session: Session, order_id: int) -> m.Order:

@@ -4,15 +4,11 @@ sent as documents."""
 
 from decimal import Decimal
 
-from rasa_sdk.events import FollowupAction, SlotSet
-from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
 from sqlalchemy import select
 
 from actions import invoices
-from actions.cart import ActionAddItems
-from actions.checkout import ActionPlaceOrder
 from actions.invoices import (
-    NO_EMAIL,
     ActionAskInvoiceRegime,
     ActionAskInvoiceUse,
     ActionIssueInvoice,
@@ -20,15 +16,12 @@ from actions.invoices import (
     ValidateInvoiceForm,
 )
 from comanda import models as m
-from comanda.db import new_session, transaction
-from comanda.i18n import t
-from comanda.services import payments
+from comanda.db import new_session
+from comanda.services.answers import NO_EMAIL
 from comanda.services.cfdi.problems import StampUnconfirmed
-from comanda.services.payment_provider import ProviderEvent
-from integrations.payments import payment_provider
-from tests.actions.test_ordering_actions import CARD, line, responses, run, said, tracker
 from tests.conftest import free_port
-from tests.core.test_cfdi_support import FailingIssuer
+from tests.helpers.actions import answer_messages, paid_order, responses, run, said, text_of, tracker
+from tests.helpers.cfdi import FailingIssuer
 
 PERSON = {
     "invoice_rfc": "XIA190128J61",
@@ -42,38 +35,12 @@ PERSON = {
 }
 
 
-def paid_order() -> int:
-    """A card order placed in the chat and paid by a (sandbox) provider event."""
-    run(ActionAddItems(), tracker(said("add_items", line("TACO-PASTOR", 3), line("HORCHATA"))))
-    run(ActionPlaceOrder(), tracker(said("affirm"), slots=CARD))
-    with transaction() as session:
-        order = session.execute(select(m.Order)).scalar_one()
-        payment = payments.start_payment(session, order, payment_provider())
-        link = session.get(m.Payment, payment.payment_id).provider_link_id
-        payments.apply_event(
-            session,
-            ProviderEvent(
-                provider="sandbox",
-                event_id="evt_1",
-                event_type="payment.succeeded",
-                kind="paid",
-                order_reference=str(order.id),
-                link_id=link,
-                payment_id="sbxpay_1",
-                amount=order.total,
-                currency="MXN",
-                card_funding="debit",
-            ),
-        )
-        return order.id
-
-
 def validate(slot, value, slots=None, lang="es"):
-    form, dispatcher = ValidateInvoiceForm(), CollectingDispatcher()
-    result = getattr(form, f"validate_{slot}")(
-        value, dispatcher, tracker(said("inform"), slots={"language": lang, **(slots or {})}, loop="invoice_form"), {}
-    )
-    return result, [m.get("text") or m.get("response") for m in dispatcher.messages]
+    """The invoice form's answer to ``value`` typed for ``slot``: the slots it set, and what it said (each
+    problem's response, with its values)."""
+    filled = {"language": lang, "invoice_order": "1", **(slots or {})}
+    result, messages = answer_messages(ValidateInvoiceForm(), slot, value, filled)
+    return {k: v for k, v in result.items() if k not in filled or k == slot}, [text_of(m) for m in messages]
 
 
 def test_nothing_paid_nothing_to_invoice(demo):
@@ -95,7 +62,7 @@ def test_every_field_is_checked_before_anything_is_sealed(demo):
         "invoice_name", "Xenon Industrial Articles, S.A. de C.V.", {"invoice_rfc": "XIA190128J61"}
     )
     assert named == {"invoice_name": None}
-    assert "XENON INDUSTRIAL ARTICLES" in said_back[0] and said_back[1] == "utter_invoice_use_suggested_name"
+    assert "XENON INDUSTRIAL ARTICLES" in said_back[0] and said_back[1].startswith("Toca para usarlo")
     assert validate("invoice_postal_code", "17500", {"invoice_rfc": "XIA190128J61"})[0] == {"invoice_postal_code": None}
     assert (
         validate("invoice_regime", "605", {"invoice_rfc": "XIA190128J61"})[0]["invoice_regime"] is None
@@ -124,7 +91,8 @@ def test_the_invoice_is_issued_sent_and_kept(demo):
     messages, events = run(
         ActionIssueInvoice(), tracker(said("affirm"), slots={**PERSON, "invoice_order": str(order_id)})
     )
-    assert responses(messages)[0] == "utter_invoice_issued"
+    assert responses(messages)[0] == "utter_invoice_issued_test"  # the local PAC: a test document
+    assert "DOCUMENTO DE PRUEBA" in text_of(messages[0])
     documents = [m["custom"] for m in messages if m.get("custom")]
     assert [d["document"]["filename"].rsplit(".", 1)[1] for d in documents] == ["pdf", "xml"]
     assert "/documents/invoices/" in documents[0]["document"]["link"]
@@ -134,7 +102,7 @@ def test_the_invoice_is_issued_sent_and_kept(demo):
         assert (invoice.receiver_rfc, invoice.payment_form, invoice.total) == ("XIA190128J61", "28", Decimal("101.00"))
         assert session.execute(select(m.FiscalProfile)).scalar_one().rfc == "XIA190128J61"  # consent given
     [again], _ = run(ActionStartInvoice(), tracker(said("request_invoice")))
-    assert "ya tiene factura" in again["text"]
+    assert "ya tiene factura" in text_of(again)
 
 
 def test_a_refused_field_is_asked_again(demo):
@@ -152,8 +120,8 @@ def test_an_email_that_does_not_go_leaves_the_invoice_and_its_files(demo, monkey
     monkeypatch.setenv("COMANDA_SMTP_SECURITY", "none")
     slots = {**PERSON, "invoice_order": str(order_id), "invoice_email": "compras@xenon.example"}
     messages, events = run(ActionIssueInvoice(), tracker(said("affirm"), slots=slots))
-    assert responses(messages)[0] == "utter_invoice_issued" and len([m for m in messages if m.get("custom")]) == 2
-    assert messages[-1]["text"] == t("cfdi.email_failed", "es", email="compras@xenon.example")
+    assert responses(messages)[0] == "utter_invoice_issued_test" and len([m for m in messages if m.get("custom")]) == 2
+    assert text_of(messages[-1]) == "📧 No pude enviarla a compras@xenon.example; guarda los archivos de aquí."
     assert SlotSet("invoice_rfc", None) in events
 
 
@@ -162,8 +130,9 @@ def test_a_stamp_the_pac_may_have_made_goes_to_staff(demo, monkeypatch):
     monkeypatch.setattr(invoices, "issuer", lambda: FailingIssuer(StampUnconfirmed("read timeout")))
     slots = {**PERSON, "invoice_order": str(order_id), "language": "en"}
     messages, events = run(ActionIssueInvoice(), tracker(said("affirm"), slots=slots))
-    assert [m.get("text") for m in messages] == [t("cfdi.stamp_unconfirmed", "en")]
-    assert SlotSet("invoice_rfc", None) in events
+    assert responses(messages) == ["utter_cfdi_stamp_unconfirmed"]
+    assert text_of(messages[0]).startswith("⏳ The invoicing service did not confirm whether your invoice was stamped")
+    assert SlotSet("invoice_rfc", None) in events and ConversationPaused() in events  # staff answer, the bot waits
     with new_session() as session:
         invoice = session.execute(select(m.Invoice)).scalar_one()
         ticket = session.execute(select(m.HandoffTicket)).scalar_one()

@@ -1,13 +1,10 @@
 """The ordering actions as the action server runs them: a tracker in (entities as the NLU emits
 them), responses and events out, the cart and orders in the database."""
 
-import asyncio
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 from zoneinfo import ZoneInfo
 
-from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions.cart import ActionAddItems, ActionAnswerProduct, ActionChangeQuantity, ActionRemoveItems, ActionShowCart
@@ -25,51 +22,17 @@ from actions.support import ActionFallback, ActionHandoff
 from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.services import orders as orders_service
-from tests.core.test_reservations import set_on_hand
-
-ANA = "centro:whatsapp:+525511112222"
-
-
-def line(sku: str, quantity: int = 1, stated: bool = True, **modifiers: str) -> Dict[str, Any]:
-    return {
-        "entity": "order_line",
-        "value": {
-            "sku": sku,
-            "quantity": quantity,
-            "modifiers": modifiers,
-            "variant": {},
-            "variant_sku": None,
-            "quantity_stated": stated,
-        },
-    }
+from tests.helpers.actions import ANA, CARD, answer, domain, line, responses, run, said, tracker
+from tests.helpers.stock import set_on_hand
 
 
-def tracker(
-    latest: Optional[Dict[str, Any]] = None,
-    slots: Optional[Dict[str, Any]] = None,
-    sender: str = ANA,
-    loop: Optional[str] = None,
-    events: Optional[List[Dict[str, Any]]] = None,
-) -> Tracker:
-    slots = {"language": "es", **(slots or {})}
-    return Tracker(
-        sender, slots, latest or {}, events or [], False, None, {"name": loop} if loop else {}, "action_listen"
-    )
+def form_tracker(slots: Dict[str, Any], latest: Dict[str, Any] = None):
+    return tracker(latest or said("inform"), slots=slots, loop="checkout_form")
 
 
-def said(intent: str, *entities: Dict[str, Any], text: str = "") -> Dict[str, Any]:
-    return {"intent": {"name": intent}, "entities": list(entities), "text": text}
-
-
-def run(action, trk: Tracker):
-    dispatcher = CollectingDispatcher()
-    result = action.run(dispatcher, trk, {})
-    events = asyncio.run(result) if asyncio.iscoroutine(result) else result
-    return dispatcher.messages, events
-
-
-def responses(messages) -> List[str]:
-    return [m.get("response") for m in messages]
+def validate(slot: str, value: Any, slots: Dict[str, Any] = None):
+    """The checkout form's answer to ``value`` typed for ``slot``: the slots it set, what it said."""
+    return answer(ValidateCheckoutForm(), slot, value, slots)
 
 
 def test_adding_lines_answers_with_the_cart_and_the_next_step(demo):
@@ -84,7 +47,7 @@ def test_adding_lines_answers_with_the_cart_and_the_next_step(demo):
 def test_short_stock_offers_what_is_left_and_yes_adds_it(demo):
     set_on_hand("COCA-600", "3")
     messages, events = run(ActionAddItems(), tracker(said("add_items", line("COCA-600", 5))))
-    assert responses(messages) == ["utter_only_left"] and messages[0]["left"] == 3
+    assert responses(messages) == ["utter_only_left"] and messages[0]["items"] == "3 × Coca-Cola 600 ml"
     assert messages[0]["buttons"][0]["title"] == "Sí, agrega 3"
     [offered] = events
     messages, _ = run(ActionAddItems(), tracker(said("affirm"), slots={"offered_items": offered["value"]}))
@@ -99,26 +62,36 @@ def test_an_unknown_product_gets_the_closest_names_or_the_menu(demo):
     assert responses(messages) == ["utter_product_unknown_no_match", "utter_menu_categories"]
 
 
-def test_out_of_stock_at_roma_points_to_centro(demo):
+def test_tacos_at_roma_are_not_sold_there_not_sold_out_and_centro_has_them(demo):
+    """Issue 11: "Ya no nos queda Taco al pastor" at Roma sounded sold out; Roma never sells tacos."""
     messages, _ = run(
         ActionAddItems(),
         tracker(
             said("add_items", line("TACO-PASTOR", 2)), sender="roma:whatsapp:+525511112222", slots={"language": "en"}
         ),
     )
-    assert responses(messages) == ["utter_out_of_stock_elsewhere"]
-    assert (messages[0]["name"], messages[0]["elsewhere"]) == ("Al pastor taco", "Café Esquina Centro")
+    assert responses(messages) == ["utter_not_sold_here_elsewhere"]
+    assert (messages[0]["items"], messages[0]["elsewhere"]) == ("Al pastor taco", "Café Esquina Centro")
+
+
+def test_sold_out_here_points_to_the_branch_that_has_it(demo):
+    set_on_hand("COCA-600", "0")
+    messages, _ = run(ActionAddItems(), tracker(said("add_items", line("COCA-600", 2))))
+    assert responses(messages)[0] == "utter_out_of_stock_elsewhere"
+    assert (messages[0]["items"], messages[0]["elsewhere"]) == ("Coca-Cola 600 ml", "Café Esquina Roma")
 
 
 def test_remove_and_change_quantity(demo):
     run(ActionAddItems(), tracker(said("add_items", line("TACO-PASTOR", 3), line("COCA-600", 2))))
-    messages, _ = run(ActionRemoveItems(), tracker(said("remove_items", line("COCA-600", 1, stated=False))))
+    messages, _ = run(
+        ActionRemoveItems(), tracker(said("remove_items", line("COCA-600", 1, stated=False), text="quita la coca"))
+    )
     assert responses(messages) == ["utter_items_removed", "utter_cart_contents"]
     assert messages[1]["lines"] == "• 3 × Taco al pastor — $66.00"
     messages, _ = run(ActionChangeQuantity(), tracker(said("change_quantity", line("TACO-PASTOR", 5))))
     assert responses(messages) == ["utter_quantity_set", "utter_cart_contents"]
     assert messages[-1]["lines"] == "• 5 × Taco al pastor — $110.00"
-    messages, _ = run(ActionRemoveItems(), tracker(said("remove_items", line("CHURROS"))))
+    messages, _ = run(ActionRemoveItems(), tracker(said("remove_items", line("CHURROS"), text="quita los churros")))
     assert responses(messages) == ["utter_not_in_cart", "utter_cart_contents"]
     assert responses(run(ActionRemoveItems(), tracker(said("remove_items")))[0]) == ["utter_remove_what"]
 
@@ -132,17 +105,6 @@ def test_a_product_question_gives_price_options_and_an_offer(demo):
     assert events == [SlotSet("offered_items", [{"sku": "MATCHA-LT", "quantity": 1}])]
 
 
-def form_tracker(slots: Dict[str, Any], latest: Optional[Dict[str, Any]] = None) -> Tracker:
-    return tracker(latest or said("inform"), slots=slots, loop="checkout_form")
-
-
-def validate(slot: str, value: Any, slots: Optional[Dict[str, Any]] = None):
-    form = ValidateCheckoutForm()
-    dispatcher = CollectingDispatcher()
-    result = getattr(form, f"validate_{slot}")(value, dispatcher, form_tracker(slots or {}), {})
-    return result, responses(dispatcher.messages)
-
-
 def test_checkout_form_reads_and_checks_every_answer(demo):
     run(ActionAddItems(), tracker(said("add_items", line("CONCHA", 2))))
     assert validate("fulfilment", "paso a recoger") == ({"fulfilment": "pickup"}, [])
@@ -150,20 +112,23 @@ def test_checkout_form_reads_and_checks_every_answer(demo):
     assert validate("fulfilment", "delivery") == ({"fulfilment": None}, ["utter_below_minimum"])  # $36 < $150
     run(ActionAddItems(), tracker(said("add_items", line("CAFE-GRANO-250"))))
     assert validate("fulfilment", "a domicilio") == ({"fulfilment": "delivery"}, [])
-    assert validate("delivery_postal_code", "cp 06010") == ({"delivery_postal_code": "06010"}, [])
-    assert validate("delivery_postal_code", "06700") == (
+    delivery = {"fulfilment": "delivery"}
+    assert validate("delivery_postal_code", "cp 06010", delivery) == ({"delivery_postal_code": "06010"}, [])
+    assert validate("delivery_postal_code", "06700", delivery) == (
         {"delivery_postal_code": None},
         ["utter_postal_code_not_served"],
     )
-    assert validate("delivery_postal_code", "mejor paso a recoger") == (
+    assert validate("delivery_postal_code", "mejor paso a recoger", delivery) == (
         {"fulfilment": "pickup", "delivery_postal_code": None},
         [],
     )
-    assert validate("delivery_address", "Madero 25, depto 3", {"delivery_postal_code": "06010"}) == (
+    assert validate("delivery_address", "Madero 25, depto 3", {**delivery, "delivery_postal_code": "06010"}) == (
         {"delivery_address": "Madero 25, depto 3"},
         [],
     )
-    assert validate("delivery_address", "ahí", {"delivery_postal_code": "06010"})[1] == ["utter_invalid_address"]
+    assert validate("delivery_address", "ahí", {**delivery, "delivery_postal_code": "06010"})[1] == [
+        "utter_invalid_address"
+    ]
     assert validate("customer_name", "a nombre de Ana López") == ({"customer_name": "Ana López"}, [])
     assert validate("customer_name", "06010") == ({"customer_name": None}, ["utter_invalid_name"])
     assert validate("payment_method", "con tarjeta", {"fulfilment": "delivery"}) == ({"payment_method": "card"}, [])
@@ -173,29 +138,26 @@ def test_checkout_form_reads_and_checks_every_answer(demo):
     )
 
 
+def next_question(slot: str, value: Any, slots: Dict[str, Any] = None) -> Any:
+    """The slot the checkout form asks for after this answer (when the form keeps the domain's order,
+    rasa-sdk leaves the choice to Rasa: the first empty slot)."""
+    filled, said_back = answer(ValidateCheckoutForm(), slot, value, slots, requested=True)
+    if "requested_slot" in filled:
+        return filled["requested_slot"]
+    known = {**(slots or {}), **filled}
+    return next(s for s in domain()["forms"]["checkout_form"]["required_slots"] if known.get(s) is None)
+
+
 def test_required_slots_follow_the_fulfilment_and_the_shared_location(demo):
-    form, everything = (
-        ValidateCheckoutForm(),
-        [
-            "fulfilment",
-            "delivery_postal_code",
-            "delivery_address",
-            "customer_name",
-            "payment_method",
-            "order_confirmed",
-        ],
-    )
-
-    def required(slots):
-        return asyncio.run(form.required_slots(everything, CollectingDispatcher(), form_tracker(slots), {}))
-
-    assert required({"fulfilment": "pickup"}) == ["fulfilment", "customer_name", "payment_method", "order_confirmed"]
-    assert required({"fulfilment": "delivery"}) == everything
+    run(ActionAddItems(), tracker(said("add_items", line("CAFE-GRANO-250"))))
+    assert next_question("fulfilment", "paso a recoger") == "customer_name"
+    assert next_question("fulfilment", "a domicilio") == "delivery_postal_code"
+    assert next_question("delivery_postal_code", "06010", {"fulfilment": "delivery"}) == "delivery_address"
     with transaction() as session:
         from comanda.services.carts import open_cart, set_delivery_location
 
         set_delivery_location(session, open_cart(session, ANA), 19.4326, -99.1332)
-    assert "delivery_postal_code" not in required({"fulfilment": "delivery"})
+    assert next_question("fulfilment", "a domicilio") == "delivery_address"  # the pin says where: no postal code
 
 
 def test_start_checkout_knows_an_empty_cart_a_store_without_delivery_and_the_name(demo):
@@ -229,10 +191,10 @@ def test_summary_then_placing_a_cash_order(demo, monkeypatch):
         "🏪 Recoges en Av. 5 de Mayo 32, Centro Histórico, CDMX\n👤 A nombre de Ana\n💳 Pago: efectivo al recoger"
     )
     messages, events = run(ActionPlaceOrder(), tracker(said("affirm"), slots=slots))
-    assert responses(messages) == ["utter_order_received_cash"] and messages[0]["ticket"] == "C-001"
+    assert responses(messages) == ["utter_order_received_cash"] and messages[0]["order"] == "C-001"
     assert SlotSet("fulfilment", None) in events and SlotSet("order_confirmed", None) in events
     [status], _ = run(ActionOrderStatus(), tracker(said("order_status")))
-    assert (status["ticket"], status["status"]) == ("C-001", "recibido, en la fila para prepararse")
+    assert (status["order"], status["status"]) == ("C-001", "recibido, en la fila para prepararse")
     [cancelled], _ = run(ActionCancelOrder(), tracker(said("cancel_order")))
     assert cancelled["response"] == "utter_order_cancelled"
     assert responses(run(ActionCancelOrder(), tracker(said("cancel_order")))[0]) == ["utter_no_orders"]
@@ -278,10 +240,14 @@ def test_cancelling_an_order_the_kitchen_started_goes_to_a_person(demo):
 
 
 def fallback_events(count: int) -> List[Dict[str, Any]]:
-    return [{"event": "user", "parse_data": {"intent": {"name": "greet"}}}] + [
-        {"event": "user", "parse_data": {"intent": {"name": "nlu_fallback"}}},
-        {"event": "bot"},
-    ] * count
+    return [{"event": "user", "parse_data": {"intent": {"name": "greet"}}, "message_id": "m0"}] + [
+        event
+        for n in range(1, count + 1)
+        for event in (
+            {"event": "user", "parse_data": {"intent": {"name": "nlu_fallback"}}, "message_id": f"m{n}"},
+            {"event": "bot"},
+        )
+    ]
 
 
 def test_two_fallbacks_in_a_row_open_a_handoff_ticket(demo):
@@ -292,8 +258,12 @@ def test_two_fallbacks_in_a_row_open_a_handoff_ticket(demo):
     [msg], _ = run(ActionHandoff(), tracker(said("complaint", text="mi café llegó frío")))
     assert msg["response"] == "utter_complaint"
     with new_session() as session:
-        [ticket] = session.execute(select(m.HandoffTicket)).scalars().all()
-        assert (ticket.reason, ticket.summary) == ("fallback", "asdf qwer")  # one open ticket per conversation
+        tickets = session.execute(select(m.HandoffTicket).order_by(m.HandoffTicket.id)).scalars().all()
+        # Issue 11: each kind of request is its own ticket; a complaint does not hide in the fallback's
+        assert [(t.reason, t.summary) for t in tickets] == [
+            ("fallback", "asdf qwer"),
+            ("complaint", "mi café llegó frío"),
+        ]
 
 
 def test_show_cart_when_empty(demo):
@@ -304,20 +274,14 @@ def test_show_cart_when_empty(demo):
 
 
 def test_a_frequent_question_during_checkout_is_answered_not_taken_as_an_answer(demo):
+    """The form steps aside (rejects its execution): the FAQ rule answers, then the form asks again."""
     faq = {
-        "intent": {"name": "faq"},
-        "entities": [],
-        "text": "¿a qué hora cierran?",
+        **said("faq", text="¿a qué hora cierran?"),
         "response_selector": {"faq": {"response": {"intent_response_key": "faq/hours"}}},
     }
-    form, dispatcher = ValidateCheckoutForm(), CollectingDispatcher()
-    trk = tracker(faq, loop="checkout_form")
-    assert form.validate_customer_name("¿a qué hora cierran?", dispatcher, trk, {}) == {"customer_name": None}
-    assert form.validate_fulfilment("¿a qué hora cierran?", dispatcher, trk, {}) == {"fulfilment": None}
-    assert responses(dispatcher.messages) == ["utter_faq/hours", "utter_faq/hours"]
-
-
-CARD = {"fulfilment": "pickup", "customer_name": "Ana", "payment_method": "card", "order_confirmed": True}
+    form = ValidateCheckoutForm()
+    for slot in ("customer_name", "fulfilment"):
+        assert answer(form, slot, "¿a qué hora cierran?", latest=faq) == ({slot: None, "rejected": True}, [])
 
 
 def test_a_card_order_gets_a_link_held_until_the_stock_hold_ends(demo):
@@ -358,7 +322,7 @@ def test_announcements_speak_only_of_the_conversations_own_orders(demo):
         return run(ActionAnnounceOrderUpdate(), tracker(latest, sender=sender))[0]
 
     [paid] = announce("paid")
-    assert (paid["response"], paid["ticket"], paid["total"]) == ("utter_order_paid", ticket, "$18.00")
+    assert (paid["response"], paid["order"], paid["total"]) == ("utter_order_paid", ticket, "$18.00")
     assert announce("ready")[0]["response"] == "utter_order_ready_pickup"
     assert announce("nonsense") == []
     assert announce("paid", sender="centro:whatsapp:+525599990000") == []  # someone else's order: nothing said

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from comanda.i18n import catalogue
 from comanda.services.cfdi import catalogs
@@ -187,9 +188,20 @@ def test_every_problem_code_explains_itself_in_both_languages():
         "postal_code_mismatch",
         "regime_mismatch",
     } <= used
+    # The customer reads the domain's utter_cfdi_<code>; staff on the command line the catalogue's cfdi.<code>.
+    responses = {}
+    for path in Path("domain").glob("*.yml"):
+        responses.update((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {})
     texts = catalogue()
-    for code in used | {"pac_unavailable"}:
-        assert texts[f"cfdi.{code}"]["es"] and texts[f"cfdi.{code}"]["en"], code
+    for code in used | {"pac_unavailable", "stamp_unconfirmed", "invoice_failed", "email_failed"}:
+        if f"utter_cfdi_{code}" in responses:
+            languages = {c["value"] for v in responses[f"utter_cfdi_{code}"] for c in v["condition"]}
+            assert languages == {"es", "en"}, code
+        else:
+            assert texts[f"cfdi.{code}"]["es"] and texts[f"cfdi.{code}"]["en"], code
+    customer_fields = {"rfc", "name", "postal_code", "regime", "use", "email", "order"}
+    chat = set(re.findall(r'(?:refuse|Problem)\(\s*"(?:' + "|".join(customer_fields) + r')",\s*"([a-z_]+)"', text))
+    assert chat and all(f"utter_cfdi_{code}" in responses for code in chat)  # what the chat can say
     assert all(set(v) == {"es", "en"} for k, v in texts.items() if k.startswith("cfdi."))
 
 

@@ -17,7 +17,7 @@ from comanda.clock import set_clock
 from comanda.db import transaction
 from comanda.money import money
 from comanda.services.cfdi.fiscal import FiscalData
-from integrations.cfdi.local import LocalIssuer
+from tests.helpers.cfdi import FailingIssuer  # noqa: F401 - the CFDI tests import it from here
 
 CFDI = "{http://www.sat.gob.mx/cfd/4}"
 # A company and a person from SAT's public test data (valid check digits), as SAT's taxpayer list has them.
@@ -26,23 +26,6 @@ PERSON = FiscalData("CACX7605101P8", "XOCHILT CASAS CHAVEZ", "36257", "612", "G0
 REGISTERED = {data.rfc: data for data in (COMPANY, PERSON)}
 # 2026-11-20 12:00 in Mexico City (UTC-6): inside November for the same-month deadline.
 NOVEMBER_20 = datetime(2026, 11, 20, 18, 0, tzinfo=timezone.utc)
-
-
-class FailingIssuer(LocalIssuer):
-    """The local PAC, but issuing or cancelling fails the way a PAC can."""
-
-    def __init__(self, issue_error=None, cancel_error=None):
-        self.issue_error, self.cancel_error = issue_error, cancel_error
-
-    def issue(self, document):
-        if self.issue_error:
-            raise self.issue_error
-        return super().issue(document)
-
-    def cancel(self, request):
-        if self.cancel_error:
-            raise self.cancel_error
-        return super().cancel(request)
 
 
 @contextmanager

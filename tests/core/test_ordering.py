@@ -11,7 +11,7 @@ from comanda import models as m
 from comanda.clock import set_clock
 from comanda.db import new_session, transaction
 from comanda.errors import OutOfStock
-from comanda.services import carts, checkout, orders
+from comanda.services import answers, carts, checkout, orders
 from comanda.services.checkout import CheckoutDetails, CheckoutProblem
 from comanda.services.customers import conversation_for
 from comanda.services.reservations import ledger_mismatches, stock_report
@@ -189,7 +189,7 @@ def test_rest_and_shell_conversations_are_made_on_first_use(demo):
     ],
 )
 def test_reading_pickup_or_delivery(text, expected):
-    assert checkout.read_fulfilment(text) == expected
+    assert answers.read_fulfilment(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -207,17 +207,17 @@ def test_reading_pickup_or_delivery(text, expected):
     ],
 )
 def test_reading_a_name(text, expected):
-    assert checkout.read_name(text) == expected
+    assert answers.read_name(text) == expected
 
 
 def test_reading_payment_and_postal_code():
-    assert checkout.read_payment_method("con tarjeta de débito") == "card"
-    assert checkout.read_payment_method("pago en el OXXO") == "oxxo"
-    assert checkout.read_payment_method("por transferencia") == "spei"
-    assert checkout.read_payment_method("efectivo") == "cash"
-    assert checkout.read_payment_method("con lo que sea") is None
-    assert checkout.read_postal_code("mi cp es 06010, gracias") == "06010"
-    assert checkout.read_postal_code("tel 5512345678") is None
+    assert answers.read_payment_method("con tarjeta de débito") == "card"
+    assert answers.read_payment_method("pago en el OXXO") == "oxxo"
+    assert answers.read_payment_method("por transferencia") == "spei"
+    assert answers.read_payment_method("efectivo") == "cash"
+    assert answers.read_payment_method("con lo que sea") is None
+    assert answers.read_postal_code("mi cp es 06010, gracias") == "06010"
+    assert answers.read_postal_code("tel 5512345678") is None
 
 
 def test_delivery_by_postal_code_radius_and_minimum(demo, monkeypatch):

@@ -28,6 +28,7 @@ from comanda.services.reservations import (
     reserve,
     stock_report,
 )
+from tests.helpers.stock import item_id, set_on_hand  # noqa: F401 - other test modules import them from here
 
 T0 = datetime(2026, 3, 2, 18, 0, tzinfo=timezone.utc)
 
@@ -38,33 +39,11 @@ def real_clock_after():
     set_clock(None)
 
 
-def item_id(session, code: str) -> int:
-    return session.execute(select(m.StockItem.id).where(m.StockItem.code == code)).scalar_one()
-
-
 def level(code: str, store: str = "centro") -> Tuple[Decimal, Decimal]:
     """(on hand, reserved), read in a fresh session."""
     with new_session() as session:
         row = session.get(m.StockLevel, (store, item_id(session, code)))
         return row.on_hand, row.reserved
-
-
-def set_on_hand(code: str, quantity: str, store: str = "centro") -> None:
-    """A staff count: the level and the adjustment movement that explains it."""
-    with transaction() as session:
-        row = session.get(m.StockLevel, (store, item_id(session, code)))
-        delta = Decimal(quantity) - row.on_hand
-        row.on_hand = Decimal(quantity)
-        session.add(
-            m.StockMovement(
-                store_id=store,
-                stock_item_id=row.stock_item_id,
-                reason="adjustment",
-                on_hand_delta=delta,
-                reference_type="staff",
-                reference_id="test",
-            )
-        )
 
 
 def make_carts(store: str, items: Sequence[Tuple[str, int]], count: int = 1) -> List[int]:

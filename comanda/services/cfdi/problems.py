@@ -1,8 +1,10 @@
 """Why an invoice cannot be issued, in a form the chat can explain and the customer can fix.
 
-Every problem has a stable ``code`` (its customer-facing text is ``cfdi.<code>`` in comanda/messages.yml, in
-Spanish and English) and the ``field`` to ask again (rfc, name, postal_code, regime, use, email, order,
-invoice, period), so a rejection from the PAC leads back to the same question as a local check.
+Every problem has a stable ``code`` and the ``field`` to ask again (rfc, name, postal_code, regime, use, email,
+order, invoice, period), so a rejection from the PAC leads back to the same question as a local check. The
+customer reads the Rasa domain's ``utter_cfdi_<code>`` response, in Spanish or English; staff on the command line
+read the same sentence (``Problem.text``), or the catalogue's ``cfdi.<code>`` one for the problems only they meet
+(credit notes, cancellations, global invoices).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence
 
 from comanda.errors import ComandaError
-from comanda.i18n import t
+from comanda.i18n import catalogue, response_text, t
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,15 @@ class Problem:
         return f"cfdi.{self.code}"
 
     def text(self, language: str) -> str:
-        return t(self.message_key, language, **self.params)
+        """The explanation outside the chat (the command line, logs): the domain's response the customer reads,
+        or the catalogue's sentence for the problems only staff meet."""
+        said = response_text(f"utter_cfdi_{self.code}", language, **self.params)
+        if said is not None:
+            return said
+        if self.message_key in catalogue():
+            return t(self.message_key, language, **self.params)
+        values = ", ".join(f"{name}={value}" for name, value in self.params.items())
+        return f"{self.code} ({values})" if values else self.code
 
 
 class InvoiceRefused(ComandaError):

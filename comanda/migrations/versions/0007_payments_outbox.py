@@ -1,6 +1,6 @@
 """payments: the sandbox's webhook outbox; refunds found by the provider's refund id (refund webhooks)
 
-Revision ID: 0102
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-03
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 import comanda.types
 
-revision = '0102'
+revision = '0007'
 down_revision = '0006'
 branch_labels = None
 depends_on = None

@@ -1,0 +1,64 @@
+"""Rasa's HTTP API, as the back office and the command line speak to a conversation: events appended to its
+tracker (``ConversationResumed`` when staff resolve a handoff) and intents triggered in it.
+
+The token goes in the query, as Rasa's token auth wants, and is never logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+from urllib.parse import quote
+
+import requests
+
+from comanda.errors import ComandaError
+from comanda.settings import setting
+
+TIMEOUT_SECONDS = 10
+# Rasa's web server takes the conversation id from the path as it is: our ids' characters
+# ("centro:whatsapp:+5255…") go as they are, anything else is escaped.
+SENDER_SAFE = ":+@.-_~"
+# Resumed, and listening: a message the customer sent while paused is in the tracker with no action after
+# it, and Rasa's rules only follow a user turn that comes after action_listen.
+RESUME = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
+
+
+class RasaUnavailable(ComandaError):
+    """The Rasa server could not be reached or refused the call."""
+
+    code = "rasa_unavailable"
+
+
+class RasaApi:
+    def __init__(self, url: str, token: str, timeout: float = TIMEOUT_SECONDS) -> None:
+        self.url, self.token, self.timeout = url.rstrip("/"), token, timeout
+
+    @classmethod
+    def from_settings(cls) -> RasaApi:
+        return cls(setting("COMANDA_RASA_URL"), setting("COMANDA_RASA_TOKEN"))
+
+    def append_events(self, conversation_id: str, events: List[Dict[str, Any]]) -> None:
+        """Events appended to the conversation's tracker; bot messages among them are sent to the customer."""
+        self._post(conversation_id, "tracker/events", events, execute_side_effects="true")
+
+    def trigger_intent(self, conversation_id: str, name: str, entities: Optional[Dict[str, Any]] = None) -> None:
+        """The intent as if the customer had said it: Rasa runs its rule and the customer hears the answer."""
+        self._post(conversation_id, "trigger_intent", {"name": name, "entities": entities or {}})
+
+    def resume(self, conversation_id: str) -> None:
+        """The bot speaks in this conversation again (Rasa's ``ConversationResumed``)."""
+        self.append_events(conversation_id, RESUME)
+
+    def _post(self, conversation_id: str, path: str, body: Any, **params: str) -> None:
+        url = f"{self.url}/conversations/{quote(conversation_id, safe=SENDER_SAFE)}/{path}"
+        try:
+            answer = requests.post(
+                url,
+                params={"output_channel": "latest", "token": self.token, **params},
+                json=body,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise RasaUnavailable(f"Rasa is unreachable at {self.url} ({type(exc).__name__})") from None
+        if not answer.ok:
+            raise RasaUnavailable(f"Rasa answered {answer.status_code} to {path}: {answer.text[:300]}")

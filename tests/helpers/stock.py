@@ -1,0 +1,32 @@
+"""Stock as staff set it in tests: a count, with the adjustment movement that explains it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from comanda import models as m
+from comanda.db import transaction
+
+
+def item_id(session, code: str) -> int:
+    return session.execute(select(m.StockItem.id).where(m.StockItem.code == code)).scalar_one()
+
+
+def set_on_hand(code: str, quantity: str, store: str = "centro") -> None:
+    """A staff count: the level and the adjustment movement that explains it."""
+    with transaction() as session:
+        row = session.get(m.StockLevel, (store, item_id(session, code)))
+        delta = Decimal(quantity) - row.on_hand
+        row.on_hand = Decimal(quantity)
+        session.add(
+            m.StockMovement(
+                store_id=store,
+                stock_item_id=row.stock_item_id,
+                reason="adjustment",
+                on_hand_delta=delta,
+                reference_type="staff",
+                reference_id="test",
+            )
+        )
