@@ -55,9 +55,7 @@ RECALLABLE = (
     (OrderStatus.READY, OrderStatus.PICKED_UP),
     (OrderStatus.READY, OrderStatus.DELIVERED),
 )
-LIVE_INVOICE = values_in(
-    (InvoiceStatus.DRAFT, InvoiceStatus.SEALED, InvoiceStatus.STAMPED, InvoiceStatus.UNCONFIRMED)
-)
+LIVE_INVOICE = values_in((InvoiceStatus.DRAFT, InvoiceStatus.SEALED, InvoiceStatus.STAMPED, InvoiceStatus.UNCONFIRMED))
 LIST_LIMIT = 200
 
 
@@ -103,7 +101,9 @@ def move(
     if status == OrderStatus.PICKED_UP:
         payments.collect_cash(session, order, actor.name)
     notifications.notify(session, order, status.value)
-    audit.record(session, actor, "order.moved", "order", order.id, ticket=order.ticket_code, to=status.value, **{"from": before})
+    audit.record(
+        session, actor, "order.moved", "order", order.id, ticket=order.ticket_code, to=status.value, **{"from": before}
+    )
     return order
 
 
@@ -165,7 +165,9 @@ def recall(
     The customer is not told again (the notification of each stage goes out once)."""
     if order_id is not None:
         visible_order(session, who, order_id)
-    order, change = _last_recallable(session, who, store_filter(who, None) if store_ids is None else store_ids, order_id)
+    order, change = _last_recallable(
+        session, who, store_filter(who, None) if store_ids is None else store_ids, order_id
+    )
     back_to = change.from_status
     if change.to_status == OrderStatus.PICKED_UP:
         _void_cash(session, order, actor)
@@ -178,10 +180,19 @@ def recall(
     if moved != 1:
         raise StatusConflict(f"order {order.id} changed while it was being recalled", order_id=order.id)
     session.expire(order, ["status", "completed_at"])
-    session.add(m.OrderStatusChange(order_id=order.id, from_status=change.to_status, to_status=back_to, actor=actor.name))
+    session.add(
+        m.OrderStatusChange(order_id=order.id, from_status=change.to_status, to_status=back_to, actor=actor.name)
+    )
     session.flush()
     audit.record(
-        session, actor, "order.recalled", "order", order.id, ticket=order.ticket_code, to=back_to, **{"from": change.to_status}
+        session,
+        actor,
+        "order.recalled",
+        "order",
+        order.id,
+        ticket=order.ticket_code,
+        to=back_to,
+        **{"from": change.to_status},
     )
     return order
 
@@ -204,7 +215,9 @@ def _void_cash(session: Session, order: m.Order, actor: Actor) -> None:
         )
     ).scalars():
         payment.status = PaymentStatus.VOIDED.value
-        audit.record(session, actor, "cash.voided", "payment", payment.id, order_id=order.id, amount=str(payment.amount))
+        audit.record(
+            session, actor, "cash.voided", "payment", payment.id, order_id=order.id, amount=str(payment.amount)
+        )
     order.payment_status, order.paid_at = OrderPaymentStatus.UNPAID.value, None
 
 
@@ -215,7 +228,14 @@ def confirm_spei(
     visible_order(session, who, order_id)
     outcome = payments.mark_spei_received(session, order_id, amount, actor.name, bank_reference)
     audit.record(
-        session, actor, "order.spei_confirmed", "order", order_id, amount=str(amount), bank_reference=bank_reference, outcome=outcome
+        session,
+        actor,
+        "order.spei_confirmed",
+        "order",
+        order_id,
+        amount=str(amount),
+        bank_reference=bank_reference,
+        outcome=outcome,
     )
     return outcome
 
@@ -273,9 +293,7 @@ def first_name(name: Optional[str]) -> str:
 
 def queue_cards(session: Session, who: StaffMember, store_ids: Sequence[str], language: str) -> Dict[str, List[Card]]:
     """The display's columns (received, preparing, ready), oldest first."""
-    stores = {
-        s.id: s for s in session.execute(select(m.Store).where(m.Store.id.in_(list(store_ids)))).scalars()
-    }
+    stores = {s.id: s for s in session.execute(select(m.Store).where(m.Store.id.in_(list(store_ids)))).scalars()}
     query = scoped(
         select(m.Order)
         .where(m.Order.store_id.in_(list(store_ids)), m.Order.status.in_(values_in(STAGES)))
@@ -296,7 +314,8 @@ def queue_cards(session: Session, who: StaffMember, store_ids: Sequence[str], la
                 status=order.status,
                 next_status=next_stage(order).value,
                 lines=[
-                    CardLine(line.quantity, orders.line_name(session, line, language), line.note) for line in order.lines
+                    CardLine(line.quantity, orders.line_name(session, line, language), line.note)
+                    for line in order.lines
                 ],
                 note=order.note,
                 fulfilment=order.fulfilment,

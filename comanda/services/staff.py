@@ -203,9 +203,7 @@ def normalize_email(email: str) -> str:
 
 
 def find_staff(session: Session, email: str) -> m.StaffUser:
-    user = session.execute(
-        select(m.StaffUser).where(m.StaffUser.email == normalize_email(email))
-    ).scalar_one_or_none()
+    user = session.execute(select(m.StaffUser).where(m.StaffUser.email == normalize_email(email))).scalar_one_or_none()
     if user is None:
         raise NotFound(f"no staff account {normalize_email(email)!r}", email=email)
     return user
@@ -288,7 +286,7 @@ def add_staff(
         email=email,
         name=name,
         role=parsed_role.value,
-        password_hash=_hasher().hash(check_new_password(password) if password else generated),
+        password_hash=_hasher().hash(check_new_password(password) if password else str(generated)),
         active=True,
         language=parse_language(language or session.get(m.Business, business).default_language),
         sound_on=True,
@@ -300,6 +298,21 @@ def add_staff(
         session, actor, "staff.added", "staff_user", user.id, email=email, role=user.role, stores=list(store_ids)
     )
     return user, generated
+
+
+def create_demo_owner(session: Session, actor: Actor) -> Optional[Tuple[str, str]]:
+    """The first account of a database that has a business and no staff yet: an owner with a generated
+    password, as (e-mail, password); None when there are accounts already (or no business)."""
+    if session.execute(select(m.StaffUser.id).limit(1)).first():
+        return None
+    business = session.execute(select(m.Business).order_by(m.Business.created_at).limit(1)).scalar_one_or_none()
+    if business is None:
+        return None
+    user, password = add_staff(
+        session, actor, f"owner@{business.id}.example", "Demo Owner", StaffRole.OWNER.value, business_id=business.id
+    )
+    assert password is not None  # none was given: one was generated
+    return user.email, password
 
 
 def list_staff(session: Session, business_id: Optional[str] = None) -> List[m.StaffUser]:
@@ -355,7 +368,7 @@ def enable_staff(session: Session, actor: Actor, user: m.StaffUser) -> m.StaffUs
 def set_password(session: Session, actor: Actor, user: m.StaffUser, password: Optional[str] = None) -> Optional[str]:
     """A new password (generated and returned when none is given); the account's sessions end."""
     generated = None if password else generate_password()
-    user.password_hash = _hasher().hash(check_new_password(password) if password else generated)
+    user.password_hash = _hasher().hash(check_new_password(password) if password else str(generated))
     end_sessions(session, user.id, SessionEndReason.PASSWORD_CHANGED)
     audit.record(session, actor, "staff.password_set", "staff_user", user.id, email=user.email)
     return generated
@@ -524,7 +537,9 @@ def end_session(session: Session, token: str, actor: Actor) -> None:
 # --- personal API tokens -------------------------------------------------------------------------
 
 
-def create_token(session: Session, actor: Actor, user: m.StaffUser, label: Optional[str] = None) -> Tuple[m.StaffApiToken, str]:
+def create_token(
+    session: Session, actor: Actor, user: m.StaffUser, label: Optional[str] = None
+) -> Tuple[m.StaffApiToken, str]:
     """A new token for ``user``: the row, and the token itself (shown once, never stored)."""
     if not user.active:
         raise InvalidInput(f"{user.email} is disabled: enable the account first")
