@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from comanda import clock
@@ -48,12 +48,15 @@ STAFF_TARGETS = (
 STAGES = (OrderStatus.RECEIVED, OrderStatus.PREPARING, OrderStatus.READY)  # the display's columns
 HANDED_OVER = {Fulfilment.PICKUP: OrderStatus.PICKED_UP, Fulfilment.DELIVERY: OrderStatus.DELIVERED}
 # Forward moves a recall can undo, from → to.
-RECALLABLE = (
-    (OrderStatus.RECEIVED, OrderStatus.PREPARING),
-    (OrderStatus.RECEIVED, OrderStatus.READY),
-    (OrderStatus.PREPARING, OrderStatus.READY),
-    (OrderStatus.READY, OrderStatus.PICKED_UP),
-    (OrderStatus.READY, OrderStatus.DELIVERED),
+RECALLABLE = frozenset(
+    (a.value, b.value)
+    for a, b in (
+        (OrderStatus.RECEIVED, OrderStatus.PREPARING),
+        (OrderStatus.RECEIVED, OrderStatus.READY),
+        (OrderStatus.PREPARING, OrderStatus.READY),
+        (OrderStatus.READY, OrderStatus.PICKED_UP),
+        (OrderStatus.READY, OrderStatus.DELIVERED),
+    )
 )
 LIVE_INVOICE = values_in((InvoiceStatus.DRAFT, InvoiceStatus.SEALED, InvoiceStatus.STAMPED, InvoiceStatus.UNCONFIRMED))
 LIST_LIMIT = 200
@@ -120,37 +123,53 @@ def bump(session: Session, who: StaffMember, actor: Actor, order_id: int, expect
     return move(session, who, actor, order_id, next_stage(order), order.status)
 
 
+def _forward(change: m.OrderStatusChange) -> bool:
+    return (change.from_status, change.to_status) in RECALLABLE
+
+
+def _standing_move(session: Session, order_id: int) -> Optional[m.OrderStatusChange]:
+    """The order's last forward move that no recall has undone yet (a recall is the move backwards)."""
+    stack: List[m.OrderStatusChange] = []
+    for change in session.execute(
+        select(m.OrderStatusChange).where(m.OrderStatusChange.order_id == order_id).order_by(m.OrderStatusChange.id)
+    ).scalars():
+        if _forward(change):
+            stack.append(change)
+        elif stack and (change.from_status, change.to_status) == (stack[-1].to_status, stack[-1].from_status):
+            stack.pop()
+    return stack[-1] if stack else None
+
+
 def _last_recallable(
     session: Session, who: StaffMember, store_ids: Sequence[str], order_id: Optional[int]
 ) -> Tuple[m.Order, m.OrderStatusChange]:
-    """The newest forward move staff made on these stores (or on one order) within the recall window,
-    that is still the order's last change."""
+    """The newest forward move staff made on these stores (or on one order) within the recall window that
+    still stands: recalling again walks further back."""
     since = clock.now() - timedelta(minutes=setting_int("COMANDA_QUEUE_RECALL_MINUTES"))
     query = (
-        scoped(select(m.OrderStatusChange, m.Order).join(m.Order), m.Order.store_id, who)
+        scoped(select(m.Order).join(m.OrderStatusChange), m.Order.store_id, who)
         .where(
             m.Order.store_id.in_(list(store_ids)),
             m.OrderStatusChange.created_at >= since,
             m.OrderStatusChange.actor.like("staff:%"),
-            or_(
-                *(
-                    and_(m.OrderStatusChange.from_status == a.value, m.OrderStatusChange.to_status == b.value)
-                    for a, b in RECALLABLE
-                )
-            ),
         )
-        .order_by(m.OrderStatusChange.id.desc())
-        .limit(50)
+        .distinct()
     )
     if order_id is not None:
         query = query.where(m.Order.id == order_id)
-    for change, order in session.execute(query):
-        latest = session.execute(
-            select(func.max(m.OrderStatusChange.id)).where(m.OrderStatusChange.order_id == order.id)
-        ).scalar_one()
-        if latest == change.id and order.status == change.to_status:
-            return order, change
-    raise NotFound("there is no recent move to recall")
+    found: List[Tuple[m.Order, m.OrderStatusChange]] = []
+    for order in session.execute(query).scalars():
+        move = _standing_move(session, order.id)
+        if (
+            move is not None
+            and move.created_at >= since
+            and move.actor.startswith("staff:")
+            and order.status == move.to_status
+        ):
+            found.append((order, move))
+    if not found:
+        raise NotFound("there is no recent move to recall")
+    return max(found, key=lambda pair: pair[1].id)
 
 
 def recall(

@@ -45,7 +45,9 @@ def session_member(token: str) -> staff.StaffMember | None:
 
 def test_accounts_are_checked_and_passwords_stored_as_argon2id(demo):
     with transaction() as session:
-        user, generated = staff.add_staff(session, TEST_ACTOR, " Ana@Cafe.MX ", "Ana  López", "staff", ["centro", "roma"])
+        user, generated = staff.add_staff(
+            session, TEST_ACTOR, " Ana@Cafe.MX ", "Ana  López", "staff", ["centro", "roma"]
+        )
         assert (user.email, user.name, [s.id for s in user.stores]) == ("ana@cafe.mx", "Ana López", ["centro", "roma"])
         assert generated and len(generated) >= 20 and generated not in user.password_hash
         assert user.password_hash.startswith("$argon2id$")
