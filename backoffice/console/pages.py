@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from math import ceil
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -30,13 +30,14 @@ from backoffice.console.web import (
     request_language,
     safe_next,
     set_cookie,
+    staff_context,
     staff_only,
 )
 from backoffice.http_errors import status_of
 from backoffice.payments import in_thread
 from comanda import models as m
 from comanda.db import new_session, transaction
-from comanda.enums import LoginOutcome, OrderStatus, StaffRole
+from comanda.enums import LoginOutcome, OrderStatus
 from comanda.errors import ComandaError, NotFound
 from comanda.i18n import t
 from comanda.services import order_queue, staff
@@ -47,36 +48,9 @@ from comanda.settings import setting_int
 bp = Blueprint("console", url_prefix="/console")
 bp.static("/static", str(STATIC), name="static")
 
-# The console's sections: path, the label's key, who sees it; a path of None is a page still to come.
-NAV: Tuple[Tuple[str, Optional[str], Tuple[StaffRole, ...]], ...] = (
-    ("inbox", None, tuple(StaffRole)),
-    ("queue", "/console/queue", tuple(StaffRole)),
-    ("returns", None, tuple(StaffRole)),
-    ("review", None, (StaffRole.OWNER, StaffRole.MANAGER)),
-    ("purchasing", None, (StaffRole.OWNER, StaffRole.MANAGER)),
-    ("reports", None, (StaffRole.OWNER, StaffRole.MANAGER)),
-    ("customers", None, (StaffRole.OWNER, StaffRole.MANAGER)),
-    ("staff", "/console/staff", (StaffRole.OWNER,)),
-)
-
-
-def navigation(member: StaffMember) -> List[Dict[str, Any]]:
-    return [{"key": key, "path": path} for key, path, roles in NAV if member.role in roles]
-
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTTPResponse:
-    visit: Visit = request.ctx.visit
-    body = render(
-        template,
-        me=visit.member,
-        visit=visit,
-        csrf=visit.csrf,
-        lang=visit.lang,
-        nav=navigation(visit.member),
-        path=request.path,
-        **context,
-    )
-    return html(body, status)
+    return html(render(template, **staff_context(request.ctx.visit, request.path), **context), status)
 
 
 # --- login and logout ----------------------------------------------------------------------------

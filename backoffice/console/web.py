@@ -13,7 +13,7 @@ import hmac
 from dataclasses import dataclass
 from functools import cache, wraps
 from pathlib import Path
-from typing import Any, Callable, Coroutine, Optional
+from typing import Any, Callable, Coroutine, Dict, List, Optional, Tuple
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
@@ -189,13 +189,38 @@ def login_redirect(request: Request) -> HTTPResponse:
     return response.redirect(target, status=303)
 
 
-def error_page(visit: Optional[Visit], lang: str, status: int, message: str) -> HTTPResponse:
-    return html(
-        render(
-            "error.html", me=visit.member if visit else None, visit=visit, lang=lang, message=message, status=status
-        ),
-        status,
-    )
+# The console's sections: path, the label's key, who sees it; a path of None is a page still to come.
+NAV: Tuple[Tuple[str, Optional[str], Tuple[StaffRole, ...]], ...] = (
+    ("inbox", None, tuple(StaffRole)),
+    ("queue", "/console/queue", tuple(StaffRole)),
+    ("returns", None, tuple(StaffRole)),
+    ("review", None, (StaffRole.OWNER, StaffRole.MANAGER)),
+    ("purchasing", None, (StaffRole.OWNER, StaffRole.MANAGER)),
+    ("reports", None, (StaffRole.OWNER, StaffRole.MANAGER)),
+    ("customers", None, (StaffRole.OWNER, StaffRole.MANAGER)),
+    ("staff", "/console/staff", (StaffRole.OWNER,)),
+)
+
+
+def navigation(member: StaffMember) -> List[Dict[str, Any]]:
+    return [{"key": key, "path": path} for key, path, roles in NAV if member.role in roles]
+
+
+def staff_context(visit: Visit, path: str) -> Dict[str, Any]:
+    """What every logged-in page's layout needs."""
+    return {
+        "me": visit.member,
+        "visit": visit,
+        "csrf": visit.csrf,
+        "lang": visit.lang,
+        "nav": navigation(visit.member),
+        "path": path,
+    }
+
+
+def error_page(visit: Optional[Visit], lang: str, status: int, message: str, path: str = "") -> HTTPResponse:
+    context = staff_context(visit, path) if visit else {"me": None, "lang": lang}
+    return html(render("error.html", **context, message=message, status=status), status)
 
 
 def staff_only(*roles: StaffRole) -> Callable[[Handler], Handler]:

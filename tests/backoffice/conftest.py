@@ -198,3 +198,55 @@ class Graph:
 @pytest.fixture
 def graph(backoffice) -> Graph:
     return Graph(backoffice)
+
+
+@pytest.fixture
+def staff_headers(demo) -> Dict[str, str]:
+    """An owner's personal token on the test's database, as the staff API wants it."""
+    from tests.helpers.console import add_staff, personal_token
+
+    add_staff("api@cafe.mx", role="owner")
+    return {"Authorization": f"Bearer {personal_token('api@cafe.mx')}"}
+
+
+CONSOLE_ENV = {
+    "COMANDA_RASA_TOKEN": "console-rasa-token",
+    "COMANDA_NOTIFY_POLL_SECONDS": "0.2",
+    "COMANDA_CONSOLE_POLL_SECONDS": "0.2",
+    "COMANDA_PAYMENT_SWEEP_SECONDS": "60",
+}
+
+
+class Offices:
+    """Back offices on the test's database (several: replicas of one deployment), stopped at the end."""
+
+    def __init__(self, database_url: str, receiver: Receiver, folder: Path, monkeypatch) -> None:
+        self.database_url, self.receiver, self.folder = database_url, receiver, folder
+        self.procs: List[subprocess.Popen] = []
+        for name, value in CONSOLE_ENV.items():
+            monkeypatch.setenv(name, value)
+
+    def start(self, **extra: str) -> str:
+        port = free_port()
+        env = {**backoffice_env(self.database_url, port, self.receiver.url), **CONSOLE_ENV, **extra}
+        self.procs.append(start(port, env, self.folder / f"backoffice-{port}.log"))
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            stop(proc)
+
+
+@pytest.fixture
+def offices(demo, receiver: Receiver, tmp_path: Path, monkeypatch) -> Iterator[Offices]:
+    with receiver.lock:
+        receiver.posts.clear()
+    found = Offices(demo, receiver, tmp_path, monkeypatch)
+    yield found
+    found.stop()
+
+
+@pytest.fixture
+def console_url(offices: Offices) -> str:
+    """One back office on the test's database, with Rasa = the receiver and fast background loops."""
+    return offices.start()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import threading
+import time
 from decimal import Decimal
-from typing import Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+import requests
 
 from comanda import clock
 from comanda import models as m
@@ -23,8 +28,14 @@ def add_staff(
 ) -> int:
     with transaction() as session:
         user, _ = staff.add_staff(
-            session, TEST_ACTOR, email, email.split("@")[0].title(), role, [] if role == "owner" else list(stores),
-            password=password, language=language,
+            session,
+            TEST_ACTOR,
+            email,
+            email.split("@")[0].title(),
+            role,
+            [] if role == "owner" else list(stores),
+            password=password,
+            language=language,
         )
         return user.id
 
@@ -86,3 +97,84 @@ def queued_order(
 def order_row(order_id: int) -> m.Order:
     with new_session() as session:
         return session.get(m.Order, order_id)
+
+
+class ConsoleClient:
+    """A browser without JavaScript: cookies, the login form and its CSRF token, htmx-style posts."""
+
+    def __init__(self, base: str, **headers: str) -> None:
+        self.base = base
+        self.http = requests.Session()
+        self.http.headers.update(headers)
+
+    def login(self, email: str, password: str = PASSWORD, next_path: str = "/console/queue") -> requests.Response:
+        form = self.http.get(f"{self.base}/console/login", timeout=10)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token, form.text
+        data = {"email": email, "password": password, "csrf_token": token.group(1), "next": next_path}
+        return self.http.post(f"{self.base}/console/login", data=data, allow_redirects=False, timeout=30)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.http.get(f"{self.base}{path}", allow_redirects=False, timeout=10, **kwargs)
+
+    def csrf(self) -> str:
+        """The session's token, as a logged-in page gives it to htmx."""
+        page = self.get("/console/queue")
+        found = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', page.text)
+        assert found, page.text[:500]
+        return found.group(1)
+
+    def post(
+        self, path: str, data: Optional[dict] = None, csrf: Optional[str] = "auto", htmx: bool = True
+    ) -> requests.Response:
+        headers = {"HX-Request": "true"} if htmx else {}
+        if csrf == "auto":
+            csrf = self.csrf()
+        if csrf:
+            headers["X-CSRF-Token"] = csrf
+        return self.http.post(f"{self.base}{path}", data=data or {}, headers=headers, allow_redirects=False, timeout=30)
+
+
+class EventStream:
+    """A server-sent events stream read in a thread, as a browser's EventSource would."""
+
+    def __init__(self, url: str, http: Optional[requests.Session] = None) -> None:
+        self.events: List[Tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.response = (http or requests.Session()).get(
+            url, stream=True, timeout=(5, 60), headers={"Accept": "text/event-stream"}
+        )
+        self.status = self.response.status_code
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        if self.status == 200:
+            self.thread.start()
+
+    def _read(self) -> None:
+        name, data = "message", []
+        try:
+            for line in self.response.iter_lines(decode_unicode=True):
+                if line == "":
+                    if data:
+                        with self.lock:
+                            self.events.append((name, "\n".join(data)))
+                    name, data = "message", []
+                elif line.startswith("event:"):
+                    name = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].lstrip(" ") if line.startswith("data: ") else line[5:])
+        except (requests.RequestException, AttributeError, ValueError):
+            return  # closed
+
+    def wait_for(self, match: Callable[[str, str], bool], timeout: float = 15) -> str:
+        """The data of the first event (name, data) that matches, waiting for it to arrive."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                found = [data for name, data in self.events if match(name, data)]
+            if found:
+                return found[0]
+            assert time.monotonic() < deadline, f"no matching event; got {[n for n, _ in self.events]}"
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.response.close()
