@@ -219,18 +219,15 @@ async def queue_stream(request: Request) -> Optional[HTTPResponse]:
     return await live.stream(request, "queue", lambda: columns_html(visit, store), still_allowed)
 
 
-def status_label(status: str, lang: str) -> str:
-    key = f"console.queue.column.{status}" if status in order_queue.STAGES else f"console.queue.done.{status}"
-    return t(key, lang)
-
-
 def _queue_action(request: Request, visit: Visit, work: Any) -> Tuple[str, str]:
     """Run a queue move; the flash line it leaves (moved, or why not) and its status."""
     lang = visit.lang
     try:
         with transaction() as session:
             order, done = work(session)
-            return t(done, lang, ticket=order.ticket_code, status=status_label(order.status, lang)), "ok"
+            state = t(f"console.queue.state.{order.status}", lang)
+            column = t(f"console.queue.column.{order.status}", lang) if order.status in order_queue.STAGES else state
+            return t(done, lang, ticket=order.ticket_code, status=state, column=column), "ok"
     except StatusConflict:
         return t("console.queue.conflict", lang), "warn"
     except NotFound as exc:

@@ -83,6 +83,13 @@ class Receiver:
             time.sleep(0.05)
 
 
+def order_events(receiver: Receiver, order_id: int) -> List[str]:
+    """The order updates Rasa was asked to tell the customer (trigger_intent calls), in order."""
+    with receiver.lock:
+        bodies = [json.loads(p.body) for p in receiver.posts if "/trigger_intent" in p.path]
+    return [b["entities"]["event"] for b in bodies if b.get("entities", {}).get("order_id") == order_id]
+
+
 def value_of(payload: Dict[str, Any]) -> Dict[str, Any]:
     return payload["entry"][0]["changes"][0]["value"]
 
@@ -250,3 +257,31 @@ def offices(demo, receiver: Receiver, tmp_path: Path, monkeypatch) -> Iterator[O
 def console_url(offices: Offices) -> str:
     """One back office on the test's database, with Rasa = the receiver and fast background loops."""
     return offices.start()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+SCREENSHOTS = ROOT / "reports" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail("no /usr/bin/chromium: run `apt-get install -y chromium`", pytrace=False)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

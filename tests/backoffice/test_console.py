@@ -147,7 +147,7 @@ def test_every_state_changing_request_needs_the_sessions_csrf_token(people, cons
     assert ana.post("/console/queue/recall", csrf=None).status_code == 403
     assert order_row(order_id).status == "received"
     moved = ana.post(bump, {"expected": "received"})
-    assert moved.status_code == 200 and "C-001: Preparando. Le avisamos al cliente." in moved.text
+    assert moved.status_code == 200 and "C-001: En preparación. Le avisamos al cliente." in moved.text
     assert order_row(order_id).status == "preparing"
     again = ana.post(bump, {"expected": "received"})  # a second tap on the old card
     assert "Alguien ya había movido ese pedido" in again.text and order_row(order_id).status == "preparing"
@@ -265,7 +265,7 @@ def test_the_board_is_public_read_only_and_live(people, console_url):
     page = requests.get(f"{console_url}/board/centro", timeout=10)
     assert page.status_code == 200 and "Café Esquina Centro" in page.text and "C-001" in page.text
     assert "Ana" not in page.text and "csrf" not in page.text.lower()
-    assert "Ready! Come and get it" in requests.get(f"{console_url}/board/centro?lang=en", timeout=10).text
+    assert "Ready for pickup" in requests.get(f"{console_url}/board/centro?lang=en", timeout=10).text
     assert requests.get(f"{console_url}/board/polanco", timeout=10).status_code == 404
     assert requests.post(f"{console_url}/board/centro", timeout=10).status_code == 405
     live = EventStream(f"{console_url}/board/centro/stream")

@@ -12,9 +12,14 @@
     return !!form && form.dataset.sound === "on";
   }
 
+  function count(name) {
+    document.body.dataset[name] = String(Number(document.body.dataset[name] || 0) + 1);
+  }
+
   function chime() {
-    document.body.dataset.chimes = String(Number(document.body.dataset.chimes || 0) + 1);
+    count("newOrders");
     if (!soundOn()) return;
+    count("chimes");
     try {
       audio = audio || new (window.AudioContext || window.webkitAudioContext)();
       [0, 0.18].forEach(function (start, i) {
