@@ -23,7 +23,7 @@ from typing import Any, FrozenSet, Iterable, List, Optional, Sequence, Tuple, Ty
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -231,7 +231,7 @@ def _stores(session: Session, business_id: str, role: StaffRole, store_ids: Sequ
             raise InvalidInput("owners see every store: leave the stores out")
         return []
     if not store_ids:
-        raise InvalidInput(f"a {role.value} works at one store at least: say which (e.g. centro,roma)")
+        raise InvalidInput("managers and staff work at one store at least: say which (e.g. centro,roma)")
     found = {
         s.id: s
         for s in session.execute(
@@ -316,7 +316,8 @@ def create_demo_owner(session: Session, actor: Actor) -> Optional[Tuple[str, str
 
 
 def list_staff(session: Session, business_id: Optional[str] = None) -> List[m.StaffUser]:
-    query = select(m.StaffUser).order_by(m.StaffUser.role, m.StaffUser.email)
+    rank = case({role.value: position for position, role in enumerate(StaffRole)}, value=m.StaffUser.role)
+    query = select(m.StaffUser).order_by(rank, m.StaffUser.email)
     if business_id:
         query = query.where(m.StaffUser.business_id == business_id)
     return list(session.execute(query).scalars())
