@@ -140,4 +140,9 @@ async def staff_state(request: Request, staff_id: int, what: str) -> HTTPRespons
             return user.email, None
         return user.email, staff.set_password(session, visit.actor, user)
 
-    return await change(request, work, f"console.staff.{what}d" if what != "password" else "console.staff.password_set")
+    done = {
+        "disable": "console.staff.disabled",
+        "enable": "console.staff.enabled",
+        "password": "console.staff.password_set",
+    }
+    return await change(request, work, done[what])
