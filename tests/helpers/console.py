@@ -150,7 +150,8 @@ class EventStream:
             self.thread.start()
 
     def _read(self) -> None:
-        name, data = "message", []
+        name: str = "message"
+        data: List[str] = []
         try:
             for line in self.response.iter_lines(decode_unicode=True):
                 if line == "":
