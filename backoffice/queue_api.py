@@ -1,68 +1,85 @@
-"""The order-queue JSON API for staff (a screen comes with the staff console), behind a bearer token
-(COMANDA_STAFF_API_TOKEN) until the console brings logins.
+"""The order-queue JSON API for staff and their integrations, on personal tokens
+(``Authorization: Bearer cst_…``, made with ``comanda staff token EMAIL``). A token acts as its owner, with
+the owner's stores: another store's order is 404, as if it did not exist.
 
 - ``GET /api/orders?store=&status=``: the newest orders first (at most 200);
 - ``GET /api/orders/<id>``: one order with its lines, payments and status history;
 - ``POST /api/orders/<id>/status {"status": "preparing"}``: received → preparing → ready → delivered
   (delivery) or picked_up (pickup), or cancelled; the customer is told in their language;
+- ``POST /api/orders/<id>/recall``: undo the order's last queue move (within COMANDA_QUEUE_RECALL_MINUTES);
 - ``POST /api/orders/<id>/spei-received {"amount": "96.00", "bank_reference": "…"}``: staff saw the
   transfer in the bank; the amount is checked like a provider's.
+
+Every order carries what a driver needs: the customer's phone, the delivery address and the location the
+customer shared (with a map link). The rules live in ``comanda.services.order_queue``.
 """
 
 from __future__ import annotations
 
-import hmac
 from decimal import Decimal
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional, TypeVar
 
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
+from backoffice.console.web import client_ip
+from backoffice.http_errors import json_error
 from backoffice.payments import in_thread
 from comanda import models as m
 from comanda.db import new_session, transaction
+from comanda.enums import Fulfilment
 from comanda.errors import ComandaError, InvalidInput
 from comanda.money import money
-from comanda.services import notifications, orders, payments
-from comanda.settings import setting
+from comanda.services import order_queue, staff
+from comanda.services.audit import Actor
+from comanda.services.staff import StaffMember
 
 bp = Blueprint("queue_api", url_prefix="/api/orders")
-STAFF_TARGETS = ("preparing", "ready", "delivered", "picked_up", "cancelled")
-LIST_LIMIT = 200
-HTTP_STATUS = {
-    "not_found": 404,
-    "invalid_input": 400,
-    "status_conflict": 409,
-    "cannot_cancel": 409,
-    "not_payable": 409,
-    "out_of_stock": 409,
-    "config": 503,
-}
-ACTOR = "staff:api"
+T = TypeVar("T")
 
 
-def authorized(request: Request) -> bool:
+def bearer(request: Request) -> Optional[str]:
     scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        token.encode(), setting("COMANDA_STAFF_API_TOKEN").encode()
-    )
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def token_member(token: Optional[str]) -> Optional[StaffMember]:
+    with transaction() as session:
+        return staff.token_member(session, token)
 
 
 @bp.middleware("request")
 async def staff_only(request: Request) -> Optional[HTTPResponse]:
-    if not authorized(request):
+    member = await in_thread(token_member, bearer(request))
+    if member is None:
         return response.json(
-            {"error": "a staff bearer token is required"},
+            {"error": "a staff member's personal token is required (comanda staff token EMAIL)"},
             status=401,
             headers={"WWW-Authenticate": 'Bearer realm="comanda"'},
         )
+    request.ctx.member = member
+    request.ctx.actor = member.actor(client_ip(request))
     return None
 
 
-def summary(order: m.Order) -> Dict[str, Any]:
+def maps_url(latitude: Decimal, longitude: Decimal) -> str:
+    return f"https://www.google.com/maps/search/?api=1&query={latitude},{longitude}"
+
+
+def summary(session: Session, order: m.Order) -> Dict[str, Any]:
+    customer = session.get(m.Customer, order.customer_id)
+    location = (
+        {
+            "latitude": str(order.delivery_latitude),
+            "longitude": str(order.delivery_longitude),
+            "maps_url": maps_url(order.delivery_latitude, order.delivery_longitude),
+        }
+        if order.delivery_latitude is not None and order.delivery_longitude is not None
+        else None
+    )
     return {
         "id": order.id,
         "store": order.store_id,
@@ -72,6 +89,15 @@ def summary(order: m.Order) -> Dict[str, Any]:
         "ticket": order.ticket_code,
         "fulfilment": order.fulfilment,
         "customer_name": order.customer_name,
+        "customer": {"name": order.customer_name, "phone": customer.phone if customer else None},
+        "delivery": {
+            "address": order.delivery_address,
+            "postal_code": order.delivery_postal_code,
+            "location": location,
+        }
+        if order.fulfilment == Fulfilment.DELIVERY
+        else None,
+        "note": order.note,
         "total": str(order.total),
         "currency": order.currency,
         "language": order.language,
@@ -81,6 +107,8 @@ def summary(order: m.Order) -> Dict[str, Any]:
                 "sku": line.sku,
                 "description": line.description,
                 "quantity": line.quantity,
+                "modifiers": line.modifiers or {},
+                "note": line.note,
                 "line_total": str(line.line_total),
             }
             for line in order.lines
@@ -94,7 +122,7 @@ def detail(session: Session, order: m.Order) -> Dict[str, Any]:
         select(m.OrderStatusChange).where(m.OrderStatusChange.order_id == order.id).order_by(m.OrderStatusChange.id)
     ).scalars()
     return {
-        **summary(order),
+        **summary(session, order),
         "delivery_address": order.delivery_address,
         "payments": [
             {
@@ -116,48 +144,23 @@ def detail(session: Session, order: m.Order) -> Dict[str, Any]:
     }
 
 
-def list_orders(store: Optional[str], status: Optional[str]) -> Dict[str, Any]:
-    query = select(m.Order).options(selectinload(m.Order.lines)).order_by(m.Order.id.desc()).limit(LIST_LIMIT)
-    if store:
-        query = query.where(m.Order.store_id == store)
-    if status:
-        query = query.where(m.Order.status == status)
+def read(work: Callable[[Session], T]) -> T:
     with new_session() as session:
-        return {"orders": [summary(order) for order in session.execute(query).scalars()]}
+        return work(session)
 
 
-def show_order(order_id: int) -> Dict[str, Any]:
-    with new_session() as session:
-        return detail(session, orders.get_order(session, order_id))
-
-
-def move_order(order_id: int, target: str) -> Dict[str, Any]:
-    """One staff move and its announcement, in one transaction."""
-    if target not in STAFF_TARGETS:
-        raise InvalidInput(f"'status' must be one of {', '.join(STAFF_TARGETS)}")
+def write(work: Callable[[Session], T]) -> T:
     with transaction() as session:
-        order = orders.get_order(session, order_id)
-        ending = {"delivered": "delivery", "picked_up": "pickup"}.get(target)
-        if ending and order.fulfilment != ending:
-            raise InvalidInput(f"order {order_id} is for {order.fulfilment}: it cannot be {target}")
-        if target == "cancelled":
-            orders.cancel_order(session, order, ACTOR)
-        else:
-            orders.set_status(session, order, target, ACTOR)
-        if target == "picked_up":
-            payments.collect_cash(session, order, ACTOR)
-        notifications.notify(session, order, target)
-        return detail(session, order)
+        return work(session)
 
 
-def spei_received(order_id: int, amount: Decimal, bank_reference: Optional[str]) -> Dict[str, Any]:
-    with transaction() as session:
-        outcome = payments.mark_spei_received(session, order_id, amount, ACTOR, bank_reference)
-        return {"outcome": outcome, "order": detail(session, orders.get_order(session, order_id))}
-
-
-def error(exc: ComandaError) -> HTTPResponse:
-    return response.json({"error": exc.message, "code": exc.code}, status=HTTP_STATUS.get(exc.code, 400))
+async def answer(
+    request: Request, run: Callable[[Callable[[Session], T]], T], work: Callable[[Session], T]
+) -> HTTPResponse:
+    try:
+        return response.json(await in_thread(run, work))
+    except ComandaError as exc:
+        return json_error(exc)
 
 
 def body(request: Request) -> Dict[str, Any]:
@@ -166,36 +169,51 @@ def body(request: Request) -> Dict[str, Any]:
 
 @bp.get("")
 async def index(request: Request) -> HTTPResponse:
-    return response.json(await in_thread(list_orders, request.args.get("store"), request.args.get("status")))
+    member: StaffMember = request.ctx.member
+    store, status = request.args.get("store"), request.args.get("status")
+    return await answer(
+        request,
+        read,
+        lambda s: {"orders": [summary(s, o) for o in order_queue.list_orders(s, member, store, status)]},
+    )
 
 
 @bp.get("/<order_id:int>")
 async def show(request: Request, order_id: int) -> HTTPResponse:
-    try:
-        return response.json(await in_thread(show_order, order_id))
-    except ComandaError as exc:
-        return error(exc)
+    member: StaffMember = request.ctx.member
+    return await answer(request, read, lambda s: detail(s, staff.visible_order(s, member, order_id)))
 
 
 @bp.post("/<order_id:int>/status")
 async def set_status(request: Request, order_id: int) -> HTTPResponse:
-    try:
-        return response.json(await in_thread(move_order, order_id, str(body(request).get("status"))))
-    except ComandaError as exc:
-        return error(exc)
+    member: StaffMember = request.ctx.member
+    actor: Actor = request.ctx.actor
+    target = body(request).get("status")
+    return await answer(request, write, lambda s: detail(s, order_queue.move(s, member, actor, order_id, target)))
+
+
+@bp.post("/<order_id:int>/recall")
+async def recall(request: Request, order_id: int) -> HTTPResponse:
+    member: StaffMember = request.ctx.member
+    actor: Actor = request.ctx.actor
+    return await answer(request, write, lambda s: detail(s, order_queue.recall(s, member, actor, order_id=order_id)))
 
 
 @bp.post("/<order_id:int>/spei-received")
 async def spei(request: Request, order_id: int) -> HTTPResponse:
+    member: StaffMember = request.ctx.member
+    actor: Actor = request.ctx.actor
     data = body(request)
     try:
         amount = money(str(data.get("amount")))
     except InvalidInput as exc:
-        return error(InvalidInput(f"'amount' must be the amount received, e.g. \"96.00\" ({exc.message})"))
+        return json_error(InvalidInput(f"'amount' must be the amount received, e.g. \"96.00\" ({exc.message})"))
     reference = data.get("bank_reference")
     if reference is not None and not isinstance(reference, str):
-        return error(InvalidInput("'bank_reference' must be the transfer's reference as text"))
-    try:
-        return response.json(await in_thread(spei_received, order_id, amount, reference or None))
-    except ComandaError as exc:
-        return error(exc)
+        return json_error(InvalidInput("'bank_reference' must be the transfer's reference as text"))
+
+    def work(session: Session) -> Dict[str, Any]:
+        outcome = order_queue.confirm_spei(session, member, actor, order_id, amount, reference or None)
+        return {"outcome": outcome, "order": detail(session, staff.visible_order(session, member, order_id))}
+
+    return await answer(request, write, work)

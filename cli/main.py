@@ -42,16 +42,22 @@ def cmd_seed(args: argparse.Namespace) -> int:
     path = Path(args.file or setting("COMANDA_CATALOG"))
     data = read_catalog(path)
     with transaction() as session:
-        if args.if_empty and session.execute(select(m.Business.id).limit(1)).first():
-            print("database already has a business: not seeding")
-            return 0
-        report = load_catalog(session, data)
-    if report.changed:
-        created = ", ".join(f"{n} {t}" for t, n in sorted(report.created.items())) or "nothing"
-        updated = ", ".join(f"{n} {t}" for t, n in sorted(report.updated.items())) or "nothing"
-        print(f"loaded {path.name}: created {created}; updated {updated}")
+        seeded_already = args.if_empty and session.execute(select(m.Business.id).limit(1)).first()
+    if seeded_already:
+        print("database already has a business: not seeding")
     else:
-        print(f"loaded {path.name}: already up to date, nothing changed")
+        with transaction() as session:
+            report = load_catalog(session, data)
+        if report.changed:
+            created = ", ".join(f"{n} {t}" for t, n in sorted(report.created.items())) or "nothing"
+            updated = ", ".join(f"{n} {t}" for t, n in sorted(report.updated.items())) or "nothing"
+            print(f"loaded {path.name}: created {created}; updated {updated}")
+        else:
+            print(f"loaded {path.name}: already up to date, nothing changed")
+    if args.demo:  # the demo's first owner, when the database has no staff yet (`make run` prints its login)
+        from cli.staff import ensure_demo_owner
+
+        ensure_demo_owner()
     return 0
 
 
@@ -273,9 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from cli.cfdi import add_cfdi_parser
     from cli.handoffs import add_handoffs_parser
+    from cli.staff import add_staff_parser
 
     add_cfdi_parser(sub)
     add_handoffs_parser(sub)
+    add_staff_parser(sub)
     return parser
 
 

@@ -174,6 +174,7 @@ class PaymentStatus(StrEnum):
     REFUNDED = "refunded"
     PARTIALLY_REFUNDED = "partially_refunded"
     FLAGGED = "flagged"
+    VOIDED = "voided"  # cash recorded at a hand-over that staff recalled: no money changed hands
 
 
 class FlagReason(StrEnum):
@@ -404,3 +405,24 @@ class PrivacyRequestStatus(StrEnum):
     OPEN = "open"
     DONE = "done"
     REJECTED = "rejected"
+
+
+# --- staff console ------------------------------------------------------------------------------
+
+
+class LoginOutcome(StrEnum):
+    """How a console login attempt ended; wrong passwords and unknown accounts count towards throttling."""
+
+    SUCCEEDED = "succeeded"
+    WRONG_PASSWORD = "wrong_password"
+    UNKNOWN_ACCOUNT = "unknown_account"
+    DISABLED = "disabled"
+    THROTTLED = "throttled"
+
+
+class SessionEndReason(StrEnum):
+    LOGOUT = "logout"
+    IDLE = "idle"
+    EXPIRED = "expired"
+    DISABLED = "disabled"
+    PASSWORD_CHANGED = "password_changed"

@@ -25,11 +25,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import declarative_base, relationship
 
 from comanda.clock import now
-from comanda.enums import SandboxWebhookStatus, check_in
+from comanda.enums import LoginOutcome, SandboxWebhookStatus, SessionEndReason, StaffRole, check_in
 from comanda.types import Coordinate, Money, Quantity, UTCDateTime
 
 NAMING_CONVENTION = {
@@ -101,6 +102,9 @@ class Store(Base):
     longitude = Column(Coordinate)
     delivery_radius_km = Column(Quantity)
     ticket_prefix = Column(String(4), nullable=False, default="A")  # "C" → tickets C-001, C-002, ...
+    # The queue display colours an order's age: yellow from warn, red from late (minutes in the queue).
+    queue_warn_minutes = Column(Integer, nullable=False, default=10, server_default="10")
+    queue_late_minutes = Column(Integer, nullable=False, default=20, server_default="20")
     active = Column(Boolean, nullable=False, default=True)
     created_at = _created()
 
@@ -117,16 +121,82 @@ class StoreDeliveryPostalCode(Base):
 
 
 class StaffUser(Base):
+    """A person who works in the console. Owners see every store of the business; managers and staff
+    see the stores listed in staff_store_access (comanda.services.staff scopes every query by them)."""
+
     __tablename__ = "staff_users"
     id = _id()
     business_id = Column(ForeignKey("businesses.id"), nullable=False)
-    store_id = Column(ForeignKey("stores.id"))  # None: every store of the business
-    email = Column(String(320), nullable=False, unique=True)
+    email = Column(String(320), nullable=False, unique=True)  # lower-case
     name = Column(String(200), nullable=False)
-    role = Column(String(20), nullable=False, default="staff")  # owner | manager | staff
-    password_hash = Column(String(300))
+    role = Column(String(20), nullable=False, default=StaffRole.STAFF.value)
+    password_hash = Column(String(300))  # argon2id
     active = Column(Boolean, nullable=False, default=True)
+    language = Column(String(2), nullable=False, default="es", server_default="es")  # the console speaks it
+    sound_on = Column(Boolean, nullable=False, default=True, server_default=true())  # new orders and chats chime
     created_at = _created()
+    disabled_at = Column(UTCDateTime)
+    last_login_at = Column(UTCDateTime)
+
+    stores = relationship("Store", secondary="staff_store_access", order_by="Store.id")
+    __table_args__ = (check_in("role", StaffRole),)
+
+
+class StaffStoreAccess(Base):
+    """Which stores a manager or staff member works at (many to many)."""
+
+    __tablename__ = "staff_store_access"
+    staff_id = Column(ForeignKey("staff_users.id"), primary_key=True)
+    store_id = Column(ForeignKey("stores.id"), primary_key=True, index=True)
+
+
+class StaffSession(Base):
+    """A console login, kept in the database so every back-office replica knows it. The cookie holds a
+    random token; only its SHA-256 is stored, so a copy of the database opens no session."""
+
+    __tablename__ = "staff_sessions"
+    id = Column(String(64), primary_key=True)  # SHA-256 (hex) of the cookie's token
+    staff_id = Column(ForeignKey("staff_users.id"), nullable=False, index=True)
+    ip = Column(String(45))
+    user_agent = Column(String(300))
+    created_at = _created()
+    last_seen_at = Column(UTCDateTime, nullable=False, default=now)  # idle expiry counts from here
+    expires_at = Column(UTCDateTime, nullable=False)  # absolute expiry
+    ended_at = Column(UTCDateTime)  # logout, account disabled, or expired
+    end_reason = Column(String(20))
+    __table_args__ = (check_in("end_reason", SessionEndReason),)
+
+
+class StaffApiToken(Base):
+    """A personal bearer token for the staff API (integrations, scripts): it acts as its owner, with the
+    owner's stores. Shown once; only its SHA-256 is stored."""
+
+    __tablename__ = "staff_api_tokens"
+    id = _id()
+    staff_id = Column(ForeignKey("staff_users.id"), nullable=False, index=True)
+    label = Column(String(100))
+    token_hash = Column(String(64), nullable=False, unique=True)
+    prefix = Column(String(12), nullable=False)  # the token's first characters, to tell tokens apart in lists
+    created_at = _created()
+    last_used_at = Column(UTCDateTime)
+    revoked_at = Column(UTCDateTime)
+
+
+class LoginAttempt(Base):
+    """Every console login attempt: wrong passwords are counted per account and per address to throttle
+    guessing (in the database, so the limit holds across replicas)."""
+
+    __tablename__ = "login_attempts"
+    id = _id()
+    email = Column(String(320), nullable=False)
+    ip = Column(String(45), nullable=False)
+    outcome = Column(String(20), nullable=False)
+    created_at = _created()
+    __table_args__ = (
+        check_in("outcome", LoginOutcome),
+        Index("ix_login_attempts_email_created", "email", "created_at"),
+        Index("ix_login_attempts_ip_created", "ip", "created_at"),
+    )
 
 
 # --- customers and conversations -----------------------------------------------------------------
@@ -476,6 +546,7 @@ class Order(Base):
     delivery_latitude = Column(Coordinate)
     delivery_longitude = Column(Coordinate)
     customer_name = Column(String(200))
+    note = Column(String(500))  # for the kitchen or the driver, shown on the queue display's card
     subtotal = Column(Money, nullable=False)
     delivery_fee = Column(Money, nullable=False, default=0)
     total = Column(Money, nullable=False)
@@ -510,6 +581,7 @@ class OrderLine(Base):
     modifiers = Column(JSON, nullable=False, default=dict)
     unit_price = Column(Money, nullable=False)  # IVA included, modifiers included
     line_total = Column(Money, nullable=False)
+    note = Column(String(300))  # "bien picosos": what the kitchen reads on the line
     sat_prod_serv = Column(String(8), nullable=False)
     sat_unit = Column(String(3), nullable=False)
     returned_quantity = Column(Integer, nullable=False, default=0)
@@ -875,5 +947,6 @@ class AuditEvent(Base):
     entity_type = Column(String(40), nullable=False)
     entity_id = Column(String(60), nullable=False)
     data = Column(JSON, nullable=False, default=dict)
+    ip = Column(String(45))  # where a staff member acted from (None: the command line, the system)
     created_at = _created()
     __table_args__ = (Index("ix_audit_events_entity", "entity_type", "entity_id"),)

@@ -352,13 +352,6 @@ _DEFINITIONS = [
         "empty: the business's name",
     ),
     Setting(
-        "COMANDA_STAFF_API_TOKEN",
-        "Bearer token of the back office's order-queue API (until staff logins).",
-        _generated_secret("staff-api-token"),
-        "random, kept in var/secrets/staff-api-token",
-        secret=True,
-    ),
-    Setting(
         "COMANDA_PAYMENT_SWEEP_SECONDS",
         "How often the back office expires orders whose stock hold ran out.",
         _const("15"),
@@ -388,6 +381,62 @@ _DEFINITIONS = [
         "How often the back office looks for handoff tickets nobody took in the business's waiting time.",
         _const("30"),
         "30",
+    ),
+    # --- staff console: sessions, logins, the live queue ---
+    Setting(
+        "COMANDA_CONSOLE_SESSION_IDLE_MINUTES",
+        "A console session unused this long ends (the live queue display keeps its session in use).",
+        _const("720"),
+        "720 (12 hours)",
+    ),
+    Setting(
+        "COMANDA_CONSOLE_SESSION_HOURS",
+        "A console session ends this long after the login, used or not.",
+        _const("72"),
+        "72",
+    ),
+    Setting(
+        "COMANDA_CONSOLE_SECURE_COOKIE",
+        "Mark the console's session cookie Secure: auto (when the request came over HTTPS), 1 or 0.",
+        _const("auto"),
+        "auto",
+    ),
+    Setting(
+        "COMANDA_BACKOFFICE_PROXIES",
+        "How many reverse proxies (load balancers) stand in front of the back office: the client's "
+        "address and HTTPS are then read from their X-Forwarded-For / X-Forwarded-Proto headers.",
+        _const("0"),
+        "0 (clients connect directly)",
+    ),
+    Setting(
+        "COMANDA_LOGIN_THROTTLE_MINUTES",
+        "Wrong console passwords are counted over this many minutes.",
+        _const("15"),
+        "15",
+    ),
+    Setting(
+        "COMANDA_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        "Wrong passwords for one account in that window before its logins wait.",
+        _const("5"),
+        "5",
+    ),
+    Setting(
+        "COMANDA_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        "Wrong passwords (or unknown accounts) from one address in that window before its logins wait.",
+        _const("20"),
+        "20",
+    ),
+    Setting(
+        "COMANDA_CONSOLE_POLL_SECONDS",
+        "How often each back office looks in the database for queue changes to push to open displays.",
+        _const("1"),
+        "1",
+    ),
+    Setting(
+        "COMANDA_QUEUE_RECALL_MINUTES",
+        "How long after a queue move it can be recalled (undone) from the display or the API.",
+        _const("15"),
+        "15",
     ),
 ]
 

@@ -151,6 +151,8 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
                 "latitude": _decimal((store.get("location") or {}).get("latitude")),
                 "longitude": _decimal((store.get("location") or {}).get("longitude")),
                 "ticket_prefix": str(store.get("ticket_prefix") or store["id"][0]).upper(),
+                "queue_warn_minutes": int((store.get("queue") or {}).get("warn_minutes", 10)),
+                "queue_late_minutes": int((store.get("queue") or {}).get("late_minutes", 20)),
             },
         )
         for cp in delivery.get("postal_codes", []) if available else []:

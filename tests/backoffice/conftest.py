@@ -83,6 +83,13 @@ class Receiver:
             time.sleep(0.05)
 
 
+def order_events(receiver: Receiver, order_id: int) -> List[str]:
+    """The order updates Rasa was asked to tell the customer (trigger_intent calls), in order."""
+    with receiver.lock:
+        bodies = [json.loads(p.body) for p in receiver.posts if "/trigger_intent" in p.path]
+    return [b["entities"]["event"] for b in bodies if b.get("entities", {}).get("order_id") == order_id]
+
+
 def value_of(payload: Dict[str, Any]) -> Dict[str, Any]:
     return payload["entry"][0]["changes"][0]["value"]
 
@@ -198,3 +205,83 @@ class Graph:
 @pytest.fixture
 def graph(backoffice) -> Graph:
     return Graph(backoffice)
+
+
+@pytest.fixture
+def staff_headers(demo) -> Dict[str, str]:
+    """An owner's personal token on the test's database, as the staff API wants it."""
+    from tests.helpers.console import add_staff, personal_token
+
+    add_staff("api@cafe.mx", role="owner")
+    return {"Authorization": f"Bearer {personal_token('api@cafe.mx')}"}
+
+
+CONSOLE_ENV = {
+    "COMANDA_RASA_TOKEN": "console-rasa-token",
+    "COMANDA_NOTIFY_POLL_SECONDS": "0.2",
+    "COMANDA_CONSOLE_POLL_SECONDS": "0.2",
+    "COMANDA_PAYMENT_SWEEP_SECONDS": "60",
+}
+
+
+class Offices:
+    """Back offices on the test's database (several: replicas of one deployment), stopped at the end."""
+
+    def __init__(self, database_url: str, receiver: Receiver, folder: Path, monkeypatch) -> None:
+        self.database_url, self.receiver, self.folder = database_url, receiver, folder
+        self.procs: List[subprocess.Popen] = []
+        for name, value in CONSOLE_ENV.items():
+            monkeypatch.setenv(name, value)
+
+    def start(self, **extra: str) -> str:
+        port = free_port()
+        env = {**backoffice_env(self.database_url, port, self.receiver.url), **CONSOLE_ENV, **extra}
+        self.procs.append(start(port, env, self.folder / f"backoffice-{port}.log"))
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            stop(proc)
+
+
+@pytest.fixture
+def offices(demo, receiver: Receiver, tmp_path: Path, monkeypatch) -> Iterator[Offices]:
+    with receiver.lock:
+        receiver.posts.clear()
+    found = Offices(demo, receiver, tmp_path, monkeypatch)
+    yield found
+    found.stop()
+
+
+@pytest.fixture
+def console_url(offices: Offices) -> str:
+    """One back office on the test's database, with Rasa = the receiver and fast background loops."""
+    return offices.start()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+SCREENSHOTS = ROOT / "reports" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail("no /usr/bin/chromium: run `apt-get install -y chromium`", pytrace=False)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

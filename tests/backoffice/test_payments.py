@@ -43,10 +43,8 @@ from tests.helpers.payments import place, sandbox_event, signed
 
 SECRETS = {
     "COMANDA_SANDBOX_WEBHOOK_SECRET": "bo-sandbox-secret",
-    "COMANDA_STAFF_API_TOKEN": "bo-staff-token",
     "COMANDA_RASA_TOKEN": "bo-rasa-token",
 }
-STAFF = {"Authorization": f"Bearer {SECRETS['COMANDA_STAFF_API_TOKEN']}"}
 
 
 def run_office(database: str, receiver: Receiver, log: Path, monkeypatch, **extra: str) -> Iterator[str]:
@@ -227,44 +225,49 @@ def test_forged_tampered_stale_and_unsigned_webhooks_are_refused(office):
     assert signed.json() == {"outcome": "paid"}
 
 
-def test_the_queue_api_moves_orders_for_staff_only_and_tells_the_customer(office, receiver):
+def test_the_queue_api_moves_orders_for_staff_only_and_tells_the_customer(office, receiver, staff_headers):
     order_id = place(method="cash")
     api = f"{office}/api/orders"
     assert requests.get(api, timeout=10).status_code == 401
     assert requests.get(api, headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
     assert requests.post(f"{api}/{order_id}/status", json={"status": "ready"}, timeout=10).status_code == 401
-    listed = requests.get(api, params={"store": "centro", "status": "received"}, headers=STAFF, timeout=10).json()
+    listed = requests.get(
+        api, params={"store": "centro", "status": "received"}, headers=staff_headers, timeout=10
+    ).json()
     assert [(o["id"], o["ticket"], o["total"]) for o in listed["orders"]] == [(order_id, "C-001", "36.00")]
     for target in ("preparing", "ready", "picked_up"):
-        moved = requests.post(f"{api}/{order_id}/status", json={"status": target}, headers=STAFF, timeout=10)
+        moved = requests.post(f"{api}/{order_id}/status", json={"status": target}, headers=staff_headers, timeout=10)
         assert moved.status_code == 200 and moved.json()["status"] == target
     refused = [({"status": "preparing"}, 409), ({"status": "delivered"}, 400), ({"status": "received"}, 400), ({}, 400)]
     for body, status in refused:
-        answer = requests.post(f"{api}/{order_id}/status", json=body, headers=STAFF, timeout=10)
+        answer = requests.post(f"{api}/{order_id}/status", json=body, headers=staff_headers, timeout=10)
         assert answer.status_code == status, (body, answer.text)
-    assert requests.get(f"{api}/999999", headers=STAFF, timeout=10).status_code == 404
-    shown = requests.get(f"{api}/{order_id}", headers=STAFF, timeout=10).json()
+    assert requests.get(f"{api}/999999", headers=staff_headers, timeout=10).status_code == 404
+    shown = requests.get(f"{api}/{order_id}", headers=staff_headers, timeout=10).json()
     assert [h["to"] for h in shown["history"]] == ["pending_payment", "received", "preparing", "ready", "picked_up"]
     assert [t["entities"]["event"] for t in triggers(receiver, 3)] == ["preparing", "ready", "picked_up"]
 
 
-def test_staff_confirm_a_spei_transfer_and_cancel_an_unpaid_order(office, receiver):
+def test_staff_confirm_a_spei_transfer_and_cancel_an_unpaid_order(office, receiver, staff_headers):
     spei, unpaid = place(method="spei"), place("centro:whatsapp:+525599990000")
     instructions = link_for(spei)
     assert instructions.spei.reference == f"{spei:07d}"
     api = f"{office}/api/orders"
-    bad = requests.post(f"{api}/{spei}/spei-received", json={"amount": "lots"}, headers=STAFF, timeout=10)
+    bad = requests.post(f"{api}/{spei}/spei-received", json={"amount": "lots"}, headers=staff_headers, timeout=10)
     assert bad.status_code == 400
     confirmed = requests.post(
-        f"{api}/{spei}/spei-received", json={"amount": "36.00", "bank_reference": "BN123"}, headers=STAFF, timeout=30
+        f"{api}/{spei}/spei-received",
+        json={"amount": "36.00", "bank_reference": "BN123"},
+        headers=staff_headers,
+        timeout=30,
     ).json()
     assert confirmed["outcome"] == "paid" and confirmed["order"]["ticket"] == "C-001"
-    again = requests.post(f"{api}/{spei}/spei-received", json={"amount": "36.00"}, headers=STAFF, timeout=30)
+    again = requests.post(f"{api}/{spei}/spei-received", json={"amount": "36.00"}, headers=staff_headers, timeout=30)
     assert again.json()["outcome"] == "duplicate"
     link_for(unpaid)
-    cancelled = requests.post(f"{api}/{unpaid}/status", json={"status": "cancelled"}, headers=STAFF, timeout=10)
+    cancelled = requests.post(f"{api}/{unpaid}/status", json={"status": "cancelled"}, headers=staff_headers, timeout=10)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    paid_cancel = requests.post(f"{api}/{spei}/status", json={"status": "cancelled"}, headers=STAFF, timeout=10)
+    paid_cancel = requests.post(f"{api}/{spei}/status", json={"status": "cancelled"}, headers=staff_headers, timeout=10)
     assert paid_cancel.status_code == 409 and paid_cancel.json()["code"] == "cannot_cancel"
     events = sorted(t["entities"]["event"] for t in triggers(receiver, 2))
     assert events == ["cancelled", "paid"]

@@ -16,13 +16,14 @@ import requests
 
 from comanda.db import dispose_engines, transaction
 from comanda.migrate import upgrade
+from comanda.services import staff
+from comanda.services.audit import Actor
 from comanda.services.catalog_loader import load_catalog, read_catalog
 from comanda.settings import SIMULATOR_WHATSAPP
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-test-token"
-STAFF_TOKEN = "e2e-staff-token"
 
 
 class Stack:
@@ -35,12 +36,12 @@ class Stack:
         self.verify_token = SIMULATOR_WHATSAPP["WHATSAPP_VERIFY_TOKEN"]
         self.log_path = workdir / "stack.log"
         self.proc: Optional[subprocess.Popen] = None
+        self.staff_token = ""  # a personal token of the demo's staff (the order-queue API)
         self.env: Dict[str, str] = {
             **{k: v for k, v in os.environ.items() if not k.startswith("WHATSAPP_")},
             "COMANDA_DATABASE_URL": self.db_url,
             "COMANDA_RASA_TOKEN": TOKEN,
             "COMANDA_SIMULATOR": "1",
-            "COMANDA_STAFF_API_TOKEN": STAFF_TOKEN,
             "COMANDA_NOTIFY_POLL_SECONDS": "1",
             "COMANDA_RASA_PORT": str(self.ports["rasa"]),
             "COMANDA_ACTIONS_PORT": str(self.ports["actions"]),
@@ -80,6 +81,8 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     upgrade(stack.db_url)
     with transaction() as session:
         load_catalog(session, read_catalog(ROOT / "data" / "demo" / "catalog.yml"))
+        user, _ = staff.add_staff(session, Actor("e2e"), "counter@cafe-esquina.example", "Counter", "staff", ["centro"])
+        stack.staff_token = staff.create_token(session, Actor("e2e"), user, "e2e")[1]
     stack.start()
     yield stack
     if stack.proc.poll() is None:

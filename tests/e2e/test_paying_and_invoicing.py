@@ -13,7 +13,7 @@ from sqlalchemy import select
 from comanda import models as m
 from comanda.db import new_session
 from integrations.cfdi.validation import schema_errors, seal_is_valid
-from tests.e2e.conftest import STAFF_TOKEN, wait_for
+from tests.e2e.conftest import wait_for
 from tests.e2e.test_ordering import say_and_wait, stock, tap_and_wait
 from tests.e2e.test_whatsapp import bot_messages, new_wa_id, texts
 
@@ -33,7 +33,7 @@ def move(stack, order_id: int, status: str) -> requests.Response:
         f"{stack.backoffice}/api/orders/{order_id}/status",
         json={"status": status},
         timeout=30,
-        headers={"Authorization": f"Bearer {STAFF_TOKEN}"},
+        headers={"Authorization": f"Bearer {stack.staff_token}"},
     )
 
 

@@ -1,0 +1,53 @@
+"""What the console ships: the vendored JavaScript is byte for byte what SOURCES.md says (version,
+checksum, licence), and every label its templates use exists in both languages."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from backoffice.console.web import NAV, STATIC
+from comanda.enums import OrderStatus, StaffRole
+from comanda.i18n import LANGUAGES, catalogue
+from comanda.services.order_queue import STAFF_TARGETS, STAGES
+
+TEMPLATES = STATIC.parent / "templates"
+VENDOR = STATIC / "vendor"
+
+
+def test_vendored_files_match_their_recorded_checksums_and_carry_their_licences():
+    sources = (VENDOR / "SOURCES.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([^`]+)` \| `([^`]+)` \| ([\d.]+) \| .* \| `([0-9a-f]{64})` \|$", sources, re.M)
+    assert {name for name, *_ in rows} == {"htmx.min.js", "htmx-ext-sse.min.js"}
+    versions = {}
+    for name, package, version, digest in rows:
+        assert hashlib.sha256((VENDOR / name).read_bytes()).hexdigest() == digest, name
+        assert (VENDOR / f"LICENSE.{package}").read_text().strip(), package
+        versions[package] = version
+    assert f'version:"{versions["htmx.org"]}"' in (VENDOR / "htmx.min.js").read_text()
+
+
+def test_templates_load_nothing_from_outside_and_every_label_exists_in_both_languages():
+    labels = catalogue()
+    used = set()
+    for template in TEMPLATES.glob("*.html"):
+        text = template.read_text(encoding="utf-8")
+        assert not re.search(r'(src|href)="(https?:)?//', text), template.name
+        used |= {key for key in re.findall(r"t\('([a-z0-9_.]+)'", text) if not key.endswith(".")}  # not prefixes
+    families = {
+        "console.nav.": [key for key, _, _ in NAV],
+        "console.role.": StaffRole.values(),
+        "console.language.": LANGUAGES,
+        "console.queue.column.": [s.value for s in STAGES],
+        "console.queue.state.": [s.value for s in (*STAGES, *STAFF_TARGETS)],
+        "console.queue.bump.": [OrderStatus.PREPARING, OrderStatus.READY, OrderStatus.PICKED_UP, OrderStatus.DELIVERED],
+        "console.queue.": ["pickup", "delivery"],
+    }
+    used |= {f"{prefix}{value}" for prefix, values in families.items() for value in values}
+    missing = sorted(key for key in used if key not in labels)
+    assert missing == [], missing
+    assert all(set(labels[key]) == set(LANGUAGES) and all(labels[key].values()) for key in used)
+    unused = sorted(k for k in labels if k.startswith("console.") and k not in used)
+    python = "".join(p.read_text(encoding="utf-8") for p in Path(STATIC.parent).glob("*.py"))
+    assert [k for k in unused if k not in python] == []
