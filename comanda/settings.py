@@ -325,6 +325,28 @@ _DEFINITIONS = [
         _const("1"),
         "1",
     ),
+    # --- several replicas: Rasa's lock store on Redis (see "Beyond one machine" in the README) ---
+    Setting(
+        "COMANDA_REDIS_URL",
+        "Redis that keeps each conversation's lock when several Rasa servers share the conversations "
+        "(redis://[:password@]host:6379/0, rediss:// for TLS).",
+        _const(""),
+        "empty: one Rasa server, Rasa's in-memory lock store",
+        secret=True,
+    ),
+    Setting(
+        "COMANDA_LOCK_STORE",
+        "The lock store endpoints.yml gives Rasa: in_memory (one Rasa server) or "
+        "connectors.lock_store.AtomicRedisLockStore (any number of Rasa servers, on COMANDA_REDIS_URL).",
+        lambda: "connectors.lock_store.AtomicRedisLockStore" if setting("COMANDA_REDIS_URL") else "in_memory",
+        "connectors.lock_store.AtomicRedisLockStore when COMANDA_REDIS_URL is set, else in_memory",
+    ),
+    Setting(
+        "COMANDA_LOCK_LEASE_SECONDS",
+        "A Rasa server renews its conversation locks while it works; one that dies loses them after this long.",
+        _const("10"),
+        "10",
+    ),
 ]
 
 # What `comanda run` uses when the WhatsApp variables are not set: the local simulator.
