@@ -10,10 +10,15 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 export TQDM_DISABLE := 1
 
-.PHONY: run test lint venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations bench-parse bench-payments eval eval-baseline
+.PHONY: run run-cluster bench-e2e test lint venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations bench-parse bench-payments eval eval-baseline
 
 run: venvs db train
 	@$(COMANDA) run
+
+# Two replicas of every process behind HAProxy (Debian's, installed when missing) on the PostgreSQL and
+# Redis of 127.0.0.1, on the usual ports; see "Beyond one machine" in the README.
+run-cluster: venvs train
+	@$(COMANDA) run-cluster
 
 shell: venvs db train
 	@$(COMANDA) shell

@@ -252,8 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rasa)
 
     from cli.cfdi import add_cfdi_parser
+    from cli.cluster import add_cluster_parser
 
     add_cfdi_parser(sub)
+    add_cluster_parser(sub)
     return parser
 
 

@@ -67,8 +67,8 @@ def ensure_actions_environment(module: str) -> None:
         os.execve(program, [program, *sys.argv[1:]], process_env())
 
 
-def rasa_server() -> Service:
-    port = setting_int("COMANDA_RASA_PORT")
+def rasa_server(port: Optional[int] = None) -> Service:
+    port = port or setting_int("COMANDA_RASA_PORT")
     return Service(
         "rasa",
         [
@@ -91,8 +91,8 @@ def rasa_server() -> Service:
     )
 
 
-def action_server() -> Service:
-    port = setting_int("COMANDA_ACTIONS_PORT")
+def action_server(port: Optional[int] = None) -> Service:
+    port = port or setting_int("COMANDA_ACTIONS_PORT")
     return Service(
         "actions",
         [
@@ -109,8 +109,8 @@ def action_server() -> Service:
     )
 
 
-def backoffice_server() -> Service:
-    port = setting_int("COMANDA_BACKOFFICE_PORT")
+def backoffice_server(port: Optional[int] = None) -> Service:
+    port = port or setting_int("COMANDA_BACKOFFICE_PORT")
     return Service(
         "backoffice",
         [

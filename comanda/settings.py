@@ -8,6 +8,7 @@ for Comanda settings.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -347,6 +348,26 @@ _DEFINITIONS = [
         _const("10"),
         "10",
     ),
+    Setting(
+        "COMANDA_CLUSTER_DATABASE_URL",
+        "The PostgreSQL database `make run-cluster` gives every replica (created when missing).",
+        _const("postgresql://postgres@127.0.0.1:5432/comanda_cluster"),
+        "postgresql://postgres@127.0.0.1:5432/comanda_cluster",
+        secret=True,
+    ),
+    Setting(
+        "COMANDA_CLUSTER_REDIS_URL",
+        "The Redis `make run-cluster` gives the Rasa servers' lock store.",
+        _const("redis://127.0.0.1:6379/0"),
+        "redis://127.0.0.1:6379/0",
+        secret=True,
+    ),
+    Setting(
+        "COMANDA_CLUSTER_REPLICAS",
+        "How many Rasa servers, action servers and back offices `make run-cluster` starts (each).",
+        _const("2"),
+        "2",
+    ),
 ]
 
 # What `comanda run` uses when the WhatsApp variables are not set: the local simulator.
@@ -381,6 +402,11 @@ def setting_int(name: str) -> int:
         from comanda.errors import ConfigError
 
         raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def redacted_url(url: str) -> str:
+    """A URL fit for messages and logs: its password (if any) masked."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def home() -> Path:

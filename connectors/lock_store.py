@@ -28,7 +28,6 @@ import weakref
 from collections import deque
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Dict, Optional
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
@@ -37,7 +36,7 @@ from rasa.core.lock_store import LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
 from comanda.errors import ConfigError
-from comanda.settings import setting, setting_int
+from comanda.settings import redacted_url, setting, setting_int
 
 log = logging.getLogger(__name__)
 
@@ -123,16 +122,6 @@ return #numbers
 )
 
 
-def redacted(url: str) -> str:
-    """The URL for messages and logs: without its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 class AtomicRedisLockStore(LockStore):
     """Rasa's ``LockStore`` for several Rasa servers: endpoints.yml ``lock_store: type:
     connectors.lock_store.AtomicRedisLockStore``, Redis at COMANDA_REDIS_URL (optional ``key_prefix``)."""
@@ -169,7 +158,7 @@ class AtomicRedisLockStore(LockStore):
         return f"{self.key_prefix}:lock:{conversation_id}"
 
     def _unreachable(self, exc: Exception) -> LockError:
-        return LockError(f"lock store unreachable at {redacted(self.url)}: {type(exc).__name__}: {exc}")
+        return LockError(f"lock store unreachable at {redacted_url(self.url)}: {type(exc).__name__}: {exc}")
 
     # --- the lock Rasa takes for every message (async) --------------------------------------------
 
