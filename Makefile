@@ -101,6 +101,13 @@ BENCH_PG ?= postgresql://postgres@127.0.0.1:5432/test
 bench-reservations: venvs
 	@$(ACTIONS_VENV)/bin/python bench/reservations.py --url $(BENCH_PG) --workers 20 --seconds 10
 
+# Comanda's whole stack and a bare `rasa init` bot side by side, same load (bench/e2e.py): answered/s at
+# saturation, reply p50/p95 at 10 conversations/s, CPU ms per message per process. On a shared machine
+# keep it small: make bench-e2e BENCH_E2E="--users 2 --rate 0.5 --seconds 10"
+BENCH_E2E ?=
+bench-e2e: venvs train
+	@$(RASA_VENV)/bin/python -m bench.e2e $(BENCH_E2E)
+
 bench-parse: venvs
 	@$(RASA_VENV)/bin/python bench/parse.py
 
