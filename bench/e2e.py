@@ -209,6 +209,7 @@ class Turn:
     step: str
     started: float
     answered: Optional[float] = None
+    customer: bool = True  # False: the bot's own news (the payment), not an answer to a message
 
 
 class Load:
@@ -219,7 +220,7 @@ class Load:
         self.failures: List[str] = []
 
     def answered_between(self, start: float, end: float) -> List[Turn]:
-        return [t for t in self.turns if t.answered is not None and start <= t.answered <= end]
+        return [t for t in self.turns if t.customer and t.answered is not None and start <= t.answered <= end]
 
 
 class RestBot:
@@ -328,6 +329,18 @@ class Poller:
         return outcomes
 
 
+def tap(chat: payloads.Chat, wamid: str, shown: Dict[str, Any], title: str) -> Dict[str, Any]:
+    """The webhook of a tap on the button or list row called ``title`` of the bot's message ``wamid``."""
+    action = (shown.get("interactive") or {}).get("action", {})
+    buttons = {b["reply"]["title"]: b["reply"]["id"] for b in action.get("buttons", [])}
+    rows = {r["title"]: r for section in action.get("sections", []) for r in section["rows"]}
+    if title in buttons:
+        return payloads.button_reply(chat, buttons[title], title, wamid)
+    if title in rows:
+        return payloads.list_reply(chat, rows[title]["id"], title, rows[title].get("description"), wamid)
+    raise TurnFailed(f"no {title!r} to tap in the bot's last message: {json.dumps(shown)[:300]}")
+
+
 class WhatsAppCustomer:
     """Comanda's customer: signed webhooks to the connector, as Meta posts them."""
 
@@ -336,22 +349,16 @@ class WhatsAppCustomer:
         self.secret = SIMULATOR_WHATSAPP["WHATSAPP_APP_SECRET"]
 
     async def conversation(self, load: Load) -> None:
-        chat = payloads.Chat(PHONE_NUMBER_ID, DISPLAY_NUMBER, "52155" + str(uuid.uuid4().int)[:8])
+        chat = payloads.Chat(PHONE_NUMBER_ID, DISPLAY_NUMBER, "52155" + str(uuid.uuid4().int)[:8], "Bench")
         conversation_id = f"centro:whatsapp:+52{chat.wa_id[3:]}"
         for message in ("hola", "me das 2 de pastor y una horchata porfa", "quítale la horchata", "es todo"):
             replies = await self._turn(load, conversation_id, message, payloads.text(chat, message))
         for title in ("Paso a recoger", "Tarjeta", "Confirmar"):
             wamid, shown = replies[-1]
-            interactive = shown["interactive"]
-            options = [b["reply"] for b in interactive["action"].get("buttons", [])] or [
-                row for section in interactive["action"].get("sections", []) for row in section["rows"]
-            ]
-            [choice] = [o for o in options if o["title"] == title]
-            tap = payloads.button_reply(chat, choice["id"], title, wamid)
-            replies = await self._turn(load, conversation_id, title, tap)
+            replies = await self._turn(load, conversation_id, title, tap(chat, wamid, shown, title))
         url = replies[-1][1]["interactive"]["action"]["parameters"]["url"]
         since = await asyncio.to_thread(last_outbox_id, conversation_id)
-        paid = Turn("comanda", "pay", time.time())
+        paid = Turn("comanda", "pay", time.time(), customer=False)
         load.turns.append(paid)
         async with self.http.post(f"{url}/pay") as r:
             await r.read()
@@ -468,9 +475,10 @@ async def _measure(
         }
         print(f"{figures.name}: steady, {args.rate:g} conversations/s for {args.seconds:g} s", flush=True)
         load = await steady(conversation, args.rate, args.seconds)
-        latencies = [t.answered - t.started for t in load.turns if t.answered is not None]
-        figures.steady_turns = len(load.turns)
-        figures.unanswered = sum(1 for t in load.turns if t.answered is None)
+        turns = [t for t in load.turns if t.customer]
+        latencies = [t.answered - t.started for t in turns if t.answered is not None]
+        figures.steady_turns = len(turns)
+        figures.unanswered = sum(1 for t in turns if t.answered is None)
         figures.failed_conversations += len(load.failures)
         for failure in sorted(set(load.failures))[:5]:
             print(f"{figures.name}: {failure}", file=sys.stderr)
