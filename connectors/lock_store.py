@@ -157,8 +157,10 @@ class AtomicRedisLockStore(LockStore):
     def _key(self, conversation_id: str) -> str:
         return f"{self.key_prefix}:lock:{conversation_id}"
 
-    def _unreachable(self, exc: Exception) -> LockError:
-        return LockError(f"lock store unreachable at {redacted_url(self.url)}: {type(exc).__name__}: {exc}")
+    def _failure(self, exc: redis.RedisError) -> LockError:
+        """Redis's error as Rasa's: down or slow ("unreachable"), or a command refused."""
+        what = "unreachable" if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)) else "error"
+        return LockError(f"lock store {what} at {redacted_url(self.url)}: {type(exc).__name__}: {exc}")
 
     # --- the lock Rasa takes for every message (async) --------------------------------------------
 
@@ -173,7 +175,7 @@ class AtomicRedisLockStore(LockStore):
         try:
             return await self._async_scripts()[name](keys=[self._key(conversation_id)], args=list(args))
         except redis.RedisError as exc:
-            raise self._unreachable(exc) from exc
+            raise self._failure(exc) from exc
 
     @asynccontextmanager
     async def lock(
@@ -230,7 +232,7 @@ class AtomicRedisLockStore(LockStore):
         try:
             return self._scripts[name](keys=[self._key(conversation_id)], args=list(args))
         except redis.RedisError as exc:
-            raise self._unreachable(exc) from exc
+            raise self._failure(exc) from exc
 
     def issue_ticket(self, conversation_id: str, lock_lifetime: Optional[float] = None) -> int:
         lease_ms = int(float(lock_lifetime or self.lease_seconds) * 1000)
@@ -241,7 +243,7 @@ class AtomicRedisLockStore(LockStore):
         try:
             fields = self._redis.hgetall(self._key(conversation_id))
         except redis.RedisError as exc:
-            raise self._unreachable(exc) from exc
+            raise self._failure(exc) from exc
         tickets = sorted(
             (Ticket(int(name[2:]), int(expires) / 1000) for name, expires in fields.items() if name[:2] == b"t:"),
             key=lambda ticket: ticket.number,
@@ -257,7 +259,7 @@ class AtomicRedisLockStore(LockStore):
         try:
             deleted = self._redis.delete(self._key(conversation_id))
         except redis.RedisError as exc:
-            raise self._unreachable(exc) from exc
+            raise self._failure(exc) from exc
         self._log_deletion(conversation_id, bool(deleted))
 
     def update_lock(self, conversation_id: str) -> None:
