@@ -10,10 +10,15 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 export TQDM_DISABLE := 1
 
-.PHONY: run test lint venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations bench-parse bench-payments eval eval-baseline
+.PHONY: run run-cluster bench-e2e test lint venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations bench-parse bench-payments eval eval-baseline
 
 run: venvs db train
 	@$(COMANDA) run
+
+# Two replicas of every process behind HAProxy (Debian's, installed when missing) on the PostgreSQL and
+# Redis of 127.0.0.1, on the usual ports; see "Beyond one machine" in the README.
+run-cluster: venvs train
+	@$(COMANDA) run-cluster
 
 shell: venvs db train
 	@$(COMANDA) shell
@@ -99,6 +104,13 @@ bench-webhook: venvs train
 BENCH_PG ?= postgresql://postgres@127.0.0.1:5432/test
 bench-reservations: venvs
 	@$(ACTIONS_VENV)/bin/python bench/reservations.py --url $(BENCH_PG) --workers 20 --seconds 10
+
+# Comanda's whole stack and a bare `rasa init` bot side by side, same load (bench/e2e.py): answered/s at
+# saturation, reply p50/p95 at 10 conversations/s, CPU ms per message per process. On a shared machine
+# keep it small: make bench-e2e BENCH_E2E="--users 2 --rate 0.5 --seconds 10"
+BENCH_E2E ?=
+bench-e2e: venvs train
+	@$(RASA_VENV)/bin/python -m bench.e2e $(BENCH_E2E)
 
 bench-parse: venvs
 	@$(RASA_VENV)/bin/python bench/parse.py

@@ -85,8 +85,8 @@ def rasa_command(*args: str) -> List[str]:
     return [venv_bin("COMANDA_RASA_VENV", "python"), "-m", "cli.rasa_server", *args]
 
 
-def rasa_server() -> Service:
-    port = setting_int("COMANDA_RASA_PORT")
+def rasa_server(port: Optional[int] = None) -> Service:
+    port = port or setting_int("COMANDA_RASA_PORT")
     return Service(
         "rasa",
         rasa_command(
@@ -117,8 +117,8 @@ def action_server(port: Optional[int] = None) -> Service:
     )
 
 
-def backoffice_server() -> Service:
-    port = setting_int("COMANDA_BACKOFFICE_PORT")
+def backoffice_server(port: Optional[int] = None) -> Service:
+    port = port or setting_int("COMANDA_BACKOFFICE_PORT")
     return Service(
         "backoffice",
         [

@@ -8,6 +8,7 @@ for Comanda settings.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tempfile
 from dataclasses import dataclass
@@ -438,6 +439,48 @@ _DEFINITIONS = [
         _const("15"),
         "15",
     ),
+    # --- several replicas: Rasa's lock store on Redis (see "Beyond one machine" in the README) ---
+    Setting(
+        "COMANDA_REDIS_URL",
+        "Redis that keeps each conversation's lock when several Rasa servers share the conversations "
+        "(redis://[:password@]host:6379/0, rediss:// for TLS).",
+        _const(""),
+        "empty: one Rasa server, Rasa's in-memory lock store",
+        secret=True,
+    ),
+    Setting(
+        "COMANDA_LOCK_STORE",
+        "The lock store endpoints.yml gives Rasa: in_memory (one Rasa server) or "
+        "connectors.lock_store.AtomicRedisLockStore (any number of Rasa servers, on COMANDA_REDIS_URL).",
+        lambda: "connectors.lock_store.AtomicRedisLockStore" if setting("COMANDA_REDIS_URL") else "in_memory",
+        "connectors.lock_store.AtomicRedisLockStore when COMANDA_REDIS_URL is set, else in_memory",
+    ),
+    Setting(
+        "COMANDA_LOCK_LEASE_SECONDS",
+        "A Rasa server renews its conversation locks while it works; one that dies loses them after this long.",
+        _const("10"),
+        "10",
+    ),
+    Setting(
+        "COMANDA_CLUSTER_DATABASE_URL",
+        "The PostgreSQL database `make run-cluster` gives every replica (created when missing).",
+        _const("postgresql://postgres@127.0.0.1:5432/comanda_cluster"),
+        "postgresql://postgres@127.0.0.1:5432/comanda_cluster",
+        secret=True,
+    ),
+    Setting(
+        "COMANDA_CLUSTER_REDIS_URL",
+        "The Redis `make run-cluster` gives the Rasa servers' lock store.",
+        _const("redis://127.0.0.1:6379/0"),
+        "redis://127.0.0.1:6379/0",
+        secret=True,
+    ),
+    Setting(
+        "COMANDA_CLUSTER_REPLICAS",
+        "How many Rasa servers, action servers and back offices `make run-cluster` starts (each).",
+        _const("2"),
+        "2",
+    ),
 ]
 
 # What `comanda run` uses when the WhatsApp variables are not set: the local simulator.
@@ -482,6 +525,11 @@ def setting_int(name: str) -> int:
         from comanda.errors import ConfigError
 
         raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def redacted_url(url: str) -> str:
+    """A URL fit for messages and logs: its password (if any) masked."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def home() -> Path:
