@@ -66,6 +66,6 @@ def test_the_secrets_folder_is_owner_only(monkeypatch, tmp_path, open_umask):
 def test_a_secrets_folder_made_readable_earlier_is_closed_when_a_secret_is_made(monkeypatch, tmp_path, open_umask):
     (tmp_path / "var" / "secrets").mkdir(parents=True, mode=0o755)
     monkeypatch.setenv("COMANDA_HOME", str(tmp_path))
-    monkeypatch.delenv("COMANDA_STAFF_API_TOKEN", raising=False)
-    setting("COMANDA_STAFF_API_TOKEN")
+    monkeypatch.delenv("COMANDA_ACTIONS_TOKEN", raising=False)
+    setting("COMANDA_ACTIONS_TOKEN")
     assert mode(tmp_path / "var" / "secrets") == 0o700
