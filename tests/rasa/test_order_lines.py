@@ -50,13 +50,13 @@ def full(expected: List[Line]) -> List[Line]:
 SENTENCES: List[Tuple[str, List[Line]]] = [
     # Spanish
     ("me das 3 de pastor y una coca porfa", [("TACO-PASTOR", 3), ("COCA-600", 1)]),
-    ("2 de pastor y 2 de suadero sin cebolla", [("TACO-PASTOR", 2), ("TACO-SUADERO", 2, {"taco_extras": "no_onion"})]),
+    ("2 de pastor y 2 de suadero sin cebolla", [("TACO-PASTOR", 2), ("TACO-SUADERO", 2, {"taco_extras": ["no_onion"]})]),
     ("una docena de conchas", [("CONCHA", 12)]),
     ("media docena de churros", [("CHURROS", 6)]),
     ("quiero una playera negra talla M", [("PLAYERA", 1, {}, {"size": "M", "color": "negro"})]),
     (
         "2 tacos al pastor con piña y 1 horchata",
-        [("TACO-PASTOR", 2, {"taco_extras": "with_pineapple"}), ("HORCHATA", 1)],
+        [("TACO-PASTOR", 2, {"taco_extras": ["with_pineapple"]}), ("HORCHATA", 1)],
     ),
     ("hola! me das 2 tacos de suadero y 3 campechanos porfa 🌮🌮", [("TACO-SUADERO", 2), ("TACO-CAMPECHANO", 3)]),
     ("un latte grande con leche de avena plis", [("CAFE-LATTE", 1, {"size": "large", "milk": "oat"})]),
@@ -74,11 +74,11 @@ SENTENCES: List[Tuple[str, List[Line]]] = [
     ("me das un par de cocas", [("COCA-600", 2)]),
     (
         "2 tacos de pastor sin cebolla y 2 de suadero con piña",
-        [("TACO-PASTOR", 2, {"taco_extras": "no_onion"}), ("TACO-SUADERO", 2, {"taco_extras": "with_pineapple"})],
+        [("TACO-PASTOR", 2, {"taco_extras": ["no_onion"]}), ("TACO-SUADERO", 2, {"taco_extras": ["with_pineapple"]})],
     ),
     ("un té de taro con leche de avena", [("TARO-MT", 1, {"milk": "oat"})]),
     ("3 aguas de horchata", [("HORCHATA", 3)]),
-    ("dos tacos campechanos bien picoso", [("TACO-CAMPECHANO", 2, {"taco_extras": "extra_salsa"})]),
+    ("dos tacos campechanos bien picoso", [("TACO-CAMPECHANO", 2, {"taco_extras": ["extra_salsa"]})]),
     ("dame 20 tacos de pastor para una fiesta", [("TACO-PASTOR", 20)]),
     ("quiero 2 docenas de conchas", [("CONCHA", 24)]),
     ("una orden de churros", [("CHURROS", 1)]),
@@ -130,7 +130,7 @@ SENTENCES: List[Tuple[str, List[Line]]] = [
     ("3 cheese quesadillas and a coke", [("QUESADILLA", 3), ("COCA-600", 1)]),
     (
         "2 al pastor tacos with pineapple, 2 suadero tacos no onion",
-        [("TACO-PASTOR", 2, {"taco_extras": "with_pineapple"}), ("TACO-SUADERO", 2, {"taco_extras": "no_onion"})],
+        [("TACO-PASTOR", 2, {"taco_extras": ["with_pineapple"]}), ("TACO-SUADERO", 2, {"taco_extras": ["no_onion"]})],
     ),
     ("an americano and a hibiscus water", [("CAFE-AMER", 1), ("JAMAICA", 1)]),
     ("Can I have two capuccinos, small", [("CAFE-LATTE", 2, {"size": "small"})]),
