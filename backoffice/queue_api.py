@@ -80,6 +80,7 @@ def summary(order: m.Order) -> Dict[str, Any]:
             {
                 "sku": line.sku,
                 "description": line.description,
+                "note": line.note,  # the customer's words for the kitchen: "bien fría"
                 "quantity": line.quantity,
                 "line_total": str(line.line_total),
             }

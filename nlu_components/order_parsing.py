@@ -262,10 +262,96 @@ REMOVE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
             "scratch",
             "forget",
             "minus",
+            "reset",
+            "resetea",
+            "resetear",
+            "restart",
+            "reinicia",
+            "reiniciar",
+            "wipe",
+            "scrap",
+            "trash",
+            "tira",
+            "tirar",
+            "ceros",
+            "limpia",
+            "limpiar",
+            "borron",
+            "deshazte",
+            "sacalo",
+            "sacalos",
+            "rid",
+            "skip",
+            "lose",
+            "retira",
+            "retirar",
+            "remueve",
+            "remover",
+            "descarta",
+            "descartar",
+            "empezar",
+            "empecemos",
+            "empezamos",
+            "empieza",
+            "nevermind",
+            "anymore",
+            "zero",
         )
     }
     | {("no", "quiero"), ("ya", "no"), ("take", "off"), ("take", "out"), ("don't", "want"), ("dont", "want")}
-    | {("no", "longer"), ("start", "over"), ("de", "cero")}
+    | {("no", "longer"), ("start", "over"), ("de", "cero"), ("never", "mind"), ("don't", "need"), ("dont", "need")}
+    | {("desde", "cero"), ("no", "va"), ("no", "me"), ("sin", "la"), ("sin", "el"), ("sin", "los"), ("sin", "las"), ("without", "the")}
+)
+# A quantity change says so: "mejor", "que sean", "en vez de", "make it", "instead", "only", "not 3".
+CHANGE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
+    {
+        (w,)
+        for w in (
+            "mejor",
+            "sean",
+            "sea",
+            "cambia",
+            "cambiale",
+            "cambiar",
+            "solo",
+            "nomas",
+            "menos",
+            "subele",
+            "bajale",
+            "reduce",
+            "reducir",
+            "aumenta",
+            "aumentale",
+            "ponle",
+            "hazlo",
+            "hazle",
+            "dejalo",
+            "dejame",
+            "deja",
+            "corrige",
+            "corrigeme",
+            "equivoque",
+            "eran",
+            "mitad",
+            "make",
+            "change",
+            "instead",
+            "just",
+            "only",
+            "actually",
+            "bump",
+            "less",
+            "fewer",
+            "reduce",
+            "increase",
+            "fix",
+            "half",
+            "cut",
+            "total",
+            "update",
+        )
+    }
+    | {("en", "vez"), ("en", "lugar"), ("nada", "mas"), ("no", "mas"), ("it's",), ("son",), ("not",), ("up",)}
 )
 ADD_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
     {
@@ -388,7 +474,7 @@ class ParsedMessage:
     mentions: List[Mention]
     unplaced: List[Unplaced] = field(default_factory=list)
     truncated: bool = False  # more than max_lines order lines, or more than max_chars of text
-    cues: FrozenSet[str] = frozenset()  # "add" / "remove": what the message's words say to do with the cart
+    cues: FrozenSet[str] = frozenset()  # "add" / "remove" / "change": what its words say to do with the cart
 
 
 @dataclass(frozen=True)
@@ -721,9 +807,17 @@ class OrderParser:
         lines = [self._line(item) for item in reading.ordered if item.quantity != 0]
         if len(lines) > self.max_lines:
             lines, truncated = lines[: self.max_lines], True
-        cues = {cue for cue, phrases in (("add", ADD_CUES), ("remove", REMOVE_CUES)) if _says(tokens, phrases)}
+        cues = {
+            cue
+            for cue, phrases in (("add", ADD_CUES), ("remove", REMOVE_CUES), ("change", CHANGE_CUES))
+            if _says(tokens, phrases)
+        }
         if any(clause.adds for clause in clauses):
             cues.add("add")
+        keys = {t.key for t in tokens}
+        moves = "take" in keys and keys & {"off", "out", "away"} or "start" in keys and keys & {"over", "top"}
+        if moves or any(_refuses(clause) for clause in clauses):
+            cues.add("remove")  # "take the beans out", "no suadero pls"
         return ParsedMessage(lines, mentions, reading.unplaced, truncated, frozenset(cues))
 
     def _clauses(self, tokens: List[Word]) -> List[_Clause]:
@@ -1120,6 +1214,14 @@ class _Reading:
 def _says(tokens: Sequence[Word], phrases: FrozenSet[Tuple[str, ...]]) -> bool:
     keys = [t.key for t in tokens]
     return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2))
+
+
+def _refuses(clause: _Clause) -> bool:
+    """ "no suadero pls", "actually no matcha": "no" right before a product's name."""
+    return any(
+        isinstance(a, _Other) and a.key in ("no", "nada") and isinstance(b, _Item)
+        for a, b in zip(clause.elements, clause.elements[1:])
+    )
 
 
 def _definite_before(clause: _Clause) -> bool:
