@@ -122,7 +122,7 @@ class CatalogIntentRefiner(GraphComponent):
             "remove_items": names,
             "product_question": names and not orders or asked_unknown,
         }
-        return intent if borne_out.get(intent) else None
+        return intent if intent is not None and borne_out.get(intent) else None
 
     def conflict(
         self, intent: Optional[str], entities: List[Dict[str, Any]], cues: Sequence[str]

@@ -141,7 +141,15 @@ class OrderLineExtractor(GraphComponent):
             for u in parsed.unplaced
         ]
         truncated = (
-            [{"entity": TRUNCATED, "value": {"kept": len(parsed.lines)}, "start": 0, "end": length, "extractor": extractor}]
+            [
+                {
+                    "entity": TRUNCATED,
+                    "value": {"kept": len(parsed.lines)},
+                    "start": 0,
+                    "end": length,
+                    "extractor": extractor,
+                }
+            ]
             if parsed.truncated
             else []
         )

@@ -178,6 +178,9 @@ EACH = frozenset({("cada",), ("c/u",), ("each",), ("apiece",), ("por", "persona"
 # Kinds to take one of each: "uno de cada sabor", "one of each flavor".
 KINDS = frozenset({"sabor", "sabores", "flavor", "flavors", "flavour", "flavours", "tipo", "tipos", "kind", "kinds"})
 KINDS |= frozenset({"variedad", "variedades"})
+# Words skipped before an unknown product: "2 de pozole", "quiero unos tlacoyos", "some tamales".
+LEADING = frozenset({"de", "of", "el", "la", "los", "las", "the", "some", "un", "una", "unos", "unas"})
+MAX_UNPLACED = 5  # product words said back from one message, at most
 # A product named again to attach options: "los de pastor con piña", "the tacos with pineapple".
 DEFINITE = frozenset({"el", "la", "los", "las", "al", "the", "those", "these", "esos", "esas", "estos", "estas"})
 # An answer that keeps an item as it is, in a split: "y uno sin nada", "and one plain".
@@ -300,7 +303,16 @@ REMOVE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
     }
     | {("no", "quiero"), ("ya", "no"), ("take", "off"), ("take", "out"), ("don't", "want"), ("dont", "want")}
     | {("no", "longer"), ("start", "over"), ("de", "cero"), ("never", "mind"), ("don't", "need"), ("dont", "need")}
-    | {("desde", "cero"), ("no", "va"), ("no", "me"), ("sin", "la"), ("sin", "el"), ("sin", "los"), ("sin", "las"), ("without", "the")}
+    | {
+        ("desde", "cero"),
+        ("no", "va"),
+        ("no", "me"),
+        ("sin", "la"),
+        ("sin", "el"),
+        ("sin", "los"),
+        ("sin", "las"),
+        ("without", "the"),
+    }
 )
 # A quantity change says so: "mejor", "que sean", "en vez de", "make it", "instead", "only", "not 3".
 CHANGE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
@@ -773,9 +785,9 @@ class OrderParser:
                         for axis_word in AXIS_WORDS.get(axis, ()):
                             _add(phrases, f"{axis_word} {label}", target)
         for group in groups.values():
-            for option in group.options:
-                for label in {option.name_es, option.name_en, *option.synonyms}:
-                    _add(phrases, label, _ModifierTarget(group.id, option.code))
+            for choice in group.options:
+                for label in {choice.name_es, choice.name_en, *choice.synonyms}:
+                    _add(phrases, label, _ModifierTarget(group.id, choice.code))
         self.vocabulary = _Vocabulary({word for phrase in phrases for word in phrase})
         self.phrases: Dict[Tuple[str, ...], List[_Target]] = {}
         for phrase, targets in phrases.items():
@@ -1177,35 +1189,36 @@ class _Reading:
         article or without a count, only where the clause orders ("thanks a lot" orders nothing)."""
         orders = any(k in ORDER_VERBS for k in clause.other_words)
         for index, element in enumerate(clause.elements):
+            if len(self.unplaced) >= MAX_UNPLACED:
+                return
             if isinstance(element, _Quantity) and not element.used and (orders or not element.article):
                 span = _unknown_after(clause.elements, index + 1)
                 if span:
-                    self._unplaced(clause, span, asked=False)
+                    self._unplaced(clause.elements[span[0] : span[1]], asked=False)
             elif isinstance(element, _Other) and element.near and orders:
                 if not any(u.start <= element.start < u.end for u in self.unplaced):
                     self.unplaced.append(Unplaced(element.key, element.start, element.end, element.near, False))
 
     def _unknown_asked(self, clause: _Clause) -> None:
         """ "¿tienen pozole?", "do you sell tamales?": a product the catalog does not have."""
-        if clause.items:
+        if clause.items or len(self.unplaced) >= MAX_UNPLACED:
             return
         for index, element in enumerate(clause.elements):
             if isinstance(element, _Other) and element.key in ASKING_FOR:
                 span = _unknown_after(clause.elements, index + 1, asked=True)
                 if span:
-                    self._unplaced(clause, span, asked=True)
+                    self._unplaced(clause.elements[span[0] : span[1]], asked=True)
                 return
 
-    def _unplaced(self, clause: _Clause, span: Tuple[int, int], asked: bool) -> None:
-        text = self.text[span[0] : span[1]]
-        near = tuple(
-            sku for e in clause.elements if isinstance(e, _Other) and span[0] <= e.start < span[1] for sku in e.near
-        )
-        category = [c.category for c in clause.categories if span[0] <= c.start < span[1]]
-        if category:  # "3 tacos": which ones?
-            near += tuple(self.parser.products[i].sku for i in self.parser.by_category.get(category[0], []))
+    def _unplaced(self, run: Sequence[Any], asked: bool) -> None:
+        """``run``: the _Other and _Category elements of the words (from _unknown_after)."""
+        start, end = run[0].start, run[-1].end
+        text = self.text[start:end]
+        near = tuple(sku for e in run if isinstance(e, _Other) for sku in e.near)
+        for category in (e.category for e in run if isinstance(e, _Category)):  # "3 tacos": which ones?
+            near += tuple(self.parser.products[i].sku for i in self.parser.by_category.get(category, []))
         suggestions = tuple(dict.fromkeys(near + self.parser.suggestions(text)))[:3]
-        self.unplaced.append(Unplaced(text, span[0], span[1], suggestions, asked))
+        self.unplaced.append(Unplaced(text, start, end, suggestions, asked))
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -1220,7 +1233,7 @@ def _refuses(clause: _Clause) -> bool:
     """ "no suadero pls", "actually no matcha": "no" right before a product's name."""
     return any(
         isinstance(a, _Other) and a.key in ("no", "nada") and isinstance(b, _Item)
-        for a, b in zip(clause.elements, clause.elements[1:])
+        for a, b in zip(clause.elements, clause.elements[1:], strict=False)
     )
 
 
@@ -1274,30 +1287,28 @@ def _note_spans(clause: _Clause) -> List[Tuple[int, int]]:
 def _unknown_after(elements: Sequence[Any], index: int, asked: bool = False) -> Optional[Tuple[int, int]]:
     """The words right after a quantity or "tienen" that stand where a product would: up to four
     (a category name among them in an order: "3 tacos de birria"), over "de"/"of" and articles,
-    without stop words at the end, never words about paying or notes. None unless a word there is
-    unknown to the catalog (a question about "pan" or "aguas frescas" asks for the menu)."""
-    run: List[Union[_Other, _Category]] = []
-    while index < len(elements) and isinstance(elements[index], (_Other, _Category)) and len(run) < 4:
-        element = elements[index]
-        key = element.key if isinstance(element, _Other) else ""
-        if not run and key in ("de", "of", "el", "la", "los", "las", "the", "some", "un", "una", "unos", "unas"):
-            index += 1
-            continue
-        if key in NOT_ITEM_WORDS or key in NOTE_OPENERS or key in NOT_A_COUNT or (not run and key in STOP_WORDS):
-            break
-        run.append(element)
+    without stop words at the end, never words about paying or notes. Their element indexes
+    (first, after last), or None unless a word there is unknown to the catalog (a question about
+    "pan" or "aguas frescas" asks for the menu)."""
+    while index < len(elements) and isinstance(elements[index], _Other) and elements[index].key in LEADING:
         index += 1
-    while run and isinstance(run[-1], _Other) and run[-1].key in STOP_WORDS:
-        run.pop()
+    first = end = index
+    while end < len(elements) and isinstance(elements[end], (_Other, _Category)) and end - first < 4:
+        key = elements[end].key if isinstance(elements[end], _Other) else ""
+        if key in NOT_ITEM_WORDS or key in NOTE_OPENERS or key in NOT_A_COUNT or (end == first and key in STOP_WORDS):
+            break
+        end += 1
+    while end > first and isinstance(elements[end - 1], _Other) and elements[end - 1].key in STOP_WORDS:
+        end -= 1
+    run = elements[first:end]
     if asked and any(isinstance(w, _Category) for w in run):
         return None
     content = [
         w
         for w in run
-        if isinstance(w, _Category)
-        or (w.key.isalpha() and len(w.key) >= 3 and w.key not in STOP_WORDS and not w.known)
+        if isinstance(w, _Category) or (w.key.isalpha() and len(w.key) >= 3 and w.key not in STOP_WORDS and not w.known)
     ]
-    return (run[0].start, run[-1].end) if content else None
+    return (first, end) if content else None
 
 
 def _product_names(product: ProductSnapshot) -> Set[str]:

@@ -115,7 +115,7 @@ def complete_modifiers(product: m.Product, chosen: Mapping[str, Any]) -> Dict[st
 def chosen_options(product: m.Product, modifiers: Mapping[str, Any]) -> List[m.ModifierOption]:
     """The options a line's modifiers name, in the product's group order and each group's option order."""
     groups = modifier_options(product)
-    chosen = []
+    chosen: List[m.ModifierOption] = []
     for link in product.modifier_groups:
         codes = set(chosen_codes(modifiers.get(link.group_id)))
         chosen.extend(option for code, option in groups[link.group_id].items() if code in codes)

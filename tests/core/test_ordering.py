@@ -7,11 +7,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from backoffice import queue_api
 from comanda import models as m
 from comanda.clock import set_clock
 from comanda.db import new_session, transaction
 from comanda.errors import OutOfStock
-from backoffice import queue_api
 from comanda.services import carts, checkout, orders
 from comanda.services.checkout import CheckoutDetails, CheckoutProblem
 from comanda.services.customers import conversation_for

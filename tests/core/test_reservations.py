@@ -20,7 +20,6 @@ from comanda.db import new_session, transaction
 from comanda.errors import InvalidInput, NotFound, OutOfStock
 from comanda.services.catalog_loader import load_catalog, read_catalog
 from comanda.services.products import find_sku
-from tests.conftest import DEMO_CATALOG
 from comanda.services.reservations import (
     commit,
     expire_due,
@@ -30,6 +29,7 @@ from comanda.services.reservations import (
     reserve,
     stock_report,
 )
+from tests.conftest import DEMO_CATALOG
 
 T0 = datetime(2026, 3, 2, 18, 0, tzinfo=timezone.utc)
 
