@@ -26,19 +26,18 @@ import time
 from pathlib import Path
 from typing import List
 
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.training_data.message import Message
+
+from comanda.db import transaction
+from comanda.migrate import upgrade
+from comanda.services.catalog_loader import load_catalog, read_catalog
+from nlu_components.order_lines import OrderLineExtractor
+from nlu_components.parse import logs_to_stderr
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from rasa.engine.graph import ExecutionContext, GraphSchema  # noqa: E402
-from rasa.engine.storage.local_model_storage import LocalModelStorage  # noqa: E402
-from rasa.engine.storage.resource import Resource  # noqa: E402
-from rasa.shared.nlu.training_data.message import Message  # noqa: E402
-
-from comanda.db import transaction  # noqa: E402
-from comanda.migrate import upgrade  # noqa: E402
-from comanda.services.catalog_loader import load_catalog, read_catalog  # noqa: E402
-from nlu_components.order_lines import OrderLineExtractor  # noqa: E402
-from nlu_components.parse import logs_to_stderr  # noqa: E402
 
 ORDERS = [
     "me das 3 de pastor y una coca porfa",

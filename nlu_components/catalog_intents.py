@@ -60,6 +60,7 @@ class CatalogIntentRefiner(GraphComponent):
     def get_default_config() -> Dict[str, Any]:
         return {
             "min_confidence": 0.8,
+            "ranking_margin": 0.1,  # above the FallbackClassifier's ambiguity_threshold
             # intents an order line overrides: what the classifier says when it misses an order
             "ordered_instead_of": [
                 "product_question",
@@ -146,12 +147,16 @@ class CatalogIntentRefiner(GraphComponent):
                 ranking = message.get(INTENT_RANKING_KEY) or [intent]
                 confidence = max(float(intent.get("confidence") or 0), self.config["min_confidence"])
                 top = {INTENT_NAME_KEY: target, "confidence": confidence}
+                # The intents the reading overruled stay below it by the margin, so the FallbackClassifier
+                # does not call "seis de pastor" ambiguous between the order and the classifier's guess.
+                ceiling = max(confidence - self.config["ranking_margin"], 0.0)
+                rest = [
+                    {**r, "confidence": min(float(r.get("confidence") or 0), ceiling)}
+                    for r in ranking
+                    if r.get(INTENT_NAME_KEY) != target
+                ]
                 message.set(INTENT, top, add_to_output=True)
-                message.set(
-                    INTENT_RANKING_KEY,
-                    [top] + [r for r in ranking if r.get(INTENT_NAME_KEY) != target],
-                    add_to_output=True,
-                )
+                message.set(INTENT_RANKING_KEY, [top] + rest, add_to_output=True)
             final = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             message.set(ENTITIES, self._entities(final, entities, cues, len(text)), add_to_output=True)
         return messages

@@ -86,6 +86,8 @@ PUNCTUATION = frozenset({",", ";", ":", ".", "!", "?", "+", "&", "\n"})
 SEPARATORS = PUNCTUATION | {"y", "and", "plus", "tambien", "also", "e"}
 # Words for one; they also open catalog phrases ("un café", "una coca"), where they are read apart.
 ONE = frozenset({"un", "una", "uno", "a", "an", "one", "otro", "otra", "another"})
+# Indefinite articles count one only before a product ("is the coke a glass bottle?" counts no coke).
+ARTICLES = frozenset({"un", "una", "a", "an"})
 # One more of something, never a removal: "otro latte", "another one".
 ANOTHER = frozenset({"otro", "otra", "otros", "otras", "another"})
 MORE = frozenset({"mas", "more"})  # "uno más", "2 more"
@@ -173,6 +175,8 @@ ASKING_FOR = frozenset({"tienen", "tienes", "hay", "venden", "vendes", "manejan"
 TAKE_BACK = frozenset({"no", "nel", "nop", "perdon", "sorry", "wait", "espera", "ups", "oops", "error"})
 # A clause that starts with one of these corrects the item before: "..., mejor 4", "..., I mean 3".
 CORRECTING = frozenset({("mejor",), ("digo",), ("corrijo",), ("i", "mean"), ("actually",), ("make", "that")})
+# A count after these is what the quantity becomes: "cambia las horchatas a una", "down to one", "déjalo en 4".
+SET_TO = frozenset({"a", "to", "at", "en"})
 # "cada uno", "c/u", "of each", "each", "apiece", "por persona": one per person, or one per kind.
 EACH = frozenset({("cada",), ("c/u",), ("each",), ("apiece",), ("por", "persona"), ("per", "person")})
 # Kinds to take one of each: "uno de cada sabor", "one of each flavor".
@@ -361,6 +365,9 @@ CHANGE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
             "cut",
             "total",
             "update",
+            "leave",
+            "keep",
+            "set",
         )
     }
     | {("en", "vez"), ("en", "lugar"), ("nada", "mas"), ("no", "mas"), ("it's",), ("son",), ("not",), ("up",)}
@@ -883,7 +890,12 @@ class OrderParser:
             clause.elements.append(level)
             return i + 2
         previous = clause.elements[-1] if clause.elements else None
+        if token.key in SET_TO and _quantity(tokens, i + 1, matches)[0] is not None:
+            clause.elements.append(_Other(token.key, token.start, token.end))  # "cambia las horchatas a una"
+            return i + 1
         quantity, after = _quantity(tokens, i, matches)
+        if quantity is not None and isinstance(previous, _Other) and previous.key in SET_TO:
+            quantity.article = False  # "a una", "to one": a count, after the product too
         if quantity is not None and isinstance(previous, _Other) and previous.key == "cada":
             quantity, after = None, i + 1  # "cada uno" is each, not one more
         if quantity is not None:
@@ -1356,7 +1368,7 @@ def _quantity(tokens: List[Word], i: int, matches: Mapping[int, Any]) -> Tuple[O
         return None, end + 1
     if not 1 <= value <= MAX_QUANTITY:
         return None, end
-    article = end == i + 1 and tokens[i].key in ONE
+    article = end == i + 1 and tokens[i].key in ARTICLES
     return _Quantity(value, tokens[i].start, tokens[end - 1].end, article), end
 
 

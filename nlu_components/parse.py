@@ -79,6 +79,7 @@ class Reader:
             raise ConfigError(f"no trained model in {model or home() / 'models'}: run `make train` ({exc})") from exc
         self.store_id = store_id or setting("COMANDA_DEFAULT_STORE")
         self.skus = business_skus(self.store_id)
+        self.model_name = Path(path).name
         self.agent = Agent.load(path)
 
     def read(self, texts: Iterable[str]) -> Iterator[Dict[str, Any]]:
