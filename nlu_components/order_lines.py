@@ -65,7 +65,7 @@ class OrderLineExtractor(GraphComponent):
         return {"reload_seconds": 5, "max_order_lines": MAX_LINES, "max_text_chars": MAX_CHARS}
 
     def __init__(self, config: Dict[str, Any]) -> None:
-        self.config = config
+        self.config = {**self.get_default_config(), **config}
         self._lock = threading.Lock()  # Rasa may run NLU for several conversations on threads
         self._parser = self._new_parser(CatalogSnapshot(products=[], shop_names=[]))
         self._version: Optional[str] = None
