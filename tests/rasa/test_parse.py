@@ -123,9 +123,7 @@ def test_the_trained_bot_keeps_every_part_of_an_order_and_never_guesses_a_remova
         ("TACO-PASTOR", 2, None),
         ("HORCHATA", 1, "bien fria"),
     ]
-    assert third["intent"] == "add_items" and [(i["sku"], i["quantity"]) for i in third["items"]] == [
-        ("CAFE-LATTE", 1)
-    ]
+    assert third["intent"] == "add_items" and [(i["sku"], i["quantity"]) for i in third["items"]] == [("CAFE-LATTE", 1)]
     assert (yes["intent"], yes["confidence"], no["intent"]) == ("affirm", 1.0, "deny")
     assert pozole["intent"] == "product_question" and pozole["items"] == []
     assert pozole["unplaced"] == [{"text": "pozole", "suggestions": [], "asked": True}]
