@@ -172,7 +172,9 @@ QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
 # Words after which a question names what it asks about: "¿tienen pozole?", "do you sell tamales?".
 ASKING_FOR = frozenset({"tienen", "tienes", "hay", "venden", "vendes", "manejan", "have", "sell", "any", "got"})
 # A clause that only says this takes back what came before: "2 cocas, no, mejor 4".
-TAKE_BACK = frozenset({"no", "nel", "nop", "perdon", "sorry", "wait", "espera", "ups", "oops", "error"})
+# Only some of them also replace a product named before: "una coca, no, mejor una jamaica".
+REPLACING = frozenset({"no", "nel", "nop", "perdon", "perdona", "sorry", "digo", "mejor", "mean", "sea", "error"})
+TAKE_BACK = REPLACING | {"wait", "espera", "ups", "oops", "actually", "rather", "i", "o", "make", "that"}
 # A clause that starts with one of these corrects the item before: "..., mejor 4", "..., I mean 3".
 CORRECTING = frozenset({("mejor",), ("digo",), ("corrijo",), ("i", "mean"), ("actually",), ("make", "that")})
 # A count after these is what the quantity becomes: "cambia las horchatas a una", "down to one", "déjalo en 4".
@@ -482,6 +484,7 @@ class Unplaced:
     end: int
     suggestions: Tuple[str, ...]
     asked: bool  # in a question ("¿tienen pozole?"), not an order
+    category: Optional[str] = None  # the words name a category ("3 tacos"): which ones?
 
     def as_dict(self) -> Dict[str, Any]:
         return {"text": self.text, "suggestions": list(self.suggestions), "asked": self.asked}
@@ -704,8 +707,10 @@ class _Vocabulary:
     def _lookup(self, key: str) -> Optional[Tuple[str, int]]:
         if key in self.forms:
             return self.forms[key], 0
-        if len(key) < MIN_FUZZY_LENGTH or not key.isalpha() or key in STOP_WORDS:
+        if not key.isalpha() or key in STOP_WORDS or len(key) < 3:
             return None
+        if len(key) < MIN_FUZZY_LENGTH:  # "tai" for "thai": the same sound, read only with context
+            return (self.sounds[sound(key)], 2) if sound(key) in self.sounds else None
         if "h" + key in self.forms:  # Spanish "h" is silent and often left out: "orchata"
             return self.forms["h" + key], 1
         for candidate in (key, key[:-1]) if key.endswith("s") else (key,):
@@ -823,6 +828,7 @@ class OrderParser:
         reading = _Reading(self, text)
         for clause in clauses:
             reading.read(clause)
+        reading.finish()
         lines = [self._line(item) for item in reading.ordered if item.quantity != 0]
         if len(lines) > self.max_lines:
             lines, truncated = lines[: self.max_lines], True
@@ -901,7 +907,8 @@ class OrderParser:
         if quantity is not None:
             before = previous.key if isinstance(previous, _Other) else ""
             next_key = tokens[after].key if after < len(tokens) else ""
-            if before in GROUP_BEFORE or next_key in GROUP_AFTER or (before == "are" and next_key != ""):
+            we_are = before == "are" and i >= 2 and tokens[i - 2].key == "we"
+            if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are:
                 clause.group = quantity.value
                 return after + (1 if next_key in GROUP_AFTER else 0)
             clause.elements.append(quantity)
@@ -1055,7 +1062,8 @@ class _Reading:
         self.unplaced: List[Unplaced] = []
         self.group: Optional[int] = None
         self.categories: List[str] = []  # categories named so far ("aguas frescas", "tacos")
-        self.taking_back = False
+        self.taking_back = False  # the clause before only took back: "no", "perdón", "wait"
+        self.replacing = False  # ... with a word that also replaces a product named before
 
     def read(self, clause: _Clause) -> None:
         if clause.group:
@@ -1063,8 +1071,10 @@ class _Reading:
         _bind_quantities(clause)
         if clause.takes_back:
             self.taking_back = True
+            self.replacing = bool(REPLACING & set(clause.other_words))
             return
         correcting, self.taking_back = self.taking_back or clause.corrects, False
+        replacing, self.replacing = self.replacing or clause.corrects, False
         self.categories.extend(c.category for c in clause.categories)
         if clause.asks:
             self._unknown_asked(clause)
@@ -1073,7 +1083,7 @@ class _Reading:
         if each and not clause.items and self._each_kind(clause):
             return
         if clause.items:
-            if correcting and self.ordered:
+            if replacing and self.ordered:
                 self.ordered.pop()  # "una coca, no, mejor una jamaica"
             self._items(clause, each)
         elif self.ordered:
@@ -1087,6 +1097,7 @@ class _Reading:
         for options in clause.options:
             if self.parser.attach(options, items) is None:
                 _nearest(items, options.start).notes.append(self.text[options.start : options.end])
+        self._notes(clause, items)
         for item in items:
             again = self._named_before(item)
             if again is not None:  # "los de pastor con piña": options for the earlier item, no more units
@@ -1099,7 +1110,6 @@ class _Reading:
             if each and self.group and item.quantity is not None:
                 item.quantity *= self.group  # "somos cuatro, una torta pa cada uno"
             self.ordered.append(item)
-        self._notes(clause, items)
 
     def _named_before(self, item: _Item) -> Optional[_Item]:
         if not item.definite or item.quantity is not None:
@@ -1132,9 +1142,11 @@ class _Reading:
             elif clause.adds:  # "y otro", "one more"
                 target = previous.copy(count.value, count.start, count.end)
                 self.ordered.append(target)
-            elif previous.quantity is None:  # "..., 3 porfa"
+            elif previous.quantity is None and len(clause.catalog_elements) == 1:  # "..., 3 porfa"
                 previous.quantity = count.value
                 previous.cover(count.start, count.end)
+            else:
+                count.used = False  # "... y una ojaldra": a count of something else
         for options in clause.options:
             if not self.parser.place(options, target):
                 target.notes.append(self.text[options.start : options.end])
@@ -1203,7 +1215,8 @@ class _Reading:
         for index, element in enumerate(clause.elements):
             if len(self.unplaced) >= MAX_UNPLACED:
                 return
-            if isinstance(element, _Quantity) and not element.used and (orders or not element.article):
+            listed = index == 0 and bool(self.ordered)  # "2 capuchinos y una ojaldra"
+            if isinstance(element, _Quantity) and not element.used and (orders or listed or not element.article):
                 span = _unknown_after(clause.elements, index + 1)
                 if span:
                     self._unplaced(clause.elements[span[0] : span[1]], asked=False)
@@ -1222,6 +1235,12 @@ class _Reading:
                     self._unplaced(clause.elements[span[0] : span[1]], asked=True)
                 return
 
+    def finish(self) -> None:
+        """ "cuatro tacos: dos de pastor y dos de suadero": a count of a category that the message
+        goes on to itemise was no unknown product."""
+        named = {self.parser.products[item.product].category for item in self.ordered if item.quantity != 0}
+        self.unplaced = [u for u in self.unplaced if not (u.category and u.category in named)]
+
     def _unplaced(self, run: Sequence[Any], asked: bool) -> None:
         """``run``: the _Other and _Category elements of the words (from _unknown_after)."""
         start, end = run[0].start, run[-1].end
@@ -1230,7 +1249,8 @@ class _Reading:
         for category in (e.category for e in run if isinstance(e, _Category)):  # "3 tacos": which ones?
             near += tuple(self.parser.products[i].sku for i in self.parser.by_category.get(category, []))
         suggestions = tuple(dict.fromkeys(near + self.parser.suggestions(text)))[:3]
-        self.unplaced.append(Unplaced(text, start, end, suggestions, asked))
+        category = next((e.category for e in run if isinstance(e, _Category)), None)
+        self.unplaced.append(Unplaced(text, start, end, suggestions, asked, category))
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -189,6 +189,10 @@ NOTHING_LOST: List[Tuple[str, List[Line]]] = [
     ("2 cocas, no, mejor 4", [("COCA-600", 4)]),
     ("una coca, no perdón, una jamaica", [("JAMAICA", 1)]),
     ("3 conchas, I mean 5", [("CONCHA", 5)]),
+    ("dos de pastor, digo, tres", [("TACO-PASTOR", 3)]),
+    ("2 tacos de pastor, actually, a coke too", [("TACO-PASTOR", 2), ("COCA-600", 1)]),
+    ("cuatro tacos: dos de pastor y dos de suadero", [("TACO-PASTOR", 2), ("TACO-SUADERO", 2)]),
+    ("two tai teas", [("THAI-TEA", 2)]),
     # ordinals and "one more" add one
     ("a 3rd latte pls", [("CAFE-LATTE", 1)]),
     ("otro taro porfa", [("TARO-MT", 1)]),
@@ -210,6 +214,7 @@ def test_no_part_of_an_order_is_lost(parser, text, expected):
         ("an americano no sugar", ["no sugar"]),  # an option the product does not have
         ("3 de pastor bien dorados con piña", ["bien dorados"]),
         ("2 tacos de pastor con tarjeta", [None]),  # how to pay is no note
+        ("quiero dos horchatas y una jamaica, las horchatas sin hielo", ["sin hielo", None]),
         ("una coca para llevar porfa", [None]),
     ],
 )
@@ -226,6 +231,8 @@ def test_what_no_option_says_becomes_the_line_note(parser, text, notes):
         ("3 tacos de birria", [("tacos de birria", ("TACO-PASTOR", "TACO-SUADERO", "TACO-CAMPECHANO"), False)]),
         ("¿tienen pozole?", [("pozole", (), True)]),
         ("do you sell tamales?", [("tamales", (), True)]),
+        ("2 capuchinos y una ojaldra", [("ojaldra", (), False)]),
+        ("cuatro tacos: dos de pastor y dos de suadero", []),  # the count is itemised after
         ("2 horchatos", []),  # read: a misspelling, not unknown
         ("tienen aguas frescas?", []),  # a category: the menu answers it
         ("thanks a lot", []),
