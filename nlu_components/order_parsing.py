@@ -63,7 +63,7 @@ def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 
-_TOKEN = re.compile(r"\b[csw]/(?:u\b)?|\d+|[^\W\d_]+(?:['’][^\W\d_]+)*|[%,;:.!?+&\n]", re.IGNORECASE)
+_TOKEN = re.compile(r"\b[csw]/(?:u\b)?|\d+|[^\W\d_]+(?:['’][^\W\d_]+)*|[%,;:.!?+&()\n]", re.IGNORECASE)
 _MEASURE = re.compile(r"\([^)]*\)|\b\d+(?:[.,]\d+)?\s*(?:ml|l|lt|g|gr|kg|oz|pz)\b", re.IGNORECASE)
 
 MAX_CHARS = 4096  # WhatsApp's longest text message; beyond it nothing is read (and the reading says so)
@@ -82,7 +82,7 @@ SHORTHAND = {
     "tmb": "tambien",
     "tmbn": "tambien",
 }
-PUNCTUATION = frozenset({",", ";", ":", ".", "!", "?", "+", "&", "\n"})
+PUNCTUATION = frozenset({",", ";", ":", ".", "!", "?", "+", "&", "(", ")", "\n"})
 SEPARATORS = PUNCTUATION | {"y", "and", "plus", "tambien", "also", "e"}
 # Words for one; they also open catalog phrases ("un café", "una coca"), where they are read apart.
 ONE = frozenset({"un", "una", "uno", "a", "an", "one", "otro", "otra", "another"})
@@ -135,6 +135,8 @@ NOT_A_COUNT = frozenset(
     {"%", "ml", "l", "lt", "litro", "litros", "g", "gr", "kg", "kilo", "kilos", "oz", "pm", "am", "hrs"}
     | {"pesos", "mxn", "min", "mins", "minutos", "minutes", "horas", "hours", "dias", "days", "cp"}
 )
+# "media docena mitad pastor mitad suadero", "a dozen, half pastor half suadero": half of the count said.
+HALF = frozenset({"mitad", "half"})
 # The group's size: "somos cuatro", "we are 4", "para 4 personas", "4 of us".
 GROUP_BEFORE = frozenset({"somos", "seremos", "we're", "were"})
 GROUP_AFTER = frozenset({"personas", "persona", "people", "persons", "comensales"})
@@ -546,6 +548,7 @@ class _Item:
     definite: bool = False  # "los de pastor": named again, not more of it
     split: bool = False  # parts of it were split off ("tres taros: dos con avena ...")
     part_of: Optional[_Item] = None  # the item this one was split off
+    halved: bool = False  # counted by "mitad"/"half": half the category's count, known once read
 
     def __post_init__(self) -> None:
         self.start, self.end = self.name_start, self.name_end
@@ -572,6 +575,7 @@ class _Quantity:
     end: int
     article: bool  # "a", "una": counts only what follows ("is the coke a glass bottle?" counts no coke)
     used: bool = False  # taken by an item, a split, a correction or "de cada"
+    half: bool = False  # "mitad"/"half": half of the count said before ("una docena, mitad pastor")
 
 
 @dataclass(frozen=True)
@@ -806,7 +810,11 @@ class OrderParser:
             merged = self.phrases.setdefault(tuple(self.vocabulary.forms[w] for w in phrase), [])
             merged.extend(t for t in targets if t not in merged)
         self.longest = max((len(p) for p in self.phrases), default=0)
-        # Distinctive name words (not shared by every product of a category) for suggestions.
+        self.name_words = [
+            {self.vocabulary.forms.get(w.key, w.key) for name in _product_names(p) for w in words(name)}
+            for p in self.products
+        ]
+        # Sounds of name words, for suggestions.
         self.name_sounds: Dict[str, List[int]] = {}
         for index, product in enumerate(self.products):
             for name in _product_names(product):
@@ -896,6 +904,11 @@ class OrderParser:
             clause.elements.append(level)
             return i + 2
         previous = clause.elements[-1] if clause.elements else None
+        if token.key in HALF:  # "mitad pastor", "mitad de suadero", "half of them pastor"
+            after = i + 1 + (i + 1 < len(tokens) and tokens[i + 1].key in ("de", "of"))
+            if after in matches:
+                clause.elements.append(_Quantity(0, token.start, token.end, article=False, half=True))
+                return after
         if token.key in SET_TO and _quantity(tokens, i + 1, matches)[0] is not None:
             clause.elements.append(_Other(token.key, token.start, token.end))  # "cambia las horchatas a una"
             return i + 1
@@ -1017,6 +1030,11 @@ class OrderParser:
                 return True
         return False
 
+    def without_name(self, product: int, note: str) -> str:
+        """A note without the product's own name words: "3 thai iced teas" notes "iced", not "iced teas"."""
+        kept = [w for w in words(note) if self.vocabulary.forms.get(w.key, w.key) not in self.name_words[product]]
+        return " ".join(note[w.start : w.end] for w in kept if w.key not in PUNCTUATION)
+
     def suggestions(self, text: str) -> Tuple[str, ...]:
         """SKUs whose name words sound close to a word of ``text`` (closest first, at most three)."""
         scored: Dict[int, int] = {}
@@ -1062,6 +1080,7 @@ class _Reading:
         self.unplaced: List[Unplaced] = []
         self.group: Optional[int] = None
         self.categories: List[str] = []  # categories named so far ("aguas frescas", "tacos")
+        self.category_count: Optional[int] = None  # the last count of a category: "una docena de tacos"
         self.taking_back = False  # the clause before only took back: "no", "perdón", "wait"
         self.replacing = False  # ... with a word that also replaces a product named before
 
@@ -1069,6 +1088,13 @@ class _Reading:
         if clause.group:
             self.group = clause.group
         _bind_quantities(clause)
+        words = [e for e in clause.elements if not (isinstance(e, _Other) and e.key in ("de", "of"))]
+        for before, after in zip(words, words[1:], strict=False):
+            if isinstance(before, _Quantity) and isinstance(after, _Category) and not before.half:
+                self.category_count = before.value  # "una docena de tacos", "6 tacos"
+        for item in clause.items:
+            if item.quantity == 0 and item.halved:
+                item.quantity = self.category_count // 2 if self.category_count else None
         if clause.takes_back:
             self.taking_back = True
             self.replacing = bool(REPLACING & set(clause.other_words))
@@ -1122,7 +1148,10 @@ class _Reading:
         for start, end in _note_spans(clause):
             before = [i for i in items if i.name_start < start]
             if before or (follow_up and items):
-                (before or items)[-1].notes.append(self.text[start:end])
+                item = (before or items)[-1]
+                note = self.parser.without_name(item.product, self.text[start:end])
+                if note:
+                    item.notes.append(note)
 
     # --- clauses without a product ----------------------------------------------------------------
 
@@ -1414,6 +1443,7 @@ def _bind_quantities(clause: _Clause) -> None:
         else:
             if pending:
                 element.quantity, element.by_article = pending.value, pending.article
+                element.halved = pending.half
                 element.cover(pending.start, pending.end)
                 pending.used = True
                 pending = None

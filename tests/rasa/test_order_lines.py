@@ -193,6 +193,9 @@ NOTHING_LOST: List[Tuple[str, List[Line]]] = [
     ("2 tacos de pastor, actually, a coke too", [("TACO-PASTOR", 2), ("COCA-600", 1)]),
     ("cuatro tacos: dos de pastor y dos de suadero", [("TACO-PASTOR", 2), ("TACO-SUADERO", 2)]),
     ("two tai teas", [("THAI-TEA", 2)]),
+    ("media docena de tacos, mitad de pastor y mitad de suadero", [("TACO-PASTOR", 3), ("TACO-SUADERO", 3)]),
+    ("a dozen tacos: half pastor, half suadero", [("TACO-PASTOR", 6), ("TACO-SUADERO", 6)]),
+    ("4 tacos de pastor (2 con piña)", [("TACO-PASTOR", 2), ("TACO-PASTOR", 2, {"taco_extras": ["with_pineapple"]})]),
     # ordinals and "one more" add one
     ("a 3rd latte pls", [("CAFE-LATTE", 1)]),
     ("otro taro porfa", [("TARO-MT", 1)]),
