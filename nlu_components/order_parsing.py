@@ -1275,10 +1275,10 @@ class _Reading:
         start, end = run[0].start, run[-1].end
         text = self.text[start:end]
         near = tuple(sku for e in run if isinstance(e, _Other) for sku in e.near)
-        for category in (e.category for e in run if isinstance(e, _Category)):  # "3 tacos": which ones?
+        category = next((e.category for e in run if isinstance(e, _Category)), None)
+        if category is not None:  # "3 tacos": which ones?
             near += tuple(self.parser.products[i].sku for i in self.parser.by_category.get(category, []))
         suggestions = tuple(dict.fromkeys(near + self.parser.suggestions(text)))[:3]
-        category = next((e.category for e in run if isinstance(e, _Category)), None)
         self.unplaced.append(Unplaced(text, start, end, suggestions, asked, category))
 
 
