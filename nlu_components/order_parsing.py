@@ -546,7 +546,6 @@ class _Item:
     variant: Dict[str, str] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
     definite: bool = False  # "los de pastor": named again, not more of it
-    split: bool = False  # parts of it were split off ("tres taros: dos con avena ...")
     part_of: Optional[_Item] = None  # the item this one was split off
     halved: bool = False  # counted by "mitad"/"half": half the category's count, known once read
 
@@ -1202,11 +1201,8 @@ class _Reading:
         if not clause.adds and fits and (remaining is None or count.value <= remaining):
             part = previous.copy(count.value, count.start, count.end)
             part.part_of = previous
-            if remaining is not None:
-                previous.quantity = remaining - count.value
-            else:
-                previous.quantity = 0 if not previous.split else previous.quantity
-            previous.split = True
+            # an uncounted item ("lattes: uno con avena y uno con almendra") is only its parts
+            previous.quantity = remaining - count.value if remaining is not None else 0
             self.ordered.insert(self.ordered.index(previous) + 1 + _parts_after(self.ordered, previous), part)
             return part
         item = _Item(previous.product, count.start, count.end, quantity=count.value)
