@@ -119,14 +119,17 @@ bench-parse: venvs
 bench-payments: venvs
 	@$(ACTIONS_VENV)/bin/python bench/payments.py --url $(BENCH_PG) --orders 100 --webhooks 200 --concurrency 50
 
-# The NLU on the held-out set (tests/nlu/), per language, against a fresh copy of the demo catalog;
-# Rasa's reports go to reports/nlu/<model>/<language>/.
+# The NLU on a held-out set (default tests/nlu/; `make eval HELD_OUT=tests/nlu/fresh`), per language,
+# against a fresh copy of the demo catalog; reports/nlu/<model>/index.html links an HTML report per
+# language (figures, confusion matrix, misses), next to Rasa's own reports.
+HELD_OUT ?= tests/nlu
+EVAL_TAG := $(if $(filter tests/nlu tests/nlu/,$(HELD_OUT)),,-$(notdir $(patsubst %/,%,$(HELD_OUT))))
 EVAL_DB := sqlite:///$(CURDIR)/var/eval/comanda.db
 define eval_model
 	@rm -f var/eval/comanda.db* && mkdir -p var/eval
 	@COMANDA_DATABASE_URL=$(EVAL_DB) $(COMANDA) migrate >/dev/null
 	@COMANDA_DATABASE_URL=$(EVAL_DB) $(COMANDA) seed --demo >/dev/null
-	@COMANDA_DATABASE_URL=$(EVAL_DB) $(RASA_VENV)/bin/python bench/nlu_eval.py --model $(1) --out reports/nlu/$(2) --json reports/nlu/$(2).json
+	@COMANDA_DATABASE_URL=$(EVAL_DB) $(RASA_VENV)/bin/python bench/nlu_eval.py --held-out $(HELD_OUT) --model $(1) --out reports/nlu/$(2)$(EVAL_TAG) --json reports/nlu/$(2)$(EVAL_TAG).json
 endef
 
 eval: venvs train

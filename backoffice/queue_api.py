@@ -106,9 +106,9 @@ def summary(session: Session, order: m.Order) -> Dict[str, Any]:
             {
                 "sku": line.sku,
                 "description": line.description,
+                "note": line.note,  # the customer's words for the kitchen: "bien fría"
                 "quantity": line.quantity,
                 "modifiers": line.modifiers or {},
-                "note": line.note,
                 "line_total": str(line.line_total),
             }
             for line in order.lines

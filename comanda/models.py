@@ -360,6 +360,7 @@ class ModifierGroup(Base):
     __tablename__ = "modifier_groups"
     id = Column(String(40), primary_key=True)
     business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    max_choices = Column(Integer, nullable=False, default=1)  # taco extras: several on one line
     options = relationship("ModifierOption", order_by="ModifierOption.position")
 
 
@@ -374,7 +375,20 @@ class ModifierOption(Base):
     is_default = Column(Boolean, nullable=False, default=False)
     synonyms = Column(JSON, nullable=False, default=list)
     position = Column(Integer, nullable=False, default=0)
+    ingredients = relationship("ModifierOptionIngredient", order_by="ModifierOptionIngredient.id")
     __table_args__ = (UniqueConstraint("group_id", "code"),)
+
+
+class ModifierOptionIngredient(Base):
+    """What choosing an option does to a recipe: it removes an ingredient ("sin perlas": no tapioca) or
+    replaces it with another in the same quantity (oat milk instead of milk); reservations follow."""
+
+    __tablename__ = "modifier_option_ingredients"
+    id = _id()
+    option_id = Column(ForeignKey("modifier_options.id"), nullable=False, index=True)
+    stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)  # the recipe's ingredient
+    replacement_id = Column(ForeignKey("stock_items.id"))  # None: left out
+    __table_args__ = (UniqueConstraint("option_id", "stock_item_id"),)
 
 
 class ProductModifierGroup(Base):
@@ -509,7 +523,9 @@ class CartLine(Base):
     product_id = Column(ForeignKey("products.id"), nullable=False)
     variant_id = Column(ForeignKey("product_variants.id"))
     quantity = Column(Integer, nullable=False)
-    modifiers = Column(JSON, nullable=False, default=dict)  # {"size": "large", "sugar": "50"}
+    # {"size": "large", "sugar": "50"}; a group that takes several options has a list: {"taco_extras": [...]}
+    modifiers = Column(JSON, nullable=False, default=dict)
+    note = Column(String(200))  # what the kitchen should know that no option says: "bien fría"
     created_at = _created()
     product = relationship("Product")
     variant = relationship("ProductVariant")
@@ -581,7 +597,7 @@ class OrderLine(Base):
     modifiers = Column(JSON, nullable=False, default=dict)
     unit_price = Column(Money, nullable=False)  # IVA included, modifiers included
     line_total = Column(Money, nullable=False)
-    note = Column(String(300))  # "bien picosos": what the kitchen reads on the line
+    note = Column(String(300))  # the cart line's note for the kitchen ("bien picosos"), shown on its ticket
     sat_prod_serv = Column(String(8), nullable=False)
     sat_unit = Column(String(3), nullable=False)
     returned_quantity = Column(Integer, nullable=False, default=0)

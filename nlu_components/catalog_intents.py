@@ -1,21 +1,30 @@
 """Corrects the intent classifier with what the live catalog reading found in the message.
 
 The classifier learns intents from training sentences and knows nothing of the catalog; the order
-reader (nlu_components.order_lines, earlier in the pipeline) knows the catalog and nothing of
-intents. Three confusions are settled by the reader, which also keeps working for a product added
-to the database after training:
+reader (nlu_components.order_lines, earlier in the pipeline) knows the catalog and the cart verbs of
+the message (its ``order_cues``) and nothing of intents. These confusions are settled by the reader,
+which also keeps working for a product added to the database after training:
 
 - the message orders items (``order_line`` entities: products with their quantities, not asked
   about) but was classed as a question, the menu, small talk or out of scope → ``add_items``
   ("also a water", "seis de pastor sin cilantro", "2 tamales" for a product the model never saw);
 - it names products only in a question (``product`` entities, no order lines) but was classed as
   ordering, removing or the menu → ``product_question`` ("¿tienen taro?", "are there still churros?");
-- it names a product but was classed as emptying the whole cart → ``remove_items`` ("borra el
-  matcha de mi orden");
-- it was classed as changing a quantity, but its order lines state none: a quantity cannot change
-  to nothing, so it orders → ``add_items`` ("taro tea, no boba, less sugar");
+  so does a question about a product the shop does not sell (an asked ``unplaced``: "¿tienen pozole?")
+  classed as the menu;
+- a removal is never guessed. Classed as removing or emptying the cart, a message that says to add
+  ("a 3rd latte pls", "otro taro", "one more coke") and has no removal verb → ``add_items``; one that
+  has neither a removal verb nor an add cue keeps its intent but carries an ``intent_conflict``
+  entity (``{"intent": "remove_items", "reading": "add_items"}``), so the action asks before taking
+  anything out. A named product in "borra …" classed as emptying the cart → ``remove_items``;
+- it was classed as changing a quantity, but its order lines state none, or it has no word of a
+  change ("mejor", "que sean", "instead", "make it"): a plain order → ``add_items`` ("taro tea, no
+  boba, less sugar", "3 de pastor y 2 cocas");
 - it was classed as a cart change but orders nothing and carries a number too long to be a quantity
   (a postal code, a phone number): it answers a question → ``inform`` ("06700").
+
+``unplaced`` entities are kept only where the final intent is about products (adding, a quantity
+change, a product question): in "i want to talk to a person" there is nothing to say back.
 
 The corrected intent goes to the top of the ranking with the classifier's top confidence, and at
 least ``min_confidence``: the catalog's reading is the evidence the classifier lacked. For the same
@@ -27,7 +36,7 @@ not ask "¿me lo dices de otra forma?" about "seis de pastor sin cilantro".
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -37,10 +46,12 @@ from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from nlu_components.order_lines import ORDER_LINE, PRODUCT
+from nlu_components.order_lines import ORDER_CUES, ORDER_LINE, PRODUCT, UNPLACED
 
 # Four digits or more is never how many (order quantities stop at 999): a postal code, a phone number.
 LONG_NUMBER = re.compile(r"(?<!\d)\d{4,}(?!\d)")
+INTENT_CONFLICT = "intent_conflict"
+DESTRUCTIVE = ("remove_items", "clear_cart")
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
@@ -49,6 +60,7 @@ class CatalogIntentRefiner(GraphComponent):
     def get_default_config() -> Dict[str, Any]:
         return {
             "min_confidence": 0.8,
+            "ranking_margin": 0.1,  # above the FallbackClassifier's ambiguity_threshold
             # intents an order line overrides: what the classifier says when it misses an order
             "ordered_instead_of": [
                 "product_question",
@@ -64,6 +76,8 @@ class CatalogIntentRefiner(GraphComponent):
             "asked_instead_of": ["add_items", "show_menu", "remove_items", "change_quantity"],
             "removed_instead_of": ["clear_cart"],
             "informed_instead_of": ["change_quantity", "add_items", "remove_items"],
+            # intents whose actions tell the customer about product words the catalog did not place
+            "unplaced_for": ["add_items", "change_quantity", "product_question"],
         }
 
     def __init__(self, config: Dict[str, Any]) -> None:
@@ -79,43 +93,83 @@ class CatalogIntentRefiner(GraphComponent):
     ) -> CatalogIntentRefiner:
         return cls(config)
 
-    def refined(self, intent: Optional[str], entities: List[Dict[str, Any]], text: str = "") -> Optional[str]:
+    def refined(
+        self, intent: Optional[str], entities: List[Dict[str, Any]], text: str = "", cues: Sequence[str] = ()
+    ) -> Optional[str]:
         """The intent the catalog reading calls for (maybe the classifier's own), or None when the
         reading says nothing about it."""
         orders = any(e.get("entity") == ORDER_LINE for e in entities)
         names = any(e.get("entity") == PRODUCT for e in entities)
+        asked_unknown = any(e.get("entity") == UNPLACED and (e.get("value") or {}).get("asked") for e in entities)
         if not orders and intent in self.config["informed_instead_of"] and LONG_NUMBER.search(text):
             return "inform"
+        if intent in DESTRUCTIVE and "add" in cues and "remove" not in cues and (orders or names):
+            return "add_items"  # "a 3rd latte pls", "otro taro": never a removal
         if orders and intent in self.config["ordered_instead_of"]:
             return "add_items"
         if names and not orders and intent in self.config["asked_instead_of"]:
             return "product_question"
+        if asked_unknown and not orders and intent == "show_menu":
+            return "product_question"  # "¿tienen pozole?"
         if names and intent in self.config["removed_instead_of"]:
             return "remove_items"
         lines = [e.get("value") or {} for e in entities if e.get("entity") == ORDER_LINE]
-        if intent == "change_quantity" and lines and not any(line.get("quantity_stated") for line in lines):
-            return "add_items"
+        if intent == "change_quantity" and lines:
+            if not any(line.get("quantity_stated") for line in lines) or not {"change", "remove"} & set(cues):
+                return "add_items"  # a quantity cannot change to nothing; "3 de pastor" orders
         borne_out = {
             "add_items": orders,
             "change_quantity": orders,
             "remove_items": names,
-            "product_question": names and not orders,
+            "product_question": names and not orders or asked_unknown,
         }
-        return intent if borne_out.get(intent) else None
+        return intent if intent is not None and borne_out.get(intent) else None
+
+    def conflict(
+        self, intent: Optional[str], entities: List[Dict[str, Any]], cues: Sequence[str]
+    ) -> Optional[Dict[str, Any]]:
+        """A removal or emptying without a removal verb: the reading would add (products named) or
+        do nothing; the action asks instead of guessing."""
+        if intent not in DESTRUCTIVE or "remove" in cues:
+            return None
+        named = any(e.get("entity") in (ORDER_LINE, PRODUCT) for e in entities)
+        return {"intent": intent, "reading": "add_items" if named else None}
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text, intent = message.get(TEXT) or "", message.get(INTENT) or {}
             if text.startswith(INTENT_MESSAGE_PREFIX) or not intent:
                 continue
-            target = self.refined(intent.get(INTENT_NAME_KEY), message.get(ENTITIES, []), text)
-            if target is None:
-                continue
-            ranking = message.get(INTENT_RANKING_KEY) or [intent]
-            confidence = max(float(intent.get("confidence") or 0), self.config["min_confidence"])
-            top = {INTENT_NAME_KEY: target, "confidence": confidence}
-            message.set(INTENT, top, add_to_output=True)
-            message.set(
-                INTENT_RANKING_KEY, [top] + [r for r in ranking if r.get(INTENT_NAME_KEY) != target], add_to_output=True
-            )
+            entities = message.get(ENTITIES, [])
+            cues = message.get(ORDER_CUES) or []
+            target = self.refined(intent.get(INTENT_NAME_KEY), entities, text, cues)
+            if target is not None:
+                ranking = message.get(INTENT_RANKING_KEY) or [intent]
+                confidence = max(float(intent.get("confidence") or 0), self.config["min_confidence"])
+                top = {INTENT_NAME_KEY: target, "confidence": confidence}
+                # The intents the reading overruled stay below it by the margin, so the FallbackClassifier
+                # does not call "seis de pastor" ambiguous between the order and the classifier's guess.
+                ceiling = max(confidence - self.config["ranking_margin"], 0.0)
+                rest = [
+                    {**r, "confidence": min(float(r.get("confidence") or 0), ceiling)}
+                    for r in ranking
+                    if r.get(INTENT_NAME_KEY) != target
+                ]
+                message.set(INTENT, top, add_to_output=True)
+                message.set(INTENT_RANKING_KEY, [top] + rest, add_to_output=True)
+            final = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            message.set(ENTITIES, self._entities(final, entities, cues, len(text)), add_to_output=True)
         return messages
+
+    def _entities(
+        self, intent: Optional[str], entities: List[Dict[str, Any]], cues: Sequence[str], length: int
+    ) -> List[Dict[str, Any]]:
+        kept = [e for e in entities if e.get("entity") != UNPLACED or intent in self.config["unplaced_for"]]
+        conflict = self.conflict(intent, entities, cues)
+        if conflict is not None:
+            kept.append(_entity(INTENT_CONFLICT, conflict, (0, length)))
+        return kept
+
+
+def _entity(name: str, value: Any, span: Tuple[int, int]) -> Dict[str, Any]:
+    return {"entity": name, "value": value, "start": span[0], "end": span[1], "extractor": "CatalogIntentRefiner"}

@@ -1,26 +1,45 @@
 """Reads order lines out of free text against the catalog: "me das 3 de pastor y una coca porfa".
 
 Pure (no Rasa, no database), so it is tested and benchmarked on its own. ``OrderParser(snapshot)``
-turns, once per catalog version, every product name and synonym, modifier option and variant label
-into a tuple of normalized words (lower case, no accents, a plural "s"/"es" folded into its
-singular when the catalog knows it; "sin"/"no"/"without" and "con"/"with" opening an option name
-read alike). ``parse(text)`` then:
+turns, once per catalog version, every product name and synonym, modifier option, variant label and
+category name into a tuple of normalized words (lower case, no accents, a plural "s"/"es" folded
+into its singular when the catalog knows it; "sin"/"no"/"without" and "con"/"with" opening an option
+name read alike). ``parse(text)`` then:
 
-1. splits the text into words with their character offsets;
-2. maps each word to a catalog word: exactly, as a plural of one, or by edit distance (rapidfuzz's
-   OSA, same first letter): two letters swapped ("taor"), or from six letters one edit (two from
-   eight) with the same last letter too ("horchta", "capuccino"), or the silent Spanish "h" left
-   out ("orchata"); never for spaCy's stop words;
-3. finds catalog phrases over those words, longest first, without overlaps ("taco al pastor" beats
-   "pastor", "café en grano" beats "café"); the shop's own name is a phrase that orders nothing;
-4. reads quantities from the words left over: digits, number words (text2num, Spanish and
-   English) and a small table ("una docena" 12, "media docena" 6, "un par" 2, "a" 1);
-5. cuts the text into clauses at "y", "and", commas and the like; in each clause every product
-   takes its own quantity (the one before it, or the one after it when the clause reads "coca
-   x2") and the modifiers and variant options next to it that the product allows. A clause that
-   names no product speaks of the item before it ("..., half sugar", "..., 3 porfa", "... y una
-   negra mediana"). A clause that asks ("¿tienen matcha?", "do you have matcha?", "el matcha
-   lleva azúcar?") mentions products but orders nothing.
+1. splits the text (at most ``max_chars`` of it) into words with their character offsets, reading
+   chat shorthand ("d" de, "pa" para, "c/" con, "w/" with, "c/u" cada uno);
+2. maps each word to a catalog word, in three tiers: exactly or as a plural (tier 0); a misspelling
+   that is safe anywhere (tier 1: two letters swapped, "taor"; one edit from six letters, two from
+   eight, with first and last letters kept, "horchta"; the silent "h" left out, "orchata"; the same
+   sound in Mexican Spanish spelling from five letters, "tacoz", "kesadiyas"); or a looser likeness
+   by sound (tier 2: "pastr", "late"), which counts only with context: inside a catalog phrase with
+   a real word read exactly ("matcha late"), or right after a quantity ("2 d pastr"). Spanish and
+   English stop words are never misspellings;
+3. finds catalog phrases over those words, longest first, then fewest misspelt words, then leftmost,
+   without overlaps ("taco al pastor" beats "pastor"); the shop's own name orders nothing;
+4. reads quantities: digits, number words (text2num), "una docena", "media docena", "un par", "a";
+   ordinals and "otro/another/one more" count one and say the customer adds ("a 3rd latte");
+   "somos cuatro" / "for 4 people" is the size of the group, not a count;
+5. cuts the text into clauses at "y", "and", commas, colons and the like; in each clause every
+   product takes its own quantity (the one before it, or after it in "coca x2") and the modifiers
+   and variant options next to it that the product allows (several from a group that takes several:
+   "sin cebolla y con piña"). A clause without a product speaks of the item before it: it completes
+   it ("..., half sugar"), counts it ("..., 3 porfa"), splits it ("tres taros: dos con leche de
+   avena y uno sin nada" is three taros), adds one more ("y otro con almendra"), or corrects it
+   ("2 cocas, no, mejor 4"). A product named again with "el/los/the" and no count only adds options
+   to the earlier item ("4 de pastor y 2 campechanos, los de pastor con piña"). "uno de cada sabor"
+   orders one of each product of the category named; "somos cuatro, una torta pa cada uno" four.
+   A clause that asks ("¿tienen matcha?", "do you have matcha?") mentions products but orders none;
+6. keeps what it cannot place: words after an item that the kitchen can act on but no option says
+   ("bien fría", "sin hielo", an option the product does not have) become the line's ``note``; a
+   word in a product's place that the catalog does not know ("2 pozoles", "¿tienen pozole?",
+   "pastr" without context) becomes an ``Unplaced`` with the products it may mean. Nothing the
+   customer asked for is dropped without a trace;
+7. reads at most ``max_lines`` order lines and says so (``truncated``) when there were more.
+
+It also reports cues for the intent: whether the message says to add (ordinals, "otro", "one more",
+"agrega") or to remove ("quita", "borra", "remove", "ya no quiero"), so that a removal is never
+guessed from a message without a removal verb.
 """
 
 from __future__ import annotations
@@ -44,13 +63,55 @@ def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 
-_TOKEN = re.compile(r"\d+|[^\W\d_]+(?:['’][^\W\d_]+)*|[%,;.!?+&\n]")
+_TOKEN = re.compile(r"\b[csw]/(?:u\b)?|\d+|[^\W\d_]+(?:['’][^\W\d_]+)*|[%,;:.!?+&()\n]", re.IGNORECASE)
 _MEASURE = re.compile(r"\([^)]*\)|\b\d+(?:[.,]\d+)?\s*(?:ml|l|lt|g|gr|kg|oz|pz)\b", re.IGNORECASE)
 
-PUNCTUATION = frozenset({",", ";", ".", "!", "?", "+", "&", "\n"})
-SEPARATORS = PUNCTUATION | {"y", "and", "plus", "tambien", "also"}
+MAX_CHARS = 4096  # WhatsApp's longest text message; beyond it nothing is read (and the reading says so)
+MAX_LINES = 20  # order lines read from one message; beyond it the reading says so
+# Chat shorthand, read as the word it stands for.
+SHORTHAND = {
+    "d": "de",
+    "pa": "para",
+    "xa": "para",
+    "q": "que",
+    "k": "que",
+    "c/": "con",
+    "s/": "sin",
+    "w/": "with",
+    "tb": "tambien",
+    "tmb": "tambien",
+    "tmbn": "tambien",
+}
+PUNCTUATION = frozenset({",", ";", ":", ".", "!", "?", "+", "&", "(", ")", "\n"})
+SEPARATORS = PUNCTUATION | {"y", "and", "plus", "tambien", "also", "e"}
 # Words for one; they also open catalog phrases ("un café", "una coca"), where they are read apart.
 ONE = frozenset({"un", "una", "uno", "a", "an", "one", "otro", "otra", "another"})
+# Indefinite articles count one only before a product ("is the coke a glass bottle?" counts no coke).
+ARTICLES = frozenset({"un", "una", "a", "an"})
+# One more of something, never a removal: "otro latte", "another one".
+ANOTHER = frozenset({"otro", "otra", "otros", "otras", "another"})
+MORE = frozenset({"mas", "more"})  # "uno más", "2 more"
+ORDINAL_WORDS = frozenset(
+    {
+        "segundo",
+        "segunda",
+        "tercer",
+        "tercero",
+        "tercera",
+        "cuarto",
+        "cuarta",
+        "quinto",
+        "quinta",
+        "sexto",
+        "sexta",
+        "second",
+        "third",
+        "fourth",
+        "fifth",
+        "sixth",
+    }
+)
+ORDINAL_SUFFIXES = frozenset({"st", "nd", "rd", "th", "er", "ero", "ro", "ra", "do", "da", "to", "ta", "o", "a"})
 QUANTITY_PHRASES: Dict[Tuple[str, ...], int] = {
     **{(word,): 1 for word in ONE},
     ("un", "par"): 2,
@@ -71,28 +132,14 @@ DOZEN = frozenset({"docena", "docenas", "dozen", "dozens"})
 SOME = frozenset({"unos", "unas"})
 # A number followed by one of these is a measure, a price or a time, not how many: "500 ml", "a las 3 pm".
 NOT_A_COUNT = frozenset(
-    {
-        "%",
-        "ml",
-        "l",
-        "lt",
-        "litro",
-        "litros",
-        "g",
-        "gr",
-        "kg",
-        "kilo",
-        "kilos",
-        "oz",
-        "pm",
-        "am",
-        "hrs",
-        "pesos",
-        "mxn",
-        "min",
-        "minutos",
-    }
+    {"%", "ml", "l", "lt", "litro", "litros", "g", "gr", "kg", "kilo", "kilos", "oz", "pm", "am", "hrs"}
+    | {"pesos", "mxn", "min", "mins", "minutos", "minutes", "horas", "hours", "dias", "days", "cp"}
 )
+# "media docena mitad pastor mitad suadero", "a dozen, half pastor half suadero": half of the count said.
+HALF = frozenset({"mitad", "half"})
+# The group's size: "somos cuatro", "we are 4", "para 4 personas", "4 of us".
+GROUP_BEFORE = frozenset({"somos", "seremos", "we're", "were"})
+GROUP_AFTER = frozenset({"personas", "persona", "people", "persons", "comensales"})
 MAX_QUANTITY = 999
 # Words that make a clause a question about products rather than an order. A clause ending in "?"
 # whose products have no quantity asks too ("el matcha lleva azúcar?"); "¿me das una coca?" orders.
@@ -103,6 +150,7 @@ QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
         ("tiene",),
         ("hay",),
         ("venden",),
+        ("vendes",),
         ("manejan",),
         ("cuanto",),
         ("cuanta",),
@@ -123,6 +171,235 @@ QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
         ("where's",),
     }
 )
+# Words after which a question names what it asks about: "¿tienen pozole?", "do you sell tamales?".
+ASKING_FOR = frozenset({"tienen", "tienes", "hay", "venden", "vendes", "manejan", "have", "sell", "any", "got"})
+# A clause that only says this takes back what came before: "2 cocas, no, mejor 4".
+# Only some of them also replace a product named before: "una coca, no, mejor una jamaica".
+REPLACING = frozenset({"no", "nel", "nop", "perdon", "perdona", "sorry", "digo", "mejor", "mean", "sea", "error"})
+TAKE_BACK = REPLACING | {"wait", "espera", "ups", "oops", "actually", "rather", "i", "o", "make", "that"}
+# A clause that starts with one of these corrects the item before: "..., mejor 4", "..., I mean 3".
+CORRECTING = frozenset({("mejor",), ("digo",), ("corrijo",), ("i", "mean"), ("actually",), ("make", "that")})
+# A count after these is what the quantity becomes: "cambia las horchatas a una", "down to one", "déjalo en 4".
+SET_TO = frozenset({"a", "to", "at", "en"})
+# "cada uno", "c/u", "of each", "each", "apiece", "por persona": one per person, or one per kind.
+EACH = frozenset({("cada",), ("c/u",), ("each",), ("apiece",), ("por", "persona"), ("per", "person")})
+# Kinds to take one of each: "uno de cada sabor", "one of each flavor".
+KINDS = frozenset({"sabor", "sabores", "flavor", "flavors", "flavour", "flavours", "tipo", "tipos", "kind", "kinds"})
+KINDS |= frozenset({"variedad", "variedades"})
+# Words skipped before an unknown product: "2 de pozole", "quiero unos tlacoyos", "some tamales".
+LEADING = frozenset({"de", "of", "el", "la", "los", "las", "the", "some", "un", "una", "unos", "unas"})
+MAX_UNPLACED = 5  # product words said back from one message, at most
+# A product named again to attach options: "los de pastor con piña", "the tacos with pineapple".
+DEFINITE = frozenset({"el", "la", "los", "las", "al", "the", "those", "these", "esos", "esas", "estos", "estas"})
+# An answer that keeps an item as it is, in a split: "y uno sin nada", "and one plain".
+PLAIN = frozenset({"nada", "normal", "solo", "sencillo", "sencilla", "plain", "nothing", "regular", "natural"})
+# Words that open what the kitchen should know about an item ("bien fría", "sin hielo", "extra hot").
+NOTE_OPENERS = frozenset(
+    {"bien", "muy", "sin", "con", "extra", "poco", "poca", "poquito", "poquita", "mucho", "mucha", "mas", "menos"}
+    | {"doble", "light", "tibio", "tibia", "caliente", "frio", "fria", "helado", "helada", "al", "no", "without"}
+    | {"with", "less", "more", "double", "hot", "iced", "cold", "warm", "well", "very", "not", "on"}
+)
+# Words that never make a note or a product: how to pay or get the order, politeness, generic nouns.
+NOT_ITEM_WORDS = frozenset(
+    {"tarjeta", "efectivo", "transferencia", "card", "cash", "transfer", "oxxo", "spei", "cambio", "change"}
+    | {"domicilio", "envio", "delivery", "pickup", "recoger", "llevar", "aqui", "go", "here", "entrega"}
+    | {"porfa", "porfis", "porfavor", "favor", "please", "pls", "plis", "plz", "xfa", "gracias", "thanks", "thx"}
+    | {"menu", "carta", "opciones", "options", "algo", "something", "anything", "food", "comida", "bebidas"}
+    | {"drinks", "cosas", "things", "productos", "products", "wifi", "internet", "estacionamiento", "parking"}
+    | {"servicio", "service", "factura", "invoice", "terminal", "promociones", "promos", "descuento", "discount"}
+    | {"horario", "hours", "sucursal", "branch", "mesa", "mesas", "table", "tables", "baño", "bano", "bathroom"}
+    | {"pedido", "orden", "order", "carrito", "cart", "cuenta", "total", "ticket", "precio", "price", "costo"}
+    | {"quiero", "quisiera", "dame", "deme", "damelo", "mandame", "manda", "ponme", "pon", "agrega", "agregame"}
+    | {"want", "like", "give", "get", "send", "add", "need", "necesito", "tienen", "venden", "have", "sell"}
+    | {"ya", "listo", "todo", "all", "eso", "that", "favor", "amigo", "amiga", "joven", "bro", "wey", "guey"}
+    | {"sale", "ok", "okay", "va", "vale", "bueno", "hola", "hi", "hello", "buenas", "buenos", "dias", "tardes"}
+    | {"noches", "morning", "afternoon", "evening", "vez", "veces", "time", "times", "minutos", "rato", "day"}
+    | {"comer", "tomar", "beber", "desayunar", "almorzar", "cenar", "eat", "drink", "breakfast", "lunch", "dinner"}
+    | {"persona", "person", "humano", "human", "bot", "robot", "gerente", "manager", "alguien", "someone"}
+    | {"empleado", "employee", "agente", "agent", "instead", "actually", "total", "far", "lugar", "night", "care"}
+)
+# Verbs that order: an unknown word after "quiero un ..." is a product the catalog lacks, after "thanks a
+# ..." it is not.
+ORDER_VERBS = frozenset(
+    {"quiero", "quisiera", "dame", "deme", "damelo", "das", "da", "mandas", "manda", "mandame", "pones", "ponme"}
+    | {"regalas", "regalame", "traes", "trae", "traeme", "agrega", "agregame", "anade", "pido", "encargo", "ocupo"}
+    | {"necesito", "antoja", "want", "get", "have", "give", "gimme", "order", "like", "need", "take", "bring"}
+)
+# Cues for the intent. Removal needs one of these: a word, or two in a row ("ya no quiero", "take off").
+REMOVE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
+    {
+        (w,)
+        for w in (
+            "quita",
+            "quitale",
+            "quitame",
+            "quitalo",
+            "quitala",
+            "quitalos",
+            "quitalas",
+            "quitar",
+            "quite",
+            "quiten",
+            "quitas",
+            "borra",
+            "borrale",
+            "borrame",
+            "borralo",
+            "borrala",
+            "borrar",
+            "borren",
+            "elimina",
+            "eliminale",
+            "eliminar",
+            "saca",
+            "sacale",
+            "sacame",
+            "sacar",
+            "cancela",
+            "cancelar",
+            "cancelame",
+            "vacia",
+            "vaciar",
+            "vacialo",
+            "olvida",
+            "olvidalo",
+            "olvidate",
+            "remove",
+            "delete",
+            "drop",
+            "cancel",
+            "empty",
+            "clear",
+            "scratch",
+            "forget",
+            "minus",
+            "reset",
+            "resetea",
+            "resetear",
+            "restart",
+            "reinicia",
+            "reiniciar",
+            "wipe",
+            "scrap",
+            "trash",
+            "tira",
+            "tirar",
+            "ceros",
+            "limpia",
+            "limpiar",
+            "borron",
+            "deshazte",
+            "sacalo",
+            "sacalos",
+            "rid",
+            "skip",
+            "lose",
+            "retira",
+            "retirar",
+            "remueve",
+            "remover",
+            "descarta",
+            "descartar",
+            "empezar",
+            "empecemos",
+            "empezamos",
+            "empieza",
+            "nevermind",
+            "anymore",
+            "zero",
+        )
+    }
+    | {("no", "quiero"), ("ya", "no"), ("take", "off"), ("take", "out"), ("don't", "want"), ("dont", "want")}
+    | {("no", "longer"), ("start", "over"), ("de", "cero"), ("never", "mind"), ("don't", "need"), ("dont", "need")}
+    | {
+        ("desde", "cero"),
+        ("no", "va"),
+        ("no", "me"),
+        ("sin", "la"),
+        ("sin", "el"),
+        ("sin", "los"),
+        ("sin", "las"),
+        ("without", "the"),
+    }
+)
+# A quantity change says so: "mejor", "que sean", "en vez de", "make it", "instead", "only", "not 3".
+CHANGE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
+    {
+        (w,)
+        for w in (
+            "mejor",
+            "sean",
+            "sea",
+            "cambia",
+            "cambiale",
+            "cambiar",
+            "solo",
+            "nomas",
+            "menos",
+            "subele",
+            "bajale",
+            "reduce",
+            "reducir",
+            "aumenta",
+            "aumentale",
+            "ponle",
+            "hazlo",
+            "hazle",
+            "dejalo",
+            "dejame",
+            "deja",
+            "corrige",
+            "corrigeme",
+            "equivoque",
+            "eran",
+            "mitad",
+            "make",
+            "change",
+            "instead",
+            "just",
+            "only",
+            "actually",
+            "bump",
+            "less",
+            "fewer",
+            "reduce",
+            "increase",
+            "fix",
+            "half",
+            "cut",
+            "total",
+            "update",
+            "leave",
+            "keep",
+            "set",
+        )
+    }
+    | {("en", "vez"), ("en", "lugar"), ("nada", "mas"), ("no", "mas"), ("it's",), ("son",), ("not",), ("up",)}
+)
+ADD_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
+    {
+        (w,)
+        for w in (
+            "agrega",
+            "agregame",
+            "agregale",
+            "agregar",
+            "agreguen",
+            "anade",
+            "anademe",
+            "anadele",
+            "anadir",
+            "suma",
+            "sumale",
+            "add",
+            "also",
+            "tambien",
+            "plus",
+        )
+    }
+    | {(w,) for w in ANOTHER}
+    | {("one", "more"), ("uno", "mas"), ("una", "mas")}
+)
 # Option names start with "sin"/"con" or "no"/"with" in one language; customers mix them ("with no pearls").
 OPENING_SYNONYMS = ({"sin", "no", "without"}, {"con", "with"})
 # Words customers put before a variant value: "talla M", "size XL", "color negro".
@@ -130,10 +407,12 @@ AXIS_WORDS = {"size": ("talla", "size"), "color": ("color", "colour")}
 STOP_WORDS = frozenset(fold(w) for w in ES_STOP_WORDS | EN_STOP_WORDS)
 MIN_FUZZY_LENGTH = 4
 
+Modifiers = Dict[str, Union[str, List[str]]]  # group → option code, or codes for a group that takes several
+
 
 @dataclass(frozen=True)
 class Word:
-    key: str  # folded text
+    key: str  # folded text, shorthand spelt out
     start: int
     end: int
 
@@ -144,7 +423,24 @@ def words(text: str) -> List[Word]:
     A regex rather than spaCy's blank tokenizer: that one keeps "pastor,2", "milk+1" and
     "suadero;sin" as single tokens, which would have to be split again anyway.
     """
-    return [Word(fold(m.group()).replace("’", "'"), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    found = []
+    for match in _TOKEN.finditer(text):
+        key = fold(match.group()).replace("’", "'")
+        found.append(Word(SHORTHAND.get(key, key), match.start(), match.end()))
+    return found
+
+
+def sound(word: str) -> str:
+    """How a folded word sounds in Mexican Spanish spelling: k/qu/c, s/z/c, ll/y, b/v, silent h, j/h,
+    doubled letters. "tacoz" and "tacos", "kesadiyas" and "quesadillas", "late" and "latte" sound alike."""
+    w = re.sub(r"(.)\1+", r"\1", word)
+    w = w.replace("tch", "C").replace("ch", "C").replace("sh", "C").replace("ph", "f")
+    w = re.sub(r"qu(?=[eiy])", "k", w).replace("qu", "k")
+    w = re.sub(r"c(?=[eiy])", "s", w).replace("c", "k")
+    w = re.sub(r"g(?=[ei])", "j", w).replace("gu", "g")
+    w = w.replace("ll", "y").replace("z", "s").replace("v", "b").replace("j", "h").replace("h", "")
+    w = re.sub(r"y$", "i", w)
+    return re.sub(r"(.)\1+", r"\1", w)
 
 
 @dataclass(frozen=True)
@@ -160,12 +456,13 @@ class Mention:
 class OrderLine:
     sku: str
     quantity: int
-    modifiers: Dict[str, str]  # group → option code: {"size": "large", "sugar": "50"}
+    modifiers: Modifiers  # group → option code: {"size": "large"}; several: {"taco_extras": ["no_onion", ...]}
     variant: Dict[str, str]  # axis → option id: {"size": "M", "color": "negro"}
     variant_sku: Optional[str]  # set when every axis of the product is given
     quantity_stated: bool  # the customer said how many ("quita la coca" removes all, "quita una coca" one)
     start: int  # the item's words: quantity, product, modifiers and variant options
     end: int
+    note: Optional[str] = None  # what the kitchen should know that no option says: "bien fria"
 
     def as_dict(self) -> Dict[str, Any]:
         return {
@@ -175,13 +472,33 @@ class OrderLine:
             "variant": self.variant,
             "variant_sku": self.variant_sku,
             "quantity_stated": self.quantity_stated,
+            "note": self.note,
         }
+
+
+@dataclass(frozen=True)
+class Unplaced:
+    """Words where the customer named a product the catalog does not have ("pozole"), or misspelt one
+    too far to be sure ("pastr"): the bot says so, offering ``suggestions`` (SKUs, likeliest first)."""
+
+    text: str
+    start: int
+    end: int
+    suggestions: Tuple[str, ...]
+    asked: bool  # in a question ("¿tienen pozole?"), not an order
+    category: Optional[str] = None  # the words name a category ("3 tacos"): which ones?
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"text": self.text, "suggestions": list(self.suggestions), "asked": self.asked}
 
 
 @dataclass
 class ParsedMessage:
     lines: List[OrderLine]
     mentions: List[Mention]
+    unplaced: List[Unplaced] = field(default_factory=list)
+    truncated: bool = False  # more than max_lines order lines, or more than max_chars of text
+    cues: FrozenSet[str] = frozenset()  # "add" / "remove" / "change": what its words say to do with the cart
 
 
 @dataclass(frozen=True)
@@ -203,11 +520,17 @@ class _VariantTarget:
 
 
 @dataclass(frozen=True)
+class _CategoryTarget:
+    category: str
+
+
+@dataclass(frozen=True)
 class _ShopTarget:
     """The shop's own name: read so that its words ("Café Esquina") are not taken for products."""
 
 
-_Target = Union[_ProductTarget, _ModifierTarget, _VariantTarget, _ShopTarget]
+_Target = Union[_ProductTarget, _ModifierTarget, _VariantTarget, _CategoryTarget, _ShopTarget]
+_OptionTarget = Union[_ModifierTarget, _VariantTarget]
 
 
 @dataclass
@@ -218,8 +541,13 @@ class _Item:
     start: int = field(init=False)  # the whole item: grows over its quantity and options
     end: int = field(init=False)
     quantity: Optional[int] = None
-    modifiers: Dict[str, str] = field(default_factory=dict)
+    by_article: bool = False  # the quantity is "un"/"a": "2 de cada uno" may still set it
+    modifiers: Dict[str, Any] = field(default_factory=dict)
     variant: Dict[str, str] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
+    definite: bool = False  # "los de pastor": named again, not more of it
+    part_of: Optional[_Item] = None  # the item this one was split off
+    halved: bool = False  # counted by "mitad"/"half": half the category's count, known once read
 
     def __post_init__(self) -> None:
         self.start, self.end = self.name_start, self.name_end
@@ -227,27 +555,59 @@ class _Item:
     def cover(self, start: int, end: int) -> None:
         self.start, self.end = min(self.start, start), max(self.end, end)
 
+    def copy(self, quantity: Optional[int], start: int, end: int) -> _Item:
+        twin = _Item(self.product, self.name_start, self.name_end, quantity=quantity)
+        twin.modifiers = {k: list(v) if isinstance(v, list) else v for k, v in self.modifiers.items()}
+        twin.variant = dict(self.variant)
+        twin.start, twin.end = start, end
+        return twin
 
-@dataclass(frozen=True)
+    def splits_from(self) -> _Item:
+        """The item a split part came from, or the item itself."""
+        return self.part_of or self
+
+
+@dataclass
 class _Quantity:
     value: int
     start: int
     end: int
     article: bool  # "a", "una": counts only what follows ("is the coke a glass bottle?" counts no coke)
+    used: bool = False  # taken by an item, a split, a correction or "de cada"
+    half: bool = False  # "mitad"/"half": half of the count said before ("una docena, mitad pastor")
 
 
 @dataclass(frozen=True)
 class _Options:
-    targets: Tuple[_Target, ...]
+    targets: Tuple[_OptionTarget, ...]
     start: int
     end: int
 
 
+@dataclass(frozen=True)
+class _Category:
+    category: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class _Other:
+    """A word outside catalog phrases and quantities, kept in place for notes and unknown products."""
+
+    key: str
+    start: int
+    end: int
+    near: Tuple[str, ...] = ()  # SKUs it loosely resembles, when it looked like one without context
+    known: bool = False  # a word of the catalog ("pan", "boba") outside any of its phrases
+
+
 @dataclass
 class _Clause:
-    elements: List[Union[_Item, _Quantity, _Options]] = field(default_factory=list)
-    other_words: List[str] = field(default_factory=list)  # outside catalog phrases and quantities
+    elements: List[Union[_Item, _Quantity, _Options, _Category, _Other]] = field(default_factory=list)
     question_mark: bool = False  # the clause ends with "?"
+    adds: bool = False  # an ordinal, "otro", "uno más"
+    group: Optional[int] = None  # "somos cuatro"
 
     @property
     def items(self) -> List[_Item]:
@@ -258,12 +618,47 @@ class _Clause:
         return [e for e in self.elements if isinstance(e, _Options)]
 
     @property
+    def quantities(self) -> List[_Quantity]:
+        return [e for e in self.elements if isinstance(e, _Quantity)]
+
+    @property
+    def categories(self) -> List[_Category]:
+        return [e for e in self.elements if isinstance(e, _Category)]
+
+    @property
+    def other_words(self) -> List[str]:
+        return [e.key for e in self.elements if isinstance(e, _Other)]
+
+    @property
+    def catalog_elements(self) -> List[Union[_Item, _Quantity, _Options, _Category]]:
+        return [e for e in self.elements if not isinstance(e, _Other)]
+
+    def says(self, phrases: FrozenSet[Tuple[str, ...]]) -> bool:
+        keys = self.other_words
+        return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2))
+
+    @property
     def asks(self) -> bool:
         """Whether the clause asks about its products instead of ordering them (quantities bound)."""
-        keys = self.other_words
-        if any(tuple(keys[i : i + n]) in QUESTION_WORDS for i in range(len(keys)) for n in (1, 2)):
+        if self.says(QUESTION_WORDS):
             return True
         return self.question_mark and all(item.quantity is None for item in self.items)
+
+    @property
+    def takes_back(self) -> bool:
+        """Only "no", "perdón", "wait": what came before is being corrected."""
+        keys = self.other_words
+        return not self.catalog_elements and bool(keys) and all(k in TAKE_BACK for k in keys)
+
+    @property
+    def corrects(self) -> bool:
+        """Starts with "mejor", "digo", "I mean": replaces the item before."""
+        leading = []
+        for element in self.elements:
+            if not isinstance(element, _Other):
+                break
+            leading.append(element.key)
+        return any(tuple(leading[i : i + n]) in CORRECTING for i in range(len(leading)) for n in (1, 2))
 
 
 @lru_cache(maxsize=4096)
@@ -290,31 +685,49 @@ class _Vocabulary:
             for form in forms:
                 self.forms.setdefault(form, lemma)
         self.by_initial: Dict[str, List[str]] = {}
+        self.sounds: Dict[str, str] = {}  # sound of a form → its lemma
+        self.sounds_by_initial: Dict[str, List[str]] = {}
         for word in sorted(vocabulary):
             if word.isalpha() and len(word) >= 3:
                 self.by_initial.setdefault(word[0], []).append(word)
-        self._cache: Dict[str, Optional[Tuple[str, bool]]] = {}
+        for form in sorted(self.forms):
+            if form.isalpha() and len(form) >= 3 and form not in STOP_WORDS:
+                key = sound(form)
+                if key and key not in self.sounds:
+                    self.sounds[key] = self.forms[form]
+                    self.sounds_by_initial.setdefault(key[0], []).append(key)
+        self._cache: Dict[str, Optional[Tuple[str, int]]] = {}
 
-    def lookup(self, key: str) -> Optional[Tuple[str, bool]]:
-        """(catalog lemma, found by edit distance) for a message word, or None."""
+    def lookup(self, key: str) -> Optional[Tuple[str, int]]:
+        """(catalog lemma, tier) for a message word, or None: tier 0 exact, 1 a safe misspelling,
+        2 a loose likeness that needs context."""
         if key not in self._cache:
             if len(self._cache) > 50_000:
                 self._cache.clear()
             self._cache[key] = self._lookup(key)
         return self._cache[key]
 
-    def _lookup(self, key: str) -> Optional[Tuple[str, bool]]:
+    def _lookup(self, key: str) -> Optional[Tuple[str, int]]:
         if key in self.forms:
-            return self.forms[key], False
-        if len(key) < MIN_FUZZY_LENGTH or not key.isalpha() or key in STOP_WORDS:
+            return self.forms[key], 0
+        if not key.isalpha() or key in STOP_WORDS or len(key) < 3:
             return None
+        if len(key) < MIN_FUZZY_LENGTH:  # "tai" for "thai": the same sound, read only with context
+            return (self.sounds[sound(key)], 2) if sound(key) in self.sounds else None
         if "h" + key in self.forms:  # Spanish "h" is silent and often left out: "orchata"
-            return self.forms["h" + key], True
+            return self.forms["h" + key], 1
         for candidate in (key, key[:-1]) if key.endswith("s") else (key,):
             found = self._closest(candidate)
             if found:
-                return self.forms[found], True
-        return None
+                return self.forms[found], 1
+        key_sound = sound(key)
+        if key_sound in self.sounds:
+            return self.sounds[key_sound], 1 if len(key) >= 5 else 2
+        near = self._sounds_like(key_sound)
+        if near is None:
+            return None
+        lemma, distance = near
+        return lemma, 1 if len(key_sound) >= 7 and distance == 1 else 2  # "kesadías" is safe, "pastr" is not
 
     def _closest(self, key: str) -> Optional[str]:
         """The nearest catalog word with the same first letter: two letters swapped at any length;
@@ -330,17 +743,52 @@ class _Vocabulary:
                 best = (distance, choice)
         return best[1] if best else None
 
+    def _sounds_like(self, key_sound: str) -> Optional[Tuple[str, int]]:
+        """(lemma, distance) one sound edit away (two from seven), same first sound: "pastr", "pastor"."""
+        if len(key_sound) < MIN_FUZZY_LENGTH:
+            return None
+        limit = 1 if len(key_sound) < 7 else 2
+        best: Optional[Tuple[int, str]] = None
+        for choice in self.sounds_by_initial.get(key_sound[0], ()):
+            if abs(len(choice) - len(key_sound)) > limit:
+                continue
+            distance = OSA.distance(key_sound, choice, score_cutoff=limit)
+            if distance <= limit and (best is None or distance < best[0]):
+                best = (distance, choice)
+        return (self.sounds[best[1]], best[0]) if best else None
+
 
 class OrderParser:
     """The catalog as phrases of normalized words, built once per catalog version."""
 
-    def __init__(self, catalog: CatalogSnapshot) -> None:
+    def __init__(self, catalog: CatalogSnapshot, max_lines: int = MAX_LINES, max_chars: int = MAX_CHARS) -> None:
         self.products = catalog.products
+        self.max_lines = max_lines
+        self.max_chars = max_chars
         self.allowed_groups = [{g.id for g in p.modifier_groups} for p in self.products]
         self.variant_skus = [{frozenset(v.attributes.items()): v.sku for v in p.variants} for p in self.products]
+        groups = {g.id: g for p in self.products for g in p.modifier_groups}
+        self.max_choices = {g.id: g.max_choices for g in groups.values()}
+        self.option_order = {g.id: {o.code: i for i, o in enumerate(g.options)} for g in groups.values()}
+        # Groups whose options are percentages ("0", "50", "100"): "30% sugar" takes the closest one.
+        self.levels = {
+            g.id: sorted((int(o.code), o.code) for o in g.options)
+            for g in groups.values()
+            if g.options and all(o.code.isdigit() for o in g.options)
+        }
+        # Words of category names ("refrescos", "antojitos"): asking about them is asking for the menu.
+        self.category_words = {
+            w.key for c in catalog.categories for label in (c.name_es, c.name_en) for w in words(label)
+        }
+        self.by_category: Dict[str, List[int]] = {}
+        for index, product in enumerate(self.products):
+            self.by_category.setdefault(product.category, []).append(index)
         phrases: Dict[Tuple[str, ...], List[_Target]] = {}
         for name in catalog.shop_names:
             _add(phrases, name, _ShopTarget())
+        for category in catalog.categories:
+            for label in {category.name_es, category.name_en}:
+                _add(phrases, label, _CategoryTarget(category.id), product=True)
         for index, product in enumerate(self.products):
             for name in _product_names(product):
                 _add(phrases, name, _ProductTarget(index), product=True)
@@ -351,126 +799,258 @@ class OrderParser:
                         _add(phrases, label, target)
                         for axis_word in AXIS_WORDS.get(axis, ()):
                             _add(phrases, f"{axis_word} {label}", target)
-        for group in {g.id: g for p in self.products for g in p.modifier_groups}.values():
-            for option in group.options:
-                for label in {option.name_es, option.name_en, *option.synonyms}:
-                    _add(phrases, label, _ModifierTarget(group.id, option.code))
+        for group in groups.values():
+            for choice in group.options:
+                for label in {choice.name_es, choice.name_en, *choice.synonyms}:
+                    _add(phrases, label, _ModifierTarget(group.id, choice.code))
         self.vocabulary = _Vocabulary({word for phrase in phrases for word in phrase})
         self.phrases: Dict[Tuple[str, ...], List[_Target]] = {}
         for phrase, targets in phrases.items():
             merged = self.phrases.setdefault(tuple(self.vocabulary.forms[w] for w in phrase), [])
             merged.extend(t for t in targets if t not in merged)
         self.longest = max((len(p) for p in self.phrases), default=0)
+        self.name_words = [
+            {self.vocabulary.forms.get(w.key, w.key) for name in _product_names(p) for w in words(name)}
+            for p in self.products
+        ]
+        # Sounds of name words, for suggestions.
+        self.name_sounds: Dict[str, List[int]] = {}
+        for index, product in enumerate(self.products):
+            for name in _product_names(product):
+                for word in words(name):
+                    if word.key.isalpha() and len(word.key) >= 3 and word.key not in STOP_WORDS:
+                        found = self.name_sounds.setdefault(sound(word.key), [])
+                        if index not in found:
+                            found.append(index)
+
+    # --- reading ---------------------------------------------------------------------------------
 
     def parse(self, text: str) -> ParsedMessage:
-        clauses = self._clauses(words(text))
+        tokens = words(text[: self.max_chars])
+        truncated = len(text) > self.max_chars
+        clauses = self._clauses(tokens)
         mentions = [
             Mention(self.products[i.product].sku, i.name_start, i.name_end) for clause in clauses for i in clause.items
         ]
-        ordered: List[_Item] = []
+        reading = _Reading(self, text)
         for clause in clauses:
-            _bind_quantities(clause)
-            if clause.asks:
-                continue
-            if clause.items or not ordered:
-                for options in clause.options:
-                    self._attach(options, clause.items)
-                ordered.extend(clause.items)
-            else:
-                ordered.extend(self._follow_up(clause, ordered[-1]))
-        return ParsedMessage([self._line(item) for item in ordered], mentions)
-
-    def _follow_up(self, clause: _Clause, previous: _Item) -> List[_Item]:
-        """A clause without a product speaks of the item before it: "..., half sugar" completes it,
-        "..., 3 porfa" counts it, and "... y una negra mediana" is one more of the same product when
-        the item before has those options already. Returns the new item, if any."""
-        quantities = [e for e in clause.elements if isinstance(e, _Quantity)]
-        if quantities and clause.options and any(self._slot(o, previous) is None for o in clause.options):
-            item = _Item(previous.product, quantities[0].start, quantities[0].end, quantity=quantities[0].value)
-            for options in clause.options:
-                self._attach(options, [item])
-            return [item]
-        if quantities and len(clause.elements) == 1 and previous.quantity is None:  # just a count
-            previous.quantity = quantities[0].value
-            previous.cover(quantities[0].start, quantities[0].end)
-        for options in clause.options:
-            self._attach(options, [previous])
-        return []
+            reading.read(clause)
+        reading.finish()
+        lines = [self._line(item) for item in reading.ordered if item.quantity != 0]
+        if len(lines) > self.max_lines:
+            lines, truncated = lines[: self.max_lines], True
+        cues = {
+            cue
+            for cue, phrases in (("add", ADD_CUES), ("remove", REMOVE_CUES), ("change", CHANGE_CUES))
+            if _says(tokens, phrases)
+        }
+        if any(clause.adds for clause in clauses):
+            cues.add("add")
+        keys = {t.key for t in tokens}
+        moves = "take" in keys and keys & {"off", "out", "away"} or "start" in keys and keys & {"over", "top"}
+        if moves or any(_refuses(clause) for clause in clauses):
+            cues.add("remove")  # "take the beans out", "no suadero pls"
+        return ParsedMessage(lines, mentions, reading.unplaced, truncated, frozenset(cues))
 
     def _clauses(self, tokens: List[Word]) -> List[_Clause]:
-        """The text as clauses of products, quantities and options, in reading order."""
-        matches = self._matches([self.vocabulary.lookup(t.key) for t in tokens])
+        """The text as clauses of products, quantities, options and other words, in reading order.
+        A clause that only takes back ("no", "perdón") is kept, empty of catalog elements."""
+        found = [self.vocabulary.lookup(t.key) for t in tokens]
+        matches, near = self._matches(tokens, found)
         clauses = [_Clause()]
         i = 0
         while i < len(tokens):
+            clause = clauses[-1]
             if i in matches:
                 end, targets = matches[i]
                 start_char, end_char = tokens[i].start, tokens[end - 1].end
                 product = next((t for t in targets if isinstance(t, _ProductTarget)), None)
                 options = tuple(t for t in targets if isinstance(t, (_ModifierTarget, _VariantTarget)))
+                category = next((t for t in targets if isinstance(t, _CategoryTarget)), None)
                 if product:
-                    clauses[-1].elements.append(_Item(product.product, start_char, end_char))
+                    item = _Item(product.product, start_char, end_char)
+                    item.definite = _definite_before(clause)
+                    clause.elements.append(item)
                 elif options:
-                    clauses[-1].elements.append(_Options(options, start_char, end_char))
+                    clause.elements.append(_Options(options, start_char, end_char))
+                elif category:
+                    clause.elements.append(_Category(category.category, start_char, end_char))
                 i = end
             elif tokens[i].key in SEPARATORS:
-                clauses[-1].question_mark = tokens[i].key == "?"
+                clause.question_mark = tokens[i].key == "?"
                 clauses.append(_Clause())
                 i += 1
             else:
-                quantity, after = _quantity(tokens, i, matches)
-                if quantity:
-                    clauses[-1].elements.append(quantity)
-                else:
-                    clauses[-1].other_words.extend(t.key for t in tokens[i:after])
-                i = after
+                i = self._read_word(tokens, i, matches, clause, near)
         return [c for c in clauses if c.elements]
 
-    def _matches(self, found: Sequence[Optional[Tuple[str, bool]]]) -> Dict[int, Tuple[int, List[_Target]]]:
-        """Catalog phrases in the text by first word index: longest first, then fewest fuzzy words,
-        then leftmost; a word belongs to one phrase at most."""
+    def _read_word(
+        self,
+        tokens: List[Word],
+        i: int,
+        matches: Mapping[int, Any],
+        clause: _Clause,
+        near: Mapping[int, Tuple[str, ...]],
+    ) -> int:
+        """A word outside catalog phrases: an ordinal, a group size, a percentage, a quantity or other."""
+        token = tokens[i]
+        following = tokens[i + 1].key if i + 1 < len(tokens) else ""
+        if token.key in ORDINAL_WORDS or (token.key.isdigit() and following in ORDINAL_SUFFIXES):
+            clause.adds = True  # "a 3rd latte", "el segundo taro": one more, counted by its article
+            return i + (1 if token.key in ORDINAL_WORDS else 2)
+        if token.key.isdigit() and following == "%" and self.levels:
+            level = _Options(self._level_targets(int(token.key)), token.start, tokens[i + 1].end)
+            clause.elements.append(level)
+            return i + 2
+        previous = clause.elements[-1] if clause.elements else None
+        if token.key in HALF:  # "mitad pastor", "mitad de suadero", "half of them pastor"
+            after = i + 1 + (i + 1 < len(tokens) and tokens[i + 1].key in ("de", "of"))
+            if after in matches:
+                clause.elements.append(_Quantity(0, token.start, token.end, article=False, half=True))
+                return after
+        if token.key in SET_TO and _quantity(tokens, i + 1, matches)[0] is not None:
+            clause.elements.append(_Other(token.key, token.start, token.end))  # "cambia las horchatas a una"
+            return i + 1
+        quantity, after = _quantity(tokens, i, matches)
+        if quantity is not None and isinstance(previous, _Other) and previous.key in SET_TO:
+            quantity.article = False  # "a una", "to one": a count, after the product too
+        if quantity is not None and isinstance(previous, _Other) and previous.key == "cada":
+            quantity, after = None, i + 1  # "cada uno" is each, not one more
+        if quantity is not None:
+            before = previous.key if isinstance(previous, _Other) else ""
+            next_key = tokens[after].key if after < len(tokens) else ""
+            we_are = before == "are" and i >= 2 and tokens[i - 2].key == "we"
+            if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are:
+                clause.group = quantity.value
+                return after + (1 if next_key in GROUP_AFTER else 0)
+            clause.elements.append(quantity)
+            if next_key in MORE:  # "uno más", "2 more lattes"
+                clause.adds = True
+                return after + 1
+            if token.key in ANOTHER:
+                clause.adds = True
+            return after
+        for j in range(i, after):
+            known = self.vocabulary.forms.get(tokens[j].key) is not None or tokens[j].key in self.category_words
+            clause.elements.append(_Other(tokens[j].key, tokens[j].start, tokens[j].end, near.get(j, ()), known))
+        return after
+
+    def _level_targets(self, percent: int) -> Tuple[_OptionTarget, ...]:
+        """ "30%" as the closest level of each percentage group (ties go to the lower level)."""
+        return tuple(
+            _ModifierTarget(group, min(levels, key=lambda level: (abs(level[0] - percent), level[0]))[1])
+            for group, levels in self.levels.items()
+        )
+
+    def _matches(
+        self, tokens: List[Word], found: Sequence[Optional[Tuple[str, int]]]
+    ) -> Tuple[Dict[int, Tuple[int, List[_Target]]], Dict[int, Tuple[str, ...]]]:
+        """Catalog phrases in the text by first word index: longest first, then fewest misspelt words,
+        then leftmost; a word belongs to one phrase at most. Loose likenesses (tier 2) count only
+        with context; those left out come back as ``near`` (word index → SKUs it resembles)."""
         candidates = []
+        near: Dict[int, Tuple[str, ...]] = {}
         for start in range(len(found)):
             for end in range(start + 1, min(start + self.longest, len(found)) + 1):
                 if found[end - 1] is None:
                     break
-                targets = self.phrases.get(tuple(f[0] for f in found[start:end]))
-                if targets:
-                    fuzzy = sum(f[1] for f in found[start:end])
-                    candidates.append((start - end, fuzzy, start, end, targets))
+                span = found[start:end]
+                targets = self.phrases.get(tuple(f[0] for f in span))  # type: ignore[index]
+                if not targets:
+                    continue
+                tiers = [f[1] for f in span]  # type: ignore[index]
+                if max(tiers) == 2 and not self._in_context(tokens, start, end, tiers):
+                    skus = tuple(self.products[t.product].sku for t in targets if isinstance(t, _ProductTarget))
+                    if skus and end - start == 1:
+                        near[start] = skus
+                    continue
+                candidates.append((start - end, sum(tiers), start, end, targets))
         taken = [False] * len(found)
         chosen: Dict[int, Tuple[int, List[_Target]]] = {}
         for _, _, start, end, targets in sorted(candidates, key=lambda c: c[:3]):
             if not any(taken[start:end]):
                 taken[start:end] = [True] * (end - start)
                 chosen[start] = (end, targets)
-        return chosen
+        return chosen, {i: skus for i, skus in near.items() if not taken[i]}
 
-    def _attach(self, options: _Options, items: List[_Item]) -> None:
-        """Give the options to the nearest item before them that takes them, else the nearest after."""
+    def _in_context(self, tokens: List[Word], start: int, end: int, tiers: List[int]) -> bool:
+        """A loose likeness is read when a real word of its phrase is exact ("matcha late") or a
+        quantity comes right before it ("2 d pastr", "un orchata")."""
+        for k, tier in zip(range(start, end), tiers, strict=True):
+            key = tokens[k].key
+            if tier == 0 and key.isalpha() and len(key) >= 3 and key not in STOP_WORDS:
+                return True
+        j = start - 1
+        while j >= 0 and tokens[j].key in ("de", "of"):
+            j -= 1
+        if j < 0:
+            return False
+        key = tokens[j].key
+        if key in ONE or key in SOME:  # "a taxi" is no thai tea: after an article, five letters at least
+            return all(len(tokens[k].key) >= 5 for k, tier in zip(range(start, end), tiers, strict=True) if tier == 2)
+        return key.isdigit() or key in DOZEN or key in ("par", "couple") or _number(key) is not None
+
+    # --- items -----------------------------------------------------------------------------------
+
+    def attach(self, options: _Options, items: Sequence[_Item]) -> Optional[_Item]:
+        """Give the options to the nearest item before them that takes them, else the nearest after;
+        returns that item, or None when none takes them."""
         before = [i for i in reversed(items) if i.name_start < options.start]
         after = [i for i in items if i.name_start >= options.start]
         for item in before + after:
-            slot = self._slot(options, item)
-            if slot:
-                chosen, key, value = slot
-                chosen[key] = value
+            if self.place(options, item):
                 item.cover(options.start, options.end)
-                return
+                return item
+        return None
 
-    def _slot(self, options: _Options, item: _Item) -> Optional[Tuple[Dict[str, str], str, str]]:
-        """Where on the item the options go (its modifiers or variant, under which key), if the
-        product takes them and that choice is still open."""
+    def place(self, options: _Options, item: _Item, dry_run: bool = False) -> bool:
+        """Put the options on the item if the product takes them and that choice is still open."""
         for target in options.targets:
             if isinstance(target, _ModifierTarget):
-                chosen = item.modifiers if target.group in self.allowed_groups[item.product] else None
-                key, value = target.group, target.code
-            else:
-                chosen = item.variant if target.product == item.product else None
-                key, value = target.axis, target.option
-            if chosen is not None and key not in chosen:
-                return chosen, key, value
-        return None
+                if target.group not in self.allowed_groups[item.product]:
+                    continue
+                limit = self.max_choices.get(target.group, 1)
+                chosen = item.modifiers.get(target.group)
+                if limit > 1:
+                    codes = list(chosen or [])
+                    if target.code in codes or len(codes) >= limit:
+                        continue
+                    if not dry_run:
+                        order = self.option_order[target.group]
+                        item.modifiers[target.group] = sorted(codes + [target.code], key=lambda c: order.get(c, 0))
+                    return True
+                if chosen is None:
+                    if not dry_run:
+                        item.modifiers[target.group] = target.code
+                    return True
+            elif target.product == item.product and target.axis not in item.variant:
+                if not dry_run:
+                    item.variant[target.axis] = target.option
+                return True
+        return False
+
+    def without_name(self, product: int, note: str) -> str:
+        """A note without the product's own name words: "3 thai iced teas" notes "iced", not "iced teas"."""
+        kept = [w for w in words(note) if self.vocabulary.forms.get(w.key, w.key) not in self.name_words[product]]
+        return " ".join(note[w.start : w.end] for w in kept if w.key not in PUNCTUATION)
+
+    def suggestions(self, text: str) -> Tuple[str, ...]:
+        """SKUs whose name words sound close to a word of ``text`` (closest first, at most three)."""
+        scored: Dict[int, int] = {}
+        for word in words(text):
+            if not word.key.isalpha() or len(word.key) < 4 or word.key in STOP_WORDS:
+                continue
+            key = sound(word.key)
+            limit = 1 if len(key) < 6 else 2
+            for name_sound, indexes in self.name_sounds.items():
+                if abs(len(name_sound) - len(key)) > limit or name_sound[:1] != key[:1]:
+                    continue
+                distance = OSA.distance(key, name_sound, score_cutoff=limit)
+                if distance <= limit:
+                    for index in indexes:
+                        scored[index] = min(scored.get(index, distance), distance)
+        ranked = sorted(scored, key=lambda index: (scored[index], index))
+        return tuple(self.products[index].sku for index in ranked[:3])
 
     def _line(self, item: _Item) -> OrderLine:
         product = self.products[item.product]
@@ -485,7 +1065,307 @@ class OrderParser:
             item.quantity is not None,
             item.start,
             item.end,
+            ", ".join(item.notes) or None,
         )
+
+
+class _Reading:
+    """The items ordered so far in one message, and what could not be placed."""
+
+    def __init__(self, parser: OrderParser, text: str) -> None:
+        self.parser = parser
+        self.text = text
+        self.ordered: List[_Item] = []
+        self.unplaced: List[Unplaced] = []
+        self.group: Optional[int] = None
+        self.categories: List[str] = []  # categories named so far ("aguas frescas", "tacos")
+        self.category_count: Optional[int] = None  # the last count of a category: "una docena de tacos"
+        self.taking_back = False  # the clause before only took back: "no", "perdón", "wait"
+        self.replacing = False  # ... with a word that also replaces a product named before
+
+    def read(self, clause: _Clause) -> None:
+        if clause.group:
+            self.group = clause.group
+        _bind_quantities(clause)
+        words = [e for e in clause.elements if not (isinstance(e, _Other) and e.key in ("de", "of"))]
+        for before, after in zip(words, words[1:], strict=False):
+            if isinstance(before, _Quantity) and isinstance(after, _Category) and not before.half:
+                self.category_count = before.value  # "una docena de tacos", "6 tacos"
+        for item in clause.items:
+            if item.quantity == 0 and item.halved:
+                item.quantity = self.category_count // 2 if self.category_count else None
+        if clause.takes_back:
+            self.taking_back = True
+            self.replacing = bool(REPLACING & set(clause.other_words))
+            return
+        correcting, self.taking_back = self.taking_back or clause.corrects, False
+        replacing, self.replacing = self.replacing or clause.corrects, False
+        self.categories.extend(c.category for c in clause.categories)
+        if clause.asks:
+            self._unknown_asked(clause)
+            return
+        each = clause.says(EACH)
+        if each and not clause.items and self._each_kind(clause):
+            return
+        if clause.items:
+            if replacing and self.ordered:
+                self.ordered.pop()  # "una coca, no, mejor una jamaica"
+            self._items(clause, each)
+        elif self.ordered:
+            self._follow_up(clause, correcting, each)
+        self._unknown_ordered(clause)
+
+    # --- clauses with products -------------------------------------------------------------------
+
+    def _items(self, clause: _Clause, each: bool) -> None:
+        items = clause.items
+        for options in clause.options:
+            if self.parser.attach(options, items) is None:
+                _nearest(items, options.start).notes.append(self.text[options.start : options.end])
+        self._notes(clause, items)
+        for item in items:
+            again = self._named_before(item)
+            if again is not None:  # "los de pastor con piña": options for the earlier item, no more units
+                for key, value in item.modifiers.items():
+                    for code in value if isinstance(value, list) else [value]:
+                        self.parser.place(_Options((_ModifierTarget(key, code),), item.start, item.end), again)
+                again.notes.extend(item.notes)
+                item.quantity = 0  # said again, not ordered again
+                continue
+            if each and self.group and item.quantity is not None:
+                item.quantity *= self.group  # "somos cuatro, una torta pa cada uno"
+            self.ordered.append(item)
+
+    def _named_before(self, item: _Item) -> Optional[_Item]:
+        if not item.definite or item.quantity is not None:
+            return None
+        return next((i for i in reversed(self.ordered) if i.product == item.product and i.quantity != 0), None)
+
+    def _notes(self, clause: _Clause, items: List[_Item], follow_up: bool = False) -> None:
+        """Notes go to the item before them ("una coca bien fría"); in a clause of its own, to the
+        item the clause speaks of ("2 horchatas, bien frías")."""
+        for start, end in _note_spans(clause):
+            before = [i for i in items if i.name_start < start]
+            if before or (follow_up and items):
+                item = (before or items)[-1]
+                note = self.parser.without_name(item.product, self.text[start:end])
+                if note:
+                    item.notes.append(note)
+
+    # --- clauses without a product ----------------------------------------------------------------
+
+    def _follow_up(self, clause: _Clause, correcting: bool, each: bool) -> None:
+        """A clause without a product speaks of the item before it."""
+        previous = self.ordered[-1]
+        quantities = [q for q in clause.quantities if not q.used]
+        plain = any(k in PLAIN for k in clause.other_words)
+        target = previous
+        if quantities:
+            count = quantities[0]
+            count.used = True
+            if correcting or (each and len(clause.catalog_elements) == 1):
+                self._recount(count, previous, each)
+            elif clause.options or plain:
+                target = self._part(clause, count, previous.splits_from())
+            elif clause.adds:  # "y otro", "one more"
+                target = previous.copy(count.value, count.start, count.end)
+                self.ordered.append(target)
+            elif previous.quantity is None and len(clause.catalog_elements) == 1:  # "..., 3 porfa"
+                previous.quantity = count.value
+                previous.cover(count.start, count.end)
+            else:
+                count.used = False  # "... y una ojaldra": a count of something else
+        for options in clause.options:
+            if not self.parser.place(options, target):
+                target.notes.append(self.text[options.start : options.end])
+            else:
+                target.cover(options.start, options.end)
+        self._notes(clause, [target], follow_up=True)
+
+    def _recount(self, count: _Quantity, previous: _Item, each: bool) -> None:
+        """ "2 cocas, no, mejor 4": the count replaces the one before; "pastor y suadero, dos de cada
+        uno": it is the count of every item named without one."""
+        if not each:
+            previous.quantity, previous.by_article = count.value, False
+            previous.cover(count.start, count.end)
+            return
+        for item in self.ordered:
+            if item.quantity is None or item.by_article:
+                item.quantity, item.by_article = count.value, False
+
+    def _part(self, clause: _Clause, count: _Quantity, previous: _Item) -> _Item:
+        """ "tres taros: dos con leche de avena y uno sin nada" splits the three; "un latte con avena y
+        otro con almendra" (or options the item has chosen already) is one more."""
+        fits = all(self.parser.place(o, previous, dry_run=True) for o in clause.options)
+        remaining = previous.quantity
+        if not clause.adds and fits and (remaining is None or count.value <= remaining):
+            part = previous.copy(count.value, count.start, count.end)
+            part.part_of = previous
+            # an uncounted item ("lattes: uno con avena y uno con almendra") is only its parts
+            previous.quantity = remaining - count.value if remaining is not None else 0
+            self.ordered.insert(self.ordered.index(previous) + 1 + _parts_after(self.ordered, previous), part)
+            return part
+        item = _Item(previous.product, count.start, count.end, quantity=count.value)
+        self.ordered.append(item)
+        return item
+
+    def _each_kind(self, clause: _Clause) -> bool:
+        """ "uno de cada sabor" (of the category named), "one of each kind of taco": one line per
+        product of the category. False when no category is known."""
+        category = next(iter(c.category for c in clause.categories), None) or (
+            self.categories[-1] if self.categories else None
+        )
+        if category is None and not any(k in KINDS for k in clause.other_words):
+            return False
+        if category is None and self.ordered:
+            category = self.parser.products[self.ordered[-1].product].category
+        if category is None:
+            return False
+        counts = [q for q in clause.quantities if not q.used]
+        value = counts[0].value if counts else 1
+        for count in counts[:1]:
+            count.used = True
+        start, end = clause.elements[0].start, clause.elements[-1].end
+        for index in self.parser.by_category.get(category, []):
+            self.ordered.append(_Item(index, start, end, quantity=value))
+        return True
+
+    # --- what could not be placed ------------------------------------------------------------------
+
+    def _unknown_ordered(self, clause: _Clause) -> None:
+        """A count with no product after it ("2 pozoles", "quiero un pozole"), or a word that looked
+        like a product but had no context ("quiero pastr"): said back, with what it may mean. After an
+        article or without a count, only where the clause orders ("thanks a lot" orders nothing)."""
+        orders = any(k in ORDER_VERBS for k in clause.other_words)
+        for index, element in enumerate(clause.elements):
+            if len(self.unplaced) >= MAX_UNPLACED:
+                return
+            listed = index == 0 and bool(self.ordered)  # "2 capuchinos y una ojaldra"
+            if isinstance(element, _Quantity) and not element.used and (orders or listed or not element.article):
+                span = _unknown_after(clause.elements, index + 1)
+                if span:
+                    self._unplaced(clause.elements[span[0] : span[1]], asked=False)
+            elif isinstance(element, _Other) and element.near and orders:
+                if not any(u.start <= element.start < u.end for u in self.unplaced):
+                    self.unplaced.append(Unplaced(element.key, element.start, element.end, element.near, False))
+
+    def _unknown_asked(self, clause: _Clause) -> None:
+        """ "¿tienen pozole?", "do you sell tamales?": a product the catalog does not have."""
+        if clause.items or len(self.unplaced) >= MAX_UNPLACED:
+            return
+        for index, element in enumerate(clause.elements):
+            if isinstance(element, _Other) and element.key in ASKING_FOR:
+                span = _unknown_after(clause.elements, index + 1, asked=True)
+                if span:
+                    self._unplaced(clause.elements[span[0] : span[1]], asked=True)
+                return
+
+    def finish(self) -> None:
+        """ "cuatro tacos: dos de pastor y dos de suadero": a count of a category that the message
+        goes on to itemise was no unknown product."""
+        named = {self.parser.products[item.product].category for item in self.ordered if item.quantity != 0}
+        self.unplaced = [u for u in self.unplaced if not (u.category and u.category in named)]
+
+    def _unplaced(self, run: Sequence[Any], asked: bool) -> None:
+        """``run``: the _Other and _Category elements of the words (from _unknown_after)."""
+        start, end = run[0].start, run[-1].end
+        text = self.text[start:end]
+        near = tuple(sku for e in run if isinstance(e, _Other) for sku in e.near)
+        category = next((e.category for e in run if isinstance(e, _Category)), None)
+        if category is not None:  # "3 tacos": which ones?
+            near += tuple(self.parser.products[i].sku for i in self.parser.by_category.get(category, []))
+        suggestions = tuple(dict.fromkeys(near + self.parser.suggestions(text)))[:3]
+        self.unplaced.append(Unplaced(text, start, end, suggestions, asked, category))
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _says(tokens: Sequence[Word], phrases: FrozenSet[Tuple[str, ...]]) -> bool:
+    keys = [t.key for t in tokens]
+    return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2))
+
+
+def _refuses(clause: _Clause) -> bool:
+    """ "no suadero pls", "actually no matcha": "no" right before a product's name."""
+    return any(
+        isinstance(a, _Other) and a.key in ("no", "nada") and isinstance(b, _Item)
+        for a, b in zip(clause.elements, clause.elements[1:], strict=False)
+    )
+
+
+def _definite_before(clause: _Clause) -> bool:
+    """ "los de pastor", "the pastor ones": an article right before the name (over "de"/"of")."""
+    for element in reversed(clause.elements):
+        if not isinstance(element, _Other):
+            return False
+        if element.key in ("de", "of", "a"):
+            continue
+        return element.key in DEFINITE
+    return False
+
+
+def _nearest(items: Sequence[_Item], position: int) -> _Item:
+    before = [i for i in items if i.name_start < position]
+    return before[-1] if before else items[0]
+
+
+def _parts_after(ordered: List[_Item], item: _Item) -> int:
+    """How many parts split off ``item`` follow it already (a new part goes after them)."""
+    return sum(1 for other in ordered if other.part_of is item)
+
+
+def _note_spans(clause: _Clause) -> List[Tuple[int, int]]:
+    """Runs of other words that open like a kitchen note ("bien fría", "sin hielo", "extra hot") and
+    say something: at least one word that is not a stop word nor about paying or fetching."""
+    spans = []
+    run: List[_Other] = []
+
+    def close() -> None:
+        while run and (run[-1].key in NOT_ITEM_WORDS or run[-1].key in STOP_WORDS - NOTE_OPENERS):
+            run.pop()
+        content = [w for w in run if w.key not in STOP_WORDS and w.key not in NOT_ITEM_WORDS]
+        if run and content and not any(w.key in NOT_ITEM_WORDS for w in run):
+            spans.append((run[0].start, run[-1].end))
+        run.clear()
+
+    for element in clause.elements:
+        if isinstance(element, _Other) and (run or element.key in NOTE_OPENERS):
+            if element.key in NOT_ITEM_WORDS and element.key not in NOTE_OPENERS:
+                close()
+                continue
+            run.append(element)
+        else:
+            close()
+    close()
+    return spans
+
+
+def _unknown_after(elements: Sequence[Any], index: int, asked: bool = False) -> Optional[Tuple[int, int]]:
+    """The words right after a quantity or "tienen" that stand where a product would: up to four
+    (a category name among them in an order: "3 tacos de birria"), over "de"/"of" and articles,
+    without stop words at the end, never words about paying or notes. Their element indexes
+    (first, after last), or None unless a word there is unknown to the catalog (a question about
+    "pan" or "aguas frescas" asks for the menu)."""
+    while index < len(elements) and isinstance(elements[index], _Other) and elements[index].key in LEADING:
+        index += 1
+    first = end = index
+    while end < len(elements) and isinstance(elements[end], (_Other, _Category)) and end - first < 4:
+        key = elements[end].key if isinstance(elements[end], _Other) else ""
+        if key in NOT_ITEM_WORDS or key in NOTE_OPENERS or key in NOT_A_COUNT or (end == first and key in STOP_WORDS):
+            break
+        end += 1
+    while end > first and isinstance(elements[end - 1], _Other) and elements[end - 1].key in STOP_WORDS:
+        end -= 1
+    run = elements[first:end]
+    if asked and any(isinstance(w, _Category) for w in run):
+        return None
+    content = [
+        w
+        for w in run
+        if isinstance(w, _Category) or (w.key.isalpha() and len(w.key) >= 3 and w.key not in STOP_WORDS and not w.known)
+    ]
+    return (first, end) if content else None
 
 
 def _product_names(product: ProductSnapshot) -> Set[str]:
@@ -519,8 +1399,8 @@ def _quantity(tokens: List[Word], i: int, matches: Mapping[int, Any]) -> Tuple[O
         if keys in QUANTITY_PHRASES:
             value = QUANTITY_PHRASES[keys]
         elif n == 1 and keys[0].isdigit():
-            value = int(keys[0])
-        elif all(k.isalpha() and k not in SOME and _number(k) is not None for k in keys):
+            value = int(keys[0]) if len(keys[0]) <= 4 else None
+        elif all(k.isalpha() and k not in SOME and k not in ORDINAL_WORDS and _number(k) is not None for k in keys):
             value = _number(" ".join(keys))
         if value is not None:
             end = i + n
@@ -533,7 +1413,7 @@ def _quantity(tokens: List[Word], i: int, matches: Mapping[int, Any]) -> Tuple[O
         return None, end + 1
     if not 1 <= value <= MAX_QUANTITY:
         return None, end
-    article = end == i + 1 and tokens[i].key in ONE
+    article = end == i + 1 and tokens[i].key in ARTICLES
     return _Quantity(value, tokens[i].start, tokens[end - 1].end, article), end
 
 
@@ -555,9 +1435,12 @@ def _bind_quantities(clause: _Clause) -> None:
             elif last and last.quantity is None:
                 last.quantity = element.value
                 last.cover(element.start, element.end)
+                element.used = True
         else:
             if pending:
-                element.quantity = pending.value
+                element.quantity, element.by_article = pending.value, pending.article
+                element.halved = pending.half
                 element.cover(pending.start, pending.end)
+                pending.used = True
                 pending = None
             last = element

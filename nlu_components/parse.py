@@ -38,7 +38,8 @@ def business_skus(store_id: str) -> Set[str]:
 
 
 def reading(text: str, parse_data: Dict[str, Any], skus: Set[str]) -> Dict[str, Any]:
-    """The parts of Rasa's parse result an owner looks at, one order line per item."""
+    """The parts of Rasa's parse result an owner looks at, one order line per item (with its kitchen
+    note, when there is one), and the product words the catalog could not place, when there are."""
     entities = parse_data.get("entities") or []
     language = next((e["value"] for e in entities if e.get("entity") == "language"), None)
     items = []
@@ -48,22 +49,27 @@ def reading(text: str, parse_data: Dict[str, Any], skus: Set[str]) -> Dict[str, 
         line = entity["value"]
         sku = line.get("variant_sku") or line["sku"]
         if sku in skus:
-            items.append(
-                {
-                    "sku": sku,
-                    "quantity": line["quantity"],
-                    "modifiers": line.get("modifiers") or {},
-                    "variant": line.get("variant") or {},
-                }
-            )
+            item = {
+                "sku": sku,
+                "quantity": line["quantity"],
+                "modifiers": line.get("modifiers") or {},
+                "variant": line.get("variant") or {},
+            }
+            if line.get("note"):
+                item["note"] = line["note"]
+            items.append(item)
     intent = parse_data.get("intent") or {}
-    return {
+    result = {
         "text": text,
         "intent": intent.get("name"),
         "confidence": round(float(intent.get("confidence") or 0), 4),
         "language": language,
         "items": items,
     }
+    unplaced = [e["value"] for e in entities if e.get("entity") == "unplaced" and isinstance(e.get("value"), dict)]
+    if unplaced:  # product words the catalog could not place: what the bot says back
+        result["unplaced"] = unplaced
+    return result
 
 
 class Reader:
@@ -79,6 +85,7 @@ class Reader:
             raise ConfigError(f"no trained model in {model or home() / 'models'}: run `make train` ({exc})") from exc
         self.store_id = store_id or setting("COMANDA_DEFAULT_STORE")
         self.skus = business_skus(self.store_id)
+        self.model_name = Path(path).name
         self.agent = Agent.load(path)
 
     def read(self, texts: Iterable[str]) -> Iterator[Dict[str, Any]]:

@@ -22,7 +22,9 @@ from comanda.enums import CartStatus
 from comanda.money import money
 from comanda.services.customers import conversation_for
 from comanda.services.products import (
+    ModifierChoice,
     alternatives,
+    chosen_codes,
     complete_modifiers,
     find_sku,
     line_label,
@@ -36,26 +38,42 @@ from comanda.services.stock import available_by_item
 CART_IDLE_HOURS = 24
 
 
+MAX_NOTE_LENGTH = 200  # cart_lines.note / order_lines.note
+
+
 @dataclass(frozen=True)
 class Wanted:
-    """One order line as the customer put it: a product or variant SKU, how many, which options."""
+    """One order line as the customer put it: a product or variant SKU, how many, which options, and
+    a note for the kitchen that no option says ("bien fría")."""
 
     sku: str
     quantity: int = 1
-    modifiers: Mapping[str, str] = field(default_factory=dict)
+    modifiers: Mapping[str, ModifierChoice] = field(default_factory=dict)  # a code, or codes (taco extras)
     variant: Mapping[str, str] = field(default_factory=dict)
     quantity_stated: bool = True
+    note: Optional[str] = None
 
     @classmethod
     def from_entity(cls, value: Mapping[str, Any]) -> Wanted:
         """From an ``order_line`` entity value (nlu_components.order_lines) or a button payload."""
+        modifiers: Dict[str, ModifierChoice] = {}
+        for group, choice in (value.get("modifiers") or {}).items():
+            codes = chosen_codes(choice)
+            modifiers[str(group)] = codes if isinstance(choice, (list, tuple)) else codes[0]
         return cls(
             sku=str(value.get("variant_sku") or value["sku"]),
             quantity=int(value.get("quantity") or 1),
-            modifiers={str(k): str(v) for k, v in (value.get("modifiers") or {}).items()},
+            modifiers=modifiers,
             variant={str(k): str(v) for k, v in (value.get("variant") or {}).items()},
             quantity_stated=bool(value.get("quantity_stated", True)),
+            note=clean_note(value.get("note")),
         )
+
+
+def clean_note(note: Any) -> Optional[str]:
+    """A line note as stored: one line of text, at most MAX_NOTE_LENGTH characters, or None."""
+    text = " ".join(str(note or "").split())
+    return text[:MAX_NOTE_LENGTH] or None
 
 
 @dataclass(frozen=True)
@@ -166,7 +184,8 @@ def add_items(session: Session, cart: m.Cart, items: Iterable[Wanted], language:
                 result.short.append(_shortage(session, cart, product, None, wanted, language))
             continue
         modifiers = complete_modifiers(product, wanted.modifiers)
-        left = _units_left(session, cart, product, variant)
+        note = clean_note(wanted.note)
+        left = _units_left(session, cart, product, variant, modifiers)
         if left < wanted.quantity:
             result.short.append(_shortage(session, cart, product, variant, wanted, language, left))
             continue
@@ -177,6 +196,7 @@ def add_items(session: Session, cart: m.Cart, items: Iterable[Wanted], language:
                 if cl.product_id == product.id
                 and cl.variant_id == (variant.id if variant else None)
                 and (cl.modifiers or {}) == modifiers
+                and cl.note == note
             ),
             None,
         )
@@ -187,11 +207,12 @@ def add_items(session: Session, cart: m.Cart, items: Iterable[Wanted], language:
                     variant_id=variant.id if variant else None,
                     quantity=wanted.quantity,
                     modifiers=modifiers,
+                    note=note,
                 )
             )
         else:
             line.quantity += wanted.quantity
-        result.added.append(f"{wanted.quantity} × {line_label(product, variant, modifiers, language)}")
+        result.added.append(f"{wanted.quantity} × {line_label(product, variant, modifiers, language, note)}")
     _touch(session, cart)
     return result
 
@@ -235,10 +256,10 @@ def set_quantity(session: Session, cart: m.Cart, wanted: Wanted, language: str) 
     if not lines:
         return add_items(session, cart, [wanted], language)
     keep = lines[0]
-    label = line_label(keep.product, keep.variant, keep.modifiers or {}, language)
+    label = line_label(keep.product, keep.variant, keep.modifiers or {}, language, keep.note)
     held = sum(cl.quantity for cl in lines)
     if wanted.quantity > held:
-        left = _units_left(session, cart, keep.product, keep.variant)
+        left = _units_left(session, cart, keep.product, keep.variant, keep.modifiers or {})
         if left < wanted.quantity - held:
             return AddResult(
                 short=[_shortage(session, cart, keep.product, keep.variant, wanted, language, left + held)]
@@ -267,7 +288,7 @@ def fit_to_stock(session: Session, cart: m.Cart, left: Mapping[str, int], langua
             keep = min(line.quantity, units)
             units -= keep
             if keep < line.quantity:
-                changed.append(line_label(line.product, line.variant, line.modifiers or {}, language))
+                changed.append(line_label(line.product, line.variant, line.modifiers or {}, language, line.note))
                 line.quantity = keep
             if line.quantity == 0:
                 cart.lines.remove(line)
@@ -292,7 +313,7 @@ def cart_view(session: Session, cart: m.Cart, language: str) -> Tuple[List[CartL
             CartLineView(
                 line.id,
                 sku,
-                line_label(line.product, line.variant, line.modifiers or {}, language),
+                line_label(line.product, line.variant, line.modifiers or {}, language, line.note),
                 line.quantity,
                 price,
                 money(price * line.quantity),
@@ -305,11 +326,18 @@ def _line_matches(line: m.CartLine, sku: str) -> bool:
     return line.product.sku == sku or (line.variant is not None and line.variant.sku == sku)
 
 
-def _units_left(session: Session, cart: m.Cart, product: m.Product, variant: Optional[m.ProductVariant]) -> int:
-    """Whole units of this product the store can still sell on top of what the cart already holds."""
+def _units_left(
+    session: Session,
+    cart: m.Cart,
+    product: m.Product,
+    variant: Optional[m.ProductVariant],
+    modifiers: Mapping[str, ModifierChoice],
+) -> int:
+    """Whole units of this product, made with these options ("sin perlas" needs no tapioca), the store
+    can still sell on top of what the cart already holds."""
     available = available_by_item(session, cart.store_id)
     held = needs_for_cart(session, cart)
-    per_unit = needs_for(product, variant, 1)
+    per_unit = needs_for(product, variant, 1, modifiers)
     return max(
         min(
             int((available.get(item, Decimal(0)) - held.get(item, Decimal(0))) // quantity)

@@ -217,9 +217,12 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
             load.open_stock(store_id, item, ing.get("stock", {}).get(store_id, 0))
 
     for group_id, group in (data.get("modifier_groups") or {}).items():
-        load.upsert(m.ModifierGroup, {"id": group_id}, {"business_id": business_id})
+        max_choices = group.get("max_choices", 1)
+        if not isinstance(max_choices, int) or max_choices < 1:
+            raise InvalidInput(f"modifier group {group_id!r}: max_choices must be a whole number ≥ 1")
+        load.upsert(m.ModifierGroup, {"id": group_id}, {"business_id": business_id, "max_choices": max_choices})
         for position, opt in enumerate(group.get("options", [])):
-            load.upsert(
+            option = load.upsert(
                 m.ModifierOption,
                 {"group_id": group_id, "code": str(opt["id"])},
                 {
@@ -231,6 +234,7 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
                     "position": position,
                 },
             )
+            _load_ingredient_effects(load, group_id, option, opt, ingredients)
 
     for product in data["products"]:
         _load_product(load, business_id, product, store_ids, ingredients)
@@ -314,6 +318,35 @@ def _load_product(
             )
             for store_id in store_ids:
                 load.open_stock(store_id, item, (spec.get("stock_per_variant") or {}).get(store_id, 0))
+
+
+def _load_ingredient_effects(
+    load: _Loader, group_id: str, option: m.ModifierOption, spec: Dict[str, Any], ingredients: Dict[str, m.StockItem]
+) -> None:
+    """``removes: [tapioca]`` and ``replaces: {milk: oat_milk}``: what the option does to recipes.
+    Effects no longer in the file are deleted, so the catalog file stays the truth."""
+    effects: Dict[str, Optional[str]] = {code: None for code in spec.get("removes") or []}
+    effects.update(spec.get("replaces") or {})
+    wanted = set()
+    for code, replacement in effects.items():
+        for name in (code, replacement):
+            if name is not None and name not in ingredients:
+                raise InvalidInput(f"modifier option {group_id}/{option.code} names unknown ingredient {name!r}")
+        item_id = ingredients[code].id
+        wanted.add(item_id)
+        load.upsert(
+            m.ModifierOptionIngredient,
+            {"option_id": option.id, "stock_item_id": item_id},
+            {"replacement_id": ingredients[replacement].id if replacement else None},
+        )
+    for stale in load.session.execute(
+        select(m.ModifierOptionIngredient).where(
+            m.ModifierOptionIngredient.option_id == option.id,
+            m.ModifierOptionIngredient.stock_item_id.not_in(wanted),
+        )
+    ).scalars():
+        load.session.delete(stale)
+        load.report.count(load.report.updated, m.ModifierOptionIngredient.__tablename__)
 
 
 def _variant_axes(variants: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:

@@ -30,6 +30,7 @@ class ModifierOptionSnapshot:
 class ModifierGroupSnapshot:
     id: str
     options: List[ModifierOptionSnapshot]
+    max_choices: int = 1  # more than one: a line may take several of its options ("sin cebolla y con piña")
 
 
 @dataclass
@@ -62,15 +63,24 @@ class ProductSnapshot:
 
 
 @dataclass
+class CategorySnapshot:
+    id: str
+    name_es: str
+    name_en: str
+
+
+@dataclass
 class CatalogSnapshot:
     """Every active product of every business (SKUs are unique per business).
 
     ``shop_names`` (businesses and stores: "Café Esquina Roma") let readers tell the shop's own name
-    from a product in it ("hola café esquina" orders no café).
+    from a product in it ("hola café esquina" orders no café). ``categories`` let them read "una de
+    cada sabor de agua" or "uno de cada taco".
     """
 
     products: List[ProductSnapshot]
     shop_names: List[str]
+    categories: List[CategorySnapshot] = field(default_factory=list)
 
 
 def catalog_snapshot(session: Session) -> CatalogSnapshot:
@@ -91,7 +101,11 @@ def catalog_snapshot(session: Session) -> CatalogSnapshot:
         .all()
     )
     groups: Dict[str, ModifierGroupSnapshot] = {}
-    return CatalogSnapshot([_product(p, groups) for p in products], _shop_names(session))
+    categories = [
+        CategorySnapshot(c.id, c.name_es, c.name_en)
+        for c in session.execute(select(m.Category).order_by(m.Category.position, m.Category.id)).scalars()
+    ]
+    return CatalogSnapshot([_product(p, groups) for p in products], _shop_names(session), categories)
 
 
 def _shop_names(session: Session) -> List[str]:
@@ -129,6 +143,7 @@ def _group(group: m.ModifierGroup, groups: Dict[str, ModifierGroupSnapshot]) -> 
                 ModifierOptionSnapshot(o.code, o.name_es, o.name_en, list(o.synonyms or []), bool(o.is_default))
                 for o in group.options
             ],
+            group.max_choices or 1,
         )
     return groups[group.id]
 
@@ -138,8 +153,9 @@ def catalog_version(session: Session) -> str:
 
     Products carry ``updated_at``, so count, highest id and newest update tell every insert, edit and
     deletion. Synonym rows are only inserted or deleted (their text is part of their unique key):
-    count and highest id. Modifier options, product-modifier links, variants and shop names are
-    edited in place and have no ``updated_at``; they are small, so their content goes in itself.
+    count and highest id. Modifier groups and options, product-modifier links, variants, categories
+    and shop names are edited in place and have no ``updated_at``; they are small, so their content
+    goes in itself.
     """
     queries = [
         select(func.count(m.Product.id), func.max(m.Product.id), func.max(m.Product.updated_at)),
@@ -163,6 +179,8 @@ def catalog_version(session: Session) -> str:
             m.ProductVariant.attributes,
             m.ProductVariant.active,
         ).order_by(m.ProductVariant.id),
+        select(m.ModifierGroup.id, m.ModifierGroup.max_choices).order_by(m.ModifierGroup.id),
+        select(m.Category.id, m.Category.name_es, m.Category.name_en, m.Category.position).order_by(m.Category.id),
         select(m.Business.id, m.Business.name).order_by(m.Business.id),
         select(m.Store.id, m.Store.name).order_by(m.Store.id),
     ]

@@ -100,6 +100,7 @@ def place_order(session: Session, conversation_id: str, details: CheckoutDetails
                 description=line_label(line.product, line.variant, line.modifiers or {}, fiscal_language),
                 quantity=line.quantity,
                 modifiers=dict(line.modifiers or {}),
+                note=line.note,
                 unit_price=view.unit_price,
                 line_total=view.line_total,
                 sat_prod_serv=line.product.sat_prod_serv,
@@ -212,10 +213,11 @@ def _cancel(session: Session, order: m.Order, actor: str) -> m.Order:
 
 
 def line_name(session: Session, line: m.OrderLine, language: str) -> str:
-    """An order line as the customer reads it, in their language ("Large taro milk tea (no sugar)");
-    ``description`` keeps the business's language, for invoices and tickets."""
+    """An order line as the customer reads it, in their language ("Large taro milk tea (no sugar)"),
+    with their note for the kitchen; ``description`` keeps the business's language and no note, for
+    invoices, and the kitchen reads ``note`` beside it."""
     variant = session.get(m.ProductVariant, line.variant_id) if line.variant_id else None
-    return line_label(session.get(m.Product, line.product_id), variant, line.modifiers or {}, language)
+    return line_label(session.get(m.Product, line.product_id), variant, line.modifiers or {}, language, line.note)
 
 
 def order_reservation(session: Session, order_id: int) -> Optional[m.Reservation]:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from decimal import Decimal
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from rapidfuzz import fuzz
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from comanda import models as m
+from comanda.i18n import t
 from comanda.money import money
 from comanda.services.stock import available_by_item, sellable_units
 
@@ -73,31 +74,59 @@ def find_sku(session: Session, business_id: str, sku: str) -> Tuple[Optional[m.P
     return None, None
 
 
+ModifierChoice = Union[str, Sequence[str]]  # one option code, or several for a group that takes several
+
+
 def modifier_options(product: m.Product) -> Dict[str, Dict[str, m.ModifierOption]]:
     """The product's modifier groups and their options: {group: {code: option}}."""
     return {link.group_id: {o.code: o for o in link.group.options} for link in product.modifier_groups}
 
 
-def complete_modifiers(product: m.Product, chosen: Mapping[str, str]) -> Dict[str, str]:
+def chosen_codes(choice: Any) -> List[str]:
+    """The option codes of one group's choice, whether stored as a code or a list of codes."""
+    if choice is None:
+        return []
+    return [str(code) for code in choice] if isinstance(choice, (list, tuple)) else [str(choice)]
+
+
+def complete_modifiers(product: m.Product, chosen: Mapping[str, Any]) -> Dict[str, ModifierChoice]:
     """The options the customer chose that the product takes, plus each group's default for the rest,
-    so a line's price and its label never leave a choice implicit ("mediano" costs more than "chico")."""
-    groups = modifier_options(product)
-    complete = {group: str(code) for group, code in chosen.items() if str(code) in groups.get(group, {})}
-    for group, options in groups.items():
-        default = next((o for o in options.values() if o.is_default), None)
-        if group not in complete and default is not None:
-            complete[group] = default.code
+    so a line's price and its label never leave a choice implicit ("mediano" costs more than "chico").
+
+    A group that takes one option keeps a code; a group that takes several (taco extras) keeps a list
+    of codes in the catalog's order, at most its ``max_choices``, and no default when none is chosen."""
+    complete: Dict[str, ModifierChoice] = {}
+    for link in product.modifier_groups:
+        group = link.group
+        options = {o.code: o for o in group.options}
+        codes = [code for code in dict.fromkeys(chosen_codes(chosen.get(group.id))) if code in options]
+        if (group.max_choices or 1) > 1:
+            if codes:
+                position = {o.code: i for i, o in enumerate(group.options)}
+                complete[group.id] = sorted(codes, key=position.__getitem__)[: group.max_choices]
+            continue
+        default = next((o.code for o in group.options if o.is_default), None)
+        code = codes[0] if codes else default
+        if code is not None:
+            complete[group.id] = code
     return complete
 
 
-def unit_price(product: m.Product, modifiers: Mapping[str, str]) -> Decimal:
-    """The product's price plus its chosen options' price deltas (IVA included, like every price)."""
+def chosen_options(product: m.Product, modifiers: Mapping[str, Any]) -> List[m.ModifierOption]:
+    """The options a line's modifiers name, in the product's group order and each group's option order."""
     groups = modifier_options(product)
+    chosen: List[m.ModifierOption] = []
+    for link in product.modifier_groups:
+        codes = set(chosen_codes(modifiers.get(link.group_id)))
+        chosen.extend(option for code, option in groups[link.group_id].items() if code in codes)
+    return chosen
+
+
+def unit_price(product: m.Product, modifiers: Mapping[str, Any]) -> Decimal:
+    """The product's price plus its chosen options' price deltas (IVA included, like every price)."""
     price = product.price
-    for group, code in modifiers.items():
-        option = groups.get(group, {}).get(str(code))
-        if option is not None:
-            price += option.price_delta
+    for option in chosen_options(product, modifiers):
+        price += option.price_delta
     return money(price)
 
 
@@ -112,19 +141,23 @@ def variant_label(product: m.Product, variant: m.ProductVariant, language: str) 
 
 
 def line_label(
-    product: m.Product, variant: Optional[m.ProductVariant], modifiers: Mapping[str, str], language: str
+    product: m.Product,
+    variant: Optional[m.ProductVariant],
+    modifiers: Mapping[str, Any],
+    language: str,
+    note: Optional[str] = None,
 ) -> str:
-    """ "Té de taro con leche (grande, sin azúcar)": the name with the options that set it apart.
+    """ "Té de taro con leche (grande, sin azúcar)": the name with the options that set it apart, and
+    the customer's note for the kitchen: "Agua de horchata (500 ml) — nota: bien fría".
 
     Options are named unless they are the free default ("leche entera" goes without saying)."""
-    groups = modifier_options(product)
     details = [variant_label(product, variant, language)] if variant is not None else []
-    for link in product.modifier_groups:
-        option = groups[link.group_id].get(str(modifiers.get(link.group_id, "")))
-        if option is not None and (not option.is_default or option.price_delta):
+    for option in chosen_options(product, modifiers):
+        if not option.is_default or option.price_delta:
             details.append(option.name_en if language == "en" else option.name_es)
     name = product.name(language)
-    return f"{name} ({', '.join(details)})" if details else name
+    label = f"{name} ({', '.join(details)})" if details else name
+    return f"{label} — {t('line.note', language, note=note)}" if note else label
 
 
 def business_products(session: Session, business_id: str) -> List[m.Product]:

@@ -23,6 +23,7 @@ from comanda import clock
 from comanda import models as m
 from comanda.errors import InvalidInput, NotFound, OutOfStock
 from comanda.services import stock_alerts
+from comanda.services.products import chosen_options
 from comanda.services.stock import available_by_item, sellable_units
 from comanda.services.stores import get_store
 from comanda.types import Quantity
@@ -76,23 +77,49 @@ _HOLD_MINUTES = (
 )
 
 
-def needs_for(product: m.Product, variant: Optional[m.ProductVariant], quantity: int) -> Needs:
-    """Stock items that ``quantity`` units of a product consume: its variant's, its recipe's or its own."""
+def needs_for(
+    product: m.Product,
+    variant: Optional[m.ProductVariant],
+    quantity: int,
+    modifiers: Optional[Mapping[str, Any]] = None,
+) -> Needs:
+    """Stock items that ``quantity`` units of a product consume: its variant's, its recipe's or its own.
+
+    A recipe follows the line's options: an option that removes an ingredient ("sin perlas": no
+    tapioca) leaves it out, one that replaces it (oat milk for milk) takes the replacement instead,
+    in the recipe's quantity."""
     if variant is not None:
         return {variant.stock_item_id: Decimal(quantity)}
     if product.recipe:
-        return {line.stock_item_id: line.quantity * quantity for line in product.recipe}
+        swaps = ingredient_swaps(product, modifiers or {})
+        needs: Dict[int, Decimal] = defaultdict(Decimal)
+        for line in product.recipe:
+            item_id = swaps.get(line.stock_item_id, line.stock_item_id)
+            if item_id is not None:
+                needs[item_id] += line.quantity * quantity
+        return dict(needs)
     if product.stock_item_id is None:
         problem = "is sold by variant: say which one" if product.variants else "has no stock item"
         raise InvalidInput(f"{product.sku} {problem}", sku=product.sku)
     return {product.stock_item_id: Decimal(quantity)}
 
 
+def ingredient_swaps(product: m.Product, modifiers: Mapping[str, Any]) -> Dict[int, Optional[int]]:
+    """What the chosen options do to the recipe: {ingredient: its replacement, or None when left out}."""
+    if not modifiers:
+        return {}
+    return {
+        effect.stock_item_id: effect.replacement_id
+        for option in chosen_options(product, modifiers)
+        for effect in option.ingredients
+    }
+
+
 def needs_for_cart(session: Session, cart: m.Cart) -> Needs:
     """What a cart consumes per stock item; lines that use the same item add up."""
     needs: Dict[int, Decimal] = defaultdict(Decimal)
     for line in _cart_lines(session, cart):
-        for item_id, quantity in needs_for(line.product, line.variant, line.quantity).items():
+        for item_id, quantity in needs_for(line.product, line.variant, line.quantity, line.modifiers).items():
             needs[item_id] += quantity
     return dict(needs)
 
@@ -428,7 +455,15 @@ def _cart_lines(session: Session, cart: m.Cart) -> List[m.CartLine]:
             select(m.CartLine)
             .where(m.CartLine.cart_id == cart.id)
             .order_by(m.CartLine.id)
-            .options(selectinload(m.CartLine.product).selectinload(m.Product.recipe), selectinload(m.CartLine.variant))
+            .options(
+                selectinload(m.CartLine.product).selectinload(m.Product.recipe),
+                selectinload(m.CartLine.product)
+                .selectinload(m.Product.modifier_groups)
+                .selectinload(m.ProductModifierGroup.group)
+                .selectinload(m.ModifierGroup.options)
+                .selectinload(m.ModifierOption.ingredients),
+                selectinload(m.CartLine.variant),
+            )
         )
         .scalars()
         .all()
@@ -473,7 +508,7 @@ def _out_of_stock(
         return OutOfStock(store_id, {codes.get(i, str(i)): max(int(available.get(i, ZERO)), 0) for i in sorted(short)})
     left: Dict[str, int] = {}
     for line in _cart_lines(session, cart):
-        if short & needs_for(line.product, line.variant, line.quantity).keys():
+        if short & needs_for(line.product, line.variant, line.quantity, line.modifiers).keys():
             if line.variant is not None:
                 left[line.variant.sku] = max(int(available.get(line.variant.stock_item_id, ZERO)), 0)
             else:

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from backoffice import queue_api
 from comanda import models as m
 from comanda.clock import set_clock
 from comanda.db import new_session, transaction
@@ -78,6 +79,80 @@ def test_lines_get_their_options_defaults_and_prices_and_add_up(demo):
 def test_options_a_product_does_not_take_are_dropped(demo):
     add(ANA, W("COCA-600", 1, {"size": "large"}), W("TACO-PASTOR", 1, {"taco_extras": "no_onion", "milk": "oat"}))
     assert [name for _, name, _, _ in view(ANA)[0]] == ["Coca-Cola 600 ml", "Taco al pastor (sin cebolla)"]
+
+
+def test_a_group_that_takes_several_options_keeps_every_one(demo):
+    """Taco extras take several ("sin cebolla y con piña"), kept in the catalog's order, priced and
+    named; a group that takes one keeps one."""
+    result = add(
+        ANA,
+        W("TACO-PASTOR", 3, {"taco_extras": ["with_pineapple", "no_onion", "with_pineapple"]}),
+        W("TACO-PASTOR", 1, {"taco_extras": ["no_onion", "with_pineapple"]}),
+        W("TACO-SUADERO", 2, {"taco_extras": "extra_salsa"}),
+        W("TARO-MT", 1, {"size": ["large", "small"], "taco_extras": ["no_onion"]}),
+    )
+    assert result.added == [
+        "3 × Taco al pastor (sin cebolla, con piña)",
+        "1 × Taco al pastor (sin cebolla, con piña)",
+        "2 × Taco de suadero (con salsa extra)",
+        "1 × Té de taro con leche (grande)",
+    ]
+    lines, total = view(ANA, "en")
+    assert lines[:2] == [
+        ("TACO-PASTOR", "Al pastor taco (no onion, with pineapple)", 4, Decimal("88.00")),
+        ("TACO-SUADERO", "Suadero taco (extra salsa)", 2, Decimal("44.00")),
+    ]
+    with new_session() as session:
+        stored = [line.modifiers for line in session.execute(select(m.CartLine).order_by(m.CartLine.id)).scalars()]
+    assert stored == [
+        {"taco_extras": ["no_onion", "with_pineapple"]},
+        {"taco_extras": ["extra_salsa"]},
+        {"size": "large", "sugar": "100", "milk": "whole", "boba": "yes"},
+    ]
+    placed = order(place(ANA))
+    assert placed.lines[0].modifiers == {"taco_extras": ["no_onion", "with_pineapple"]}
+    assert placed.lines[0].description == "Taco al pastor (sin cebolla, con piña)"
+
+
+def test_a_note_for_the_kitchen_goes_with_its_line_to_the_order_and_the_queue(demo):
+    """What no option says ("bien fría") is kept on the line, shown with it, and reaches the kitchen;
+    invoices keep the catalog's description."""
+    entity = {"sku": "HORCHATA", "quantity": 2, "modifiers": {}, "note": "  bien   fría "}
+    result = add(ANA, W.from_entity(entity), W("HORCHATA", 1), W.from_entity(entity))
+    assert result.added == [
+        "2 × Agua de horchata (500 ml) — nota: bien fría",
+        "1 × Agua de horchata (500 ml)",
+        "2 × Agua de horchata (500 ml) — nota: bien fría",
+    ]
+    assert [(name, q) for _, name, q, _ in view(ANA, "en")[0]] == [
+        ("Horchata (500 ml) — note: bien fría", 4),
+        ("Horchata (500 ml)", 1),
+    ]
+    placed = order(place(ANA))
+    assert [(cl.description, cl.note, cl.quantity) for cl in placed.lines] == [
+        ("Agua de horchata (500 ml)", "bien fría", 4),
+        ("Agua de horchata (500 ml)", None, 1),
+    ]
+    with new_session() as session:
+        line = session.get(m.OrderLine, placed.lines[0].id)
+        assert orders.line_name(session, line, "en") == "Horchata (500 ml) — note: bien fría"
+        queued = queue_api.summary(session.get(m.Order, placed.id))
+    assert [(q["description"], q["note"]) for q in queued["lines"]] == [
+        ("Agua de horchata (500 ml)", "bien fría"),
+        ("Agua de horchata (500 ml)", None),
+    ]
+    assert W.from_entity({"sku": "HORCHATA", "note": "x" * 500}).note == "x" * carts.MAX_NOTE_LENGTH
+
+
+def test_a_drink_without_pearls_is_sold_when_the_pearls_run_out(demo):
+    set_on_hand("tapioca", "0")
+    result = add(ANA, W("TARO-MT", 1), W("TARO-MT", 1, {"boba": "no", "milk": "oat"}))
+    assert [(short.sku, short.left) for short in result.short] == [("TARO-MT", 0)]
+    assert result.added == ["1 × Té de taro con leche (mediano, leche de avena, sin perlas)"]
+    place(ANA)
+    assert level("tapioca") == (Decimal("0"), Decimal("0"))
+    assert level("oat_milk") == (Decimal("7750"), Decimal("0")) and level("milk")[0] == Decimal("20000")
+    assert_ledger_balanced()
 
 
 def test_short_stock_says_how_many_are_left_and_adds_nothing(demo):

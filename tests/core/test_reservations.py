@@ -9,7 +9,7 @@ import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import pytest
 from sqlalchemy import func, select
@@ -18,6 +18,7 @@ from comanda import models as m
 from comanda.clock import set_clock
 from comanda.db import new_session, transaction
 from comanda.errors import InvalidInput, NotFound, OutOfStock
+from comanda.services.catalog_loader import load_catalog, read_catalog
 from comanda.services.products import find_sku
 from comanda.services.reservations import (
     commit,
@@ -28,6 +29,7 @@ from comanda.services.reservations import (
     reserve,
     stock_report,
 )
+from tests.conftest import DEMO_CATALOG
 from tests.helpers.stock import item_id, set_on_hand  # noqa: F401 - other test modules import them from here
 
 T0 = datetime(2026, 3, 2, 18, 0, tzinfo=timezone.utc)
@@ -46,9 +48,9 @@ def level(code: str, store: str = "centro") -> Tuple[Decimal, Decimal]:
         return row.on_hand, row.reserved
 
 
-def make_carts(store: str, items: Sequence[Tuple[str, int]], count: int = 1) -> List[int]:
-    """Carts holding these (SKU, quantity) lines as they are, even beyond the stock: reserving is what
-    is tested here, not the cart's own check when a customer adds a line."""
+def make_carts(store: str, items: Sequence[Tuple[Any, ...]], count: int = 1) -> List[int]:
+    """Carts holding these (SKU, quantity[, modifiers]) lines as they are, even beyond the stock:
+    reserving is what is tested here, not the cart's own check when a customer adds a line."""
     with transaction() as session:
         ids = []
         for _ in range(count):
@@ -58,9 +60,10 @@ def make_carts(store: str, items: Sequence[Tuple[str, int]], count: int = 1) -> 
             cart = m.Cart(store_id=store, customer_id=customer.id, status="open")
             session.add(cart)
             session.flush()
-            for sku, quantity in items:
+            for sku, quantity, *modifiers in items:
                 product, variant = find_sku(session, "cafe-esquina", sku)
-                cart.lines.append(m.CartLine(product=product, variant=variant, quantity=quantity, modifiers={}))
+                chosen = modifiers[0] if modifiers else {}
+                cart.lines.append(m.CartLine(product=product, variant=variant, quantity=quantity, modifiers=chosen))
             session.flush()
             ids.append(cart.id)
     return ids
@@ -274,6 +277,77 @@ def test_recipe_reserves_and_sells_its_ingredients(demo):
         ).all()
     assert sales == [("reservation", str(reservation_id))] * 3  # no order yet: the reservation is the reference
     assert_ledger_balanced()
+
+
+def test_options_that_leave_out_or_swap_an_ingredient_change_what_is_held_and_sold(demo):
+    """ "sin perlas" reserves no tapioca; oat or almond milk is held instead of milk, in the recipe's
+    quantity; the default options change nothing."""
+    (cart_id,) = make_carts(
+        "roma",
+        [
+            ("TARO-MT", 2, {"boba": "no", "milk": "oat"}),
+            ("TARO-MT", 1, {"boba": "yes", "milk": "whole", "size": "large"}),
+            ("MATCHA-LT", 1, {"milk": "almond", "boba": "no"}),
+        ],
+    )
+    codes = ("tapioca", "taro_powder", "milk", "oat_milk", "almond_milk", "matcha_powder")
+    before = {code: level(code, "roma")[0] for code in codes}
+    reservation_id = reserve_cart(cart_id)
+    held = {code: level(code, "roma")[1] for code in codes}
+    assert held == {
+        "tapioca": 60,  # only the one taro with pearls
+        "taro_powder": 90,
+        "milk": 250,
+        "oat_milk": 500,
+        "almond_milk": 250,
+        "matcha_powder": 8,
+    }
+    assert {code for code, *_ in movements(reservation_id)} == set(codes)
+    with transaction() as session:
+        commit(session, reservation_id)
+    assert {code: level(code, "roma") for code in codes} == {code: (before[code] - held[code], 0) for code in codes}
+    assert_ledger_balanced()
+
+
+def test_the_catalog_file_links_options_to_the_ingredients_they_change(demo):
+    def effects():
+        """(group, option, ingredient, replacement or None) for every link in the database."""
+        with new_session() as session:
+            codes = dict(session.execute(select(m.StockItem.id, m.StockItem.code)).all())
+            rows = session.execute(
+                select(
+                    m.ModifierOption.group_id,
+                    m.ModifierOption.code,
+                    m.ModifierOptionIngredient.stock_item_id,
+                    m.ModifierOptionIngredient.replacement_id,
+                )
+                .join(m.ModifierOptionIngredient, m.ModifierOptionIngredient.option_id == m.ModifierOption.id)
+                .order_by(m.ModifierOption.group_id, m.ModifierOption.code)
+            ).all()
+        return [(group, code, codes[item], codes.get(replacement)) for group, code, item, replacement in rows]
+
+    assert effects() == [
+        ("boba", "no", "tapioca", None),
+        ("milk", "almond", "milk", "almond_milk"),
+        ("milk", "oat", "milk", "oat_milk"),
+    ]
+    with new_session() as session:
+        extras = session.get(m.ModifierGroup, "taco_extras")
+        assert (extras.max_choices, session.get(m.ModifierGroup, "size").max_choices) == (4, 1)
+    data = read_catalog(DEMO_CATALOG)
+    data["modifier_groups"]["milk"]["options"][1].pop("replaces")
+    with transaction() as session:
+        assert load_catalog(session, data).updated == {"modifier_option_ingredients": 1}
+    assert [row[:2] for row in effects()] == [("boba", "no"), ("milk", "almond")]
+    data["modifier_groups"]["boba"]["options"][1]["removes"] = ["leche_de_coco"]
+    with pytest.raises(InvalidInput, match="leche_de_coco"):
+        with transaction() as session:
+            load_catalog(session, data)
+    data["modifier_groups"]["boba"]["options"][1]["removes"] = ["tapioca"]
+    data["modifier_groups"]["taco_extras"]["max_choices"] = 0
+    with pytest.raises(InvalidInput, match="max_choices"):
+        with transaction() as session:
+            load_catalog(session, data)
 
 
 def test_mixed_cart_and_raw_needs(demo):

@@ -149,7 +149,7 @@ def test_ledger_explains_every_stock_level(demo):
             )
         )
         levels = session.execute(select(m.StockLevel)).scalars().all()
-        assert len(levels) == 60
+        assert len(levels) == 64  # (12 ingredients + 12 products + 8 variants) × 2 stores
         for level in levels:
             assert Decimal(str(sums.get((level.store_id, level.stock_item_id), 0))) == level.on_hand
 

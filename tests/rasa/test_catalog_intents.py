@@ -11,7 +11,8 @@ LINE = {"entity": "order_line", "value": {"sku": "COCA-600", "quantity": 1, "qua
 PRODUCT = {"entity": "product", "value": "COCA-600"}
 
 
-def refine(text, intent, confidence, entities, tmp_path):
+def refine_message(text, intent, confidence, entities, tmp_path, cues=()) -> Message:
+    """The message after the refiner, as the order reader left it: entities and cart cues."""
     refiner = CatalogIntentRefiner.create(
         CatalogIntentRefiner.get_default_config(),
         LocalModelStorage(tmp_path),
@@ -23,8 +24,14 @@ def refine(text, intent, confidence, entities, tmp_path):
     message.set(
         "intent_ranking", [{"name": intent, "confidence": confidence}, {"name": "add_items", "confidence": 0.1}]
     )
-    message.set("entities", entities)
+    message.set("entities", list(entities))
+    message.set("order_cues", list(cues))
     [message] = refiner.process([message])
+    return message
+
+
+def refine(text, intent, confidence, entities, tmp_path):
+    message = refine_message(text, intent, confidence, entities, tmp_path, cues=["remove", "change"])
     return message.get("intent"), [r["name"] for r in message.get("intent_ranking")]
 
 
@@ -79,3 +86,52 @@ def test_everything_else_is_left_alone(tmp_path):
         ("gracias por la coca", "thank", [PRODUCT]),
     ]:
         assert refine(text, intent, 0.6, entities, tmp_path)[0] == {"name": intent, "confidence": 0.6}
+
+
+def test_an_ordinal_or_one_more_adds_instead_of_removing(tmp_path):
+    """ "a 3rd latte pls" with a latte in the cart was read as a removal and emptied the cart."""
+    latte = {"entity": "order_line", "value": {"sku": "CAFE-LATTE", "quantity": 1, "quantity_stated": True}}
+    for intent in ("remove_items", "clear_cart"):
+        message = refine_message("a 3rd latte pls", intent, 0.9, [PRODUCT, latte], tmp_path, cues=["add"])
+        assert message.get("intent")["name"] == "add_items"
+        assert [e["entity"] for e in message.get("entities")] == ["product", "order_line"]
+
+
+def test_a_removal_without_a_removal_verb_is_flagged_for_the_action_to_ask(tmp_path):
+    message = refine_message("latte pls", "remove_items", 0.9, [PRODUCT, LINE], tmp_path, cues=[])
+    assert message.get("intent")["name"] == "remove_items"
+    [conflict] = [e for e in message.get("entities") if e["entity"] == "intent_conflict"]
+    assert conflict["value"] == {"intent": "remove_items", "reading": "add_items"}
+    empty = refine_message("empezamos?", "clear_cart", 0.9, [], tmp_path, cues=[])
+    assert [e["value"] for e in empty.get("entities")] == [{"intent": "clear_cart", "reading": None}]
+    for text, intent, entities in [
+        ("quita la coca", "remove_items", [PRODUCT, LINE]),
+        ("ya no quiero", "clear_cart", []),
+    ]:
+        message = refine_message(text, intent, 0.9, entities, tmp_path, cues=["remove"])
+        assert message.get("intent")["name"] == intent
+        assert not [e for e in message.get("entities") if e["entity"] == "intent_conflict"]
+
+
+def test_a_plain_order_is_not_a_quantity_change(tmp_path):
+    plain = refine_message("3 de pastor y 2 cocas", "change_quantity", 0.7, [PRODUCT, LINE], tmp_path, cues=[])
+    assert plain.get("intent")["name"] == "add_items"
+    message = refine_message("mejor que sean 3 cocas", "change_quantity", 0.7, [PRODUCT, LINE], tmp_path, ["change"])
+    assert message.get("intent")["name"] == "change_quantity"
+
+
+UNKNOWN_ASKED = {"entity": "unplaced", "value": {"text": "pozole", "suggestions": [], "asked": True}}
+UNKNOWN = {"entity": "unplaced", "value": {"text": "pozoles", "suggestions": [], "asked": False}}
+
+
+def test_a_question_about_a_product_the_shop_lacks_is_a_product_question(tmp_path):
+    message = refine_message("¿tienen pozole?", "show_menu", 0.7, [UNKNOWN_ASKED], tmp_path)
+    assert message.get("intent")["name"] == "product_question" and message.get("entities") == [UNKNOWN_ASKED]
+    assert refine("¿qué tienen?", "show_menu", 0.7, [], tmp_path)[0]["name"] == "show_menu"
+
+
+def test_unplaced_words_are_kept_only_where_the_message_is_about_products(tmp_path):
+    kept = refine_message("2 pozoles y una coca", "add_items", 0.9, [PRODUCT, LINE, UNKNOWN], tmp_path)
+    assert UNKNOWN in kept.get("entities")
+    dropped = refine_message("i want to talk to a person", "human_handoff", 0.9, [UNKNOWN], tmp_path)
+    assert dropped.get("entities") == []

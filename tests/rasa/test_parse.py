@@ -107,3 +107,24 @@ def test_the_reading_keeps_to_the_stores_business():
         {"sku": "TACO-PASTOR", "quantity": 2, "modifiers": {}, "variant": {}}
     ]
     assert message_of('{"text": "hola"}\n') == "hola" and message_of("hola\n") == "hola"
+
+
+def test_the_trained_bot_keeps_every_part_of_an_order_and_never_guesses_a_removal(catalog_db):
+    """Issue 11: the misspelt order, "a 3rd latte", 👍, and a product the shop lacks, on the real model."""
+    order, third, yes, no, pozole = parse(
+        catalog_db,
+        "kiero 2 tacos d pastr y un orchata bien fria xfa",
+        "a 3rd latte pls",
+        "👍",
+        "👎",
+        "¿tienen pozole?",
+    )
+    assert order["intent"] == "add_items"
+    assert [(i["sku"], i["quantity"], i.get("note")) for i in order["items"]] == [
+        ("TACO-PASTOR", 2, None),
+        ("HORCHATA", 1, "bien fria"),
+    ]
+    assert third["intent"] == "add_items" and [(i["sku"], i["quantity"]) for i in third["items"]] == [("CAFE-LATTE", 1)]
+    assert (yes["intent"], yes["confidence"], no["intent"]) == ("affirm", 1.0, "deny")
+    assert pozole["intent"] == "product_question" and pozole["items"] == []
+    assert pozole["unplaced"] == [{"text": "pozole", "suggestions": [], "asked": True}]
