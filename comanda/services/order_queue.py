@@ -327,7 +327,7 @@ def queue_cards(session: Session, who: StaffMember, store_ids: Sequence[str], la
                 status=order.status,
                 next_status=next_stage(order).value,
                 lines=[
-                    CardLine(line.quantity, orders.line_name(session, line, language), line.note)
+                    CardLine(line.quantity, orders.line_name(session, line, language, with_note=False), line.note)
                     for line in order.lines
                 ],
                 note=order.note,

@@ -212,12 +212,13 @@ def _cancel(session: Session, order: m.Order, actor: str) -> m.Order:
     )
 
 
-def line_name(session: Session, line: m.OrderLine, language: str) -> str:
+def line_name(session: Session, line: m.OrderLine, language: str, with_note: bool = True) -> str:
     """An order line as the customer reads it, in their language ("Large taro milk tea (no sugar)"),
-    with their note for the kitchen; ``description`` keeps the business's language and no note, for
-    invoices, and the kitchen reads ``note`` beside it."""
+    with their note for the kitchen unless the note is shown beside it (the queue display's cards);
+    ``description`` keeps the business's language and no note, for invoices."""
     variant = session.get(m.ProductVariant, line.variant_id) if line.variant_id else None
-    return line_label(session.get(m.Product, line.product_id), variant, line.modifiers or {}, language, line.note)
+    note = line.note if with_note else None
+    return line_label(session.get(m.Product, line.product_id), variant, line.modifiers or {}, language, note)
 
 
 def order_reservation(session: Session, order_id: int) -> Optional[m.Reservation]:

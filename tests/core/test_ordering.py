@@ -136,7 +136,7 @@ def test_a_note_for_the_kitchen_goes_with_its_line_to_the_order_and_the_queue(de
     with new_session() as session:
         line = session.get(m.OrderLine, placed.lines[0].id)
         assert orders.line_name(session, line, "en") == "Horchata (500 ml) — note: bien fría"
-        queued = queue_api.summary(session.get(m.Order, placed.id))
+        queued = queue_api.summary(session, session.get(m.Order, placed.id))
     assert [(q["description"], q["note"]) for q in queued["lines"]] == [
         ("Agua de horchata (500 ml)", "bien fría"),
         ("Agua de horchata (500 ml)", None),
