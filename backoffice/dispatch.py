@@ -21,6 +21,7 @@ from urllib.parse import quote
 import requests
 from sanic import Sanic
 
+from comanda.concurrency import in_thread
 from comanda.db import transaction
 from comanda.services import notifications, payments
 from comanda.settings import setting, setting_int
@@ -79,10 +80,9 @@ def sweep_once() -> int:
 
 async def every(seconds: float, work: Callable[[], int]) -> None:
     """Run ``work`` in the thread pool forever; a failure is logged and the next round tries again."""
-    loop = asyncio.get_running_loop()
     while True:
         try:
-            await loop.run_in_executor(None, work)
+            await in_thread(work)
         except Exception:  # noqa: BLE001 - a background loop must outlive one bad round
             log.exception("%s failed; trying again in %s s", getattr(work, "__name__", work), seconds)
         await asyncio.sleep(seconds)

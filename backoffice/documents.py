@@ -6,7 +6,6 @@ them from here. A missing, wrong or expired signature is 403; an invoice without
 
 from __future__ import annotations
 
-import asyncio
 from typing import Optional, Tuple
 
 from sanic import Blueprint, response
@@ -15,6 +14,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from comanda import models as m
+from comanda.concurrency import in_thread
 from comanda.db import new_session
 from comanda.services.cfdi.links import FORMATS, document_filename, link_is_valid
 
@@ -39,7 +39,7 @@ async def invoice_document(request: Request, name: str) -> HTTPResponse:
     ):
         raise Forbidden("this link is not valid or has expired")
     invoice_id = int(number)
-    content, filename = await asyncio.get_running_loop().run_in_executor(None, _document, invoice_id, fmt)
+    content, filename = await in_thread(_document, invoice_id, fmt)
     if not content:
         raise NotFound(f"invoice {invoice_id} has no {fmt.upper()}")
     return response.raw(

@@ -15,14 +15,12 @@ Database and provider work runs in the loop's thread pool, so a slow call never 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import List, Optional
 from zoneinfo import ZoneInfo
 
 import requests
@@ -34,6 +32,7 @@ from sqlalchemy import select
 
 from comanda import clock
 from comanda import models as m
+from comanda.concurrency import in_thread
 from comanda.db import new_session, transaction
 from comanda.errors import ConfigError
 from comanda.i18n import language_or_default, t
@@ -50,11 +49,6 @@ templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=
 bp = Blueprint("payments")
 SELF_POST_TIMEOUT_SECONDS = 30
 SELF_POSTS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-webhook")
-T = TypeVar("T")
-
-
-async def in_thread(work: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(None, partial(work, *args))
 
 
 def webhook_provider(name: str) -> Optional[PaymentProvider]:
@@ -189,7 +183,7 @@ async def choose(view: CheckoutView, token: str, kind: str) -> None:
     charge = await in_thread(sandbox.record_charge, token, str(view.order_id), kind, view.amount, view.currency)
     body = sandbox.event_body(kind, charge)
     try:
-        answered = await asyncio.get_running_loop().run_in_executor(SELF_POSTS, post_to_own_webhook, body)
+        answered = await in_thread(post_to_own_webhook, body, executor=SELF_POSTS)
     except requests.RequestException as exc:
         answered = type(exc).__name__
     if answered != 200:

@@ -21,8 +21,8 @@ from sanic.response import HTTPResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from backoffice.payments import in_thread
 from comanda import models as m
+from comanda.concurrency import in_thread
 from comanda.db import new_session, transaction
 from comanda.errors import ComandaError, InvalidInput
 from comanda.money import money
