@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.whatsapp import bot_text
+from connectors.whatsapp.inbox_worker import bot_text
 from integrations.whatsapp.webhook import check_signature, parse_webhook, sign
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp"

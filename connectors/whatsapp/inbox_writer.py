@@ -1,0 +1,93 @@
+"""The webhook's only work before its 200: every message in the durable inbox.
+
+Concurrent webhooks share one transaction (a group commit), so a burst costs a few commits, not one
+each. Redeliveries are dropped by the inbox's unique message id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Callable, List, Tuple
+
+from comanda.concurrency import in_thread
+from comanda.db import transaction
+from comanda.enums import Channel, InboxStatus
+from comanda.services import inbox
+from integrations.whatsapp.webhook import ANSWERED, Inbound
+
+log = logging.getLogger(__name__)
+
+CHANNEL = Channel.WHATSAPP.value
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A new message for the bot: its inbox row, its ordering key and WhatsApp's id."""
+
+    inbox_id: int
+    key: str
+    message_id: str
+
+
+def ordering_key(message: Inbound) -> str:
+    """Messages with the same key are answered one at a time, in arrival order (one per conversation)."""
+    return f"{message.phone_number_id}:{message.sender}"
+
+
+def store_messages(messages: List[Inbound]) -> List[Stored]:
+    """One transaction for the batch; if it fails, those webhooks fail and Meta delivers them again."""
+    new = []
+    with transaction() as session:
+        for message in messages:
+            answered = message.kind in ANSWERED and message.sender is not None
+            inbox_id = inbox.record_inbound(
+                session,
+                CHANNEL,
+                message.message_id,
+                message.message_type,
+                message.to_record(),
+                sender=message.sender,
+                status=InboxStatus.RECEIVED if answered else InboxStatus.IGNORED,
+            )
+            if inbox_id is None:
+                log.info("whatsapp: message %s is a redelivery: dropped", message.message_id)
+            elif not answered:
+                log.info(
+                    "whatsapp: %s message %s from %s: logged, no reply",
+                    message.message_type,
+                    message.message_id,
+                    message.sender,
+                )
+            else:
+                new.append(Stored(inbox_id, ordering_key(message), message.message_id))
+    return new
+
+
+class GroupCommit:
+    """Writes what concurrent webhooks bring in one transaction."""
+
+    def __init__(self, write_batch: Callable[[List[Inbound]], List[Stored]] = store_messages) -> None:
+        self._write_batch = write_batch
+        self._queue: asyncio.Queue[Tuple[List[Inbound], asyncio.Future]] = asyncio.Queue()
+
+    async def write(self, messages: List[Inbound]) -> List[Stored]:
+        done = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((messages, done))
+        return await done
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                stored = await in_thread(self._write_batch, [m for messages, _ in batch for m in messages])
+            except Exception as exc:  # noqa: BLE001 - every waiting webhook answers 500 and Meta retries
+                for _, done in batch:
+                    done.set_exception(exc)
+                continue
+            for messages, done in batch:
+                mine = {m.message_id for m in messages}
+                done.set_result([entry for entry in stored if entry.message_id in mine])

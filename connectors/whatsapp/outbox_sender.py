@@ -1,0 +1,113 @@
+"""Delivers the outbox to the Graph API: each row once, a conversation's rows in order.
+
+Rows are claimed with a conditional update (comanda.services.outbox), so several senders (replicas)
+never send one row twice. Retryable failures go back to the queue with backoff; a 131047 failure
+(24-hour window closed) queues the re-engagement template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from comanda import models as m
+from comanda.concurrency import in_thread
+from comanda.db import transaction
+from comanda.enums import Channel, OutboxStatus
+from comanda.services import outbox
+from connectors.whatsapp.statuses import queue_reengagement
+from integrations.whatsapp.graph import REENGAGEMENT_CODE, GraphClient, GraphError
+
+log = logging.getLogger(__name__)
+
+CHANNEL = Channel.WHATSAPP.value
+IDLE_POLL_SECONDS = 1.0
+
+
+class OutboxSender:
+    def __init__(self, graph: GraphClient, reengagement_template: str) -> None:
+        self.graph = graph
+        self.reengagement_template = reengagement_template
+        self._wakeup = asyncio.Event()
+        self._phone_number_ids: Dict[str, str] = {}
+
+    def wake(self) -> None:
+        """New rows are due: look now instead of at the next poll."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        await in_thread(self._abandon_interrupted_sends)
+        while True:
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=IDLE_POLL_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            self._wakeup.clear()
+            try:
+                items = await in_thread(self._claim_due)
+                await asyncio.gather(*(self._deliver(item) for item in items))
+                if items:
+                    self._wakeup.set()  # the next message of those conversations may be due now
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the loop must outlive a database hiccup
+                log.exception("whatsapp: outbox sender error")
+
+    @staticmethod
+    def _abandon_interrupted_sends() -> None:
+        with transaction() as session:
+            outbox.abandon_interrupted(session, CHANNEL)
+
+    @staticmethod
+    def _claim_due() -> List[outbox.OutboxItem]:
+        with transaction() as session:
+            return outbox.claim_due(session, CHANNEL)
+
+    def phone_number_id(self, store_id: Optional[str]) -> str:
+        """The store's WhatsApp number id, read once per store."""
+        if store_id not in self._phone_number_ids:
+            with transaction() as session:
+                self._phone_number_ids[store_id] = session.get(m.Store, store_id).whatsapp_phone_number_id
+        return self._phone_number_ids[store_id]
+
+    async def _deliver(self, item: outbox.OutboxItem) -> None:
+        phone_number_id = await in_thread(self.phone_number_id, item.store_id)
+        try:
+            message = await self._with_uploaded_media(phone_number_id, item.payload)
+            wamid = await self.graph.send_message(phone_number_id, message)
+        except GraphError as exc:
+            await in_thread(self._failed, item, exc)
+            return
+        await in_thread(self._sent, item.id, wamid)
+
+    async def _with_uploaded_media(self, phone_number_id: str, message: Dict[str, Any]) -> Dict[str, Any]:
+        """A document or image given as a local file path is uploaded at send time (e.g. invoice PDFs)."""
+        kind = message.get("type")
+        body = message.get(kind) if isinstance(message.get(kind), dict) else None
+        if not body or "path" not in body:
+            return message
+        path = Path(body["path"])
+        mime = body.get("mime_type") or ("application/pdf" if path.suffix == ".pdf" else "application/octet-stream")
+        media_id = await self.graph.upload_media(phone_number_id, path.read_bytes(), mime, path.name)
+        uploaded = {k: v for k, v in body.items() if k not in ("path", "mime_type")}
+        return {**message, kind: {**uploaded, "id": media_id}}
+
+    @staticmethod
+    def _sent(item_id: int, wamid: str) -> None:
+        with transaction() as session:
+            outbox.mark_sent(session, item_id, wamid)
+
+    def _failed(self, item: outbox.OutboxItem, error: GraphError) -> None:
+        with transaction() as session:
+            status = outbox.mark_failed(session, item, str(error), error.retryable)
+            if error.code == REENGAGEMENT_CODE and item.conversation_id:
+                queue_reengagement(session, item.conversation_id, self.reengagement_template)
+        log.log(
+            logging.WARNING if status == OutboxStatus.QUEUED else logging.ERROR,
+            "whatsapp: send of outbox %s failed (%s): %s",
+            item.id,
+            status,
+            error,
+        )
