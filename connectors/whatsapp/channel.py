@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
@@ -22,9 +21,11 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from comanda import models as m
+from comanda import strict_json
 from comanda.concurrency import in_thread
 from comanda.db import transaction
 from comanda.enums import Channel
+from comanda.errors import InvalidInput
 from comanda.services import outbox
 from connectors.whatsapp.inbox_worker import InboxWorker
 from connectors.whatsapp.inbox_writer import GroupCommit
@@ -126,9 +127,10 @@ class WhatsAppInput(InputChannel):
                 log.warning("whatsapp webhook: %s signature, request dropped", problem)
                 return response.text(f"{problem} signature", status=401 if problem == "missing" else 403)
             try:
-                data = json.loads(request.body)
-            except ValueError:
-                return response.text("body is not JSON", status=400)
+                data = strict_json.loads(request.body)
+            except InvalidInput as exc:  # a 5xx would have Meta deliver the same body again for days
+                log.warning("whatsapp webhook: signed body refused: %s", exc.message)
+                return response.text(exc.message, status=400)
             await self.handle(data)
             return response.json({"status": "ok"})
 

@@ -1,7 +1,11 @@
 """The webhook's only work before its 200: every message in the durable inbox.
 
 Concurrent webhooks share one transaction (a group commit), so a burst costs a few commits, not one
-each. Redeliveries are dropped by the inbox's unique message id.
+each. Redeliveries are dropped by the inbox's unique message id. The inbox fits odd values to its
+columns; should a group still fail, its messages are written one by one, and one that cannot be
+written is parked with its error for staff, so it neither fails the other customers' webhooks nor
+comes back from Meta forever. Only a database that takes nothing at all fails the webhook (500: Meta
+delivers it again later).
 """
 
 from __future__ import annotations
@@ -9,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
+
+from sqlalchemy.orm import Session
 
 from comanda.concurrency import in_thread
 from comanda.db import transaction
@@ -37,32 +43,48 @@ def ordering_key(message: Inbound) -> str:
 
 
 def store_messages(messages: List[Inbound]) -> List[Stored]:
-    """One transaction for the batch; if it fails, those webhooks fail and Meta delivers them again."""
+    """The batch in one transaction; if that fails, each message in its own (see the module)."""
+    try:
+        with transaction() as session:
+            return [stored for stored in (_store(session, message) for message in messages) if stored]
+    except Exception:  # noqa: BLE001 - whatever failed the group is isolated below
+        log.exception("whatsapp: group commit of %d message(s) failed; writing them one by one", len(messages))
     new = []
-    with transaction() as session:
-        for message in messages:
-            answered = message.kind in ANSWERED and message.sender is not None
-            inbox_id = inbox.record_inbound(
-                session,
-                CHANNEL,
-                message.message_id,
-                message.message_type,
-                message.to_record(),
-                sender=message.sender,
-                status=InboxStatus.RECEIVED if answered else InboxStatus.IGNORED,
-            )
-            if inbox_id is None:
-                log.info("whatsapp: message %s is a redelivery: dropped", message.message_id)
-            elif not answered:
-                log.info(
-                    "whatsapp: %s message %s from %s: logged, no reply",
-                    message.message_type,
-                    message.message_id,
-                    message.sender,
+    for message in messages:
+        try:
+            with transaction() as session:
+                stored = _store(session, message)
+        except Exception as exc:  # noqa: BLE001 - parked for staff; a failure to park fails the webhook
+            log.exception("whatsapp: message %s cannot be stored: parked", message.message_id)
+            with transaction() as session:
+                inbox.record_unstorable(
+                    session, CHANNEL, message.message_id, repr(message.raw), f"{type(exc).__name__}: {exc}"
                 )
-            else:
-                new.append(Stored(inbox_id, ordering_key(message), message.message_id))
+            continue
+        if stored:
+            new.append(stored)
     return new
+
+
+def _store(session: Session, message: Inbound) -> Optional[Stored]:
+    """Write one message; what the bot must answer, or None (a redelivery, or nothing to answer)."""
+    answered = message.kind in ANSWERED and message.sender is not None
+    inbox_id = inbox.record_inbound(
+        session,
+        CHANNEL,
+        message.message_id,
+        message.message_type,
+        message.to_record(),
+        sender=message.sender,
+        status=InboxStatus.RECEIVED if answered else InboxStatus.IGNORED,
+    )
+    if inbox_id is None:
+        log.info("whatsapp: message %s is a redelivery: dropped", message.message_id)
+        return None
+    if not answered:
+        log.info("whatsapp: %s message %s: logged, no reply", message.message_type, message.message_id)
+        return None
+    return Stored(inbox_id, ordering_key(message), message.message_id)
 
 
 class GroupCommit:

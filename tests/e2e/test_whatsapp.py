@@ -139,6 +139,31 @@ def test_unsigned_or_forged_posts_are_refused_and_nothing_is_stored(stack):
     assert inbox_count() == before
 
 
+def post_signed_bytes(stack, raw):
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(stack.app_secret, raw)}
+    return requests.post(f"{stack.rasa}/webhooks/whatsapp/webhook", data=raw, headers=headers, timeout=30)
+
+
+def test_signed_bodies_that_are_not_plain_json_are_400_and_other_customers_go_on(stack):
+    """Never a 500 for a body that will always fail: Meta would deliver it again for days."""
+    wa_id = new_wa_id()
+    good = json.dumps(webhook([text_message(wa_id, "gracias")]))
+    for raw in (
+        good.replace('"timestamp": "', '"timestamp": Infinity, "t": "').encode(),
+        good.replace('"timestamp": "', '"timestamp": 1e999999, "t": "').encode(),
+        b'{"entry": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        b'{"object": "whatsapp_business_account", "entry": [' + b'{"a": ' * 100 + b"1" + b"}" * 100 + b"]}",
+    ):
+        assert post_signed_bytes(stack, raw).status_code == 400
+    odd = text_message(new_wa_id(), "hola")
+    odd["type"] = "t" * 300
+    assert post_signed(stack, webhook([odd, text_message(wa_id, "gracias")])).status_code == 200
+    assert len(wait_replies(stack, wa_id)) == 1
+    with new_session() as session:
+        row = session.execute(select(m.InboundMessage).where(m.InboundMessage.external_id == odd["id"])).scalar_one()
+    assert row.status == "ignored" and row.message_type == "t" * 30
+
+
 def test_spanish_chat_in_the_simulator(stack):
     wa_id = new_wa_id()
     customer_says(stack, wa_id, "hola, ¿qué tienen?", name="Lupita")
