@@ -5,7 +5,9 @@ durable inbox before the 200 goes out (``inbox_writer``); the bot works in the b
 (``inbox_worker``), and statuses update the outbox (``statuses``).
 
 Outbound: the bot's messages become outbox rows, which ``outbox_sender`` delivers. The n-th reply to
-an inbound message has a dedupe key, so processing that message again sends nothing twice.
+an inbound message has a dedupe key, so processing that message again sends nothing twice. Media go
+by link, by media id, or (documents) by their id in the document store, and only to the
+conversation they belong to; a message naming a file path is refused and logged.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.orm import Session
 
 from comanda import models as m
 from comanda import strict_json
 from comanda.concurrency import in_thread
 from comanda.db import transaction
 from comanda.enums import Channel
-from comanda.errors import InvalidInput
+from comanda.errors import ComandaError, InvalidInput
+from comanda.i18n import language_or_default
 from comanda.services import outbox
+from comanda.services.documents import invoice_document
 from connectors.whatsapp.inbox_worker import InboxWorker
 from connectors.whatsapp.inbox_writer import GroupCommit
 from connectors.whatsapp.outbox_sender import OutboxSender
@@ -37,6 +42,7 @@ from integrations.whatsapp.messages import (
     choice_messages,
     custom_message,
     media_message,
+    media_problem,
     text_messages,
 )
 from integrations.whatsapp.webhook import SIGNATURE_HEADER, check_signature, parse_webhook
@@ -179,6 +185,21 @@ class WhatsAppInput(InputChannel):
         return WhatsAppOutput(self)
 
 
+def sendable_problem(session: Session, conversation: m.Conversation, message: Dict[str, Any]) -> Optional[str]:
+    """Why a bot message may not go to this conversation: a file path, a malformed media message, or
+    a document of the document store that is not this conversation's."""
+    problem = media_problem(message)
+    body = message.get("document")
+    if problem or not isinstance(body, dict) or "invoice_id" not in body:
+        return problem
+    language = language_or_default(conversation.language)
+    try:
+        invoice_document(session, body["invoice_id"], body["format"], language, conversation_id=conversation.id)
+    except ComandaError as exc:
+        return exc.message
+    return None
+
+
 class WhatsAppOutput(OutputChannel):
     """Turns the bot's messages into outbox rows for the conversation's WhatsApp recipient."""
 
@@ -202,6 +223,10 @@ class WhatsAppOutput(OutputChannel):
                     return
                 outgoing = build(conversation.recipient)
                 for message in outgoing.messages:
+                    problem = sendable_problem(session, conversation, message)
+                    if problem:
+                        log.error("whatsapp: message to %s refused: %s", conversation_id, problem)
+                        continue
                     key = f"{self.reply_to}:{self._sent + len(keys)}" if self.reply_to else None
                     keys.append(key)
                     outbox.enqueue(

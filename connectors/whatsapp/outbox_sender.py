@@ -2,23 +2,28 @@
 
 Rows are claimed with a conditional update (comanda.services.outbox), so several senders (replicas)
 never send one row twice. Retryable failures go back to the queue with backoff; a 131047 failure
-(24-hour window closed) queues the re-engagement template.
+(24-hour window closed) queues the re-engagement template. A document named by its document-store id
+is uploaded at send time, after checking again that it belongs to the row's conversation; media
+that name a file path are never sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from comanda import models as m
 from comanda.concurrency import in_thread
 from comanda.db import transaction
 from comanda.enums import Channel, OutboxStatus
+from comanda.errors import ComandaError, InvalidInput
+from comanda.i18n import language_or_default
 from comanda.services import outbox
+from comanda.services.documents import Document, invoice_document
 from connectors.whatsapp.statuses import queue_reengagement
 from integrations.whatsapp.graph import REENGAGEMENT_CODE, GraphClient, GraphError
+from integrations.whatsapp.messages import media_problem
 
 log = logging.getLogger(__name__)
 
@@ -75,24 +80,44 @@ class OutboxSender:
     async def _deliver(self, item: outbox.OutboxItem) -> None:
         phone_number_id = await in_thread(self.phone_number_id, item.store_id)
         try:
-            message = await self._with_uploaded_media(phone_number_id, item.payload)
+            message = await self._with_stored_document(phone_number_id, item)
             wamid = await self.graph.send_message(phone_number_id, message)
         except GraphError as exc:
             await in_thread(self._failed, item, exc)
             return
+        except ComandaError as exc:
+            await in_thread(self._refused, item, exc.message)
+            return
         await in_thread(self._sent, item.id, wamid)
 
-    async def _with_uploaded_media(self, phone_number_id: str, message: Dict[str, Any]) -> Dict[str, Any]:
-        """A document or image given as a local file path is uploaded at send time (e.g. invoice PDFs)."""
-        kind = message.get("type")
-        body = message.get(kind) if isinstance(message.get(kind), dict) else None
-        if not body or "path" not in body:
+    async def _with_stored_document(self, phone_number_id: str, item: outbox.OutboxItem) -> Dict[str, Any]:
+        """The Graph message to send: a document-store reference becomes an uploaded media id."""
+        message = item.payload
+        problem = media_problem(message)
+        if problem:
+            raise InvalidInput(problem)
+        body = message.get("document")
+        if not isinstance(body, dict) or "invoice_id" not in body:
             return message
-        path = Path(body["path"])
-        mime = body.get("mime_type") or ("application/pdf" if path.suffix == ".pdf" else "application/octet-stream")
-        media_id = await self.graph.upload_media(phone_number_id, path.read_bytes(), mime, path.name)
-        uploaded = {k: v for k, v in body.items() if k not in ("path", "mime_type")}
-        return {**message, kind: {**uploaded, "id": media_id}}
+        document = await in_thread(self._stored_document, item, body["invoice_id"], body["format"])
+        media_id = await self.graph.upload_media(
+            phone_number_id, document.content, document.mime_type, document.filename
+        )
+        sent = {key: value for key, value in body.items() if key not in ("invoice_id", "format")}
+        return {**message, "document": {"filename": document.filename, **sent, "id": media_id}}
+
+    @staticmethod
+    def _stored_document(item: outbox.OutboxItem, invoice_id: int, fmt: str) -> Document:
+        with transaction() as session:
+            conversation = session.get(m.Conversation, item.conversation_id) if item.conversation_id else None
+            language = language_or_default(conversation.language if conversation else None)
+            return invoice_document(session, invoice_id, fmt, language, conversation_id=item.conversation_id or "")
+
+    @staticmethod
+    def _refused(item: outbox.OutboxItem, why: str) -> None:
+        with transaction() as session:
+            outbox.mark_failed(session, item, why, retryable=False)
+        log.error("whatsapp: outbox %s not sent: %s", item.id, why)
 
     @staticmethod
     def _sent(item_id: int, wamid: str) -> None:

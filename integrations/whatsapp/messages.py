@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from comanda.i18n import t
+from comanda.services.cfdi.links import FORMATS
 
 TEXT_LIMIT = 4096
 INTERACTIVE_BODY_LIMIT = 1024
@@ -148,6 +149,33 @@ def media_message(
     if filename and kind == "document":
         body["filename"] = filename
     return envelope(to, kind, body)
+
+
+MEDIA_KINDS = ("image", "document", "audio", "video", "sticker")
+
+
+def media_problem(message: Dict[str, Any]) -> Optional[str]:
+    """Why a media message may not be sent, or None. Media go by public link, by media id, or (documents)
+    by a document-store reference ``{"invoice_id": 42, "format": "pdf"}``; never from a file path, which
+    would let whoever writes bot messages (the Rasa API token) send the server's files."""
+    kind = message.get("type")
+    if kind not in MEDIA_KINDS:
+        return None
+    body = message.get(kind)
+    if not isinstance(body, dict):
+        return f"{kind} must be an object"
+    if "path" in body:
+        return f"{kind} names a file path; only links, media ids and the document store's ids are sent"
+    sources = [key for key in ("link", "id", "invoice_id") if key in body]
+    if len(sources) != 1:
+        return f"{kind} needs exactly one of link, id or invoice_id"
+    if sources == ["invoice_id"]:
+        stored = body["invoice_id"]
+        if kind != "document" or not isinstance(stored, int) or isinstance(stored, bool) or stored <= 0:
+            return "invoice_id must be a positive whole number, in a document"
+        if body.get("format") not in FORMATS:
+            return f"an invoice document's format is one of {', '.join(FORMATS)}"
+    return None
 
 
 def custom_message(to: str, custom: Dict[str, Any]) -> Optional[Dict[str, Any]]:

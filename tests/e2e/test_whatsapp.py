@@ -16,7 +16,8 @@ from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.services import inbox
 from integrations.whatsapp.webhook import parse_webhook, sign
-from tests.e2e.conftest import TOKEN, wait_for
+from tests.e2e.conftest import ROOT, TOKEN, wait_for
+from tests.helpers.documents import PDF, invoice_for
 
 CENTRO, ROMA = "106540352242922", "106540352242933"
 
@@ -375,40 +376,69 @@ def test_proactive_messages_reach_whatsapp_through_rasas_external_events(stack):
     assert texts(wait_replies(stack, wa_id, count=2))[-1] == "You're welcome! 😊"
 
 
-def test_documents_from_local_files_are_uploaded_then_sent(stack, tmp_path):
-    """How an invoice PDF will go out: a bot message with a document path, sent through Rasa's HTTP API."""
-    wa_id = new_wa_id()
-    customer_says(stack, wa_id, "hola")
-    wait_replies(stack, wa_id)
-    pdf = tmp_path / "factura.pdf"
-    pdf.write_bytes(b"%PDF-1.4 comanda test document")
-    event = {
-        "event": "bot",
-        "text": "",
-        "data": {
-            "custom": {
-                "type": "document",
-                "document": {"path": str(pdf), "filename": "factura.pdf", "caption": "Tu factura"},
-            }
-        },
-    }
+def bot_says(stack, wa_id, *custom_or_text):
+    """Bot events appended through Rasa's HTTP API (the Rasa token), sent on WhatsApp as side effects."""
+    events = [
+        {"event": "bot", "text": item} if isinstance(item, str) else {"event": "bot", "data": {"custom": item}}
+        for item in custom_or_text
+    ]
     reply = requests.post(
         f"{stack.rasa}/conversations/centro:whatsapp:+52{wa_id[3:]}/tracker/events",
         params={"token": TOKEN, "output_channel": "latest", "execute_side_effects": "true"},
-        json=[event],
+        json=events,
         timeout=30,
     )
     assert reply.status_code == 200, reply.text
-    documents = wait_for(lambda: [r for r in bot_messages(stack, wa_id) if r["message"]["type"] == "document"])
-    assert documents, bot_messages(stack, wa_id)
-    document = documents[0]["message"]["document"]
-    assert document["filename"] == "factura.pdf" and document["caption"] == "Tu factura" and "path" not in document
+
+
+def test_a_file_path_in_a_bot_message_is_never_read_nor_sent(stack):
+    """The Rasa token must not read the server's files (issue 10 item 3): the sandbox's webhook secret
+    would let its holder forge "paid" webhooks."""
+    wa_id = new_wa_id()
+    customer_says(stack, wa_id, "hola")
+    wait_replies(stack, wa_id)
+    secret = ROOT / "var" / "secrets" / "sandbox-webhook-secret"
+    bot_says(
+        stack,
+        wa_id,
+        {"type": "document", "document": {"path": str(secret), "filename": "factura.pdf"}},
+        {"whatsapp": {"type": "image", "image": {"path": "/etc/passwd"}}},
+        "¿Algo más?",
+    )
+    replies = wait_replies(stack, wa_id, count=2)
+    assert [r["message"]["type"] for r in replies] == ["text", "text"]
+    assert texts(replies)[-1] == "¿Algo más?"
+    with new_session() as session:
+        queued = select(m.OutboundMessage.payload).where(m.OutboundMessage.recipient == wa_id)
+        assert [payload["type"] for payload in session.execute(queued).scalars()] == ["text", "text"]
+
+
+def test_documents_go_by_their_id_in_the_document_store_and_only_to_their_conversation(stack):
+    wa_id, other = new_wa_id(), new_wa_id()
+    for customer in (wa_id, other):
+        customer_says(stack, customer, "hola")
+        wait_replies(stack, customer)
+    with transaction() as session:
+        mine = invoice_for(session, f"centro:whatsapp:+52{wa_id[3:]}")
+        theirs = invoice_for(session, f"centro:whatsapp:+52{other[3:]}")
+    bot_says(
+        stack,
+        wa_id,
+        {"type": "document", "document": {"invoice_id": mine, "format": "pdf", "caption": "Tu factura"}},
+        {"type": "document", "document": {"invoice_id": theirs, "format": "pdf"}},
+        "Listo",
+    )
+    replies = wait_replies(stack, wa_id, count=3)
+    assert [r["message"]["type"] for r in replies] == ["text", "document", "text"]
+    document = replies[1]["message"]["document"]
+    assert document["filename"].startswith("factura-F") and document["caption"] == "Tu factura"
+    assert set(document) == {"id", "filename", "caption"}
     media = requests.get(
         f"{stack.backoffice}/simulator/graph/v21.0/{document['id']}",
         timeout=10,
         headers={"Authorization": "Bearer comanda-demo-access-token"},
     ).json()
-    assert requests.get(media["url"], timeout=10).content == pdf.read_bytes()
+    assert requests.get(media["url"], timeout=10).content == PDF
 
 
 def test_a_crash_between_ack_and_reply_loses_nothing_and_answers_once(stack):
