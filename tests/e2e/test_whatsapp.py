@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List
 
 import requests
 from sqlalchemy import func, select
@@ -242,6 +245,68 @@ def test_messages_of_one_conversation_are_answered_in_order(stack):
     replies = texts(wait_replies(stack, wa_id, count=3))
     assert len(replies) == 3
     assert "lun–vie" in replies[0] and "Av. 5 de Mayo" in replies[1] and "tarjeta" in replies[2]
+
+
+def test_replies_leave_in_the_order_the_bot_produced_them_in_every_conversation(stack):
+    """Many customers writing at once: each conversation's replies reach the Graph API in the order the
+    bot produced them (the outbox rows' order), and the simulator's chat, polled as its page polls it,
+    shows them in that order too (issue 11 item 5)."""
+    customers = [new_wa_id() for _ in range(6)]
+    lines = ["2 de pastor", "y una horchata", "¿a qué hora abren?"]
+    seen: Dict[str, List[str]] = {wa_id: [] for wa_id in customers}
+    cursors = {wa_id: 0 for wa_id in customers}
+    polling = threading.Event()
+
+    def poll_like_the_page():  # every 700 ms, as backoffice/simulator/static/simulator.js does
+        while not polling.wait(0.7):
+            for wa_id in customers:
+                answer = requests.get(
+                    f"{stack.backoffice}/simulator/api/messages",
+                    params={"phone_number_id": CENTRO, "wa_id": wa_id, "after": cursors[wa_id]},
+                    timeout=10,
+                ).json()
+                seen[wa_id] += [r["id"] for r in answer["messages"] if r["id"] not in seen[wa_id]]
+                cursors[wa_id] = answer["seq"]
+
+    poller = threading.Thread(target=poll_like_the_page)
+    poller.start()
+    try:
+        with ThreadPoolExecutor(max_workers=len(customers)) as pool:
+            for line in lines:
+                list(pool.map(lambda wa_id, line=line: customer_says(stack, wa_id, line), customers))
+
+        def all_answered():
+            with new_session() as session:
+                rows = session.execute(
+                    select(m.InboundMessage.status).where(m.InboundMessage.sender.in_(customers))
+                ).scalars()
+                statuses = list(rows)
+            pending = select(func.count()).where(
+                m.OutboundMessage.recipient.in_(customers), m.OutboundMessage.status.in_(("queued", "sending"))
+            )
+            with new_session() as session:
+                unsent = session.execute(pending).scalar()
+            return len(statuses) == len(lines) * len(customers) and set(statuses) == {"processed"} and unsent == 0
+
+        assert wait_for(all_answered, timeout=180)
+        assert wait_for(lambda: all(len(seen[w]) >= len(bot_messages(stack, w)) + len(lines) for w in customers))
+    finally:
+        polling.set()
+        poller.join()
+    for wa_id in customers:
+        with new_session() as session:
+            produced = (
+                session.execute(
+                    select(m.OutboundMessage.external_id)
+                    .where(m.OutboundMessage.recipient == wa_id)
+                    .order_by(m.OutboundMessage.id)
+                )
+                .scalars()
+                .all()
+            )
+        at_graph_api = [r["id"] for r in bot_messages(stack, wa_id)]
+        assert len(produced) >= 2 * len(lines) and at_graph_api == produced, wa_id
+        assert [i for i in seen[wa_id] if i in produced] == produced, wa_id
 
 
 def test_photos_get_an_answer_and_a_ticket_for_a_person(stack):
