@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from concurrent.futures import Executor
 from functools import partial
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Awaitable, Callable, Optional, TypeVar
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -21,3 +24,15 @@ async def in_thread(work: Callable[..., T], *args: Any, executor: Optional[Execu
     """``work(*args, **kwargs)`` in a worker thread, without blocking the event loop."""
     context = contextvars.copy_context()
     return await asyncio.get_running_loop().run_in_executor(executor, partial(context.run, work, *args, **kwargs))
+
+
+def in_background(work: Awaitable[Any], what: str) -> asyncio.Future[Any]:
+    """Run ``work`` on the event loop without waiting for it; if it fails, the error is logged as ``what``."""
+    task = asyncio.ensure_future(work)
+
+    def report(done: asyncio.Future[Any]) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            log.error("%s failed", what, exc_info=done.exception())
+
+    task.add_done_callback(report)
+    return task

@@ -1,9 +1,14 @@
 """The durable inbox: every inbound message is a row before the webhook is acknowledged.
 
-A message id is stored once per channel, so redeliveries are dropped; rows that were acknowledged
-but not processed (a crash between the 200 and the reply) are found again at start-up. What comes
-from outside is fitted to the columns before it is written (NUL characters and lone surrogates,
-which PostgreSQL or the UTF-8 codec refuse, and lengths), so one odd message cannot fail a commit.
+A message id is stored once per channel, so redeliveries are dropped. What comes from outside is
+fitted to the columns before it is written (NUL characters and lone surrogates, which PostgreSQL or
+the UTF-8 codec refuse, and lengths), so one odd message cannot fail a commit.
+
+Leases: the process that acknowledged a message holds it (``lease_owner``) until ``lease_until``, and
+renews the leases of everything it holds while it works. A process that dies stops renewing, so its
+messages' leases run out and any replica takes them over (``expired``, then ``claim``): a message
+acknowledged but not answered is answered within a lease after a crash, whether the process comes back
+or not. Each claim counts an attempt, so a message that kills every process taking it can be parked.
 """
 
 from __future__ import annotations
@@ -36,8 +41,11 @@ def record_inbound(
     sender: Optional[str] = None,
     status: str = InboxStatus.RECEIVED,
     error: Optional[str] = None,
+    lease_owner: Optional[str] = None,
+    lease_seconds: float = 0,
 ) -> Optional[int]:
-    """Store a message; None when this channel already has it (a redelivery)."""
+    """Store a message, held by ``lease_owner`` for ``lease_seconds``; None when this channel already has it
+    (a redelivery)."""
     return insert_unless_duplicate(
         session,
         m.InboundMessage(
@@ -50,6 +58,8 @@ def record_inbound(
             sender=_fit(sender, m.InboundMessage.sender),
             status=status,
             error=_fit(error, m.InboundMessage.error),
+            lease_owner=lease_owner,
+            lease_until=now() + timedelta(seconds=lease_seconds) if lease_owner else None,
         ),
     )
 
@@ -98,43 +108,70 @@ def _fit(value: Optional[str], column: Any) -> Optional[str]:
     return None if value is None else clean_text(value)[: column.type.length]
 
 
-STALE_AFTER = timedelta(minutes=2)
+def _takeable(owner: str) -> Any:
+    """Unfinished, and held by ``owner``, by nobody, or by a process whose lease ran out."""
+    lease = m.InboundMessage.lease_until
+    return and_(
+        m.InboundMessage.status.in_(UNFINISHED),
+        or_(m.InboundMessage.lease_owner == owner, lease.is_(None), lease < now()),
+    )
 
 
-def claim(session: Session, message_id: int, recovering: bool = False) -> bool:
-    """Take a message for processing; False when another worker has it or it is done.
-
-    At start-up (``recovering``) a message left "processing" for over STALE_AFTER is taken too: the
-    process that had it died. A younger one may still be in the hands of another replica.
-    """
-    takeable = m.InboundMessage.status == "received"
-    if recovering:
-        takeable = or_(
-            takeable, and_(m.InboundMessage.status == "processing", m.InboundMessage.received_at < now() - STALE_AFTER)
-        )
+def claim(session: Session, message_id: int, owner: str, lease_seconds: float) -> Optional[int]:
+    """Take a message for processing, held by ``owner`` for ``lease_seconds``: this attempt's number, or
+    None when it is done or another live process holds it."""
     result = session.execute(
         update(m.InboundMessage)
-        .where(m.InboundMessage.id == message_id, takeable)
-        .values(status="processing", attempts=m.InboundMessage.attempts + 1)
+        .where(m.InboundMessage.id == message_id, _takeable(owner))
+        .values(
+            status=InboxStatus.PROCESSING,
+            attempts=m.InboundMessage.attempts + 1,
+            lease_owner=owner,
+            lease_until=now() + timedelta(seconds=lease_seconds),
+        )
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return None
+    return session.execute(select(m.InboundMessage.attempts).where(m.InboundMessage.id == message_id)).scalar_one()
 
 
-def finish(session: Session, message_id: int, status: str = "processed", error: Optional[str] = None) -> None:
+def renew(session: Session, owner: str, lease_seconds: float) -> int:
+    """Extend the lease of every unfinished message ``owner`` holds; how many it still holds."""
+    return session.execute(
+        update(m.InboundMessage)
+        .where(m.InboundMessage.lease_owner == owner, m.InboundMessage.status.in_(UNFINISHED))
+        .values(lease_until=now() + timedelta(seconds=lease_seconds))
+    ).rowcount
+
+
+def finish(session: Session, message_id: int, status: str = InboxStatus.PROCESSED, error: Optional[str] = None) -> None:
     session.execute(
         update(m.InboundMessage)
         .where(m.InboundMessage.id == message_id)
-        .values(status=status, processed_at=now(), error=_fit(error, m.InboundMessage.error))
+        .values(
+            status=status,
+            processed_at=now(),
+            error=_fit(error, m.InboundMessage.error),
+            lease_owner=None,
+            lease_until=None,
+        )
     )
 
 
-def unfinished(session: Session, channel: str) -> List[m.InboundMessage]:
-    """Messages acknowledged but never answered, oldest first."""
+def expired(session: Session, channel: str, limit: int = 100) -> List[m.InboundMessage]:
+    """Messages acknowledged but not answered whose holder stopped renewing (or that nobody holds), oldest
+    first: any replica may take them over."""
+    lease = m.InboundMessage.lease_until
     return (
         session.execute(
             select(m.InboundMessage)
-            .where(m.InboundMessage.channel == channel, m.InboundMessage.status.in_(UNFINISHED))
+            .where(
+                m.InboundMessage.channel == channel,
+                m.InboundMessage.status.in_(UNFINISHED),
+                or_(lease.is_(None), lease < now()),
+            )
             .order_by(m.InboundMessage.id)
+            .limit(limit)
         )
         .scalars()
         .all()

@@ -15,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from contextvars import ContextVar
+from functools import partial
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -25,15 +28,17 @@ from sqlalchemy.orm import Session
 
 from comanda import models as m
 from comanda import strict_json
-from comanda.concurrency import in_thread
+from comanda.concurrency import in_background, in_thread
 from comanda.db import transaction
 from comanda.enums import Channel
 from comanda.errors import ComandaError, InvalidInput
 from comanda.i18n import language_or_default
 from comanda.services import outbox
 from comanda.services.documents import invoice_document
+from connectors import tracker_store
+from connectors.whatsapp.crash_points import crash_point
 from connectors.whatsapp.inbox_worker import InboxWorker
-from connectors.whatsapp.inbox_writer import GroupCommit
+from connectors.whatsapp.inbox_writer import GroupCommit, store_messages
 from connectors.whatsapp.outbox_sender import OutboxSender
 from connectors.whatsapp.statuses import apply_statuses
 from integrations.whatsapp.graph import GraphClient
@@ -43,6 +48,7 @@ from integrations.whatsapp.messages import (
     custom_message,
     media_message,
     media_problem,
+    merged_text,
     text_messages,
 )
 from integrations.whatsapp.webhook import SIGNATURE_HEADER, check_signature, parse_webhook
@@ -50,6 +56,8 @@ from integrations.whatsapp.webhook import SIGNATURE_HEADER, check_signature, par
 log = logging.getLogger(__name__)
 
 CHANNEL = Channel.WHATSAPP.value
+MAX_MESSAGES_PER_TURN = 6  # WhatsApp messages one turn may send, however much the bot says
+STREAMED = 3  # of which those that go out as they come; the rest is held for the end of the turn
 
 
 class WhatsAppInput(InputChannel):
@@ -100,8 +108,11 @@ class WhatsAppInput(InputChannel):
                 new_output=lambda reply_to: WhatsAppOutput(self, reply_to=reply_to),
                 after_turn=self.wake_sender,
             )
-            self._inbox_writer = GroupCommit()
-            for work in (self._inbox_writer.run(), self._sender.run(), self._worker.recover()):
+            tracker_store.before_save(flush_before_save)
+            self._inbox_writer = GroupCommit(
+                partial(store_messages, lease_owner=self._worker.owner, lease_seconds=self._worker.lease_seconds)
+            )
+            for work in (self._inbox_writer.run(), self._sender.run(), self._worker.keep_leases()):
                 self._tasks.append(asyncio.create_task(work))
 
         @bp.listener("before_server_stop")
@@ -152,24 +163,13 @@ class WhatsAppInput(InputChannel):
         messages, statuses = parse_webhook(data)
         new = await self._inbox_writer.write(messages) if messages else []
         for stored in new:
-            self._spawn(self._worker.process(stored.inbox_id, stored.key))
+            self._worker.spawn(stored.inbox_id, stored.key)
         if statuses:
-            self._spawn(self._apply_statuses(statuses))
+            in_background(self._apply_statuses(statuses), "whatsapp: applying statuses")
 
     async def _apply_statuses(self, statuses: List[Any]) -> None:
         await in_thread(apply_statuses, statuses, self.reengagement_template)
         self.wake_sender()
-
-    @staticmethod
-    def _spawn(work: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(work)
-        task.add_done_callback(
-            lambda t: (
-                t.cancelled()
-                or not t.exception()
-                or log.error("whatsapp: background task failed", exc_info=t.exception())
-            )
-        )
 
     def wake_sender(self) -> None:
         if self._sender is not None:
@@ -200,8 +200,29 @@ def sendable_problem(session: Session, conversation: m.Conversation, message: Di
     return None
 
 
+# The output holding replies of the turn running in this asyncio task, until it flushes them.
+_unflushed: ContextVar[Optional[WhatsAppOutput]] = ContextVar("whatsapp_unflushed_output", default=None)
+
+
+async def flush_before_save(tracker: DialogueStateTracker) -> None:
+    """Tracker-store hook (connectors.tracker_store): the replies a turn holds back are queued before Rasa
+    saves the turn, so a crash between the two loses none of them (a replayed turn queues them again
+    under the same dedupe keys)."""
+    output = _unflushed.get()
+    if output is not None:
+        await output.flush(tracker.sender_id)
+
+
 class WhatsAppOutput(OutputChannel):
-    """Turns the bot's messages into outbox rows for the conversation's WhatsApp recipient."""
+    """Turns the bot's messages into outbox rows for the conversation's WhatsApp recipient.
+
+    A turn (an output with ``reply_to``) sends at most MAX_MESSAGES_PER_TURN WhatsApp messages: its first
+    messages go out as they come while they fit in STREAMED; the rest are held, and at the end of the
+    turn (``flush``) sent as they are if they fit, else merged into one text (choices as their titles,
+    documents as their links), followed by the last choice offered as it was. What does not fit even
+    there is counted in a closing line ("… and 12 more messages"): the bound never drops an answer
+    silently. Proactive messages (``reply_to`` None: Rasa's trigger_intent) go out as they come.
+    """
 
     @classmethod
     def name(cls) -> str:
@@ -210,40 +231,84 @@ class WhatsAppOutput(OutputChannel):
     def __init__(self, channel: WhatsAppInput, reply_to: Optional[str] = None) -> None:
         self.channel = channel
         self.reply_to = reply_to
-        self._sent = 0
+        self._written = 0
+        self._held: List[Outgoing] = []
 
     async def _queue(self, conversation_id: str, build: Callable[[str], Outgoing]) -> None:
-        keys: List[Optional[str]] = []
+        held = await in_thread(self._write_or_hold, conversation_id, build)
+        if held:
+            _unflushed.set(self)
+        else:
+            self.channel.wake_sender()
+            if self.reply_to:
+                crash_point("replying")
 
-        def write() -> None:
-            with transaction() as session:
-                conversation = session.get(m.Conversation, conversation_id)
-                if conversation is None or not conversation.recipient:
-                    log.error("whatsapp: no WhatsApp recipient for conversation %s: message dropped", conversation_id)
-                    return
-                outgoing = build(conversation.recipient)
-                for message in outgoing.messages:
-                    problem = sendable_problem(session, conversation, message)
-                    if problem:
-                        log.error("whatsapp: message to %s refused: %s", conversation_id, problem)
-                        continue
-                    key = f"{self.reply_to}:{self._sent + len(keys)}" if self.reply_to else None
-                    keys.append(key)
-                    outbox.enqueue(
-                        session,
-                        CHANNEL,
-                        conversation.recipient,
-                        message,
-                        store_id=conversation.store_id,
-                        conversation_id=conversation_id,
-                        dedupe_key=key,
-                    )
-                if outgoing.options is not None:
-                    conversation.numbered_options = outgoing.options
+    def _write_or_hold(self, conversation_id: str, build: Callable[[str], Outgoing]) -> bool:
+        """Queue the message now, or hold it for the end of the turn (then True)."""
+        with transaction() as session:
+            conversation = session.get(m.Conversation, conversation_id)
+            if conversation is None or not conversation.recipient:
+                log.error("whatsapp: no WhatsApp recipient for conversation %s: message dropped", conversation_id)
+                return False
+            outgoing = build(conversation.recipient)
+            outgoing.messages = [msg for msg in outgoing.messages if self._sendable(session, conversation, msg)]
+            if self.reply_to and (self._held or self._written + len(outgoing.messages) > STREAMED):
+                self._held.append(outgoing)
+                return True
+            self._write(session, conversation, outgoing)
+            return False
 
-        await in_thread(write)
-        self._sent += len(keys)
-        self.channel.wake_sender()
+    async def flush(self, conversation_id: str) -> None:
+        """Queue what the turn held back, within the bound (see the class)."""
+        held, self._held = self._held, []
+        if _unflushed.get() is self:
+            _unflushed.set(None)
+        if held:
+            await in_thread(self._write_held, conversation_id, held)
+            self.channel.wake_sender()
+
+    def discard(self) -> None:
+        """Forget what an interrupted turn held back: running the turn again produces it again."""
+        self._held = []
+        if _unflushed.get() is self:
+            _unflushed.set(None)
+
+    def _write_held(self, conversation_id: str, held: List[Outgoing]) -> None:
+        with transaction() as session:
+            conversation = session.get(m.Conversation, conversation_id)
+            if sum(len(outgoing.messages) for outgoing in held) > MAX_MESSAGES_PER_TURN - STREAMED:
+                last_choice = held.pop() if held[-1].options is not None else None
+                language = language_or_default(conversation.language)
+                merged = merged_text([message for outgoing in held for message in outgoing.messages], language)
+                held = [Outgoing(text_messages(conversation.recipient, merged))]
+                held += [last_choice] if last_choice else []
+            for outgoing in held:
+                self._write(session, conversation, outgoing)
+
+    def _write(self, session: Session, conversation: m.Conversation, outgoing: Outgoing) -> None:
+        """Outbox rows, the n-th reply to an inbound message keyed "<its id>:<n>" (a replayed turn sends
+        nothing twice)."""
+        for message in outgoing.messages:
+            key = f"{self.reply_to}:{self._written}" if self.reply_to else None
+            self._written += 1
+            outbox.enqueue(
+                session,
+                CHANNEL,
+                conversation.recipient,
+                message,
+                store_id=conversation.store_id,
+                conversation_id=conversation.id,
+                dedupe_key=key,
+            )
+        if outgoing.options is not None:
+            conversation.numbered_options = outgoing.options
+
+    @staticmethod
+    def _sendable(session: Session, conversation: m.Conversation, message: Dict[str, Any]) -> bool:
+        problem = sendable_problem(session, conversation, message)
+        if problem:
+            log.error("whatsapp: message to %s refused: %s", conversation.id, problem)
+        return problem is None
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self._queue(recipient_id, lambda to: Outgoing(text_messages(to, text)))

@@ -42,18 +42,22 @@ def ordering_key(message: Inbound) -> str:
     return f"{message.phone_number_id}:{message.sender}"
 
 
-def store_messages(messages: List[Inbound]) -> List[Stored]:
-    """The batch in one transaction; if that fails, each message in its own (see the module)."""
+def store_messages(
+    messages: List[Inbound], lease_owner: Optional[str] = None, lease_seconds: float = 0
+) -> List[Stored]:
+    """The batch in one transaction; if that fails, each message in its own (see the module). Messages for
+    the bot are held by ``lease_owner`` (the worker that will answer them) for ``lease_seconds``."""
     try:
         with transaction() as session:
-            return [stored for stored in (_store(session, message) for message in messages) if stored]
+            written = [_store(session, message, lease_owner, lease_seconds) for message in messages]
+            return [stored for stored in written if stored]
     except Exception:  # noqa: BLE001 - whatever failed the group is isolated below
         log.exception("whatsapp: group commit of %d message(s) failed; writing them one by one", len(messages))
     new = []
     for message in messages:
         try:
             with transaction() as session:
-                stored = _store(session, message)
+                stored = _store(session, message, lease_owner, lease_seconds)
         except Exception as exc:  # noqa: BLE001 - parked for staff; a failure to park fails the webhook
             log.exception("whatsapp: message %s cannot be stored: parked", message.message_id)
             with transaction() as session:
@@ -66,7 +70,7 @@ def store_messages(messages: List[Inbound]) -> List[Stored]:
     return new
 
 
-def _store(session: Session, message: Inbound) -> Optional[Stored]:
+def _store(session: Session, message: Inbound, lease_owner: Optional[str], lease_seconds: float) -> Optional[Stored]:
     """Write one message; what the bot must answer, or None (a redelivery, or nothing to answer)."""
     answered = message.kind in ANSWERED and message.sender is not None
     inbox_id = inbox.record_inbound(
@@ -77,6 +81,8 @@ def _store(session: Session, message: Inbound) -> Optional[Stored]:
         message.to_record(),
         sender=message.sender,
         status=InboxStatus.RECEIVED if answered else InboxStatus.IGNORED,
+        lease_owner=lease_owner if answered else None,
+        lease_seconds=lease_seconds,
     )
     if inbox_id is None:
         log.info("whatsapp: message %s is a redelivery: dropped", message.message_id)
@@ -90,7 +96,7 @@ def _store(session: Session, message: Inbound) -> Optional[Stored]:
 class GroupCommit:
     """Writes what concurrent webhooks bring in one transaction."""
 
-    def __init__(self, write_batch: Callable[[List[Inbound]], List[Stored]] = store_messages) -> None:
+    def __init__(self, write_batch: Callable[[List[Inbound]], List[Stored]]) -> None:
         self._write_batch = write_batch
         self._queue: asyncio.Queue[Tuple[List[Inbound], asyncio.Future]] = asyncio.Queue()
 

@@ -4,14 +4,15 @@ Rows are claimed with a conditional update (comanda.services.outbox), so several
 never send one row twice. Retryable failures go back to the queue with backoff; a 131047 failure
 (24-hour window closed) queues the re-engagement template. A document named by its document-store id
 is uploaded at send time, after checking again that it belongs to the row's conversation; media
-that name a file path are never sent.
+that name a file path are never sent. Sends keep WhatsApp's pace (``pacing``): a customer who is
+sent too much waits, in order, while everyone else's messages go on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from comanda import models as m
 from comanda.concurrency import in_thread
@@ -21,8 +22,11 @@ from comanda.errors import ComandaError, InvalidInput
 from comanda.i18n import language_or_default
 from comanda.services import outbox
 from comanda.services.documents import Document, invoice_document
+from comanda.settings import setting
+from connectors.whatsapp.crash_points import crash_point
+from connectors.whatsapp.pacing import Pacer
 from connectors.whatsapp.statuses import queue_reengagement
-from integrations.whatsapp.graph import REENGAGEMENT_CODE, GraphClient, GraphError
+from integrations.whatsapp.graph import PAIR_RATE_CODE, REENGAGEMENT_CODE, GraphClient, GraphError
 from integrations.whatsapp.messages import media_problem
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,7 @@ class OutboxSender:
     def __init__(self, graph: GraphClient, reengagement_template: str) -> None:
         self.graph = graph
         self.reengagement_template = reengagement_template
+        self.pacer = Pacer(float(setting("WHATSAPP_MESSAGES_PER_SECOND")))
         self._wakeup = asyncio.Event()
         self._phone_number_ids: Dict[str, str] = {}
 
@@ -43,7 +48,6 @@ class OutboxSender:
         self._wakeup.set()
 
     async def run(self) -> None:
-        await in_thread(self._abandon_interrupted_sends)
         while True:
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=IDLE_POLL_SECONDS)
@@ -51,7 +55,7 @@ class OutboxSender:
                 pass
             self._wakeup.clear()
             try:
-                items = await in_thread(self._claim_due)
+                items = await in_thread(self._claim_due, self.pacer.throttled())
                 await asyncio.gather(*(self._deliver(item) for item in items))
                 if items:
                     self._wakeup.set()  # the next message of those conversations may be due now
@@ -61,16 +65,11 @@ class OutboxSender:
                 log.exception("whatsapp: outbox sender error")
 
     @staticmethod
-    def _abandon_interrupted_sends() -> None:
+    def _claim_due(waiting: List[str]) -> List[outbox.OutboxItem]:
         with transaction() as session:
-            outbox.abandon_interrupted(session, CHANNEL)
+            return outbox.claim_due(session, CHANNEL, waiting=waiting)
 
-    @staticmethod
-    def _claim_due() -> List[outbox.OutboxItem]:
-        with transaction() as session:
-            return outbox.claim_due(session, CHANNEL)
-
-    def phone_number_id(self, store_id: Optional[str]) -> str:
+    def phone_number_id(self, store_id: str) -> str:
         """The store's WhatsApp number id, read once per store."""
         if store_id not in self._phone_number_ids:
             with transaction() as session:
@@ -78,10 +77,12 @@ class OutboxSender:
         return self._phone_number_ids[store_id]
 
     async def _deliver(self, item: outbox.OutboxItem) -> None:
-        phone_number_id = await in_thread(self.phone_number_id, item.store_id)
+        phone_number_id = await in_thread(self.phone_number_id, item.store_id or "")
+        await asyncio.sleep(self.pacer.take(phone_number_id, item.recipient))
         try:
             message = await self._with_stored_document(phone_number_id, item)
             wamid = await self.graph.send_message(phone_number_id, message)
+            crash_point("sent")
         except GraphError as exc:
             await in_thread(self._failed, item, exc)
             return
@@ -125,6 +126,8 @@ class OutboxSender:
             outbox.mark_sent(session, item_id, wamid)
 
     def _failed(self, item: outbox.OutboxItem, error: GraphError) -> None:
+        if error.code == PAIR_RATE_CODE:
+            self.pacer.slow_down(item.recipient)
         with transaction() as session:
             status = outbox.mark_failed(session, item, str(error), error.retryable)
             if error.code == REENGAGEMENT_CODE and item.conversation_id:

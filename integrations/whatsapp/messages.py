@@ -178,6 +178,44 @@ def media_problem(message: Dict[str, Any]) -> Optional[str]:
     return None
 
 
+def readable_text(message: Dict[str, Any]) -> Optional[str]:
+    """A message as plain text, when it has one: a choice as its question and option titles, a media
+    message by link as its caption or file name and the link. None for the rest (a template, a media id)."""
+    kind = str(message.get("type"))
+    body: Dict[str, Any] = message[kind] if isinstance(message.get(kind), dict) else {}
+    if kind == "text":
+        return body.get("body")
+    if kind == "interactive":
+        action = body.get("action") or {}
+        titles = [b["reply"]["title"] for b in action.get("buttons", [])] + [
+            row["title"] for section in action.get("sections", []) for row in section.get("rows", [])
+        ]
+        return "\n".join([(body.get("body") or {}).get("text", "")] + [f"• {title}" for title in titles]).strip()
+    if kind in MEDIA_KINDS and body.get("link"):
+        name = body.get("caption") or body.get("filename") or kind
+        return f"📎 {name}: {body['link']}"
+    return None
+
+
+def merged_text(messages: List[Dict[str, Any]], language: str, limit: int = TEXT_LIMIT) -> str:
+    """Several messages as one text within ``limit``; what does not fit (or cannot be text) is counted in
+    a closing line, so nothing is left out without a word."""
+    parts = [text for text in (readable_text(m) for m in messages) if text]
+    left_out = len(messages) - len(parts)
+    room = limit - len(t("whatsapp.more_not_shown", language, count=len(messages))) - 2
+    kept: List[str] = []
+    for part in parts:
+        if len("\n\n".join(kept + [part])) > room:
+            if not kept:
+                kept.append(shorten(part, room))
+            left_out += len(parts) - len(kept)
+            break
+        kept.append(part)
+    if left_out:
+        kept.append(t("whatsapp.more_not_shown", language, count=left_out))
+    return "\n\n".join(kept)
+
+
 def custom_message(to: str, custom: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """Any Graph message (a template, a catalog list, ...) given as Rasa custom JSON.
 
