@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -69,13 +70,20 @@ class Processes:
             return False
 
     def kill(self, name: str) -> None:
-        """kill -9 of the process and its server, as a crash would."""
+        """kill -9 of the process and its server, as a crash would; returns once its port is free."""
         proc = self.procs[name]
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         proc.wait(30)
+        deadline = time.monotonic() + 30
+        while self.listening(name) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def listening(self, name: str) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.ports[name])) == 0
 
     def wait_dead(self, name: str, timeout: float = 120) -> Optional[int]:
         """Wait for a process that is to kill itself (COMANDA_CRASH_AT); its runner's exit code."""
