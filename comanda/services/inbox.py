@@ -158,6 +158,15 @@ def finish(session: Session, message_id: int, status: str = InboxStatus.PROCESSE
     )
 
 
+def release(session: Session, message_id: int, error: str) -> None:
+    """Give a message up for now, with the error that stopped it: the next lease round takes it again."""
+    session.execute(
+        update(m.InboundMessage)
+        .where(m.InboundMessage.id == message_id)
+        .values(lease_owner=None, lease_until=None, error=_fit(error, m.InboundMessage.error))
+    )
+
+
 def expired(session: Session, channel: str, limit: int = 100) -> List[m.InboundMessage]:
     """Messages acknowledged but not answered whose holder stopped renewing (or that nobody holds), oldest
     first: any replica may take them over."""

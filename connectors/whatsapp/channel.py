@@ -51,7 +51,7 @@ from integrations.whatsapp.messages import (
     merged_text,
     text_messages,
 )
-from integrations.whatsapp.webhook import SIGNATURE_HEADER, check_signature, parse_webhook
+from integrations.whatsapp.webhook import SIGNATURE_HEADER, Status, check_signature, parse_webhook
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,6 @@ class WhatsAppInput(InputChannel):
         self.app_secret = app_secret
         self.graph = GraphClient(graph_url, access_token)
         self.reengagement_template = reengagement_template
-        self._app: Any = None
         self._sender: Optional[OutboxSender] = None
         self._worker: Optional[InboxWorker] = None
         self._inbox_writer: Optional[GroupCommit] = None
@@ -99,7 +98,6 @@ class WhatsAppInput(InputChannel):
 
         @bp.listener("after_server_start")
         async def start(app: Any, _loop: Any) -> None:
-            self._app = app
             self._sender = OutboxSender(self.graph, self.reengagement_template)
             self._worker = InboxWorker(
                 self.graph,
@@ -167,7 +165,7 @@ class WhatsAppInput(InputChannel):
         if statuses:
             in_background(self._apply_statuses(statuses), "whatsapp: applying statuses")
 
-    async def _apply_statuses(self, statuses: List[Any]) -> None:
+    async def _apply_statuses(self, statuses: List[Status]) -> None:
         await in_thread(apply_statuses, statuses, self.reengagement_template)
         self.wake_sender()
 

@@ -11,8 +11,9 @@ conversation across replicas.
   If Rasa saved the message's turn before the crash, it is not answered again.
 - Failed actions: a turn whose custom action fails is interrupted before Rasa saves it
   (``turns``) and run again with backoff for COMANDA_TURN_RETRY_SECONDS; then the customer is
-  told (``utter_turn_failed``) and the message parked for staff. A message claimed MAX_CLAIMS times
-  (each claim a process that died on it) is parked too: nothing loops forever.
+  told (``utter_turn_failed``) and the message parked for staff. Any other failure releases the
+  message, taken again at the next lease round; one claimed MAX_CLAIMS times (each claim a failure,
+  or a process that died on it) is parked too: nothing loops forever.
 - Bounds: the bot reads at most MAX_TEXT_CHARS of a message (the customer is told the rest was not
   read: ``utter_message_truncated``), and a turn's replies are bounded by the output channel.
 - A paused conversation (Rasa's ConversationPaused: a person has it) is still stored and logged on
@@ -191,7 +192,11 @@ class InboxWorker:
                     log.error("whatsapp: message %s taken %d times without an answer: parked", inbox_id, MAX_CLAIMS)
                     await in_thread(self._finish, inbox_id, InboxStatus.PARKED, f"claimed {MAX_CLAIMS} times")
                     return
-                await self._answer(inbox_id, routed)
+                try:
+                    await self._answer(inbox_id, routed)
+                except Exception as exc:  # noqa: BLE001 - taken again at the next lease round, MAX_CLAIMS times at most
+                    log.exception("whatsapp: answering message %s failed; it will be taken again", inbox_id)
+                    await in_thread(self._release, inbox_id, f"{type(exc).__name__}: {exc}")
         finally:
             self._held.discard(inbox_id)
             self._after_turn()
@@ -300,6 +305,11 @@ class InboxWorker:
             row.store_id, row.conversation_id = store.id, conversation.id
             text, truncated = bot_text(message, conversation.numbered_options)
             return Routed(attempt, row.external_id, text, truncated, message.phone_number_id, conversation.id)
+
+    @staticmethod
+    def _release(inbox_id: int, error: str) -> None:
+        with transaction() as session:
+            inbox.release(session, inbox_id, error)
 
     @staticmethod
     def _finish(inbox_id: int, status: str, error: Optional[str], language: Optional[str] = None) -> None:

@@ -112,3 +112,14 @@ def test_an_interrupted_notification_is_given_up_when_its_lease_ends(demo):
             assert [due.event for due in notifications.claim_due(session)] == ["ready"]
         with new_session() as session:
             assert session.get(m.Notification, paid.id).status == "given_up"
+
+
+def test_a_released_message_is_taken_again_with_its_error_kept(migrated):
+    row = received("wamid.4", "replica-a")
+    assert claim(row, "replica-a") == 1
+    with transaction() as session:
+        inbox.release(session, row, "OperationalError: the database went away")
+    assert expired() == [row]
+    assert claim(row, "replica-a") == 2
+    with new_session() as session:
+        assert session.get(m.InboundMessage, row).error.startswith("OperationalError")
