@@ -10,14 +10,17 @@ the three processes started one by one so that one can die alone:
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Iterator, List
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from comanda import clock
 from comanda import models as m
 from comanda.db import dispose_engines, new_session, transaction
 from comanda.migrate import upgrade
+from comanda.services import outbox
 from comanda.services.catalog_loader import load_catalog, read_catalog
 from tests.e2e.conftest import ROOT, wait_for
 from tests.helpers.processes import Processes
@@ -77,13 +80,20 @@ POINTS = ["acknowledged", "claimed", "understood", "replying", "turn_saved", "pr
 
 @pytest.mark.parametrize("point", POINTS)
 def test_the_rasa_server_killed_at_any_point_answers_every_message_exactly_once(processes, point):
+    """A send in flight when the process dies may or may not have reached Meta: it is given up, never
+    resent (at most once: the "sent" point). So that each other point is tested alone, the customer's
+    replies wait behind an earlier one of theirs (backing off) until the server has died: none is in
+    flight at the crash."""
     stack = processes
     wa_id = new_wa_id()
     stack.kill("rasa")
     stack.start("rasa", COMANDA_CRASH_AT=point)
+    waiting = None if point == "sent" else reply_backing_off(stack, wa_id)
     # A long message: the bot answers it and says it read only the start, two replies from one turn.
     customer_says(stack, wa_id, "muchas gracias " * 100)
     stack.wait_dead("rasa")
+    if waiting:
+        given_up(stack, waiting)
     stack.start("rasa")
     replies = wait_for(lambda: len(bot_messages(stack, wa_id)) >= 2 and bot_messages(stack, wa_id), timeout=120)
     assert replies, f"no answer after a crash at {point}:\n{stack.log_tail('rasa')}"
@@ -93,6 +103,30 @@ def test_the_rasa_server_killed_at_any_point_answers_every_message_exactly_once(
     with new_session(stack.db_url) as session:
         row = session.execute(select(m.InboundMessage).where(m.InboundMessage.sender == wa_id)).scalar_one()
         assert row.status == "processed"
+
+
+def reply_backing_off(stack: Processes, wa_id: str) -> int:
+    """An earlier reply to this customer, waiting a day for its next attempt: later ones queue behind it."""
+    with transaction(stack.db_url) as session:
+        row_id = outbox.enqueue(
+            session,
+            "whatsapp",
+            wa_id,
+            {"type": "text", "text": {"body": "(an earlier reply)"}},
+            store_id="centro",
+            conversation_id=f"centro:whatsapp:+52{wa_id[3:]}",
+        )
+        session.execute(
+            update(m.OutboundMessage)
+            .where(m.OutboundMessage.id == row_id)
+            .values(next_attempt_at=clock.now() + timedelta(days=1))
+        )
+    return row_id
+
+
+def given_up(stack: Processes, row_id: int) -> None:
+    with transaction(stack.db_url) as session:
+        session.execute(update(m.OutboundMessage).where(m.OutboundMessage.id == row_id).values(status="given_up"))
 
 
 def checkout_until_confirm(stack: Processes, wa_id: str):
