@@ -28,6 +28,7 @@ from sanic import Sanic
 
 from backoffice import handoffs
 from backoffice.payments import SELF_POSTS, deliver_sandbox_webhooks
+from comanda.concurrency import in_thread
 from comanda.db import transaction
 from comanda.services import notifications, payments
 from comanda.settings import setting, setting_int
@@ -86,10 +87,9 @@ def sweep_once() -> int:
 
 async def every(seconds: float, work: Callable[[], int], executor: Optional[Executor] = None) -> None:
     """Run ``work`` in a thread pool forever; a failure is logged and the next round tries again."""
-    loop = asyncio.get_running_loop()
     while True:
         try:
-            await loop.run_in_executor(executor, work)
+            await in_thread(work, executor=executor)
         except Exception:  # noqa: BLE001 - a background loop must outlive one bad round
             log.exception("%s failed; trying again in %s s", getattr(work, "__name__", work), seconds)
         await asyncio.sleep(seconds)

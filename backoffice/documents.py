@@ -6,29 +6,25 @@ them from here. A missing, wrong or expired signature is 403; an invoice without
 
 from __future__ import annotations
 
-import asyncio
-from typing import Optional, Tuple
-
 from sanic import Blueprint, response
 from sanic.exceptions import Forbidden, NotFound
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from comanda import models as m
+from comanda.concurrency import in_thread
 from comanda.db import new_session
-from comanda.services.cfdi.links import FORMATS, document_filename, link_is_valid
+from comanda.errors import ComandaError
+from comanda.services import documents
+from comanda.services.cfdi.links import link_is_valid
+from comanda.services.documents import Document
 
 bp = Blueprint("documents", url_prefix="/documents")
 
 
-def _document(invoice_id: int, fmt: str) -> Tuple[Optional[bytes], Optional[str]]:
+def _document(invoice_id: int, fmt: str) -> Document:
     with new_session() as session:
-        invoice = session.get(m.Invoice, invoice_id)
-        if invoice is None:
-            return None, None
-        content = invoice.pdf if fmt == "pdf" else (invoice.xml.encode() if invoice.xml else None)
         # The link's language is not known here; file names are the Spanish ones, as on the CFDI itself.
-        return content, document_filename(invoice, fmt, "es")
+        return documents.invoice_document(session, invoice_id, fmt, "es")
 
 
 @bp.get("/invoices/<name:str>")
@@ -39,11 +35,15 @@ async def invoice_document(request: Request, name: str) -> HTTPResponse:
     ):
         raise Forbidden("this link is not valid or has expired")
     invoice_id = int(number)
-    content, filename = await asyncio.get_running_loop().run_in_executor(None, _document, invoice_id, fmt)
-    if not content:
-        raise NotFound(f"invoice {invoice_id} has no {fmt.upper()}")
+    try:
+        document = await in_thread(_document, invoice_id, fmt)
+    except ComandaError as exc:
+        raise NotFound(exc.message) from None
     return response.raw(
-        content,
-        content_type=FORMATS[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
+        document.content,
+        content_type=document.mime_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{document.filename}"',
+            "Cache-Control": "private, no-store",
+        },
     )

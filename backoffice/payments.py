@@ -18,14 +18,12 @@ Database and provider work runs in the loop's thread pool, so a slow call never 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import List, Optional
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -37,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from comanda import clock
 from comanda import models as m
+from comanda.concurrency import in_thread
 from comanda.db import new_session, transaction
 from comanda.enums import (
     CheckoutPageState,
@@ -61,11 +60,6 @@ HERE = Path(__file__).resolve().parent
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape())
 bp = Blueprint("payments")
 SELF_POSTS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-webhook")
-T = TypeVar("T")
-
-
-async def in_thread(work: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(None, partial(work, *args))
 
 
 def webhook_provider(name: str) -> Optional[PaymentProvider]:
@@ -219,7 +213,7 @@ async def choose(view: CheckoutView, token: str, kind: str) -> None:
     The post waits for this very back office's answer, so it runs on threads of its own: taking the
     shared pool's (which the webhook handler needs) would let a few presses at once wait on themselves."""
     charge = await in_thread(sandbox.record_charge, token, str(view.order_id), kind, view.amount, view.currency)
-    await asyncio.get_running_loop().run_in_executor(SELF_POSTS, deliver_sandbox_webhooks, charge.id)
+    await in_thread(deliver_sandbox_webhooks, charge.id, executor=SELF_POSTS)
 
 
 @bp.get("/pay/return")

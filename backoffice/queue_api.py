@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from backoffice.console.web import client_ip
 from backoffice.http_errors import json_error
-from backoffice.payments import in_thread
 from comanda import models as m
+from comanda.concurrency import in_thread
 from comanda.db import new_session, transaction
 from comanda.enums import Fulfilment
 from comanda.errors import ComandaError, InvalidInput

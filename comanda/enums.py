@@ -358,6 +358,7 @@ class InboxStatus(StrEnum):
     PROCESSED = "processed"
     IGNORED = "ignored"
     FAILED = "failed"
+    PARKED = "parked"  # could not be stored as it came, or its turn kept failing: for staff, with its error
 
 
 class OutboxStatus(StrEnum):

@@ -868,9 +868,12 @@ class InboundMessage(Base):
     payload = Column(JSON, nullable=False)
     status = Column(
         String(20), nullable=False, default="received"
-    )  # received | processing | processed | ignored | failed
+    )  # received | processing | processed | ignored | failed | parked
     attempts = Column(Integer, nullable=False, default=0)
     error = Column(String(1000))
+    # The process answering it, until lease_until: renewed while it works; once expired, any replica takes it.
+    lease_owner = Column(String(80))
+    lease_until = Column(UTCDateTime)
     received_at = _created()
     processed_at = Column(UTCDateTime)
     __table_args__ = (
@@ -896,6 +899,7 @@ class OutboundMessage(Base):
     external_id = Column(String(200), unique=True)
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(UTCDateTime)
+    lease_until = Column(UTCDateTime)  # while "sending": past it, the sender is presumed dead (given up, not resent)
     last_error = Column(String(1000))
     created_at = _created()
     sent_at = Column(UTCDateTime)
@@ -917,6 +921,7 @@ class Notification(Base):
     status = Column(String(20), nullable=False, default="queued")  # queued | sending | sent | failed | given_up
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(UTCDateTime, nullable=False, default=now)
+    lease_until = Column(UTCDateTime)  # while "sending": past it, the dispatcher is presumed dead (given up)
     last_error = Column(String(1000))
     created_at = _created()
     sent_at = Column(UTCDateTime)

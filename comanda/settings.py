@@ -206,6 +206,34 @@ _DEFINITIONS = [
         _const("comanda_reengagement"),
         "comanda_reengagement",
     ),
+    Setting(
+        "WHATSAPP_MESSAGES_PER_SECOND",
+        "Throughput tier of the business number: the outbox sends at most this many messages a second "
+        "per number (Meta's default tier is 80).",
+        _const("80"),
+        "80",
+    ),
+    Setting(
+        "COMANDA_INBOX_LEASE_SECONDS",
+        "How long an acknowledged WhatsApp message stays with the Rasa server that holds it unless renewed "
+        "(every third of it, while that server lives); an expired one is answered by any replica.",
+        _const("30"),
+        "30",
+    ),
+    Setting(
+        "COMANDA_TURN_RETRY_SECONDS",
+        "How long a WhatsApp turn whose custom action failed (action server down or erroring) is retried, "
+        "with backoff, before the customer is told and the message parked for staff.",
+        _const("60"),
+        "60",
+    ),
+    Setting(
+        "COMANDA_CRASH_AT",
+        "Testing only: the named point of the WhatsApp channel where the Rasa server kills itself, as "
+        "kill -9 would (tests/e2e/test_whatsapp_crashes.py). Never set it in production.",
+        _const(""),
+        "empty: never",
+    ),
     Setting("TWILIO_ACCOUNT_SID", "Twilio account for the Twilio WhatsApp channel (see README).", _const(""), "empty"),
     Setting(
         "TWILIO_AUTH_TOKEN",

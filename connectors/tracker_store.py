@@ -1,19 +1,31 @@
 """Rasa's own SQL tracker store, pointed at Comanda's one database (COMANDA_DATABASE_URL).
 
 Rasa wants the URL in pieces; this splits it, and on SQLite adds the busy timeout and WAL mode that
-let the Rasa server, the action server and the back office share the file.
+let the Rasa server, the action server and the back office share the file. Channels may register work
+that must be durable before Rasa records a turn as done (``before_save``): the WhatsApp channel queues
+the replies a turn held back, so that a crash right after the save cannot lose them.
 """
 
-from typing import Any, Optional
+from typing import Any, Awaitable, Callable, List, Optional
 
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from comanda.db import SQLITE_BUSY_TIMEOUT_MS, check_url, configure_sqlite_connection
 from comanda.settings import database_url
+
+BeforeSave = Callable[[DialogueStateTracker], Awaitable[None]]
+_before_save: List[BeforeSave] = []
+
+
+def before_save(hook: BeforeSave) -> None:
+    """Run ``hook`` before every save of a tracker (once, however often it is registered)."""
+    if hook not in _before_save:
+        _before_save.append(hook)
 
 
 class ComandaTrackerStore(SQLTrackerStore):
@@ -40,3 +52,8 @@ class ComandaTrackerStore(SQLTrackerStore):
         )
         if sqlite:
             event.listen(self.engine, "connect", configure_sqlite_connection)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        for hook in _before_save:
+            await hook(tracker)
+        await super().save(tracker)

@@ -19,7 +19,6 @@ credentials.yml:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
@@ -36,6 +35,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from comanda import models as m
+from comanda.concurrency import in_thread
 from comanda.conversations import parse_conversation_id
 from comanda.db import transaction
 from comanda.errors import InvalidInput
@@ -85,7 +85,7 @@ class TwilioWhatsAppOutput(OutputChannel):
         self.from_ = whatsapp_address(twilio_number)
 
     async def _send(self, recipient_id: str, **fields: Any) -> None:
-        to = await asyncio.to_thread(address_of, recipient_id)
+        to = await in_thread(address_of, recipient_id)
         try:
             await self.client.messages.create_async(to=to, from_=self.from_, **fields)
         except (TwilioRestException, ClientError) as exc:
@@ -99,7 +99,7 @@ class TwilioWhatsAppOutput(OutputChannel):
         self, recipient_id: str, text: str, buttons: List[Dict[str, Any]], **kwargs: Any
     ) -> None:
         """Buttons as "1. title" lines; the conversation remembers their payloads for a numbered answer."""
-        await asyncio.to_thread(remember_options, recipient_id, [b.get("payload") or b["title"] for b in buttons])
+        await in_thread(remember_options, recipient_id, [b.get("payload") or b["title"] for b in buttons])
         numbered = "\n".join(f"{n}. {b['title']}" for n, b in enumerate(buttons, start=1))
         await self.send_text_message(recipient_id, f"{text}\n\n{numbered}" if text else numbered)
 
@@ -211,7 +211,7 @@ class TwilioWhatsAppInput(InputChannel):
             if not form.get("MessageSid") or not form.get("From"):
                 return response.text("MessageSid and From are required", status=400)
             try:
-                stored = await asyncio.to_thread(self.record, form)
+                stored = await in_thread(self.record, form)
             except InvalidInput as exc:
                 logger.warning("Twilio message %s from an unusable number: %s", form["MessageSid"], exc)
                 return response.text("", status=204)
@@ -241,9 +241,9 @@ class TwilioWhatsAppInput(InputChannel):
                     )
                 )
             except Exception as exc:  # noqa: BLE001 - kept on the inbox row for staff, then raised to Sanic
-                await asyncio.to_thread(finish, inbox_id, "failed", f"{type(exc).__name__}: {exc}")
+                await in_thread(finish, inbox_id, "failed", f"{type(exc).__name__}: {exc}")
                 raise
-            await asyncio.to_thread(finish, inbox_id, "processed")
+            await in_thread(finish, inbox_id, "processed")
             return response.text("", status=204)
 
         return webhook

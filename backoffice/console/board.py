@@ -12,7 +12,7 @@ from sanic.response import HTTPResponse
 
 from backoffice.console import live
 from backoffice.console.web import html, render
-from backoffice.payments import in_thread
+from comanda.concurrency import in_thread
 from comanda import models as m
 from comanda.db import new_session
 from comanda.errors import NotFound

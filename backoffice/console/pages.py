@@ -34,7 +34,7 @@ from backoffice.console.web import (
     staff_only,
 )
 from backoffice.http_errors import status_of
-from backoffice.payments import in_thread
+from comanda.concurrency import in_thread
 from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.enums import LoginOutcome, OrderStatus

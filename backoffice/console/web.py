@@ -21,7 +21,7 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from backoffice.payments import in_thread
+from comanda.concurrency import in_thread
 from comanda import clock
 from comanda.db import transaction
 from comanda.enums import StaffRole

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Dict, List, Optional, Tuple
 
 import requests
@@ -20,6 +19,7 @@ from sqlalchemy import select
 from backoffice.simulator import payloads
 from backoffice.simulator.state import Fault, Simulator
 from comanda import models as m
+from comanda.concurrency import in_thread
 from comanda.db import new_session
 from comanda.settings import SIMULATOR_WHATSAPP, setting
 
@@ -87,8 +87,9 @@ async def post_webhook(payload: Dict[str, Any]) -> int:
         "User-Agent": "facebookexternalua",
         "X-Hub-Signature-256": payloads.sign(credential("WHATSAPP_APP_SECRET"), body),
     }
-    post = partial(requests.post, connector_url(), data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS)
-    response = await asyncio.get_running_loop().run_in_executor(None, post)
+    response = await in_thread(
+        requests.post, connector_url(), data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS
+    )
     return response.status_code
 
 

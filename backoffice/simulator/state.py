@@ -1,7 +1,8 @@
 """What the simulator remembers, in the back office's memory: a dev tool need not survive restarts.
 
 Every message either side sent is a record with two counters: ``n`` orders the chat, ``seq`` changes
-whenever the record does (a new status), so a page polling with ``after=<seq>`` sees ticks move.
+whenever the record does (a new status), so a page polling with ``after=<seq>`` sees ticks move;
+what it gets back is in chat order.
 """
 
 from __future__ import annotations
@@ -93,9 +94,11 @@ class Simulator:
         return self._typing.get((phone_number_id, wa_id), 0) > time.monotonic()
 
     def chat(self, phone_number_id: str, wa_id: str, after: int = 0) -> List[Record]:
-        """Records of one chat changed after ``after``, oldest change first."""
+        """Records of one chat changed after ``after``, in chat order (``n``): a page that appends the new
+        ones must show them in the order they were sent, even when an earlier message's status changed
+        after a later message arrived."""
         found = [r for r in self._chats.get((phone_number_id, wa_id), []) if r.seq > after]
-        return sorted(found, key=lambda r: r.seq)
+        return sorted(found, key=lambda r: r.n)
 
     def reset(self, wa_id: str) -> int:
         """Forget one customer's chats with every store (the bot's memory of them is not the simulator's);

@@ -1,11 +1,20 @@
 """The durable inbox: every inbound message is a row before the webhook is acknowledged.
 
-A message id is stored once per channel, so redeliveries are dropped; rows that were acknowledged
-but not processed (a crash between the 200 and the reply) are found again at start-up.
+A message id is stored once per channel, so redeliveries are dropped. What comes from outside is
+fitted to the columns before it is written (NUL characters and lone surrogates, which PostgreSQL or
+the UTF-8 codec refuse, and lengths), so one odd message cannot fail a commit.
+
+Leases: the process that acknowledged a message holds it (``lease_owner``) until ``lease_until``, and
+renews the leases of everything it holds while it works. A process that dies stops renewing, so its
+messages' leases run out and any replica takes them over (``expired``, then ``claim``): a message
+acknowledged but not answered is answered within a lease after a crash, whether the process comes back
+or not. Each claim counts an attempt, so a message that kills every process taking it can be parked.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import timedelta
 from typing import Any, Dict, List, Optional
 
@@ -15,8 +24,10 @@ from sqlalchemy.orm import Session
 from comanda import models as m
 from comanda.clock import now
 from comanda.db import insert_unless_duplicate
+from comanda.enums import InboxStatus, values_in
 
-UNFINISHED = ("received", "processing")
+UNFINISHED = values_in((InboxStatus.RECEIVED, InboxStatus.PROCESSING))
+SURROGATE = re.compile("[\ud800-\udfff]")  # in a Python str, a surrogate is always a lone one
 
 
 def record_inbound(
@@ -28,61 +39,148 @@ def record_inbound(
     store_id: Optional[str] = None,
     conversation_id: Optional[str] = None,
     sender: Optional[str] = None,
-    status: str = "received",
+    status: str = InboxStatus.RECEIVED,
+    error: Optional[str] = None,
+    lease_owner: Optional[str] = None,
+    lease_seconds: float = 0,
 ) -> Optional[int]:
-    """Store a message; None when this channel already has it (a redelivery)."""
+    """Store a message, held by ``lease_owner`` for ``lease_seconds``; None when this channel already has it
+    (a redelivery)."""
     return insert_unless_duplicate(
         session,
         m.InboundMessage(
             channel=channel,
-            external_id=external_id,
-            message_type=message_type,
-            payload=payload,
+            external_id=stored_id(external_id),
+            message_type=_fit(message_type, m.InboundMessage.message_type) or "unknown",
+            payload=clean(payload),
             store_id=store_id,
             conversation_id=conversation_id,
-            sender=sender,
+            sender=_fit(sender, m.InboundMessage.sender),
             status=status,
+            error=_fit(error, m.InboundMessage.error),
+            lease_owner=lease_owner,
+            lease_until=now() + timedelta(seconds=lease_seconds) if lease_owner else None,
         ),
     )
 
 
-STALE_AFTER = timedelta(minutes=2)
+def record_unstorable(session: Session, channel: str, external_id: str, what: str, error: str) -> Optional[int]:
+    """A message whose row could not be written: parked with the error and a description for staff, so
+    the webhook can be acknowledged (Meta would retry it for days) and its redeliveries dropped."""
+    return record_inbound(
+        session,
+        channel,
+        external_id,
+        "unknown",
+        {"unstorable": clean_text(what)[:10_000]},
+        status=InboxStatus.PARKED,
+        error=error,
+    )
 
 
-def claim(session: Session, message_id: int, recovering: bool = False) -> bool:
-    """Take a message for processing; False when another worker has it or it is done.
+def stored_id(external_id: str) -> str:
+    """The id as the column keeps it: an id longer than the column is kept as its SHA-256 (still unique,
+    and the same for every redelivery)."""
+    external_id = clean_text(external_id)
+    limit = m.InboundMessage.external_id.type.length
+    if len(external_id) <= limit:
+        return external_id
+    return "sha256:" + hashlib.sha256(external_id.encode()).hexdigest()
 
-    At start-up (``recovering``) a message left "processing" for over STALE_AFTER is taken too: the
-    process that had it died. A younger one may still be in the hands of another replica.
-    """
-    takeable = m.InboundMessage.status == "received"
-    if recovering:
-        takeable = or_(
-            takeable, and_(m.InboundMessage.status == "processing", m.InboundMessage.received_at < now() - STALE_AFTER)
-        )
+
+def clean_text(text: str) -> str:
+    """Text every database and the UTF-8 codec take: NUL characters dropped, lone surrogates replaced."""
+    return SURROGATE.sub("\ufffd", text.replace("\x00", ""))
+
+
+def clean(value: Any) -> Any:
+    """``clean_text`` through a JSON value (keys too)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean(v) for k, v in value.items()}
+    return value
+
+
+def _fit(value: Optional[str], column: Any) -> Optional[str]:
+    return None if value is None else clean_text(value)[: column.type.length]
+
+
+def _takeable(owner: str) -> Any:
+    """Unfinished, and held by ``owner``, by nobody, or by a process whose lease ran out."""
+    lease = m.InboundMessage.lease_until
+    return and_(
+        m.InboundMessage.status.in_(UNFINISHED),
+        or_(m.InboundMessage.lease_owner == owner, lease.is_(None), lease < now()),
+    )
+
+
+def claim(session: Session, message_id: int, owner: str, lease_seconds: float) -> Optional[int]:
+    """Take a message for processing, held by ``owner`` for ``lease_seconds``: this attempt's number, or
+    None when it is done or another live process holds it."""
     result = session.execute(
         update(m.InboundMessage)
-        .where(m.InboundMessage.id == message_id, takeable)
-        .values(status="processing", attempts=m.InboundMessage.attempts + 1)
+        .where(m.InboundMessage.id == message_id, _takeable(owner))
+        .values(
+            status=InboxStatus.PROCESSING,
+            attempts=m.InboundMessage.attempts + 1,
+            lease_owner=owner,
+            lease_until=now() + timedelta(seconds=lease_seconds),
+        )
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return None
+    return session.execute(select(m.InboundMessage.attempts).where(m.InboundMessage.id == message_id)).scalar_one()
 
 
-def finish(session: Session, message_id: int, status: str = "processed", error: Optional[str] = None) -> None:
+def renew(session: Session, owner: str, lease_seconds: float) -> int:
+    """Extend the lease of every unfinished message ``owner`` holds; how many it still holds."""
+    return session.execute(
+        update(m.InboundMessage)
+        .where(m.InboundMessage.lease_owner == owner, m.InboundMessage.status.in_(UNFINISHED))
+        .values(lease_until=now() + timedelta(seconds=lease_seconds))
+    ).rowcount
+
+
+def finish(session: Session, message_id: int, status: str = InboxStatus.PROCESSED, error: Optional[str] = None) -> None:
     session.execute(
         update(m.InboundMessage)
         .where(m.InboundMessage.id == message_id)
-        .values(status=status, processed_at=now(), error=error[:1000] if error else None)
+        .values(
+            status=status,
+            processed_at=now(),
+            error=_fit(error, m.InboundMessage.error),
+            lease_owner=None,
+            lease_until=None,
+        )
     )
 
 
-def unfinished(session: Session, channel: str) -> List[m.InboundMessage]:
-    """Messages acknowledged but never answered, oldest first."""
+def release(session: Session, message_id: int, error: str) -> None:
+    """Give a message up for now, with the error that stopped it: the next lease round takes it again."""
+    session.execute(
+        update(m.InboundMessage)
+        .where(m.InboundMessage.id == message_id)
+        .values(lease_owner=None, lease_until=None, error=_fit(error, m.InboundMessage.error))
+    )
+
+
+def expired(session: Session, channel: str, limit: int = 100) -> List[m.InboundMessage]:
+    """Messages acknowledged but not answered whose holder stopped renewing (or that nobody holds), oldest
+    first: any replica may take them over."""
+    lease = m.InboundMessage.lease_until
     return (
         session.execute(
             select(m.InboundMessage)
-            .where(m.InboundMessage.channel == channel, m.InboundMessage.status.in_(UNFINISHED))
+            .where(
+                m.InboundMessage.channel == channel,
+                m.InboundMessage.status.in_(UNFINISHED),
+                or_(lease.is_(None), lease < now()),
+            )
             .order_by(m.InboundMessage.id)
+            .limit(limit)
         )
         .scalars()
         .all()

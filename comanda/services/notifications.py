@@ -4,10 +4,10 @@ events API by the back office's dispatcher (backoffice/dispatch.py).
 
 A dedupe key per announcement (``order:42:paid``) makes announcing twice a no-op. The rows are a
 queue with the WhatsApp outbox's mechanics (comanda.services.outbox: claim_queued, schedule_retry,
-abandon_sending): claimed with a conditional update (queued → sending), so several dispatchers never
-deliver one twice, and a conversation's rows go out in order: "paid" before "ready". A row found in
-"sending" after a crash may have reached Rasa: it is given up, not resent (a gap is better than a
-duplicate).
+give_up_expired): claimed with a conditional update (queued → sending) for LEASE_SECONDS, so several
+dispatchers never deliver one twice, and a conversation's rows go out in order: "paid" before
+"ready". A row still "sending" past its lease belonged to a dispatcher that died and may have reached
+Rasa: it is given up, not resent (a gap is better than a duplicate), and the conversation goes on.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from comanda.services import outbox
 EVENTS = NotificationEvent.values()
 INTENT = "EXTERNAL_order_update"
 MAX_ATTEMPTS = 10  # 2 s, 4 s, ... then 5 minutes apart: about 20 minutes of Rasa being down
+LEASE_SECONDS = 60  # longer than one delivery takes (backoffice.dispatch waits 10 s for Rasa)
 N = m.Notification
 
 
@@ -70,7 +71,7 @@ def claim_due(session: Session, limit: int = 20) -> List[Due]:
     """Due rows with nothing earlier of their conversation still waiting, now marked as being sent."""
     return [
         Due(row.id, row.conversation_id, row.order_id, row.event, attempts)
-        for row, attempts in outbox.claim_queued(session, N, limit)
+        for row, attempts in outbox.claim_queued(session, N, "notifications", limit, LEASE_SECONDS)
     ]
 
 
@@ -93,5 +94,6 @@ def mark_failed(session: Session, due: Due, error: str, retryable: bool) -> str:
 
 
 def abandon_interrupted(session: Session) -> int:
-    """Rows a crash left in "sending" may have reached Rasa: they are not sent again."""
-    return outbox.abandon_sending(session, N, "notifications")
+    """Rows a dispatcher that died left in "sending" (their lease ran out) may have reached Rasa: they are
+    given up, never sent again."""
+    return outbox.give_up_expired(session, N, "notifications")

@@ -3,8 +3,10 @@
 Rows are claimed with a conditional update (queued → sending), so several senders (replicas) never
 send one row twice; a conversation's rows go out in order, one at a time. Retryable failures
 (throttling, 5xx, network) back off exponentially up to MAX_ATTEMPTS, then the row is given up with a
-log line. A row found in "sending" after a crash may or may not have reached Meta: it is not resent
-(a duplicate is worse than a gap) and is marked given up for staff to see.
+log line. A claim is a lease (SEND_LEASE_SECONDS, longer than any send takes): a row still "sending"
+when its lease has run out belonged to a sender that died, and may or may not have reached Meta. It
+is not resent (a duplicate is worse than a gap) but given up, for staff to see, by whichever sender
+claims next; so a dead sender holds back its conversation's later messages for one lease at most.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from comanda import models as m
@@ -24,6 +26,7 @@ from comanda.db import insert_unless_duplicate
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
+SEND_LEASE_SECONDS = 60  # a send takes at most two Graph calls of 20 s (upload, message)
 BASE_DELAY_SECONDS = 2.0
 MAX_DELAY_SECONDS = 300.0
 # Delivery states only move forward; "failed" can follow any of them.
@@ -65,11 +68,16 @@ def enqueue(
     )
 
 
-def claim_due(session: Session, channel: str, limit: int = 20) -> List[OutboxItem]:
-    """Due rows whose conversation has nothing earlier still waiting, now marked as being sent."""
+def claim_due(session: Session, channel: str, limit: int = 20, waiting: Sequence[str] = ()) -> List[OutboxItem]:
+    """Due rows whose conversation has nothing earlier still waiting, now marked as being sent; none for
+    the ``waiting`` recipients (paced: their rows stay queued, in order)."""
+    where = [m.OutboundMessage.channel == channel]
+    if waiting:
+        where.append(m.OutboundMessage.recipient.not_in(list(waiting)))
+    claimed = claim_queued(session, m.OutboundMessage, "outbox", limit, SEND_LEASE_SECONDS, *where)
     return [
         OutboxItem(row.id, row.channel, row.store_id, row.conversation_id, row.recipient, row.payload, attempts)
-        for row, attempts in claim_queued(session, m.OutboundMessage, limit, m.OutboundMessage.channel == channel)
+        for row, attempts in claimed
     ]
 
 
@@ -99,11 +107,6 @@ def mark_failed(session: Session, item: OutboxItem, error: str, retryable: bool)
     )
 
 
-def abandon_interrupted(session: Session, channel: str) -> int:
-    """Rows left in "sending" by a crash: their fate is unknown, so they are not sent again."""
-    return abandon_sending(session, m.OutboundMessage, "outbox", m.OutboundMessage.channel == channel)
-
-
 def apply_status(
     session: Session, external_id: str, status: str, error: Optional[str] = None
 ) -> Optional[m.OutboundMessage]:
@@ -122,13 +125,17 @@ def apply_status(
 
 # --- the queue mechanics, shared with comanda.services.notifications -----------------------------
 # A queue table has id, conversation_id, status (queued | sending | sent | failed | given_up | ...),
-# attempts, next_attempt_at and last_error.
+# attempts, next_attempt_at, lease_until and last_error.
 
 
-def claim_queued(session: Session, model: Any, limit: int, *where: Any) -> List[Tuple[Any, int]]:
+def claim_queued(
+    session: Session, model: Any, what: str, limit: int, lease_seconds: float, *where: Any
+) -> List[Tuple[Any, int]]:
     """Due rows (``where`` narrows them) with nothing earlier of their conversation still waiting, each
-    claimed with a conditional update (queued → sending) so that several senders never take one row
-    twice: (row, this attempt's number)."""
+    claimed for ``lease_seconds`` with a conditional update (queued → sending) so that several senders
+    never take one row twice: (row, this attempt's number). Rows whose sender died are given up first
+    (``give_up_expired``), so they no longer hold their conversations back."""
+    give_up_expired(session, model, what, *where)
     earlier = aliased(model)
     waiting_before = exists().where(
         and_(
@@ -154,7 +161,9 @@ def claim_queued(session: Session, model: Any, limit: int, *where: Any) -> List[
             session.execute(
                 update(model)
                 .where(model.id == row.id, model.status == "queued")
-                .values(status="sending", attempts=model.attempts + 1)
+                .values(
+                    status="sending", attempts=model.attempts + 1, lease_until=now() + timedelta(seconds=lease_seconds)
+                )
             ).rowcount
             == 1
         ):
@@ -177,14 +186,16 @@ def schedule_retry(
     return values["status"]
 
 
-def abandon_sending(session: Session, model: Any, what: str, *where: Any) -> int:
-    """Rows a crash left in "sending" may have been delivered: they are given up, never resent (a gap
-    is better than a duplicate)."""
+def give_up_expired(session: Session, model: Any, what: str, *where: Any) -> int:
+    """Rows still "sending" past their lease: their sender died mid-send and they may have been delivered,
+    so they are given up, never resent (a gap is better than a duplicate)."""
+    lease = model.lease_until
     count = session.execute(
         update(model)
-        .where(*where, model.status == "sending")
+        .where(*where, model.status == "sending", or_(lease.is_(None), lease < now()))
         .values(status="given_up", last_error="interrupted while sending; not resent to avoid a duplicate")
+        .execution_options(synchronize_session=False)
     ).rowcount
     if count:
-        log.warning("%s: %d interrupted while sending, not resent", what, count)
+        log.error("%s: %d interrupted while sending (their sender died): given up, not resent", what, count)
     return count

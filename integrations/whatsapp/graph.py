@@ -49,6 +49,7 @@ ERROR_MEANINGS = {
 }
 RETRYABLE_CODES = {1, 2, 4, 80007, 130429, 131000, 131016, 131056}
 REENGAGEMENT_CODE = 131047
+PAIR_RATE_CODE = 131056
 
 
 def describe_error(code: Optional[int]) -> str:

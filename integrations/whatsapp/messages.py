@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from comanda.i18n import t
+from comanda.services.cfdi.links import FORMATS
 
 TEXT_LIMIT = 4096
 INTERACTIVE_BODY_LIMIT = 1024
@@ -148,6 +149,71 @@ def media_message(
     if filename and kind == "document":
         body["filename"] = filename
     return envelope(to, kind, body)
+
+
+MEDIA_KINDS = ("image", "document", "audio", "video", "sticker")
+
+
+def media_problem(message: Dict[str, Any]) -> Optional[str]:
+    """Why a media message may not be sent, or None. Media go by public link, by media id, or (documents)
+    by a document-store reference ``{"invoice_id": 42, "format": "pdf"}``; never from a file path, which
+    would let whoever writes bot messages (the Rasa API token) send the server's files."""
+    kind = message.get("type")
+    if kind not in MEDIA_KINDS:
+        return None
+    body = message.get(kind)
+    if not isinstance(body, dict):
+        return f"{kind} must be an object"
+    if "path" in body:
+        return f"{kind} names a file path; only links, media ids and the document store's ids are sent"
+    sources = [key for key in ("link", "id", "invoice_id") if key in body]
+    if len(sources) != 1:
+        return f"{kind} needs exactly one of link, id or invoice_id"
+    if sources == ["invoice_id"]:
+        stored = body["invoice_id"]
+        if kind != "document" or not isinstance(stored, int) or isinstance(stored, bool) or stored <= 0:
+            return "invoice_id must be a positive whole number, in a document"
+        if body.get("format") not in FORMATS:
+            return f"an invoice document's format is one of {', '.join(FORMATS)}"
+    return None
+
+
+def readable_text(message: Dict[str, Any]) -> Optional[str]:
+    """A message as plain text, when it has one: a choice as its question and option titles, a media
+    message by link as its caption or file name and the link. None for the rest (a template, a media id)."""
+    kind = str(message.get("type"))
+    body: Dict[str, Any] = message[kind] if isinstance(message.get(kind), dict) else {}
+    if kind == "text":
+        return body.get("body")
+    if kind == "interactive":
+        action = body.get("action") or {}
+        titles = [b["reply"]["title"] for b in action.get("buttons", [])] + [
+            row["title"] for section in action.get("sections", []) for row in section.get("rows", [])
+        ]
+        return "\n".join([(body.get("body") or {}).get("text", "")] + [f"• {title}" for title in titles]).strip()
+    if kind in MEDIA_KINDS and body.get("link"):
+        name = body.get("caption") or body.get("filename") or kind
+        return f"📎 {name}: {body['link']}"
+    return None
+
+
+def merged_text(messages: List[Dict[str, Any]], language: str, limit: int = TEXT_LIMIT) -> str:
+    """Several messages as one text within ``limit``; what does not fit (or cannot be text) is counted in
+    a closing line, so nothing is left out without a word."""
+    parts = [text for text in (readable_text(m) for m in messages) if text]
+    left_out = len(messages) - len(parts)
+    room = limit - len(t("whatsapp.more_not_shown", language, count=len(messages))) - 2
+    kept: List[str] = []
+    for part in parts:
+        if len("\n\n".join(kept + [part])) > room:
+            if not kept:
+                kept.append(shorten(part, room))
+            left_out += len(parts) - len(kept)
+            break
+        kept.append(part)
+    if left_out:
+        kept.append(t("whatsapp.more_not_shown", language, count=left_out))
+    return "\n\n".join(kept)
 
 
 def custom_message(to: str, custom: Dict[str, Any]) -> Optional[Dict[str, Any]]:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.whatsapp import bot_text
+from connectors.whatsapp.inbox_worker import bot_text
 from integrations.whatsapp.webhook import check_signature, parse_webhook, sign
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp"
@@ -22,7 +22,7 @@ def test_every_real_payload_parses(path):
     assert messages or statuses or "system" in path.name
     for message in messages:
         assert message.message_id and message.phone_number_id
-        text = bot_text(message, None)
+        text, _ = bot_text(message, None)
         assert (text is not None) == (message.kind != "ignored")
 
 
@@ -42,10 +42,10 @@ def test_kinds_of_messages():
     assert placeholder.kind == "ignored"  # "LOCATION_LATITUDE" is not a coordinate
     [location] = load("pywa__message__chosen_location.json")[0]
     assert location.kind == "location" and isinstance(location.location["latitude"], float)
-    assert bot_text(location, None).startswith("/share_location{")
+    assert bot_text(location, None)[0].startswith("/share_location{")
     [order] = load("pywa__message__order.json")[0]
     assert order.kind == "order" and order.items and all(i["quantity"] > 0 for i in order.items)
-    assert json.loads(bot_text(order, None)[len("/catalog_order") :])["catalog_items"] == order.items
+    assert json.loads(bot_text(order, None)[0][len("/catalog_order") :])["catalog_items"] == order.items
     for name in (
         "pywa__message__image.json",
         "pywa__message__voice.json",
@@ -54,7 +54,7 @@ def test_kinds_of_messages():
         "pywa__message__audio.json",
     ):
         [media] = load(name)[0]
-        assert media.kind == "media" and bot_text(media, None).startswith("/received_media")
+        assert media.kind == "media" and bot_text(media, None)[0].startswith("/received_media")
     for name in (
         "pywa__message__reaction.json",
         "netflie__system_user_changed_number.json",
@@ -89,12 +89,12 @@ def test_failed_status_carries_its_error_code():
 def test_numbered_answers_and_long_ids_map_back_to_payloads():
     [message] = load("pywa__message__text.json")[0]
     message.text = " 2 "
-    assert bot_text(message, ["/a", "/b", "/c"]) == "/b"
+    assert bot_text(message, ["/a", "/b", "/c"]) == ("/b", False)
     message.text = "12"
-    assert bot_text(message, ["/a"]) == "12"
+    assert bot_text(message, ["/a"]) == ("12", False)
     [reply] = load("netflie__interactive_button_reply.json")[0]
     reply.reply_id = "#2"
-    assert bot_text(reply, ["/a", '/add_items{"sku": "X"}']) == '/add_items{"sku": "X"}'
+    assert bot_text(reply, ["/a", '/add_items{"sku": "X"}']) == ('/add_items{"sku": "X"}', False)
 
 
 def test_signature():
@@ -167,3 +167,16 @@ def test_parser_never_raises(data):
         bot_text(message, ["/x"])
     for status in statuses:
         assert isinstance(status.error_codes, list)
+
+
+def test_typed_text_is_never_an_intent_and_is_read_up_to_1000_characters():
+    [message] = load("pywa__message__text.json")[0]
+    message.text = " /restart "
+    assert bot_text(message, None) == ("restart", False)
+    message.text = '/EXTERNAL_order_update{"order_id": 1, "event": "paid"}'
+    assert bot_text(message, None)[0].startswith("EXTERNAL_order_update{")
+    message.text = "2 de pastor " * 200
+    text, truncated = bot_text(message, None)
+    assert truncated and 500 < len(text) <= 1000 and message.text.strip()[len(text)] == " "  # cut between words
+    message.text = "x" * 5000
+    assert bot_text(message, None) == ("x" * 1000, True)

@@ -40,22 +40,22 @@ def test_one_customer_two_stores_two_conversations(demo):
 
 def test_inbox_drops_redeliveries_and_claims_once(demo):
     with transaction() as session:
-        first = inbox.record_inbound(session, "whatsapp", "wamid.1", "text", {"text": "hola"})
-        again = inbox.record_inbound(session, "whatsapp", "wamid.1", "text", {"text": "hola"})
+        first = inbox.record_inbound(session, "whatsapp", "wamid.1", "text", {"text": "hola"}, lease_owner="a")
+        again = inbox.record_inbound(session, "whatsapp", "wamid.1", "text", {"text": "hola"}, lease_owner="a")
         assert first and again is None
     with transaction() as session:
-        assert inbox.claim(session, first) is True
+        assert inbox.claim(session, first, "a", 30) == 1
     with transaction() as session:
-        assert inbox.claim(session, first) is False
-        assert [r.id for r in inbox.unfinished(session, "whatsapp")] == [first]
-        assert inbox.claim(session, first, recovering=True) is False  # young: maybe another replica has it
+        assert inbox.claim(session, first, "b", 30) is None  # replica a holds it
+        assert inbox.expired(session, "whatsapp") == []
     clock.set_clock(lambda: clock.datetime.now(clock.timezone.utc) + timedelta(minutes=5))
     try:
         with transaction() as session:
-            assert inbox.claim(session, first, recovering=True) is True
+            assert [r.id for r in inbox.expired(session, "whatsapp")] == [first]  # replica a stopped renewing
+            assert inbox.claim(session, first, "b", 30) == 2
             inbox.finish(session, first)
         with new_session() as session:
-            assert inbox.unfinished(session, "whatsapp") == []
+            assert inbox.expired(session, "whatsapp") == []
     finally:
         clock.set_clock(None)
 
@@ -104,9 +104,13 @@ def test_outbox_gives_up_after_the_bound_and_never_resends_interrupted_rows(demo
         interrupted = outbox.enqueue(session, "whatsapp", "521", {}, conversation_id="c4")
     with transaction() as session:
         outbox.claim_due(session, "whatsapp")
-    with transaction() as session:
-        assert outbox.abandon_interrupted(session, "whatsapp") == 1
-        assert session.get(m.OutboundMessage, interrupted).status == "given_up"
+    clock.set_clock(lambda: clock.datetime.now(clock.timezone.utc) + timedelta(minutes=5))
+    try:
+        with transaction() as session:
+            assert outbox.claim_due(session, "whatsapp") == []
+            assert session.get(m.OutboundMessage, interrupted).status == "given_up"
+    finally:
+        clock.set_clock(None)
 
 
 def test_statuses_only_move_forward(demo):

@@ -6,100 +6,33 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List
 
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.services import inbox
 from integrations.whatsapp.webhook import parse_webhook, sign
-from tests.e2e.conftest import TOKEN, wait_for
-
-CENTRO, ROMA = "106540352242922", "106540352242933"
-
-
-def customer_says(stack, wa_id, text, phone_number_id=CENTRO, name="Ana"):
-    answer = requests.post(
-        f"{stack.backoffice}/simulator/api/send",
-        timeout=60,
-        json={"phone_number_id": phone_number_id, "wa_id": wa_id, "name": name, "type": "text", "text": text},
-    )
-    assert answer.status_code == 200 and answer.json()["status"] == 200, answer.text
-    return answer.json()["id"]
-
-
-def bot_messages(stack, wa_id, phone_number_id=CENTRO):
-    answer = requests.get(
-        f"{stack.backoffice}/simulator/api/messages",
-        timeout=10,
-        params={"phone_number_id": phone_number_id, "wa_id": wa_id},
-    )
-    return sorted((r for r in answer.json()["messages"] if r["direction"] == "out"), key=lambda r: r["n"])
-
-
-def texts(records):
-    out = []
-    for record in records:
-        message = record["message"]
-        if message.get("type") == "text":
-            out.append(message["text"]["body"])
-        elif message.get("type") == "interactive":
-            out.append(message["interactive"]["body"]["text"])
-    return out
-
-
-def wait_replies(stack, wa_id, count=1, phone_number_id=CENTRO, timeout=40):
-    return wait_for(
-        lambda: (lambda r: r if len(r) >= count else None)(bot_messages(stack, wa_id, phone_number_id)), timeout=timeout
-    ) or bot_messages(stack, wa_id, phone_number_id)
-
-
-def new_wa_id():
-    return "52155" + str(uuid.uuid4().int)[:8]
-
-
-def webhook(messages, phone_number_id=CENTRO, contacts=None):
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "WABA",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": "525512345678", "phone_number_id": phone_number_id},
-                            "contacts": contacts
-                            or [{"profile": {"name": "Test"}, "wa_id": msg["from"]} for msg in messages],
-                            "messages": messages,
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-
-
-def text_message(wa_id, body):
-    return {
-        "from": wa_id,
-        "id": f"wamid.{uuid.uuid4().hex}",
-        "timestamp": str(int(time.time())),
-        "type": "text",
-        "text": {"body": body},
-    }
-
-
-def post_signed(stack, payload, secret=None, header=True):
-    raw = json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json"}
-    if header:
-        headers["X-Hub-Signature-256"] = sign(secret or stack.app_secret, raw)
-    return requests.post(f"{stack.rasa}/webhooks/whatsapp/webhook", data=raw, headers=headers, timeout=30)
+from tests.e2e.conftest import ROOT, TOKEN, wait_for
+from tests.helpers.documents import PDF, invoice_for
+from tests.helpers.simulator import (  # noqa: F401 - also what other e2e modules import from here
+    CENTRO,
+    ROMA,
+    bot_messages,
+    customer_says,
+    new_wa_id,
+    post_signed,
+    text_message,
+    texts,
+    wait_replies,
+    webhook,
+)
 
 
 def inbox_count():
@@ -137,6 +70,31 @@ def test_unsigned_or_forged_posts_are_refused_and_nothing_is_stored(stack):
     assert post_signed(stack, payload, header=False).status_code == 401
     assert post_signed(stack, payload, secret="not-the-secret").status_code == 403
     assert inbox_count() == before
+
+
+def post_signed_bytes(stack, raw):
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(stack.app_secret, raw)}
+    return requests.post(f"{stack.rasa}/webhooks/whatsapp/webhook", data=raw, headers=headers, timeout=30)
+
+
+def test_signed_bodies_that_are_not_plain_json_are_400_and_other_customers_go_on(stack):
+    """Never a 500 for a body that will always fail: Meta would deliver it again for days."""
+    wa_id = new_wa_id()
+    good = json.dumps(webhook([text_message(wa_id, "gracias")]))
+    for raw in (
+        good.replace('"timestamp": "', '"timestamp": Infinity, "t": "').encode(),
+        good.replace('"timestamp": "', '"timestamp": 1e999999, "t": "').encode(),
+        b'{"entry": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        b'{"object": "whatsapp_business_account", "entry": [' + b'{"a": ' * 100 + b"1" + b"}" * 100 + b"]}",
+    ):
+        assert post_signed_bytes(stack, raw).status_code == 400
+    odd = text_message(new_wa_id(), "hola")
+    odd["type"] = "t" * 300
+    assert post_signed(stack, webhook([odd, text_message(wa_id, "gracias")])).status_code == 200
+    assert len(wait_replies(stack, wa_id)) == 1
+    with new_session() as session:
+        row = session.execute(select(m.InboundMessage).where(m.InboundMessage.external_id == odd["id"])).scalar_one()
+    assert row.status == "ignored" and row.message_type == "t" * 30
 
 
 def test_spanish_chat_in_the_simulator(stack):
@@ -216,6 +174,159 @@ def test_messages_of_one_conversation_are_answered_in_order(stack):
     replies = texts(wait_replies(stack, wa_id, count=3))
     assert len(replies) == 3
     assert "lun–vie" in replies[0] and "Av. 5 de Mayo" in replies[1] and "tarjeta" in replies[2]
+
+
+def test_replies_leave_in_the_order_the_bot_produced_them_in_every_conversation(stack):
+    """Many customers writing at once: each conversation's replies reach the Graph API in the order the
+    bot produced them (the outbox rows' order), and the simulator's chat, polled as its page polls it,
+    shows them in that order too (issue 11 item 5)."""
+    customers = [new_wa_id() for _ in range(6)]
+    lines = ["2 de pastor", "y una horchata", "¿a qué hora abren?"]
+    seen: Dict[str, List[str]] = {wa_id: [] for wa_id in customers}
+    cursors = {wa_id: 0 for wa_id in customers}
+    polling = threading.Event()
+
+    def poll_like_the_page():  # every 700 ms, as backoffice/simulator/static/simulator.js does
+        while not polling.wait(0.7):
+            for wa_id in customers:
+                answer = requests.get(
+                    f"{stack.backoffice}/simulator/api/messages",
+                    params={"phone_number_id": CENTRO, "wa_id": wa_id, "after": cursors[wa_id]},
+                    timeout=10,
+                ).json()
+                seen[wa_id] += [r["id"] for r in answer["messages"] if r["id"] not in seen[wa_id]]
+                cursors[wa_id] = answer["seq"]
+
+    poller = threading.Thread(target=poll_like_the_page)
+    poller.start()
+    try:
+        with ThreadPoolExecutor(max_workers=len(customers)) as pool:
+            for line in lines:
+                list(pool.map(lambda wa_id, line=line: customer_says(stack, wa_id, line), customers))
+
+        def all_answered():
+            with new_session() as session:
+                rows = session.execute(
+                    select(m.InboundMessage.status).where(m.InboundMessage.sender.in_(customers))
+                ).scalars()
+                statuses = list(rows)
+            pending = select(func.count()).where(
+                m.OutboundMessage.recipient.in_(customers), m.OutboundMessage.status.in_(("queued", "sending"))
+            )
+            with new_session() as session:
+                unsent = session.execute(pending).scalar()
+            return len(statuses) == len(lines) * len(customers) and set(statuses) == {"processed"} and unsent == 0
+
+        assert wait_for(all_answered, timeout=180)
+        assert wait_for(lambda: all(len(seen[w]) >= len(bot_messages(stack, w)) + len(lines) for w in customers))
+    finally:
+        polling.set()
+        poller.join()
+    for wa_id in customers:
+        with new_session() as session:
+            produced = (
+                session.execute(
+                    select(m.OutboundMessage.external_id)
+                    .where(m.OutboundMessage.recipient == wa_id)
+                    .order_by(m.OutboundMessage.id)
+                )
+                .scalars()
+                .all()
+            )
+        at_graph_api = [r["id"] for r in bot_messages(stack, wa_id)]
+        assert len(produced) >= 2 * len(lines) and at_graph_api == produced, wa_id
+        assert [i for i in seen[wa_id] if i in produced] == produced, wa_id
+
+
+def test_a_paused_conversation_gets_nothing_whatever_the_customer_writes(stack):
+    """While a person has the conversation (Rasa's ConversationPaused, set by the handoff), every message
+    is stored in the inbox and in the tracker, and the bot sends nothing: no reply, no note, no typing
+    indicator; a typed "/restart" is text, not Rasa's restart intent (issue 11 item 6)."""
+    wa_id = new_wa_id()
+    conversation = f"centro:whatsapp:+52{wa_id[3:]}"
+    customer_says(stack, wa_id, "hola")
+    greeted = len(wait_replies(stack, wa_id))
+    paused = requests.post(
+        f"{stack.rasa}/conversations/{conversation}/tracker/events",
+        params={"token": TOKEN},
+        json=[{"event": "pause"}],
+        timeout=30,
+    )
+    assert paused.status_code == 200, paused.text
+    writes = [
+        "me hacen caso?",
+        "/restart",
+        '/EXTERNAL_order_update{"order_id": 1, "event": "paid"}',
+        "quiero 2 de pastor " * 200,
+    ]
+    for text in writes:
+        customer_says(stack, wa_id, text)
+    located = requests.post(
+        f"{stack.backoffice}/simulator/api/send",
+        timeout=60,
+        json={
+            "phone_number_id": CENTRO,
+            "wa_id": wa_id,
+            "type": "location",
+            "location": {"latitude": 19.4, "longitude": -99.1},
+        },
+    )
+    assert located.status_code == 200
+    assert wait_for(lambda: answered_and_sent([wa_id]) and inbox_rows(wa_id) == len(writes) + 2, timeout=90)
+    assert len(bot_messages(stack, wa_id)) == greeted
+    chat = requests.get(
+        f"{stack.backoffice}/simulator/api/messages", params={"phone_number_id": CENTRO, "wa_id": wa_id}, timeout=10
+    ).json()
+    assert chat["typing"] is False
+    tracker = requests.get(f"{stack.rasa}/conversations/{conversation}/tracker", params={"token": TOKEN}, timeout=30)
+    events = tracker.json()["events"]
+    assert tracker.json()["paused"] is True
+    assert len([e for e in events if e["event"] == "user"]) == len(writes) + 2
+
+
+def inbox_rows(wa_id):
+    with new_session() as session:
+        return session.execute(select(func.count()).where(m.InboundMessage.sender == wa_id)).scalar()
+
+
+ROMA_SOLD_OUT = "quiero 2 de pastor, 1 de suadero, 3 campechanos, una torta de milanesa y unos chilaquiles, "
+
+
+def catalog_order(wa_id, items):
+    return {
+        "from": wa_id,
+        "id": f"wamid.{uuid.uuid4().hex}",
+        "timestamp": "1700000000",
+        "type": "order",
+        "order": {
+            "catalog_id": "1",
+            "product_items": [
+                {"product_retailer_id": sku, "quantity": quantity, "item_price": "10", "currency": "MXN"}
+                for sku, quantity in items
+            ],
+        },
+    }
+
+
+def test_one_message_gets_a_bounded_number_of_replies_however_long_it_is(stack):
+    """Issue 10 item 5: 540 characters gave 23 messages, 3,600 gave 363, 100,000 gave 6,023, a 60-item
+    catalog order 110. Now every turn answers in at most six WhatsApp messages, and a message longer
+    than the bot reads says so."""
+    for length in (540, 3_600, 100_000):
+        wa_id = new_wa_id()
+        text = (ROMA_SOLD_OUT * (length // len(ROMA_SOLD_OUT) + 1))[:length]
+        customer_says(stack, wa_id, text, phone_number_id=ROMA)
+        assert wait_for(lambda wa_id=wa_id: answered_and_sent([wa_id]), timeout=120), length
+        replies = bot_messages(stack, wa_id, ROMA)
+        assert 1 <= len(replies) <= 6, (length, len(replies))
+        if length > 1000:
+            assert any("1,000" in t or "1000" in t for t in texts(replies)), texts(replies)
+    skus = ["TACO-PASTOR", "TACO-SUADERO", "TACO-CAMPECHANO", "TORTA-MILA", "CHILAQUILES", "NOPE-1", "HORCHATA"]
+    wa_id = new_wa_id()
+    items = [(f"{skus[i % len(skus)]}" if i < 50 else f"NOPE-{i}", 1 + i % 3) for i in range(60)]
+    assert post_signed(stack, webhook([catalog_order(wa_id, items)], phone_number_id=ROMA)).status_code == 200
+    assert wait_for(lambda: answered_and_sent([wa_id]), timeout=120)
+    assert 1 <= len(bot_messages(stack, wa_id, ROMA)) <= 6
 
 
 def test_photos_get_an_answer_and_a_ticket_for_a_person(stack):
@@ -350,57 +461,119 @@ def test_proactive_messages_reach_whatsapp_through_rasas_external_events(stack):
     assert texts(wait_replies(stack, wa_id, count=2))[-1] == "You're welcome! 😊"
 
 
-def test_documents_from_local_files_are_uploaded_then_sent(stack, tmp_path):
-    """How an invoice PDF will go out: a bot message with a document path, sent through Rasa's HTTP API."""
-    wa_id = new_wa_id()
-    customer_says(stack, wa_id, "hola")
-    wait_replies(stack, wa_id)
-    pdf = tmp_path / "factura.pdf"
-    pdf.write_bytes(b"%PDF-1.4 comanda test document")
-    event = {
-        "event": "bot",
-        "text": "",
-        "data": {
-            "custom": {
-                "type": "document",
-                "document": {"path": str(pdf), "filename": "factura.pdf", "caption": "Tu factura"},
-            }
-        },
-    }
+def bot_says(stack, wa_id, *custom_or_text):
+    """Bot events appended through Rasa's HTTP API (the Rasa token), sent on WhatsApp as side effects."""
+    events = [
+        {"event": "bot", "text": item} if isinstance(item, str) else {"event": "bot", "data": {"custom": item}}
+        for item in custom_or_text
+    ]
     reply = requests.post(
         f"{stack.rasa}/conversations/centro:whatsapp:+52{wa_id[3:]}/tracker/events",
         params={"token": TOKEN, "output_channel": "latest", "execute_side_effects": "true"},
-        json=[event],
+        json=events,
         timeout=30,
     )
     assert reply.status_code == 200, reply.text
-    documents = wait_for(lambda: [r for r in bot_messages(stack, wa_id) if r["message"]["type"] == "document"])
-    assert documents, bot_messages(stack, wa_id)
-    document = documents[0]["message"]["document"]
-    assert document["filename"] == "factura.pdf" and document["caption"] == "Tu factura" and "path" not in document
+
+
+def test_a_file_path_in_a_bot_message_is_never_read_nor_sent(stack):
+    """The Rasa token must not read the server's files (issue 10 item 3): the sandbox's webhook secret
+    would let its holder forge "paid" webhooks."""
+    wa_id = new_wa_id()
+    customer_says(stack, wa_id, "hola")
+    wait_replies(stack, wa_id)
+    secret = ROOT / "var" / "secrets" / "sandbox-webhook-secret"
+    bot_says(
+        stack,
+        wa_id,
+        {"type": "document", "document": {"path": str(secret), "filename": "factura.pdf"}},
+        {"whatsapp": {"type": "image", "image": {"path": "/etc/passwd"}}},
+        "¿Algo más?",
+    )
+    replies = wait_replies(stack, wa_id, count=2)
+    assert [r["message"]["type"] for r in replies] == ["text", "text"]
+    assert texts(replies)[-1] == "¿Algo más?"
+    with new_session() as session:
+        queued = select(m.OutboundMessage.payload).where(m.OutboundMessage.recipient == wa_id)
+        assert [payload["type"] for payload in session.execute(queued).scalars()] == ["text", "text"]
+
+
+def test_documents_go_by_their_id_in_the_document_store_and_only_to_their_conversation(stack):
+    wa_id, other = new_wa_id(), new_wa_id()
+    for customer in (wa_id, other):
+        customer_says(stack, customer, "hola")
+        wait_replies(stack, customer)
+    with transaction() as session:
+        mine = invoice_for(session, f"centro:whatsapp:+52{wa_id[3:]}")
+        theirs = invoice_for(session, f"centro:whatsapp:+52{other[3:]}")
+    bot_says(
+        stack,
+        wa_id,
+        {"type": "document", "document": {"invoice_id": mine, "format": "pdf", "caption": "Tu factura"}},
+        {"type": "document", "document": {"invoice_id": theirs, "format": "pdf"}},
+        "Listo",
+    )
+    replies = wait_replies(stack, wa_id, count=3)
+    assert [r["message"]["type"] for r in replies] == ["text", "document", "text"]
+    document = replies[1]["message"]["document"]
+    assert document["filename"].startswith("factura-F") and document["caption"] == "Tu factura"
+    assert set(document) == {"id", "filename", "caption"}
     media = requests.get(
         f"{stack.backoffice}/simulator/graph/v21.0/{document['id']}",
         timeout=10,
         headers={"Authorization": "Bearer comanda-demo-access-token"},
     ).json()
-    assert requests.get(media["url"], timeout=10).content == pdf.read_bytes()
+    assert requests.get(media["url"], timeout=10).content == PDF
+
+
+def test_a_message_left_by_a_replica_that_died_is_answered_without_a_restart(stack):
+    """Another replica acknowledged and claimed this message, then died: the running server takes it over
+    once nobody renews its lease, instead of waiting for its own next start-up (issue 10 item 6)."""
+    wa_id = new_wa_id()
+    [message], _ = parse_webhook(webhook([text_message(wa_id, "gracias")]))
+    with transaction() as session:
+        inbox.record_inbound(session, "whatsapp", message.message_id, "text", message.to_record(), sender=wa_id)
+        session.execute(
+            update(m.InboundMessage).where(m.InboundMessage.sender == wa_id).values(status="processing", attempts=1)
+        )
+    assert len(wait_replies(stack, wa_id, timeout=60)) == 1
+    assert wait_for(lambda: answered_and_sent([wa_id]))
+    assert len(bot_messages(stack, wa_id)) == 1
 
 
 def test_a_crash_between_ack_and_reply_loses_nothing_and_answers_once(stack):
-    """Acknowledged means stored in the inbox: a message stored but not answered is answered on start-up."""
+    """Acknowledged means stored in the inbox: what a dead process had stored, or had claimed and was
+    answering, is answered once after a quick restart (issue 10 item 6: a claim younger than 2 minutes
+    used to wait for the next start-up, forever in practice)."""
     assert stack.stop() == 0
-    wa_id = new_wa_id()
-    [message], _ = parse_webhook(webhook([text_message(wa_id, "gracias")]))
-    with transaction() as session:  # what the webhook had stored when the process died
-        inbox.record_inbound(session, "whatsapp", message.message_id, "text", message.to_record(), sender=wa_id)
-    message_id = message.message_id
+    stored, claimed = new_wa_id(), new_wa_id()
+    with transaction() as session:  # what the webhook had stored, and what a worker had claimed, at the crash
+        for wa_id in (stored, claimed):
+            [message], _ = parse_webhook(webhook([text_message(wa_id, "gracias")]))
+            inbox.record_inbound(session, "whatsapp", message.message_id, "text", message.to_record(), sender=wa_id)
+        session.execute(
+            update(m.InboundMessage).where(m.InboundMessage.sender == claimed).values(status="processing", attempts=1)
+        )
     stack.start()
-    assert len(wait_replies(stack, wa_id)) == 1
+    for wa_id in (stored, claimed):
+        assert len(wait_replies(stack, wa_id)) == 1
+    assert wait_for(lambda: answered_and_sent([stored, claimed]))
+    for wa_id in (stored, claimed):
+        assert len(bot_messages(stack, wa_id)) == 1
+
+
+def answered_and_sent(customers):
+    """Every message of these customers processed, and nothing of theirs left to send."""
     with new_session() as session:
-        row = session.execute(select(m.InboundMessage).where(m.InboundMessage.external_id == message_id)).scalar_one()
-        assert row.status == "processed"
-    time.sleep(2)
-    assert len(bot_messages(stack, wa_id)) == 1
+        statuses = set(
+            session.execute(select(m.InboundMessage.status).where(m.InboundMessage.sender.in_(customers))).scalars()
+        )
+        unsent = session.execute(
+            select(func.count()).where(
+                m.OutboundMessage.recipient.in_(customers), m.OutboundMessage.status.in_(("queued", "sending"))
+            )
+        ).scalar()
+    return statuses == {"processed"} and unsent == 0
 
 
 def test_ctrl_c_stops_every_process(stack):

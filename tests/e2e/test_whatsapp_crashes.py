@@ -1,0 +1,185 @@
+"""Crashes between the acknowledgement and the reply (issue 10 items 6 and 7, issue 17's chaos list), with
+the three processes started one by one so that one can die alone:
+
+- the Rasa server is killed (kill -9, from COMANDA_CRASH_AT at each point of the WhatsApp channel's path)
+  and started again at once: every message is answered, exactly once, at the simulator's Graph API;
+- the action server is killed (kill -9) in the middle of a checkout and started again a few seconds
+  later: the customer gets the payment link once and one order is placed; if it stays down, the
+  customer is told once and the message is parked for staff, and the conversation goes on after.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Iterator, List
+
+import pytest
+from sqlalchemy import func, select, update
+
+from comanda import clock
+from comanda import models as m
+from comanda.db import dispose_engines, new_session, transaction
+from comanda.migrate import upgrade
+from comanda.services import outbox
+from comanda.services.catalog_loader import load_catalog, read_catalog
+from tests.e2e.conftest import ROOT, wait_for
+from tests.helpers.processes import Processes
+from tests.helpers.simulator import (
+    bot_messages,
+    customer_says,
+    new_wa_id,
+    say_and_wait,
+    tap,
+    tap_and_wait,
+    texts,
+)
+
+LEASE_SECONDS = 6
+TURN_RETRY_SECONDS = 25
+
+
+@pytest.fixture(scope="module")
+def processes(tmp_path_factory) -> Iterator[Processes]:
+    if not (ROOT / "models" / "comanda.tar.gz").exists():
+        pytest.fail("no trained model: run `make train` first", pytrace=False)
+    stack = Processes(
+        tmp_path_factory.mktemp("crashes"),
+        COMANDA_INBOX_LEASE_SECONDS=str(LEASE_SECONDS),
+        COMANDA_TURN_RETRY_SECONDS=str(TURN_RETRY_SECONDS),
+    )
+    upgrade(stack.db_url)
+    with transaction(stack.db_url) as session:
+        load_catalog(session, read_catalog(ROOT / "data" / "demo" / "catalog.yml"))
+    dispose_engines()
+    for name in ("backoffice", "actions", "rasa"):
+        stack.start(name)
+    yield stack
+    stack.stop_all()
+    dispose_engines()
+
+
+def settled(stack: Processes, customers: List[str]) -> bool:
+    """Every message of these customers closed, and nothing of theirs queued or being sent."""
+    with new_session(stack.db_url) as session:
+        statuses = set(
+            session.execute(select(m.InboundMessage.status).where(m.InboundMessage.sender.in_(customers))).scalars()
+        )
+        unsent = session.execute(
+            select(func.count()).where(
+                m.OutboundMessage.recipient.in_(customers), m.OutboundMessage.status.in_(("queued", "sending"))
+            )
+        ).scalar()
+    return bool(statuses) and statuses <= {"processed", "parked"} and unsent == 0
+
+
+# Where the Rasa server dies: after the acknowledgement (nothing done), after the claim, after NLU, with
+# the first reply of a two-reply turn queued (the turn not saved), after Rasa saved the turn, after the
+# inbox row was closed (replies not sent yet), and after the Graph API accepted a reply (not yet recorded).
+POINTS = ["acknowledged", "claimed", "understood", "replying", "turn_saved", "processed", "sent"]
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_the_rasa_server_killed_at_any_point_answers_every_message_exactly_once(processes, point):
+    """A send in flight when the process dies may or may not have reached Meta: it is given up, never
+    resent (at most once: the "sent" point). So that each other point is tested alone, the customer's
+    replies wait behind an earlier one of theirs (backing off) until the server has died: none is in
+    flight at the crash."""
+    stack = processes
+    wa_id = new_wa_id()
+    stack.kill("rasa")
+    stack.start("rasa", COMANDA_CRASH_AT=point)
+    waiting = None if point == "sent" else reply_backing_off(stack, wa_id)
+    # A long message: the bot answers it and says it read only the start, two replies from one turn.
+    customer_says(stack, wa_id, "muchas gracias " * 100)
+    stack.wait_dead("rasa")
+    if waiting:
+        given_up(stack, waiting)
+    stack.start("rasa")
+    replies = wait_for(lambda: len(bot_messages(stack, wa_id)) >= 2 and bot_messages(stack, wa_id), timeout=120)
+    assert replies, f"no answer after a crash at {point}:\n{stack.log_tail('rasa')}"
+    assert wait_for(lambda: settled(stack, [wa_id]), timeout=120), stack.log_tail("rasa")
+    said = texts(bot_messages(stack, wa_id))
+    assert len(said) == 2 and "1,000" in said[0], said
+    with new_session(stack.db_url) as session:
+        row = session.execute(select(m.InboundMessage).where(m.InboundMessage.sender == wa_id)).scalar_one()
+        assert row.status == "processed"
+
+
+def reply_backing_off(stack: Processes, wa_id: str) -> int:
+    """An earlier reply to this customer, waiting a day for its next attempt: later ones queue behind it."""
+    with transaction(stack.db_url) as session:
+        row_id = outbox.enqueue(
+            session,
+            "whatsapp",
+            wa_id,
+            {"type": "text", "text": {"body": "(an earlier reply)"}},
+            store_id="centro",
+            conversation_id=f"centro:whatsapp:+52{wa_id[3:]}",
+        )
+        session.execute(
+            update(m.OutboundMessage)
+            .where(m.OutboundMessage.id == row_id)
+            .values(next_attempt_at=clock.now() + timedelta(days=1))
+        )
+    return row_id
+
+
+def given_up(stack: Processes, row_id: int) -> None:
+    with transaction(stack.db_url) as session:
+        session.execute(update(m.OutboundMessage).where(m.OutboundMessage.id == row_id).values(status="given_up"))
+
+
+def checkout_until_confirm(stack: Processes, wa_id: str):
+    say_and_wait(stack, wa_id, "me das 3 de pastor y una horchata porfa", new=3, name="Xenon", timeout=90)
+    [question] = say_and_wait(stack, wa_id, "es todo", timeout=90)
+    [payment] = tap_and_wait(stack, wa_id, question, "Paso a recoger", timeout=90)
+    [summary] = tap_and_wait(stack, wa_id, payment, "Tarjeta", timeout=90)
+    return summary
+
+
+def orders_of(stack: Processes, wa_id: str) -> int:
+    with new_session(stack.db_url) as session:
+        return session.execute(
+            select(func.count()).where(m.Order.conversation_id == f"centro:whatsapp:+52{wa_id[3:]}")
+        ).scalar()
+
+
+def test_the_action_server_killed_mid_checkout_and_restarted_places_one_order_and_answers_once(processes):
+    stack = processes
+    wa_id = new_wa_id()
+    summary = checkout_until_confirm(stack, wa_id)
+    before = len(bot_messages(stack, wa_id))
+    retries = stack.log_tail("rasa", 10**7).count("again in")
+    stack.kill("actions")
+    tap(stack, wa_id, summary, "Confirmar")  # acknowledged; its turn fails while the action server is down
+    assert wait_for(lambda: stack.log_tail("rasa", 10**7).count("again in") > retries, timeout=60)
+    stack.start("actions")
+    assert wait_for(lambda: settled(stack, [wa_id]), timeout=120), stack.log_tail("rasa")
+    after = bot_messages(stack, wa_id)[before:]
+    assert len(after) == 1 and after[0]["message"]["interactive"]["type"] == "cta_url", texts(after)
+    assert orders_of(stack, wa_id) == 1
+
+
+def test_an_action_server_that_stays_down_gets_the_customer_told_once_and_the_message_parked(processes):
+    stack = processes
+    wa_id = new_wa_id()
+    say_and_wait(stack, wa_id, "hola", timeout=90)
+    before = len(bot_messages(stack, wa_id))
+    stack.kill("actions")
+    try:
+        customer_says(stack, wa_id, "me das 2 de pastor")
+        assert wait_for(lambda: settled(stack, [wa_id]), timeout=TURN_RETRY_SECONDS + 90), stack.log_tail("rasa")
+    finally:
+        stack.start("actions")
+    [told] = texts(bot_messages(stack, wa_id)[before:])
+    assert told.startswith("Perdón, tuve un problema para responder tu mensaje")
+    with new_session(stack.db_url) as session:
+        row = (
+            session.execute(
+                select(m.InboundMessage).where(m.InboundMessage.sender == wa_id).order_by(m.InboundMessage.id.desc())
+            )
+            .scalars()
+            .first()
+        )
+        assert row.status == "parked" and "ActionFailed" in row.error
+    assert texts(say_and_wait(stack, wa_id, "¿a qué hora abren?", timeout=90))  # the conversation goes on

@@ -1,0 +1,102 @@
+"""The stack as three separate processes (`comanda run --only rasa|actions|backoffice`), so that a test can
+kill -9 one of them at a chosen moment and start it again, as a crash and a supervisor restart would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Optional
+
+import pytest
+import requests
+
+from comanda.settings import SIMULATOR_WHATSAPP
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_PATHS = {"rasa": "/", "actions": "/health", "backoffice": "/health"}
+TOKEN = "crash-test-token"
+
+
+class Processes:
+    def __init__(self, workdir: Path, **settings: str) -> None:
+        self.db_url = f"sqlite:///{workdir / 'comanda.db'}"
+        self.ports = {name: free_port() for name in READY_PATHS}
+        self.rasa = f"http://127.0.0.1:{self.ports['rasa']}"
+        self.backoffice = f"http://127.0.0.1:{self.ports['backoffice']}"
+        self.app_secret = SIMULATOR_WHATSAPP["WHATSAPP_APP_SECRET"]
+        self.workdir = workdir
+        self.procs: Dict[str, subprocess.Popen] = {}
+        self.env: Dict[str, str] = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("WHATSAPP_")},
+            "COMANDA_DATABASE_URL": self.db_url,
+            "COMANDA_RASA_TOKEN": TOKEN,
+            "COMANDA_SIMULATOR": "1",
+            "COMANDA_NOTIFY_POLL_SECONDS": "1",
+            "COMANDA_RASA_PORT": str(self.ports["rasa"]),
+            "COMANDA_ACTIONS_PORT": str(self.ports["actions"]),
+            "COMANDA_BACKOFFICE_PORT": str(self.ports["backoffice"]),
+            **settings,
+        }
+
+    def start(self, name: str, timeout: float = 300, **settings: str) -> None:
+        """Start one process (``settings`` only for this start) and wait until it answers."""
+        log = open(self.workdir / f"{name}.log", "a")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "cli", "run", "--only", name],
+            cwd=ROOT,
+            env={**self.env, **settings},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill() takes the runner and the server
+        )
+        deadline = time.monotonic() + timeout
+        while not self.ready(name):
+            if self.procs[name].poll() is not None or time.monotonic() > deadline:
+                self.kill(name)
+                pytest.fail(f"{name} did not start:\n{self.log_tail(name)}", pytrace=False)
+            time.sleep(0.5)
+
+    def ready(self, name: str) -> bool:
+        try:
+            url = f"http://127.0.0.1:{self.ports[name]}{READY_PATHS[name]}"
+            return requests.get(url, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def kill(self, name: str) -> None:
+        """kill -9 of the process and its server, as a crash would; returns once its port is free."""
+        proc = self.procs[name]
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(30)
+        deadline = time.monotonic() + 30
+        while self.listening(name) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def listening(self, name: str) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.ports[name])) == 0
+
+    def wait_dead(self, name: str, timeout: float = 120) -> Optional[int]:
+        """Wait for a process that is to kill itself (COMANDA_CRASH_AT); its runner's exit code."""
+        try:
+            code = self.procs[name].wait(timeout)
+        finally:
+            self.kill(name)
+        return code
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.kill(name)
+
+    def log_tail(self, name: str, chars: int = 4000) -> str:
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
