@@ -12,8 +12,8 @@ from sanic.response import HTTPResponse
 
 from backoffice.console import live
 from backoffice.console.web import html, render
-from comanda.concurrency import in_thread
 from comanda import models as m
+from comanda.concurrency import in_thread
 from comanda.db import new_session
 from comanda.errors import NotFound
 from comanda.i18n import LANGUAGES

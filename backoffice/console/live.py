@@ -20,8 +20,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy import func, select
 
-from comanda.concurrency import in_thread
 from comanda import models as m
+from comanda.concurrency import in_thread
 from comanda.db import new_session
 from comanda.settings import setting
 

@@ -34,8 +34,8 @@ from backoffice.console.web import (
     staff_only,
 )
 from backoffice.http_errors import status_of
-from comanda.concurrency import in_thread
 from comanda import models as m
+from comanda.concurrency import in_thread
 from comanda.db import new_session, transaction
 from comanda.enums import LoginOutcome, OrderStatus
 from comanda.errors import ComandaError, NotFound

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from backoffice.console.pages import bp, page
 from backoffice.console.web import Visit, error_page, field, staff_only
 from backoffice.http_errors import status_of
-from comanda.concurrency import in_thread
 from comanda import models as m
+from comanda.concurrency import in_thread
 from comanda.db import new_session, transaction
 from comanda.enums import StaffRole
 from comanda.errors import ComandaError, NotFound

@@ -21,8 +21,8 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from comanda.concurrency import in_thread
 from comanda import clock
+from comanda.concurrency import in_thread
 from comanda.db import transaction
 from comanda.enums import StaffRole
 from comanda.i18n import LANGUAGES, t
