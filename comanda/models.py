@@ -889,7 +889,7 @@ class InboundMessage(Base):
     lease_owner = Column(String(80))
     lease_until = Column(UTCDateTime)
     received_at = _created()
-    processed_at = Column(UTCDateTime)
+    processed_at = Column(UTCDateTime, index=True)  # the inbox's live pages watch it
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
         Index("ix_inbound_messages_status", "status"),

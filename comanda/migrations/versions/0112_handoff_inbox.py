@@ -63,6 +63,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_handoff_tickets_store_status', ['store_id', 'status'], unique=False)
     with op.batch_alter_table('outbound_messages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbound_messages_updated_at'), ['updated_at'], unique=False)
+    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inbound_messages_processed_at'), ['processed_at'], unique=False)
 
     op.create_table('handoff_replies',
     sa.Column('id', Id, autoincrement=True, nullable=False),
@@ -116,6 +118,8 @@ def downgrade() -> None:
     op.drop_table('handoff_notes')
     op.drop_index(op.f('ix_handoff_replies_ticket_id'), table_name='handoff_replies')
     op.drop_table('handoff_replies')
+    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_inbound_messages_processed_at'))
     with op.batch_alter_table('outbound_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbound_messages_updated_at'))
     with op.batch_alter_table('handoff_tickets', schema=None) as batch_op:
