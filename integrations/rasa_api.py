@@ -49,9 +49,7 @@ class RasaApi:
         """The conversation's whole tracker (every event, every session)."""
         url = f"{self.url}/conversations/{quote(conversation_id, safe=SENDER_SAFE)}/tracker"
         try:
-            answer = requests.get(
-                url, params={"include_events": "ALL", "token": self.token}, timeout=self.timeout
-            )
+            answer = requests.get(url, params={"include_events": "ALL", "token": self.token}, timeout=self.timeout)
         except requests.RequestException as exc:
             raise RasaUnavailable(f"Rasa is unreachable at {self.url} ({type(exc).__name__})") from None
         if not answer.ok:

@@ -13,6 +13,8 @@ integration.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session
 from comanda import clock
 from comanda import models as m
 from comanda.enums import Channel
-from comanda.errors import ComandaError, InvalidInput
+from comanda.errors import ComandaError, InvalidInput, NotFound
 from comanda.i18n import language_or_default
 from comanda.services import audit, handoff, outbox
 from comanda.services.audit import Actor
@@ -119,14 +121,10 @@ def find_template(store: m.Store, name: str, language: str) -> Template:
     return matching[0]
 
 
-def canned_replies(
-    store: m.Store, language: str, name: str, ticket: m.HandoffTicket
-) -> List[Dict[str, str]]:
+def canned_replies(store: m.Store, language: str, name: str, ticket: m.HandoffTicket) -> List[Dict[str, str]]:
     """The store's canned replies in the customer's language, variables filled in."""
     values = {"name": name, "ticket": f"#{ticket.id}", "store": store.name}
-    return [
-        {"key": entry["key"], "text": entry[language].format(**values)} for entry in store.canned_replies or []
-    ]
+    return [{"key": entry["key"], "text": entry[language].format(**values)} for entry in store.canned_replies or []]
 
 
 def window_open(conversation: m.Conversation, at: Optional[datetime] = None) -> bool:
@@ -243,17 +241,34 @@ def _outgoing(
     return Outgoing(conversation.recipient, chosen.fill(values), chosen, values)
 
 
-def replies_to_track(session: Session, limit: int = 50) -> List[m.HandoffReply]:
-    """Staff replies not yet in Rasa's tracker, oldest first."""
+def replies_to_track(session: Session, older_than_seconds: float = 0, limit: int = 50) -> List[int]:
+    """Staff replies not yet in Rasa's tracker, oldest first (those sent in the last seconds are left to
+    the request that sent them)."""
+    cutoff = clock.now() - timedelta(seconds=older_than_seconds)
     return list(
         session.execute(
-            select(m.HandoffReply).where(m.HandoffReply.in_tracker.is_(False)).order_by(m.HandoffReply.id).limit(limit)
+            select(m.HandoffReply.id)
+            .where(m.HandoffReply.in_tracker.is_(False), m.HandoffReply.created_at <= cutoff)
+            .order_by(m.HandoffReply.id)
+            .limit(limit)
         ).scalars()
     )
 
 
-def mark_in_tracker(session: Session, reply_id: int) -> None:
-    session.execute(update(m.HandoffReply).where(m.HandoffReply.id == reply_id).values(in_tracker=True))
+def claim_tracking(session: Session, reply_id: int) -> Optional[m.HandoffReply]:
+    """Take a reply to append it to the tracker: the reply for exactly one caller, None for the others."""
+    taken = session.execute(
+        update(m.HandoffReply)
+        .where(m.HandoffReply.id == reply_id, m.HandoffReply.in_tracker.is_(False))
+        .values(in_tracker=True)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return session.get(m.HandoffReply, reply_id) if taken else None
+
+
+def release_tracking(session: Session, reply_id: int) -> None:
+    """Rasa did not take it: due again."""
+    session.execute(update(m.HandoffReply).where(m.HandoffReply.id == reply_id).values(in_tracker=False))
 
 
 def add_note(session: Session, who: StaffMember, actor: Actor, ticket_id: int, text: str) -> m.HandoffNote:
@@ -297,3 +312,54 @@ def delivery_status(row: m.OutboundMessage) -> str:
         return "sending"
     return "failed" if row.status == "given_up" else str(row.status)
 
+
+# --- files the customer sent ---------------------------------------------------------------------
+
+
+def inbound_media(session: Session, who: StaffMember, inbound_id: int) -> m.InboundMessage:
+    """A customer's media message in one of ``who``'s stores (NotFound otherwise, or when it is no file)."""
+    row = session.get(m.InboundMessage, inbound_id)
+    parsed = ((row.payload or {}).get("parsed") or {}) if row is not None else {}
+    if row is None or not who.sees(row.store_id) or parsed.get("kind") != "media":
+        raise NotFound(f"no file {inbound_id}", inbound_id=inbound_id)
+    return row
+
+
+def media_reference(row: m.InboundMessage) -> Dict[str, Any]:
+    """The media object of Meta's message: id, mime_type, sha256, filename, caption."""
+    payload = row.payload or {}
+    body = (payload.get("message") or {}).get((payload.get("parsed") or {}).get("media_type") or "")
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+        raise NotFound(f"message {row.id} names no media id")
+    return body
+
+
+def kept_media(session: Session, inbound_id: int) -> Optional[m.CustomerMedia]:
+    return session.execute(
+        select(m.CustomerMedia).where(m.CustomerMedia.inbound_message_id == inbound_id)
+    ).scalar_one_or_none()
+
+
+def keep_media(session: Session, row: m.InboundMessage, data: bytes, mime_type: str) -> m.CustomerMedia:
+    """Keep a downloaded file, once per message; the SHA-256 Meta announced (base64 in webhooks, hex in
+    the Graph API) must match when it gave one."""
+    reference = media_reference(row)
+    raw = hashlib.sha256(data).digest()
+    digest = raw.hex()
+    if reference.get("sha256") and reference["sha256"] not in (digest, base64.b64encode(raw).decode()):
+        raise InvalidInput(f"media {reference['id']} does not match the SHA-256 Meta announced")
+    existing = kept_media(session, row.id)
+    if existing is not None:
+        return existing
+    media = m.CustomerMedia(
+        inbound_message_id=row.id,
+        media_id=reference["id"][:200],
+        mime_type=(reference.get("mime_type") or mime_type).split(";")[0].strip()[:100],
+        filename=(reference.get("filename") or None) and str(reference["filename"])[:255],
+        sha256=digest,
+        size=len(data),
+        data=data,
+    )
+    session.add(media)
+    session.flush()
+    return media
