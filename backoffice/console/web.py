@@ -191,7 +191,7 @@ def login_redirect(request: Request) -> HTTPResponse:
 
 # The console's sections: path, the label's key, who sees it; a path of None is a page still to come.
 NAV: Tuple[Tuple[str, Optional[str], Tuple[StaffRole, ...]], ...] = (
-    ("inbox", None, tuple(StaffRole)),
+    ("inbox", "/console/inbox", tuple(StaffRole)),
     ("queue", "/console/queue", tuple(StaffRole)),
     ("returns", None, tuple(StaffRole)),
     ("review", None, (StaffRole.OWNER, StaffRole.MANAGER)),
