@@ -63,6 +63,7 @@ class Conversation:
     history_complete: bool  # False: Rasa was unreachable, only what the database holds is shown
     window_open: bool
     language: str
+    timezone: str  # the business's: times are shown in it
     templates: List[handoff_messages.Template]
     canned: List[Dict[str, str]]
     notes: List[Dict[str, Any]]
@@ -89,6 +90,7 @@ def conversation(session: Session, api: RasaApi, ticket: m.HandoffTicket, media_
         history_complete=complete,
         window_open=handoff_messages.window_open(talk),
         language=language,
+        timezone=store.business.timezone,
         templates=handoff_messages.templates(store, language),
         canned=handoff_messages.canned_replies(store, language, name, ticket),
         notes=[
