@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional
 from backoffice.handoff_view import ticket_summary
 from comanda import models as m
 from comanda.db import transaction
+from comanda.enums import HandoffStatus
 from comanda.services import handoff, handoff_messages
 from comanda.services.audit import Actor
 from comanda.services.handoff_messages import Outgoing
@@ -174,8 +175,10 @@ def reply_chat(
     params: Any = (),
     client_key: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """Queue a staff message (the outbox sends it) and append it to the tracker; the message as listed."""
+    """Queue a staff message (the outbox sends it) and append it to the tracker; the message as listed.
+    Answering a waiting chat claims it, which pauses the bot as a claim does."""
     with transaction() as session:
+        was_waiting = handoff.visible_ticket(session, who, ticket_id).status == HandoffStatus.WAITING
         reply = handoff_messages.send_reply(
             session, who, actor, ticket_id, compose, text, template, params, client_key=client_key
         )
@@ -187,6 +190,9 @@ def reply_chat(
             "template": reply.template,
             "at": reply.created_at.isoformat(),
         }
+        conversation_id = session.get(m.HandoffTicket, ticket_id).conversation_id
+    if was_waiting:
+        pause(api, conversation_id)
     track_reply(api, reply_id)  # False when a repeated submit had it tracked already
     with transaction() as session:
         message["status"] = handoff_messages.delivery_status(session.get(m.OutboundMessage, outbound_id))

@@ -147,7 +147,7 @@ def test_claim_reply_note_resolve_through_the_api(office, fake_rasa):
     assert api(office, "POST", f"/{ticket}/messages", ana, json={"text": "otra"}).status_code == 409
 
 
-def test_outside_the_window_the_api_sends_a_template(office):
+def test_outside_the_window_the_api_sends_a_template(office, fake_rasa):
     ticket, conversation = whatsapp_ticket()
     with transaction() as session:
         session.execute(
@@ -168,6 +168,8 @@ def test_outside_the_window_the_api_sends_a_template(office):
         json={"template": "comanda_staff_follow_up", "params": ["Ana", "Café Esquina Centro"]},
     )
     assert sent.status_code == 201 and sent.json()["template"] == "comanda_staff_follow_up"
+    paused = [r for r in fake_rasa.received if r["body"] == [{"event": "pause"}]]
+    assert [r["conversation"] for r in paused] == [conversation]  # answering a waiting chat claimed it
     with new_session() as session:
         [row] = session.execute(select(m.OutboundMessage)).scalars().all()
     assert row.payload["type"] == "template"
