@@ -119,7 +119,8 @@ def history(
     }
     staff_names = dict(session.execute(select(m.StaffUser.id, m.StaffUser.name)).all())
     out: List[Dict[str, Any]] = []
-    seen_inbound, seen_replies = set(), set()
+    seen_inbound: set = set()
+    seen_replies: set = set()
     for event in events:
         kind, metadata = event.get("event"), event.get("metadata") or {}
         at = _from_timestamp(event.get("timestamp"))
@@ -132,7 +133,7 @@ def history(
             else:
                 out.append(_message("customer", event.get("text") or "", at))
         elif kind == "bot" and metadata.get("from") == "staff":
-            reply_id = metadata.get("reply_id")
+            reply_id = int(metadata.get("reply_id") or 0)
             seen_replies.add(reply_id)
             out.append(_staff(reply_rows.get(reply_id), replies.get(reply_id), event, staff_names))
         elif kind == "bot":

@@ -321,3 +321,33 @@ def test_old_statuses_are_migrated(database_url):
         with transaction() as session:
             session.execute(update(m.HandoffTicket).where(m.HandoffTicket.id == 1).values(status="closed"))
     dispose_engines()
+
+
+def test_with_rasa_away_a_reply_still_goes_and_reaches_the_tracker_later(people, monkeypatch):
+    """The outbox sends it at once; the history shows it from the database; the handoff round appends it
+    to the tracker once Rasa is back, once, however many rounds run."""
+    from backoffice import handoffs
+    from backoffice.handoff_view import history
+    from integrations.rasa_api import RasaApi
+    from tests.helpers.fake_rasa import TOKEN, serve_fake_rasa
+
+    fake_rasa = next(serve_fake_rasa(monkeypatch))
+    api = RasaApi(fake_rasa.url, TOKEN)
+    ticket_id, conversation = whatsapp_ticket()
+    ana = people["ana"]
+    fake_rasa.refuse = 2  # the pause and the tracker append
+    message = handoffs.reply_chat(ana, actor(ana), ticket_id, api, text="Hola, soy Ana")
+    assert message["status"] == "sending" and fake_rasa.received == []
+    with new_session() as session:
+        shown = history(session, conversation, [], "/media/{}")
+        assert [(x["from"], x["text"]) for x in shown] == [("staff", "Hola, soy Ana")]
+    assert handoffs.track_replies(api) == 0  # too new: the request that sent it may still be at it
+    clock.set_clock(lambda: clock.datetime.now(clock.timezone.utc) + timedelta(minutes=1))
+    try:
+        assert handoffs.track_replies(api) == 1
+        assert handoffs.track_replies(api) == 0
+    finally:
+        clock.set_clock(None)
+    [appended] = fake_rasa.received
+    assert appended["body"][0]["metadata"]["from"] == "staff" and appended["body"][0]["text"] == "Hola, soy Ana"
+    fake_rasa.close()

@@ -37,8 +37,12 @@ def accounts(stack) -> None:
             staff.add_staff(session, Actor("e2e"), email, name, "staff", [store], password=PASSWORD)
 
 
-def logged_in(browser: Browser, base: str, email: str, next_path: str) -> Tuple[BrowserContext, Page]:
-    context = browser.new_context(viewport=LAPTOP, locale="es-MX")
+def logged_in(
+    browser: Browser, base: str, email: str, next_path: str, notifications: bool = False
+) -> Tuple[BrowserContext, Page]:
+    context = browser.new_context(
+        viewport=LAPTOP, locale="es-MX", permissions=["notifications"] if notifications else []
+    )
     page = context.new_page()
     page.goto(f"{base}/console/login?next={next_path}")
     page.fill("#email", email)
@@ -51,7 +55,9 @@ def logged_in(browser: Browser, base: str, email: str, next_path: str) -> Tuple[
 @pytest.fixture
 def two_people(chromium, stack, accounts) -> Iterator[Tuple[Page, Page]]:  # noqa: F811 - the fixture above
     lupita_context, lupita = logged_in(chromium, stack.backoffice, "lupita@cafe-esquina.example", "/console/inbox")
-    beto_context, beto = logged_in(chromium, stack.backoffice, "beto@cafe-esquina.example", "/console/inbox")
+    beto_context, beto = logged_in(
+        chromium, stack.backoffice, "beto@cafe-esquina.example", "/console/inbox", notifications=True
+    )
     yield lupita, beto
     lupita_context.close()
     beto_context.close()
@@ -73,13 +79,15 @@ def test_staff_take_over_a_whatsapp_chat_and_give_it_back_to_the_bot(stack, two_
     ticket = wait_for(lambda: ticket_of(wa_id) if answered_and_sent([wa_id]) else None)
     assert ticket
 
-    # Both see it arrive, live; each page chimes once.
+    # Both see it arrive, live; each page chimes once; a browser notification for whoever allowed them.
     row = f'[data-ticket="{ticket}"]'
     for page in (lupita, beto):
         expect(page.locator(row)).to_be_visible()
         expect(page.locator(row)).to_contain_text("Ana Torres")
         expect(page.locator(row)).to_contain_text("Pidió una persona")
         expect(page.locator("body")).to_have_attribute("data-new-chats", "1")
+    expect(beto.locator("body")).to_have_attribute("data-notifications", "1")  # he allowed notifications
+    expect(lupita.locator("#notify")).to_be_visible()  # she has not yet: the page offers it
     beto.screenshot(path=str(SCREENSHOTS / "console-inbox.png"))
 
     # Lupita claims it; Beto's waiting list drops it, and his "open" tab says who has it.
