@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 from typing import Any, Dict, List, Optional, Tuple
 
+from jinja2 import pass_context
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from backoffice import handoffs
 from backoffice.console import live
 from backoffice.console.pages import bp, page, store_names
-from backoffice.console.web import Visit, error_page, field, load_member, render, staff_only
+from backoffice.console.web import Visit, error_page, field, load_member, render, staff_only, templates
 from backoffice.handoff_api import media_response
 from backoffice.handoff_view import conversation, ticket_summary
 from backoffice.http_errors import status_of
@@ -31,12 +32,22 @@ from comanda.concurrency import in_thread
 from comanda.db import new_session, transaction
 from comanda.enums import HandoffStatus
 from comanda.errors import ComandaError, InvalidInput, NotFound
-from comanda.i18n import t
+from comanda.i18n import catalogue, t
 from comanda.services import handoff, handoff_messages, staff
 from integrations.rasa_api import RasaApi
 
 MEDIA_URL = "/console/inbox/media/{}"
 TABS = ("waiting", "open", "mine", "resolved")
+
+
+@pass_context
+def reason_label(context: Any, reason: str) -> str:
+    """A ticket's reason in the member's language; a reason added later without a label shows as it is."""
+    key = f"console.inbox.reason.{reason}"
+    return t(key, context["lang"]) if key in catalogue() else reason
+
+
+templates.globals.update(reason_label=reason_label)
 
 
 def _filters(request: Request, visit: Visit) -> Tuple[Optional[str], str]:
