@@ -102,7 +102,7 @@ def mount(app: Sanic) -> None:
             notifications.abandon_interrupted(session)
         app.add_task(every(setting_int("COMANDA_PAYMENT_SWEEP_SECONDS"), sweep_once), name=TASKS[0])
         app.add_task(every(float(setting("COMANDA_NOTIFY_POLL_SECONDS")), dispatch_once), name=TASKS[1])
-        app.add_task(every(float(setting("COMANDA_HANDOFF_SWEEP_SECONDS")), handoffs.notify_once), name=TASKS[2])
+        app.add_task(every(float(setting("COMANDA_HANDOFF_SWEEP_SECONDS")), handoffs.sweep_once), name=TASKS[2])
         if setting("COMANDA_PAYMENT_PROVIDER") == sandbox.NAME:
             seconds = float(setting("COMANDA_SANDBOX_WEBHOOK_POLL_SECONDS"))
             app.add_task(every(seconds, deliver_sandbox_webhooks, SELF_POSTS), name=TASKS[3])

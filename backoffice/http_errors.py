@@ -17,6 +17,11 @@ HTTP_STATUS = {
     "not_payable": 409,
     "out_of_stock": 409,
     "config": 503,
+    "handoff_taken": 409,
+    "handoff_resolved": 409,
+    "window_closed": 409,
+    "media_unavailable": 502,
+    "rasa_unavailable": 503,
 }
 
 

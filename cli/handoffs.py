@@ -1,4 +1,5 @@
-"""`comanda handoffs`: see and close the conversations handed to a person, until the staff console does it.
+"""`comanda handoffs`: see and resolve the conversations handed to a person from the command line (staff
+use the console's inbox, /console/inbox, or the staff API, /api/handoffs).
 
 Resolving a ticket closes it (audited) and, when it was the conversation's last open one, resumes the bot
 for it through Rasa's HTTP API (``ConversationResumed``), so the next message is answered again.
@@ -50,8 +51,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"opened: {ticket.created_at.isoformat(timespec='seconds')} ({_age(ticket)} ago)")
         if ticket.unanswered_notice_at:
             print(f"customer told nobody had answered: {ticket.unanswered_notice_at.isoformat(timespec='seconds')}")
-        if ticket.closed_at:
-            print(f"closed: {ticket.closed_at.isoformat(timespec='seconds')} by {ticket.closed_by or '-'}")
+        if ticket.assigned_to:
+            owner = session.get(m.StaffUser, ticket.assigned_to)
+            print(f"assigned to: {owner.name} <{owner.email}>")
+        if ticket.resolved_at:
+            print(f"resolved: {ticket.resolved_at.isoformat(timespec='seconds')}")
         print(f"summary: {ticket.summary or '-'}")
     return 0
 
@@ -59,9 +63,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_resolve(args: argparse.Namespace) -> int:
     from comanda.db import transaction
     from comanda.services import handoff
+    from comanda.services.audit import Actor
     from integrations.rasa_api import RasaApi
 
-    actor = f"cli:{args.by}" if args.by else "cli"
+    actor = Actor(f"cli:{args.by}" if args.by else "cli")
     with transaction() as session:
         ticket = handoff.get_ticket(session, args.ticket)
         conversation_id = ticket.conversation_id
@@ -84,7 +89,7 @@ def add_handoffs_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("handoffs", help="conversations handed to a person: list, show, resolve")
     commands = p.add_subparsers(dest="handoffs_command", required=True, metavar="COMMAND")
 
-    q = commands.add_parser("list", help="open tickets, oldest first")
+    q = commands.add_parser("list", help="tickets waiting or open, oldest first")
     q.add_argument("--store", default="", help="one store (default: every store)")
     q.set_defaults(func=cmd_list)
 

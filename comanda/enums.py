@@ -336,9 +336,11 @@ class HandoffReason(StrEnum):
 
 
 class HandoffStatus(StrEnum):
+    """A ticket waits for a person, is open while one owns the chat (the bot is silent), then is resolved."""
+
+    WAITING = "waiting"
     OPEN = "open"
-    ASSIGNED = "assigned"
-    CLOSED = "closed"
+    RESOLVED = "resolved"
 
 
 class PurchaseOrderStatus(StrEnum):

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import declarative_base, relationship
 
 from comanda.clock import now
-from comanda.enums import LoginOutcome, SandboxWebhookStatus, SessionEndReason, StaffRole, check_in
+from comanda.enums import HandoffStatus, LoginOutcome, SandboxWebhookStatus, SessionEndReason, StaffRole, check_in
 from comanda.types import Coordinate, Money, Quantity, UTCDateTime
 
 NAMING_CONVENTION = {
@@ -105,6 +105,12 @@ class Store(Base):
     # The queue display colours an order's age: yellow from warn, red from late (minutes in the queue).
     queue_warn_minutes = Column(Integer, nullable=False, default=10, server_default="10")
     queue_late_minutes = Column(Integer, nullable=False, default=20, server_default="20")
+    # The inbox highlights a handoff ticket nobody took within this many minutes.
+    handoff_warn_minutes = Column(Integer, nullable=False, default=5, server_default="5")
+    # WhatsApp templates approved for the store's number: [{"name", "language", "body" with {{1}}…}] (catalog)
+    handoff_templates = Column(JSON, nullable=False, default=list)
+    # Staff's canned replies: [{"key", "es", "en"}] with {name}, {ticket}, {store} (catalog)
+    canned_replies = Column(JSON, nullable=False, default=list)
     active = Column(Boolean, nullable=False, default=True)
     created_at = _created()
 
@@ -814,13 +820,21 @@ class HandoffTicket(Base):
     conversation_id = Column(ForeignKey("conversations.id"), nullable=False, index=True)
     # requested | fallback | complaint | media | payment_flag | cancellation | return | privacy | invoice
     reason = Column(String(30), nullable=False)
-    status = Column(String(20), nullable=False, default="open")  # open | assigned | closed
-    assigned_to = Column(ForeignKey("staff_users.id"))
+    status = Column(String(20), nullable=False, default=HandoffStatus.WAITING.value)
+    assigned_to = Column(ForeignKey("staff_users.id"))  # who owns (owned) the chat: one person at most
     summary = Column(String(1000))
     created_at = _created()
+    updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now, index=True)  # live inbox pages
     unanswered_notice_at = Column(UTCDateTime)  # when the customer was told nobody had picked it up yet
-    closed_at = Column(UTCDateTime)
-    closed_by = Column(String(100))
+    # Reports: first response time = first_response_at - created_at; time to resolve = resolved_at - created_at.
+    claimed_at = Column(UTCDateTime)
+    first_response_at = Column(UTCDateTime)  # the first staff message that went to the customer
+    resolved_at = Column(UTCDateTime)
+    resolved_by = Column(ForeignKey("staff_users.id"))  # None: resolved from the command line
+    __table_args__ = (
+        check_in("status", HandoffStatus),
+        Index("ix_handoff_tickets_store_status", "store_id", "status"),
+    )
 
 
 # --- purchasing ----------------------------------------------------------------------------------
@@ -875,7 +889,7 @@ class InboundMessage(Base):
     lease_owner = Column(String(80))
     lease_until = Column(UTCDateTime)
     received_at = _created()
-    processed_at = Column(UTCDateTime)
+    processed_at = Column(UTCDateTime, index=True)  # the inbox's live pages watch it
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
         Index("ix_inbound_messages_status", "status"),
@@ -903,7 +917,7 @@ class OutboundMessage(Base):
     last_error = Column(String(1000))
     created_at = _created()
     sent_at = Column(UTCDateTime)
-    updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now)
+    updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now, index=True)
     __table_args__ = (Index("ix_outbound_messages_status_next", "status", "next_attempt_at"),)
 
 
@@ -971,3 +985,49 @@ class AuditEvent(Base):
     ip = Column(String(45))  # where a staff member acted from (None: the command line, the system)
     created_at = _created()
     __table_args__ = (Index("ix_audit_events_entity", "entity_type", "entity_id"),)
+
+
+# --- handoff inbox -------------------------------------------------------------------------------
+
+
+class HandoffReply(Base):
+    """A message staff sent in a handed-over chat: its outbox row carries the delivery status, and it is
+    appended to Rasa's tracker (a BotUttered with metadata from=staff) so the history is complete."""
+
+    __tablename__ = "handoff_replies"
+    id = _id()
+    ticket_id = Column(ForeignKey("handoff_tickets.id"), nullable=False, index=True)
+    staff_id = Column(ForeignKey("staff_users.id"), nullable=False)
+    outbound_message_id = Column(ForeignKey("outbound_messages.id"), nullable=False, unique=True)
+    text = Column(Text, nullable=False)  # what the customer reads (a template with its parameters filled in)
+    template = Column(String(100))  # the approved template's name, outside the 24-hour window
+    params = Column(JSON, nullable=False, default=list)
+    in_tracker = Column(Boolean, nullable=False, default=False)  # appended to Rasa's tracker yet
+    created_at = _created()
+
+
+class HandoffNote(Base):
+    """A private note on a ticket: staff see it, the customer never does."""
+
+    __tablename__ = "handoff_notes"
+    id = _id()
+    ticket_id = Column(ForeignKey("handoff_tickets.id"), nullable=False, index=True)
+    staff_id = Column(ForeignKey("staff_users.id"), nullable=False)
+    text = Column(String(2000), nullable=False)
+    created_at = _created()
+
+
+class CustomerMedia(Base):
+    """A photo, voice note or document a customer sent, downloaded once from the Graph API and kept, since
+    Meta's copy expires."""
+
+    __tablename__ = "customer_media"
+    id = _id()
+    inbound_message_id = Column(ForeignKey("inbound_messages.id"), nullable=False, unique=True)
+    media_id = Column(String(200), nullable=False)
+    mime_type = Column(String(100), nullable=False)
+    filename = Column(String(255))
+    sha256 = Column(String(64), nullable=False)
+    size = Column(Integer, nullable=False)
+    data = Column(LargeBinary, nullable=False)
+    created_at = _created()

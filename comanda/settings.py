@@ -462,6 +462,12 @@ _DEFINITIONS = [
         "1",
     ),
     Setting(
+        "COMANDA_MEDIA_MAX_BYTES",
+        "Largest file a customer sent that the inbox downloads from the Graph API and keeps.",
+        _const("16777216"),
+        "16777216 (16 MiB, WhatsApp's limit for audio and video)",
+    ),
+    Setting(
         "COMANDA_QUEUE_RECALL_MINUTES",
         "How long after a queue move it can be recalled (undone) from the display or the API.",
         _const("15"),

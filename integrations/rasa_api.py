@@ -1,5 +1,6 @@
-"""Rasa's HTTP API, as the back office and the command line speak to a conversation: events appended to its
-tracker (``ConversationResumed`` when staff resolve a handoff) and intents triggered in it.
+"""Rasa's HTTP API, as the back office and the command line speak to a conversation: its tracker read,
+events appended to it (``ConversationPaused`` when staff claim a chat, their messages, ``ConversationResumed``
+when they resolve it), responses said and intents triggered in it.
 
 The token goes in the query, as Rasa's token auth wants, and is never logged.
 """
@@ -21,6 +22,8 @@ SENDER_SAFE = ":+@.-_~"
 # Resumed, and listening: a message the customer sent while paused is in the tracker with no action after
 # it, and Rasa's rules only follow a user turn that comes after action_listen.
 RESUME = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
+LISTEN = [{"event": "action", "name": "action_listen"}]
+PAUSE = [{"event": "pause"}]
 
 
 class RasaUnavailable(ComandaError):
@@ -37,9 +40,33 @@ class RasaApi:
     def from_settings(cls) -> RasaApi:
         return cls(setting("COMANDA_RASA_URL"), setting("COMANDA_RASA_TOKEN"))
 
-    def append_events(self, conversation_id: str, events: List[Dict[str, Any]]) -> None:
-        """Events appended to the conversation's tracker; bot messages among them are sent to the customer."""
-        self._post(conversation_id, "tracker/events", events, execute_side_effects="true")
+    def append_events(self, conversation_id: str, events: List[Dict[str, Any]], send: bool = True) -> None:
+        """Events appended to the conversation's tracker; bot messages among them are sent to the customer
+        unless ``send`` is False (a staff message the outbox sends itself, recorded for the history)."""
+        self._post(conversation_id, "tracker/events", events, execute_side_effects="true" if send else "false")
+
+    def tracker(self, conversation_id: str) -> Dict[str, Any]:
+        """The conversation's whole tracker (every event, every session)."""
+        url = f"{self.url}/conversations/{quote(conversation_id, safe=SENDER_SAFE)}/tracker"
+        try:
+            answer = requests.get(url, params={"include_events": "ALL", "token": self.token}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise RasaUnavailable(f"Rasa is unreachable at {self.url} ({type(exc).__name__})") from None
+        if not answer.ok:
+            raise RasaUnavailable(f"Rasa answered {answer.status_code} to tracker: {answer.text[:300]}")
+        found = answer.json()
+        return found if isinstance(found, dict) else {}
+
+    def pause(self, conversation_id: str) -> None:
+        """The bot stays silent in this conversation whatever the customer writes (``ConversationPaused``)."""
+        self.append_events(conversation_id, PAUSE, send=False)
+
+    def resume_saying(self, conversation_id: str, response: str) -> None:
+        """Resume the bot and say a response of the domain (rendered by Rasa in the customer's language),
+        then listen: the customer's next message gets the bot's usual answer."""
+        self.append_events(conversation_id, [{"event": "resume"}], send=False)
+        self._post(conversation_id, "execute", {"name": response})
+        self.append_events(conversation_id, LISTEN, send=False)
 
     def trigger_intent(self, conversation_id: str, name: str, entities: Optional[Dict[str, Any]] = None) -> None:
         """The intent as if the customer had said it: Rasa runs its rule and the customer hears the answer."""

@@ -1,5 +1,6 @@
-"""The staff console (``/console``: login, the queue display, staff accounts) and the customers' board
-(``/board/<store>``), server-rendered with Jinja2 and a vendored htmx, live over server-sent events."""
+"""The staff console (``/console``: login, the handoff inbox, the queue display, staff accounts) and the
+customers' board (``/board/<store>``), server-rendered with Jinja2 and a vendored htmx, live over server-sent
+events."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from comanda.settings import setting_int
 
 
 def mount(app: Sanic) -> None:
-    from backoffice.console import board, live, pages, staff_pages  # noqa: F401 - staff_pages adds its routes to pages.bp
+    from backoffice.console import board, inbox, live, pages, staff_pages  # noqa: F401 - inbox, staff_pages add routes to pages.bp
     from backoffice.console.web import security_headers
 
     # Behind a load balancer, the client's address and HTTPS come from the proxies' X-Forwarded-* headers.

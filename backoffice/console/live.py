@@ -1,19 +1,23 @@
-"""Live pages over server-sent events, replica-safe: each back office polls the database for queue changes
-(every COMANDA_CONSOLE_POLL_SECONDS, one cheap query for the whole process, only while a page is open)
-and wakes its own open streams, which render again and send what changed. A move made on any replica is
-in the database, so every replica's displays see it within a poll; nothing lives only in one process.
+"""Live pages over server-sent events, replica-safe: each back office polls the database for changes
+(every COMANDA_CONSOLE_POLL_SECONDS, one cheap query per topic for the whole process, only while a page
+of that topic is open) and wakes its own open streams, which render again and send what changed. A change
+made on any replica is in the database, so every replica's pages see it within a poll; nothing lives only
+in one process.
 
-The change signature is the newest ``order_status_changes`` id and how many rows lie above a floor
-just under it: a transaction that took a lower id but committed later still changes the count, so it
-is not missed. Streams also send a comment every HEARTBEAT_SECONDS (proxies and Sanic's response timeout
-keep the connection open) and re-render then, to be safe.
+Topics: ``queue`` (the queue display and the board) and ``inbox`` (the handoff inbox and conversations).
+The queue's signature is the newest ``order_status_changes`` id and how many rows lie above a floor just
+under it: a transaction that took a lower id but committed later still changes the count, so it is not
+missed. The inbox's is the newest change time of tickets, staff replies' delivery and the customer's
+messages (indexed columns). Streams also send a comment every HEARTBEAT_SECONDS (proxies and Sanic's
+response timeout keep the connection open) and re-render then, to be safe: a change whose time sorts
+before one already seen still shows within a heartbeat.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
 
 from sanic import Sanic
 from sanic.request import Request
@@ -29,10 +33,11 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 15.0
 FLOOR_BELOW = 1000  # rows above (newest id - this) are counted in the signature
 MAX_STREAMS = 500  # per process: the public board is open to anyone
-TASK = "console_queue_watch"
+Signature = Tuple[Any, ...]
 
 
-def change_signature(floor: int) -> Tuple[int, int]:
+def queue_signature(previous: Signature) -> Signature:
+    floor = max(0, int(previous[0] or 0) - FLOOR_BELOW) if previous else 0
     with new_session() as session:
         count, newest = session.execute(
             select(func.count(), func.coalesce(func.max(m.OrderStatusChange.id), 0)).where(
@@ -42,13 +47,31 @@ def change_signature(floor: int) -> Tuple[int, int]:
     return newest, count
 
 
-class QueueWatcher:
-    """One per process: the open streams wait on it; it polls the database while any is open."""
+def inbox_signature(_previous: Signature) -> Signature:
+    with new_session() as session:
+        return tuple(
+            session.execute(
+                select(
+                    select(func.max(m.HandoffTicket.updated_at)).scalar_subquery(),
+                    select(func.max(m.OutboundMessage.updated_at)).scalar_subquery(),
+                    select(func.max(m.InboundMessage.id)).scalar_subquery(),
+                    select(func.max(m.InboundMessage.processed_at)).scalar_subquery(),
+                )
+            ).one()
+        )
 
-    def __init__(self) -> None:
+
+TOPICS: Dict[str, Callable[[Signature], Signature]] = {"queue": queue_signature, "inbox": inbox_signature}
+
+
+class Watcher:
+    """One per topic and process: the open streams wait on it; it polls the database while any is open."""
+
+    def __init__(self, signature: Callable[[Signature], Signature]) -> None:
         self.streams = 0
         self.closing = False
-        self._signature: Tuple[int, int] = (0, 0)
+        self._signature_of = signature
+        self._signature: Signature = ()
         self._changed = asyncio.Event()
 
     def _wake(self) -> None:
@@ -59,13 +82,12 @@ class QueueWatcher:
         while not self.closing:
             if self.streams:
                 try:
-                    floor = max(0, self._signature[0] - FLOOR_BELOW)
-                    signature = await in_thread(change_signature, floor)
+                    signature = await in_thread(self._signature_of, self._signature)
                     if signature != self._signature:
                         self._signature = signature
                         self._wake()
                 except Exception:  # noqa: BLE001 - the database may be away for a moment; displays keep their page
-                    log.exception("queue watch failed; trying again")
+                    log.exception("live watch failed; trying again")
             await asyncio.sleep(seconds)
 
     async def wait(self, timeout: float) -> bool:
@@ -82,21 +104,24 @@ class QueueWatcher:
         self._wake()
 
 
-def watcher(app: Sanic) -> QueueWatcher:
-    return app.ctx.queue_watcher
+def watcher(app: Sanic, topic: str) -> Watcher:
+    return app.ctx.live_watchers[topic]
 
 
 def mount(app: Sanic) -> None:
-    app.ctx.queue_watcher = QueueWatcher()
+    app.ctx.live_watchers = {topic: Watcher(signature) for topic, signature in TOPICS.items()}
 
     @app.after_server_start
     async def start_watch(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
-        app.add_task(watcher(app).run(float(setting("COMANDA_CONSOLE_POLL_SECONDS"))), name=TASK)
+        seconds = float(setting("COMANDA_CONSOLE_POLL_SECONDS"))
+        for topic in TOPICS:
+            app.add_task(watcher(app, topic).run(seconds), name=f"console_{topic}_watch")
 
     @app.before_server_stop
     async def stop_watch(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
-        watcher(app).close()  # open streams end now instead of holding the shutdown
-        await app.cancel_task(TASK, raise_exception=False)
+        for topic in TOPICS:
+            watcher(app, topic).close()  # open streams end now instead of holding the shutdown
+            await app.cancel_task(f"console_{topic}_watch", raise_exception=False)
 
 
 def event(name: str, data: str) -> str:
@@ -110,10 +135,11 @@ async def stream(
     name: str,
     render: Callable[[], str],
     still_allowed: Optional[Callable[[], Awaitable[bool]]] = None,
+    topic: str = "queue",
 ) -> Optional[HTTPResponse]:
-    """Send ``render()`` as event ``name`` now and whenever the queue changes, until the client leaves,
+    """Send ``render()`` as event ``name`` now and whenever ``topic`` changes, until the client leaves,
     ``still_allowed()`` (checked every heartbeat) says no — then a ``logout`` event — or the server stops."""
-    live = watcher(request.app)
+    live = watcher(request.app, topic)
     if live.streams >= MAX_STREAMS:
         from sanic import response
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache, wraps
 from pathlib import Path
 from typing import Any, Callable, Coroutine, Dict, List, Optional, Tuple
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from sanic import response
@@ -57,6 +59,12 @@ def _translate(context: Any, key: str, **params: Any) -> str:
     return t(key, context["lang"], **params)
 
 
+def _local_time(iso: str, tz_name: str) -> str:
+    """An ISO time as the business reads it: "14:05" today, "03/12 14:05" before."""
+    when = datetime.fromisoformat(iso).astimezone(ZoneInfo(tz_name))
+    return when.strftime("%H:%M" if when.date() == clock.local_date(tz_name) else "%d/%m %H:%M")
+
+
 def _minutes_seconds(seconds: float) -> str:
     whole = max(0, int(seconds))
     return f"{whole // 60}:{whole % 60:02d}"
@@ -66,7 +74,9 @@ templates = Environment(
     loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True), undefined=StrictUndefined
 )
 templates.globals.update(t=_translate, static=static_url, languages=LANGUAGES, roles=StaffRole)
-templates.filters.update(money=format_money, clock=_minutes_seconds, urlquote=lambda v: quote(str(v), safe=""))
+templates.filters.update(
+    money=format_money, clock=_minutes_seconds, local_time=_local_time, urlquote=lambda v: quote(str(v), safe="")
+)
 
 
 def render(name: str, **context: Any) -> str:
@@ -191,7 +201,7 @@ def login_redirect(request: Request) -> HTTPResponse:
 
 # The console's sections: path, the label's key, who sees it; a path of None is a page still to come.
 NAV: Tuple[Tuple[str, Optional[str], Tuple[StaffRole, ...]], ...] = (
-    ("inbox", None, tuple(StaffRole)),
+    ("inbox", "/console/inbox", tuple(StaffRole)),
     ("queue", "/console/queue", tuple(StaffRole)),
     ("returns", None, tuple(StaffRole)),
     ("review", None, (StaffRole.OWNER, StaffRole.MANAGER)),

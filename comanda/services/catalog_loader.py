@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from comanda import models as m
 from comanda.errors import InvalidInput
 from comanda.money import money
+from comanda.services.handoff_messages import handoff_settings
 
 T = TypeVar("T")
 
@@ -153,6 +154,7 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
                 "ticket_prefix": str(store.get("ticket_prefix") or store["id"][0]).upper(),
                 "queue_warn_minutes": int((store.get("queue") or {}).get("warn_minutes", 10)),
                 "queue_late_minutes": int((store.get("queue") or {}).get("late_minutes", 20)),
+                **handoff_settings(store["id"], store.get("handoff") or {}),
             },
         )
         for cp in delivery.get("postal_codes", []) if available else []:

@@ -295,7 +295,7 @@ def test_a_handoff_pauses_the_bot_and_each_kind_of_request_is_its_own_ticket(dem
     assert msg["response"] == "utter_privacy_by_staff" and events == [ConversationPaused()]
     run(ActionHandoff(), tracker(said("request_return", text="quiero devolver la playera")))
     run(ActionHandoff(), tracker(said("request_return", text="es talla M")))
-    assert tickets() == [("privacy", "open"), ("return", "open")]
+    assert tickets() == [("privacy", "waiting"), ("return", "waiting")]
     with new_session() as session:
         summaries = session.execute(select(m.HandoffTicket.summary).order_by(m.HandoffTicket.id)).scalars().all()
     assert summaries == ["borren mis datos", "quiero devolver la playera · es talla M"]
@@ -305,7 +305,7 @@ def test_a_handoff_in_a_form_stops_the_form(demo):
     _, events = run(ActionHandoff(), tracker(said("human_handoff"), loop="checkout_form"))
     assert events == [ActiveLoop(None), SlotSet("requested_slot", None), ConversationPaused()]
     _, events = run(ActionReceivedMedia(), tracker(said("received_media", entity("media_type", "image"))))
-    assert events == [ConversationPaused()] and ("media", "open") in tickets()
+    assert events == [ConversationPaused()] and ("media", "waiting") in tickets()
 
 
 def test_nobody_answered_in_time_the_customer_chooses(demo):
@@ -317,7 +317,7 @@ def test_nobody_answered_in_time_the_customer_chooses(demo):
     assert wait["response"] == "utter_handoff_keep_waiting" and events == [ConversationPaused()]
     with transaction() as session:
         for ticket in session.execute(select(m.HandoffTicket)).scalars():
-            ticket.status = "closed"
+            ticket.status = "resolved"
     assert run(ActionHandoffUnanswered(), tracker(said("EXTERNAL_handoff_unanswered")))[0] == []
     [closed], events = run(ActionHandoffKeepWaiting(), tracker(said("handoff_keep_waiting")))
     assert closed["response"] == "utter_handoff_closed_meanwhile" and events == []

@@ -79,7 +79,7 @@ def test_the_command_line_lists_shows_and_resolves_resuming_the_bot(demo, fake_r
     complaint = open_ticket(ANA, "complaint", "llegó frío")
     assert main(["handoffs", "list"]) == 0
     listed = capsys.readouterr().out
-    assert f"{privacy:<5} open      privacy" in listed and "1 h 15 min" in listed and listed.endswith("2 open\n")
+    assert f"{privacy:<5} waiting   privacy" in listed and "1 h 15 min" in listed and listed.endswith("2 open\n")
     assert main(["handoffs", "show", str(complaint)]) == 0
     shown = capsys.readouterr().out
     assert f"conversation: {ANA}" in shown and "summary: llegó frío" in shown
@@ -90,9 +90,11 @@ def test_the_command_line_lists_shows_and_resolves_resuming_the_bot(demo, fake_r
     assert fake_rasa.received == [{"conversation": ANA, "path": "tracker/events", "body": RESUME}]
     with new_session() as session:
         closed = session.get(m.HandoffTicket, privacy)
-        assert (closed.status, closed.closed_by) == ("closed", "cli:lupita")
-        audit = session.execute(select(m.AuditEvent.action).where(m.AuditEvent.entity_id == str(privacy))).scalar_one()
-        assert audit == "handoff.resolve"
+        assert (closed.status, closed.resolved_by) == ("resolved", None) and closed.resolved_at is not None
+        audit = session.execute(
+            select(m.AuditEvent.action, m.AuditEvent.actor).where(m.AuditEvent.entity_id == str(privacy))
+        ).one()
+        assert tuple(audit) == ("handoff.resolve", "cli:lupita")
 
 
 def test_resolving_with_rasa_down_says_how_to_finish(demo, fake_rasa, capsys):
@@ -101,5 +103,5 @@ def test_resolving_with_rasa_down_says_how_to_finish(demo, fake_rasa, capsys):
     assert main(["handoffs", "resolve", str(ticket)]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "run the same command again" in error and error.count("\n") == 1
-    assert main(["handoffs", "resolve", str(ticket)]) == 0  # closed already: resuming again is harmless
+    assert main(["handoffs", "resolve", str(ticket)]) == 0  # resolved already: resuming again is harmless
     assert main(["handoffs", "show", "999"]) == 2

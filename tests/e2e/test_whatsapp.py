@@ -345,7 +345,7 @@ def test_photos_get_an_answer_and_a_ticket_for_a_person(stack):
         ticket = session.execute(
             select(m.HandoffTicket).where(m.HandoffTicket.conversation_id == f"centro:whatsapp:+52{wa_id[3:]}")
         ).scalar_one()
-        assert ticket.reason == "media" and ticket.status == "open"
+        assert ticket.reason == "media" and ticket.status == "waiting"
 
 
 def test_a_shared_location_becomes_the_delivery_location(stack):

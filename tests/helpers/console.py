@@ -187,3 +187,25 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.1)
+
+
+def whatsapp_ticket(
+    wa_id: str = "5215511112222",
+    store: str = "centro",
+    name: str = "Ana López",
+    reason: str = "requested",
+    summary: str = "quiero hablar con una persona",
+    minutes_ago: int = 0,
+) -> Tuple[int, str]:
+    """A WhatsApp customer who wrote now and a ticket opened ``minutes_ago``: (ticket id, conversation id)."""
+    from datetime import timedelta
+
+    from comanda.services import handoff
+    from comanda.services.customers import find_or_create_customer, normalize_phone, touch_conversation
+
+    with transaction() as session:
+        customer = find_or_create_customer(session, normalize_phone(wa_id), None, name)
+        conversation = touch_conversation(session, store, customer, "whatsapp", wa_id)
+        ticket = handoff.open_ticket(session, conversation.id, reason, summary).ticket
+        ticket.created_at = clock.now() - timedelta(minutes=minutes_ago)
+        return ticket.id, conversation.id

@@ -1,5 +1,6 @@
 """A Rasa server's HTTP API as the back office and the command line call it: it records what reaches each
-conversation (events appended, intents triggered) and can refuse the next calls."""
+conversation (events appended, responses executed, intents triggered), serves each conversation's tracker
+from what was appended (plus ``events`` a test puts there), and can refuse the next calls."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ class FakeRasa:
     def __init__(self) -> None:
         self.received: List[Dict[str, Any]] = []  # {"conversation", "path": "tracker/events"|"trigger_intent", "body"}
         self.refuse = 0  # how many of the next calls get a 503
+        self.events: Dict[str, List[Dict[str, Any]]] = {}  # conversation → its tracker's events
+        self.queries: List[Dict[str, List[str]]] = []  # each accepted POST's query (without the token)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,8 +33,28 @@ class FakeRasa:
                 elif fake.refuse:
                     fake.refuse, status = fake.refuse - 1, 503
                 else:
-                    fake.received.append({"conversation": unquote(conversation), "path": "/".join(path), "body": body})
-                answer = json.dumps({"tracker": {}} if status == 200 else {"message": "no"}).encode()
+                    name, where = unquote(conversation), "/".join(path)
+                    fake.received.append({"conversation": name, "path": where, "body": body})
+                    fake.queries.append({k: v for k, v in query.items() if k != "token"})
+                    if where == "tracker/events":
+                        fake.events.setdefault(name, []).extend(body)
+                    elif where == "execute":
+                        fake.events.setdefault(name, []).append({"event": "bot", "text": body["name"], "timestamp": 0})
+                self._answer(status, {"tracker": {}} if status == 200 else {"message": "no"})
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                url = urlsplit(self.path)
+                _, _, conversation, *_ = url.path.split("/")
+                if parse_qs(url.query).get("token") != [TOKEN]:
+                    return self._answer(401, {"message": "no"})
+                if fake.refuse:
+                    fake.refuse -= 1
+                    return self._answer(503, {"message": "no"})
+                name = unquote(conversation)
+                self._answer(200, {"sender_id": name, "events": fake.events.get(name, [])})
+
+            def _answer(self, status: int, body: Any) -> None:
+                answer = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
