@@ -2,7 +2,7 @@
 who resolved it, staff replies, private notes, customer media, the store's inbox threshold, templates and
 canned replies
 
-Revision ID: 0112
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-05
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 import comanda.types
 
-revision = '0112'
+revision = '0012'
 down_revision = '0011'
 branch_labels = None
 depends_on = None
