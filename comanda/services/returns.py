@@ -91,6 +91,12 @@ class ReturnRefused(ComandaError):
         self.problem = problem
 
 
+class ReturnConflict(ReturnRefused):
+    """Someone moved the return first (approved, rejected, received it): this step no longer applies."""
+
+    code = "return_conflict"
+
+
 @dataclass(frozen=True)
 class ReturnRequest:
     order_id: int
@@ -357,7 +363,7 @@ def _move(
     ).rowcount
     session.refresh(returned)
     if not moved:
-        raise ReturnRefused(
+        raise ReturnConflict(
             ReturnProblem.STATUS,
             f"return {returned.id} is {returned.status}, not {'/'.join(from_statuses)}",
             status=returned.status,
@@ -732,6 +738,54 @@ def due_for_settlement(session: Session, limit: int = 20) -> List[int]:
         .limit(limit)
     )
     return list(session.execute(query).scalars())
+
+
+STEPS: Dict[str, Callable[..., None]] = {"approve": approve, "reject": reject, "receive": receive}
+
+
+def take_step(
+    return_id: int,
+    step: str,
+    actor: Actor,
+    provider_for: ProviderFor,
+    issuer: CfdiIssuer,
+    *args: Any,
+    store_ids: Optional[Sequence[str]] = None,
+) -> Settled:
+    """Staff's step (approve, reject with a reason, receive with a condition) on a return of their stores, in
+    a transaction of its own, then whatever money it makes due (for the console, the API and the CLI)."""
+    with transaction() as session:
+        STEPS[step](session, get_return(session, return_id, store_ids), actor, *args)
+    return settle(return_id, provider_for, issuer, actor.name)
+
+
+def refund_order(
+    order_id: int,
+    amount: object,
+    reason: str,
+    actor: Actor,
+    provider_for: ProviderFor,
+    key: str,
+    store_ids: Optional[Sequence[str]] = None,
+) -> m.Refund:
+    """Staff give money back on an order without goods coming back (cold food, a missing item): part or all
+    of it, with a reason, through the payment's provider (cash and SPEI: recorded as given by hand). ``key``
+    comes with the form, so submitting it twice refunds once."""
+    reason = " ".join((reason or "").split())[:300]
+    if not reason:
+        raise ReturnRefused(ReturnProblem.NOTHING, "a refund needs a reason")
+    with new_session() as session:
+        order = session.get(m.Order, order_id)
+        if order is None or (store_ids is not None and order.store_id not in store_ids):
+            raise NotFound(f"no order {order_id}", order_id=order_id)
+        payment = money_payment(session, order_id)
+        if payment is None:
+            raise ReturnRefused(ReturnProblem.NO_PAYMENT, f"order {order_id} has no payment to refund")
+        payment_id = payment.id
+    refund = payments.refund(provider_for, payment_id, amount, reason, actor.name, f"order-refund:{order_id}:{key}")
+    with transaction() as session:
+        record(session, actor, "order.refunded", "order", order_id, amount=str(refund.amount), reason=reason)
+    return refund
 
 
 # --- reading -----------------------------------------------------------------------------------------------------
