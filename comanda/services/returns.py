@@ -25,10 +25,11 @@ The life of a return::
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -62,6 +63,7 @@ from comanda.services.cfdi.documents import CfdiIssuer
 from comanda.services.cfdi.lifecycle import ISSUED
 from comanda.services.payment_provider import ProviderError
 from comanda.services.payments.common import MANUAL_PROVIDERS, MONEY_IN, ProviderFor, lock_order
+from comanda.services.products import fold
 
 log = logging.getLogger(__name__)
 
@@ -278,8 +280,8 @@ def request_return(
         amount=str(returned.refund_amount),
     )
     if conditions_met and returned.refund_amount <= business.auto_approve_refund_up_to:
+        # the customer hears it from whoever asked (the chat says so at once): no notification
         _move(session, returned, (ReturnStatus.REQUESTED,), ReturnStatus.APPROVED, "policy", auto_approved=True)
-        notifications.notify(session, order, NotificationEvent.RETURN_APPROVED, occurrence=returned.id)
     return returned
 
 
@@ -879,3 +881,124 @@ def credit_total(session: Session, business_id: str, customer_id: int) -> Decima
         )
     ).scalar()
     return round_money(Decimal(str(total)))
+
+
+# --- reading the customer's words --------------------------------------------------------------------------------
+
+_CONDITION_WORDS: Dict[str, Tuple[str, ...]] = {
+    ItemCondition.UNOPENED: (
+        "sin abrir",
+        "no la abri",
+        "no lo abri",
+        "no las abri",
+        "no los abri",
+        "cerrada",
+        "cerrado",
+        "cerradas",
+        "cerrados",
+        "sellada",
+        "sellado",
+        "unopened",
+        "sealed",
+        "didn't open",
+        "didnt open",
+        "never opened",
+    ),
+    ItemCondition.UNUSED: (
+        "sin usar",
+        "no la use",
+        "no lo use",
+        "no las use",
+        "no los use",
+        "nueva",
+        "nuevo",
+        "unused",
+        "didn't use",
+        "didnt use",
+        "never used",
+        "brand new",
+        "not used",
+    ),
+    ItemCondition.ANY: ("usada", "usado", "ya la use", "ya lo use", "used it", "i used"),
+}
+_REASON_WORDS: Dict[str, Tuple[str, ...]] = {
+    ReturnReason.DEFECTIVE: (
+        "roto",
+        "rota",
+        "defectuoso",
+        "defectuosa",
+        "estrellada",
+        "estrellado",
+        "no cierra",
+        "no sirve",
+        "broken",
+        "defective",
+        "cracked",
+        "doesn't seal",
+        "doesnt work",
+        "doesn't work",
+    ),
+    ReturnReason.WRONG_ITEM: (
+        "equivocado",
+        "equivocada",
+        "no es lo que pedi",
+        "wrong item",
+        "wrong one",
+        "not what i ordered",
+    ),
+    ReturnReason.NOT_AS_DESCRIBED: (
+        "no es como",
+        "diferente a la foto",
+        "manchada",
+        "manchado",
+        "not as described",
+        "stained",
+    ),
+    ReturnReason.CHANGED_MIND: (
+        "ya no la quiero",
+        "ya no lo quiero",
+        "cambie de opinion",
+        "changed my mind",
+        "don't want it",
+    ),
+}
+
+
+def read_condition(text: str) -> Optional[str]:
+    """The condition the customer's words state ("no la usé" → unused), if any."""
+    return _first(text, _CONDITION_WORDS)
+
+
+def read_reason(text: str) -> Optional[str]:
+    """The reason the customer's words give ("llegó rota" → defective), if any."""
+    return _first(text, _REASON_WORDS)
+
+
+def _first(text: str, table: Dict[str, Tuple[str, ...]]) -> Optional[str]:
+    padded = f" {fold(text or '')} "
+    for value, words in table.items():
+        if any(re.search(rf"(?<![a-z]){re.escape(fold(w))}(?![a-z])", padded) for w in words):
+            return str(value)
+    return None
+
+
+def mentioned(session: Session, text: str, candidates: Sequence[Returnable]) -> List[Returnable]:
+    """The returnable lines the customer's words name ("la taza", "the shirt"): by product name or synonym."""
+    padded = f" {fold(text or '')} "
+    found = []
+    for line in candidates:
+        product = session.get(m.OrderLine, line.order_line_id).product_id
+        names = [fold(s.text) for s in session.get(m.Product, product).synonyms]
+        names += [fold(session.get(m.Product, product).name_es), fold(session.get(m.Product, product).name_en)]
+        if any(name and re.search(rf"(?<![a-z]){re.escape(name)}(?![a-z])", padded) for name in names):
+            found.append(line)
+    return found
+
+
+TICKET = re.compile(r"\b([A-Za-z]{1,4}-\d{1,4})\b")
+
+
+def named_ticket(text: str) -> Optional[str]:
+    """A ticket the customer names ("C-042")."""
+    found = TICKET.search(text or "")
+    return found.group(1).upper() if found else None
