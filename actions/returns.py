@@ -21,7 +21,7 @@ from comanda.db import savepoint
 from comanda.enums import Fulfilment, ItemCondition, ReturnOutcome, ReturnProblem, ReturnReason, ReturnStatus
 from comanda.i18n import t
 from comanda.money import format_money
-from comanda.services import orders, returns
+from comanda.services import orders, returns, store_credit
 from comanda.services.answers import AnswerKind, read_choice
 from comanda.services.cfdi.links import invoice_document_messages
 from comanda.services.products import fold
@@ -476,7 +476,7 @@ def announce_return(turn: Turn, order_id: Any, event: str) -> None:
         method = t(f"return.method.{payment.method if payment else 'card'}", lang)
         turn.say("utter_order_return_refunded", **common, amount=amount, method=method)
     elif event == "return_credited":
-        balance = returns.credit_total(turn.session, order.business_id, returned.customer_id)
+        balance = store_credit.balance(turn.session, order.business_id, returned.customer_id)
         turn.say("utter_order_return_credited", **common, amount=amount, balance=format_money(balance))
     elif event == "return_exchanged":
         new = turn.session.get(m.Order, returned.exchange_order_id)

@@ -155,6 +155,7 @@ class PaymentMethod(StrEnum):
     OXXO = "oxxo"
     SPEI = "spei"
     CASH = "cash"
+    STORE_CREDIT = "store_credit"  # the customer's saldo a favor covers the order (comanda.services.store_credit)
 
 
 class PaymentProviderName(StrEnum):
@@ -163,6 +164,7 @@ class PaymentProviderName(StrEnum):
     MERCADOPAGO = "mercadopago"
     SPEI = "spei"
     CASH = "cash"
+    STORE_CREDIT = "store_credit"
 
 
 class PaymentStatus(StrEnum):

@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from comanda import clock
@@ -45,6 +45,7 @@ from comanda.enums import (
     OrderPaymentStatus,
     OrderStatus,
     PaymentMethod,
+    PaymentProviderName,
     ReceivedCondition,
     RefundMoment,
     RefundStatus,
@@ -265,8 +266,12 @@ def request_return(
     returned.refund_amount = sum((line.amount for line in returned.lines), Decimal(0))
     if outcome == ReturnOutcome.EXCHANGE:
         _hold_replacement(session, order, returned, wanted.replacement_sku)
-    elif outcome == ReturnOutcome.REFUND and money_payment(session, order.id) is None:
-        raise ReturnRefused(ReturnProblem.NO_PAYMENT, f"order {order.id} has no payment to refund")
+    elif outcome == ReturnOutcome.REFUND:
+        payment = money_payment(session, order.id)
+        if payment is None:
+            raise ReturnRefused(ReturnProblem.NO_PAYMENT, f"order {order.id} has no payment to refund")
+        if payment.provider == PaymentProviderName.STORE_CREDIT:  # the money goes back where it came from
+            returned.outcome = ReturnOutcome.CREDIT
     session.add(returned)
     session.flush()
     business = session.get(m.Business, order.business_id)
@@ -871,16 +876,6 @@ def settle_each(ids: Sequence[int], settle_one: Callable[[int], Settled]) -> int
         except ComandaError as failed:
             log.warning("return %s not settled: %s", return_id, failed.message)
     return done
-
-
-def credit_total(session: Session, business_id: str, customer_id: int) -> Decimal:
-    """The customer's store-credit balance at the business: the sum of its ledger."""
-    total = session.execute(
-        select(func.coalesce(func.sum(m.StoreCreditMovement.amount), 0)).where(
-            m.StoreCreditMovement.business_id == business_id, m.StoreCreditMovement.customer_id == customer_id
-        )
-    ).scalar()
-    return round_money(Decimal(str(total)))
 
 
 # --- reading the customer's words --------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def test_the_console_page_approves_rejects_receives_and_refunds_an_order(people,
 
     assert client.post(f"/console/returns/{termos}/approve", htmx=False).status_code == 200
     done = client.post(f"/console/returns/{termos}/receive", {"condition": "damaged"}, htmx=False)
-    assert "Devolución #%d reembolsada" % termos in done.text
+    assert f"Devolución #{termos} reembolsada" in done.text
     refused = client.post(f"/console/returns/{mug}/reject", {"reason": " "}, htmx=False)
     assert refused.status_code == 400 and status(mug) == "requested"
     client.post(f"/console/returns/{mug}/reject", {"reason": "Tiene marcas de uso"}, htmx=False)

@@ -14,7 +14,7 @@ from comanda import models as m
 from comanda.clock import set_clock
 from comanda.db import new_session, transaction
 from comanda.enums import ReturnProblem
-from comanda.services import payments, returns
+from comanda.services import payments, returns, store_credit
 from comanda.services.cfdi.global_invoices import issue_global_invoice
 from comanda.services.cfdi.invoicing import issue_invoice
 from comanda.services.payment_provider import ProviderEvent, RefundUpdate
@@ -247,7 +247,7 @@ def test_store_credit_is_a_ledger_that_sums_to_the_balance(shop):
     assert settle(return_id).status == "credited"
     with new_session() as session:
         returned = returns.get_return(session, return_id)
-        balance = returns.credit_total(session, "cafe-esquina", returned.customer_id)
+        balance = store_credit.balance(session, "cafe-esquina", returned.customer_id)
         rows = session.execute(select(m.StoreCreditMovement.kind, m.StoreCreditMovement.amount)).all()
     assert balance == Decimal("150.00") and rows == [("return", Decimal("150.00"))]
     assert refunds() == [] and notices()[-1] == "return_credited"
@@ -262,7 +262,12 @@ def test_an_exchange_holds_the_replacement_and_sells_it_as_a_new_order(shop):
     assert settle(return_id).status == "exchanged"
     with new_session() as session:
         new = session.get(m.Order, returns.get_return(session, return_id).exchange_order_id)
-        assert (new.status, new.payment_status, new.total, new.ticket_code) == ("received", "paid", Decimal("250.00"), "C-002")
+        assert (new.status, new.payment_status, new.total, new.ticket_code) == (
+            "received",
+            "paid",
+            Decimal("250.00"),
+            "C-002",
+        )
         assert [line.sku for line in new.lines] == ["PLAYERA-G-NEGRO"]
     assert refunds() == []
     assert_ledger_balanced()
@@ -271,13 +276,21 @@ def test_an_exchange_holds_the_replacement_and_sells_it_as_a_new_order(shop):
 def test_an_exchange_whose_replacement_is_out_of_stock_is_refused_and_takes_nothing(shop):
     order_id = sold("PLAYERA-M-NEGRO")
     with transaction() as session:
-        item = session.execute(select(m.ProductVariant.stock_item_id).where(m.ProductVariant.sku == "PLAYERA-G-BLANCO")).scalar()
+        item = session.execute(
+            select(m.ProductVariant.stock_item_id).where(m.ProductVariant.sku == "PLAYERA-G-BLANCO")
+        ).scalar()
         level = session.get(m.StockLevel, ("centro", item))
-        session.add(m.StockMovement(store_id="centro", stock_item_id=item, reason="adjustment", on_hand_delta=-level.on_hand))
+        session.add(
+            m.StockMovement(store_id="centro", stock_item_id=item, reason="adjustment", on_hand_delta=-level.on_hand)
+        )
         level.on_hand = 0
-    problem = refused(ask, order_id, outcome="exchange", replacement_sku="PLAYERA-G-BLANCO", declared_condition="unused")
+    problem = refused(
+        ask, order_id, outcome="exchange", replacement_sku="PLAYERA-G-BLANCO", declared_condition="unused"
+    )
     assert problem.problem == ReturnProblem.REPLACEMENT_OUT_OF_STOCK
-    assert refused(ask, order_id, outcome="exchange", replacement_sku="TERMO").problem == ReturnProblem.REPLACEMENT_PRICE
+    assert (
+        refused(ask, order_id, outcome="exchange", replacement_sku="TERMO").problem == ReturnProblem.REPLACEMENT_PRICE
+    )
     assert ask(order_id, declared_condition="unused")  # the units were not taken by the refused ones
     assert_ledger_balanced()
 
@@ -315,3 +328,35 @@ def test_a_sale_in_a_global_invoice_is_credited_against_the_global_invoice(shop)
     assert note.related_uuid == global_invoice.uuid and note.relation_type == "01"
     assert attributes(note.xml, ".")[0]["FormaPago"] == "17"  # settled as store credit
     assert attributes(note.xml, f"{CFDI}InformacionGlobal")
+
+
+def test_store_credit_is_offered_at_the_next_checkout_pays_the_order_and_the_ledger_sums(shop):
+    from comanda.services import carts, orders
+    from comanda.services.checkout import CheckoutDetails, CheckoutProblem
+    from tests.helpers.payments import ANA
+
+    return_id = ask(sold("TERMO"), outcome="credit", declared_condition="unused")  # $320 of credit
+    staff_step(return_id, "receive", "good")
+    settle(return_id)
+    with transaction() as session:
+        carts.add_items(session, carts.open_cart(session, ANA), [carts.Wanted("TAZA", 3)], "es")  # $450: too much
+    with pytest.raises(CheckoutProblem), transaction() as session:
+        orders.place_order(session, ANA, CheckoutDetails("pickup", "Ana", "store_credit"), actor="test")
+    with transaction() as session:
+        cart = carts.open_cart(session, ANA)
+        cart.lines[0].quantity = 2  # $300: covered
+    with transaction() as session:
+        order = orders.place_order(session, ANA, CheckoutDetails("pickup", "Ana", "store_credit"), actor="test")
+        assert (order.status, order.payment_status, order.ticket_code) == ("received", "paid", "C-002")
+        customer = order.customer_id
+        paid_with = session.execute(
+            select(m.Payment.provider, m.Payment.amount).where(m.Payment.order_id == order.id)
+        ).all()
+    assert paid_with == [("store_credit", Decimal("300.00"))]
+    with new_session() as session:
+        ledger = session.execute(
+            select(m.StoreCreditMovement.kind, m.StoreCreditMovement.amount).order_by(m.StoreCreditMovement.id)
+        ).all()
+        assert store_credit.balance(session, "cafe-esquina", customer) == Decimal("20.00")
+    assert ledger == [("return", Decimal("320.00")), ("checkout", Decimal("-300.00"))]
+    assert_ledger_balanced()
