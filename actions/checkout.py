@@ -210,7 +210,9 @@ class ActionAskPaymentMethod(ComandaAction):
                 {
                     "title": t(f"payment_method.short.{code}", lang),
                     "payload": f'/inform{{"payment_method":"{code}"}}',
-                    "description": t(f"payment_method.{code}", lang, balance=format_money(credit_balance(turn) or 0)),
+                    "description": t(
+                        f"payment_method.{code}", lang, balance=format_money(credit_balance(turn) or Decimal(0))
+                    ),
                 }
                 for code in checkout.payment_choices(turn.store, turn.slot("fulfilment")) + credit_choice(turn)
             ],

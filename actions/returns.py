@@ -178,11 +178,11 @@ class ActionStartReturn(ComandaAction):
             .order_by(m.Order.id.desc())
             .limit(1)
         ).scalar_one_or_none()
-        problems = [returns.line_problem(turn.session, latest, line) for line in latest.lines] if latest else []
-        named = [p for p in problems if p is not None and fold(str(p.params.get("description"))) in fold(turn.text)]
-        problem = (named or [p for p in problems if p is not None] or [None])[0]
-        if problem is not None:
-            say_problem(turn, problem)
+        found = [returns.line_problem(turn.session, latest, line) for line in latest.lines] if latest else []
+        problems = [p for p in found if p is not None]
+        named = [p for p in problems if fold(str(p.params.get("description"))) in fold(turn.text)]
+        if named or problems:
+            say_problem(turn, (named or problems)[0])
         else:
             turn.say("utter_return_nothing", store_name=turn.store.name, days=turn.store.business.return_window_days)
 
@@ -453,7 +453,7 @@ def announce_return(turn: Turn, order_id: Any, event: str) -> None:
     """A return_* event of one of the conversation's own orders, said in the customer's language."""
     order = orders.own_order(turn.session, turn.conversation_id, order_id)
     returned = returns.latest_for_order(turn.session, order.id) if order is not None else None
-    if returned is None:
+    if order is None or returned is None:
         return
     lang, amount = turn.language, format_money(returned.refund_amount)
     common = {"return_id": returned.id, "order": orders.order_number(order), "items": items_of(returned)}
