@@ -38,10 +38,11 @@ SECTIONS = (
 def card(session: Session, returned: m.Return) -> Dict[str, Any]:
     data = returns.as_json(session, returned)
     customer = session.get(m.Customer, returned.customer_id)
+    order = session.get(m.Order, returned.order_id)
     minutes = int((clock.now() - returned.created_at).total_seconds() // 60)
     return {
         **data,
-        "customer": (customer.name or customer.phone or "").split(" ")[0] if customer else "",
+        "customer": (order.customer_name or customer.name or customer.phone or "").split(" ")[0],
         "age": f"{minutes // 1440} d"
         if minutes >= 1440
         else f"{minutes // 60} h"
