@@ -11,7 +11,7 @@ from sqlalchemy import select
 from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.enums import OrderStatus
-from comanda.services import orders, returns
+from comanda.services import orders, payments, returns
 from comanda.services.audit import Actor
 from comanda.services.payment_provider import ProviderError, ProviderRefund
 from integrations.cfdi.local import LocalIssuer
@@ -31,6 +31,7 @@ def sold(sku: str = "TAZA", quantity: int = 1, conversation: str = ANA, method: 
         order = session.get(m.Order, order_id)
         for status in (OrderStatus.READY, OrderStatus.PICKED_UP):
             orders.set_status(session, order, status, "test")
+        payments.collect_cash(session, order, "test")  # cash is paid at the hand-over (nothing for other methods)
     return order_id
 
 
