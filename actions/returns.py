@@ -62,6 +62,17 @@ def product_of(turn: Turn, line: returns.Returnable) -> m.Product:
     return turn.session.get(m.Product, turn.session.get(m.OrderLine, line.order_line_id).product_id)
 
 
+def item_name(turn: Turn, line: returns.Returnable) -> str:
+    """The line as the customer reads it: the product's name in their language, with its variant."""
+    sold = turn.session.get(m.OrderLine, line.order_line_id)
+    product = turn.session.get(m.Product, sold.product_id)
+    variant = turn.session.get(m.ProductVariant, sold.variant_id) if sold.variant_id else None
+    if variant is None:
+        return product.name(turn.language)
+    labels = [_axis_label(product, axis, value, turn.language) for axis, value in variant.attributes.items()]
+    return f"{product.name(turn.language)} ({', '.join(labels)})"
+
+
 def replacements(turn: Turn, line: returns.Returnable) -> List[Dict[str, str]]:
     """What an exchange may take instead: the product's other variants, or other returnable products, at the
     same price and in stock here."""
@@ -286,7 +297,7 @@ class ActionAskReturnLine(ComandaAction):
             "utter_ask_return_line",
             buttons=[
                 {
-                    "title": c.description[:24],
+                    "title": item_name(turn, c)[:24],
                     "description": t(
                         "return.option",
                         turn.language,
@@ -309,7 +320,7 @@ class ActionAskReturnQuantity(ComandaAction):
         line = chosen(turn)
         if line is None:
             return [SlotSet("return_line", None)]
-        return turn.say("utter_ask_return_quantity", item=line.description, left=line.units_left)
+        return turn.say("utter_ask_return_quantity", item=item_name(turn, line), left=line.units_left)
 
 
 class ActionAskReturnOutcome(ComandaAction):
@@ -365,7 +376,7 @@ class ActionAskReturnConfirmed(ComandaAction):
         units = int(turn.slot("return_quantity") or 1)
         return turn.say(
             "utter_ask_return_confirmed",
-            items=f"{units} × {line.description}",
+            items=f"{units} × {item_name(turn, line)}",
             order=line.order,
             reason=t(f"return.reason.{turn.slot('return_reason') or 'other'}", turn.language),
             outcome=outcome_text(

@@ -23,6 +23,7 @@ from comanda.enums import ReturnStatus
 from comanda.errors import ComandaError, NotFound
 from comanda.i18n import t
 from comanda.services import returns, staff
+from comanda.services.payments.common import MANUAL_PROVIDERS
 from integrations.cfdi import issuer
 from integrations.payments import payment_provider
 
@@ -60,7 +61,7 @@ def _manual(session: Session, returned: m.Return) -> bool:
         returned.outcome == "refund"
         and returned.status == ReturnStatus.RECEIVED
         and payment is not None
-        and payment.provider in ("cash", "spei")
+        and payment.provider in MANUAL_PROVIDERS
     )
 
 

@@ -426,20 +426,24 @@ def reject(session: Session, returned: m.Return, actor: Actor, reason: str) -> N
 
 
 def receive(session: Session, returned: m.Return, actor: Actor, condition: str) -> None:
-    """The goods are at the counter: good units go back on the shelf, damaged ones are written off."""
+    """The goods are at the counter: good units go back on the shelf, damaged ones are written off. Where the
+    business gave the money back on approval, a refunded or credited return is received too (its status stays)."""
     found = ReceivedCondition.parse(condition)
     if found is None:
         raise ReturnRefused(ReturnProblem.NOTHING, f"condition must be good or damaged, not {condition!r}")
-    _move(
-        session,
-        returned,
-        (ReturnStatus.APPROVED,),
-        ReturnStatus.RECEIVED,
-        actor.name,
-        received_condition=found,
-        received_by=actor.name,
-        received_at=clock.now(),
-    )
+    received = {"received_condition": found, "received_by": actor.name, "received_at": clock.now()}
+    if returned.status in (ReturnStatus.REFUNDED, ReturnStatus.CREDITED) and returned.received_at is None:
+        settled = session.execute(
+            update(RETURNS).where(RETURNS.c.id == returned.id, RETURNS.c.received_at.is_(None)).values(**received)
+        ).rowcount
+        session.refresh(returned)
+        if not settled:
+            raise ReturnConflict(
+                ReturnProblem.STATUS, f"return {returned.id} was received already", status=returned.status
+            )
+        record(session, actor, "return.received", "return", returned.id, received_condition=str(found))
+    else:
+        _move(session, returned, (ReturnStatus.APPROVED,), ReturnStatus.RECEIVED, actor.name, **received)
     damaged = found == ReceivedCondition.DAMAGED
     for item in returned.lines:
         line = item.order_line

@@ -113,3 +113,23 @@ def test_above_the_limit_it_waits_and_every_later_step_is_announced_in_english(d
     assert "We've refunded $640.00 (to your card)" in heard[2]
     status, _ = run(ActionOrderStatus(), tracker(said("order_status"), {"language": "en"}, sender=ANA))
     assert any("refunded ($640.00)" in text_of(m) for m in status)
+
+
+def test_store_credit_is_offered_at_checkout_when_it_covers_the_cart(demo):
+    from actions.cart import ActionAddItems
+    from actions.checkout import ActionAskPaymentMethod, ValidateCheckoutForm
+    from tests.helpers.actions import line as order_line
+    from tests.helpers.returns import ask
+
+    return_id = ask(sold("TERMO"), outcome="credit", declared_condition="unused")  # $320 of credit
+    staff_step(return_id, "receive", "good")
+    settle(return_id)
+    run(ActionAddItems(), tracker(said("add_items", order_line("TAZA", 2))))  # $300
+    [question], _ = run(ActionAskPaymentMethod(), tracker(said("inform"), {"fulfilment": "pickup"}))
+    offered = {b["title"]: b["description"] for b in question["buttons"]}
+    assert offered["Saldo a favor"] == "tu saldo a favor ($320.00)"
+    chosen = answer(ValidateCheckoutForm(), "payment_method", "store_credit", {"fulfilment": "pickup"})[0]
+    assert chosen == {"payment_method": "store_credit"}
+    run(ActionAddItems(), tracker(said("add_items", order_line("TAZA", 1))))  # $450 now: not covered
+    [question], _ = run(ActionAskPaymentMethod(), tracker(said("inform"), {"fulfilment": "pickup"}))
+    assert "Saldo a favor" not in [b["title"] for b in question["buttons"]]

@@ -360,3 +360,16 @@ def test_store_credit_is_offered_at_the_next_checkout_pays_the_order_and_the_led
         assert store_credit.balance(session, "cafe-esquina", customer) == Decimal("20.00")
     assert ledger == [("return", Decimal("320.00")), ("checkout", Decimal("-300.00"))]
     assert_ledger_balanced()
+
+
+def test_where_the_business_refunds_on_approval_the_goods_are_still_received_afterwards(shop):
+    set_policy(return_refund_on="approved")
+    return_id = ask(sold("TAZA"), declared_condition="unused")
+    on_shelf = available("TAZA")
+    assert settle(return_id).status == "refunded"  # on approval, before the mug is back
+    staff_step(return_id, "receive", "good")
+    assert status(return_id) == "refunded" and available("TAZA") == on_shelf + 1
+    assert refused(staff_step, return_id, "receive", "good").problem == ReturnProblem.STATUS
+    with new_session() as session:
+        assert returns.due_for_settlement(session) == []
+    assert_ledger_balanced()
