@@ -24,7 +24,7 @@ def staff(stack, method: str, path: str, **kwargs: Any) -> requests.Response:
 
 
 def buy_and_pick_up(
-    stack, wa_id: str, order: str, done: str, pickup: str, card: str, confirm: str, paid: str
+    stack, wa_id: str, order: str, done: str, pickup: str, card: str, confirm: str, paid: str, thanks: str
 ) -> m.Order:
     say_and_wait(stack, wa_id, order, new=3, name="Xenon")  # added, the cart, anything else?
     [question] = say_and_wait(stack, wa_id, done)
@@ -37,6 +37,7 @@ def buy_and_pick_up(
     bought = order_of(wa_id)
     for status in ("ready", "picked_up"):
         assert move(stack, bought.id, status).status_code == 200
+    last_reply(stack, wa_id, thanks)  # the hand-over's news is in before the customer writes again
     return bought
 
 
@@ -67,7 +68,15 @@ def documents_after(stack, wa_id: str, containing: str) -> List[Dict[str, Any]]:
 def test_a_mug_bought_invoiced_and_returned_in_spanish_comes_back_refunded_with_its_credit_note(stack):
     wa_id = new_wa_id()
     bought = buy_and_pick_up(
-        stack, wa_id, "me das una taza porfa", "es todo", "Paso a recoger", "Tarjeta", "Confirmar", "¡Pagado!"
+        stack,
+        wa_id,
+        "me das una taza porfa",
+        "es todo",
+        "Paso a recoger",
+        "Tarjeta",
+        "Confirmar",
+        "¡Pagado!",
+        "Gracias por",
     )
     invoice(stack, wa_id)
     on_hand = float(stock("TAZA", stack.env)["on_hand"])
@@ -107,7 +116,15 @@ def test_a_mug_bought_invoiced_and_returned_in_spanish_comes_back_refunded_with_
 def test_in_english_a_tumbler_pair_above_the_limit_waits_for_a_person(stack):
     wa_id = new_wa_id()
     buy_and_pick_up(
-        stack, wa_id, "hi, 2 tumblers please", "that's all", "I'll pick it up", "Card", "Place order", "Paid!"
+        stack,
+        wa_id,
+        "hi, 2 tumblers please",
+        "that's all",
+        "I'll pick it up",
+        "Card",
+        "Place order",
+        "Paid!",
+        "Thanks for",
     )
     [reason] = say_and_wait(stack, wa_id, "i want to return the tumblers, they're unused")
     assert "How many" in texts([reason])[0]
