@@ -128,7 +128,9 @@ def test_in_english_a_tumbler_pair_above_the_limit_waits_for_a_person(stack):
     )
     [reason] = say_and_wait(stack, wa_id, "i want to return the tumblers, they're unused")
     assert "How many" in texts([reason])[0]
-    [why] = say_and_wait(stack, wa_id, "2")
+    replies = say_and_wait(stack, wa_id, "2")
+    assert "Why are you returning it?" in texts(replies)[-1], texts(bot_messages(stack, wa_id))[-4:]
+    why = replies[-1]
     [outcome] = tap_and_wait(stack, wa_id, why, "Defective")
     [summary] = tap_and_wait(stack, wa_id, outcome, "Refund")
     [waiting] = tap_and_wait(stack, wa_id, summary, "Yes, register it")
