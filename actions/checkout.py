@@ -8,6 +8,7 @@ form asks again afterwards; nothing is lost.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
@@ -25,7 +26,7 @@ from comanda.enums import Fulfilment, PaymentMethod
 from comanda.errors import OutOfStock
 from comanda.i18n import join_words, t
 from comanda.money import format_money
-from comanda.services import answers, carts, checkout, orders
+from comanda.services import answers, carts, checkout, orders, store_credit
 from comanda.services.answers import AnswerKind
 from comanda.services.checkout import CheckoutDetails, CheckoutProblem
 
@@ -178,7 +179,8 @@ class ValidateCheckoutForm(ComandaFormValidation):
     ) -> Dict[str, Any]:
         turn = self.turn
         method = value if value in checkout.PAYMENT_METHODS else answers.read_payment_method(str(value))
-        if method not in checkout.payment_choices(turn.store, turn.slot("fulfilment")):
+        offered = checkout.payment_choices(turn.store, turn.slot("fulfilment")) + credit_choice(turn)
+        if method not in offered:
             turn.say("utter_invalid_payment_method")
             return {"payment_method": None}
         return {"payment_method": method}
@@ -208,11 +210,26 @@ class ActionAskPaymentMethod(ComandaAction):
                 {
                     "title": t(f"payment_method.short.{code}", lang),
                     "payload": f'/inform{{"payment_method":"{code}"}}',
-                    "description": t(f"payment_method.{code}", lang),
+                    "description": t(
+                        f"payment_method.{code}", lang, balance=format_money(credit_balance(turn) or Decimal(0))
+                    ),
                 }
-                for code in checkout.payment_choices(turn.store, turn.slot("fulfilment"))
+                for code in checkout.payment_choices(turn.store, turn.slot("fulfilment")) + credit_choice(turn)
             ],
         )
+
+
+def credit_balance(turn: Turn) -> Optional[Decimal]:
+    """The customer's store credit when it covers this cart's total (then it is offered as a way to pay)."""
+    cart = turn.cart
+    if cart is None or not cart.lines:
+        return None
+    total = checkout.quote(turn.session, turn.store, cart, turn.slot("fulfilment"), turn.language).total
+    return store_credit.covering(turn.session, turn.store.business_id, cart.customer_id, total)
+
+
+def credit_choice(turn: Turn) -> List[str]:
+    return [PaymentMethod.STORE_CREDIT] if credit_balance(turn) is not None else []
 
 
 class ActionAskOrderConfirmed(ComandaAction):
@@ -296,8 +313,15 @@ class ActionPlaceOrder(ComandaAction):
 
 
 def announce_placed(turn: Turn, order: Any) -> None:
-    """Cash on pickup: the ticket; anything else: how to pay."""
-    if order.payment_method == PaymentMethod.CASH:
+    """Cash on pickup: the ticket; store credit: paid, the ticket; anything else: how to pay."""
+    if order.payment_method == PaymentMethod.STORE_CREDIT:
+        turn.say(
+            "utter_order_paid_with_credit",
+            order=orders.order_number(order),
+            total=format_money(order.total),
+            balance=format_money(store_credit.balance(turn.session, order.business_id, order.customer_id)),
+        )
+    elif order.payment_method == PaymentMethod.CASH:
         turn.say(
             "utter_order_received_cash",
             order=orders.order_number(order),

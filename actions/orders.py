@@ -7,6 +7,7 @@ from typing import List
 from rasa_sdk.events import EventType
 
 from actions.base import ComandaAction, Turn
+from actions.returns import say_return_statuses
 from actions.support import hand_over
 from comanda.enums import HandoffReason
 from comanda.i18n import t
@@ -21,13 +22,15 @@ class ActionOrderStatus(ComandaAction):
     def act(self, turn: Turn) -> List[EventType]:
         order = orders.latest_order(turn.session, turn.conversation_id)
         if order is None:
-            return turn.say("utter_no_orders")
-        return turn.say(
+            return [] if say_return_statuses(turn) else turn.say("utter_no_orders")
+        turn.say(
             "utter_order_status",
             order=orders.order_number(order),
             total=format_money(order.total),
             status=t(f"order_status.{order.status}", turn.language),
         )
+        say_return_statuses(turn)  # "¿ya me devolvieron mi dinero?": returns are asked about here too
+        return []
 
 
 class ActionCancelOrder(ComandaAction):

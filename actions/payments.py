@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from rasa_sdk.events import ConversationPaused, EventType
 
 from actions.base import ComandaAction, Turn
+from actions.returns import announce_return
 from comanda import models as m
 from comanda.db import savepoint
 from comanda.errors import ComandaError, OutOfStock
@@ -82,6 +83,9 @@ class ActionAnnounceOrderUpdate(ComandaAction):
 
     def act(self, turn: Turn) -> List[EventType]:
         event = turn.entity("event")
+        if str(event).startswith("return_"):
+            announce_return(turn, turn.entity("order_id"), str(event))
+            return []
         news = announcement(turn.session, turn.conversation_id, turn.entity("order_id"), event)
         if news is None:
             return []

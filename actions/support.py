@@ -1,5 +1,6 @@
-"""Handing the conversation to a person: on request, on a complaint, for what the bot does not do yet
-(returns, privacy requests), and when the bot failed to understand too many times in a row.
+"""Handing the conversation to a person: on request, on a complaint (with the latest order named for
+staff), for what the bot does not do yet (privacy requests), and when the bot failed to understand too many
+times in a row.
 
 A handoff opens a ticket for its kind of request and pauses the bot for the conversation (Rasa's
 ``ConversationPaused``): the customer is told once that a person will answer, and the bot stays quiet
@@ -18,13 +19,12 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from actions.base import ComandaAction, Turn
 from comanda.enums import HandoffReason
 from comanda.i18n import t
-from comanda.services import handoff
+from comanda.services import handoff, orders
 
 # intent → (ticket reason, what the customer is told)
 HANDOFFS = {
     "human_handoff": (HandoffReason.REQUESTED, "utter_handoff"),
     "complaint": (HandoffReason.COMPLAINT, "utter_complaint"),
-    "request_return": (HandoffReason.RETURN, "utter_return_by_staff"),
     "privacy_request": (HandoffReason.PRIVACY, "utter_privacy_by_staff"),
 }
 
@@ -57,7 +57,13 @@ class ActionHandoff(ComandaAction):
         reason, response = HANDOFFS.get(turn.intent or "", HANDOFFS["human_handoff"])
         store = turn.store
         turn.say(response, store_name=store.name, privacy_url=store.business.privacy_notice_url or "")
-        return hand_over(turn, reason, turn.text)
+        latest = orders.latest_order(turn.session, turn.conversation_id)
+        about = (
+            f" [order {latest.id}, {orders.order_number(latest)}]"
+            if latest is not None and reason == HandoffReason.COMPLAINT
+            else ""
+        )
+        return hand_over(turn, reason, turn.text + about)
 
 
 class ActionFallback(ComandaAction):

@@ -12,7 +12,7 @@ from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from backoffice import console, dispatch, handoff_api, payments, queue_api
+from backoffice import console, dispatch, handoff_api, payments, queue_api, returns_api
 from backoffice.documents import bp as documents
 from comanda.settings import setting, setting_int
 
@@ -36,6 +36,7 @@ def create_app() -> Sanic:
     app.blueprint(payments.bp)  # payment webhooks, the sandbox checkout
     app.blueprint(queue_api.bp)  # the order-queue API for staff
     app.blueprint(handoff_api.bp)  # the handed-over chats API for staff
+    app.blueprint(returns_api.bp)  # the returns API for staff
     console.mount(app)  # the staff console and the customers' board
     dispatch.mount(app)  # background: the payment sweep, the sandbox's webhooks, customer notifications
 

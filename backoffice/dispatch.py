@@ -6,6 +6,9 @@
   (a post that failed, a back office that died after Pay) are posted again, with backoff
   (integrations.payments.sandbox_webhooks), on the checkout's own threads: the post waits on this very
   back office.
+- Every COMANDA_PAYMENT_SWEEP_SECONDS too: returns whose money is due and was never asked for (approved in the
+  chat where the business refunds on approval, received by a process that died before settling) are settled
+  (comanda.services.returns.settle); a failed refund is left to staff.
 - Every COMANDA_NOTIFY_POLL_SECONDS: queued notifications go to Rasa's external events API,
   ``POST {COMANDA_RASA_URL}/conversations/{id}/trigger_intent?output_channel=latest&token=…`` with
   ``{"name": "EXTERNAL_order_update", "entities": {"order_id": …, "event": …}}``; Rasa runs the
@@ -30,8 +33,9 @@ from backoffice import handoffs
 from backoffice.payments import SELF_POSTS, deliver_sandbox_webhooks
 from comanda.concurrency import in_thread
 from comanda.db import transaction
-from comanda.services import notifications, payments
+from comanda.services import notifications, payments, returns
 from comanda.settings import setting, setting_int
+from integrations.cfdi import issuer
 from integrations.payments import payment_provider, sandbox
 
 log = logging.getLogger(__name__)
@@ -41,7 +45,7 @@ RETRYABLE = {401, 403, 409, 429}
 # Rasa's web server takes the conversation id from the path as it is, undecoded: the characters of
 # our ids ("centro:whatsapp:+5255…") go as they are, anything else is escaped.
 SENDER_SAFE = ":+@.-_~"
-TASKS = ("payments_sweep", "notifications_dispatch", "handoffs_sweep", "sandbox_webhooks")
+TASKS = ("payments_sweep", "notifications_dispatch", "handoffs_sweep", "sandbox_webhooks", "returns_settle")
 
 
 def deliver_due(rasa_url: str, token: str, limit: int = 20) -> int:
@@ -85,6 +89,12 @@ def sweep_once() -> int:
     return len(payments.expire_due(payment_provider))
 
 
+def settle_returns_once() -> int:
+    with transaction() as session:
+        due = returns.due_for_settlement(session)
+    return returns.settle_each(due, lambda return_id: returns.settle(return_id, payment_provider, issuer(), "system"))
+
+
 async def every(seconds: float, work: Callable[[], int], executor: Optional[Executor] = None) -> None:
     """Run ``work`` in a thread pool forever; a failure is logged and the next round tries again."""
     while True:
@@ -103,6 +113,7 @@ def mount(app: Sanic) -> None:
         app.add_task(every(setting_int("COMANDA_PAYMENT_SWEEP_SECONDS"), sweep_once), name=TASKS[0])
         app.add_task(every(float(setting("COMANDA_NOTIFY_POLL_SECONDS")), dispatch_once), name=TASKS[1])
         app.add_task(every(float(setting("COMANDA_HANDOFF_SWEEP_SECONDS")), handoffs.sweep_once), name=TASKS[2])
+        app.add_task(every(setting_int("COMANDA_PAYMENT_SWEEP_SECONDS"), settle_returns_once), name=TASKS[4])
         if setting("COMANDA_PAYMENT_PROVIDER") == sandbox.NAME:
             seconds = float(setting("COMANDA_SANDBOX_WEBHOOK_POLL_SECONDS"))
             app.add_task(every(seconds, deliver_sandbox_webhooks, SELF_POSTS), name=TASKS[3])

@@ -16,6 +16,7 @@ HTTP_STATUS = {
     "cannot_cancel": 409,
     "not_payable": 409,
     "out_of_stock": 409,
+    "return_conflict": 409,
     "config": 503,
     "handoff_taken": 409,
     "handoff_resolved": 409,

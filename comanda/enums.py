@@ -84,6 +84,7 @@ class MovementReason(StrEnum):
     RETURN = "return"
     PURCHASE_RECEIPT = "purchase_receipt"
     ADJUSTMENT = "adjustment"
+    WRITE_OFF = "write_off"  # a returned unit that came back damaged: counted in, then written off
 
 
 class ReservationStatus(StrEnum):
@@ -154,6 +155,7 @@ class PaymentMethod(StrEnum):
     OXXO = "oxxo"
     SPEI = "spei"
     CASH = "cash"
+    STORE_CREDIT = "store_credit"  # the customer's saldo a favor covers the order (comanda.services.store_credit)
 
 
 class PaymentProviderName(StrEnum):
@@ -162,6 +164,7 @@ class PaymentProviderName(StrEnum):
     MERCADOPAGO = "mercadopago"
     SPEI = "spei"
     CASH = "cash"
+    STORE_CREDIT = "store_credit"
 
 
 class PaymentStatus(StrEnum):
@@ -320,6 +323,8 @@ class ReturnStatus(StrEnum):
     REJECTED = "rejected"
     RECEIVED = "received"
     REFUNDED = "refunded"
+    CREDITED = "credited"  # the money went to the customer's store credit
+    EXCHANGED = "exchanged"  # the replacement was handed over as a new sale
 
 
 class HandoffReason(StrEnum):
@@ -384,6 +389,13 @@ class NotificationEvent(StrEnum):
     DELIVERED = "delivered"
     PICKED_UP = "picked_up"
     CANCELLED = "cancelled"
+    RETURN_APPROVED = "return_approved"
+    RETURN_REJECTED = "return_rejected"
+    RETURN_RECEIVED = "return_received"
+    RETURN_REFUNDED = "return_refunded"
+    RETURN_CREDITED = "return_credited"
+    RETURN_EXCHANGED = "return_exchanged"
+    RETURN_CREDIT_NOTE = "return_credit_note"
 
 
 class NotificationStatus(StrEnum):
@@ -429,3 +441,68 @@ class SessionEndReason(StrEnum):
     EXPIRED = "expired"
     DISABLED = "disabled"
     PASSWORD_CHANGED = "password_changed"
+
+
+# --- returns ------------------------------------------------------------------------------------
+
+
+class ReturnOutcome(StrEnum):
+    """What the customer gets for what comes back."""
+
+    REFUND = "refund"  # the money, to the original method
+    CREDIT = "credit"  # store credit (saldo a favor) for a later order
+    EXCHANGE = "exchange"  # another variant or product at the same price
+
+
+class ReturnReason(StrEnum):
+    DEFECTIVE = "defective"
+    WRONG_ITEM = "wrong_item"
+    CHANGED_MIND = "changed_mind"
+    NOT_AS_DESCRIBED = "not_as_described"
+    OTHER = "other"
+
+
+class ItemCondition(StrEnum):
+    """The state a product's policy asks returned units to be in (``products.return_condition``), and the
+    one the customer declares: unopened satisfies unused, unused satisfies any."""
+
+    ANY = "any"
+    UNUSED = "unused"
+    UNOPENED = "unopened"
+
+
+class ReceivedCondition(StrEnum):
+    """What staff find when the goods arrive: good goes back on the shelf, damaged is written off."""
+
+    GOOD = "good"
+    DAMAGED = "damaged"
+
+
+class RefundMoment(StrEnum):
+    """When a return's money is given back (``businesses.return_refund_on``)."""
+
+    RECEIVED = "received"
+    APPROVED = "approved"
+
+
+class StoreCreditKind(StrEnum):
+    RETURN = "return"  # credit from a return (+)
+    CHECKOUT = "checkout"  # spent on an order (−)
+    ADJUSTMENT = "adjustment"  # staff's correction, either way
+
+
+class ReturnProblem(StrEnum):
+    """Why a return cannot go as asked (comanda.services.returns.ReturnRefused.problem)."""
+
+    NOT_YOURS = "not_yours"  # not the customer's order at this store (never said as such: "no such order")
+    NOT_HANDED_OVER = "not_handed_over"  # not paid and picked up or delivered yet
+    NOT_RETURNABLE = "not_returnable"  # food and drinks: a complaint goes to a person instead
+    WINDOW_PASSED = "window_passed"
+    EXCEEDS_SALE = "exceeds_sale"  # more units than sold, counting earlier returns
+    NOTHING = "nothing"  # no lines, or zero units
+    OUTCOME_NOT_ALLOWED = "outcome_not_allowed"
+    REPLACEMENT_UNKNOWN = "replacement_unknown"
+    REPLACEMENT_PRICE = "replacement_price"  # an exchange is at the same price
+    REPLACEMENT_OUT_OF_STOCK = "replacement_out_of_stock"
+    NO_PAYMENT = "no_payment"  # nothing to refund through
+    STATUS = "status"  # the return is not where this step needs it (someone moved it first)

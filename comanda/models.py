@@ -24,13 +24,28 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
     true,
 )
 from sqlalchemy.orm import declarative_base, relationship
 
 from comanda.clock import now
-from comanda.enums import HandoffStatus, LoginOutcome, SandboxWebhookStatus, SessionEndReason, StaffRole, check_in
+from comanda.enums import (
+    HandoffStatus,
+    ItemCondition,
+    LoginOutcome,
+    ReceivedCondition,
+    RefundMoment,
+    ReturnOutcome,
+    ReturnReason,
+    ReturnStatus,
+    SandboxWebhookStatus,
+    SessionEndReason,
+    StaffRole,
+    StoreCreditKind,
+    check_in,
+)
 from comanda.types import Coordinate, Money, Quantity, UTCDateTime
 
 NAMING_CONVENTION = {
@@ -75,6 +90,8 @@ class Business(Base):
     return_window_days = Column(Integer, nullable=False, default=30)
     invoice_deadline = Column(String(20), nullable=False, default="same_month")
     auto_approve_refund_up_to = Column(Money, nullable=False, default=0)
+    # when a return's money goes back: once the goods are received (default) or as soon as it is approved
+    return_refund_on = Column(String(10), nullable=False, default=RefundMoment.RECEIVED, server_default="received")
     handoff_after_consecutive_fallbacks = Column(Integer, nullable=False, default=2)
     # A handoff ticket nobody took within this many minutes: the customer is told and may carry on with the bot.
     handoff_unanswered_minutes = Column(Integer, nullable=False, default=10, server_default=text("10"))
@@ -316,6 +333,8 @@ class Product(Base):
     sat_prod_serv = Column(String(8), nullable=False)
     sat_unit = Column(String(3), nullable=False)
     returnable = Column(Boolean, nullable=False, default=False)
+    return_window_days = Column(Integer)  # None: the business's window
+    return_condition = Column(String(10), nullable=False, default=ItemCondition.ANY, server_default="any")
     stock_item_id = Column(ForeignKey("stock_items.id"))  # finished goods; None for recipes/variants
     # Retail variant options with their labels: {"size": [{"id": "G", "es": "G", "en": "L", "synonyms": [...]}]}
     variant_axes = Column(JSON, nullable=False, default=dict)
@@ -785,20 +804,46 @@ class InvoiceOrder(Base):
 
 
 class Return(Base):
+    """Goods coming back from a sale (comanda.services.returns): requested, approved or rejected, received,
+    then settled by its outcome (refunded, credited, exchanged). Each move is a conditional UPDATE."""
+
     __tablename__ = "returns"
     id = _id()
     order_id = Column(ForeignKey("orders.id"), nullable=False, index=True)
     customer_id = Column(ForeignKey("customers.id"), nullable=False)
-    status = Column(
-        String(20), nullable=False, default="requested"
-    )  # requested | approved | rejected | received | refunded
-    reason = Column(String(500))
-    refund_amount = Column(Money, nullable=False, default=0)
+    store_id = Column(ForeignKey("stores.id"))
+    conversation_id = Column(ForeignKey("conversations.id"))
+    status = Column(String(20), nullable=False, default=ReturnStatus.REQUESTED)
+    outcome = Column(String(10), nullable=False, default=ReturnOutcome.REFUND)
+    reason_code = Column(String(20), nullable=False, default=ReturnReason.OTHER)
+    reason = Column(String(500))  # the customer's own words
+    declared_condition = Column(String(10))  # what the customer said: unopened | unused | any (used)
+    received_condition = Column(String(10))  # good | damaged, as staff found it
+    refund_amount = Column(Money, nullable=False, default=0)  # what the returned units were sold for
     credit_note_id = Column(ForeignKey("invoices.id"))
+    auto_approved = Column(Boolean, nullable=False, default=False, server_default=false())
     decided_by = Column(String(100))
+    rejection_reason = Column(String(500))
+    # exchange: the replacement, held from the request until the goods come back, then sold as a new order
+    replacement_product_id = Column(ForeignKey("products.id"))
+    replacement_variant_id = Column(ForeignKey("product_variants.id"))
+    replacement_reservation_id = Column(ForeignKey("reservations.id"))
+    exchange_order_id = Column(ForeignKey("orders.id"))
+    manual_refund_reference = Column(String(100))  # cash or SPEI given back by hand: the receipt or transfer
+    received_by = Column(String(100))
     created_at = _created()
     decided_at = Column(UTCDateTime)
-    lines = relationship("ReturnLine", cascade="all, delete-orphan")
+    received_at = Column(UTCDateTime)
+    completed_at = Column(UTCDateTime)
+    lines = relationship("ReturnLine", cascade="all, delete-orphan", order_by="ReturnLine.id")
+    __table_args__ = (
+        check_in("status", ReturnStatus),
+        check_in("outcome", ReturnOutcome),
+        check_in("reason_code", ReturnReason),
+        check_in("declared_condition", ItemCondition),
+        check_in("received_condition", ReceivedCondition),
+        Index("ix_returns_store_status", "store_id", "status"),
+    )
 
 
 class ReturnLine(Base):
@@ -808,6 +853,9 @@ class ReturnLine(Base):
     order_line_id = Column(ForeignKey("order_lines.id"), nullable=False)
     quantity = Column(Integer, nullable=False)
     restock = Column(Boolean, nullable=False, default=True)
+    amount = Column(Money, nullable=False, default=0, server_default=text("0"))  # the units' share of the line
+    order_line = relationship("OrderLine")
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
 
 
 class HandoffTicket(Base):
@@ -1031,3 +1079,30 @@ class CustomerMedia(Base):
     size = Column(Integer, nullable=False)
     data = Column(LargeBinary, nullable=False)
     created_at = _created()
+
+# --- store credit --------------------------------------------------------------------------------
+
+
+class StoreCreditMovement(Base):
+    """The store-credit ledger (saldo a favor): a customer's balance at a business is the sum of their rows.
+
+    A return credits once (unique kind + return) and an order spends once (unique kind + order)."""
+
+    __tablename__ = "store_credit_movements"
+    id = _id()
+    business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    customer_id = Column(ForeignKey("customers.id"), nullable=False)
+    kind = Column(String(20), nullable=False)
+    amount = Column(Money, nullable=False)  # + credited, − spent
+    return_id = Column(ForeignKey("returns.id"))
+    order_id = Column(ForeignKey("orders.id"))
+    actor = Column(String(100), nullable=False)
+    note = Column(String(300))
+    created_at = _created()
+    __table_args__ = (
+        check_in("kind", StoreCreditKind),
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        UniqueConstraint("kind", "return_id"),
+        UniqueConstraint("kind", "order_id"),
+        Index("ix_store_credit_movements_customer", "business_id", "customer_id"),
+    )

@@ -12,7 +12,7 @@ from comanda.settings import setting_int
 
 
 def mount(app: Sanic) -> None:
-    from backoffice.console import board, inbox, live, pages, staff_pages  # noqa: F401 - inbox, staff_pages add routes to pages.bp
+    from backoffice.console import board, inbox, live, pages, returns_pages, staff_pages  # noqa: F401 - they add routes to pages.bp
     from backoffice.console.web import security_headers
 
     # Behind a load balancer, the client's address and HTTPS come from the proxies' X-Forwarded-* headers.

@@ -203,7 +203,7 @@ def login_redirect(request: Request) -> HTTPResponse:
 NAV: Tuple[Tuple[str, Optional[str], Tuple[StaffRole, ...]], ...] = (
     ("inbox", "/console/inbox", tuple(StaffRole)),
     ("queue", "/console/queue", tuple(StaffRole)),
-    ("returns", None, tuple(StaffRole)),
+    ("returns", "/console/returns", tuple(StaffRole)),
     ("review", None, (StaffRole.OWNER, StaffRole.MANAGER)),
     ("purchasing", None, (StaffRole.OWNER, StaffRole.MANAGER)),
     ("reports", None, (StaffRole.OWNER, StaffRole.MANAGER)),

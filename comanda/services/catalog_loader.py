@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from comanda import models as m
+from comanda.enums import ItemCondition, RefundMoment
 from comanda.errors import InvalidInput
 from comanda.money import money
 from comanda.services.handoff_messages import handoff_settings
@@ -124,6 +125,7 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
             "return_window_days": policies.get("return_window_days", 30),
             "invoice_deadline": policies.get("invoice_deadline", "same_month"),
             "auto_approve_refund_up_to": money(policies.get("auto_approve_refund_up_to_mxn", 0)),
+            "return_refund_on": _choice(RefundMoment, policies.get("return_refund_on", RefundMoment.RECEIVED)),
             "handoff_after_consecutive_fallbacks": policies.get("handoff_after_consecutive_fallbacks", 2),
             "handoff_unanswered_minutes": policies.get("handoff_unanswered_minutes", 10),
             "faq": data.get("faq", {}),
@@ -274,6 +276,8 @@ def _load_product(
             "sat_prod_serv": str(spec["sat"]["prod_serv"]),
             "sat_unit": str(spec["sat"]["unit"]),
             "returnable": bool(spec.get("returnable", False)),
+            "return_window_days": spec.get("return_window_days"),
+            "return_condition": _choice(ItemCondition, spec.get("return_condition", ItemCondition.ANY)),
             "stock_item_id": stock_item.id if stock_item else None,
             "variant_axes": axes,
             "active": True,
@@ -393,3 +397,11 @@ def _slug(name: str) -> str:
 
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     return "-".join(ascii_name.lower().split())
+
+
+def _choice(enum: Any, value: Any) -> str:
+    """A policy value the catalog names, refused with the allowed ones when it is not one of them."""
+    member = enum.parse(value)
+    if member is None:
+        raise InvalidInput(f"{value!r} is not one of {', '.join(enum.values())}")
+    return str(member)

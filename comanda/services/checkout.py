@@ -18,6 +18,7 @@ from comanda.enums import CheckoutProblemReason as R
 from comanda.enums import Fulfilment, PaymentMethod
 from comanda.errors import ComandaError
 from comanda.money import money
+from comanda.services import store_credit
 from comanda.services.carts import CartLineView, cart_view
 from comanda.settings import setting
 
@@ -126,6 +127,10 @@ def check_checkout(session: Session, store: m.Store, cart: m.Cart, details: Chec
             raise problem
     elif details.fulfilment != Fulfilment.PICKUP:
         raise CheckoutProblem(R.NO_DELIVERY, f"unknown fulfilment {details.fulfilment!r}")
+    if details.payment_method == PaymentMethod.STORE_CREDIT:
+        total = quote(session, store, cart, details.fulfilment, store.business.default_language).total
+        if store_credit.covering(session, store.business_id, cart.customer_id, total) is not None:
+            return
     if details.payment_method not in payment_choices(store, details.fulfilment):
         raise CheckoutProblem(
             R.PAYMENT_NOT_OFFERED, f"{details.payment_method!r} is not offered here", method=details.payment_method

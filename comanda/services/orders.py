@@ -20,7 +20,7 @@ from comanda import models as m
 from comanda.db import insert_unless_duplicate
 from comanda.enums import CartStatus, Fulfilment, OrderPaymentStatus, OrderStatus, PaymentMethod
 from comanda.errors import ComandaError, NotFound
-from comanda.services import reservations
+from comanda.services import reservations, store_credit
 from comanda.services.carts import find_open_cart
 from comanda.services.checkout import CheckoutDetails, check_checkout, quote
 from comanda.services.products import line_label
@@ -113,7 +113,9 @@ def place_order(session: Session, conversation_id: str, details: CheckoutDetails
     reservations.reserve(session, store.id, cart, order_id=order.id)
     cart.status = CartStatus.ORDERED
     session.flush()
-    if details.payment_method == PaymentMethod.CASH:
+    if details.payment_method == PaymentMethod.STORE_CREDIT:  # the balance pays it now, in this transaction
+        store_credit.pay_order(session, order, actor)
+    if details.payment_method in (PaymentMethod.CASH, PaymentMethod.STORE_CREDIT):
         enter_queue(session, order, actor)
     return order
 

@@ -224,6 +224,23 @@ def restock(session: Session, reservation_id: int, reference: Tuple[str, Any], n
     )
 
 
+def return_to_shelf(
+    session: Session, store_id: str, needs: Needs, reference: Tuple[str, Any], note: str, damaged: bool = False
+) -> None:
+    """Returned goods arrive: a ``return`` movement puts each unit back on hand; a damaged one is then
+    taken off again by a ``write_off`` movement with the note as its reason, so the ledger shows both.
+    The caller makes sure this happens once (the return's status change is the guard)."""
+    movements = []
+    for item_id in sorted(needs):
+        quantity = needs[item_id]
+        _update(session, _GIVE_BACK, store_id, item_id, on_hand=quantity)
+        movements.append(_movement(store_id, item_id, "return", reference, on_hand=quantity, note=note))
+        if damaged:
+            _update(session, _GIVE_BACK, store_id, item_id, on_hand=-quantity)
+            movements.append(_movement(store_id, item_id, "write_off", reference, on_hand=-quantity, note=note))
+    _record(session, movements)
+
+
 def expire_due(session: Session, now: Optional[datetime] = None) -> List[int]:
     """Expire every active reservation whose hold ran out; returns their ids (the bot tells those customers).
 

@@ -293,12 +293,12 @@ def tickets() -> list:
 def test_a_handoff_pauses_the_bot_and_each_kind_of_request_is_its_own_ticket(demo):
     [msg], events = run(ActionHandoff(), tracker(said("privacy_request", text="borren mis datos")))
     assert msg["response"] == "utter_privacy_by_staff" and events == [ConversationPaused()]
-    run(ActionHandoff(), tracker(said("request_return", text="quiero devolver la playera")))
-    run(ActionHandoff(), tracker(said("request_return", text="es talla M")))
-    assert tickets() == [("privacy", "waiting"), ("return", "waiting")]
+    run(ActionHandoff(), tracker(said("complaint", text="el café llegó frío")))
+    run(ActionHandoff(), tracker(said("complaint", text="y sin azúcar")))
+    assert tickets() == [("privacy", "waiting"), ("complaint", "waiting")]
     with new_session() as session:
         summaries = session.execute(select(m.HandoffTicket.summary).order_by(m.HandoffTicket.id)).scalars().all()
-    assert summaries == ["borren mis datos", "quiero devolver la playera · es talla M"]
+    assert summaries == ["borren mis datos", "el café llegó frío · y sin azúcar"]
 
 
 def test_a_handoff_in_a_form_stops_the_form(demo):

@@ -41,9 +41,11 @@ def issue_credit_note(
     lines: Optional[Mapping[int, int]] = None,
     amount: Optional[Decimal] = None,
     url: Optional[str] = None,
+    payment_form: Optional[str] = None,
 ) -> m.Invoice:
     """Credit an issued Ingreso or global invoice: ``lines`` maps order line ids to units given back;
-    ``amount`` (IVA included) credits money without units; with neither, every line in full."""
+    ``amount`` (IVA included) credits money without units; with neither, every line in full. The forma de pago
+    is the original's (money back the way it came) unless ``payment_form`` says otherwise (store credit: 17)."""
     with transaction(url) as session:
         # Locked (PostgreSQL) so two credit notes of one invoice count each other's draft.
         original = session.execute(
@@ -79,7 +81,7 @@ def issue_credit_note(
             receiver_tax_regime=receiver.tax_regime,
             cfdi_use=receiver.cfdi_use,
             email=original.email,
-            payment_form=original.payment_form,
+            payment_form=payment_form or original.payment_form,
             subtotal=amounts.subtotal,
             tax=amounts.tax,
             total=amounts.total,
@@ -96,7 +98,7 @@ def issue_credit_note(
             expedition_postal_code=store.postal_code,
             issuer=issuer_of(business),
             receiver=receiver,
-            payment_form=original.payment_form,
+            payment_form=payment_form or original.payment_form,
             concepts=concepts,
             relation_type=RELATION_CREDIT_NOTE,
             related_uuid=original.uuid,

@@ -21,7 +21,7 @@ from comanda.services.cfdi.taxes import split_iva_included
 DELIVERY_PROD_SERV, DELIVERY_UNIT = "78102203", "E48"  # Servicios de envío, recogida o entrega · servicio
 # SAT c_FormaPago by payment method: a card is 04 (credit) unless the provider says debit or prepaid (28);
 # OXXO is cash paid at the store's counter of a third party (01); SPEI is an electronic transfer (03).
-PAYMENT_FORMS = {"cash": "01", "oxxo": "01", "spei": "03"}
+PAYMENT_FORMS = {"cash": "01", "oxxo": "01", "spei": "03", "store_credit": "17"}  # 17: compensación
 CARD_CREDIT, CARD_DEBIT = "04", "28"
 # A payment that took the order's money, whatever was given back since (a flagged one is for staff to settle).
 SETTLED = ("paid", "partially_refunded", "refunded")

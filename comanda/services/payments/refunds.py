@@ -23,14 +23,16 @@ from comanda.db import new_session, transaction
 from comanda.enums import (
     FlagReason,
     HandoffReason,
+    NotificationEvent,
     OrderPaymentStatus,
     PaymentEventOutcome,
     PaymentStatus,
     RefundStatus,
+    ReturnStatus,
 )
 from comanda.errors import NotFound
 from comanda.money import positive_money, round_money
-from comanda.services import handoff
+from comanda.services import handoff, notifications
 from comanda.services.payment_provider import ProviderError, ProviderEvent, RefundUpdate
 from comanda.services.payments.common import (
     MANUAL_PROVIDERS,
@@ -175,6 +177,7 @@ def _reported(session: Session, row: m.Refund, update: RefundUpdate, event: Prov
         return PaymentEventOutcome.DUPLICATE
     row.status, row.completed_at = update.status, clock.now()
     _settle(session, payment, order)
+    _follow_return(session, row, order)
     actor = f"payment:{event.provider}"
     audit(
         session,
@@ -261,6 +264,7 @@ def _finish_refund(
     if status != RefundStatus.PENDING:
         row.completed_at = clock.now()
         _settle(session, payment, order)
+        _follow_return(session, row, order)
     audit(
         session,
         actor,
@@ -290,6 +294,21 @@ def _settle(session: Session, payment: m.Payment, order: m.Order) -> None:
         payment.status, order_status = PaymentStatus.PAID, OrderPaymentStatus.PAID
     if not _paid_by_another(session, order, payment):
         order.payment_status = order_status
+
+
+def _follow_return(session: Session, row: m.Refund, order: m.Order) -> None:
+    """A return's refund that succeeded (its call's answer or a webhook, whichever came first) settles the
+    return, once, and the customer hears it."""
+    if row.return_id is None or row.status != RefundStatus.SUCCEEDED:
+        return
+    returns = m.Return.__table__
+    moved = session.execute(
+        returns.update()
+        .where(returns.c.id == row.return_id, returns.c.status.in_((ReturnStatus.APPROVED, ReturnStatus.RECEIVED)))
+        .values(status=ReturnStatus.REFUNDED, completed_at=clock.now())
+    ).rowcount
+    if moved:
+        notifications.notify(session, order, NotificationEvent.RETURN_REFUNDED, occurrence=row.return_id)
 
 
 def _paid_by_another(session: Session, order: m.Order, payment: m.Payment) -> bool:

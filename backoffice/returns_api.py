@@ -1,0 +1,91 @@
+"""The returns JSON API for staff and their integrations, on the same personal tokens as the order queue
+(``Authorization: Bearer cst_…``); another store's return is 404, as if it did not exist.
+
+- ``GET /api/returns?store=&status=``: the newest first (at most 200), each as ``returns.as_json`` shapes it;
+- ``GET /api/returns/<id>``: one return;
+- ``POST /api/returns/<id>/approve``, ``/reject {"reason"}``, ``/receive {"condition": "good|damaged"}``:
+  staff's steps; whatever money a step makes due (the refund, the store credit, the exchange) goes out
+  before the answer, which is the return as it then stands plus ``needs_staff`` when a person must still
+  act (``manual_refund``: give cash or SPEI back by hand; ``refund_failed``: the provider refused).
+
+The rules live in ``comanda.services.returns``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from backoffice.http_errors import json_error
+from backoffice.queue_api import body, staff_only
+from comanda.concurrency import in_thread
+from comanda.db import new_session
+from comanda.errors import ComandaError, InvalidInput
+from comanda.services import returns, staff
+from comanda.services.staff import StaffMember
+from integrations.cfdi import issuer
+from integrations.payments import payment_provider
+
+bp = Blueprint("returns_api", url_prefix="/api/returns")
+bp.middleware("request")(staff_only)
+
+
+def listed(member: StaffMember, store: Optional[str], status: Optional[str]) -> Dict[str, Any]:
+    with new_session() as session:
+        found = returns.list_returns(session, staff.store_filter(member, store), status)
+        return {"returns": [returns.as_json(session, r) for r in found]}
+
+
+def shown(member: StaffMember, return_id: int, needs_staff: Optional[str] = None) -> Dict[str, Any]:
+    with new_session() as session:
+        found = returns.as_json(session, returns.get_return(session, return_id, sorted(member.store_ids)))
+    return {**found, "needs_staff": needs_staff}
+
+
+def stepped(member: StaffMember, request: Request, return_id: int, step: str, *args: Any) -> Dict[str, Any]:
+    actor = request.ctx.actor
+    settled = returns.take_step(
+        return_id, step, actor, payment_provider, issuer(), *args, store_ids=sorted(member.store_ids)
+    )
+    return shown(member, return_id, settled.needs_staff)
+
+
+async def answer(work: Any, *args: Any) -> HTTPResponse:
+    try:
+        return response.json(await in_thread(work, *args))
+    except ComandaError as exc:
+        return json_error(exc)
+
+
+@bp.get("")
+async def index(request: Request) -> HTTPResponse:
+    return await answer(listed, request.ctx.member, request.args.get("store"), request.args.get("status"))
+
+
+@bp.get("/<return_id:int>")
+async def show(request: Request, return_id: int) -> HTTPResponse:
+    return await answer(shown, request.ctx.member, return_id)
+
+
+@bp.post("/<return_id:int>/approve")
+async def approve(request: Request, return_id: int) -> HTTPResponse:
+    return await answer(stepped, request.ctx.member, request, return_id, "approve")
+
+
+@bp.post("/<return_id:int>/reject")
+async def reject(request: Request, return_id: int) -> HTTPResponse:
+    reason = body(request).get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        return json_error(InvalidInput("'reason' must say why, for the customer"))
+    return await answer(stepped, request.ctx.member, request, return_id, "reject", reason)
+
+
+@bp.post("/<return_id:int>/receive")
+async def receive(request: Request, return_id: int) -> HTTPResponse:
+    condition = body(request).get("condition")
+    if condition not in ("good", "damaged"):
+        return json_error(InvalidInput('\'condition\' must be "good" or "damaged"'))
+    return await answer(stepped, request.ctx.member, request, return_id, "receive", condition)
