@@ -427,3 +427,26 @@ class SessionEndReason(StrEnum):
     EXPIRED = "expired"
     DISABLED = "disabled"
     PASSWORD_CHANGED = "password_changed"
+
+
+# --- purchasing, stock counts and customers (CRM) -----------------------------------------------
+
+
+class StockAdjustmentReason(StrEnum):
+    """Why a counted quantity differs from the books (the reports' waste by reason)."""
+
+    WASTE = "waste"
+    BREAKAGE = "breakage"
+    COUNT_CORRECTION = "count_correction"
+
+
+class ConsentKind(StrEnum):
+    MARKETING = "marketing"  # promotions and broadcasts; service messages about orders need none
+    FISCAL_DATA = "fiscal_data"  # keeping invoicing data for next time
+
+
+class ConsentSource(StrEnum):
+    CHAT = "chat"
+    CONSOLE = "console"
+    CLI = "cli"
+    IMPORT = "import"
