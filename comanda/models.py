@@ -1067,6 +1067,7 @@ class StockCountLine(Base):
     expected = Column(Quantity, nullable=False)  # on hand in the books when counted
     counted = Column(Quantity, nullable=False)
     reason = Column(String(20), nullable=False)
+    stock_item = relationship("StockItem")
     __table_args__ = (
         check_in("reason", StockAdjustmentReason),
         CheckConstraint("counted >= 0", name="counted_not_negative"),

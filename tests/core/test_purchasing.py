@@ -22,19 +22,12 @@ from comanda.services.reservations import ledger_mismatches
 from integrations.email.smtp import EmailFailed, SmtpMailer, mailer_from_settings
 from integrations.purchasing.pdf import WeasyPrinter, printable_html
 from tests.helpers.payments import place
-from tests.helpers.purchasing import alerts, on_hand, purchase_orders, smtp_server, smtp_settings
+from tests.helpers.purchasing import alerts, on_hand, purchase_orders, smtp_fixture  # noqa: F401 - the smtp fixture
 from tests.helpers.stock import set_on_hand
 
 OWNER = Actor("staff:1", "203.0.113.9")
 PRINTER = WeasyPrinter()
 FRIDAY = datetime(2026, 12, 4, 18, 0, tzinfo=timezone.utc)  # noon in Mexico City
-
-
-@pytest.fixture
-def smtp(monkeypatch):
-    for inbox, port in smtp_server():
-        smtp_settings(monkeypatch, port)
-        yield inbox
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import email
 from email import policy
 from typing import Iterator, List, Tuple
 
+import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
@@ -28,22 +29,18 @@ class Inbox:
         return "250 OK"
 
 
-def smtp_server() -> Iterator[Tuple[Inbox, int]]:
-    """An SMTP server on a free local port for the test's duration: (its inbox, its port)."""
+@pytest.fixture(name="smtp")
+def smtp_fixture(monkeypatch) -> Iterator[Inbox]:
+    """An SMTP server on a free local port for the test, set as COMANDA_SMTP_* (plain, no login): its inbox."""
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
-    try:
-        yield inbox, controller.port
-    finally:
-        controller.stop()
-
-
-def smtp_settings(monkeypatch, port: int) -> None:
     monkeypatch.setenv("COMANDA_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("COMANDA_SMTP_PORT", str(port))
+    monkeypatch.setenv("COMANDA_SMTP_PORT", str(controller.port))
     monkeypatch.setenv("COMANDA_SMTP_SECURITY", "none")
     monkeypatch.setenv("COMANDA_SMTP_FROM", "compras@cafe-esquina.example")
+    yield inbox
+    controller.stop()
 
 
 def purchase_orders(store: str = "centro") -> List[m.PurchaseOrder]:
