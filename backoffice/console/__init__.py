@@ -11,7 +11,14 @@ from comanda.settings import setting_int
 
 
 def mount(app: Sanic) -> None:
-    from backoffice.console import board, live, pages, staff_pages  # noqa: F401 - staff_pages adds its routes to pages.bp
+    from backoffice.console import (  # noqa: F401 - the *_pages modules add their routes to pages.bp
+        board,
+        customers_pages,
+        live,
+        pages,
+        purchasing_pages,
+        staff_pages,
+    )
     from backoffice.console.web import security_headers
 
     # Behind a load balancer, the client's address and HTTPS come from the proxies' X-Forwarded-* headers.
