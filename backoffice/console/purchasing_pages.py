@@ -37,6 +37,11 @@ def _quantity(request: Request, name: str, what: str) -> Optional[Decimal]:
     return purchasing.parse_quantity(text, what) if text else None
 
 
+def shown(quantity: Decimal) -> str:
+    """A quantity as people write it: 4000, 2.5 (never 4E+3)."""
+    return format(quantity.normalize(), "f")
+
+
 # --- purchase orders -------------------------------------------------------------------------------
 
 
@@ -68,11 +73,12 @@ def orders_view(visit: Visit, store: Optional[str], status: str) -> Dict[str, An
                         "code": line.stock_item.code,
                         "name": line.stock_item.name,
                         "unit": line.stock_item.unit,
-                        "ordered": line.quantity_ordered.normalize(),
-                        "received": line.quantity_received.normalize(),
-                        "outstanding": (line.quantity_ordered - line.quantity_received).normalize(),
+                        "ordered": shown(line.quantity_ordered),
+                        "received": shown(line.quantity_received),
+                        "outstanding": shown(line.quantity_ordered - line.quantity_received),
+                        "complete": line.quantity_received >= line.quantity_ordered,
                         "unit_cost": line.unit_cost,
-                        "on_hand": levels.get((po.store_id, line.stock_item_id), Decimal(0)).normalize(),
+                        "on_hand": shown(levels.get((po.store_id, line.stock_item_id), Decimal(0))),
                     }
                     for line in po.lines
                 ],
@@ -244,7 +250,7 @@ def count_view(visit: Visit, store: str) -> Dict[str, Any]:
             .order_by(m.StockItem.kind, m.StockItem.name)
         ).all()
         items = [
-            {"id": item.id, "code": item.code, "name": item.name, "unit": item.unit, "on_hand": on_hand.normalize()}
+            {"id": item.id, "code": item.code, "name": item.name, "unit": item.unit, "on_hand": shown(on_hand)}
             for item, on_hand in rows
         ]
     return {"items": items, "store": store, "reasons": StockAdjustmentReason.values()}
