@@ -187,8 +187,17 @@ def profile(session: Session, who: StaffMember, customer_id: int) -> Dict[str, A
         .scalars()
         .all()
     )
+    notes = (
+        session.execute(
+            select(m.CustomerNote).where(m.CustomerNote.customer_id == customer.id).order_by(m.CustomerNote.id.desc())
+        )
+        .scalars()
+        .all()
+    )
     return {
         "customer": customer,
+        "name": customer.name or next((o.customer_name for o in orders if o.customer_name), None),
+        "authors": _staff_names(session, [note.author for note in notes]),
         "erased": customer.erased_at is not None,
         "orders": orders,
         "order_count": count,
@@ -208,14 +217,19 @@ def profile(session: Session, who: StaffMember, customer_id: int) -> Dict[str, A
         )
         .scalars()
         .all(),
-        "notes": session.execute(
-            select(m.CustomerNote).where(m.CustomerNote.customer_id == customer.id).order_by(m.CustomerNote.id.desc())
-        )
-        .scalars()
-        .all(),
+        "notes": notes,
         "handoffs": handoffs,
         "returns": returns,
     }
+
+
+def _staff_names(session: Session, actors: List[str]) -> Dict[str, str]:
+    """``staff:<id>`` → the person's name, for showing who wrote a note."""
+    ids = {int(actor.split(":", 1)[1]) for actor in actors if actor.startswith("staff:") and actor[6:].isdigit()}
+    if not ids:
+        return {}
+    rows = session.execute(select(m.StaffUser.id, m.StaffUser.name).where(m.StaffUser.id.in_(ids))).all()
+    return {f"staff:{staff_id}": name for staff_id, name in rows}
 
 
 def set_marketing_consent(
