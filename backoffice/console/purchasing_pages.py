@@ -56,11 +56,12 @@ def orders_view(visit: Visit, store: Optional[str], status: str) -> Dict[str, An
         }
         on_time = purchasing.supplier_on_time(session, stores)
         suppliers = dict(session.execute(select(m.Supplier.id, m.Supplier.name)).all())
+        names = dict(session.execute(select(m.Store.id, m.Store.name).where(m.Store.id.in_(stores))).all())
         cards = [
             {
                 "id": po.id,
                 "number": purchasing.po_number(po),
-                "store": po.store_id,
+                "store": names.get(po.store_id, po.store_id),
                 "supplier": po.supplier.name,
                 "supplier_email": po.supplier.email,
                 "status": po.status,
