@@ -196,7 +196,7 @@ def profile(session: Session, who: StaffMember, customer_id: int) -> Dict[str, A
     )
     return {
         "customer": customer,
-        "name": customer.name or next((o.customer_name for o in orders if o.customer_name), None),
+        "display_name": customer.name or next((o.customer_name for o in orders if o.customer_name), None),
         "authors": _staff_names(session, [note.author for note in notes]),
         "erased": customer.erased_at is not None,
         "orders": orders,
