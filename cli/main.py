@@ -108,6 +108,15 @@ def cmd_menu(args: argparse.Namespace) -> int:
 def cmd_stock(args: argparse.Namespace) -> int:
     from decimal import Decimal
 
+    if args.sku == "count":
+        from cli.purchasing import cmd_count
+
+        return cmd_count(args)
+    if args.counts:
+        raise InvalidInput(
+            f"`comanda stock {args.sku}` takes one SKU; to record a count: comanda stock count CODE=QTY …"
+        )
+
     from comanda.db import new_session
     from comanda.services.reservations import stock_report
 
@@ -238,11 +247,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_menu)
 
-    p = sub.add_parser("stock", help="print a SKU's stock at a store: on hand, reserved, available")
-    p.add_argument("sku", help="product or variant SKU, or an ingredient code")
+    p = sub.add_parser(
+        "stock",
+        help="print a SKU's stock at a store (on hand, reserved, available); "
+        "`stock count --store S CODE=QTY …` records a count",
+    )
+    p.add_argument("sku", help="product or variant SKU, or an ingredient code; or `count`")
+    p.add_argument("counts", nargs="*", metavar="CODE=QTY", help="with `count`: the quantities counted")
     p.add_argument("--store", default=None, help="store id (default: COMANDA_DEFAULT_STORE)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_stock)
+    p.add_argument("--reason", help="with `count`: waste, breakage or count_correction (the default)")
+    p.add_argument("--line-reason", action="append", metavar="CODE=REASON", help="with `count`: one item's reason")
+    p.add_argument("--note", help="with `count`: a note kept with the count")
+    p.set_defaults(func=cmd_stock, more_positionals="counts")
 
     p = sub.add_parser("parse", help="print how the bot reads messages, one JSON object per message")
     p.add_argument("messages", nargs="*", help="messages (or --jsonl and one per line on stdin)")
@@ -280,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.cfdi import add_cfdi_parser
     from cli.cluster import add_cluster_parser
     from cli.handoffs import add_handoffs_parser
+    from cli.purchasing import add_purchasing_parser
     from cli.returns import add_returns_parser
     from cli.staff import add_staff_parser
 
@@ -287,12 +305,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_cluster_parser(sub)
     add_handoffs_parser(sub)
     add_returns_parser(sub)
+    add_purchasing_parser(sub)
     add_staff_parser(sub)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # argparse does not take positionals after options once a nargs="*" positional is filled ("stock count
+    # --store S A=1 B=2"): a command that sets `more_positionals` gets them appended to that attribute.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        target = getattr(args, "more_positionals", None)
+        if target is None or any(word.startswith("-") for word in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        setattr(args, target, [*getattr(args, target), *extra])
     if getattr(args, "store", "unset") is None:
         from comanda.settings import setting
 

@@ -506,3 +506,25 @@ class ReturnProblem(StrEnum):
     REPLACEMENT_OUT_OF_STOCK = "replacement_out_of_stock"
     NO_PAYMENT = "no_payment"  # nothing to refund through
     STATUS = "status"  # the return is not where this step needs it (someone moved it first)
+
+# --- purchasing, stock counts and customers (CRM) -----------------------------------------------
+
+
+class StockAdjustmentReason(StrEnum):
+    """Why a counted quantity differs from the books (the reports' waste by reason)."""
+
+    WASTE = "waste"
+    BREAKAGE = "breakage"
+    COUNT_CORRECTION = "count_correction"
+
+
+class ConsentKind(StrEnum):
+    MARKETING = "marketing"  # promotions and broadcasts; service messages about orders need none
+    FISCAL_DATA = "fiscal_data"  # keeping invoicing data for next time
+
+
+class ConsentSource(StrEnum):
+    CHAT = "chat"
+    CONSOLE = "console"
+    CLI = "cli"
+    IMPORT = "import"

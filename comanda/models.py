@@ -32,9 +32,14 @@ from sqlalchemy.orm import declarative_base, relationship
 
 from comanda.clock import now
 from comanda.enums import (
+    ConsentKind,
+    ConsentSource,
     HandoffStatus,
     ItemCondition,
+    Language,
     LoginOutcome,
+    LowStockAlertStatus,
+    PurchaseOrderStatus,
     ReceivedCondition,
     RefundMoment,
     ReturnOutcome,
@@ -43,6 +48,7 @@ from comanda.enums import (
     SandboxWebhookStatus,
     SessionEndReason,
     StaffRole,
+    StockAdjustmentReason,
     StoreCreditKind,
     check_in,
 )
@@ -234,6 +240,7 @@ class Customer(Base):
     language = Column(String(2))
     consent_marketing = Column(Boolean, nullable=False, default=False)
     consent_marketing_at = Column(UTCDateTime)
+    consent_marketing_source = Column(String(20))  # chat | console | cli | import (history: consent_events)
     consent_fiscal_data = Column(Boolean, nullable=False, default=False)
     consent_fiscal_data_at = Column(UTCDateTime)
     erased_at = Column(UTCDateTime)  # personal data removed on a privacy request
@@ -299,6 +306,8 @@ class Supplier(Base):
     email = Column(String(320))
     delivery_days = Column(JSON, nullable=False, default=list)  # ["tue", "fri"]
     lead_time_days = Column(Integer, nullable=False, default=1)
+    language = Column(String(2), nullable=False, default="es", server_default="es")  # its purchase orders' language
+    __table_args__ = (check_in("language", Language),)
 
 
 class StockItem(Base):
@@ -504,11 +513,12 @@ class LowStockAlert(Base):
     stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)
     on_hand = Column(Quantity, nullable=False)
     status = Column(String(20), nullable=False, default="open")  # open | ordered | resolved
-    purchase_order_id = Column(ForeignKey("purchase_orders.id"))
+    purchase_order_id = Column(ForeignKey("purchase_orders.id"), index=True)
     created_at = _created()
     resolved_at = Column(UTCDateTime)
     # One open alert per store and item: an alert that is ordered or resolved frees the place by its status.
     __table_args__ = (
+        check_in("status", LowStockAlertStatus),
         Index(
             "uq_low_stock_alerts_open",
             "store_id",
@@ -889,18 +899,35 @@ class HandoffTicket(Base):
 
 
 class PurchaseOrder(Base):
+    """An order to a supplier for one store. Low-stock alerts draft it (one draft per store and supplier:
+    a partial unique index), the owner sends it, staff receive it line by line (purchase_receipts).
+    On-time delivery: ``expected_on`` (the business's local date) against ``received_at`` (first full receipt)."""
+
     __tablename__ = "purchase_orders"
     id = _id()
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     supplier_id = Column(ForeignKey("suppliers.id"), nullable=False)
-    status = Column(
-        String(20), nullable=False, default="draft"
-    )  # draft | sent | partially_received | received | cancelled
+    status = Column(String(20), nullable=False, default=PurchaseOrderStatus.DRAFT.value)
     expected_on = Column(Date)
     created_by = Column(String(100), nullable=False)
     created_at = _created()
     sent_at = Column(UTCDateTime)
+    sent_to = Column(String(320))  # the address the PDF went to (None: sent by other means)
+    received_at = Column(UTCDateTime)  # when the last line arrived in full
+    cancelled_at = Column(UTCDateTime)
     lines = relationship("PurchaseOrderLine", cascade="all, delete-orphan", order_by="PurchaseOrderLine.id")
+    supplier = relationship("Supplier")
+    __table_args__ = (
+        check_in("status", PurchaseOrderStatus),
+        Index(
+            "uq_purchase_orders_draft",
+            "store_id",
+            "supplier_id",
+            unique=True,
+            sqlite_where=text("status = 'draft'"),
+            postgresql_where=text("status = 'draft'"),
+        ),
+    )
 
 
 class PurchaseOrderLine(Base):
@@ -910,7 +937,13 @@ class PurchaseOrderLine(Base):
     stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)
     quantity_ordered = Column(Quantity, nullable=False)
     quantity_received = Column(Quantity, nullable=False, default=0)
-    unit_cost = Column(Money)
+    unit_cost = Column(Money)  # per unit of the stock item, from the supplier's price list
+    stock_item = relationship("StockItem")
+    __table_args__ = (
+        UniqueConstraint("purchase_order_id", "stock_item_id"),
+        CheckConstraint("quantity_ordered > 0", name="quantity_ordered_positive"),
+        CheckConstraint("quantity_received >= 0", name="quantity_received_not_negative"),
+    )
 
 
 # --- messaging -----------------------------------------------------------------------------------
@@ -1106,3 +1139,101 @@ class StoreCreditMovement(Base):
         UniqueConstraint("kind", "order_id"),
         Index("ix_store_credit_movements_customer", "business_id", "customer_id"),
     )
+
+# --- purchasing: price lists, receipts, stock counts ---------------------------------------------
+
+
+class SupplierPrice(Base):
+    """A supplier's price for one stock item, per unit of the item (catalog: ``suppliers[].prices``)."""
+
+    __tablename__ = "supplier_prices"
+    supplier_id = Column(ForeignKey("suppliers.id"), primary_key=True)
+    stock_item_id = Column(ForeignKey("stock_items.id"), primary_key=True)
+    unit_cost = Column(Money, nullable=False)
+    updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now)
+
+
+class PurchaseReceipt(Base):
+    """One delivery at the back door: what arrived of which lines, when, and who took it in."""
+
+    __tablename__ = "purchase_receipts"
+    id = _id()
+    purchase_order_id = Column(ForeignKey("purchase_orders.id"), nullable=False, index=True)
+    received_at = _created()
+    actor = Column(String(100), nullable=False)
+    note = Column(String(500))
+    lines = relationship("PurchaseReceiptLine", cascade="all, delete-orphan", order_by="PurchaseReceiptLine.id")
+
+
+class PurchaseReceiptLine(Base):
+    __tablename__ = "purchase_receipt_lines"
+    id = _id()
+    receipt_id = Column(ForeignKey("purchase_receipts.id"), nullable=False, index=True)
+    purchase_order_line_id = Column(ForeignKey("purchase_order_lines.id"), nullable=False)
+    quantity = Column(Quantity, nullable=False)
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+
+class StockCount(Base):
+    """Staff counted some shelves: each difference with the books is an ``adjustment`` movement (its
+    reference is this count) with the line's reason (waste, breakage, count correction)."""
+
+    __tablename__ = "stock_counts"
+    id = _id()
+    store_id = Column(ForeignKey("stores.id"), nullable=False, index=True)
+    actor = Column(String(100), nullable=False)
+    note = Column(String(500))
+    created_at = _created()
+    lines = relationship("StockCountLine", cascade="all, delete-orphan", order_by="StockCountLine.id")
+
+
+class StockCountLine(Base):
+    __tablename__ = "stock_count_lines"
+    id = _id()
+    count_id = Column(ForeignKey("stock_counts.id"), nullable=False, index=True)
+    stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)
+    expected = Column(Quantity, nullable=False)  # on hand in the books when counted
+    counted = Column(Quantity, nullable=False)
+    reason = Column(String(20), nullable=False)
+    stock_item = relationship("StockItem")
+    __table_args__ = (
+        check_in("reason", StockAdjustmentReason),
+        CheckConstraint("counted >= 0", name="counted_not_negative"),
+        UniqueConstraint("count_id", "stock_item_id"),
+    )
+
+
+# --- customers (CRM): consent history, tags, notes -----------------------------------------------
+
+
+class ConsentEvent(Base):
+    """Every consent given or withdrawn, with when and where (the customer's flags hold the current state)."""
+
+    __tablename__ = "consent_events"
+    id = _id()
+    customer_id = Column(ForeignKey("customers.id"), nullable=False, index=True)
+    kind = Column(String(20), nullable=False)
+    granted = Column(Boolean, nullable=False)
+    source = Column(String(20), nullable=False)
+    actor = Column(String(100), nullable=False)
+    created_at = _created()
+    __table_args__ = (check_in("kind", ConsentKind), check_in("source", ConsentSource))
+
+
+class CustomerTag(Base):
+    __tablename__ = "customer_tags"
+    id = _id()
+    customer_id = Column(ForeignKey("customers.id"), nullable=False, index=True)
+    tag = Column(String(40), nullable=False)  # lower-case
+    added_by = Column(String(100), nullable=False)
+    created_at = _created()
+    __table_args__ = (UniqueConstraint("customer_id", "tag"),)
+
+
+class CustomerNote(Base):
+    __tablename__ = "customer_notes"
+    id = _id()
+    customer_id = Column(ForeignKey("customers.id"), nullable=False, index=True)
+    body = Column(String(2000), nullable=False)
+    author = Column(String(100), nullable=False)
+    created_at = _created()

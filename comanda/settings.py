@@ -287,7 +287,12 @@ _DEFINITIONS = [
         _const("https://demo-facturacion.finkok.com"),
         "https://demo-facturacion.finkok.com",
     ),
-    Setting("COMANDA_SMTP_HOST", "SMTP server that e-mails invoices.", _const(""), "empty: invoices are not e-mailed"),
+    Setting(
+        "COMANDA_SMTP_HOST",
+        "SMTP server that e-mails invoices and purchase orders.",
+        _const(""),
+        "empty: invoices and purchase orders are not e-mailed",
+    ),
     Setting("COMANDA_SMTP_PORT", "SMTP port.", _const("587"), "587"),
     Setting("COMANDA_SMTP_USER", "SMTP user.", _const(""), "empty: no login"),
     Setting("COMANDA_SMTP_PASSWORD", "SMTP password.", _const(""), "empty", secret=True),

@@ -12,7 +12,16 @@ from comanda.settings import setting_int
 
 
 def mount(app: Sanic) -> None:
-    from backoffice.console import board, inbox, live, pages, returns_pages, staff_pages  # noqa: F401 - they add routes to pages.bp
+    from backoffice.console import (  # noqa: F401 - the *_pages modules and inbox add their routes to pages.bp
+        board,
+        customers_pages,
+        inbox,
+        live,
+        pages,
+        purchasing_pages,
+        returns_pages,
+        staff_pages,
+    )
     from backoffice.console.web import security_headers
 
     # Behind a load balancer, the client's address and HTTPS come from the proxies' X-Forwarded-* headers.

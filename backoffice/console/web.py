@@ -205,9 +205,10 @@ NAV: Tuple[Tuple[str, Optional[str], Tuple[StaffRole, ...]], ...] = (
     ("queue", "/console/queue", tuple(StaffRole)),
     ("returns", "/console/returns", tuple(StaffRole)),
     ("review", None, (StaffRole.OWNER, StaffRole.MANAGER)),
-    ("purchasing", None, (StaffRole.OWNER, StaffRole.MANAGER)),
+    ("purchasing", "/console/purchasing", tuple(StaffRole)),  # staff receive deliveries; buyers send
+    ("stock", "/console/stock/count", tuple(StaffRole)),
     ("reports", None, (StaffRole.OWNER, StaffRole.MANAGER)),
-    ("customers", None, (StaffRole.OWNER, StaffRole.MANAGER)),
+    ("customers", "/console/customers", (StaffRole.OWNER, StaffRole.MANAGER)),
     ("staff", "/console/staff", (StaffRole.OWNER,)),
 )
 

@@ -200,6 +200,7 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
                 "email": sup.get("email"),
                 "delivery_days": list(sup.get("delivers", [])),
                 "lead_time_days": sup.get("lead_time_days", 1),
+                "language": sup.get("language", "es"),
             },
         )
 
@@ -242,7 +243,29 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
 
     for product in data["products"]:
         _load_product(load, business_id, product, store_ids, ingredients)
+    for sup in data.get("suppliers", []):
+        _load_price_list(load, business_id, sup)
     return report
+
+
+def _load_price_list(load: _Loader, business_id: str, spec: Dict[str, Any]) -> None:
+    """``prices: {coffee_beans: 0.42, CAFE-GRANO-250: 95}``: the supplier's cost per unit of each stock item
+    (an ingredient's unit, a product's piece), which purchase orders copy. Optional."""
+    prices = spec.get("prices") or {}
+    if not isinstance(prices, dict):
+        raise InvalidInput(f"supplier {spec['id']!r}: prices must map stock item codes to a cost in MXN")
+    for code, cost in prices.items():
+        item = load.session.execute(
+            select(m.StockItem).where(m.StockItem.business_id == business_id, m.StockItem.code == str(code))
+        ).scalar_one_or_none()
+        if item is None:
+            raise InvalidInput(f"supplier {spec['id']!r}: prices name unknown stock item {code!r}")
+        amount = _decimal(cost)
+        if amount is None or amount < 0:
+            raise InvalidInput(f"supplier {spec['id']!r}: the price of {code!r} must be a cost ≥ 0 in MXN")
+        load.upsert(
+            m.SupplierPrice, {"supplier_id": spec["id"], "stock_item_id": item.id}, {"unit_cost": money(amount)}
+        )
 
 
 def _load_product(

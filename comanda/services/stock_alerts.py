@@ -1,6 +1,7 @@
 """Low-stock alerts: a sale that leaves a stock item at or below its reorder point opens an alert for
 purchasing, one open alert per store and item (a unique index over the open ones says so: an alert
-that is ordered or resolved makes room for the next by its status alone)."""
+that is ordered or resolved makes room for the next by its status alone). New alerts go straight onto
+their supplier's draft purchase order (comanda.services.purchasing)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from comanda import models as m
 from comanda.db import insert_unless_duplicate
+from comanda.enums import LowStockAlertStatus
+from comanda.services import purchasing
 
 
 def check_after_sale(session: Session, store_id: str, stock_item_ids: Iterable[int]) -> List[int]:
@@ -28,8 +31,14 @@ def check_after_sale(session: Session, store_id: str, stock_item_ids: Iterable[i
     ).all()
     opened = [
         insert_unless_duplicate(
-            session, m.LowStockAlert(store_id=store_id, stock_item_id=item_id, on_hand=on_hand, status="open")
+            session,
+            m.LowStockAlert(
+                store_id=store_id, stock_item_id=item_id, on_hand=on_hand, status=LowStockAlertStatus.OPEN.value
+            ),
         )
         for item_id, on_hand in low
     ]
-    return [alert_id for alert_id in opened if alert_id is not None]
+    new = [alert_id for alert_id in opened if alert_id is not None]
+    if new:
+        purchasing.draft_for_alerts(session, store_id)
+    return new

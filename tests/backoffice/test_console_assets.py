@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from backoffice.console.web import NAV, STATIC
-from comanda.enums import OrderStatus, StaffRole
+from comanda.enums import ConsentKind, OrderStatus, PurchaseOrderStatus, StaffRole, StockAdjustmentReason
 from comanda.i18n import LANGUAGES, catalogue
 from comanda.services.order_queue import STAFF_TARGETS, STAGES
 
@@ -43,6 +43,10 @@ def test_templates_load_nothing_from_outside_and_every_label_exists_in_both_lang
         "console.queue.state.": [s.value for s in (*STAGES, *STAFF_TARGETS)],
         "console.queue.bump.": [OrderStatus.PREPARING, OrderStatus.READY, OrderStatus.PICKED_UP, OrderStatus.DELIVERED],
         "console.queue.": ["pickup", "delivery"],
+        "console.purchasing.status.": PurchaseOrderStatus.values(),
+        "console.stock.reason.": StockAdjustmentReason.values(),
+        "console.customers.consent.": ConsentKind.values(),
+        "console.customers.status.": [OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED],
     }
     used |= {f"{prefix}{value}" for prefix, values in families.items() for value in values}
     missing = sorted(key for key in used if key not in labels)

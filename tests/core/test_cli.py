@@ -59,6 +59,8 @@ UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none"
         ["seed", "--demo"],
         ["cfdi", "list"],
         ["payments", "reconcile", "--date", "2024-05-01"],
+        ["purchasing", "list"],
+        ["stock", "count", "CONCHA=1"],
     ],
     ids=lambda args: " ".join(args[:2]),
 )

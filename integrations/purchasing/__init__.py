@@ -1,0 +1,1 @@
+"""Purchase orders printed: ``pdf.WeasyPrinter`` implements the core's ``PurchaseOrderPrinter``."""
