@@ -427,3 +427,14 @@ class SessionEndReason(StrEnum):
     EXPIRED = "expired"
     DISABLED = "disabled"
     PASSWORD_CHANGED = "password_changed"
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+
+class ReportExportStatus(StrEnum):
+    """A daily export: claimed and being written, written (and e-mailed), or failed (tried again later)."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"

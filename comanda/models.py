@@ -30,7 +30,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import declarative_base, relationship
 
 from comanda.clock import now
-from comanda.enums import LoginOutcome, SandboxWebhookStatus, SessionEndReason, StaffRole, check_in
+from comanda.enums import (
+    LoginOutcome,
+    ReportExportStatus,
+    SandboxWebhookStatus,
+    SessionEndReason,
+    StaffRole,
+    check_in,
+)
 from comanda.types import Coordinate, Money, Quantity, UTCDateTime
 
 NAMING_CONVENTION = {
@@ -971,3 +978,26 @@ class AuditEvent(Base):
     ip = Column(String(45))  # where a staff member acted from (None: the command line, the system)
     created_at = _created()
     __table_args__ = (Index("ix_audit_events_entity", "entity_type", "entity_id"),)
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+
+class ReportExport(Base):
+    """One business's daily export of a day's reports. A row per day, claimed once: the back office whose
+    insert wins writes it; another takes it over only when the claim's lease ran out (its holder died)."""
+
+    __tablename__ = "report_exports"
+    id = _id()
+    business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    day = Column(Date, nullable=False)  # the business's local day the files cover
+    status = Column(String(20), nullable=False, default=ReportExportStatus.RUNNING.value)
+    claimed_by = Column(String(80), nullable=False)  # host:pid of the process writing it
+    attempts = Column(Integer, nullable=False, default=1)
+    lease_until = Column(UTCDateTime, nullable=False)  # running: the claim's end; failed: when to try again
+    files = Column(JSON, nullable=False, default=list)  # paths written under COMANDA_EXPORT_DIR
+    emailed_to = Column(String(1000))
+    error = Column(String(1000))
+    created_at = _created()
+    finished_at = Column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("business_id", "day"), check_in("status", ReportExportStatus))

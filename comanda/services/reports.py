@@ -17,6 +17,8 @@ the new column in one place.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
@@ -788,3 +790,23 @@ def table_for(report: Report, by: str) -> Tuple[str, Table]:
 def summary_table(report: Report) -> Table:
     """The headline figures as a two-column table (figure, value), for CSV."""
     return Table(["figure", "value"], [{"figure": k, "value": v} for k, v in report.summary.items()])
+
+
+CSV_ENCODING = "utf-8-sig"  # with a BOM: spreadsheets (Excel in Mexico) then read the accents right
+
+
+def csv_text(table: Table) -> str:
+    """The table as CSV: a header row of column names, then plain values (amounts as 123.45, ISO dates)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(["" if row.get(c) is None else plain(row.get(c)) for c in table.columns])
+    return out.getvalue()
+
+
+def csv_files(report: Report) -> Dict[str, str]:
+    """Every table of a report as CSV, named ``<report>-<table>.csv`` (the headline figures as ``-summary``)."""
+    files = {f"{report.kind}-summary.csv": csv_text(summary_table(report))}
+    files.update({f"{report.kind}-{name}.csv": csv_text(table) for name, table in report.tables.items()})
+    return files

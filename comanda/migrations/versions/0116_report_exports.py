@@ -1,0 +1,46 @@
+"""report_exports: the daily export of the reports, a row per business and day, claimed once
+
+Revision ID: 0116
+Revises: 0011
+Create Date: 2026-12-05
+"""
+from alembic import op
+import sqlalchemy as sa
+
+import comanda.types
+
+revision = '0116'
+down_revision = '0011'
+branch_labels = None
+depends_on = None
+
+WHEN = comanda.types.UTCDateTime(timezone=True)
+ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
+
+
+def upgrade() -> None:
+    op.create_table(
+        'report_exports',
+        sa.Column('id', ID, autoincrement=True, nullable=False),
+        sa.Column('business_id', sa.String(length=40), nullable=False),
+        sa.Column('day', sa.Date(), nullable=False),
+        sa.Column('status', sa.String(length=20), nullable=False),
+        sa.Column('claimed_by', sa.String(length=80), nullable=False),
+        sa.Column('attempts', sa.Integer(), nullable=False),
+        sa.Column('lease_until', WHEN, nullable=False),
+        sa.Column('files', sa.JSON(), nullable=False),
+        sa.Column('emailed_to', sa.String(length=1000), nullable=True),
+        sa.Column('error', sa.String(length=1000), nullable=True),
+        sa.Column('created_at', WHEN, nullable=False),
+        sa.Column('finished_at', WHEN, nullable=True),
+        sa.CheckConstraint("status IN ('running', 'done', 'failed')", name=op.f('ck_report_exports_status_valid')),
+        sa.ForeignKeyConstraint(
+            ['business_id'], ['businesses.id'], name=op.f('fk_report_exports_business_id_businesses')
+        ),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_report_exports')),
+        sa.UniqueConstraint('business_id', 'day', name=op.f('uq_report_exports_business_id_day')),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('report_exports')
