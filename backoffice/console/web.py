@@ -196,7 +196,7 @@ NAV: Tuple[Tuple[str, Optional[str], Tuple[StaffRole, ...]], ...] = (
     ("returns", None, tuple(StaffRole)),
     ("review", None, (StaffRole.OWNER, StaffRole.MANAGER)),
     ("purchasing", None, (StaffRole.OWNER, StaffRole.MANAGER)),
-    ("reports", None, (StaffRole.OWNER, StaffRole.MANAGER)),
+    ("reports", "/console/reports", (StaffRole.OWNER, StaffRole.MANAGER)),
     ("customers", None, (StaffRole.OWNER, StaffRole.MANAGER)),
     ("staff", "/console/staff", (StaffRole.OWNER,)),
 )
