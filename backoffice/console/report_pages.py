@@ -27,12 +27,22 @@ from comanda.money import format_money
 from comanda.services import reports, staff
 
 KINDS = "sales|customers|service|stock"
-MONEY = {"gross", "discounts", "refunds", "net", "average_ticket", "revenue", "spend", "lifetime_value"}
+MONEY = {
+    "gross",
+    "discounts",
+    "refunds",
+    "net",
+    "average_ticket",
+    "revenue",
+    "spend",
+    "lifetime_value",
+    "previous_gross",
+}
 # The charts drawn above each report's tables: (table, chart type, label column, value columns).
 CHARTS: Dict[str, List[Tuple[str, str, str, Tuple[str, ...]]]] = {
     "sales": [
-        ("by_hour", "bar", "hour", ("gross", "net")),
-        ("by_day", "bar", "day", ("gross", "net")),
+        ("by_hour", "bar", "hour", ("gross", "net", "previous_gross")),
+        ("by_day", "bar", "day", ("gross", "net", "previous_gross")),
         ("product", "hbar", "name", ("revenue",)),
         ("category", "doughnut", "name", ("revenue",)),
         ("payment_method", "doughnut", "payment_method", ("gross",)),
@@ -120,6 +130,7 @@ def chart(kind: str, spec: Tuple[str, str, str, Tuple[str, ...]], report: report
         "series": [
             {
                 "label": label("col", column, lang),
+                "line": column.startswith("previous_"),  # the previous period: a line over the bars
                 "data": [
                     float(row[column] * (100 if column.endswith("rate") else 1))
                     if row.get(column) is not None

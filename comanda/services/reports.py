@@ -305,8 +305,10 @@ def _sales_totals(session: Session, p: Period) -> Dict[str, Any]:
     return _sales_row({}, orders, gross, discounts, refunds)
 
 
-def _by_time(session: Session, p: Period, key: Callable[[datetime], Any], keys: Iterable[Any], name: str) -> Table:
-    """Sales folded into local hours or days (every hour or day listed, empty ones at 0)."""
+def _time_totals(
+    session: Session, p: Period, key: Callable[[datetime], Any], keys: Iterable[Any]
+) -> Dict[Any, List[Any]]:
+    """Orders, gross, discounts and refunds folded into local hours or days (every one listed, empty at 0)."""
     totals: Dict[Any, List[Any]] = {k: [0, Decimal("0.00"), Decimal("0.00"), Decimal("0.00")] for k in keys}
     for bucket, orders, gross, discounts in _sales_by_hour(session, p):
         slot = totals[key(p.local(bucket))]
@@ -315,7 +317,22 @@ def _by_time(session: Session, p: Period, key: Callable[[datetime], Any], keys: 
         slot[2] += discounts
     for bucket, amount in _refunds_by_hour(session, p).items():
         totals[key(p.local(bucket))][3] += amount
-    return Table([name, *SALES_COLUMNS], [_sales_row({name: k}, *v) for k, v in totals.items()])
+    return totals
+
+
+def _by_time(session: Session, p: Period, by_day: bool) -> Table:
+    """Sales by local hour of day (0–23) or by day, each beside the previous period's gross: the same hour,
+    or the day as many days earlier as the range is long."""
+    name = "day" if by_day else "hour"
+    before = p.previous()
+    key: Callable[[datetime], Any] = (lambda t: t.date()) if by_day else (lambda t: t.hour)
+    now = _time_totals(session, p, key, p.each_day() if by_day else range(24))
+    then = _time_totals(session, before, key, before.each_day() if by_day else range(24))
+    rows = [
+        {**_sales_row({name: k}, *v), "previous_gross": previous[1]}
+        for (k, v), previous in zip(now.items(), then.values(), strict=True)
+    ]
+    return Table([name, *SALES_COLUMNS, "previous_gross"], rows)
 
 
 def _grouped(session: Session, p: Period, column: Any, name: str) -> Table:
@@ -391,8 +408,8 @@ def sales(session: Session, p: Period) -> Report:
         summary[f"previous_{key}"] = before[key]
         summary[f"change_{key}"] = _change(now[key], before[key])
     tables = {
-        "by_hour": _by_time(session, p, lambda t: t.hour, range(24), "hour"),
-        "by_day": _by_time(session, p, lambda t: t.date(), p.each_day(), "day"),
+        "by_hour": _by_time(session, p, by_day=False),
+        "by_day": _by_time(session, p, by_day=True),
         "product": _mix(session, p, by_category=False),
         "category": _mix(session, p, by_category=True),
         "payment_method": _grouped(session, p, m.Order.payment_method, "payment_method"),

@@ -71,6 +71,7 @@ def test_json_csv_and_text_give_the_same_figures(dataset, tmp_path):
         "refunds": "0.00",
         "net": "275.00",
         "average_ticket": "275.00",
+        "previous_gross": "0.00",
     }
     assert rows[0]["average_ticket"] == ""
     summary = tmp_path / "summary.csv"

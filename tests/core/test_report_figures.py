@@ -77,8 +77,10 @@ def test_sales_count_what_entered_the_queue_in_the_local_day(dataset):
             "refunds": "18.00",
             "net": "442.00",
             "average_ticket": "115.00",
+            "previous_gross": "30.00",
         }
     ]
+    assert by_hour[23]["previous_gross"] == "30.00"  # Carla, 23:50 the evening before
     products = rows(both, "product", "sku")
     assert list(products) == ["CAFE-GRANO-250", "CONCHA", "COCA-600", "CAFE-AMER", "CHURROS"]  # by revenue
     assert {s: (r["units"], r["revenue"]) for s, r in products.items()} == {

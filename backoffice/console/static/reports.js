@@ -9,11 +9,16 @@
     var spec = JSON.parse(canvas.dataset.chart);
     var round = spec.type === "doughnut";
     var datasets = spec.series.map(function (series, i) {
+      var colour = COLOURS[i % COLOURS.length];
       return {
+        type: series.line ? "line" : undefined,
         label: series.label,
         data: series.data,
-        backgroundColor: round ? COLOURS : COLOURS[i % COLOURS.length],
-        borderWidth: round ? 1 : 0,
+        backgroundColor: round ? COLOURS : colour,
+        borderColor: series.line ? "#6b6b6b" : colour,
+        borderDash: series.line ? [6, 4] : undefined,
+        borderWidth: round ? 1 : series.line ? 2 : 0,
+        pointRadius: series.line ? 2 : undefined,
       };
     });
     var horizontal = spec.type === "hbar";
