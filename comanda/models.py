@@ -1001,3 +1001,7 @@ class ReportExport(Base):
     created_at = _created()
     finished_at = Column(UTCDateTime)
     __table_args__ = (UniqueConstraint("business_id", "day"), check_in("status", ReportExportStatus))
+
+
+# Reports read sales by store and the time they entered the queue.
+Index("ix_orders_store_confirmed", Order.store_id, Order.confirmed_at)

@@ -812,13 +812,26 @@ def summary_table(report: Report) -> Table:
 CSV_ENCODING = "utf-8-sig"  # with a BOM: spreadsheets (Excel in Mexico) then read the accents right
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell. Text that a spreadsheet would run as a formula (a WhatsApp profile name such as
+    ``=HYPERLINK(…)``) gets a leading apostrophe, as OWASP advises; numbers stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return plain(value)
+
+
 def csv_text(table: Table) -> str:
     """The table as CSV: a header row of column names, then plain values (amounts as 123.45, ISO dates)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(table.columns)
     for row in table.rows:
-        writer.writerow(["" if row.get(c) is None else plain(row.get(c)) for c in table.columns])
+        writer.writerow([csv_cell(row.get(c)) for c in table.columns])
     return out.getvalue()
 
 

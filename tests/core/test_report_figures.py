@@ -220,3 +220,18 @@ def test_bad_ranges_and_unknown_stores_are_refused(demo):
         empty = reports.build(session, "sales", reports.period(session, ["centro"], DAY, DAY))
     assert empty.summary["orders"] == 0 and empty.summary["gross"] == Decimal("0.00")
     assert empty.summary["average_ticket"] is None and empty.summary["change_gross"] is None
+
+
+def test_csv_cells_never_run_as_formulas():
+    """A WhatsApp profile name is the customer's to choose: text a spreadsheet would run stays text."""
+    table = reports.Table(
+        ["name", "net", "day"],
+        [
+            {"name": '=HYPERLINK("http://x.example")', "net": Decimal("-18.00"), "day": date(2026, 11, 20)},
+            {"name": "@SUM(A1)", "net": None, "day": None},
+            {"name": "Ana-Luisa", "net": Decimal("0.00"), "day": None},
+        ],
+    )
+    assert reports.csv_text(table) == (
+        'name,net,day\r\n"\'=HYPERLINK(""http://x.example"")",-18.00,2026-11-20\r\n\'@SUM(A1),,\r\nAna-Luisa,0.00,\r\n'
+    )

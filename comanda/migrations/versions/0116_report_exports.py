@@ -1,4 +1,5 @@
-"""report_exports: the daily export of the reports, a row per business and day, claimed once
+"""report_exports: the daily export of the reports, a row per business and day, claimed once; orders by
+store and the time they entered the queue, as the reports read them
 
 Revision ID: 0116
 Revises: 0011
@@ -40,7 +41,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_report_exports')),
         sa.UniqueConstraint('business_id', 'day', name=op.f('uq_report_exports_business_id_day')),
     )
+    op.create_index('ix_orders_store_confirmed', 'orders', ['store_id', 'confirmed_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_orders_store_confirmed', table_name='orders')
     op.drop_table('report_exports')
