@@ -296,41 +296,54 @@ def _sales_row(
 SALES_COLUMNS = ["orders", "gross", "discounts", "refunds", "net", "average_ticket"]
 
 
-def _sales_totals(session: Session, p: Period) -> Dict[str, Any]:
-    sales = _sales_by_hour(session, p)
-    refunds = sum(_refunds_by_hour(session, p).values(), Decimal("0.00"))
-    orders = sum(n for _, n, _, _ in sales)
-    gross = sum((g for _, _, g, _ in sales), Decimal("0.00"))
-    discounts = sum((d for _, _, _, d in sales), Decimal("0.00"))
-    return _sales_row({}, orders, gross, discounts, refunds)
+@dataclass
+class _Hours:
+    """One range's sales and refunds by UTC hour, read once and folded into totals, hours and days."""
+
+    period: Period
+    sales: List[Tuple[str, int, Decimal, Decimal]]
+    refunds: Dict[str, Decimal]
+
+    @classmethod
+    def read(cls, session: Session, p: Period) -> _Hours:
+        return cls(p, _sales_by_hour(session, p), _refunds_by_hour(session, p))
+
+    def totals(self) -> Dict[str, Any]:
+        return _sales_row(
+            {},
+            sum(n for _, n, _, _ in self.sales),
+            sum((g for _, _, g, _ in self.sales), Decimal("0.00")),
+            sum((d for _, _, _, d in self.sales), Decimal("0.00")),
+            sum(self.refunds.values(), Decimal("0.00")),
+        )
+
+    def folded(self, by_day: bool) -> Dict[Any, List[Any]]:
+        """Orders, gross, discounts and refunds per local hour (0–23) or day (every one listed, empty at 0)."""
+        p = self.period
+        keys: Iterable[Any] = p.each_day() if by_day else range(24)
+        totals: Dict[Any, List[Any]] = {k: [0, Decimal("0.00"), Decimal("0.00"), Decimal("0.00")] for k in keys}
+
+        def key(bucket: str) -> Any:
+            local = p.local(bucket)
+            return local.date() if by_day else local.hour
+
+        for bucket, orders, gross, discounts in self.sales:
+            slot = totals[key(bucket)]
+            slot[0] += orders
+            slot[1] += gross
+            slot[2] += discounts
+        for bucket, amount in self.refunds.items():
+            totals[key(bucket)][3] += amount
+        return totals
 
 
-def _time_totals(
-    session: Session, p: Period, key: Callable[[datetime], Any], keys: Iterable[Any]
-) -> Dict[Any, List[Any]]:
-    """Orders, gross, discounts and refunds folded into local hours or days (every one listed, empty at 0)."""
-    totals: Dict[Any, List[Any]] = {k: [0, Decimal("0.00"), Decimal("0.00"), Decimal("0.00")] for k in keys}
-    for bucket, orders, gross, discounts in _sales_by_hour(session, p):
-        slot = totals[key(p.local(bucket))]
-        slot[0] += orders
-        slot[1] += gross
-        slot[2] += discounts
-    for bucket, amount in _refunds_by_hour(session, p).items():
-        totals[key(p.local(bucket))][3] += amount
-    return totals
-
-
-def _by_time(session: Session, p: Period, by_day: bool) -> Table:
-    """Sales by local hour of day (0–23) or by day, each beside the previous period's gross: the same hour,
-    or the day as many days earlier as the range is long."""
+def _by_time(now: _Hours, before: _Hours, by_day: bool) -> Table:
+    """Sales by local hour of day or by day, each beside the previous period's gross: the same hour, or the
+    day as many days earlier as the range is long."""
     name = "day" if by_day else "hour"
-    before = p.previous()
-    key: Callable[[datetime], Any] = (lambda t: t.date()) if by_day else (lambda t: t.hour)
-    now = _time_totals(session, p, key, p.each_day() if by_day else range(24))
-    then = _time_totals(session, before, key, before.each_day() if by_day else range(24))
     rows = [
         {**_sales_row({name: k}, *v), "previous_gross": previous[1]}
-        for (k, v), previous in zip(now.items(), then.values(), strict=True)
+        for (k, v), previous in zip(now.folded(by_day).items(), before.folded(by_day).values(), strict=True)
     ]
     return Table([name, *SALES_COLUMNS, "previous_gross"], rows)
 
@@ -394,7 +407,8 @@ def _mix(session: Session, p: Period, by_category: bool) -> Table:
 
 
 def sales(session: Session, p: Period) -> Report:
-    now, before = _sales_totals(session, p), _sales_totals(session, p.previous())
+    hours, hours_before = _Hours.read(session, p), _Hours.read(session, p.previous())
+    now, before = hours.totals(), hours_before.totals()
     cancelled = session.execute(
         select(func.count(m.Order.id)).where(
             m.Order.store_id.in_(p.store_ids),
@@ -408,8 +422,8 @@ def sales(session: Session, p: Period) -> Report:
         summary[f"previous_{key}"] = before[key]
         summary[f"change_{key}"] = _change(now[key], before[key])
     tables = {
-        "by_hour": _by_time(session, p, by_day=False),
-        "by_day": _by_time(session, p, by_day=True),
+        "by_hour": _by_time(hours, hours_before, by_day=False),
+        "by_day": _by_time(hours, hours_before, by_day=True),
         "product": _mix(session, p, by_category=False),
         "category": _mix(session, p, by_category=True),
         "payment_method": _grouped(session, p, m.Order.payment_method, "payment_method"),
@@ -591,7 +605,10 @@ def _prep_by_hour(session: Session, p: Period) -> Table:
     """Minutes from entering the queue (received) to ready, by the local hour the order came in."""
     ready = (
         select(m.OrderStatusChange.order_id, func.min(m.OrderStatusChange.created_at).label("ready_at"))
-        .where(m.OrderStatusChange.to_status == OrderStatus.READY.value)
+        .where(
+            m.OrderStatusChange.to_status == OrderStatus.READY.value,
+            m.OrderStatusChange.order_id.in_(select(m.Order.id).where(_is_sale(p))),
+        )
         .group_by(m.OrderStatusChange.order_id)
         .subquery()
     )
