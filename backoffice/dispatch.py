@@ -116,7 +116,7 @@ def mount(app: Sanic) -> None:
             seconds = float(setting("COMANDA_SANDBOX_WEBHOOK_POLL_SECONDS"))
             app.add_task(every(seconds, deliver_sandbox_webhooks, SELF_POSTS), name=TASKS[3])
         if report_export.configured():
-            app.add_task(every(setting_int("COMANDA_EXPORT_POLL_SECONDS"), export_once), name=TASKS[4])
+            app.add_task(every(float(setting("COMANDA_EXPORT_POLL_SECONDS")), export_once), name=TASKS[4])
 
     @app.before_server_stop
     async def stop(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
