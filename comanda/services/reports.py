@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
@@ -157,10 +158,17 @@ class Period:
 
     def local(self, bucket: str) -> datetime:
         """A ``utc_hour`` bucket as the business's local time."""
-        return datetime.strptime(bucket, "%Y-%m-%d %H").replace(tzinfo=timezone.utc).astimezone(self.zone)
+        return _local_hour(bucket, self.timezone)
 
     def each_day(self) -> List[date]:
         return [self.start + timedelta(days=n) for n in range(self.days)]
+
+
+@lru_cache(maxsize=65536)
+def _local_hour(bucket: str, zone: str) -> datetime:
+    """Buckets repeat across a report's queries (a year has 8,760): each is parsed and placed once."""
+    utc = datetime(int(bucket[:4]), int(bucket[5:7]), int(bucket[8:10]), int(bucket[11:13]), tzinfo=timezone.utc)
+    return utc.astimezone(ZoneInfo(zone))
 
 
 def period(
@@ -461,6 +469,7 @@ def customers(session: Session, p: Period) -> Report:
         .group_by(m.Order.customer_id)
     ).all()
     first = {c: first_at for c, first_at, _, _ in ever}
+    first_day = {c: at.astimezone(p.zone).date() for c, at in first.items()}
     life = {c: (n, _money(spent)) for c, _, n, spent in ever}
     bucket = utc_hour(m.Order.confirmed_at)
     visits = session.execute(
@@ -472,7 +481,7 @@ def customers(session: Session, p: Period) -> Report:
     spend: Dict[int, List[Any]] = defaultdict(lambda: [0, Decimal("0.00")])
     for customer_id, b, n, total in visits:
         day = p.local(b).date()
-        is_new = first[customer_id].astimezone(p.zone).date() == day
+        is_new = first_day[customer_id] == day
         per_day[day]["new" if is_new else "returning"].add(customer_id)
         spend[customer_id][0] += n
         spend[customer_id][1] += _money(total)
@@ -516,7 +525,7 @@ def customers(session: Session, p: Period) -> Report:
                 "spend": spend[c][1],
                 "lifetime_orders": life[c][0],
                 "lifetime_value": life[c][1],
-                "first_order": first[c].astimezone(p.zone).date(),
+                "first_order": first_day[c],
             }
         )
     return Report("customers", p, summary, {"by_day": by_day, "top": top})
