@@ -5,7 +5,7 @@ comanda.services.reports'; a manager sees only the stores they work at."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -79,6 +79,8 @@ def shown(column: str, value: Any, lang: str) -> str:
         return format(value.normalize(), "f")
     if column in ("payment_method", "channel", "fulfilment", "reason"):
         return label("value", value, lang)
+    if isinstance(value, datetime):  # already in the business's time zone
+        return value.strftime("%Y-%m-%d %H:%M")
     return str(value.isoformat() if isinstance(value, date) else value)
 
 
