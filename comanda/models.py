@@ -1003,5 +1003,6 @@ class ReportExport(Base):
     __table_args__ = (UniqueConstraint("business_id", "day"), check_in("status", ReportExportStatus))
 
 
-# Reports read sales by store and the time they entered the queue.
+# Reports read sales by store and the time they entered the queue, and refunds by the time they went back.
 Index("ix_orders_store_confirmed", Order.store_id, Order.confirmed_at)
+Index("ix_refunds_completed_at", Refund.completed_at)

@@ -264,15 +264,19 @@ DISCOUNTS = func.sum(m.Order.subtotal + m.Order.delivery_fee - m.Order.total)
 def _refunds_by_hour(session: Session, p: Period) -> Dict[str, Decimal]:
     """Money given back in the range at these stores, by the UTC hour it went back."""
     bucket = utc_hour(m.Refund.completed_at)
+    at_these_stores = (  # checked per refund of the range: the range's refunds are read first, by their time
+        select(m.Payment.id)
+        .join(m.Order, m.Order.id == m.Payment.order_id)
+        .where(m.Payment.id == m.Refund.payment_id, m.Order.store_id.in_(p.store_ids))
+        .exists()
+    )
     rows = session.execute(
         select(bucket, func.sum(m.Refund.amount))
-        .join(m.Payment, m.Payment.id == m.Refund.payment_id)
-        .join(m.Order, m.Order.id == m.Payment.order_id)
         .where(
             m.Refund.status == RefundStatus.SUCCEEDED.value,
             m.Refund.completed_at.is_not(None),
             p.within(m.Refund.completed_at),
-            m.Order.store_id.in_(p.store_ids),
+            at_these_stores,
         )
         .group_by(bucket)
     ).all()

@@ -1,5 +1,5 @@
 """report_exports: the daily export of the reports, a row per business and day, claimed once; orders by
-store and the time they entered the queue, as the reports read them
+store and the time they entered the queue, refunds by the time they went back, as the reports read them
 
 Revision ID: 0116
 Revises: 0011
@@ -42,8 +42,10 @@ def upgrade() -> None:
         sa.UniqueConstraint('business_id', 'day', name=op.f('uq_report_exports_business_id_day')),
     )
     op.create_index('ix_orders_store_confirmed', 'orders', ['store_id', 'confirmed_at'], unique=False)
+    op.create_index('ix_refunds_completed_at', 'refunds', ['completed_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_refunds_completed_at', table_name='refunds')
     op.drop_index('ix_orders_store_confirmed', table_name='orders')
     op.drop_table('report_exports')
