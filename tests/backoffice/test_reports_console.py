@@ -49,6 +49,10 @@ def test_owners_see_every_store_managers_theirs_and_staff_nothing(base):
     )
     assert "periodo anterior $30.00 (+1,433.3 %)" in page.text
     assert owner.get("/console/reports").headers["Location"] == "/console/reports/sales"
+    add_staff("boss@cafe.mx", role="owner", language="en")
+    english = logged_in(base, "boss@cafe.mx").get(f"/console/reports/sales?{DAY}").text
+    assert re.search(r'data-figure="net">\s*<span class="label">Net sales</span>\s*<strong>\$442\.00</strong>', english)
+    assert "previous period $30.00 (+1,433.3 %)" in english and "Pickup or delivery" in english
     manager = logged_in(base, "gerente@cafe.mx")
     mine = manager.get(f"/console/reports/sales?{DAY}")
     assert re.search(
