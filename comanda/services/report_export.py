@@ -5,7 +5,8 @@ spreadsheet or BI tool.
 Replica-safe: a ``report_exports`` row per business and day is the claim. The back office whose insert wins
 writes the day; the others see the row and leave it. A claim holds for LEASE: a writer that dies leaves a
 running row whose lease runs out, and the next round anywhere takes it over. A failure (a full disk, an SMTP
-server down) is recorded and tried again later, with a growing pause, up to MAX_ATTEMPTS times.
+server down) is recorded and tried again later, with a growing pause, up to MAX_ATTEMPTS times. Days missed
+while no back office ran (since the first export, up to CATCH_UP_DAYS back) are exported when one runs again.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from comanda.settings import setting
 LEASE = timedelta(minutes=15)
 RETRY = timedelta(minutes=10)  # times the attempts so far, up to 6 hours
 MAX_ATTEMPTS = 5
+CATCH_UP_DAYS = 7  # days missed while no back office ran are exported when one runs again, this far back
 S = ReportExportStatus
 
 
@@ -228,19 +230,31 @@ def run_export(
 
 
 def due(session: Session) -> List[Tuple[str, date]]:
-    """Each business's previous local day, unless its export is done or someone is on it."""
+    """Each business's finished days not exported yet, oldest first: yesterday, and the days missed since the
+    first export while no back office ran (up to CATCH_UP_DAYS back); a day that is done or that someone is
+    on is left out."""
     found = []
     now = clock.now()
     for business_id, zone in session.execute(select(m.Business.id, m.Business.timezone).order_by(m.Business.id)):
-        day = clock.local_date(zone) - timedelta(days=1)
-        row = session.execute(
-            select(m.ReportExport).where(m.ReportExport.business_id == business_id, m.ReportExport.day == day)
-        ).scalar_one_or_none()
-        if row is None or (
-            row.lease_until < now
-            and (row.status == S.RUNNING or (row.status == S.FAILED and row.attempts < MAX_ATTEMPTS))
-        ):
-            found.append((business_id, day))
+        yesterday = clock.local_date(zone) - timedelta(days=1)
+        rows = {
+            row.day: row
+            for row in session.execute(
+                select(m.ReportExport).where(
+                    m.ReportExport.business_id == business_id,
+                    m.ReportExport.day >= yesterday - timedelta(days=CATCH_UP_DAYS - 1),
+                )
+            ).scalars()
+        }
+        first = min(rows, default=yesterday)
+        for offset in range((yesterday - first).days, -1, -1):
+            day = yesterday - timedelta(days=offset)
+            row = rows.get(day)
+            if row is None or (
+                row.lease_until < now
+                and (row.status == S.RUNNING or (row.status == S.FAILED and row.attempts < MAX_ATTEMPTS))
+            ):
+                found.append((business_id, day))
     return found
 
 

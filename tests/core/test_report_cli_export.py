@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Iterator, Optional
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from comanda import clock
 from comanda import models as m
@@ -189,3 +189,28 @@ def test_the_command_exports_a_given_day_and_again_only_when_forced(dataset, tmp
     assert "54 files" in forced.stdout and exported_row().attempts == 2
     nowhere = comanda("report", "export", "--date", "2026-11-19")
     assert nowhere.returncode == 2 and "COMANDA_EXPORT_DIR" in nowhere.stderr
+
+
+def test_days_missed_while_no_back_office_ran_are_caught_up(dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("COMANDA_EXPORT_DIR", str(tmp_path))
+    with transaction() as session:  # exported up to the 17th, then every back office was down
+        assert report_export.claim(session, "cafe-esquina", DAY - timedelta(days=3), "replica-a")
+        session.execute(update(m.ReportExport).values(status=ReportExportStatus.DONE.value))
+    clock.set_clock(lambda: NEXT_MORNING)
+    try:
+        with new_session() as session:
+            assert report_export.due(session) == [
+                ("cafe-esquina", DAY - timedelta(days=2)),
+                ("cafe-esquina", DAY - timedelta(days=1)),
+                ("cafe-esquina", DAY),
+            ]
+        assert report_export.export_due(None, owner="replica-a") == 3
+        with new_session() as session:
+            assert report_export.due(session) == []
+    finally:
+        clock.set_clock(None)
+    assert sorted(p.name for p in (tmp_path / "cafe-esquina").iterdir()) == [
+        "2026-11-18",
+        "2026-11-19",
+        "2026-11-20",
+    ]  # the 17th was exported before (elsewhere)
