@@ -10,7 +10,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 export TQDM_DISABLE := 1
 
-.PHONY: run run-cluster bench-e2e test lint venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations bench-parse bench-payments eval eval-baseline
+.PHONY: run run-cluster bench-e2e test lint venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations bench-parse bench-payments bench-reports eval eval-baseline
 
 run: venvs db train
 	@$(COMANDA) run
@@ -118,6 +118,11 @@ bench-parse: venvs
 # 200 signed payment webhooks for 100 orders (replays, duplicates, shuffled) at a real back office on PostgreSQL.
 bench-payments: venvs
 	@$(ACTIONS_VENV)/bin/python bench/payments.py --url $(BENCH_PG) --orders 100 --webhooks 200 --concurrency 50
+
+# The four reports over a day, 30 days and a year of a busy shop (bench/reports.py), on SQLite and PostgreSQL.
+bench-reports: venvs
+	@$(ACTIONS_VENV)/bin/python bench/reports.py
+	@$(ACTIONS_VENV)/bin/python bench/reports.py --url $(BENCH_PG)
 
 # The NLU on a held-out set (default tests/nlu/; `make eval HELD_OUT=tests/nlu/fresh`), per language,
 # against a fresh copy of the demo catalog; reports/nlu/<model>/index.html links an HTML report per

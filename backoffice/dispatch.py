@@ -1,4 +1,5 @@
-"""The back office's background work: the payment sweep, the sandbox's webhooks, the notification dispatcher.
+"""The back office's background work: the payment sweep, the sandbox's webhooks, the notification dispatcher,
+the daily export of the reports.
 
 - Every COMANDA_PAYMENT_SWEEP_SECONDS: orders whose stock hold ran out unpaid expire
   (comanda.services.payments.expire_due).
@@ -16,6 +17,8 @@
   down (network errors, 5xx, 401/403 while the token is being fixed, 409, 429): retried with backoff;
   other refusals are final. The token goes in the query as Rasa's token auth wants, and is never
   logged (errors are logged without the URL).
+- Every COMANDA_EXPORT_POLL_SECONDS, when COMANDA_EXPORT_DIR or COMANDA_EXPORT_EMAIL is set: each business's
+  previous day, exported once across replicas (comanda.services.report_export).
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ from backoffice import handoffs
 from backoffice.payments import SELF_POSTS, deliver_sandbox_webhooks
 from comanda.concurrency import in_thread
 from comanda.db import transaction
-from comanda.services import notifications, payments, returns
+from comanda.services import notifications, payments, report_export, returns
 from comanda.settings import setting, setting_int
 from integrations.cfdi import issuer
+from integrations.email.smtp import mailer_from_settings
 from integrations.payments import payment_provider, sandbox
 
 log = logging.getLogger(__name__)
@@ -45,7 +49,14 @@ RETRYABLE = {401, 403, 409, 429}
 # Rasa's web server takes the conversation id from the path as it is, undecoded: the characters of
 # our ids ("centro:whatsapp:+5255…") go as they are, anything else is escaped.
 SENDER_SAFE = ":+@.-_~"
-TASKS = ("payments_sweep", "notifications_dispatch", "handoffs_sweep", "sandbox_webhooks", "returns_settle")
+TASKS = (
+    "payments_sweep",
+    "notifications_dispatch",
+    "handoffs_sweep",
+    "sandbox_webhooks",
+    "returns_settle",
+    "reports_export",
+)
 
 
 def deliver_due(rasa_url: str, token: str, limit: int = 20) -> int:
@@ -95,6 +106,11 @@ def settle_returns_once() -> int:
     return returns.settle_each(due, lambda return_id: returns.settle(return_id, payment_provider, issuer(), "system"))
 
 
+def export_once() -> int:
+    """Yesterday's reports, once per business whichever replica gets there first (comanda.services.report_export)."""
+    return report_export.export_due(mailer_from_settings())
+
+
 async def every(seconds: float, work: Callable[[], int], executor: Optional[Executor] = None) -> None:
     """Run ``work`` in a thread pool forever; a failure is logged and the next round tries again."""
     while True:
@@ -117,6 +133,8 @@ def mount(app: Sanic) -> None:
         if setting("COMANDA_PAYMENT_PROVIDER") == sandbox.NAME:
             seconds = float(setting("COMANDA_SANDBOX_WEBHOOK_POLL_SECONDS"))
             app.add_task(every(seconds, deliver_sandbox_webhooks, SELF_POSTS), name=TASKS[3])
+        if report_export.configured():
+            app.add_task(every(float(setting("COMANDA_EXPORT_POLL_SECONDS")), export_once), name=TASKS[5])
 
     @app.before_server_stop
     async def stop(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:

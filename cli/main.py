@@ -298,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.cluster import add_cluster_parser
     from cli.handoffs import add_handoffs_parser
     from cli.purchasing import add_purchasing_parser
+    from cli.report import add_report_parser
     from cli.returns import add_returns_parser
     from cli.staff import add_staff_parser
 
@@ -306,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_handoffs_parser(sub)
     add_returns_parser(sub)
     add_purchasing_parser(sub)
+    add_report_parser(sub)
     add_staff_parser(sub)
     return parser
 

@@ -528,3 +528,13 @@ class ConsentSource(StrEnum):
     CONSOLE = "console"
     CLI = "cli"
     IMPORT = "import"
+
+# --- reports ------------------------------------------------------------------------------------
+
+
+class ReportExportStatus(StrEnum):
+    """A daily export: claimed and being written, written (and e-mailed), or failed (tried again later)."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"

@@ -42,6 +42,7 @@ from comanda.enums import (
     PurchaseOrderStatus,
     ReceivedCondition,
     RefundMoment,
+    ReportExportStatus,
     ReturnOutcome,
     ReturnReason,
     ReturnStatus,
@@ -1237,3 +1238,30 @@ class CustomerNote(Base):
     body = Column(String(2000), nullable=False)
     author = Column(String(100), nullable=False)
     created_at = _created()
+
+# --- reports -------------------------------------------------------------------------------------
+
+
+class ReportExport(Base):
+    """One business's daily export of a day's reports. A row per day, claimed once: the back office whose
+    insert wins writes it; another takes it over only when the claim's lease ran out (its holder died)."""
+
+    __tablename__ = "report_exports"
+    id = _id()
+    business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    day = Column(Date, nullable=False)  # the business's local day the files cover
+    status = Column(String(20), nullable=False, default=ReportExportStatus.RUNNING.value)
+    claimed_by = Column(String(80), nullable=False)  # host:pid of the process writing it
+    attempts = Column(Integer, nullable=False, default=1)
+    lease_until = Column(UTCDateTime, nullable=False)  # running: the claim's end; failed: when to try again
+    files = Column(JSON, nullable=False, default=list)  # paths written under COMANDA_EXPORT_DIR
+    emailed_to = Column(String(1000))
+    error = Column(String(1000))
+    created_at = _created()
+    finished_at = Column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("business_id", "day"), check_in("status", ReportExportStatus))
+
+
+# Reports read sales by store and the time they entered the queue, and refunds by the time they went back.
+Index("ix_orders_store_confirmed", Order.store_id, Order.confirmed_at)
+Index("ix_refunds_completed_at", Refund.completed_at)

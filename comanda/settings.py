@@ -520,6 +520,27 @@ _DEFINITIONS = [
         _const("2"),
         "2",
     ),
+    # --- reports: the daily export ---
+    Setting(
+        "COMANDA_EXPORT_DIR",
+        "Folder the back office writes each business's daily reports to, as CSV files of the previous day "
+        "(<folder>/<business>/<YYYY-MM-DD>/<store or all>/<report>-<table>.csv).",
+        _const(""),
+        "empty: no files",
+    ),
+    Setting(
+        "COMANDA_EXPORT_EMAIL",
+        "Who gets the daily reports by e-mail (a zip of the CSV files, over COMANDA_SMTP_*): owners (every "
+        "active owner of the business) or a comma-separated list of addresses.",
+        _const(""),
+        "empty: not e-mailed",
+    ),
+    Setting(
+        "COMANDA_EXPORT_POLL_SECONDS",
+        "How often the back office looks for a finished day whose reports were not exported yet.",
+        _const("300"),
+        "300",
+    ),
 ]
 
 # What `comanda run` uses when the WhatsApp variables are not set: the local simulator.

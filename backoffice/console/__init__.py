@@ -19,6 +19,7 @@ def mount(app: Sanic) -> None:
         live,
         pages,
         purchasing_pages,
+        report_pages,
         returns_pages,
         staff_pages,
     )

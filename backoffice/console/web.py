@@ -207,7 +207,7 @@ NAV: Tuple[Tuple[str, Optional[str], Tuple[StaffRole, ...]], ...] = (
     ("review", None, (StaffRole.OWNER, StaffRole.MANAGER)),
     ("purchasing", "/console/purchasing", tuple(StaffRole)),  # staff receive deliveries; buyers send
     ("stock", "/console/stock/count", tuple(StaffRole)),
-    ("reports", None, (StaffRole.OWNER, StaffRole.MANAGER)),
+    ("reports", "/console/reports", (StaffRole.OWNER, StaffRole.MANAGER)),
     ("customers", "/console/customers", (StaffRole.OWNER, StaffRole.MANAGER)),
     ("staff", "/console/staff", (StaffRole.OWNER,)),
 )

@@ -1,0 +1,35 @@
+"""A local SMTP server (aiosmtpd) that keeps what it receives, for tests of anything Comanda e-mails."""
+
+from __future__ import annotations
+
+import email
+from contextlib import contextmanager
+from email import policy
+from typing import Iterator, List, Tuple
+
+from aiosmtpd.controller import Controller
+
+from tests.conftest import free_port
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: List[email.message.EmailMessage] = []
+        self.envelopes: List[tuple] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's naming
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server() -> Iterator[Tuple[Inbox, int]]:
+    """A running server on a free port: (its inbox, its port)."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield inbox, controller.port
+    finally:
+        controller.stop()
