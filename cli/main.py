@@ -280,11 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.cfdi import add_cfdi_parser
     from cli.cluster import add_cluster_parser
     from cli.handoffs import add_handoffs_parser
+    from cli.review import add_review_parser
     from cli.staff import add_staff_parser
 
     add_cfdi_parser(sub)
     add_cluster_parser(sub)
     add_handoffs_parser(sub)
+    add_review_parser(sub)
     add_staff_parser(sub)
     return parser
 
