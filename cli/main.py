@@ -282,11 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.handoffs import add_handoffs_parser
     from cli.review import add_review_parser
     from cli.staff import add_staff_parser
+    from cli.train import add_train_parser
 
     add_cfdi_parser(sub)
     add_cluster_parser(sub)
     add_handoffs_parser(sub)
     add_review_parser(sub)
+    add_train_parser(sub)
     add_staff_parser(sub)
     return parser
 

@@ -85,7 +85,10 @@ def add_review_parser(sub: Any) -> None:
     q.add_argument("--intent", help="the intent it is (or a FAQ topic: faq/<topic>); see `comanda review intents`")
     q.add_argument("--items", help="the order as it should be read: SKU:QTY,SKU:QTY")
     q.add_argument(
-        "--synonym", action="append", metavar="WORD=SKU", help="a word the catalog missed means this product (repeatable)"
+        "--synonym",
+        action="append",
+        metavar="WORD=SKU",
+        help="a word the catalog missed means this product (repeatable)",
     )
     q.set_defaults(func=cmd_accept)
 

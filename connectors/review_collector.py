@@ -26,7 +26,7 @@ REMEMBERED = 2000  # message ids already looked at, per process
 
 class ReviewCollector:
     def __init__(self) -> None:
-        self._seen: "OrderedDict[str, None]" = OrderedDict()
+        self._seen: OrderedDict[str, None] = OrderedDict()
 
     async def __call__(self, tracker: DialogueStateTracker) -> None:
         said = latest_two(tracker)

@@ -1,5 +1,6 @@
 """Rasa's HTTP API, as the back office and the command line speak to a conversation: events appended to its
-tracker (``ConversationResumed`` when staff resolve a handoff) and intents triggered in it.
+tracker (``ConversationResumed`` when staff resolve a handoff) and intents triggered in it; and to the
+server itself: which model it runs (``GET /status``) and a new one loaded (``PUT /model``, `comanda train`).
 
 The token goes in the query, as Rasa's token auth wants, and is never logged.
 """
@@ -48,6 +49,30 @@ class RasaApi:
     def resume(self, conversation_id: str) -> None:
         """The bot speaks in this conversation again (Rasa's ``ConversationResumed``)."""
         self.append_events(conversation_id, RESUME)
+
+    def status(self) -> Optional[Dict[str, Any]]:
+        """The server's ``GET /status`` (its model file among it), or None when nothing answers there."""
+        try:
+            answer = requests.get(f"{self.url}/status", params={"token": self.token}, timeout=self.timeout)
+        except requests.RequestException:
+            return None
+        if not answer.ok:
+            raise RasaUnavailable(f"Rasa at {self.url} answered {answer.status_code} to /status")
+        return dict(answer.json())
+
+    def load_model(self, model_file: str, timeout: float = 600) -> None:
+        """Rasa loads the model and then swaps it in (``PUT /model``): messages are answered by the old model
+        until the new one is ready, and wait for it while it loads on the server's event loop."""
+        try:
+            answer = requests.put(
+                f"{self.url}/model", params={"token": self.token}, json={"model_file": model_file}, timeout=timeout
+            )
+        except requests.RequestException as exc:
+            raise RasaUnavailable(f"Rasa is unreachable at {self.url} ({type(exc).__name__})") from None
+        if answer.status_code != 204:
+            raise RasaUnavailable(
+                f"Rasa at {self.url} did not load {model_file}: {answer.status_code} {answer.text[:300]}"
+            )
 
     def _post(self, conversation_id: str, path: str, body: Any, **params: str) -> None:
         url = f"{self.url}/conversations/{quote(conversation_id, safe=SENDER_SAFE)}/{path}"

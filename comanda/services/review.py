@@ -266,7 +266,9 @@ def get_item(session: Session, item_id: int, member: Optional[StaffMember] = Non
         raise NotFound(f"no review item {item_id}", item_id=item_id)
     if member is not None:
         stores = set(_stores(member, None) or ())
-        seen = set(session.execute(select(m.ReviewSighting.store_id).where(m.ReviewSighting.item_id == item.id)).scalars())
+        seen = set(
+            session.execute(select(m.ReviewSighting.store_id).where(m.ReviewSighting.item_id == item.id)).scalars()
+        )
         if item.business_id != member.business_id or not (stores & seen):
             raise NotFound(f"no review item {item_id}", item_id=item_id)
     return item
@@ -332,7 +334,7 @@ class Decision:
 
 
 def parse_items(text: str) -> List[Tuple[str, int]]:
-    """"TACO-PASTOR:3,COCA-600:1" → [("TACO-PASTOR", 3), ("COCA-600", 1)]."""
+    """ "TACO-PASTOR:3,COCA-600:1" → [("TACO-PASTOR", 3), ("COCA-600", 1)]."""
     lines = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         sku, _, quantity = part.rpartition(":")
@@ -361,9 +363,8 @@ def accept(session: Session, actor: Actor, item: m.ReviewItem, decision: Decisio
         raise InvalidInput(f"review item {item.id} is already decided ({item.status})", item_id=item.id)
     language = item.language or _business_language(session, item.business_id)
     products = {sku: _product(session, item.business_id, sku) for sku in _skus(decision)}
-    for word, sku in decision.synonyms:
-        if len(word) > 200:
-            raise InvalidInput("a synonym is at most 200 characters", field="synonym")
+    if any(len(word) > 200 for word, _ in decision.synonyms):
+        raise InvalidInput("a synonym is at most 200 characters", field="synonym")
     intent = _intent_of(item, decision)
     if decision.faq is not None:
         training_data.add_faq_topic(decision.faq)
@@ -426,9 +427,9 @@ def _product(session: Session, business_id: str, sku: str) -> m.Product:
     ).scalar_one_or_none()
     if product is None:
         variant = session.execute(
-            select(m.ProductVariant).join(m.Product).where(
-                m.Product.business_id == business_id, func.upper(m.ProductVariant.sku) == sku.upper()
-            )
+            select(m.ProductVariant)
+            .join(m.Product)
+            .where(m.Product.business_id == business_id, func.upper(m.ProductVariant.sku) == sku.upper())
         ).scalar_one_or_none()
         if variant is None:
             raise InvalidInput(f"no product with SKU {sku!r}", field="sku", sku=sku)

@@ -131,7 +131,8 @@ def _held_out() -> Set[str]:
 
 
 def known_intents() -> Set[str]:
-    """The domain's intents, plus every FAQ topic (faq/<topic>) that has an answer."""
+    """What a decision may name: the domain's intents that are learnt from text (those with training
+    examples; not the ones only buttons and the back office send), and every FAQ topic with an answer."""
     intents: Set[str] = set()
     topics: Set[str] = set()
     for path in _yaml_files(domain_dir()):
@@ -139,7 +140,8 @@ def known_intents() -> Set[str]:
         for intent in data.get("intents") or []:
             intents.add(next(iter(intent)) if isinstance(intent, dict) else str(intent))
         topics.update(r.split("/", 1)[1] for r in data.get("responses") or {} if r.startswith("utter_faq/"))
-    return {i for i in intents if i != "faq"} | {f"faq/{t}" for t in topics}
+    learnt = {intent for intent, _ in training_examples().values()}
+    return {i for i in intents if i in learnt} | {f"faq/{t}" for t in topics}
 
 
 def add_example(text: str, intent: str, language: str) -> bool:
@@ -176,7 +178,7 @@ def _append(language: str, new: Dict[str, List[str]]) -> None:
     for intent, lines in new.items():
         blocks.setdefault(intent, []).extend(lines)
     out = [
-        "version: \"3.1\"",
+        'version: "3.1"',
         "# Examples owners confirmed or corrected in the review inbox (`comanda review`, /console/review).",
         "nlu:",
     ]
@@ -206,10 +208,16 @@ def add_faq_topic(faq: FaqTopic) -> None:
         domain = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
         responses = dict((domain or {}).get("responses") or {})
         responses[f"utter_faq/{faq.topic}"] = [
-            {"condition": [{"type": "slot", "name": "language", "value": language}], "text": faq.answers[language].strip()}
+            {
+                "condition": [{"type": "slot", "name": "language", "value": language}],
+                "text": faq.answers[language].strip(),
+            }
             for language in LANGUAGES
         ]
         header = "# FAQ topics owners added in the review inbox; action_answer_faq says these answers as written.\n"
-        _write(path, header + yaml.safe_dump({"version": "3.1", "responses": responses}, allow_unicode=True, sort_keys=True))
+        _write(
+            path,
+            header + yaml.safe_dump({"version": "3.1", "responses": responses}, allow_unicode=True, sort_keys=True),
+        )
         for language in LANGUAGES:
             _append(language, {f"faq/{faq.topic}": lines[language]})

@@ -66,10 +66,22 @@ def test_uncertain_messages_are_kept_and_identical_texts_grouped(demo):
 
 def test_each_reason(demo):
     collect(CENTRO, said("asdf qwer", "a", intent="nlu_fallback", confidence=0.3))
-    collect(CENTRO, said("y el de siempre", "b", intent="add_items", confidence=0.8, ranking=[("add_items", 0.5), ("inform", 0.45)]))
     collect(
         CENTRO,
-        said("2 pozoles y una coca", "c", intent="add_items", confidence=0.99, lines=[{"sku": "COCA-600", "quantity": 1}], unplaced=["pozoles"]),
+        said(
+            "y el de siempre", "b", intent="add_items", confidence=0.8, ranking=[("add_items", 0.5), ("inform", 0.45)]
+        ),
+    )
+    collect(
+        CENTRO,
+        said(
+            "2 pozoles y una coca",
+            "c",
+            intent="add_items",
+            confidence=0.99,
+            lines=[{"sku": "COCA-600", "quantity": 1}],
+            unplaced=["pozoles"],
+        ),
     )
     first = said("me das la cuenta", "d", intent="show_cart", confidence=0.9)
     collect(CENTRO, first)
@@ -87,7 +99,10 @@ def test_each_reason(demo):
     }
     lines = next(i for i in items() if i["text"] == "2 pozoles y una coca")
     assert lines["items"] == [{"sku": "COCA-600", "quantity": 1}] and lines["unplaced"] == ["pozoles"]
-    assert review.afterthought(said("that's not what I said", "x", intent="deny", confidence=0.9)) == ReviewReason.CORRECTED
+    assert (
+        review.afterthought(said("that's not what I said", "x", intent="deny", confidence=0.9))
+        == ReviewReason.CORRECTED
+    )
 
 
 def decide(item_id, decision):
@@ -119,7 +134,9 @@ def test_intent_decisions_become_training_examples(demo, home):
         review.ignore(session, OWNER, review.get_item(session, third))
     assert items() == []
     with new_session() as session:
-        actions = session.execute(select(m.AuditEvent.action).where(m.AuditEvent.entity_type == "review_item")).scalars()
+        actions = session.execute(
+            select(m.AuditEvent.action).where(m.AuditEvent.entity_type == "review_item")
+        ).scalars()
         assert sorted(actions) == ["review.changed", "review.correct", "review.ignored"]
 
 
@@ -176,9 +193,13 @@ def test_a_new_faq_topic_lands_as_examples_and_answers(demo, home):
 def test_managers_see_their_stores_only(demo):
     collect(CENTRO, said("algo raro", "a", intent="greet", confidence=0.2))
     with transaction() as session:
-        user, _ = staff.add_staff(session, OWNER, "m@cafe.mx", "Mara", StaffRole.MANAGER, ["roma"], business_id="cafe-esquina")
+        user, _ = staff.add_staff(
+            session, OWNER, "m@cafe.mx", "Mara", StaffRole.MANAGER, ["roma"], business_id="cafe-esquina"
+        )
         manager = staff.member(session, user)
-        clerk, _ = staff.add_staff(session, OWNER, "c@cafe.mx", "Cleo", StaffRole.STAFF, ["centro"], business_id="cafe-esquina")
+        clerk, _ = staff.add_staff(
+            session, OWNER, "c@cafe.mx", "Cleo", StaffRole.STAFF, ["centro"], business_id="cafe-esquina"
+        )
         clerk_member = staff.member(session, clerk)
     with new_session() as session:
         item_id = session.execute(select(func.max(m.ReviewItem.id))).scalar_one()
@@ -192,11 +213,22 @@ def test_managers_see_their_stores_only(demo):
 
 
 def comanda(*args):
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=os.environ, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=os.environ, timeout=120
+    )
 
 
 def test_the_command_line(demo_sqlite, home):
-    collect(CENTRO, said("me das 2 tacos d pastr", "a", intent="add_items", confidence=0.5, lines=[{"sku": "TACO-PASTOR", "quantity": 2}]))
+    collect(
+        CENTRO,
+        said(
+            "me das 2 tacos d pastr",
+            "a",
+            intent="add_items",
+            confidence=0.5,
+            lines=[{"sku": "TACO-PASTOR", "quantity": 2}],
+        ),
+    )
     collect(ROMA, said("what is this place", "b", intent="greet", confidence=0.3, language="en"))
     listed = comanda("review", "list", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -205,7 +237,9 @@ def test_the_command_line(demo_sqlite, home):
     assert all(keys <= set(row) for row in rows) and len(rows) == 2
     tacos = next(r for r in rows if r["text"].startswith("me das"))
     assert tacos["items"] == [{"sku": "TACO-PASTOR", "quantity": 2}] and tacos["confidence"] == 0.5
-    assert [r["text"] for r in json.loads(comanda("review", "list", "--store", "roma", "--json").stdout)] == ["what is this place"]
+    assert [r["text"] for r in json.loads(comanda("review", "list", "--store", "roma", "--json").stdout)] == [
+        "what is this place"
+    ]
     bad = comanda("review", "accept", str(tacos["id"]), "--items", "TACO-PASTOR:dos")
     assert bad.returncode == 2 and bad.stderr.startswith("error: an order line is SKU:QUANTITY")
     done = comanda("review", "accept", str(tacos["id"]), "--items", "TACO-PASTOR:2", "--synonym", "pastr=TACO-PASTOR")
