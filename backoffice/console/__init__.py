@@ -11,7 +11,7 @@ from comanda.settings import setting_int
 
 
 def mount(app: Sanic) -> None:
-    from backoffice.console import board, live, pages, staff_pages  # noqa: F401 - staff_pages adds its routes to pages.bp
+    from backoffice.console import board, live, pages, review_pages, staff_pages  # noqa: F401 - they add routes to pages.bp
     from backoffice.console.web import security_headers
 
     # Behind a load balancer, the client's address and HTTPS come from the proxies' X-Forwarded-* headers.

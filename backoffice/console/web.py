@@ -194,7 +194,7 @@ NAV: Tuple[Tuple[str, Optional[str], Tuple[StaffRole, ...]], ...] = (
     ("inbox", None, tuple(StaffRole)),
     ("queue", "/console/queue", tuple(StaffRole)),
     ("returns", None, tuple(StaffRole)),
-    ("review", None, (StaffRole.OWNER, StaffRole.MANAGER)),
+    ("review", "/console/review", (StaffRole.OWNER, StaffRole.MANAGER)),
     ("purchasing", None, (StaffRole.OWNER, StaffRole.MANAGER)),
     ("reports", None, (StaffRole.OWNER, StaffRole.MANAGER)),
     ("customers", None, (StaffRole.OWNER, StaffRole.MANAGER)),
