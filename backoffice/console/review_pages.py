@@ -79,13 +79,17 @@ def listing(visit: Visit, store: Optional[str]) -> Dict[str, Any]:
     }
 
 
-def review_page(request: Request, flash: Optional[str] = None, status: int = 200, problem: bool = False) -> HTTPResponse:
+def review_page(
+    request: Request, flash: Optional[str] = None, status: int = 200, problem: bool = False
+) -> HTTPResponse:
     visit: Visit = request.ctx.visit
     store = field(request, "store") or None
     return page(request, "review.html", status, flash=flash, problem=problem, **listing(visit, store))
 
 
-async def shown(request: Request, flash: Optional[str] = None, status: int = 200, problem: bool = False) -> HTTPResponse:
+async def shown(
+    request: Request, flash: Optional[str] = None, status: int = 200, problem: bool = False
+) -> HTTPResponse:
     visit: Visit = request.ctx.visit
     try:
         return await in_thread(review_page, request, flash, status, problem)
@@ -162,7 +166,9 @@ async def my_whatsapp(request: Request) -> HTTPResponse:
         number = await in_thread(work)
     except ComandaError as exc:
         return await shown(request, t("console.error.refused", visit.lang, reason=exc.message), status_of(exc), True)
-    return await shown(request, t("console.review.whatsapp_saved" if number else "console.review.whatsapp_cleared", visit.lang))
+    return await shown(
+        request, t("console.review.whatsapp_saved" if number else "console.review.whatsapp_cleared", visit.lang)
+    )
 
 
 # --- a conversation, as Rasa's tracker store keeps it ----------------------------------------------
@@ -228,7 +234,9 @@ def start_training(visit: Visit, forced: bool) -> int:
             )
     except OSError as exc:
         with transaction() as session:
-            training.finish(session, training.get_run(session, run_id), TrainingRunStatus.FAILED, f"could not start: {exc}")
+            training.finish(
+                session, training.get_run(session, run_id), TrainingRunStatus.FAILED, f"could not start: {exc}"
+            )
     return run_id
 
 
@@ -248,7 +256,9 @@ def run_view(run_id: int, lang: str) -> Tuple[str, bool]:
     with new_session() as session:
         run = training.get_run(session, run_id)
         reports = [
-            label for label in ("new", "active") if (home() / "reports" / "nlu" / f"train-{run_id}" / label / "index.html").exists()
+            label
+            for label in ("new", "active")
+            if (home() / "reports" / "nlu" / f"train-{run_id}" / label / "index.html").exists()
         ]
         body = render("_training_run.html", lang=lang, run=run, reports=reports, label=lambda i: intent_label(i, lang))
         return body, run.status != TrainingRunStatus.RUNNING
@@ -277,7 +287,9 @@ async def training_stream(request: Request, run_id: int) -> Optional[HTTPRespons
         body, over = await in_thread(run_view, run_id, visit.lang)
     except NotFound:
         return response.text("not found", status=404)
-    resp = await request.respond(content_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    resp = await request.respond(
+        content_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
     await resp.send(event("progress", body))
     sent, beats = body, 0
     while not over:
@@ -307,4 +319,6 @@ async def report(request: Request, run_id: int, label: str, path: str) -> HTTPRe
         return response.text("not found", status=404)
     kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     body = await in_thread(target.read_bytes)
-    return response.raw(body, content_type=kind, headers={"Content-Security-Policy": REPORT_CSP, "Cache-Control": "no-store"})
+    return response.raw(
+        body, content_type=kind, headers={"Content-Security-Policy": REPORT_CSP, "Cache-Control": "no-store"}
+    )

@@ -6,10 +6,8 @@ member's WhatsApp number, and a training run's progress streamed live."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -79,7 +77,13 @@ def test_each_decision_lands_where_it_belongs(console, home):
     assert bad.status_code == 400 and "NOPE" in bad.text
     fixed = owner.post(
         f"/console/review/{order}/accept",
-        {"what": "order", "sku": ["TACO-PASTOR", ""], "quantity": ["3", "1"], "word": "gringas", "means": "TACO-PASTOR"},
+        {
+            "what": "order",
+            "sku": ["TACO-PASTOR", ""],
+            "quantity": ["3", "1"],
+            "word": "gringas",
+            "means": "TACO-PASTOR",
+        },
         htmx=False,
     )
     assert fixed.status_code == 200 and "Pedido arreglado" in fixed.text
@@ -101,7 +105,10 @@ def test_each_decision_lands_where_it_belongs(console, home):
     assert "utter_faq/parking" in (home / "domain" / "faq_reviewed.yml").read_text(encoding="utf-8")
     with new_session() as session:
         words = session.execute(
-            text("SELECT s.text FROM product_synonyms s JOIN products p ON p.id = s.product_id WHERE p.sku = 'TACO-PASTOR'")
+            text(
+                "SELECT s.text FROM product_synonyms s JOIN products p ON p.id = s.product_id "
+                "WHERE p.sku = 'TACO-PASTOR'"
+            )
         ).scalars()
         assert "gringas" in list(words)
         statuses = dict(session.execute(text("SELECT id, status FROM review_items")).all())
@@ -117,7 +124,9 @@ def test_the_conversation_and_the_whatsapp_number(console):
                 "timestamp FLOAT, intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT)"
             )
         )
-        for n, (kind, said, intent) in enumerate([("user", "me da unas gringas", "add_items"), ("bot", "No encontré «gringas»", None)]):
+        for n, (kind, said, intent) in enumerate(
+            [("user", "me da unas gringas", "add_items"), ("bot", "No encontré «gringas»", None)]
+        ):
             session.execute(
                 text("INSERT INTO events VALUES (:id, :s, :k, :ts, :i, NULL, :d)"),
                 {"id": n + 1, "s": CENTRO, "k": kind, "ts": 1.0 + n, "i": intent, "d": json.dumps({"text": said})},
@@ -132,8 +141,16 @@ def test_the_conversation_and_the_whatsapp_number(console):
     saved = owner.post("/console/review/whatsapp", {"whatsapp_phone": "+52 55 1234 5678"}, htmx=False)
     assert saved.status_code == 200 and 'value="+525512345678"' in saved.text
     with new_session() as session:
-        assert session.execute(text("SELECT whatsapp_phone FROM staff_users WHERE email = 'dueno@cafe.mx'")).scalar() == "+525512345678"
-    assert client(console, "mara@cafe.mx").post("/console/review/whatsapp", {"whatsapp_phone": "+525512345678"}, htmx=False).status_code == 400
+        assert (
+            session.execute(text("SELECT whatsapp_phone FROM staff_users WHERE email = 'dueno@cafe.mx'")).scalar()
+            == "+525512345678"
+        )
+    assert (
+        client(console, "mara@cafe.mx")
+        .post("/console/review/whatsapp", {"whatsapp_phone": "+525512345678"}, htmx=False)
+        .status_code
+        == 400
+    )
 
 
 FAKE_TRAINER = """#!{python}
