@@ -168,7 +168,15 @@ def record(session: Session, store: m.Store, conversation_id: str, said: Said, r
             item.runner_up_confidence = ranking[1]["confidence"] if len(ranking) > 1 else None
             item.items = [_line(v) for v in said.entities("order_line") if isinstance(v, dict)]
             item.unplaced = [str(v.get("text")) for v in said.entities("unplaced") if isinstance(v, dict)]
-            item.reason, item.count, item.last_seen_at = reason.value, (item.count or 0) + 1, now
+            again = item.id is not None and session.execute(  # the same message, kept for another reason
+                select(m.ReviewSighting.id).where(
+                    m.ReviewSighting.item_id == item.id,
+                    m.ReviewSighting.conversation_id == conversation_id,
+                    m.ReviewSighting.message_id == said.message_id[:200],
+                )
+            ).first()
+            item.reason, item.last_seen_at = reason.value, now
+            item.count = (item.count or 0) + (0 if again else 1)
             item.last_conversation_id = conversation_id
             session.flush()
             session.add(

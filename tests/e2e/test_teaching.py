@@ -52,7 +52,12 @@ def teaching(tmp_path_factory) -> Iterator[Stack]:
     (home / "models").mkdir()
     shutil.copyfile(ROOT / "models" / "comanda.tar.gz", home / "models" / "comanda.tar.gz")
     stack = Stack(work)
-    stack.env.update(COMANDA_HOME=str(home), COMANDA_RASA_SERVERS=stack.rasa)
+    stack.env.update(
+        COMANDA_HOME=str(home),
+        COMANDA_RASA_SERVERS=stack.rasa,
+        COMANDA_RASA_VENV=str(ROOT / ".venv"),
+        COMANDA_ACTIONS_VENV=str(ROOT / ".venv-actions"),
+    )
     stack.home = home  # type: ignore[attr-defined]
     previous = os.environ.get("COMANDA_DATABASE_URL")
     os.environ["COMANDA_DATABASE_URL"] = stack.db_url
