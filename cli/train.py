@@ -227,28 +227,29 @@ def activate(run: Optional[Run], model: Path, echo: Callable[[str], None] = prin
     from integrations.rasa_api import RasaApi, RasaUnavailable
 
     say = run.note if run else echo
+    apis = [RasaApi(url, setting("COMANDA_RASA_TOKEN")) for url in servers()]
+    running = [api for api in apis if api.status() is not None]  # a server that refuses the token stops us here
     draft = models_dir() / f".{ACTIVE}.draft"
     shutil.copyfile(model, draft)
     os.replace(draft, models_dir() / ACTIVE)  # atomic: a server starting now reads the old or the new file whole
     report = []
     failures = []
-    for url in servers():
-        api = RasaApi(url, setting("COMANDA_RASA_TOKEN"))
-        if api.status() is None:
-            say(f"{url}: not running (it loads the new model when it starts)")
-            report.append({"server": url, "result": "not running"})
+    for api in apis:
+        if api not in running:
+            say(f"{api.url}: not running (it loads the new model when it starts)")
+            report.append({"server": api.url, "result": "not running"})
             continue
-        say(f"{url}: loading the new model (it answers with the old one meanwhile)")
+        say(f"{api.url}: loading the new model (messages that arrive meanwhile wait for it)")
         try:
             api.load_model(str(model))
         except RasaUnavailable as exc:
             failures.append(exc.message)
-            say(f"{url}: failed: {exc.message}")
-            report.append({"server": url, "result": f"failed: {exc.message}"})
+            say(f"{api.url}: failed: {exc.message}")
+            report.append({"server": api.url, "result": f"failed: {exc.message}"})
             continue
         status = api.status() or {}
-        say(f"{url}: now running {Path(str(status.get('model_file', model))).name}")
-        report.append({"server": url, "result": "loaded"})
+        say(f"{api.url}: now running {Path(str(status.get('model_file', model))).name}")
+        report.append({"server": api.url, "result": "loaded"})
     if failures:
         raise ComandaError("the model could not be loaded on every server: " + "; ".join(failures))
     return report

@@ -61,8 +61,9 @@ class RasaApi:
         return dict(answer.json())
 
     def load_model(self, model_file: str, timeout: float = 600) -> None:
-        """Rasa loads the model and then swaps it in (``PUT /model``): messages are answered by the old model
-        until the new one is ready, and wait for it while it loads on the server's event loop."""
+        """Rasa loads the model, then swaps it in (``PUT /model``). Rasa 3.6 loads it on the server's event loop,
+        so requests that arrive meanwhile wait (they are not refused) and are answered by the new model; a turn
+        already under way finishes on the old one."""
         try:
             answer = requests.put(
                 f"{self.url}/model", params={"token": self.token}, json={"model_file": model_file}, timeout=timeout
