@@ -64,7 +64,7 @@ def teaching(tmp_path_factory) -> Iterator[Stack]:
     upgrade(stack.db_url)
     with transaction() as session:
         load_catalog(session, read_catalog(ROOT / "data" / "demo" / "catalog.yml"))
-    stack.start()
+    stack.start(timeout=900)  # a shared 2-core machine under load starts slowly
     yield stack
     if stack.proc.poll() is None:
         stack.stop()
