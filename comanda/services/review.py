@@ -151,7 +151,7 @@ def record(session: Session, store: m.Store, conversation_id: str, said: Said, r
     seen = session.execute(
         select(m.ReviewSighting.id).where(
             m.ReviewSighting.conversation_id == conversation_id,
-            m.ReviewSighting.message_id == said.message_id,
+            m.ReviewSighting.message_id == said.message_id[:200],
             m.ReviewSighting.reason == reason.value,
         )
     ).first()
@@ -168,13 +168,16 @@ def record(session: Session, store: m.Store, conversation_id: str, said: Said, r
             item.runner_up_confidence = ranking[1]["confidence"] if len(ranking) > 1 else None
             item.items = [_line(v) for v in said.entities("order_line") if isinstance(v, dict)]
             item.unplaced = [str(v.get("text")) for v in said.entities("unplaced") if isinstance(v, dict)]
-            again = item.id is not None and session.execute(  # the same message, kept for another reason
-                select(m.ReviewSighting.id).where(
-                    m.ReviewSighting.item_id == item.id,
-                    m.ReviewSighting.conversation_id == conversation_id,
-                    m.ReviewSighting.message_id == said.message_id[:200],
-                )
-            ).first()
+            again = (
+                item.id is not None
+                and session.execute(  # the same message, kept for another reason
+                    select(m.ReviewSighting.id).where(
+                        m.ReviewSighting.item_id == item.id,
+                        m.ReviewSighting.conversation_id == conversation_id,
+                        m.ReviewSighting.message_id == said.message_id[:200],
+                    )
+                ).first()
+            )
             item.reason, item.last_seen_at = reason.value, now
             item.count = (item.count or 0) + (0 if again else 1)
             item.last_conversation_id = conversation_id
@@ -322,10 +325,6 @@ def as_json(item: m.ReviewItem, seen: Optional[Dict[str, List[str]]] = None) -> 
 
 def _iso(when: Optional[datetime]) -> Optional[str]:
     return when.isoformat(timespec="seconds") if when else None
-
-
-def waiting_count(session: Session, member: StaffMember) -> int:
-    return len(visible_items(session, member, limit=1000))
 
 
 # --- deciding ------------------------------------------------------------------------------------

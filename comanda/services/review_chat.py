@@ -24,6 +24,7 @@ from comanda.i18n import t
 from comanda.services import review, staff
 from comanda.services.customers import normalize_phone
 from comanda.services.staff import StaffMember
+from comanda.services.training_data import known_intents
 
 START = re.compile(r"^\W*(revisar|review)\W*$", re.IGNORECASE)
 PAYLOAD = re.compile(r"^review:(\d+):(intent:[\w/]+|other|ignore)$")
@@ -105,12 +106,8 @@ def _next(session: Session, member: StaffMember, store_id: str, lang: str) -> Re
 
 
 def _others(item: m.ReviewItem, lang: str) -> Reply:
-    from comanda.services.training_data import known_intents
-
-    ranked = [r["name"] for r in item.ranking or [] if r.get("name")][2:]
-    rest = ranked + sorted(
-        i for i in known_intents() if i not in ranked and i not in [r["name"] for r in item.ranking or []][:2]
-    )
+    ranked = [r["name"] for r in item.ranking or [] if r.get("name")]
+    rest = ranked[2:] + sorted(i for i in known_intents() if i not in ranked)
     buttons = [(intent_label(i, lang), f"review:{item.id}:intent:{i}") for i in rest[:MAX_OTHERS]]
     buttons.append((t("review.wa.ignore", lang), f"review:{item.id}:ignore"))
     return Reply(t("review.wa.pick_other", lang, text=item.text), buttons)

@@ -71,7 +71,7 @@ def finish(
     error: Optional[str] = None,
     **fields: Any,
 ) -> m.TrainingRun:
-    run.status, run.error, run.finished_at = status.value, (error or None) and error[:1000], clock.now()
+    run.status, run.error, run.finished_at = status.value, error[:1000] if error else None, clock.now()
     for name, value in fields.items():
         setattr(run, name, value)
     audit.record(session, audit.Actor(run.started_by), f"training.{status.value}", "training_run", run.id, error=error)

@@ -50,7 +50,18 @@ def test_saved_turns_feed_the_inbox_once(demo):
 def validate(home: Path) -> subprocess.CompletedProcess:
     rasa = Path(sys.executable).parent / "rasa"
     return subprocess.run(
-        [str(rasa), "data", "validate", "--domain", "domain", "--data", "data", "--config", "config.yml", "--fail-on-warnings"],
+        [
+            str(rasa),
+            "data",
+            "validate",
+            "--domain",
+            "domain",
+            "--data",
+            "data",
+            "--config",
+            "config.yml",
+            "--fail-on-warnings",
+        ],
         cwd=home,
         capture_output=True,
         text=True,
