@@ -136,11 +136,14 @@ def train_model(run: Run, history: Path, stamp: str) -> Path:
             command, cwd=home(), env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         assert proc.stdout is not None
+        last = ""
         for raw in proc.stdout:
             log.write(raw)
             line = raw.rstrip("\n").split("\r")[-1].strip()
-            if any(marker in line for marker in SHOWN):
-                run.note("  " + line.split(" - ")[-1][:200])
+            shown = line.split(" - ")[-1][:200]
+            if any(marker in line for marker in SHOWN) and shown[:12] != last[:12]:  # one line per progress bar
+                run.note("  " + shown)
+                last = shown
         code = proc.wait()
     model = history / f"{stamp}.tar.gz"
     if code != 0 or not model.exists():
