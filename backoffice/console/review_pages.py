@@ -74,6 +74,7 @@ def listing(visit: Visit, store: Optional[str]) -> Dict[str, Any]:
         "runs": runs,
         "running": next((r for r in runs if r.status == TrainingRunStatus.RUNNING), None),
         "whatsapp": whatsapp,
+        "eval_report": (home() / "reports" / "nlu" / "comanda" / "index.html").exists(),
         "form_lines": MAX_FORM_LINES,
         "languages": LANGUAGES,
     }
@@ -313,12 +314,22 @@ async def training_stream(request: Request, run_id: int) -> Optional[HTTPRespons
 @staff_only(*REVIEWERS)
 async def report(request: Request, run_id: int, label: str, path: str) -> HTTPResponse:
     """The evaluation reports of a run (bench/nlu_eval.py's HTML, Rasa's images), read-only."""
-    root = (home() / "reports" / "nlu" / f"train-{run_id}" / label).resolve()
+    return await report_file(home() / "reports" / "nlu" / f"train-{run_id}" / label, path)
+
+
+@bp.get("/review/reports/eval/<path:path>")
+@staff_only(*REVIEWERS)
+async def eval_report(request: Request, path: str) -> HTTPResponse:
+    """The latest `make eval` report (reports/nlu/comanda/)."""
+    return await report_file(home() / "reports" / "nlu" / "comanda", path)
+
+
+async def report_file(folder: Path, path: str) -> HTTPResponse:
+    root = folder.resolve()
     target = (root / path).resolve()
     if not target.is_relative_to(root) or not target.is_file():
         return response.text("not found", status=404)
     kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     body = await in_thread(target.read_bytes)
-    return response.raw(
-        body, content_type=kind, headers={"Content-Security-Policy": REPORT_CSP, "Cache-Control": "no-store"}
-    )
+    headers = {"Content-Security-Policy": REPORT_CSP, "Cache-Control": "no-store"}
+    return response.raw(body, content_type=kind, headers=headers)

@@ -197,3 +197,19 @@ def test_training_from_the_console_streams_its_progress(demo, offices, home, tmp
     with new_session() as session:
         [run] = session.query(m.TrainingRun).all()
         assert run.started_by.startswith("staff:") and "training a new model" in run.progress
+
+
+def test_evaluation_reports_are_served_to_reviewers_only(console, home):
+    for folder in ("comanda", "train-7/new"):
+        (home / "reports" / "nlu" / folder).mkdir(parents=True)
+        (home / "reports" / "nlu" / folder / "index.html").write_text(f"<h1>{folder}</h1>", encoding="utf-8")
+    (home / "reports" / "secret.txt").write_text("no", encoding="utf-8")
+    owner = client(console, "dueno@cafe.mx")
+    assert "/console/review/reports/eval/index.html" in owner.get("/console/review").text
+    latest = owner.get("/console/review/reports/eval/index.html")
+    assert latest.status_code == 200 and "<h1>comanda</h1>" in latest.text
+    assert "default-src 'none'" in latest.headers["Content-Security-Policy"]
+    assert "<h1>train-7/new</h1>" in owner.get("/console/review/reports/7/new/index.html").text
+    assert owner.get("/console/review/reports/eval/..%2F..%2Fsecret.txt").status_code == 404
+    assert owner.get("/console/review/reports/7/active/index.html").status_code == 404
+    assert client(console, "ana@cafe.mx").get("/console/review/reports/eval/index.html").status_code == 403
