@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from comanda.errors import ComandaError
 ACTIVE = "comanda.tar.gz"
 HELD_OUT = Path("tests") / "nlu"  # the project's held-out set (never trained on)
 # Rasa's training lines worth showing an owner; the rest (and the whole output) go to the run's log file.
+COLOURS = re.compile(r"\x1b\[[0-9;]*m")  # Rasa colours its messages on a terminal
 SHOWN = ("Starting to train component", "Finished training component", "Your Rasa model is trained", "Epochs: 100%")
 
 
@@ -139,7 +141,7 @@ def train_model(run: Run, history: Path, stamp: str) -> Path:
         last = ""
         for raw in proc.stdout:
             log.write(raw)
-            line = raw.rstrip("\n").split("\r")[-1].strip()
+            line = COLOURS.sub("", raw.rstrip("\n").split("\r")[-1]).strip()
             shown = line.split(" - ")[-1][:200]
             if any(marker in line for marker in SHOWN) and shown[:12] != last[:12]:  # one line per progress bar
                 run.note("  " + shown)
