@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from backoffice.console.web import NAV, STATIC
-from comanda.enums import OrderStatus, StaffRole
+from comanda.enums import OrderStatus, ReviewStatus, StaffRole, TrainingRunStatus
 from comanda.i18n import LANGUAGES, catalogue
 from comanda.services.order_queue import STAFF_TARGETS, STAGES
 
@@ -43,6 +43,11 @@ def test_templates_load_nothing_from_outside_and_every_label_exists_in_both_lang
         "console.queue.state.": [s.value for s in (*STAGES, *STAFF_TARGETS)],
         "console.queue.bump.": [OrderStatus.PREPARING, OrderStatus.READY, OrderStatus.PICKED_UP, OrderStatus.DELIVERED],
         "console.queue.": ["pickup", "delivery"],
+        "console.review.run.": TrainingRunStatus.values(),
+        "console.review.done.": [ReviewStatus.CORRECT, ReviewStatus.CHANGED, ReviewStatus.FIXED],
+        "console.review.report.": ["new", "active", "eval"],
+        "console.review.who.": ["user", "bot"],
+        "console.review.figure.": ["intent_accuracy", "order_line_exact_match"],
     }
     used |= {f"{prefix}{value}" for prefix, values in families.items() for value in values}
     missing = sorted(key for key in used if key not in labels)
