@@ -300,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.purchasing import add_purchasing_parser
     from cli.report import add_report_parser
     from cli.returns import add_returns_parser
+    from cli.review import add_review_parser
     from cli.staff import add_staff_parser
+    from cli.train import add_train_parser
 
     add_cfdi_parser(sub)
     add_cluster_parser(sub)
@@ -308,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_returns_parser(sub)
     add_purchasing_parser(sub)
     add_report_parser(sub)
+    add_review_parser(sub)
+    add_train_parser(sub)
     add_staff_parser(sub)
     return parser
 

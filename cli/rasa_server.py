@@ -5,13 +5,17 @@ COMANDA_RASA_VENV), with what must not be on a command line taken from Comanda's
   arguments of one: `ps` shows every argument to every user of the machine.
 - Request bodies are capped (COMANDA_RASA_MAX_BODY_BYTES, through SANIC_REQUEST_MAX_SIZE, which Sanic
   reads when Rasa builds its app): a larger one gets 413 before it is read, signed or not.
+- A model loaded through the HTTP API (``PUT /model``, `comanda train`) is read on a worker thread: Rasa 3.6
+  reads it on the server's event loop, where every webhook and turn would wait for it (tens of seconds on
+  a busy machine). The old model answers until the new one is ready, then Rasa swaps them as it always does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from comanda.settings import setting, setting_int
 
@@ -23,6 +27,18 @@ def rasa_arguments(args: List[str]) -> List[str]:
     return list(args)
 
 
+def load_models_off_the_loop() -> None:
+    """``rasa.server._load_agent`` (the HTTP API loading a model) run in a thread with a loop of its own."""
+    import rasa.server
+
+    load = rasa.server._load_agent
+
+    async def load_in_thread(**kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, lambda: asyncio.run(load(**kwargs)))
+
+    rasa.server._load_agent = load_in_thread
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args = rasa_arguments(sys.argv[1:] if argv is None else argv)
     os.environ["SANIC_REQUEST_MAX_SIZE"] = str(setting_int("COMANDA_RASA_MAX_BODY_BYTES"))
@@ -30,6 +46,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     from rasa.__main__ import main as rasa_main
 
+    load_models_off_the_loop()
     rasa_main()
 
 

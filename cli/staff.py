@@ -110,6 +110,13 @@ def _change(args: argparse.Namespace, what: str) -> int:
         elif what == "enable":
             staff.enable_staff(session, _actor(), user)
             print(f"{user.email} can log in again")
+        elif what == "whatsapp":
+            if not args.clear and not args.phone:
+                raise ComandaError("give the WhatsApp number (e.g. +525512345678), or --clear")
+            number = staff.set_whatsapp_phone(session, _actor(), user, None if args.clear else args.phone)
+            print(
+                f"{user.email} reviews from WhatsApp at {number}" if number else f"{user.email} has no WhatsApp number"
+            )
         elif what == "access":
             staff.change_access(session, _actor(), user, args.role, _stores(args.stores))
             print(f"{user.email} is {user.role}" + (f" at {args.stores}" if args.stores else " (every store)"))
@@ -229,6 +236,12 @@ def add_staff_parser(sub: Any) -> None:
     p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--stores", help="e.g. centro,roma (owners: none)")
     p.set_defaults(func=lambda args: _change(args, "access"))
+
+    p = staff_sub.add_parser("whatsapp", help="the WhatsApp number an owner or manager reviews from (`revisar`)")
+    p.add_argument("email")
+    p.add_argument("phone", nargs="?", help="e.g. +525512345678")
+    p.add_argument("--clear", action="store_true", help="remove the number")
+    p.set_defaults(func=lambda args: _change(args, "whatsapp"))
 
     p = staff_sub.add_parser("token", help="a new personal API token (Authorization: Bearer …), shown once")
     p.add_argument("email")

@@ -507,6 +507,7 @@ class ReturnProblem(StrEnum):
     NO_PAYMENT = "no_payment"  # nothing to refund through
     STATUS = "status"  # the return is not where this step needs it (someone moved it first)
 
+
 # --- purchasing, stock counts and customers (CRM) -----------------------------------------------
 
 
@@ -529,6 +530,7 @@ class ConsentSource(StrEnum):
     CLI = "cli"
     IMPORT = "import"
 
+
 # --- reports ------------------------------------------------------------------------------------
 
 
@@ -538,3 +540,34 @@ class ReportExportStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+# --- review inbox (owners teach the bot) ---------------------------------------------------------
+
+
+class ReviewReason(StrEnum):
+    """Why a customer's message was kept for an owner to review."""
+
+    LOW_CONFIDENCE = "low_confidence"  # the intent's confidence under COMANDA_REVIEW_CONFIDENCE
+    FALLBACK = "fallback"  # Rasa's FallbackClassifier gave up (nlu_fallback)
+    AMBIGUOUS = "ambiguous"  # the top two intents within COMANDA_REVIEW_MARGIN of each other
+    CORRECTED = "corrected"  # the customer's next message said the bot got it wrong ("no, eso no")
+    HANDOFF = "handoff"  # the customer asked for a person right after
+    UNPLACED = "unplaced"  # order text with words the catalog reading could not place
+    CONFLICT = "conflict"  # the classifier and the catalog reading disagreed (intent_conflict)
+
+
+class ReviewStatus(StrEnum):
+    WAITING = "waiting"
+    CORRECT = "correct"  # it was right: kept as a training example of the predicted intent
+    CHANGED = "changed"  # another intent (or FAQ topic): a training example of that one
+    FIXED = "fixed"  # the order's lines were fixed (and, with a synonym, the catalog learnt a word)
+    IGNORED = "ignored"
+
+
+class TrainingRunStatus(StrEnum):
+    RUNNING = "running"
+    ACTIVATED = "activated"  # evaluated not worse (or forced) and loaded on every Rasa server
+    KEPT_OLD = "kept_old"  # the new model was worse: the active one stays
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"  # a rollback to the model before

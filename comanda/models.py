@@ -16,6 +16,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -46,11 +47,14 @@ from comanda.enums import (
     ReturnOutcome,
     ReturnReason,
     ReturnStatus,
+    ReviewReason,
+    ReviewStatus,
     SandboxWebhookStatus,
     SessionEndReason,
     StaffRole,
     StockAdjustmentReason,
     StoreCreditKind,
+    TrainingRunStatus,
     check_in,
 )
 from comanda.types import Coordinate, Money, Quantity, UTCDateTime
@@ -164,6 +168,7 @@ class StaffUser(Base):
     active = Column(Boolean, nullable=False, default=True)
     language = Column(String(2), nullable=False, default="es", server_default="es")  # the console speaks it
     sound_on = Column(Boolean, nullable=False, default=True, server_default=true())  # new orders and chats chime
+    whatsapp_phone = Column(String(20), unique=True)  # E.164: an owner or manager reviews from WhatsApp with it
     created_at = _created()
     disabled_at = Column(UTCDateTime)
     last_login_at = Column(UTCDateTime)
@@ -1114,6 +1119,7 @@ class CustomerMedia(Base):
     data = Column(LargeBinary, nullable=False)
     created_at = _created()
 
+
 # --- store credit --------------------------------------------------------------------------------
 
 
@@ -1140,6 +1146,7 @@ class StoreCreditMovement(Base):
         UniqueConstraint("kind", "order_id"),
         Index("ix_store_credit_movements_customer", "business_id", "customer_id"),
     )
+
 
 # --- purchasing: price lists, receipts, stock counts ---------------------------------------------
 
@@ -1239,6 +1246,7 @@ class CustomerNote(Base):
     author = Column(String(100), nullable=False)
     created_at = _created()
 
+
 # --- reports -------------------------------------------------------------------------------------
 
 
@@ -1265,3 +1273,73 @@ class ReportExport(Base):
 # Reports read sales by store and the time they entered the queue, and refunds by the time they went back.
 Index("ix_orders_store_confirmed", Order.store_id, Order.confirmed_at)
 Index("ix_refunds_completed_at", Refund.completed_at)
+
+# --- review inbox and training (owners teach the bot) ----------------------------------------------
+
+
+class ReviewItem(Base):
+    """A message the bot was unsure about, grouped by its text within a business: what the NLU read the
+    last time, how often and where it was seen, and the owner's decision once there is one."""
+
+    __tablename__ = "review_items"
+    id = _id()
+    business_id = Column(ForeignKey("businesses.id"), nullable=False)
+    text = Column(Text, nullable=False)
+    text_key = Column(String(400), nullable=False)  # lower case, spaces collapsed: identical texts group
+    language = Column(String(2))  # the latest sighting's
+    intent = Column(String(100))  # predicted (FAQ topics as faq/<topic>)
+    confidence = Column(Float)
+    runner_up = Column(String(100))
+    runner_up_confidence = Column(Float)
+    ranking = Column(JSON, nullable=False, default=list)  # [{"name", "confidence"}], best first
+    items = Column(JSON, nullable=False, default=list)  # order lines read: [{"sku", "quantity", ...}]
+    unplaced = Column(JSON, nullable=False, default=list)  # words the catalog reading could not place
+    reason = Column(String(20), nullable=False)  # the latest sighting's
+    count = Column(Integer, nullable=False, default=0)
+    first_seen_at = _created()
+    last_seen_at = Column(UTCDateTime, nullable=False, default=now)
+    last_conversation_id = Column(String(120))
+    status = Column(String(20), nullable=False, default=ReviewStatus.WAITING.value)
+    decision = Column(JSON)  # {"intent", "items", "synonyms", "faq"}: what the owner decided
+    decided_by = Column(String(100))
+    decided_at = Column(UTCDateTime)
+    __table_args__ = (
+        UniqueConstraint("business_id", "text_key"),
+        check_in("status", ReviewStatus),
+        check_in("reason", ReviewReason),
+        Index("ix_review_items_status_last", "status", "last_seen_at"),
+    )
+
+
+class ReviewSighting(Base):
+    """One customer message behind a review item (a tracker saved twice records it once)."""
+
+    __tablename__ = "review_sightings"
+    id = _id()
+    item_id = Column(ForeignKey("review_items.id"), nullable=False, index=True)
+    store_id = Column(ForeignKey("stores.id"), nullable=False, index=True)
+    conversation_id = Column(String(120), nullable=False)
+    message_id = Column(String(200), nullable=False)
+    language = Column(String(2))
+    reason = Column(String(20), nullable=False)
+    seen_at = Column(UTCDateTime, nullable=False, default=now)
+    __table_args__ = (UniqueConstraint("conversation_id", "message_id", "reason"), check_in("reason", ReviewReason))
+
+
+class TrainingRun(Base):
+    """One `comanda train`: its progress as it happens (the console streams it), the evaluation of the new
+    model against the active one, and whether the new model was activated."""
+
+    __tablename__ = "training_runs"
+    id = _id()
+    status = Column(String(20), nullable=False, default=TrainingRunStatus.RUNNING.value)
+    started_by = Column(String(100), nullable=False)
+    forced = Column(Boolean, nullable=False, default=False)
+    progress = Column(Text, nullable=False, default="")  # one line per step, appended
+    model_path = Column(String(500))  # the new model
+    previous_model_path = Column(String(500))  # the model active before (for --rollback)
+    comparison = Column(JSON)  # {"new": {...}, "active": {...}, "changed": [...], "not_worse": bool}
+    error = Column(String(1000))
+    started_at = _created()
+    finished_at = Column(UTCDateTime)
+    __table_args__ = (check_in("status", TrainingRunStatus),)

@@ -540,6 +540,33 @@ _DEFINITIONS = [
         "How often the back office looks for a finished day whose reports were not exported yet.",
         _const("300"),
         "300",
+
+    # --- review inbox and training (owners teach the bot) ---
+    Setting(
+        "COMANDA_REVIEW_CONFIDENCE",
+        "A customer's message whose intent confidence is under this goes to the review inbox.",
+        _const("0.6"),
+        "0.6",
+    ),
+    Setting(
+        "COMANDA_REVIEW_MARGIN",
+        "A message whose two likeliest intents are closer than this goes to the review inbox (ambiguous).",
+        _const("0.15"),
+        "0.15",
+    ),
+    Setting(
+        "COMANDA_RASA_SERVERS",
+        "Comma-separated base URLs of every running Rasa server: `comanda train` loads the new model on "
+        "each through Rasa's HTTP API (PUT /model), with COMANDA_RASA_TOKEN.",
+        lambda: setting("COMANDA_RASA_URL"),
+        "COMANDA_RASA_URL (the local server)",
+    ),
+    Setting(
+        "COMANDA_MODELS_DIR",
+        "Where `comanda train` keeps every model it trained (the active one and the one before, for "
+        "--rollback); every Rasa server must read the same path.",
+        lambda: str(_home() / "models"),
+        "models/ in COMANDA_HOME",
     ),
 ]
 

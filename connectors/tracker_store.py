@@ -1,7 +1,8 @@
 """Rasa's own SQL tracker store, pointed at Comanda's one database (COMANDA_DATABASE_URL).
 
 Rasa wants the URL in pieces; this splits it, and on SQLite adds the busy timeout and WAL mode that
-let the Rasa server, the action server and the back office share the file. Channels may register work
+let the Rasa server, the action server and the back office share the file. After each save, the latest
+customer message goes to the review inbox's collector (connectors.review_collector). Channels may register work
 that must be durable before Rasa records a turn as done (``before_save``): the WhatsApp channel queues
 the replies a turn held back, so that a crash right after the save cannot lose them.
 """
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from comanda.db import SQLITE_BUSY_TIMEOUT_MS, check_url, configure_sqlite_connection
 from comanda.settings import database_url
+from connectors.review_collector import ReviewCollector
 
 BeforeSave = Callable[[DialogueStateTracker], Awaitable[None]]
 _before_save: List[BeforeSave] = []
@@ -52,8 +54,10 @@ class ComandaTrackerStore(SQLTrackerStore):
         )
         if sqlite:
             event.listen(self.engine, "connect", configure_sqlite_connection)
+        self.review = ReviewCollector()  # what the bot was unsure about goes to the review inbox
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         for hook in _before_save:
             await hook(tracker)
         await super().save(tracker)
+        await self.review(tracker)

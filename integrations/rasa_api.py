@@ -1,6 +1,7 @@
 """Rasa's HTTP API, as the back office and the command line speak to a conversation: its tracker read,
 events appended to it (``ConversationPaused`` when staff claim a chat, their messages, ``ConversationResumed``
-when they resolve it), responses said and intents triggered in it.
+when they resolve it), responses said and intents triggered in it; and to the server itself: which model it
+runs (``GET /status``) and a new one loaded (``PUT /model``, `comanda train`).
 
 The token goes in the query, as Rasa's token auth wants, and is never logged.
 """
@@ -75,6 +76,31 @@ class RasaApi:
     def resume(self, conversation_id: str) -> None:
         """The bot speaks in this conversation again (Rasa's ``ConversationResumed``)."""
         self.append_events(conversation_id, RESUME)
+
+    def status(self) -> Optional[Dict[str, Any]]:
+        """The server's ``GET /status`` (its model file among it), or None when nothing answers there."""
+        try:
+            answer = requests.get(f"{self.url}/status", params={"token": self.token}, timeout=self.timeout)
+        except requests.RequestException:
+            return None
+        if not answer.ok:
+            raise RasaUnavailable(f"Rasa at {self.url} answered {answer.status_code} to /status")
+        return dict(answer.json())
+
+    def load_model(self, model_file: str, timeout: float = 600) -> None:
+        """Rasa loads the model, then swaps it in (``PUT /model``). Rasa 3.6 loads it on the server's event loop,
+        so requests that arrive meanwhile wait (they are not refused) and are answered by the new model; a turn
+        already under way finishes on the old one."""
+        try:
+            answer = requests.put(
+                f"{self.url}/model", params={"token": self.token}, json={"model_file": model_file}, timeout=timeout
+            )
+        except requests.RequestException as exc:
+            raise RasaUnavailable(f"Rasa is unreachable at {self.url} ({type(exc).__name__})") from None
+        if answer.status_code != 204:
+            raise RasaUnavailable(
+                f"Rasa at {self.url} did not load {model_file}: {answer.status_code} {answer.text[:300]}"
+            )
 
     def _post(self, conversation_id: str, path: str, body: Any, **params: str) -> None:
         url = f"{self.url}/conversations/{quote(conversation_id, safe=SENDER_SAFE)}/{path}"

@@ -21,6 +21,7 @@ def mount(app: Sanic) -> None:
         purchasing_pages,
         report_pages,
         returns_pages,
+        review_pages,
         staff_pages,
     )
     from backoffice.console.web import security_headers

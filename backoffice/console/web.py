@@ -204,7 +204,7 @@ NAV: Tuple[Tuple[str, Optional[str], Tuple[StaffRole, ...]], ...] = (
     ("inbox", "/console/inbox", tuple(StaffRole)),
     ("queue", "/console/queue", tuple(StaffRole)),
     ("returns", "/console/returns", tuple(StaffRole)),
-    ("review", None, (StaffRole.OWNER, StaffRole.MANAGER)),
+    ("review", "/console/review", (StaffRole.OWNER, StaffRole.MANAGER)),
     ("purchasing", "/console/purchasing", tuple(StaffRole)),  # staff receive deliveries; buyers send
     ("stock", "/console/stock/count", tuple(StaffRole)),
     ("reports", "/console/reports", (StaffRole.OWNER, StaffRole.MANAGER)),

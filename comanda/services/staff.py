@@ -597,3 +597,22 @@ def token_member(session: Session, token: Optional[str]) -> Optional[StaffMember
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
         row.last_used_at = now
     return member(session, user)
+
+
+# --- WhatsApp number (review from the phone: comanda.services.review_chat) ------------------------
+
+
+def set_whatsapp_phone(session: Session, actor: Actor, user: m.StaffUser, phone: Optional[str]) -> Optional[str]:
+    """The member's WhatsApp number (E.164), or none; one account per number. Audited."""
+    from comanda.services.customers import normalize_phone
+
+    number = normalize_phone(phone) if phone and phone.strip() else None
+    if number is not None:
+        taken = session.execute(
+            select(m.StaffUser.id).where(m.StaffUser.whatsapp_phone == number, m.StaffUser.id != user.id)
+        ).first()
+        if taken is not None:
+            raise InvalidInput(f"{number} is another account's WhatsApp number", field="whatsapp_phone")
+    user.whatsapp_phone = number
+    audit.record(session, actor, "staff.whatsapp_phone", "staff_user", user.id, whatsapp_phone=number or "")
+    return number

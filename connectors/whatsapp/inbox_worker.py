@@ -40,11 +40,12 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from comanda import models as m
 from comanda.concurrency import in_background, in_thread
+from comanda.conversations import parse_conversation_id
 from comanda.db import transaction
 from comanda.enums import Channel, InboxStatus
 from comanda.errors import InvalidInput
 from comanda.i18n import language_or_default
-from comanda.services import inbox
+from comanda.services import inbox, review_chat
 from comanda.services.customers import find_or_create_customer, normalize_phone, touch_conversation
 from comanda.services.stores import store_for_phone_number_id
 from comanda.settings import setting_int
@@ -202,6 +203,9 @@ class InboxWorker:
             self._after_turn()
 
     async def _answer(self, inbox_id: int, routed: Routed) -> None:
+        if review_chat.is_review_message(routed.text) and await self._review(routed):
+            await in_thread(self._finish, inbox_id, InboxStatus.PROCESSED, None)
+            return
         tracker = await self._agent().tracker_store.retrieve(routed.conversation_id)
         if routed.attempt > 1 and _has_message(tracker, routed.external_id):
             log.info("whatsapp: message %s was answered before the crash: not again", routed.external_id)
@@ -225,6 +229,32 @@ class InboxWorker:
         language = await self.language_of(routed.conversation_id, parse_data)
         await in_thread(self._finish, inbox_id, InboxStatus.PROCESSED, None, language)
         crash_point("processed")
+
+    async def _review(self, routed: Routed) -> bool:
+        """An owner or manager reviewing from their phone (comanda.services.review_chat): answered here, not
+        by the bot. False when the sender is not a reviewer of this store (the bot answers as usual)."""
+        answered = await in_thread(self._review_turn, routed)
+        if answered is None:
+            return False
+        language, replies = answered
+        output = self._new_output(routed.external_id)
+        for reply in replies:
+            if reply.buttons:
+                buttons = [{"title": title, "payload": payload} for title, payload in reply.buttons]
+                await output.send_text_with_buttons(routed.conversation_id, reply.text, buttons, language=language)
+            else:
+                await output.send_text_message(routed.conversation_id, reply.text)
+        await output.flush(routed.conversation_id)
+        return True
+
+    @staticmethod
+    def _review_turn(routed: Routed) -> Optional[Tuple[str, List[review_chat.Reply]]]:
+        ref = parse_conversation_id(routed.conversation_id)
+        with transaction() as session:
+            member = review_chat.reviewer(session, ref.store_id, ref.customer)
+            if member is None:
+                return None
+            return member.language, review_chat.answer(session, member, ref.store_id, routed.text or "")
 
     async def _run_turn(
         self, routed: Routed, parse_data: Dict[str, Any], language: str, notice: Optional[str]

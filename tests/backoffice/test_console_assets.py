@@ -8,7 +8,15 @@ import re
 from pathlib import Path
 
 from backoffice.console.web import NAV, STATIC
-from comanda.enums import ConsentKind, OrderStatus, PurchaseOrderStatus, StaffRole, StockAdjustmentReason
+from comanda.enums import (
+    ConsentKind,
+    OrderStatus,
+    PurchaseOrderStatus,
+    ReviewStatus,
+    StaffRole,
+    StockAdjustmentReason,
+    TrainingRunStatus,
+)
 from comanda.i18n import LANGUAGES, catalogue
 from comanda.services.order_queue import STAFF_TARGETS, STAGES
 
@@ -47,6 +55,11 @@ def test_templates_load_nothing_from_outside_and_every_label_exists_in_both_lang
         "console.stock.reason.": StockAdjustmentReason.values(),
         "console.customers.consent.": ConsentKind.values(),
         "console.customers.status.": [OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED],
+        "console.review.run.": TrainingRunStatus.values(),
+        "console.review.done.": [ReviewStatus.CORRECT, ReviewStatus.CHANGED, ReviewStatus.FIXED],
+        "console.review.report.": ["new", "active", "eval"],
+        "console.review.who.": ["user", "bot"],
+        "console.review.figure.": ["intent_accuracy", "order_line_exact_match"],
     }
     used |= {f"{prefix}{value}" for prefix, values in families.items() for value in values}
     missing = sorted(key for key in used if key not in labels)

@@ -48,12 +48,12 @@ class Stack:
             "COMANDA_BACKOFFICE_PORT": str(self.ports["backoffice"]),
         }
 
-    def start(self) -> None:
+    def start(self, timeout: float = 240) -> None:
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cli", "run"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + timeout
         while "comanda: ready" not in self.log_tail(2000):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.proc.kill()
