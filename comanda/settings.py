@@ -540,7 +540,7 @@ _DEFINITIONS = [
         "How often the back office looks for a finished day whose reports were not exported yet.",
         _const("300"),
         "300",
-
+    ),
     # --- review inbox and training (owners teach the bot) ---
     Setting(
         "COMANDA_REVIEW_CONFIDENCE",
