@@ -58,7 +58,9 @@ def test_several_words_make_at_most_two_messages_in_english(demo):
         "utter_cart_contents",
         "utter_cart_next",
     ]
-    assert text_of(messages[1]) == "I couldn't find “pastr” and “orchta”: did you mean Al pastor taco or Horchata (500 ml)?"
+    assert text_of(messages[1]) == (
+        "I couldn't find “pastr” and “orchta”: did you mean Al pastor taco or Horchata (500 ml)?"
+    )
     assert [b["title"] for b in messages[1]["buttons"]] == ["Al pastor taco", "Horchata (500 ml)"]
     assert text_of(messages[2]) == "I couldn't find “gringas” and “pozoles” on our menu 🤔."
 
