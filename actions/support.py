@@ -20,12 +20,12 @@ from comanda.enums import HandoffReason
 from comanda.i18n import t
 from comanda.services import handoff
 
-# intent → (ticket reason, what the customer is told)
-HANDOFFS = {
-    "human_handoff": (HandoffReason.REQUESTED, "utter_handoff"),
-    "complaint": (HandoffReason.COMPLAINT, "utter_complaint"),
-    "request_return": (HandoffReason.RETURN, "utter_return_by_staff"),
-    "privacy_request": (HandoffReason.PRIVACY, "utter_privacy_by_staff"),
+# intent → what the customer is told (the ticket's reason: handoff.REASON_BY_INTENT)
+TOLD = {
+    "human_handoff": "utter_handoff",
+    "complaint": "utter_complaint",
+    "request_return": "utter_return_by_staff",
+    "privacy_request": "utter_privacy_by_staff",
 }
 
 
@@ -54,7 +54,8 @@ class ActionHandoff(ComandaAction):
         return "action_handoff"
 
     def act(self, turn: Turn) -> List[EventType]:
-        reason, response = HANDOFFS.get(turn.intent or "", HANDOFFS["human_handoff"])
+        intent = turn.intent if turn.intent in TOLD else "human_handoff"
+        reason, response = handoff.REASON_BY_INTENT[intent], TOLD[intent]
         store = turn.store
         turn.say(response, store_name=store.name, privacy_url=store.business.privacy_notice_url or "")
         return hand_over(turn, reason, turn.text)
