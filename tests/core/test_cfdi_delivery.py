@@ -3,14 +3,11 @@ as WhatsApp documents."""
 
 from __future__ import annotations
 
-import email
 from datetime import timedelta
-from email import policy
-from typing import Iterator, List
+from typing import Iterator, Tuple
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from comanda import models as m
 from comanda.db import transaction
@@ -23,26 +20,12 @@ from integrations.cfdi.pdf import printable_html, render_pdf
 from integrations.email.smtp import EmailFailed, SmtpMailer, mailer_from_settings
 from tests.conftest import free_port
 from tests.core.test_cfdi_support import COMPANY, NOVEMBER_20, Line, audit_actions, clock_at, paid_order
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: List[email.message.EmailMessage] = []
-        self.envelopes: List[tuple] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's naming
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
+from tests.helpers.mail import Inbox, smtp_server
 
 
 @pytest.fixture
-def smtp() -> Iterator[tuple]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield inbox, controller.port
-    controller.stop()
+def smtp() -> Iterator[Tuple[Inbox, int]]:
+    yield from smtp_server()
 
 
 @pytest.fixture

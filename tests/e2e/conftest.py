@@ -21,6 +21,7 @@ from comanda.services.audit import Actor
 from comanda.services.catalog_loader import load_catalog, read_catalog
 from comanda.settings import SIMULATOR_WHATSAPP
 from tests.conftest import free_port
+from tests.helpers.mail import Inbox, smtp_server
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-test-token"
@@ -37,6 +38,7 @@ class Stack:
         self.log_path = workdir / "stack.log"
         self.proc: Optional[subprocess.Popen] = None
         self.staff_token = ""  # a personal token of the demo's staff (the order-queue API)
+        self.mail = Inbox()  # what the stack e-mails (invoices): ``use_smtp`` before ``start``
         self.env: Dict[str, str] = {
             **{k: v for k, v in os.environ.items() if not k.startswith("WHATSAPP_")},
             "COMANDA_DATABASE_URL": self.db_url,
@@ -47,6 +49,15 @@ class Stack:
             "COMANDA_ACTIONS_PORT": str(self.ports["actions"]),
             "COMANDA_BACKOFFICE_PORT": str(self.ports["backoffice"]),
         }
+
+    def use_smtp(self, mail: Inbox, port: int) -> None:
+        self.mail = mail
+        self.env.update(
+            COMANDA_SMTP_HOST="127.0.0.1",
+            COMANDA_SMTP_PORT=str(port),
+            COMANDA_SMTP_SECURITY="none",
+            COMANDA_SMTP_FROM="facturas@cafe-esquina.example",
+        )
 
     def start(self) -> None:
         log = open(self.log_path, "a")
@@ -77,6 +88,8 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     if not (ROOT / "models" / "comanda.tar.gz").exists():
         pytest.fail("no trained model: run `make train` first", pytrace=False)
     stack = Stack(tmp_path_factory.mktemp("stack"))
+    mail_server = smtp_server()
+    stack.use_smtp(*next(mail_server))
     os.environ["COMANDA_DATABASE_URL"] = stack.db_url
     upgrade(stack.db_url)
     with transaction() as session:
@@ -87,6 +100,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     yield stack
     if stack.proc.poll() is None:
         stack.stop()
+    mail_server.close()
     del os.environ["COMANDA_DATABASE_URL"]
     dispose_engines()
 
