@@ -222,6 +222,17 @@ class Replies(list):
     def text(self) -> str:
         return "\n".join(self.texts)
 
+    def shows(self, *fragments: str) -> Replies:
+        """Assert every fragment is in these messages' texts (the failure shows what the bot said)."""
+        for fragment in fragments:
+            assert fragment in self.text, f"{fragment!r} not in the bot's replies:\n{self.text}"
+        return self
+
+    def never(self, *fragments: str) -> Replies:
+        for fragment in fragments:
+            assert fragment not in self.text, f"{fragment!r} in the bot's replies:\n{self.text}"
+        return self
+
     def buttons(self) -> List[str]:
         """The titles of every button and list row in these messages."""
         titles = []
