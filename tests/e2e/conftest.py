@@ -64,7 +64,7 @@ class Stack:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cli", "run"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 600  # a ceiling: model loading takes minutes on a loaded machine
         while "comanda: ready" not in self.log_tail(2000):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.proc.kill()
