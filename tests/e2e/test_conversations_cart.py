@@ -31,11 +31,18 @@ def test_take_one_out_of_three(stack):
     chat.says("quítame una coca").shows("2 × Coca-Cola 600 ml")
 
 
-def test_an_unclear_emptying_asks_and_keeping_it_keeps_it(stack):
+def test_an_unclear_no_more_never_empties_the_cart(stack):
     chat = Chat(stack)
     chat.says("2 conchas porfa").shows("2 × Concha")
-    chat.says("ya no").shows("¿Vacío tu carrito?")
-    chat.taps("No, ver mi carrito").shows("2 × Concha")
+    chat.says("ya no").never("vacié", "Quité")
+    chat.says("ver mi carrito").shows("2 × Concha")
+
+
+def test_emptying_said_shortly_asks_first(stack):
+    chat = Chat(stack)
+    chat.says("2 conchas y 2 churros").shows("2 × Concha")
+    chat.says("bórralo").never("vacié", "Quité")
+    chat.says("ver mi carrito").shows("2 × Concha", "2 × Churros")
 
 
 def test_emptying_in_so_many_words(stack):

@@ -33,7 +33,7 @@ def test_motolinia_between_two_streets(stack):
 
 def test_isabel_la_catolica_with_an_apartment(stack):
     chat = Chat(stack)
-    to_delivery(chat, "quiero 3 tacos de suadero y 2 quesadillas")
+    to_delivery(chat, "quiero 3 tacos de suadero, 2 quesadillas y 2 horchatas")
     chat.says("06050").shows("¿A qué dirección?")
     chat.says("Isabel la Católica 30, departamento 4").shows("¿Cómo quieres pagar?")
     chat.taps("Transferencia SPEI").shows("🛵 Envío a Isabel la Católica 30, departamento 4, CP 06050")
@@ -61,16 +61,18 @@ def test_a_shared_location_asks_only_for_the_interior_and_references(stack):
     to_delivery(chat)
     chat.shares_location(*NEAR).shows("Ya tengo tu ubicación").never("¿A qué dirección?", "código postal")
     chat.says("depto 3, timbre 2, portón negro").shows("¿Cómo quieres pagar?")
-    chat.taps("Tarjeta").shows("🛵 Envío a tu ubicación")
+    chat.taps("Tarjeta").shows("🛵 Envío a tu ubicación: depto 3, timbre 2, portón negro ($35.00)")
     with new_session() as session:
         cart = session.execute(select(m.Cart).where(m.Cart.conversation_id == chat.id)).scalar_one()
-    assert cart.delivery_latitude is not None and "portón negro" in (cart.delivery_address or "")
+    assert (str(cart.delivery_latitude), str(cart.delivery_longitude)) == ("19.435200", "-99.141200")
 
 
-def test_a_location_too_far_away_is_said_with_the_distance(stack):
+def test_a_location_too_far_away_is_said_when_shared(stack):
+    """It was "📍 ¡Listo! Entregamos en esa ubicación", and the order failed at its confirmation."""
     chat = Chat(stack)
     to_delivery(chat)
-    chat.shares_location(*FAR).shows("solo entregamos hasta 2.5 km")
+    chat.shares_location(*FAR).shows("Tu ubicación está a 9.6 km y solo entregamos hasta 2.5 km").never("¡Listo!")
+    chat.says("06010").shows("¿A qué dirección?")  # asked where, again
 
 
 def test_a_postal_code_outside_the_area_names_the_ones_served(stack):
@@ -100,8 +102,8 @@ def test_a_small_order_is_told_the_delivery_minimum(stack):
     chat = Chat(stack)
     chat.says("una concha porfa").shows("1 × Concha")
     chat.says("es todo")
-    chat.taps("Envío a domicilio")
-    chat.says("06010").shows("El pedido mínimo para envío es $150.00")
+    chat.taps("Envío a domicilio").shows("El pedido mínimo para envío es $150.00; te faltan $132.00")
+    chat.taps("Paso a recoger").shows("¿Cómo quieres pagar?")
 
 
 def test_an_english_delivery_to_donceles(stack):
