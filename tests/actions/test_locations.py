@@ -1,6 +1,8 @@
 """A shared location beyond the store's delivery radius is said to be too far when it is shared (it was
 "📍 ¡Listo! Entregamos en esa ubicación", and the order failed at its confirmation), and is not kept."""
 
+import uuid
+
 import pytest
 from sqlalchemy import select
 
@@ -8,14 +10,16 @@ from actions.cart import ActionAddItems
 from actions.channel_inputs import ActionReceiveLocation
 from comanda import models as m
 from comanda.db import new_session
-from tests.helpers.actions import entity, line, responses, run, said, text_of, tracker
+from tests.helpers.actions import entity, line, responses, run, said, text_of, tracker, user_event
 
 COYOACAN, BELLAS_ARTES = (19.3500, -99.1620), (19.4352, -99.1412)
 
 
 def share(latitude: float, longitude: float, **slots):
+    """As the action server runs it for a logged message: its answer is kept (as JSON) for a retry."""
     location = said("share_location", entity("latitude", latitude), entity("longitude", longitude))
-    return run(ActionReceiveLocation(), tracker(location, slots=slots))
+    logged = [user_event(location, f"wamid.{uuid.uuid4().hex}")]
+    return run(ActionReceiveLocation(), tracker(location, slots=slots, events=logged))
 
 
 def cart_location():
