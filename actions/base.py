@@ -300,7 +300,7 @@ def utter_checkout_problem(problem: CheckoutProblem, turn: Turn) -> None:
         address=store.address,
         postal_codes=join_words([c.postal_code for c in store.delivery_postal_codes], turn.language),
         postal_code=params.get("postal_code"),
-        distance=params.get("distance_km"),
+        distance=str(params.get("distance_km")),  # a Decimal: the kept answer is JSON
         radius=format(Decimal(store.delivery_radius_km or 0).normalize(), "f"),
         minimum=format_money(params.get("minimum", 0)),
         missing=format_money(params.get("missing", 0)),

@@ -2,13 +2,14 @@
 
 Taking things out is never guessed: it needs a product named and words that ask to remove it (or a
 tapped button); when the intent and the words disagree ("a 3rd latte" read as a removal), the bot asks.
+Nothing is dropped in silence either: product words the catalog could not place are said back.
 """
 
 from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from rasa_sdk.events import EventType, SlotSet
 
@@ -24,6 +25,7 @@ from comanda.services.products import find_sku, line_label, modifier_options, su
 from comanda.services.stock import available_by_item, sellable_units
 
 OFFERED = "offered_items"
+MAX_REPLY_BUTTONS = 3  # WhatsApp's reply buttons on one message
 
 
 def wanted_lines(turn: Turn) -> List[Wanted]:
@@ -63,6 +65,35 @@ def ask_remove_or_add(turn: Turn, wanted: List[Wanted]) -> List[EventType]:
     )
 
 
+def utter_unplaced(turn: Turn) -> Tuple[bool, bool]:
+    """Say back the product words the order reader could not place (``unplaced`` entities) instead of
+    dropping them: those close to products in one message with the products as buttons ("No encontré
+    «pastr»: ¿quisiste decir Taco al pastor?"), the rest in another. Returns (said anything, offered
+    products to tap)."""
+    found: Dict[str, List[str]] = {}
+    for value in turn.entities("unplaced"):
+        if isinstance(value, dict) and value.get("text"):
+            found.setdefault(str(value["text"]), [str(sku) for sku in value.get("suggestions") or []])
+    lang = turn.language
+    guessed = [text for text, skus in found.items() if skus]
+    unknown = [text for text, skus in found.items() if not skus]
+    if guessed:
+        names: Dict[str, str] = {}
+        for sku in dict.fromkeys(sku for text in guessed for sku in found[text]):
+            product, _ = find_sku(turn.session, turn.store.business_id, sku)
+            if product is not None and len(names) < MAX_REPLY_BUTTONS:
+                names[sku] = product.name(lang)
+        turn.say(
+            "utter_unplaced_guess",
+            words=join_words([t("quoted", lang, text=text) for text in guessed], lang),
+            names=join_words(list(names.values()), lang, "list.or"),
+            buttons=[{"title": name, "payload": add_payload(sku)} for sku, name in names.items()],
+        )
+    if unknown:
+        turn.say("utter_unplaced", words=join_words([t("quoted", lang, text=text) for text in unknown], lang))
+    return bool(found), bool(guessed)
+
+
 class ActionAddItems(ComandaAction):
     def name(self) -> str:
         return "action_add_items"
@@ -70,6 +101,11 @@ class ActionAddItems(ComandaAction):
     def act(self, turn: Turn) -> List[EventType]:
         wanted = wanted_lines(turn)
         if not wanted:
+            said, guessed = utter_unplaced(turn)
+            if said:
+                if not guessed:
+                    utter_categories(turn)  # nothing close: what there is
+                return [SlotSet(OFFERED, None)]
             guesses = suggestions(turn.session, turn.store.business_id, turn.text)
             if guesses:
                 turn.say(
@@ -90,6 +126,7 @@ class ActionAddItems(ComandaAction):
         cart = turn.open_cart()
         result = carts.add_items(turn.session, cart, wanted, turn.language)
         offered = utter_add_result(turn, result)
+        utter_unplaced(turn)
         if result.added:
             utter_cart(turn, *carts.cart_view(turn.session, cart, turn.language))
             if not in_checkout(turn) and not offered and not result.ask_variant:
@@ -105,7 +142,7 @@ class ActionRemoveItems(ComandaAction):
         wanted = wanted_lines(turn)
         if not wanted:
             return turn.say("utter_remove_what")
-        if not turn.said.payload and not reads_removal(turn.text):
+        if not turn.said.payload and (turn.entity("intent_conflict") or not reads_removal(turn.text)):
             return ask_remove_or_add(turn, wanted)
         cart = turn.cart
         removed, missing = carts.remove_items(turn.session, cart, wanted) if cart else ([], [w.sku for w in wanted])
@@ -126,11 +163,13 @@ class ActionChangeQuantity(ComandaAction):
     def act(self, turn: Turn) -> List[EventType]:
         wanted = wanted_lines(turn)
         if not wanted:
-            return turn.say("utter_change_what")
+            said, _ = utter_unplaced(turn)
+            return [] if said else turn.say("utter_change_what")
         cart, offered = turn.open_cart(), []
         for line in wanted:
             result = carts.set_quantity(turn.session, cart, line, turn.language)
             offered += utter_add_result(turn, result, done_response="utter_quantity_set")
+        utter_unplaced(turn)
         utter_cart(turn, *carts.cart_view(turn.session, cart, turn.language))
         return [SlotSet(OFFERED, offered or None)]
 
@@ -155,7 +194,7 @@ class ActionClearCart(ComandaAction):
 
     def act(self, turn: Turn) -> List[EventType]:
         wanted = wanted_lines(turn)
-        if not turn.said.payload and not reads_clearing(turn.text):
+        if not turn.said.payload and (turn.entity("intent_conflict") or not reads_clearing(turn.text)):
             if wanted:
                 return ask_remove_or_add(turn, wanted)
             return turn.say(
@@ -181,6 +220,11 @@ class ActionAnswerProduct(ComandaAction):
         store, lang = turn.store, turn.language
         skus = list(dict.fromkeys(turn.entities("product")))
         if not skus:
+            said, guessed = utter_unplaced(turn)  # "¿tienen pozole?"
+            if said:
+                if not guessed:
+                    utter_categories(turn)
+                return [SlotSet(OFFERED, None)]
             skus = [p.sku for p in suggestions(turn.session, store.business_id, turn.text)]
             if not skus:
                 turn.say("utter_product_unknown_no_match")
@@ -207,6 +251,7 @@ class ActionAnswerProduct(ComandaAction):
                 ],
             )
             offered.append({"sku": sku, "quantity": 1})
+        utter_unplaced(turn)
         if not in_checkout(turn):
             turn.say("utter_product_details_by_staff")
         return [SlotSet(OFFERED, offered or None)]
@@ -229,5 +274,4 @@ def _options_text(product: Any, available: Dict[int, Any], lang: str) -> str:
         (o.name_en if lang == "en" else o.name_es) + (f" (+{format_money(o.price_delta)})" if o.price_delta else "")
         for o in first_group.values()
     ]
-    options = f"{', '.join(names[:-1])} {t('list.or', lang)} {names[-1]}" if len(names) > 1 else names[0]
-    return t("product.options", lang, options=options)
+    return t("product.options", lang, options=join_words(names, lang, "list.or"))

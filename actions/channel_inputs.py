@@ -6,11 +6,12 @@ from typing import List
 
 from rasa_sdk.events import EventType, SlotSet
 
-from actions.base import ComandaAction, Turn
+from actions.base import ComandaAction, Turn, utter_checkout_problem
 from actions.replies import utter_add_result, utter_cart
 from actions.support import hand_over
 from comanda.enums import Fulfilment, HandoffReason
-from comanda.services.carts import add_skus, cart_view, set_delivery_location
+from comanda.services.carts import add_skus, cart_view, forget_delivery_location, set_delivery_location
+from comanda.services.checkout import place_problem
 
 
 def _coordinate(value: object) -> float:
@@ -20,7 +21,8 @@ def _coordinate(value: object) -> float:
 class ActionReceiveLocation(ComandaAction):
     """A shared location becomes the delivery location of the conversation's cart. In checkout, for a
     delivery, it answers where to deliver (the form then asks only for the interior and references);
-    anywhere else it is kept for when the customer checks out."""
+    anywhere else it is kept for when the customer checks out. One beyond the store's radius is said to
+    be too far at once, and not kept."""
 
     def name(self) -> str:
         return "action_receive_location"
@@ -30,10 +32,15 @@ class ActionReceiveLocation(ComandaAction):
             latitude, longitude = _coordinate(turn.entity("latitude")), _coordinate(turn.entity("longitude"))
         except (TypeError, ValueError):
             return turn.say("utter_location_not_saved")
-        set_delivery_location(turn.session, turn.open_cart(), latitude, longitude)
-        store = turn.store
+        cart, store = turn.open_cart(), turn.store
+        set_delivery_location(turn.session, cart, latitude, longitude)
         if not store.delivery_available:
             return turn.say("utter_location_no_delivery", store_name=store.name, address=store.address)
+        problem = place_problem(store, cart)
+        if problem is not None:  # beyond the store's radius: said now, and not kept as the delivery place
+            forget_delivery_location(turn.session, cart)
+            utter_checkout_problem(problem, turn)
+            return []
         if turn.in_form("checkout_form") and turn.slot("fulfilment") == Fulfilment.DELIVERY:
             return turn.say("utter_location_saved")
         return turn.say("utter_location_kept")

@@ -21,11 +21,11 @@ from comanda.enums import HandoffReason
 from comanda.i18n import t
 from comanda.services import handoff, orders
 
-# intent → (ticket reason, what the customer is told)
-HANDOFFS = {
-    "human_handoff": (HandoffReason.REQUESTED, "utter_handoff"),
-    "complaint": (HandoffReason.COMPLAINT, "utter_complaint"),
-    "privacy_request": (HandoffReason.PRIVACY, "utter_privacy_by_staff"),
+# intent → what the customer is told (the ticket's reason: handoff.REASON_BY_INTENT); returns have their own form
+TOLD = {
+    "human_handoff": "utter_handoff",
+    "complaint": "utter_complaint",
+    "privacy_request": "utter_privacy_by_staff",
 }
 
 
@@ -54,7 +54,8 @@ class ActionHandoff(ComandaAction):
         return "action_handoff"
 
     def act(self, turn: Turn) -> List[EventType]:
-        reason, response = HANDOFFS.get(turn.intent or "", HANDOFFS["human_handoff"])
+        intent = turn.intent if turn.intent in TOLD else "human_handoff"
+        reason, response = handoff.REASON_BY_INTENT[intent], TOLD[intent]
         store = turn.store
         turn.say(response, store_name=store.name, privacy_url=store.business.privacy_notice_url or "")
         latest = orders.latest_order(turn.session, turn.conversation_id)

@@ -49,8 +49,8 @@ def t(key: str, language: str, **params: Any) -> str:
     return text.format(**params) if params else text
 
 
-def join_words(items: List[str], language: str) -> str:
-    """ "a, b y c" / "a, b and c"."""
+def join_words(items: List[str], language: str, conjunction: str = "list.and") -> str:
+    """ "a, b y c" / "a, b and c" (``conjunction="list.or"``: "a, b o c")."""
     if len(items) <= 1:
         return "".join(items)
-    return f"{', '.join(items[:-1])} {t('list.and', language)} {items[-1]}"
+    return f"{', '.join(items[:-1])} {t(conjunction, language)} {items[-1]}"

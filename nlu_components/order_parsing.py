@@ -142,7 +142,8 @@ GROUP_BEFORE = frozenset({"somos", "seremos", "we're", "were"})
 GROUP_AFTER = frozenset({"personas", "persona", "people", "persons", "comensales"})
 MAX_QUANTITY = 999
 # Words that make a clause a question about products rather than an order. A clause ending in "?"
-# whose products have no quantity asks too ("el matcha lleva azúcar?"); "¿me das una coca?" orders.
+# whose products have no quantity asks too ("el matcha lleva azúcar?"); "¿me das una coca?" orders, and
+# so do options alone after an order ("… sin cebolla y con piña?").
 QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
     {
         ("tienen",),
@@ -642,7 +643,11 @@ class _Clause:
         """Whether the clause asks about its products instead of ordering them (quantities bound)."""
         if self.says(QUESTION_WORDS):
             return True
-        return self.question_mark and all(item.quantity is None for item in self.items)
+        if not self.question_mark:
+            return False
+        if not self.items:  # "3 de pastor sin cebolla y con piña?": the order's own options, not a question
+            return not self.options
+        return all(item.quantity is None for item in self.items)
 
     @property
     def takes_back(self) -> bool:

@@ -303,6 +303,12 @@ def set_delivery_location(session: Session, cart: m.Cart, latitude: float, longi
     _touch(session, cart)
 
 
+def forget_delivery_location(session: Session, cart: m.Cart) -> None:
+    """A shared location the store does not deliver to is not where the order goes."""
+    cart.delivery_latitude = cart.delivery_longitude = None
+    _touch(session, cart)
+
+
 def cart_view(session: Session, cart: m.Cart, language: str) -> Tuple[List[CartLineView], Decimal]:
     """The cart's lines with their prices, and the subtotal."""
     lines = []

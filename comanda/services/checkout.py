@@ -99,8 +99,12 @@ def delivery_problem(
             minimum=minimum,
             missing=money(minimum - subtotal),
         )
-    if not place:
-        return None
+    return place_problem(store, cart, postal_code) if place else None
+
+
+def place_problem(store: m.Store, cart: m.Cart, postal_code: Optional[str] = None) -> Optional[CheckoutProblem]:
+    """Whether the store serves the place: the postal code given, or else the location shared in the chat
+    within its radius (a location too far is said when it is shared, not at the order's confirmation)."""
     if postal_code:
         if postal_code not in {c.postal_code for c in store.delivery_postal_codes}:
             return CheckoutProblem(

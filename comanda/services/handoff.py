@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from comanda import clock
 from comanda import models as m
-from comanda.enums import HandoffStatus, StaffRole
+from comanda.enums import HandoffReason, HandoffStatus, StaffRole
 from comanda.errors import ComandaError, InvalidInput, NotFound
 from comanda.services import audit, staff
 from comanda.services.audit import Actor
@@ -47,6 +47,16 @@ class TicketResolved(ComandaError):
     """The ticket is resolved already (409): the bot has the chat again."""
 
     code = "handoff_resolved"
+
+
+# What a customer's request is a ticket for, by the intent that asks for it (the chat's handoff action
+# and the WhatsApp channel, for a request made while a person has the conversation).
+REASON_BY_INTENT = {
+    "human_handoff": HandoffReason.REQUESTED,
+    "complaint": HandoffReason.COMPLAINT,
+    "request_return": HandoffReason.RETURN,
+    "privacy_request": HandoffReason.PRIVACY,
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,16 @@ def open_ticket(session: Session, conversation_id: str, reason: str, summary: Op
     session.add(ticket)
     session.flush()
     return Opened(ticket, new=True)
+
+
+def note_paused_request(session: Session, conversation_id: str, intent: Optional[str], text: str) -> Optional[Opened]:
+    """A message to a paused conversation (the bot is quiet; staff read it) that asks for a kind of request
+    (a return after a privacy request) gets its own ticket, or joins the open one of its kind, visibly in
+    its summary. Asking for a person while one has the chat ("¿me hacen caso?") opens nothing new."""
+    reason = REASON_BY_INTENT.get(intent or "")
+    if reason is None or reason == HandoffReason.REQUESTED or not has_open_ticket(session, conversation_id):
+        return None
+    return open_ticket(session, conversation_id, reason, summary=text)
 
 
 def open_tickets(session: Session, store_id: Optional[str] = None) -> List[m.HandoffTicket]:

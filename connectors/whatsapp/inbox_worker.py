@@ -17,7 +17,8 @@ conversation across replicas.
 - Bounds: the bot reads at most MAX_TEXT_CHARS of a message (the customer is told the rest was not
   read: ``utter_message_truncated``), and a turn's replies are bounded by the output channel.
 - A paused conversation (Rasa's ConversationPaused: a person has it) is still stored and logged on
-  the tracker, but the bot sends nothing, not even the typing indicator.
+  the tracker, but the bot sends nothing, not even the typing indicator; a message there that asks for
+  another kind of request (a return after a privacy request) gets a ticket of its own.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from comanda.db import transaction
 from comanda.enums import Channel, InboxStatus
 from comanda.errors import InvalidInput
 from comanda.i18n import language_or_default
-from comanda.services import inbox, review_chat
+from comanda.services import handoff, inbox, review_chat
 from comanda.services.customers import find_or_create_customer, normalize_phone, touch_conversation
 from comanda.services.stores import store_for_phone_number_id
 from comanda.settings import setting_int
@@ -227,7 +228,8 @@ class InboxWorker:
         crash_point("turn_saved")
         await output.flush(routed.conversation_id)
         language = await self.language_of(routed.conversation_id, parse_data)
-        await in_thread(self._finish, inbox_id, InboxStatus.PROCESSED, None, language)
+        request = ((parse_data.get("intent") or {}).get("name"), routed.text) if paused else None
+        await in_thread(self._finish, inbox_id, InboxStatus.PROCESSED, None, language, request)
         crash_point("processed")
 
     async def _review(self, routed: Routed) -> bool:
@@ -342,11 +344,21 @@ class InboxWorker:
             inbox.release(session, inbox_id, error)
 
     @staticmethod
-    def _finish(inbox_id: int, status: str, error: Optional[str], language: Optional[str] = None) -> None:
-        """Close the inbox row; remember the language the bot now speaks with this customer."""
+    def _finish(
+        inbox_id: int,
+        status: str,
+        error: Optional[str],
+        language: Optional[str] = None,
+        paused_request: Optional[Tuple[Optional[str], str]] = None,
+    ) -> None:
+        """Close the inbox row; remember the language the bot now speaks with this customer; a message to a
+        paused conversation that asks for another kind of request gets its ticket (``paused_request``:
+        its intent and text)."""
         with transaction() as session:
             inbox.finish(session, inbox_id, status, error)
             row = session.get(m.InboundMessage, inbox_id)
+            if paused_request is not None:
+                handoff.note_paused_request(session, row.conversation_id, *paused_request)
             conversation = session.get(m.Conversation, row.conversation_id) if language else None
             if conversation is not None:
                 conversation.language = language

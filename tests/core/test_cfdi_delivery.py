@@ -4,7 +4,7 @@ as WhatsApp documents."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Iterator
+from typing import Iterator, Tuple
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -20,11 +20,11 @@ from integrations.cfdi.pdf import printable_html, render_pdf
 from integrations.email.smtp import EmailFailed, SmtpMailer, mailer_from_settings
 from tests.conftest import free_port
 from tests.core.test_cfdi_support import COMPANY, NOVEMBER_20, Line, audit_actions, clock_at, paid_order
-from tests.helpers.smtp import smtp_server
+from tests.helpers.smtp import Inbox, smtp_server
 
 
 @pytest.fixture
-def smtp() -> Iterator[tuple]:
+def smtp() -> Iterator[Tuple[Inbox, int]]:
     with smtp_server() as server:
         yield server
 

@@ -21,6 +21,7 @@ from comanda.services.audit import Actor
 from comanda.services.catalog_loader import load_catalog, read_catalog
 from comanda.settings import SIMULATOR_WHATSAPP
 from tests.conftest import free_port
+from tests.helpers.smtp import Inbox, smtp_server
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-test-token"
@@ -37,6 +38,7 @@ class Stack:
         self.log_path = workdir / "stack.log"
         self.proc: Optional[subprocess.Popen] = None
         self.staff_token = ""  # a personal token of the demo's staff (the order-queue API)
+        self.mail = Inbox()  # what the stack e-mails (invoices): ``use_smtp`` before ``start``
         self.env: Dict[str, str] = {
             **{k: v for k, v in os.environ.items() if not k.startswith("WHATSAPP_")},
             "COMANDA_DATABASE_URL": self.db_url,
@@ -48,12 +50,21 @@ class Stack:
             "COMANDA_BACKOFFICE_PORT": str(self.ports["backoffice"]),
         }
 
-    def start(self, timeout: float = 240) -> None:
+    def use_smtp(self, mail: Inbox, port: int) -> None:
+        self.mail = mail
+        self.env.update(
+            COMANDA_SMTP_HOST="127.0.0.1",
+            COMANDA_SMTP_PORT=str(port),
+            COMANDA_SMTP_SECURITY="none",
+            COMANDA_SMTP_FROM="facturas@cafe-esquina.example",
+        )
+
+    def start(self, timeout: float = 600) -> None:
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cli", "run"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout  # a ceiling: model loading takes minutes on a loaded machine
         while "comanda: ready" not in self.log_tail(2000):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.proc.kill()
@@ -77,16 +88,20 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     if not (ROOT / "models" / "comanda.tar.gz").exists():
         pytest.fail("no trained model: run `make train` first", pytrace=False)
     stack = Stack(tmp_path_factory.mktemp("stack"))
-    os.environ["COMANDA_DATABASE_URL"] = stack.db_url
-    upgrade(stack.db_url)
-    with transaction() as session:
-        load_catalog(session, read_catalog(ROOT / "data" / "demo" / "catalog.yml"))
-        user, _ = staff.add_staff(session, Actor("e2e"), "counter@cafe-esquina.example", "Counter", "staff", ["centro"])
-        stack.staff_token = staff.create_token(session, Actor("e2e"), user, "e2e")[1]
-    stack.start()
-    yield stack
-    if stack.proc.poll() is None:
-        stack.stop()
+    with smtp_server() as mail:
+        stack.use_smtp(*mail)
+        os.environ["COMANDA_DATABASE_URL"] = stack.db_url
+        upgrade(stack.db_url)
+        with transaction() as session:
+            load_catalog(session, read_catalog(ROOT / "data" / "demo" / "catalog.yml"))
+            user, _ = staff.add_staff(
+                session, Actor("e2e"), "counter@cafe-esquina.example", "Counter", "staff", ["centro"]
+            )
+            stack.staff_token = staff.create_token(session, Actor("e2e"), user, "e2e")[1]
+        stack.start()
+        yield stack
+        if stack.proc.poll() is None:
+            stack.stop()
     del os.environ["COMANDA_DATABASE_URL"]
     dispose_engines()
 

@@ -10,11 +10,17 @@ import uuid
 from typing import Any, Dict, List
 
 import requests
+from sqlalchemy import select
 
+from comanda import models as m
+from comanda.db import new_session
+from comanda.enums import InboxStatus, OutboxStatus
 from integrations.whatsapp.webhook import sign
 from tests.e2e.conftest import wait_for
 
 CENTRO, ROMA = "106540352242922", "106540352242933"
+DONE = (InboxStatus.PROCESSED, InboxStatus.PARKED, InboxStatus.IGNORED)
+UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
 
 
 def customer_says(stack, wa_id, text, phone_number_id=CENTRO, name="Ana"):
@@ -134,3 +140,106 @@ def tap_and_wait(
     before = len(bot_messages(stack, wa_id))
     tap(stack, wa_id, record, title)
     return wait_replies(stack, wa_id, count=before + new, timeout=timeout)[before:]
+
+
+def conversation_id(wa_id: str, phone_number_id: str = CENTRO) -> str:
+    """The bot's conversation id for a simulator customer (a Mexican mobile: 521… becomes +52…)."""
+    store = "roma" if phone_number_id == ROMA else "centro"
+    return f"{store}:whatsapp:+52{wa_id[3:]}"
+
+
+class Chat:
+    """One customer in the simulator, speaking turn by turn: each call returns exactly the bot's replies to
+    that message, once the message is processed and every reply it queued has reached the Graph API (no
+    counting of expected replies, no sleeps)."""
+
+    def __init__(self, stack: Any, phone_number_id: str = CENTRO, name: str = "Ana") -> None:
+        self.stack, self.phone_number_id, self.name = stack, phone_number_id, name
+        self.wa_id = new_wa_id()
+        self.id = conversation_id(self.wa_id, phone_number_id)
+
+    def says(self, text: str) -> Replies:
+        return self._turn({"type": "text", "text": text})
+
+    def taps(self, title: str) -> Replies:
+        """Tap the button or list row titled ``title`` on the bot's latest message that has one."""
+        for record in reversed(self.messages()):
+            interactive = record["message"].get("interactive") or {}
+            if interactive.get("type") == "button":
+                choices, kind = [b["reply"] for b in interactive["action"]["buttons"]], "button_reply"
+            elif interactive.get("type") == "list":
+                rows = [row for section in interactive["action"]["sections"] for row in section["rows"]]
+                choices, kind = rows, "list_reply"
+            else:
+                continue
+            chosen = [c for c in choices if c["title"] == title]
+            if chosen:
+                reply = {"id": chosen[0]["id"], "title": chosen[0]["title"]}
+                return self._turn({"type": kind, "context_id": record["id"], kind: reply})
+        raise AssertionError(f"no button {title!r} in {texts(self.messages())}")
+
+    def shares_location(self, latitude: float, longitude: float) -> Replies:
+        return self._turn({"type": "location", "location": {"latitude": latitude, "longitude": longitude}})
+
+    def messages(self) -> List[Dict[str, Any]]:
+        return bot_messages(self.stack, self.wa_id, self.phone_number_id)
+
+    def _turn(self, message: Dict[str, Any]) -> Replies:
+        before = len(self.messages())
+        answer = requests.post(
+            f"{self.stack.backoffice}/simulator/api/send",
+            timeout=60,
+            json={"phone_number_id": self.phone_number_id, "wa_id": self.wa_id, "name": self.name, **message},
+        )
+        assert answer.status_code == 200 and answer.json()["status"] == 200, answer.text
+        external_id = answer.json()["id"]
+        assert wait_for(lambda: _answered(external_id, self.id), timeout=90), f"{message} not answered"
+        return Replies(self.messages()[before:])
+
+
+def _answered(external_id: str, conversation: str) -> bool:
+    """The message is done with and nothing the bot queued for this conversation is still to be sent."""
+    with new_session() as session:
+        status = session.execute(
+            select(m.InboundMessage.status).where(m.InboundMessage.external_id == external_id)
+        ).scalar_one_or_none()
+        pending = session.execute(
+            select(m.OutboundMessage.id)
+            .where(m.OutboundMessage.conversation_id == conversation, m.OutboundMessage.status.in_(UNSENT))
+            .limit(1)
+        ).first()
+    return status in DONE and pending is None
+
+
+class Replies(list):
+    """The bot's messages for one turn."""
+
+    @property
+    def texts(self) -> List[str]:
+        return texts(self)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.texts)
+
+    def shows(self, *fragments: str) -> Replies:
+        """Assert every fragment is in these messages' texts (the failure shows what the bot said)."""
+        for fragment in fragments:
+            assert fragment in self.text, f"{fragment!r} not in the bot's replies:\n{self.text}"
+        return self
+
+    def never(self, *fragments: str) -> Replies:
+        for fragment in fragments:
+            assert fragment not in self.text, f"{fragment!r} in the bot's replies:\n{self.text}"
+        return self
+
+    def buttons(self) -> List[str]:
+        """The titles of every button and list row in these messages."""
+        titles = []
+        for record in self:
+            interactive = record["message"].get("interactive") or {}
+            if interactive.get("type") == "button":
+                titles += [b["reply"]["title"] for b in interactive["action"]["buttons"]]
+            elif interactive.get("type") == "list":
+                titles += [row["title"] for s in interactive["action"]["sections"] for row in s["rows"]]
+        return titles
