@@ -230,6 +230,7 @@ class WhatsAppOutput(OutputChannel):
         self.channel = channel
         self.reply_to = reply_to
         self._written = 0
+        self._offered = False  # whether this turn offered numbered choices
         self._held: List[Outgoing] = []
 
     async def _queue(self, conversation_id: str, build: Callable[[str], Outgoing]) -> None:
@@ -264,6 +265,17 @@ class WhatsAppOutput(OutputChannel):
         if held:
             await in_thread(self._write_held, conversation_id, held)
             self.channel.wake_sender()
+        if self.reply_to and self._written and not self._offered:
+            await in_thread(self._forget_options, conversation_id)
+
+    @staticmethod
+    def _forget_options(conversation_id: str) -> None:
+        """A turn that answered without choices: a bare number now answers its question ("how many?"),
+        not a button of an earlier message."""
+        with transaction() as session:
+            conversation = session.get(m.Conversation, conversation_id)
+            if conversation is not None:
+                conversation.numbered_options = None
 
     def discard(self) -> None:
         """Forget what an interrupted turn held back: running the turn again produces it again."""
@@ -300,6 +312,7 @@ class WhatsAppOutput(OutputChannel):
             )
         if outgoing.options is not None:
             conversation.numbered_options = outgoing.options
+            self._offered = True
 
     @staticmethod
     def _sendable(session: Session, conversation: m.Conversation, message: Dict[str, Any]) -> bool:

@@ -89,3 +89,26 @@ def test_merged_text_fits_one_message_and_counts_what_it_leaves_out():
     }
     link = {"type": "document", "document": {"link": "https://x/f.pdf", "filename": "factura-F1.pdf"}}
     assert merged_text([choice, link], "en") == "¿Para llevar?\n• Recoger\n\n📎 factura-F1.pdf: https://x/f.pdf"
+
+
+def test_a_turn_without_choices_forgets_the_numbers_of_an_earlier_one(demo):
+    """ "2" answering "how many?" is a quantity, not the second button of a message two turns back."""
+    with transaction() as session:
+        conversation_id = conversation(session, "+525511110022")
+
+    async def turns():
+        offer = WhatsAppOutput(Channel(), reply_to="wamid.offer")
+        buttons = [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
+        await offer.send_text_with_buttons(conversation_id, "Anything else?", buttons)
+        await offer.flush(conversation_id)
+        assert options() == ["/affirm", "/deny"]
+        question = WhatsAppOutput(Channel(), reply_to="wamid.question")
+        await question.send_text_message(conversation_id, "How many?")
+        await question.flush(conversation_id)
+
+    def options():
+        with new_session() as session:
+            return session.get(m.Conversation, conversation_id).numbered_options
+
+    asyncio.run(turns())
+    assert options() is None
