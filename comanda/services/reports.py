@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, String, and_, func, literal, not_, null, select, union
+from sqlalchemy import Float, String, and_, func, literal, not_, select, union
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -539,14 +539,13 @@ def customers(session: Session, p: Period) -> Report:
 
 
 def _first_response_at() -> ColumnElement:
-    """When a person first answered a handed-over chat. Not recorded yet (the staff inbox adds
-    ``handoff_tickets.first_response_at``): NULL, so the figure reads "not recorded" until then."""
-    return null()
+    """When a person first answered a handed-over chat (their first reply from the inbox)."""
+    return m.HandoffTicket.first_response_at
 
 
 def _resolved_at() -> ColumnElement:
-    """When a handed-over chat was resolved: the ticket's closing time (``resolved_at`` once the inbox has it)."""
-    return m.HandoffTicket.closed_at
+    """When a handed-over chat was resolved (the bot took it back)."""
+    return m.HandoffTicket.resolved_at
 
 
 def _active_conversations(p: Period) -> Any:
@@ -647,8 +646,8 @@ def _prep_by_hour(session: Session, p: Period) -> Table:
 
 
 def _waste_reason() -> ColumnElement:
-    """Why stock was written off. Counts record it as the adjustment's note until the stock-count screen
-    adds a reason column; a note-less adjustment reads "unspecified"."""
+    """Why stock was written off: a count's adjustment carries its line's reason as the movement's note (waste,
+    breakage, count_correction); a note-less adjustment reads "unspecified"."""
     return func.coalesce(m.StockMovement.note, literal("unspecified"))
 
 

@@ -164,8 +164,8 @@ def test_service_conversations_conversion_containment_and_handoffs(dataset):
         "containment_rate": "0.5000",
         "handoffs": 2,
         "handoff_rate": "0.5000",
-        "handoffs_answered": 0,
-        "first_response_minutes": None,  # not recorded until the staff inbox records replies
+        "handoffs_answered": 1,
+        "first_response_minutes": "4.0",
         "handoffs_resolved": 1,
         "resolve_minutes": "30.0",
     }

@@ -112,7 +112,9 @@ def _message(conversation: str, store: str, moment: datetime, n: int) -> None:
         )
 
 
-def _handoff(conversation: str, reason: str, opened: datetime, closed: Optional[datetime]) -> None:
+def _handoff(
+    conversation: str, reason: str, opened: datetime, closed: Optional[datetime], answered: Optional[datetime] = None
+) -> None:
     _at(opened)
     with transaction() as session:
         talk = conversation_for(session, conversation)
@@ -122,9 +124,10 @@ def _handoff(conversation: str, reason: str, opened: datetime, closed: Optional[
                 customer_id=talk.customer_id,
                 conversation_id=talk.id,
                 reason=reason,
-                status=HandoffStatus.CLOSED.value if closed else HandoffStatus.OPEN.value,
+                status=HandoffStatus.RESOLVED.value if closed else HandoffStatus.WAITING.value,
                 created_at=opened,
-                closed_at=closed,
+                first_response_at=answered,
+                resolved_at=closed,
             )
         )
 
@@ -160,7 +163,7 @@ def scripted_dataset() -> Dict[str, int]:
         _at(at(20, 10, 5))
         ids["dani"] = queued_order(DANI, (("CONCHA", 3),), method="cash", name="Dani")
         _message(EVA, "centro", at(20, 10, 50), 2)
-        _handoff(EVA, HandoffReason.COMPLAINT.value, at(20, 11), at(20, 11, 30))
+        _handoff(EVA, HandoffReason.COMPLAINT.value, at(20, 11), at(20, 11, 30), answered=at(20, 11, 4))
         _at(at(20, 12))
         ids["beto_cancelled"] = queued_order(BETO, (("CONCHA", 1),), method="cash", name="Beto")
         _at(at(20, 12, 5))
