@@ -18,15 +18,22 @@ def include_object(obj, name, type_, reflected, compare_to):
 def run_migrations_online() -> None:
     engine = get_engine(config.get_main_option("sqlalchemy.url"))
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode re-creates a table to alter it; with foreign keys enforced, dropping a table other rows
+            # point at fails (Alembic's advice: off for the migration, outside its transaction).
+            connection.connection.execute("PRAGMA foreign_keys=OFF")  # DB-API level: no transaction begun
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,
             include_object=include_object,
-            render_as_batch=connection.dialect.name == "sqlite",
+            render_as_batch=sqlite,
             compare_type=True,
         )
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            connection.connection.execute("PRAGMA foreign_keys=ON")
 
 
 run_migrations_online()
