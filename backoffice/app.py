@@ -12,7 +12,7 @@ from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from backoffice import console, dispatch, payments, queue_api
+from backoffice import console, dispatch, openapi, payments, queue_api
 from backoffice.documents import bp as documents
 from comanda.settings import setting, setting_int
 
@@ -35,6 +35,7 @@ def create_app() -> Sanic:
     app.blueprint(documents)
     app.blueprint(payments.bp)  # payment webhooks, the sandbox checkout
     app.blueprint(queue_api.bp)  # the order-queue API for staff
+    openapi.mount(app, queue_api.OPENAPI, payments.OPENAPI)  # /api/openapi.json: one part per JSON API
     console.mount(app)  # the staff console and the customers' board
     dispatch.mount(app)  # background: the payment sweep, the sandbox's webhooks, customer notifications
 

@@ -36,7 +36,7 @@ from comanda.i18n import language_or_default
 from comanda.services import outbox
 from comanda.services.documents import invoice_document
 from connectors import tracker_store
-from connectors.whatsapp.crash_points import crash_point
+from comanda.crash_points import crash_point
 from connectors.whatsapp.inbox_worker import InboxWorker
 from connectors.whatsapp.inbox_writer import GroupCommit, store_messages
 from connectors.whatsapp.outbox_sender import OutboxSender

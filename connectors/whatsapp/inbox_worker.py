@@ -49,7 +49,7 @@ from comanda.services.customers import find_or_create_customer, normalize_phone,
 from comanda.services.stores import store_for_phone_number_id
 from comanda.settings import setting_int
 from connectors.whatsapp import turns
-from connectors.whatsapp.crash_points import crash_point
+from comanda.crash_points import crash_point
 from connectors.whatsapp.inbox_writer import ordering_key
 from integrations.whatsapp.graph import GraphClient, GraphError
 from integrations.whatsapp.messages import chosen_option

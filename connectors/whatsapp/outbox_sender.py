@@ -23,7 +23,7 @@ from comanda.i18n import language_or_default
 from comanda.services import outbox
 from comanda.services.documents import Document, invoice_document
 from comanda.settings import setting
-from connectors.whatsapp.crash_points import crash_point
+from comanda.crash_points import crash_point
 from connectors.whatsapp.pacing import Pacer
 from connectors.whatsapp.statuses import queue_reengagement
 from integrations.whatsapp.graph import PAIR_RATE_CODE, REENGAGEMENT_CODE, GraphClient, GraphError
