@@ -8,7 +8,7 @@ refusal is a JSON 413.
 from __future__ import annotations
 
 from sanic import Sanic, response
-from sanic.exceptions import PayloadTooLarge
+from sanic.exceptions import InvalidUsage, MethodNotSupported, NotFound, PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -26,6 +26,16 @@ def create_app() -> Sanic:
     @app.exception(PayloadTooLarge)
     async def too_large(_request: Request, _exc: Exception) -> HTTPResponse:
         return response.json({"error": f"the request body is larger than {max_body} bytes"}, status=413)
+
+    @app.exception(NotFound, MethodNotSupported, InvalidUsage)
+    async def refused(request: Request, exc: Exception) -> HTTPResponse:
+        """The JSON API answers what Sanic refuses (no such route or method, a body that is not JSON) in
+        its own shape, {"error": …}, as /api/openapi.json describes; pages keep Sanic's page."""
+        if request.path.startswith(openapi.JSON_PREFIXES):
+            status = getattr(exc, "status_code", 400)
+            why = f"no {request.method} {request.path} here" if status in (404, 405) else str(exc)
+            return response.json({"error": why}, status=status)
+        return app.error_handler.default(request, exc)
 
     @app.get("/health")
     async def health(_request: Request) -> HTTPResponse:

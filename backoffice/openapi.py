@@ -26,6 +26,8 @@ ERROR = {
 # Statuses every route of a part may answer, besides its own.
 COMMON = {413: "The request body is larger than COMANDA_BACKOFFICE_MAX_BODY_BYTES."}
 STAFF_TOKEN = [{"staffToken": []}]
+# Where the JSON API lives: what has no route there is answered {"error": …} too (backoffice.app).
+JSON_PREFIXES = ("/api/", "/webhooks/")
 
 
 def ref(schema: str) -> Spec:
@@ -45,6 +47,8 @@ def operation(
     parameters: Sequence[Spec] = (),
     staff: bool = True,
     tag: str,
+    links: Optional[Spec] = None,
+    operation_id: Optional[str] = None,
 ) -> Spec:
     """One operation: its 200 answer (a JSON schema) and the error statuses it may answer (all JSON
     ``{"error": …}``); staff operations need a personal token and may answer 401."""
@@ -60,6 +64,10 @@ def operation(
             },
         },
     }
+    if operation_id:
+        spec["operationId"] = operation_id
+    if links:
+        spec["responses"]["200"]["links"] = links
     if parameters:
         spec["parameters"] = list(parameters)
     if body is not None:

@@ -287,6 +287,13 @@ OPENAPI = {
                     query("status", "Only orders in this status.", {"type": "string", "enum": OrderStatus.values()}),
                 ],
                 tag="orders",
+                links={
+                    f"{name}FirstOrder": {
+                        "operationId": name,
+                        "parameters": {"order_id": "$response.body#/orders/0/id"},
+                    }
+                    for name in ("showOrder", "moveOrder", "recallOrder", "speiReceived")
+                },
             )
         },
         "/api/orders/{order_id}": {
@@ -296,6 +303,7 @@ OPENAPI = {
                 _NOT_FOUND,
                 parameters=[_ORDER_ID],
                 tag="orders",
+                operation_id="showOrder",
             )
         },
         "/api/orders/{order_id}/status": {
@@ -309,6 +317,7 @@ OPENAPI = {
                     "preparing, ready, delivered (delivery) or picked_up (pickup), or cancelled.",
                 ),
                 tag="orders",
+                operation_id="moveOrder",
             )
         },
         "/api/orders/{order_id}/recall": {
@@ -318,6 +327,7 @@ OPENAPI = {
                 _MOVE_ERRORS,
                 parameters=[_ORDER_ID],
                 tag="orders",
+                operation_id="recallOrder",
             )
         },
         "/api/orders/{order_id}/spei-received": {
@@ -333,6 +343,7 @@ OPENAPI = {
                     )
                 ),
                 tag="orders",
+                operation_id="speiReceived",
             )
         },
     },

@@ -151,7 +151,7 @@ class InboxWorker:
         """Every third of a lease: renew what this process holds, take over what nobody holds any more."""
         while True:
             try:
-                await in_thread(self._renew)
+                await in_thread(self._renew, set(self._held))  # a copy: the loop changes the set
                 for inbox_id, key in await in_thread(self._expired):
                     if inbox_id not in self._held:
                         log.info("whatsapp: message %s was left unanswered by a process that died: answering", inbox_id)
@@ -162,9 +162,10 @@ class InboxWorker:
                 log.exception("whatsapp: inbox lease round failed")
             await asyncio.sleep(self.lease_seconds / 3)
 
-    def _renew(self) -> None:
+    def _renew(self, held: Set[int]) -> None:
+        """Only what this process is answering: a row stored for it that it never took up expires."""
         with transaction() as session:
-            inbox.renew(session, self.owner, self.lease_seconds)
+            inbox.renew(session, self.owner, self.lease_seconds, only=held)
 
     @staticmethod
     def _expired() -> List[Tuple[int, str]]:
