@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from comanda import models as m
 from comanda import strict_json
 from comanda.concurrency import in_background, in_thread
+from comanda.crash_points import crash_point
 from comanda.db import transaction
 from comanda.enums import Channel
 from comanda.errors import ComandaError, InvalidInput
@@ -36,7 +37,6 @@ from comanda.i18n import language_or_default
 from comanda.services import outbox
 from comanda.services.documents import invoice_document
 from connectors import tracker_store
-from comanda.crash_points import crash_point
 from connectors.whatsapp.inbox_worker import InboxWorker
 from connectors.whatsapp.inbox_writer import GroupCommit, store_messages
 from connectors.whatsapp.outbox_sender import OutboxSender

@@ -40,6 +40,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from comanda import models as m
 from comanda.concurrency import in_background, in_thread
+from comanda.crash_points import crash_point
 from comanda.db import transaction
 from comanda.enums import Channel, InboxStatus
 from comanda.errors import InvalidInput
@@ -49,7 +50,6 @@ from comanda.services.customers import find_or_create_customer, normalize_phone,
 from comanda.services.stores import store_for_phone_number_id
 from comanda.settings import setting_int
 from connectors.whatsapp import turns
-from comanda.crash_points import crash_point
 from connectors.whatsapp.inbox_writer import ordering_key
 from integrations.whatsapp.graph import GraphClient, GraphError
 from integrations.whatsapp.messages import chosen_option
