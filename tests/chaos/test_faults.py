@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from comanda import models as m
 from comanda.db import dispose_engines, new_session, transaction
+from comanda.enums import OutboxStatus
 from comanda.migrate import upgrade
 from comanda.services import carts, notifications, orders
 from comanda.services.catalog_loader import load_catalog, read_catalog
@@ -44,6 +45,7 @@ from tests.helpers.simulator import (
 from tests.helpers.tcp_proxy import TcpProxy
 
 REDIS = ("127.0.0.1", 6379)
+REACHED_META = (OutboxStatus.SENT, OutboxStatus.DELIVERED, OutboxStatus.READ)
 TURN_RETRY_SECONDS = 40
 OUTAGE_SECONDS = 5  # how long PostgreSQL stays away: the length of the fault, not a wait for a result
 
@@ -91,7 +93,7 @@ def delivered_once(stack: Processes, customers: List[str]) -> Dict[str, List[str
     with new_session(stack.db_url) as session:
         for wa_id in customers:
             rows = session.execute(select(m.OutboundMessage).where(m.OutboundMessage.recipient == wa_id)).scalars()
-            sent = [r for r in rows if r.status == "sent"]
+            sent = [r for r in rows if r.status in REACHED_META]
             assert len(sent) == len(got[wa_id]) == len({r.external_id for r in sent}), (wa_id, got[wa_id])
             assert Counter(_text(r.payload) for r in sent) == Counter(got[wa_id])
     return got
