@@ -9,8 +9,9 @@ the replies a turn held back, so that a crash right after the save cannot lose t
 
 from typing import Any, Awaitable, Callable, List, Optional
 
+from rasa.core.agent import Agent
 from rasa.core.brokers.broker import EventBroker
-from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
+from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore, create_engine_kwargs
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import create_engine, event
@@ -28,6 +29,21 @@ def before_save(hook: BeforeSave) -> None:
     """Run ``hook`` before every save of a tracker (once, however often it is registered)."""
     if hook not in _before_save:
         _before_save.append(hook)
+
+
+def failing_loudly(agent: Agent) -> Agent:
+    """The agent, its tracker store made to raise. Rasa wraps every tracker store in FailSafeTrackerStore,
+    which on a database error saves the turn in memory only and reads the conversation as a new one, so a
+    turn that failed looks done (found by the chaos tests: PostgreSQL refusing one turn's events). With
+    its error callback raising, the error is the turn's, and the WhatsApp worker runs the turn again."""
+    store = agent.tracker_store
+    if isinstance(store, FailSafeTrackerStore):
+        store._on_tracker_store_error = _raise
+    return agent
+
+
+def _raise(error: Exception) -> None:
+    raise error
 
 
 class ComandaTrackerStore(SQLTrackerStore):

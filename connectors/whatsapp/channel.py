@@ -101,7 +101,7 @@ class WhatsAppInput(InputChannel):
             self._sender = OutboxSender(self.graph, self.reengagement_template)
             self._worker = InboxWorker(
                 self.graph,
-                agent=lambda: app.ctx.agent,
+                agent=lambda: tracker_store.failing_loudly(app.ctx.agent),
                 on_new_message=on_new_message,
                 new_output=lambda reply_to: WhatsAppOutput(self, reply_to=reply_to),
                 after_turn=self.wake_sender,
