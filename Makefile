@@ -104,8 +104,10 @@ clean-venvs:
 	rm -rf $(RASA_VENV) $(ACTIONS_VENV)
 
 # Benchmarks: figures for the README (not part of `make test`).
+# make bench-webhook BENCH_WEBHOOK="--profile var/bench/webhook-profile": py-spy on the Rasa server meanwhile.
+BENCH_WEBHOOK ?=
 bench-webhook: venvs train
-	@$(RASA_VENV)/bin/python bench/webhook.py
+	@$(RASA_VENV)/bin/python bench/webhook.py $(BENCH_WEBHOOK)
 
 # Reservations on PostgreSQL (a throw-away schema): make bench-reservations BENCH_PG=postgresql://...
 BENCH_PG ?= postgresql://postgres@127.0.0.1:5432/test
