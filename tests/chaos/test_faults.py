@@ -226,7 +226,8 @@ def test_rasa_down_while_notifications_are_due_tells_the_customer_once_when_it_i
     assert wait_for(lambda: notification().attempts >= 2, timeout=60)
     assert notification().status == "queued" and "Rasa unreachable" in notification().last_error
     stack.start("rasa")
-    assert wait_for(lambda: notification().status == "sent", timeout=180), notification().last_error
+    # the dispatcher's backoff (2 s, 4 s, … 128 s) decides when it tries again after Rasa is back
+    assert wait_for(lambda: notification().status == "sent", timeout=420), notification().last_error
     assert wait_for(lambda: settled(stack, [wa_id]) and len(bot_messages(stack, wa_id)) > before, timeout=60)
     told = delivered_once(stack, [wa_id])[wa_id][before:]
     assert len(told) == 1 and "listo" in told[0], told
@@ -245,7 +246,8 @@ CREATE TRIGGER chaos_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTIO
 def test_a_message_whose_processing_raises_is_parked_and_the_conversation_carries_on(faults):
     """Saving this one message's turn raises inside Rasa (a PostgreSQL trigger refuses it, as a bug or a bad
     row would): it is retried for COMANDA_TURN_RETRY_SECONDS, then the customer is told once and the message
-    parked with its error for staff; the customer's next message is answered, and nothing loops."""
+    parked with its error for staff; the customer's next message is answered, and nothing loops. (Before the
+    fix in connectors/tracker_store.py, Rasa saved the turn in memory only and the message was "processed".)"""
     stack = faults["stack"]
     wa_id = new_wa_id()
     marker = f"veneno{uuid.uuid4().hex[:8]}"
@@ -261,8 +263,11 @@ def test_a_message_whose_processing_raises_is_parked_and_the_conversation_carrie
         with engine.begin() as conn:
             conn.execute(text("DROP TRIGGER IF EXISTS chaos_poison ON events; DROP FUNCTION IF EXISTS chaos_poison()"))
         engine.dispose()
-    [told] = delivered_once(stack, [wa_id])[wa_id][before:]
-    assert told.startswith("Perdón, tuve un problema para responder tu mensaje")
+    # The turn's replies were queued before Rasa's save failed (with dedupe keys, so its retries sent
+    # nothing twice); then the customer is told, once, that the message went to staff.
+    told = delivered_once(stack, [wa_id])[wa_id][before:]
+    assert len(told) == len(set(told)), told
+    assert [t for t in told if t.startswith("Perdón, tuve un problema para responder tu mensaje")] == told[-1:], told
     [poisoned] = [r for r in inbox_of(stack, [wa_id]) if marker in json.dumps(r.payload)]
     assert poisoned.status == "parked" and "cannot be stored" in poisoned.error
     assert texts(say_and_wait(stack, wa_id, "¿a qué hora abren?", timeout=90))  # the conversation goes on
