@@ -594,7 +594,7 @@ def main() -> int:
 
 def name_of(command: str) -> str:
     """rasa, actions or backoffice, from a process's command line as `comanda run` starts them."""
-    if "rasa_sdk" in command:
+    if "rasa_sdk" in command or "cli.action_server" in command:  # `comanda run` starts it as cli.action_server
         return "actions"
     if "backoffice" in command:
         return "backoffice"

@@ -18,6 +18,15 @@ from typing import Dict, List, Optional, Tuple, Type
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
 RATE = 100
+# Innermost frames that are waiting, not working (py-spy's idle detection misses these): pool threads
+# waiting for work, the event loop's select, a blocking socket read. Their samples are left out.
+WAITING = {
+    "_worker (concurrent/futures/thread.py)",
+    "serve (sanic/server/runners.py)",
+    "readinto (socket.py)",
+    "wait (threading.py)",
+    "select (selectors.py)",
+}
 
 
 class Profiles:
@@ -68,7 +77,7 @@ class Profiles:
 
 
 def summarise(path: Path) -> Tuple[collections.Counter, collections.Counter, int]:
-    """(own samples per frame, total samples per frame, all samples) from py-spy's collapsed stacks."""
+    """(own samples per frame, total samples per frame, working samples) from py-spy's collapsed stacks."""
     own: collections.Counter = collections.Counter()
     total: collections.Counter = collections.Counter()
     samples = 0
@@ -82,6 +91,8 @@ def summarise(path: Path) -> Tuple[collections.Counter, collections.Counter, int
         if not frames:
             continue
         n = int(count)
+        if short(frames[-1]) in WAITING:
+            continue
         samples += n
         own[short(frames[-1])] += n
         for frame in {short(f) for f in frames}:
