@@ -1,6 +1,7 @@
 """Every route of the Rasa server and the action server that takes a body refuses one over its cap
-(COMANDA_RASA_MAX_BODY_BYTES, COMANDA_ACTIONS_MAX_BODY_BYTES) with 413 before reading it or asking for a
-token. The back office's routes are checked in tests/backoffice/test_body_caps.py."""
+(COMANDA_RASA_MAX_BODY_BYTES, COMANDA_ACTIONS_MAX_BODY_BYTES) with 413 before reading it (the action
+server turns a caller without its token away first, reading nothing either). The back office's routes
+are checked in tests/backoffice/test_body_caps.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import socket
 
 import pytest
 
-from comanda.settings import setting_int
+from comanda.settings import setting, setting_int
 from tests.e2e.conftest import Stack
 
 # Rasa 3.6's HTTP API (rasa/server.py: every POST and PUT) and the channels credentials.yml turns on.
@@ -30,10 +31,10 @@ RASA_ROUTES = [
 ]
 
 
-def status_for_oversized(port: int, method: str, path: str, cap: int) -> bytes:
+def status_for_oversized(port: int, method: str, path: str, cap: int, headers: str = "") -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
         connection.sendall(
-            f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{headers}"
             f"Content-Length: {cap + 1}\r\n\r\n".encode()
         )
         return connection.recv(4096).split(b"\r\n", 1)[0]
@@ -46,6 +47,8 @@ def test_the_rasa_server_refuses_an_oversized_body_on_every_route(stack: Stack, 
 
 
 def test_the_action_server_refuses_an_oversized_body(stack: Stack):
-    cap = setting_int("COMANDA_ACTIONS_MAX_BODY_BYTES")
-    status = status_for_oversized(stack.ports["actions"], "POST", "/webhook", cap)
-    assert status == b"HTTP/1.1 413 Request Entity Too Large"
+    """Without its token the caller is refused at once (401, nothing of the body read); with it, 413."""
+    cap, port = setting_int("COMANDA_ACTIONS_MAX_BODY_BYTES"), stack.ports["actions"]
+    assert status_for_oversized(port, "POST", "/webhook", cap) == b"HTTP/1.1 401 Unauthorized"
+    token = f"Authorization: Bearer {setting('COMANDA_ACTIONS_TOKEN')}\r\n"
+    assert status_for_oversized(port, "POST", "/webhook", cap, token) == b"HTTP/1.1 413 Request Entity Too Large"
