@@ -10,7 +10,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 export TQDM_DISABLE := 1
 
-.PHONY: run run-cluster bench-e2e test lint venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e bench-webhook bench-reservations bench-parse bench-payments bench-reports eval eval-baseline
+.PHONY: run run-cluster bench-e2e test lint venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e test-chaos bench-webhook bench-reservations bench-parse bench-payments bench-reports eval eval-baseline
 
 run: venvs db train
 	@$(COMANDA) run
@@ -93,12 +93,21 @@ test-stories: venvs train
 test-e2e: venvs train
 	@$(ACTIONS_VENV)/bin/python -m pytest -q tests/e2e
 
+# Crashes and faults (tests/chaos/, README "Faults survived"): kill -9 of each process at chosen points,
+# PostgreSQL and Redis cut mid-burst, the Graph API failing, Rasa down while notifications are due, a
+# poisoned message. Needs PostgreSQL (COMANDA_TEST_DATABASE_URL) and Redis on 127.0.0.1:6379; CI runs it
+# after `make test`.
+test-chaos: venvs train
+	@$(ACTIONS_VENV)/bin/python -m pytest -q tests/chaos
+
 clean-venvs:
 	rm -rf $(RASA_VENV) $(ACTIONS_VENV)
 
 # Benchmarks: figures for the README (not part of `make test`).
+# make bench-webhook BENCH_WEBHOOK="--profile var/bench/webhook-profile": py-spy on the Rasa server meanwhile.
+BENCH_WEBHOOK ?=
 bench-webhook: venvs train
-	@$(RASA_VENV)/bin/python bench/webhook.py
+	@$(RASA_VENV)/bin/python bench/webhook.py $(BENCH_WEBHOOK)
 
 # Reservations on PostgreSQL (a throw-away schema): make bench-reservations BENCH_PG=postgresql://...
 BENCH_PG ?= postgresql://postgres@127.0.0.1:5432/test

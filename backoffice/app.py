@@ -8,11 +8,11 @@ refusal is a JSON 413.
 from __future__ import annotations
 
 from sanic import Sanic, response
-from sanic.exceptions import PayloadTooLarge
+from sanic.exceptions import InvalidUsage, MethodNotSupported, NotFound, PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from backoffice import console, dispatch, handoff_api, payments, queue_api, returns_api
+from backoffice import console, dispatch, handoff_api, openapi, payments, queue_api, returns_api
 from backoffice.documents import bp as documents
 from comanda.settings import setting, setting_int
 
@@ -27,6 +27,16 @@ def create_app() -> Sanic:
     async def too_large(_request: Request, _exc: Exception) -> HTTPResponse:
         return response.json({"error": f"the request body is larger than {max_body} bytes"}, status=413)
 
+    @app.exception(NotFound, MethodNotSupported, InvalidUsage)
+    async def refused(request: Request, exc: Exception) -> HTTPResponse:
+        """The JSON API answers what Sanic refuses (no such route or method, a body that is not JSON) in
+        its own shape, {"error": …}, as /api/openapi.json describes; pages keep Sanic's page."""
+        if request.path.startswith(openapi.JSON_PREFIXES):
+            status = getattr(exc, "status_code", 400)
+            why = f"no {request.method} {request.path} here" if status in (404, 405) else str(exc)
+            return response.json({"error": why}, status=status)
+        return app.error_handler.default(request, exc)
+
     @app.get("/health")
     async def health(_request: Request) -> HTTPResponse:
         """`comanda run` waits for this before it calls the stack ready."""
@@ -37,6 +47,7 @@ def create_app() -> Sanic:
     app.blueprint(queue_api.bp)  # the order-queue API for staff
     app.blueprint(handoff_api.bp)  # the handed-over chats API for staff
     app.blueprint(returns_api.bp)  # the returns API for staff
+    openapi.mount(app, queue_api.OPENAPI, payments.OPENAPI)  # /api/openapi.json: one part per JSON API
     console.mount(app)  # the staff console and the customers' board
     dispatch.mount(app)  # background: the payment sweep, the sandbox's webhooks, customer notifications
 

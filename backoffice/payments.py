@@ -33,9 +33,11 @@ from sanic.response import HTTPResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backoffice.openapi import json_body, obj, operation
 from comanda import clock
 from comanda import models as m
 from comanda.concurrency import in_thread
+from comanda.crash_points import crash_point
 from comanda.db import new_session, transaction
 from comanda.enums import (
     CheckoutPageState,
@@ -101,6 +103,7 @@ async def webhook(request: Request, name: str) -> HTTPResponse:
     except payments.RetryLater as early:  # nothing was recorded: the provider sends it again
         log.info("%s event %s early: %s", name, event.event_id, early.message)
         return response.json({"error": "try again later"}, status=503)
+    crash_point("payment_applied")  # committed, not answered: the provider will send it again
     log.info("%s event %s (%s): %s", name, event.event_id, event.event_type, outcome)
     return response.json({"outcome": outcome})
 
@@ -251,3 +254,37 @@ async def pressed(token: str, kind: str) -> HTTPResponse:
     if view.state == CheckoutPageState.OPEN:
         await choose(view, token, kind)
     return response.redirect(f"/pay/{token}", status=303)
+
+
+# --- OpenAPI (backoffice/openapi.py) ---------------------------------------------------------------
+
+OPENAPI = {
+    "paths": {
+        "/webhooks/payments/{name}": {
+            "post": operation(
+                "A payment provider's webhook: its signature is checked on the raw body, then the event is "
+                "applied once (a redelivery is a duplicate).",
+                obj({"outcome": {"type": "string", "enum": PaymentEventOutcome.values()}}),
+                {
+                    400: "Not the provider's JSON, or an event no payment can take.",
+                    401: "Unsigned.",
+                    403: "Forged, tampered or stale signature.",
+                    404: "No such provider configured here.",
+                    502: "The provider could not be asked about the payment: send it again later.",
+                    503: "The event came before what it refers to: send it again later.",
+                },
+                parameters=[
+                    {
+                        "name": "name",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": [p.value for p in PROVIDERS]},
+                    }
+                ],
+                body=json_body({"type": "object"}, "The provider's event, exactly as it signed it."),
+                staff=False,
+                tag="payments",
+            )
+        }
+    },
+}

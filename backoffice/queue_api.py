@@ -27,10 +27,11 @@ from sqlalchemy.orm import Session
 
 from backoffice.console.web import client_ip
 from backoffice.http_errors import json_error
+from backoffice.openapi import json_body, nullable, obj, operation, path_id, query, ref
 from comanda import models as m
 from comanda.concurrency import in_thread
 from comanda.db import new_session, transaction
-from comanda.enums import Fulfilment
+from comanda.enums import Fulfilment, OrderStatus
 from comanda.errors import ComandaError, InvalidInput
 from comanda.money import money
 from comanda.services import order_queue, staff
@@ -217,3 +218,145 @@ async def spei(request: Request, order_id: int) -> HTTPResponse:
         return {"outcome": outcome, "order": detail(session, staff.visible_order(session, member, order_id))}
 
     return await answer(request, write, work)
+
+
+# --- OpenAPI (backoffice/openapi.py) ---------------------------------------------------------------
+
+_text, _maybe = {"type": "string"}, nullable({"type": "string"})
+_NOT_FOUND = {404: "No such order in the token owner's stores."}
+_MOVE_ERRORS = {**_NOT_FOUND, 400: "The body is not what the operation takes.", 409: "The order cannot move so."}
+_LINE = obj(
+    {
+        "sku": _text,
+        "description": _text,
+        "note": _maybe,
+        "quantity": {"type": "integer"},
+        "modifiers": {"type": "object"},
+        "line_total": _text,
+    }
+)
+_ORDER_FIELDS = {
+    "id": {"type": "integer"},
+    "store": _text,
+    "status": {"type": "string", "enum": OrderStatus.values()},
+    "payment_status": _maybe,
+    "payment_method": _maybe,
+    "ticket": _maybe,
+    "fulfilment": _text,
+    "customer_name": _maybe,
+    "customer": obj({"name": _maybe, "phone": _maybe}),
+    "delivery": nullable(
+        obj(
+            {
+                "address": _maybe,
+                "postal_code": _maybe,
+                "location": nullable(obj({"latitude": _text, "longitude": _text, "maps_url": _text})),
+            }
+        )
+    ),
+    "note": _maybe,
+    "total": {"type": "string", "description": 'Decimal MXN, e.g. "101.00"'},
+    "currency": _text,
+    "language": _text,
+    "created_at": {"type": "string", "format": "date-time"},
+    "lines": {"type": "array", "items": ref("OrderLine")},
+}
+_PAYMENT = obj(
+    {
+        "id": {"type": "integer"},
+        "provider": _text,
+        "method": _text,
+        "status": _text,
+        "flag_reason": _maybe,
+        "amount": _text,
+        "reference": _maybe,
+        "expires_at": nullable({"type": "string", "format": "date-time"}),
+    }
+)
+_CHANGE = obj({"from": _maybe, "to": _text, "actor": _text, "at": {"type": "string", "format": "date-time"}})
+_ORDER_ID = path_id("order_id", "The order's number.")
+OPENAPI = {
+    "paths": {
+        "/api/orders": {
+            "get": operation(
+                "The newest orders of the token owner's stores first (at most 200).",
+                obj({"orders": {"type": "array", "items": ref("Order")}}),
+                {400: "An unknown store or status.", 404: "A store the token owner cannot see."},
+                parameters=[
+                    query("store", "Only this store (its id)."),
+                    query("status", "Only orders in this status.", {"type": "string", "enum": OrderStatus.values()}),
+                ],
+                tag="orders",
+                links={
+                    f"{name}FirstOrder": {
+                        "operationId": name,
+                        "parameters": {"order_id": "$response.body#/orders/0/id"},
+                    }
+                    for name in ("showOrder", "moveOrder", "recallOrder", "speiReceived")
+                },
+            )
+        },
+        "/api/orders/{order_id}": {
+            "get": operation(
+                "One order with its lines, payments and status history.",
+                ref("OrderDetail"),
+                _NOT_FOUND,
+                parameters=[_ORDER_ID],
+                tag="orders",
+                operation_id="showOrder",
+            )
+        },
+        "/api/orders/{order_id}/status": {
+            "post": operation(
+                "Move the order along the queue; the customer is told in their language.",
+                ref("OrderDetail"),
+                _MOVE_ERRORS,
+                parameters=[_ORDER_ID],
+                body=json_body(
+                    obj({"status": {"type": "string", "enum": OrderStatus.values()}}),
+                    "preparing, ready, delivered (delivery) or picked_up (pickup), or cancelled.",
+                ),
+                tag="orders",
+                operation_id="moveOrder",
+            )
+        },
+        "/api/orders/{order_id}/recall": {
+            "post": operation(
+                "Undo the order's last queue move (within COMANDA_QUEUE_RECALL_MINUTES).",
+                ref("OrderDetail"),
+                _MOVE_ERRORS,
+                parameters=[_ORDER_ID],
+                tag="orders",
+                operation_id="recallOrder",
+            )
+        },
+        "/api/orders/{order_id}/spei-received": {
+            "post": operation(
+                "Staff saw the SPEI transfer in the bank; the amount is checked like a provider's.",
+                obj({"outcome": _text, "order": ref("OrderDetail")}),
+                _MOVE_ERRORS,
+                parameters=[_ORDER_ID],
+                body=json_body(
+                    obj(
+                        {"amount": {"type": "string", "example": "96.00"}, "bank_reference": _maybe},
+                        required=["amount"],
+                    )
+                ),
+                tag="orders",
+                operation_id="speiReceived",
+            )
+        },
+    },
+    "schemas": {
+        "OrderLine": _LINE,
+        "Order": obj(_ORDER_FIELDS),
+        "OrderDetail": obj(
+            {
+                **_ORDER_FIELDS,
+                "delivery_address": _maybe,
+                "payments": {"type": "array", "items": _PAYMENT},
+                "history": {"type": "array", "items": _CHANGE},
+            }
+        ),
+    },
+}

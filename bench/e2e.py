@@ -48,6 +48,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from backoffice.simulator import payloads
+from bench.profile import Profiles
 from comanda import models as m
 from comanda.db import dispose_engines, new_session, transaction
 from comanda.migrate import upgrade
@@ -437,6 +438,7 @@ class Figures:
     steady_turns: int = 0
     failed_conversations: int = 0
     cpu_ms_per_message: Dict[str, float] = field(default_factory=dict)
+    profile: str = ""  # with --profile: the top functions of each process at saturation
 
 
 async def measure(
@@ -465,7 +467,12 @@ async def _measure(
             await conversation(Load())
         print(f"{figures.name}: saturation, {args.users} users for {args.seconds:g} s", flush=True)
         before = server.cpu()
-        load, start, end = await saturate(conversation, args.users, args.seconds)
+        if args.profile:
+            with Profiles(args.profile / figures.name, server.processes) as profiles:
+                load, start, end = await saturate(conversation, args.users, args.seconds)
+            figures.profile = profiles.report()
+        else:
+            load, start, end = await saturate(conversation, args.users, args.seconds)
         after = server.cpu()
         answered = len(load.answered_between(start, end))
         figures.failed_conversations = len(load.failures)
@@ -513,6 +520,9 @@ def report(comanda: Figures, bare: Figures, args: argparse.Namespace) -> str:
     for figures in (comanda, bare):
         shares = ", ".join(f"{name} {ms:.0f}" for name, ms in figures.cpu_ms_per_message.items())
         lines.append(f"  {figures.name}: {shares} (total {sum(figures.cpu_ms_per_message.values()):.0f})")
+    for figures in (comanda, bare):
+        if figures.profile:
+            lines += [f"profile of {figures.name} at saturation:", figures.profile]
     return "\n".join(lines)
 
 
@@ -543,6 +553,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2, help="conversations before measuring")
     parser.add_argument("--database-url", help="PostgreSQL server for Comanda (a new database); default SQLite")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--profile", type=Path, help="folder for py-spy profiles at saturation (bench/profile.py)")
     args = parser.parse_args()
 
     log_dir = BENCH_DIR / time.strftime("run-%Y%m%d-%H%M%S")
@@ -583,7 +594,7 @@ def main() -> int:
 
 def name_of(command: str) -> str:
     """rasa, actions or backoffice, from a process's command line as `comanda run` starts them."""
-    if "rasa_sdk" in command:
+    if "rasa_sdk" in command or "cli.action_server" in command:  # `comanda run` starts it as cli.action_server
         return "actions"
     if "backoffice" in command:
         return "backoffice"

@@ -29,6 +29,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.e2e import children, name_of  # noqa: E402
+from bench.profile import Profiles  # noqa: E402
 from comanda.db import transaction  # noqa: E402
 from comanda.migrate import upgrade  # noqa: E402
 from comanda.services.catalog_loader import load_catalog, read_catalog  # noqa: E402
@@ -104,6 +106,7 @@ def main() -> int:
     parser.add_argument("-c", type=int, default=100, help="concurrent senders")
     parser.add_argument("--warmup", type=int, default=100, help="messages that keep the bot busy first")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for every reply")
+    parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the Rasa server (bench/profile.py)")
     args = parser.parse_args()
 
     stack = Stack(Path(tempfile.mkdtemp(prefix="comanda-bench-")))
@@ -118,7 +121,12 @@ def main() -> int:
         measured = [f"52156{i:08d}" for i in range(args.n)]
         post_all(stack, busy, args.c)
         started = time.time()
-        acks = post_all(stack, measured, args.c)
+        if args.profile:
+            rasa = {name_of(cmd): pid for pid, cmd in children(stack.proc.pid).items()}["rasa"]
+            with Profiles(args.profile, {"rasa": rasa}) as profiles:
+                acks = post_all(stack, measured, args.c)
+        else:
+            acks = post_all(stack, measured, args.c)
         replies: Dict[str, list] = {}
         deadline = time.time() + args.timeout
         while time.time() < deadline:
@@ -149,6 +157,8 @@ def main() -> int:
             f"throughput {len(e2e) / max(finished - started, 1e-9):.1f} replies/s"
         )
     print(f"lost replies: {lost}; duplicated replies: {duplicated}")
+    if args.profile:
+        print(f"profile of the Rasa server while the measured wave was acknowledged:\n{profiles.report()}")
     return 0 if lost == 0 and duplicated == 0 and errors == 0 else 1
 
 

@@ -20,6 +20,16 @@ from comanda.errors import ConfigError
 from comanda.settings import database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# libpq's: a PostgreSQL that takes the TCP connection but never answers (a restart, a partition) fails a
+# connection attempt after 10 s instead of hanging a worker thread forever, and a peer that vanished is
+# noticed by TCP keepalives within about a minute. A URL's own values win.
+POSTGRESQL_CONNECT_ARGS = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+}
 
 
 def configure_sqlite_connection(dbapi_connection, _record=None) -> None:
@@ -87,7 +97,11 @@ def _create_engine(url: str) -> Engine:
             engine = create_engine(url, future=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", configure_sqlite_connection)
             return engine
-        return create_engine(url, future=True, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        own = make_url(url).query
+        connect_args = {key: value for key, value in POSTGRESQL_CONNECT_ARGS.items() if key not in own}
+        return create_engine(
+            url, future=True, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
+        )
     except (NoSuchModuleError, ImportError) as exc:
         raise ConfigError(f"no database driver for {make_url(url).drivername!r}: {exc}") from exc
 

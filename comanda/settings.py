@@ -229,8 +229,8 @@ _DEFINITIONS = [
     ),
     Setting(
         "COMANDA_CRASH_AT",
-        "Testing only: the named point of the WhatsApp channel where the Rasa server kills itself, as "
-        "kill -9 would (tests/e2e/test_whatsapp_crashes.py). Never set it in production.",
+        "Testing only: the named point (comanda/crash_points.py) where the process kills itself, as kill -9 "
+        "would (tests/chaos/). Never set it in production.",
         _const(""),
         "empty: never",
     ),

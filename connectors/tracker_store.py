@@ -1,22 +1,25 @@
 """Rasa's own SQL tracker store, pointed at Comanda's one database (COMANDA_DATABASE_URL).
 
 Rasa wants the URL in pieces; this splits it, and on SQLite adds the busy timeout and WAL mode that
-let the Rasa server, the action server and the back office share the file. After each save, the latest
-customer message goes to the review inbox's collector (connectors.review_collector). Channels may register work
+let the Rasa server, the action server and the back office share the file; on PostgreSQL, the connect
+timeout, keepalives and pool pre-ping of Comanda's own engine (a restart costs no turn). After each save, the
+latest customer message goes to the review inbox's collector (connectors.review_collector). Channels may register work
 that must be durable before Rasa records a turn as done (``before_save``): the WhatsApp channel queues
 the replies a turn held back, so that a crash right after the save cannot lose them.
 """
 
 from typing import Any, Awaitable, Callable, List, Optional
 
+from rasa.core.agent import Agent
 from rasa.core.brokers.broker import EventBroker
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore, create_engine_kwargs
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
 
-from comanda.db import SQLITE_BUSY_TIMEOUT_MS, check_url, configure_sqlite_connection
+from comanda.db import POSTGRESQL_CONNECT_ARGS, SQLITE_BUSY_TIMEOUT_MS, check_url, configure_sqlite_connection
 from comanda.settings import database_url
 from connectors.review_collector import ReviewCollector
 
@@ -30,6 +33,21 @@ def before_save(hook: BeforeSave) -> None:
         _before_save.append(hook)
 
 
+def failing_loudly(agent: Agent) -> Agent:
+    """The agent, its tracker store made to raise. Rasa wraps every tracker store in FailSafeTrackerStore,
+    which on a database error saves the turn in memory only and reads the conversation as a new one, so a
+    turn that failed looks done (found by the chaos tests: PostgreSQL refusing one turn's events). With
+    its error callback raising, the error is the turn's, and the WhatsApp worker runs the turn again."""
+    store = agent.tracker_store
+    if isinstance(store, FailSafeTrackerStore):
+        store._on_tracker_store_error = _raise
+    return agent
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
 class ComandaTrackerStore(SQLTrackerStore):
     def __init__(
         self, domain: Optional[Domain] = None, event_broker: Optional[EventBroker] = None, **kwargs: Any
@@ -40,6 +58,8 @@ class ComandaTrackerStore(SQLTrackerStore):
         sqlite = url.get_backend_name() == "sqlite"
         if sqlite:
             query.setdefault("timeout", str(SQLITE_BUSY_TIMEOUT_MS / 1000))
+        else:
+            query = {**POSTGRESQL_CONNECT_ARGS, **query}
         super().__init__(
             domain,
             dialect=url.drivername,
@@ -54,6 +74,12 @@ class ComandaTrackerStore(SQLTrackerStore):
         )
         if sqlite:
             event.listen(self.engine, "connect", configure_sqlite_connection)
+        else:
+            # Rasa's engine has no pre-ping: after a PostgreSQL restart every pooled connection would fail
+            # one turn. The same engine with pre-ping replaces it (the tables exist by now).
+            self.engine.dispose()
+            self.engine = create_engine(self.engine.url, pool_pre_ping=True, **create_engine_kwargs(self.engine.url))
+            self.sessionmaker = sessionmaker(bind=self.engine)
         self.review = ReviewCollector()  # what the bot was unsure about goes to the review inbox
 
     async def save(self, tracker: DialogueStateTracker) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs
 
@@ -48,18 +49,35 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "twilio"  # inbox channel and conversation ids (centro:twilio:+52...), as in comanda.models
 MAX_BODY = 1600  # Twilio refuses longer message bodies
+MAX_MEDIA = 10  # Twilio's own limit of media in one message
 
 
 def whatsapp_address(number: str) -> str:
     return number if number.startswith("whatsapp:") else f"whatsapp:{number}"
 
 
+def _number(value: Optional[str]) -> Optional[float]:
+    """A finite number Twilio wrote as text, or None for anything else (the field is outside input)."""
+    try:
+        number = float(value or "")
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def media_count(form: Dict[str, str]) -> int:
+    """NumMedia as a count (0 when missing or not a small whole number; Twilio sends at most 10)."""
+    value = form.get("NumMedia") or "0"
+    return min(int(value), MAX_MEDIA) if value.isascii() and value.isdigit() else 0
+
+
 def bot_text(form: Dict[str, str], options: Optional[List[str]]) -> Optional[str]:
     """What the bot reads: a location or media as an intent payload, a tapped or numbered option as its payload."""
-    if form.get("Latitude") and form.get("Longitude"):
-        place = {"latitude": float(form["Latitude"]), "longitude": float(form["Longitude"])}
+    latitude, longitude = _number(form.get("Latitude")), _number(form.get("Longitude"))
+    if latitude is not None and longitude is not None:
+        place = {"latitude": latitude, "longitude": longitude}
         return f"/share_location{json.dumps(place)}"
-    if int(form.get("NumMedia") or 0) > 0:
+    if media_count(form) > 0:
         kind = (form.get("MediaContentType0") or "").split("/")[0]
         return (
             f"/received_media{json.dumps({'media_type': kind if kind in ('image', 'audio', 'video') else 'document'})}"
@@ -220,7 +238,7 @@ class TwilioWhatsAppInput(InputChannel):
             inbox_id, conversation_id, text = stored
             media = [
                 {"url": form.get(f"MediaUrl{i}"), "content_type": form.get(f"MediaContentType{i}")}
-                for i in range(int(form.get("NumMedia") or 0))
+                for i in range(media_count(form))
             ]
             metadata = {
                 "channel": CHANNEL,

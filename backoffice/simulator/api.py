@@ -6,7 +6,7 @@
   from the fake Graph API like Meta's.
 - ``GET /messages``: one chat's messages changed after a sequence number; ``GET /sent``: every send.
 - ``DELETE /chats?wa_id=…``: forget one customer's chats (the page's reset button).
-- ``POST /faults`` / ``DELETE /faults``: make the next sends fail, to test the connector's retries.
+- ``POST /faults`` / ``DELETE /faults``: make the next sends fail or hang, to test the connector's retries.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def need(condition: Any, message: str) -> None:
 Builder = Callable[[payloads.Chat, Dict[str, Any], Simulator], Dict[str, Any]]
 # What a customer's WhatsApp accepts as each kind of attachment (the rest goes as a document).
 MEDIA_TYPES = {"image": ("image/jpeg", "image/png"), "audio": ("audio/",), "document": ("",)}
+MAX_HANG_SECONDS = 120
 
 
 def _text(chat: payloads.Chat, data: Dict[str, Any], _sim: Simulator) -> Dict[str, Any]:
@@ -176,25 +177,36 @@ async def sent(request: Request) -> HTTPResponse:
 @bp.post("/faults")
 async def add_fault(request: Request) -> HTTPResponse:
     """``{"count": 2, "status": 500}``, ``{"status": 429, "code": 130429}``: the next sends fail with that
-    HTTP status; ``{"webhook_error": 131047}``: they are accepted, then a `failed` status arrives."""
+    HTTP status; ``{"webhook_error": 131047}``: they are accepted, then a `failed` status arrives;
+    ``{"hang": 25}``: they get no answer for that many seconds (past the sender's timeout), then a 504,
+    and are not accepted (Meta's edge timed out before the send)."""
     data = request.json if isinstance(request.json, dict) else {}
-    values: List[Any] = [data.get(k) for k in ("count", "status", "webhook_error", "code")]
-    count, status, failed, code = values
+    values: List[Any] = [data.get(k) for k in ("count", "status", "webhook_error", "code", "hang")]
+    count, status, failed, code, hang = values
     count = 1 if count is None else count
-    whole = all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (count, status, failed, code))
-    if not (whole and count > 0 and (status is None) != (failed is None) and (status is None or 400 <= status <= 599)):
+    whole = all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in values)
+    kinds = sum(v is not None for v in (status, failed, hang))
+    if not (
+        whole
+        and count > 0
+        and kinds == 1
+        and (status is None or 400 <= status <= 599)
+        and (hang is None or 0 < hang <= MAX_HANG_SECONDS)
+    ):
         return response.json(
             {
-                "error": "give a positive 'count' and either 'status' (400-599, with an optional "
-                "'code') or 'webhook_error' (an error code)"
+                "error": "give a positive 'count' and one of 'status' (400-599, with an optional 'code'), "
+                f"'webhook_error' (an error code) or 'hang' (1-{MAX_HANG_SECONDS} seconds)"
             },
             status=400,
         )
-    if status is None:
+    if hang is not None:
+        status, code = 504, 131000
+    elif status is None:
         code = failed
     elif code is None:
         code = 130429 if status == 429 else 131000
-    fault = Fault(count, code, status)
+    fault = Fault(count, code, status, hang or 0)
     simulator(request).faults.append(fault)
     return response.json({"faults": [vars(f) for f in simulator(request).faults]})
 

@@ -7,6 +7,7 @@ kept for the chat page and the tests, and their statuses come back by signed web
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -205,6 +206,7 @@ async def send(request: Request, version: str, phone_number_id: str) -> HTTPResp
     sim = simulator(request)
     fault = sim.take_fault()
     if fault is not None and fault.http_status is not None:
+        await asyncio.sleep(fault.hang_seconds)
         return graph_error(fault.code, status=fault.http_status)
     wa_id = re.sub(r"\D", "", body["to"])
     message_id = payloads.new_message_id()

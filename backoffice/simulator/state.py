@@ -51,6 +51,7 @@ class Fault:
     remaining: int
     code: int
     http_status: Optional[int]  # None: accept the send, then post a `failed` status
+    hang_seconds: int = 0  # wait this long before answering http_status (a timeout at the sender)
 
 
 @dataclass

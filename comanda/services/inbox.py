@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import timedelta
-from typing import Any, Dict, List, Optional
+from typing import Any, Collection, Dict, List, Optional
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -135,13 +135,18 @@ def claim(session: Session, message_id: int, owner: str, lease_seconds: float) -
     return session.execute(select(m.InboundMessage.attempts).where(m.InboundMessage.id == message_id)).scalar_one()
 
 
-def renew(session: Session, owner: str, lease_seconds: float) -> int:
-    """Extend the lease of every unfinished message ``owner`` holds; how many it still holds."""
-    return session.execute(
-        update(m.InboundMessage)
-        .where(m.InboundMessage.lease_owner == owner, m.InboundMessage.status.in_(UNFINISHED))
-        .values(lease_until=now() + timedelta(seconds=lease_seconds))
-    ).rowcount
+def renew(session: Session, owner: str, lease_seconds: float, only: Optional[Collection[int]] = None) -> int:
+    """Extend the lease of every unfinished message ``owner`` holds (only those of ``only`` when given: the
+    ones it is really working on, so that a row it stored but lost track of, say a commit that went
+    through while the connection broke, expires and is taken over); how many it still holds."""
+    query = update(m.InboundMessage).where(
+        m.InboundMessage.lease_owner == owner, m.InboundMessage.status.in_(UNFINISHED)
+    )
+    if only is not None:
+        if not only:
+            return 0
+        query = query.where(m.InboundMessage.id.in_(sorted(only)))
+    return session.execute(query.values(lease_until=now() + timedelta(seconds=lease_seconds))).rowcount
 
 
 def finish(session: Session, message_id: int, status: str = InboxStatus.PROCESSED, error: Optional[str] = None) -> None:

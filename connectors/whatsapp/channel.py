@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from comanda import models as m
 from comanda import strict_json
 from comanda.concurrency import in_background, in_thread
+from comanda.crash_points import crash_point
 from comanda.db import transaction
 from comanda.enums import Channel
 from comanda.errors import ComandaError, InvalidInput
@@ -36,7 +37,6 @@ from comanda.i18n import language_or_default
 from comanda.services import outbox
 from comanda.services.documents import invoice_document
 from connectors import tracker_store
-from connectors.whatsapp.crash_points import crash_point
 from connectors.whatsapp.inbox_worker import InboxWorker
 from connectors.whatsapp.inbox_writer import GroupCommit, store_messages
 from connectors.whatsapp.outbox_sender import OutboxSender
@@ -101,7 +101,7 @@ class WhatsAppInput(InputChannel):
             self._sender = OutboxSender(self.graph, self.reengagement_template)
             self._worker = InboxWorker(
                 self.graph,
-                agent=lambda: app.ctx.agent,
+                agent=lambda: tracker_store.failing_loudly(app.ctx.agent),
                 on_new_message=on_new_message,
                 new_output=lambda reply_to: WhatsAppOutput(self, reply_to=reply_to),
                 after_turn=self.wake_sender,

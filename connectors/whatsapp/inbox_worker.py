@@ -42,6 +42,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from comanda import models as m
 from comanda.concurrency import in_background, in_thread
 from comanda.conversations import parse_conversation_id
+from comanda.crash_points import crash_point
 from comanda.db import transaction
 from comanda.enums import Channel, InboxStatus
 from comanda.errors import InvalidInput
@@ -51,7 +52,6 @@ from comanda.services.customers import find_or_create_customer, normalize_phone,
 from comanda.services.stores import store_for_phone_number_id
 from comanda.settings import setting_int
 from connectors.whatsapp import turns
-from connectors.whatsapp.crash_points import crash_point
 from connectors.whatsapp.inbox_writer import ordering_key
 from integrations.whatsapp.graph import GraphClient, GraphError
 from integrations.whatsapp.messages import chosen_option
@@ -153,7 +153,7 @@ class InboxWorker:
         """Every third of a lease: renew what this process holds, take over what nobody holds any more."""
         while True:
             try:
-                await in_thread(self._renew)
+                await in_thread(self._renew, set(self._held))  # a copy: the loop changes the set
                 for inbox_id, key in await in_thread(self._expired):
                     if inbox_id not in self._held:
                         log.info("whatsapp: message %s was left unanswered by a process that died: answering", inbox_id)
@@ -164,9 +164,10 @@ class InboxWorker:
                 log.exception("whatsapp: inbox lease round failed")
             await asyncio.sleep(self.lease_seconds / 3)
 
-    def _renew(self) -> None:
+    def _renew(self, held: Set[int]) -> None:
+        """Only what this process is answering: a row stored for it that it never took up expires."""
         with transaction() as session:
-            inbox.renew(session, self.owner, self.lease_seconds)
+            inbox.renew(session, self.owner, self.lease_seconds, only=held)
 
     @staticmethod
     def _expired() -> List[Tuple[int, str]]:

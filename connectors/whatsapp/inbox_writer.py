@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
@@ -94,11 +95,13 @@ def _store(session: Session, message: Inbound, lease_owner: Optional[str], lease
 
 
 class GroupCommit:
-    """Writes what concurrent webhooks bring in one transaction."""
+    """Writes what concurrent webhooks bring in one transaction, on a thread of its own: on the loop's shared
+    pool the write waited behind the bot's and the status webhooks' database work, and the ack with it."""
 
     def __init__(self, write_batch: Callable[[List[Inbound]], List[Stored]]) -> None:
         self._write_batch = write_batch
         self._queue: asyncio.Queue[Tuple[List[Inbound], asyncio.Future]] = asyncio.Queue()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whatsapp-inbox")
 
     async def write(self, messages: List[Inbound]) -> List[Stored]:
         done = asyncio.get_running_loop().create_future()
@@ -111,7 +114,9 @@ class GroupCommit:
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                stored = await in_thread(self._write_batch, [m for messages, _ in batch for m in messages])
+                stored = await in_thread(
+                    self._write_batch, [m for messages, _ in batch for m in messages], executor=self._thread
+                )
             except Exception as exc:  # noqa: BLE001 - every waiting webhook answers 500 and Meta retries
                 for _, done in batch:
                     done.set_exception(exc)

@@ -16,6 +16,7 @@ from typing import Any, Dict, List
 
 from comanda import models as m
 from comanda.concurrency import in_thread
+from comanda.crash_points import crash_point
 from comanda.db import transaction
 from comanda.enums import Channel, OutboxStatus
 from comanda.errors import ComandaError, InvalidInput
@@ -23,7 +24,6 @@ from comanda.i18n import language_or_default
 from comanda.services import outbox
 from comanda.services.documents import Document, invoice_document
 from comanda.settings import setting
-from connectors.whatsapp.crash_points import crash_point
 from connectors.whatsapp.pacing import Pacer
 from connectors.whatsapp.statuses import queue_reengagement
 from integrations.whatsapp.graph import PAIR_RATE_CODE, REENGAGEMENT_CODE, GraphClient, GraphError

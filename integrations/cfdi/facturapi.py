@@ -85,6 +85,15 @@ def invoice_body(document: CfdiDocument) -> Dict[str, Any]:
     return body
 
 
+def answer_object(response: requests.Response) -> Dict[str, Any]:
+    """Facturapi's JSON object, or {} for anything else it may answer (HTML from a proxy, a list, nothing)."""
+    try:
+        found = response.json()
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 class FacturapiIssuer(SatcfdiPdf):
     name = "facturapi"
 
@@ -112,10 +121,7 @@ class FacturapiIssuer(SatcfdiPdf):
         if response.status_code >= 500 or response.status_code == 429:
             raise server_error("Facturapi", response.status_code, stamping=document is not None)
         if response.status_code >= 400:
-            try:
-                message = response.json().get("message") or response.text
-            except ValueError:
-                message = response.text or response.reason
+            message = str(answer_object(response).get("message") or response.text or response.reason)
             if document is not None:
                 raise rejection(message, document.receiver)
             raise refuse("invoice", "pac_rejected", reason=message)
@@ -123,14 +129,11 @@ class FacturapiIssuer(SatcfdiPdf):
 
     def issue(self, document: CfdiDocument) -> StampedCfdi:
         response = self._request("POST", "/invoices", document, json=invoice_body(document))
-        try:
-            created = response.json()
-            provider_id = created["id"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StampUnconfirmed(
-                f"Facturapi answered the stamping request with {response.text[:200]!r} ({exc})"
-            ) from exc
-        uuid = (created.get("uuid") or "").upper()
+        created = answer_object(response)
+        provider_id, uuid = created.get("id"), created.get("uuid") or ""
+        if not isinstance(provider_id, str) or not provider_id or not isinstance(uuid, str):
+            raise StampUnconfirmed(f"Facturapi answered the stamping request with {response.text[:200]!r}")
+        uuid = uuid.upper()
         if response.status_code == ACCEPTED or not uuid:  # SAT was slow: Facturapi keeps trying to stamp it
             raise StampUnconfirmed(
                 f"Facturapi took invoice {provider_id} as {created.get('status')!r}, not stamped "
@@ -159,7 +162,7 @@ class FacturapiIssuer(SatcfdiPdf):
         params = {"motive": request.motive}
         if request.substitute_uuid:
             params["substitution"] = request.substitute_uuid
-        invoice = self._request("DELETE", f"/invoices/{request.provider_id}", params=params).json()
+        invoice = answer_object(self._request("DELETE", f"/invoices/{request.provider_id}", params=params))
         if invoice.get("status") != "canceled":
             return Cancellation(cancelled=False)
         receipt = self._request("GET", f"/invoices/{request.provider_id}/cancellation_receipt/xml").text

@@ -66,7 +66,8 @@ def verify(body: bytes, header: Optional[str], secret: str, tolerance_seconds: i
     if not header:
         raise WebhookRejected(401, f"no {SIGNATURE_HEADER} header")
     parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
-    if not parts.get("t", "").isdigit() or "v1" not in parts:
+    stamp = parts.get("t", "")
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12) or "v1" not in parts:
         raise WebhookRejected(403, f"malformed {SIGNATURE_HEADER} header")
     timestamp = int(parts["t"])
     if not hmac.compare_digest(sign(body, secret, timestamp), f"t={timestamp},v1={parts['v1']}"):

@@ -64,7 +64,8 @@ class Stack:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cli", "run"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + timeout  # a ceiling: model loading takes minutes on a loaded machine
+        # a ceiling: model loading takes minutes on a loaded machine (COMANDA_TEST_START_SECONDS raises it)
+        deadline = time.monotonic() + max(timeout, float(os.environ.get("COMANDA_TEST_START_SECONDS", "0")))
         while "comanda: ready" not in self.log_tail(2000):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.proc.kill()

@@ -24,8 +24,8 @@ TOKEN = "crash-test-token"
 
 
 class Processes:
-    def __init__(self, workdir: Path, **settings: str) -> None:
-        self.db_url = f"sqlite:///{workdir / 'comanda.db'}"
+    def __init__(self, workdir: Path, db_url: Optional[str] = None, **settings: str) -> None:
+        self.db_url = db_url or f"sqlite:///{workdir / 'comanda.db'}"
         self.ports = {name: free_port() for name in READY_PATHS}
         self.rasa = f"http://127.0.0.1:{self.ports['rasa']}"
         self.backoffice = f"http://127.0.0.1:{self.ports['backoffice']}"

@@ -1,19 +1,22 @@
-"""Crashes between the acknowledgement and the reply (issue 10 items 6 and 7, issue 17's chaos list), with
-the three processes started one by one so that one can die alone:
+"""Crashes (issue 10 items 6 and 7, issue 17's chaos list; `make test-chaos`), with the three processes
+started one by one so that one can die alone:
 
 - the Rasa server is killed (kill -9, from COMANDA_CRASH_AT at each point of the WhatsApp channel's path)
   and started again at once: every message is answered, exactly once, at the simulator's Graph API;
 - the action server is killed (kill -9) in the middle of a checkout and started again a few seconds
   later: the customer gets the payment link once and one order is placed; if it stays down, the
-  customer is told once and the message is parked for staff, and the conversation goes on after.
+  customer is told once and the message is parked for staff, and the conversation goes on after;
+- the back office is killed (kill -9) in the middle of a payment webhook: the provider's retry pays once.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from typing import Iterator, List
 
 import pytest
+import requests
 from sqlalchemy import func, select, update
 
 from comanda import clock
@@ -22,6 +25,7 @@ from comanda.db import dispose_engines, new_session, transaction
 from comanda.migrate import upgrade
 from comanda.services import outbox
 from comanda.services.catalog_loader import load_catalog, read_catalog
+from comanda.services.reservations import ledger_mismatches
 from tests.e2e.conftest import ROOT, wait_for
 from tests.helpers.processes import Processes
 from tests.helpers.simulator import (
@@ -183,3 +187,50 @@ def test_an_action_server_that_stays_down_gets_the_customer_told_once_and_the_me
         )
         assert row.status == "parked" and "ActionFailed" in row.error
     assert texts(say_and_wait(stack, wa_id, "¿a qué hora abren?", timeout=90))  # the conversation goes on
+
+
+def test_the_back_office_killed_mid_payment_webhook_pays_the_order_once_on_the_providers_retry(processes):
+    """The back office dies (kill -9) right after the webhook's payment was committed, before answering
+    the provider; started again, the provider's retry (the sandbox's webhook outbox) is a duplicate: one
+    payment, one event, one ticket, one sale in the stock ledger, the customer told once. The simulator
+    lives in the back office, so its record of the chat starts again with the restart."""
+    stack = processes
+    wa_id = new_wa_id()
+    summary = checkout_until_confirm(stack, wa_id)
+    [link] = tap_and_wait(stack, wa_id, summary, "Confirmar", timeout=90)
+    url = link["message"]["interactive"]["action"]["parameters"]["url"]
+    stack.kill("backoffice")
+    stack.start("backoffice", COMANDA_CRASH_AT="payment_applied")
+    with pytest.raises(requests.RequestException):
+        requests.post(f"{url}/pay", timeout=60)  # the press's own post kills it: no answer
+    stack.wait_dead("backoffice")
+    stack.start("backoffice")
+    conversation = f"centro:whatsapp:+52{wa_id[3:]}"
+
+    def webhook_delivered() -> bool:
+        with new_session(stack.db_url) as session:
+            return session.execute(select(m.SandboxWebhook.status)).scalars().all()[-1] == "delivered"
+
+    assert wait_for(webhook_delivered, timeout=120), stack.log_tail("backoffice")
+    paid = wait_for(lambda: [t for t in texts(bot_messages(stack, wa_id)) if "¡Pagado!" in t], timeout=90)
+    assert paid and len(paid) == 1, texts(bot_messages(stack, wa_id))
+    with new_session(stack.db_url) as session:
+        [order] = session.execute(select(m.Order).where(m.Order.conversation_id == conversation)).scalars()
+        [payment] = session.execute(select(m.Payment).where(m.Payment.order_id == order.id)).scalars()
+        assert (order.payment_status, payment.status) == ("paid", "paid") and order.ticket_code in paid[0]
+        events = session.execute(select(m.PaymentEvent).where(m.PaymentEvent.payment_id == payment.id)).scalars()
+        assert [e.outcome for e in events] == ["paid"]
+        said = session.execute(
+            select(func.count()).where(m.Notification.order_id == order.id, m.Notification.event == "paid")
+        ).scalar()
+        assert said == 1
+        sales = Counter(
+            session.execute(
+                select(m.StockMovement.stock_item_id).where(
+                    m.StockMovement.reason == "sale", m.StockMovement.reference_id == str(order.id)
+                )
+            ).scalars()
+        )
+        assert sales and max(sales.values()) == 1, sales
+        assert ledger_mismatches(session) == []
+    assert "duplicate" in stack.log_tail("backoffice", 10**6)
