@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import queue
 import subprocess
 import time
 import uuid
@@ -77,9 +78,16 @@ def race(kind: str, replicas: int, rounds: int) -> Dict[str, Any]:
     ]
     for worker in workers:
         worker.start()
-    collected = [results.get(timeout=120) for _ in workers]
+    collected = []
+    for _ in workers:
+        try:
+            collected.append(results.get(timeout=240))
+        except queue.Empty:  # a replica still waiting for the lock: a lock store may leave one stuck
+            collected.append(([], ["a replica did not finish its rounds within 240 s"]))
     for worker in workers:
         worker.join(30)
+        if worker.is_alive():
+            worker.kill()
     client = redis.Redis.from_url(REDIS_URL)
     written = int(client.get(f"{prefix}:counter") or 0)
     client.delete(*client.keys(f"{prefix}:*") or [f"{prefix}:counter"])
