@@ -16,6 +16,9 @@ from backoffice import console, dispatch, handoff_api, openapi, payments, queue_
 from backoffice.documents import bp as documents
 from comanda.settings import setting, setting_int
 
+# Each JSON API's OpenAPI part, served together at /api/openapi.json (backoffice.openapi).
+API_PARTS = (queue_api.OPENAPI, payments.OPENAPI, handoff_api.OPENAPI, returns_api.OPENAPI)
+
 
 def create_app() -> Sanic:
     app = Sanic("comanda_backoffice", configure_logging=False)
@@ -47,7 +50,7 @@ def create_app() -> Sanic:
     app.blueprint(queue_api.bp)  # the order-queue API for staff
     app.blueprint(handoff_api.bp)  # the handed-over chats API for staff
     app.blueprint(returns_api.bp)  # the returns API for staff
-    openapi.mount(app, queue_api.OPENAPI, payments.OPENAPI)  # /api/openapi.json: one part per JSON API
+    openapi.mount(app, *API_PARTS)  # /api/openapi.json: one part per JSON API
     console.mount(app)  # the staff console and the customers' board
     dispatch.mount(app)  # background: the payment sweep, the sandbox's webhooks, customer notifications
 

@@ -25,8 +25,10 @@ from sqlalchemy.orm import Session
 from backoffice import handoffs
 from backoffice.handoff_view import conversation, ticket_summary
 from backoffice.http_errors import json_error
+from backoffice.openapi import Spec, json_body, obj, operation, path_id, query
 from backoffice.queue_api import answer, body, read, staff_only, write
 from comanda.concurrency import in_thread
+from comanda.enums import HandoffStatus
 from comanda.errors import ComandaError, InvalidInput
 from comanda.services import handoff, handoff_messages
 from comanda.services.audit import Actor
@@ -208,3 +210,118 @@ def fetch_media(member: StaffMember, inbound_id: int) -> tuple:
         return found.mime_type, found.data, found.filename
 
     return write(keep)
+
+
+def _created(spec: Spec) -> Spec:
+    """An operation whose success is 201 (something was added)."""
+    spec["responses"]["201"] = spec["responses"].pop("200")
+    return spec
+
+
+_TICKET = {
+    "type": "object",
+    "description": "The ticket: id, conversation_id, store, customer, reason, status, assignee, waiting_since.",
+}
+_TICKET_ID = path_id("ticket_id", "The ticket's number.")
+_ACT_ERRORS = {
+    400: "Bad input.",
+    404: "No such ticket at the token owner's stores.",
+    409: "Someone else owns the chat, or it is resolved.",
+    503: "Rasa's HTTP API did not answer.",
+}
+OPENAPI: Spec = {
+    "paths": {
+        "/api/handoffs": {
+            "get": operation(
+                "Handed-over chats of the token owner's stores, newest first.",
+                {"type": "array", "items": _TICKET},
+                {400: "An unknown store or status.", 404: "A store the token owner cannot see."},
+                parameters=[
+                    query("store", "Only this store (its id)."),
+                    query("status", "Only tickets in this status.", {"type": "string", "enum": HandoffStatus.values()}),
+                ],
+                tag="handoffs",
+            )
+        },
+        "/api/handoffs/{ticket_id}": {
+            "get": operation(
+                "The ticket with its messages (customer, bot, staff), notes, the 24-hour window, templates, "
+                "canned replies, open cart and recent orders.",
+                _TICKET,
+                {404: "No such ticket at the token owner's stores.", 503: "Rasa's HTTP API did not answer."},
+                parameters=[_TICKET_ID],
+                tag="handoffs",
+            )
+        },
+        **{
+            f"/api/handoffs/{{ticket_id}}/{verb}": {
+                "post": operation(summary, _TICKET, _ACT_ERRORS, parameters=[_TICKET_ID], tag="handoffs", body=payload)
+            }
+            for verb, summary, payload in (
+                ("claim", "Take the chat: the bot goes quiet for it.", None),
+                (
+                    "assign",
+                    "Hand the chat to a colleague of the same store.",
+                    json_body(obj({"staff_id": {"type": "integer"}}), "The colleague's account id."),
+                ),
+                ("resolve", "Give the chat back to the bot; the customer is told.", None),
+            )
+        },
+        "/api/handoffs/{ticket_id}/messages": {
+            "post": _created(
+                operation(
+                    "Reply to the customer on WhatsApp (free text inside the 24-hour window, else a template).",
+                    {"type": "object"},
+                    {**_ACT_ERRORS, 409: "Someone else owns the chat, it is resolved, or the window is closed."},
+                    parameters=[_TICKET_ID],
+                    body=json_body(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "text": {"type": "string"},
+                                "template": {"type": "string"},
+                                "params": {"type": "array", "items": {"type": "string"}},
+                                "client_id": {"type": "string"},
+                            },
+                        },
+                        "text, or template with params; the same client_id sends once.",
+                    ),
+                    tag="handoffs",
+                )
+            )
+        },
+        "/api/handoffs/{ticket_id}/notes": {
+            "post": _created(
+                operation(
+                    "A private note on the ticket (the customer never sees it).",
+                    obj(
+                        {
+                            "id": {"type": "integer"},
+                            "staff": {"type": "string"},
+                            "text": {"type": "string"},
+                            "at": {"type": "string"},
+                        }
+                    ),
+                    {400: "Bad input.", 404: "No such ticket at the token owner's stores."},
+                    parameters=[_TICKET_ID],
+                    body=json_body(obj({"text": {"type": "string"}})),
+                    tag="handoffs",
+                )
+            )
+        },
+        "/api/handoffs/media/{inbound_id}": {
+            "get": {
+                **operation(
+                    "A file the customer sent (downloaded from the Graph API once, then kept).",
+                    {"type": "string", "format": "binary"},
+                    {404: "No such file at the token owner's stores.", 502: "The Graph API did not give the file."},
+                    parameters=[path_id("inbound_id", "The inbound message's number.")],
+                    tag="handoffs",
+                ),
+            }
+        },
+    },
+    "schemas": {},
+}
+_MEDIA_OK = OPENAPI["paths"]["/api/handoffs/media/{inbound_id}"]["get"]["responses"]["200"]
+_MEDIA_OK["content"] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}

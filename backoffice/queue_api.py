@@ -32,7 +32,7 @@ from comanda import models as m
 from comanda.concurrency import in_thread
 from comanda.db import new_session, transaction
 from comanda.enums import Fulfilment, OrderStatus
-from comanda.errors import ComandaError, InvalidInput
+from comanda.errors import ComandaError, InvalidInput, NotFound
 from comanda.money import money
 from comanda.services import order_queue, staff
 from comanda.services.audit import Actor
@@ -52,6 +52,9 @@ def token_member(token: Optional[str]) -> Optional[StaffMember]:
         return staff.token_member(session, token)
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+
+
 @bp.middleware("request")
 async def staff_only(request: Request) -> Optional[HTTPResponse]:
     member = await in_thread(token_member, bearer(request))
@@ -63,6 +66,8 @@ async def staff_only(request: Request) -> Optional[HTTPResponse]:
         )
     request.ctx.member = member
     request.ctx.actor = member.actor(client_ip(request))
+    if any(isinstance(value, int) and not 0 < value <= MAX_ID for value in request.match_info.values()):
+        return json_error(NotFound("no such record"))  # beyond any row id the database can hold
     return None
 
 

@@ -20,9 +20,11 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from backoffice.http_errors import json_error
+from backoffice.openapi import Spec, json_body, obj, operation, path_id, query
 from backoffice.queue_api import body, staff_only
 from comanda.concurrency import in_thread
 from comanda.db import new_session
+from comanda.enums import ReturnStatus
 from comanda.errors import ComandaError, InvalidInput
 from comanda.services import returns, staff
 from comanda.services.staff import StaffMember
@@ -89,3 +91,63 @@ async def receive(request: Request, return_id: int) -> HTTPResponse:
     if condition not in ("good", "damaged"):
         return json_error(InvalidInput('\'condition\' must be "good" or "damaged"'))
     return await answer(stepped, request.ctx.member, request, return_id, "receive", condition)
+
+
+_RETURN = {"type": "object", "description": "id, order_id, status, reason, lines, outcome, refund, credit_note_uuid."}
+_RETURN_ID = path_id("return_id", "The return's number.")
+_STEP_ERRORS = {
+    400: "Bad input.",
+    404: "No such return at the token owner's stores.",
+    409: "The return is past this step (someone else took it).",
+    502: "The payment provider refused or did not answer.",
+    503: "The payment provider or invoicing is not configured.",
+}
+OPENAPI: Spec = {
+    "paths": {
+        "/api/returns": {
+            "get": operation(
+                "Returns of the token owner's stores, newest first.",
+                obj({"returns": {"type": "array", "items": _RETURN}}),
+                {400: "An unknown store or status.", 404: "A store the token owner cannot see."},
+                parameters=[
+                    query("store", "Only this store (its id)."),
+                    query("status", "Only returns in this status.", {"type": "string", "enum": ReturnStatus.values()}),
+                ],
+                tag="returns",
+            )
+        },
+        "/api/returns/{return_id}": {
+            "get": operation(
+                "One return.",
+                _RETURN,
+                {404: "No such return at the token owner's stores."},
+                parameters=[_RETURN_ID],
+                tag="returns",
+            )
+        },
+        "/api/returns/{return_id}/approve": {
+            "post": operation("Approve the return.", _RETURN, _STEP_ERRORS, parameters=[_RETURN_ID], tag="returns")
+        },
+        "/api/returns/{return_id}/reject": {
+            "post": operation(
+                "Reject the return; the customer is told why.",
+                _RETURN,
+                _STEP_ERRORS,
+                parameters=[_RETURN_ID],
+                body=json_body(obj({"reason": {"type": "string"}}), "Why, for the customer."),
+                tag="returns",
+            )
+        },
+        "/api/returns/{return_id}/receive": {
+            "post": operation(
+                "The goods came back: good ones go back on the shelf, damaged ones are written off.",
+                _RETURN,
+                _STEP_ERRORS,
+                parameters=[_RETURN_ID],
+                body=json_body(obj({"condition": {"type": "string", "enum": ["good", "damaged"]}})),
+                tag="returns",
+            )
+        },
+    },
+    "schemas": {},
+}
