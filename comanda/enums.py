@@ -504,3 +504,11 @@ class ReturnProblem(StrEnum):
     REPLACEMENT_OUT_OF_STOCK = "replacement_out_of_stock"
     NO_PAYMENT = "no_payment"  # nothing to refund through
     STATUS = "status"  # the return is not where this step needs it (someone moved it first)
+
+
+class StaffTask(StrEnum):
+    """What a person must still do after a return's step (comanda.services.returns.Settled.needs_staff)."""
+
+    MANUAL_REFUND = "manual_refund"  # a cash or SPEI sale: give the money back by hand, record the reference
+    REFUND_FAILED = "refund_failed"  # the provider refused the refund (a handoff ticket says why)
+    CREDIT_NOTE_FAILED = "credit_note_failed"  # the PAC refused the credit note (a handoff ticket says why)

@@ -7,8 +7,9 @@ import hashlib
 import re
 from pathlib import Path
 
+from backoffice.console.returns_pages import SECTIONS
 from backoffice.console.web import NAV, STATIC
-from comanda.enums import OrderStatus, StaffRole
+from comanda.enums import ItemCondition, OrderStatus, ReturnOutcome, ReturnReason, ReturnStatus, StaffRole, StaffTask
 from comanda.i18n import LANGUAGES, catalogue
 from comanda.services.order_queue import STAFF_TARGETS, STAGES
 
@@ -43,6 +44,12 @@ def test_templates_load_nothing_from_outside_and_every_label_exists_in_both_lang
         "console.queue.state.": [s.value for s in (*STAGES, *STAFF_TARGETS)],
         "console.queue.bump.": [OrderStatus.PREPARING, OrderStatus.READY, OrderStatus.PICKED_UP, OrderStatus.DELIVERED],
         "console.queue.": ["pickup", "delivery"],
+        "console.returns.section.": [key for key, _ in SECTIONS],
+        "console.returns.outcome.": ReturnOutcome.values(),
+        "console.returns.reason.": ReturnReason.values(),
+        "console.returns.condition.": ItemCondition.values(),
+        "console.returns.done.": ReturnStatus.values(),
+        "console.returns.needs.": StaffTask.values(),
     }
     used |= {f"{prefix}{value}" for prefix, values in families.items() for value in values}
     missing = sorted(key for key in used if key not in labels)
