@@ -13,6 +13,8 @@ import getpass
 import json
 from typing import Any, Dict
 
+from comanda.enums import StaffTask
+
 
 def _setup() -> None:
     from cli.runner import ensure_actions_environment
@@ -78,7 +80,7 @@ def _step(args: argparse.Namespace, step: str, *extra: Any) -> int:
 
     settled = returns.take_step(args.id, step, _actor(), payment_provider, issuer(), *extra)
     print(f"return {args.id}: {settled.status}")
-    if settled.needs_staff == "manual_refund":
+    if settled.needs_staff == StaffTask.MANUAL_REFUND:
         print(
             "the sale was paid in cash or by SPEI: give the money back, then `comanda returns refund ID --reference …`"
         )

@@ -571,3 +571,11 @@ class TrainingRunStatus(StrEnum):
     KEPT_OLD = "kept_old"  # the new model was worse: the active one stays
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"  # a rollback to the model before
+
+
+class StaffTask(StrEnum):
+    """What a person must still do after a return's step (comanda.services.returns.Settled.needs_staff)."""
+
+    MANUAL_REFUND = "manual_refund"  # a cash or SPEI sale: give the money back by hand, record the reference
+    REFUND_FAILED = "refund_failed"  # the provider refused the refund (a handoff ticket says why)
+    CREDIT_NOTE_FAILED = "credit_note_failed"  # the PAC refused the credit note (a handoff ticket says why)

@@ -53,6 +53,7 @@ from comanda.enums import (
     ReturnProblem,
     ReturnReason,
     ReturnStatus,
+    StaffTask,
     StoreCreditKind,
 )
 from comanda.errors import ComandaError, NotFound, OutOfStock
@@ -526,20 +527,20 @@ def _refund(return_id: int, order_id: int, amount: Decimal, provider_for: Provid
     with new_session() as session:
         payment = money_payment(session, order_id)
         if payment is None:
-            return _to_staff(return_id, "refund_failed", f"order {order_id} has no payment to refund through")
+            return _to_staff(return_id, StaffTask.REFUND_FAILED, f"order {order_id} has no payment to refund through")
         payment_id, provider = payment.id, payment.provider
     if provider in MANUAL_PROVIDERS:
         with new_session() as session:
             done = session.execute(select(m.Refund.id).where(m.Refund.idempotency_key == f"return:{return_id}")).first()
         if done is None:
-            return Settled(ReturnStatus.RECEIVED, needs_staff="manual_refund")
+            return Settled(ReturnStatus.RECEIVED, needs_staff=StaffTask.MANUAL_REFUND)
         return Settled(ReturnStatus.REFUNDED)
     try:
         payments.refund(
             provider_for, payment_id, amount, f"return {return_id}", actor, f"return:{return_id}", return_id
         )
     except ProviderError as failed:
-        return _to_staff(return_id, "refund_failed", f"{provider} refused the refund: {failed.message}")
+        return _to_staff(return_id, StaffTask.REFUND_FAILED, f"{provider} refused the refund: {failed.message}")
     return Settled(ReturnStatus.REFUNDED)
 
 
@@ -709,7 +710,9 @@ def issue_return_credit_note(return_id: int, issuer: CfdiIssuer, actor: str) -> 
     try:
         note = issue_credit_note(invoice_id, issuer=issuer, actor=actor, lines=lines, payment_form=payment_form)
     except ComandaError as failed:
-        _to_staff(return_id, "credit_note_failed", f"the credit note of invoice {invoice_id} failed: {failed.message}")
+        _to_staff(
+            return_id, StaffTask.CREDIT_NOTE_FAILED, f"the credit note of invoice {invoice_id} failed: {failed.message}"
+        )
         return None
     with transaction() as session:
         moved = session.execute(

@@ -7,13 +7,21 @@ import hashlib
 import re
 from pathlib import Path
 
+from backoffice.console.returns_pages import SECTIONS
 from backoffice.console.web import NAV, STATIC
 from comanda.enums import (
     ConsentKind,
+    HandoffReason,
+    HandoffStatus,
+    ItemCondition,
     OrderStatus,
     PurchaseOrderStatus,
+    ReturnOutcome,
+    ReturnReason,
+    ReturnStatus,
     ReviewStatus,
     StaffRole,
+    StaffTask,
     StockAdjustmentReason,
     TrainingRunStatus,
 )
@@ -60,6 +68,20 @@ def test_templates_load_nothing_from_outside_and_every_label_exists_in_both_lang
         "console.review.report.": ["new", "active", "eval"],
         "console.review.who.": ["user", "bot"],
         "console.review.figure.": ["intent_accuracy", "order_line_exact_match"],
+        "console.returns.section.": [key for key, _ in SECTIONS],
+        "console.returns.outcome.": ReturnOutcome.values(),
+        "console.returns.reason.": ReturnReason.values(),
+        "console.returns.condition.": ItemCondition.values(),
+        "console.returns.done.": ReturnStatus.values(),
+        "console.returns.needs.": StaffTask.values(),
+        "console.inbox.status.": HandoffStatus.values(),
+        "console.inbox.reason.": HandoffReason.values(),
+        "console.inbox.tab.": [*HandoffStatus.values(), "mine"],
+        "console.inbox.from.": ["customer", "bot", "staff"],
+        "console.inbox.delivery.": ["sending", "sent", "delivered", "read", "failed"],
+        "console.inbox.done.": ["assigned", "claimed", "noted", "resolved", "sent"],
+        "console.inbox.error.": ["handoff_resolved", "handoff_taken", "window_closed"],
+        "console.inbox.media.": ["audio", "document", "image", "sticker", "video", "voice"],
     }
     used |= {f"{prefix}{value}" for prefix, values in families.items() for value in values}
     missing = sorted(key for key in used if key not in labels)
