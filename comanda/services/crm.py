@@ -170,7 +170,7 @@ def profile(session: Session, who: StaffMember, customer_id: int) -> Dict[str, A
             .where(
                 m.HandoffTicket.customer_id == customer.id,
                 m.HandoffTicket.store_id.in_(stores),
-                m.HandoffTicket.status != HandoffStatus.CLOSED.value,
+                m.HandoffTicket.status != HandoffStatus.RESOLVED.value,
             )
             .order_by(m.HandoffTicket.id)
         )
