@@ -48,7 +48,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from backoffice.simulator import payloads
-from bench.profile import Profiles
+from bench.profiles import Profiles
 from comanda import models as m
 from comanda.db import dispose_engines, new_session, transaction
 from comanda.migrate import upgrade
@@ -553,7 +553,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2, help="conversations before measuring")
     parser.add_argument("--database-url", help="PostgreSQL server for Comanda (a new database); default SQLite")
     parser.add_argument("--json", help="also write the figures to this file")
-    parser.add_argument("--profile", type=Path, help="folder for py-spy profiles at saturation (bench/profile.py)")
+    parser.add_argument("--profile", type=Path, help="folder for py-spy profiles at saturation (bench/profiles.py)")
     args = parser.parse_args()
 
     log_dir = BENCH_DIR / time.strftime("run-%Y%m%d-%H%M%S")

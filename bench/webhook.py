@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.e2e import children, name_of  # noqa: E402
-from bench.profile import Profiles  # noqa: E402
+from bench.profiles import Profiles  # noqa: E402
 from comanda.db import transaction  # noqa: E402
 from comanda.migrate import upgrade  # noqa: E402
 from comanda.services.catalog_loader import load_catalog, read_catalog  # noqa: E402
@@ -106,7 +106,7 @@ def main() -> int:
     parser.add_argument("-c", type=int, default=100, help="concurrent senders")
     parser.add_argument("--warmup", type=int, default=100, help="messages that keep the bot busy first")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for every reply")
-    parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the Rasa server (bench/profile.py)")
+    parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the Rasa server (bench/profiles.py)")
     args = parser.parse_args()
 
     stack = Stack(Path(tempfile.mkdtemp(prefix="comanda-bench-")))
