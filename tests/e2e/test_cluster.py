@@ -93,13 +93,18 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
     if not (ROOT / "models" / "comanda.tar.gz").exists():
         pytest.fail("no trained model: run `make train` first", pytrace=False)
     found = Cluster(tmp_path_factory.mktemp("cluster"))
+    before = os.environ.get("COMANDA_DATABASE_URL")  # the session's stack may be running on its own database
     os.environ["COMANDA_DATABASE_URL"] = found.db_url
+    dispose_engines()
     try:
         found.start()
         yield found
     finally:
         found.stop()
-        del os.environ["COMANDA_DATABASE_URL"]
+        if before is None:
+            del os.environ["COMANDA_DATABASE_URL"]
+        else:
+            os.environ["COMANDA_DATABASE_URL"] = before
         dispose_engines()
         admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT", future=True)
         with admin.connect() as conn:
