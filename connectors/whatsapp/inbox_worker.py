@@ -186,6 +186,7 @@ class InboxWorker:
         try:
             async with self._conversation_lock(key):
                 crash_point("acknowledged")
+                await self._until_ready()
                 async with self._busy:
                     routed = await in_thread(self._claim_and_route, inbox_id)
                 if routed is None:
@@ -203,6 +204,12 @@ class InboxWorker:
         finally:
             self._held.discard(inbox_id)
             self._after_turn()
+
+    async def _until_ready(self) -> None:
+        """A restarted server finds stored messages before Rasa has loaded the model: they wait for it, rather
+        than fail a claim (each failed claim counts towards parking the message)."""
+        while not self._agent().is_ready():
+            await asyncio.sleep(0.2)
 
     async def _answer(self, inbox_id: int, routed: Routed) -> None:
         if review_chat.is_review_message(routed.text) and await self._review(routed):
