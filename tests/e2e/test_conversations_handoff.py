@@ -39,7 +39,10 @@ def test_a_privacy_request_then_a_return_are_two_tickets_and_the_bot_stays_quiet
     chat.says("quiero que borren mis datos personales").shows("Tus datos son tuyos 🔒")
     assert chat.says("y también quiero devolver una playera que compré la semana pasada") == []
     assert chat.says("me hacen caso??") == []
-    assert [(reason, status) for _, reason, status, _ in tickets(chat)] == [("privacy", "open"), ("return", "open")]
+    assert [(reason, status) for _, reason, status, _ in tickets(chat)] == [
+        ("privacy", "waiting"),
+        ("return", "waiting"),
+    ]
     assert "devolver una playera" in tickets(chat)[1][3]
 
 
