@@ -106,7 +106,7 @@ def main() -> int:
     parser.add_argument("-c", type=int, default=100, help="concurrent senders")
     parser.add_argument("--warmup", type=int, default=100, help="messages that keep the bot busy first")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for every reply")
-    parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the Rasa server (bench/profiles.py)")
+    parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the Rasa server")
     args = parser.parse_args()
 
     stack = Stack(Path(tempfile.mkdtemp(prefix="comanda-bench-")))

@@ -9,38 +9,14 @@ import sys
 from datetime import timedelta
 from typing import Any, Dict, List
 
-import requests
 from sqlalchemy import select, update
 
 from comanda import clock
 from comanda import models as m
 from comanda.db import new_session, transaction
 from tests.e2e.conftest import ROOT, say_rest, wait_for
-from tests.e2e.test_whatsapp import CENTRO, bot_messages, customer_says, new_wa_id, texts, wait_replies
-
-
-def tap(stack, wa_id: str, record: Dict[str, Any], title: str, phone_number_id: str = CENTRO) -> None:
-    """Tap the button or list row with this title on a bot message, as WhatsApp posts it."""
-    interactive = record["message"]["interactive"]
-    if interactive["type"] == "button":
-        choices = [b["reply"] for b in interactive["action"]["buttons"]]
-        kind = "button_reply"
-    else:
-        choices = [row for section in interactive["action"]["sections"] for row in section["rows"]]
-        kind = "list_reply"
-    [choice] = [c for c in choices if c["title"] == title]
-    answer = requests.post(
-        f"{stack.backoffice}/simulator/api/send",
-        timeout=60,
-        json={
-            "phone_number_id": phone_number_id,
-            "wa_id": wa_id,
-            "type": kind,
-            "context_id": record["id"],
-            kind: {"id": choice["id"], "title": choice["title"]},
-        },
-    )
-    assert answer.status_code == 200 and answer.json()["status"] == 200, answer.text
+from tests.e2e.test_whatsapp import bot_messages, customer_says, new_wa_id, texts, wait_replies
+from tests.helpers.simulator import tap
 
 
 def say_and_wait(stack, wa_id: str, text: str, new: int = 1, **kwargs: Any) -> List[Dict[str, Any]]:
