@@ -13,6 +13,7 @@ from sqlalchemy import select
 from comanda import models as m
 from comanda.db import new_session
 from integrations.cfdi.validation import schema_errors, seal_is_valid
+from tests.e2e.conftest import wait_for
 from tests.e2e.test_ordering import say_and_wait, stock, tap_and_wait
 from tests.e2e.test_paying_and_invoicing import last_reply, move, order_of
 from tests.e2e.test_whatsapp import bot_messages, new_wa_id, texts
@@ -56,13 +57,18 @@ def invoice(stack, wa_id: str) -> None:
     del uses
 
 
-def documents_after(stack, wa_id: str, containing: str) -> List[Dict[str, Any]]:
-    """The documents the bot sent after its message containing ``containing``."""
+def documents_after(stack, wa_id: str, containing: str, count: int = 2) -> List[Dict[str, Any]]:
+    """The documents the bot sent after its message containing ``containing``, once ``count`` are in (the
+    outbox sends the text before the documents, each as its own message)."""
     last_reply(stack, wa_id, containing, timeout=60)
-    messages = bot_messages(stack, wa_id)
-    start = next(i for i, r in enumerate(messages) if containing in (texts([r]) or [""])[0])
-    found = [r["message"]["document"] for r in messages[start + 1 :] if r["message"].get("type") == "document"]
-    return found
+
+    def sent() -> List[Dict[str, Any]]:
+        messages = bot_messages(stack, wa_id)
+        start = next(i for i, r in enumerate(messages) if containing in (texts([r]) or [""])[0])
+        return [r["message"]["document"] for r in messages[start + 1 :] if r["message"].get("type") == "document"]
+
+    wait_for(lambda: len(sent()) >= count, timeout=60)
+    return sent()
 
 
 def test_a_mug_bought_invoiced_and_returned_in_spanish_comes_back_refunded_with_its_credit_note(stack):
