@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from comanda.errors import ConfigError
 from comanda.settings import database_url
@@ -94,7 +95,7 @@ def _create_engine(url: str) -> Engine:
     backend = make_url(url).get_backend_name()
     try:
         if backend == "sqlite":
-            engine = create_engine(url, future=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            engine = create_engine(url, future=True, **_sqlite_pooling(url))
             event.listen(engine, "connect", configure_sqlite_connection)
             return engine
         own = make_url(url).query
@@ -104,6 +105,20 @@ def _create_engine(url: str) -> Engine:
         )
     except (NoSuchModuleError, ImportError) as exc:
         raise ConfigError(f"no database driver for {make_url(url).drivername!r}: {exc}") from exc
+
+
+def _sqlite_pooling(url: str) -> Dict[str, Any]:
+    """A file database keeps a pool of open connections, as SQLAlchemy 2.0 does by default (1.4 opens one
+    per checkout): each new connection costs an open and four PRAGMAs, which profiles of the bot under load
+    showed as a fifth of its database time. A pooled connection moves between threads, never shared by two
+    at once (the pool hands it to one holder), hence ``check_same_thread`` off. ``:memory:`` keeps 1.4's
+    one connection per thread (a pool would give each thread a different empty database)."""
+    connect_args: Dict[str, Any] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return {"connect_args": connect_args}
+    connect_args["check_same_thread"] = False
+    return {"connect_args": connect_args, "poolclass": QueuePool, "pool_size": 5, "max_overflow": 10}
 
 
 def new_session(url: Optional[str] = None) -> Session:
