@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -248,6 +249,10 @@ def test_messages_during_a_model_swap_are_all_answered_once(teaching, monkeypatc
 
 
 def test_comanda_train_activates_on_the_running_server_and_rolls_back(teaching):
+    # What is under test is train → evaluate → compare → activate → roll back, not the model's quality:
+    # a few epochs each (the project's config otherwise) keep the training to about a minute.
+    config = teaching.home / "config.yml"
+    config.write_text(re.sub(r"epochs: \d+", "epochs: 3", config.read_text()))
     before = running_model(teaching)
     trained = comanda(teaching, "train", "--force", "--json", timeout=3600)
     assert trained.returncode == 0, trained.stderr[-3000:]
