@@ -9,6 +9,8 @@ Rasa's tracker store shares this database in its own table, ``events``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -67,7 +69,8 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-Base = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+# SQLAlchemy 1.4 ships no types (2.0's Mapped[] would give columns theirs): to mypy the models are Any.
+Base: Any = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 
 # Big integer ids on PostgreSQL; SQLite needs INTEGER PRIMARY KEY for its rowid autoincrement.
 Id = BigInteger().with_variant(Integer(), "sqlite")

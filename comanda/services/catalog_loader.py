@@ -11,7 +11,7 @@ import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Type, TypeVar
+from typing import Any, ClassVar, Dict, Iterable, List, Optional, Protocol, Type, TypeVar
 
 import yaml
 from sqlalchemy import select
@@ -23,7 +23,14 @@ from comanda.errors import InvalidInput
 from comanda.money import money
 from comanda.services.handoff_messages import handoff_settings
 
-T = TypeVar("T")
+
+class _Mapped(Protocol):
+    """A model class: what the report counts rows of."""
+
+    __tablename__: ClassVar[str]
+
+
+T = TypeVar("T", bound=_Mapped)
 
 
 @dataclass

@@ -79,13 +79,15 @@ class GlobalPeriod:
 def parse_period(period: str) -> GlobalPeriod:
     """YYYY-MM (monthly) or YYYY-MM-DD (daily)."""
     match = PERIOD_PATTERN.match(period)
+    if match is None:
+        raise refuse("period", "global_period_format", period=period)
     try:
         year, month = int(match.group(1)), int(match.group(2))
         if match.group(3):
             start = date(year, month, int(match.group(3)))
             return GlobalPeriod(period, DAILY, start, start + timedelta(days=1))
         start = date(year, month, 1)
-    except (AttributeError, ValueError):
+    except ValueError:
         raise refuse("period", "global_period_format", period=period) from None
     return GlobalPeriod(period, MONTHLY, start, (start + timedelta(days=32)).replace(day=1))
 

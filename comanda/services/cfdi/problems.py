@@ -9,7 +9,8 @@ read the same sentence (``Problem.text``), or the catalogue's ``cfdi.<code>`` on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Dict, Optional, Sequence
 
 from comanda.errors import ComandaError
@@ -20,7 +21,8 @@ from comanda.i18n import catalogue, response_text, t
 class Problem:
     field: str
     code: str
-    params: Dict[str, str] = field(default_factory=dict)
+    # dataclasses.field: inside the class body mypy reads `field` as the attribute above
+    params: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def message_key(self) -> str:
