@@ -114,7 +114,9 @@ class FinkokIssuer(SatcfdiPdf):
             raise refuse("invoice", "pac_rejected", reason=str(exc)) from exc
         if acknowledgment.code not in ("201", "202"):  # SAT: request received / already cancelled
             raise refuse("invoice", "pac_rejected", reason=f"EstatusUUID {acknowledgment.code}")
-        status = self._client.last_response.findtext(".//apps:EstatusCancelacion", "", self._client.namespaces)
+        response = self._client.last_response
+        assert response is not None  # the answer to the request cancel_comprobante just made
+        status = response.findtext(".//apps:EstatusCancelacion", "", self._client.namespaces)
         pending = any(word in status.lower() for word in PENDING_WORDS)
         receipt = acknowledgment.acuse.decode() if acknowledgment.acuse else None
         return Cancellation(cancelled=not pending, receipt=receipt)

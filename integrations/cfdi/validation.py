@@ -12,7 +12,7 @@ from typing import List
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 from satcfdi.transform import xslt_transform
 
@@ -59,8 +59,11 @@ def seal_is_valid(xml: bytes) -> bool:
     serial = certificate.serial_number.to_bytes(20, "big").decode("ascii", errors="replace")
     if serial != root.get("NoCertificado"):
         return False
+    key = certificate.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):  # a Sello is RSA-SHA256: only an RSA key can have made it
+        return False
     try:
-        certificate.public_key().verify(signature, cadena_original(xml).encode(), padding.PKCS1v15(), hashes.SHA256())
+        key.verify(signature, cadena_original(xml).encode(), padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
         return False
     return True

@@ -40,6 +40,7 @@ class SmtpMailer:
         if "From" not in message:
             message["From"] = self.sender
         try:
+            client: smtplib.SMTP
             if self.security == "ssl":
                 client = smtplib.SMTP_SSL(
                     self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
