@@ -25,7 +25,7 @@ ERROR = {
 }
 # Statuses every route of a part may answer, besides its own.
 COMMON = {413: "The request body is larger than COMANDA_BACKOFFICE_MAX_BODY_BYTES."}
-STAFF_TOKEN = [{"staffToken": []}]
+STAFF_TOKEN: List[Dict[str, List[str]]] = [{"staffToken": []}]
 # Where the JSON API lives: what has no route there is answered {"error": …} too (backoffice.app).
 JSON_PREFIXES = ("/api/", "/webhooks/")
 

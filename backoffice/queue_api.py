@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.console.web import client_ip
 from backoffice.http_errors import json_error
-from backoffice.openapi import json_body, nullable, obj, operation, path_id, query, ref
+from backoffice.openapi import Spec, json_body, nullable, obj, operation, path_id, query, ref
 from comanda import models as m
 from comanda.concurrency import in_thread
 from comanda.db import new_session, transaction
@@ -240,7 +240,7 @@ _LINE = obj(
         "line_total": _text,
     }
 )
-_ORDER_FIELDS = {
+_ORDER_FIELDS: Dict[str, Spec] = {
     "id": {"type": "integer"},
     "store": _text,
     "status": {"type": "string", "enum": OrderStatus.values()},

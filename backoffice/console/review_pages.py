@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from sanic import response
-from sanic.request import Request
+from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
@@ -115,7 +115,7 @@ def decision_from(request: Request) -> review.Decision:
             raise InvalidInput("choose an intent", field="intent")
         return review.Decision(intent=intent)
     if what == "order":
-        form = request.form or {}
+        form: RequestParameters = request.form  # empty, never None, when nothing was posted
         skus, quantities = form.getlist("sku") or [], form.getlist("quantity") or []
         lines = [(s.strip().upper(), q.strip()) for s, q in zip(skus, quantities, strict=False) if s.strip()]
         items = review.parse_items(",".join(f"{s}:{q or 1}" for s, q in lines))
