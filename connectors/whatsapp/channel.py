@@ -37,7 +37,7 @@ from comanda.i18n import language_or_default
 from comanda.services import outbox
 from comanda.services.documents import invoice_document
 from connectors import tracker_store
-from connectors.whatsapp.inbox_worker import InboxWorker
+from connectors.whatsapp.inbox_worker import InboxWorker, TurnOutput
 from connectors.whatsapp.inbox_writer import GroupCommit, store_messages
 from connectors.whatsapp.outbox_sender import OutboxSender
 from connectors.whatsapp.statuses import apply_statuses
@@ -211,7 +211,7 @@ async def flush_before_save(tracker: DialogueStateTracker) -> None:
         await output.flush(tracker.sender_id)
 
 
-class WhatsAppOutput(OutputChannel):
+class WhatsAppOutput(TurnOutput):
     """Turns the bot's messages into outbox rows for the conversation's WhatsApp recipient.
 
     A turn (an output with ``reply_to``) sends at most MAX_MESSAGES_PER_TURN WhatsApp messages: its first

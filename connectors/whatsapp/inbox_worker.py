@@ -30,12 +30,14 @@ import os
 import re
 import socket
 import uuid
+from abc import abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Set, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Tuple
 
 from rasa.core.agent import Agent
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.core.processor import MessageProcessor
 from rasa.shared.core.events import SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -112,15 +114,14 @@ class Routed:
     conversation_id: str
 
 
-class TurnOutput(Protocol):
-    """What the worker needs of the channel's output for one turn (connectors.whatsapp.channel)."""
+class TurnOutput(OutputChannel):
+    """Rasa's output channel as the worker drives it for one turn (connectors.whatsapp.channel): what it held
+    back goes out at ``flush``, or is forgotten at ``discard`` before the turn runs again."""
 
-    def name(self) -> str: ...
-
-    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None: ...
-
+    @abstractmethod
     async def flush(self, conversation_id: str) -> None: ...
 
+    @abstractmethod
     def discard(self) -> None: ...
 
 
@@ -304,18 +305,24 @@ class InboxWorker:
 
     async def _say(self, output: TurnOutput, conversation_id: str, response: str, language: str) -> None:
         """A response of the domain, in the customer's language, through the turn's output."""
-        agent = self._agent()
+        processor = self._processor()
         tracker = DialogueStateTracker.from_events(
-            conversation_id, [SlotSet("language", language)], slots=agent.domain.slots
+            conversation_id, [SlotSet("language", language)], slots=processor.domain.slots
         )
-        message = await agent.processor.nlg.generate(response, tracker, output.name())
+        message = await processor.nlg.generate(response, tracker, output.name())
         if message:
             await output.send_response(conversation_id, message)
 
     def _understand(self, text: str, conversation_id: str) -> Dict[str, Any]:
         """Rasa's own parse (graph inference), run on the NLU thread: it needs no event loop of its own
         beyond this call, so the webhook's loop stays free to acknowledge while models run."""
-        return asyncio.run(self._agent().processor.parse_message(UserMessage(text, sender_id=conversation_id)))
+        return asyncio.run(self._processor().parse_message(UserMessage(text, sender_id=conversation_id)))
+
+    def _processor(self) -> MessageProcessor:
+        """The loaded model's processor: a message is answered only once there is one (``_until_ready``)."""
+        processor = self._agent().processor
+        assert processor is not None
+        return processor
 
     def _claim_and_route(self, inbox_id: int) -> Optional[Routed]:
         """Claim a stored message and route it: store by number, customer, conversation, bot text."""
