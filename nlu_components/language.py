@@ -74,7 +74,7 @@ class NaiveBayesLanguageModel:
             denom = self.totals[lang] + self.alpha * (self.vocabulary + 1)
             ll = sum(k * math.log((counts.get(g, 0) + self.alpha) / denom) for g, k in grams.items())
             scores[lang] = ll / n * min(n, evidence_cap) + math.log(self.docs[lang] / total_docs)
-        best = max(scores, key=scores.get)
+        best = max(scores, key=scores.__getitem__)
         z = sum(math.exp(s - scores[best]) for s in scores.values())
         return best, 1.0 / z
 

@@ -956,14 +956,16 @@ class OrderParser:
         candidates = []
         near: Dict[int, Tuple[str, ...]] = {}
         for start in range(len(found)):
+            span: List[Tuple[str, int]] = []  # found[start:end], which has no None
             for end in range(start + 1, min(start + self.longest, len(found)) + 1):
-                if found[end - 1] is None:
+                word = found[end - 1]
+                if word is None:
                     break
-                span = found[start:end]
-                targets = self.phrases.get(tuple(f[0] for f in span))  # type: ignore[index]
+                span.append(word)
+                targets = self.phrases.get(tuple(f[0] for f in span))
                 if not targets:
                     continue
-                tiers = [f[1] for f in span]  # type: ignore[index]
+                tiers = [f[1] for f in span]
                 if max(tiers) == 2 and not self._in_context(tokens, start, end, tiers):
                     skus = tuple(self.products[t.product].sku for t in targets if isinstance(t, _ProductTarget))
                     if skus and end - start == 1:
