@@ -15,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 from comanda.settings import setting, setting_int
+
+if TYPE_CHECKING:
+    from rasa.core.agent import Agent
 
 
 def rasa_arguments(args: List[str]) -> List[str]:
@@ -33,8 +36,8 @@ def load_models_off_the_loop() -> None:
 
     load = rasa.server._load_agent
 
-    async def load_in_thread(**kwargs: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, lambda: asyncio.run(load(**kwargs)))
+    async def load_in_thread(*args: Any, **kwargs: Any) -> Agent:
+        return await asyncio.get_running_loop().run_in_executor(None, lambda: asyncio.run(load(*args, **kwargs)))
 
     rasa.server._load_agent = load_in_thread
 
