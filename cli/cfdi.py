@@ -10,14 +10,17 @@ import argparse
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Dict, List
+from typing import TYPE_CHECKING, Dict, List
 
 from comanda.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from comanda import models as m
 
 ACTOR = "cli"
 
 
-def _print_invoice(invoice) -> None:
+def _print_invoice(invoice: m.Invoice) -> None:
     from comanda.money import format_money
 
     test = " (test document: no fiscal validity)" if invoice.test_document else ""
@@ -27,7 +30,7 @@ def _print_invoice(invoice) -> None:
     )
 
 
-def _write_documents(invoice, folder: Path, language: str) -> None:
+def _write_documents(invoice: m.Invoice, folder: Path, language: str) -> None:
     from comanda.services.cfdi.links import document_filename
 
     folder.mkdir(parents=True, exist_ok=True)

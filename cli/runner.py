@@ -164,7 +164,7 @@ def run_stack(only: Optional[str] = None) -> int:
 
     stopping = []
 
-    def stop(*_args) -> None:
+    def stop(*_args: object) -> None:
         stopping.append(True)
         for proc in procs.values():
             if proc.poll() is None:

@@ -7,6 +7,7 @@ connection turns on WAL and waits on a busy lock instead of failing. Keep transa
 from __future__ import annotations
 
 import os
+import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
@@ -33,7 +34,7 @@ POSTGRESQL_CONNECT_ARGS = {
 }
 
 
-def configure_sqlite_connection(dbapi_connection, _record=None) -> None:
+def configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: object = None) -> None:
     """WAL lets readers run beside one writer; the busy timeout queues writers instead of failing."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

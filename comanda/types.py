@@ -7,7 +7,8 @@ from decimal import Decimal
 from typing import Any, Optional
 
 from sqlalchemy import DateTime, Numeric
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from comanda.money import money
 
@@ -20,7 +21,7 @@ class _ExactDecimal(TypeDecorator):
     precision = 14
     scale = 2
 
-    def load_dialect_impl(self, dialect):
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=False))
         return dialect.type_descriptor(Numeric(self.precision, self.scale))
@@ -28,7 +29,7 @@ class _ExactDecimal(TypeDecorator):
     def _quantize(self, value: Any) -> Decimal:
         return Decimal(str(value)).quantize(Decimal(1).scaleb(-self.scale))
 
-    def process_bind_param(self, value: Any, dialect) -> Any:
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
         if isinstance(value, float):
@@ -36,7 +37,7 @@ class _ExactDecimal(TypeDecorator):
         quantized = self._quantize(value)
         return float(quantized) if dialect.name == "sqlite" else quantized
 
-    def process_result_value(self, value: Any, dialect) -> Optional[Decimal]:
+    def process_result_value(self, value: Any, dialect: Dialect) -> Optional[Decimal]:
         if value is None:
             return None
         return self._quantize(round(value, self.scale) if isinstance(value, float) else value)
@@ -49,7 +50,7 @@ class Money(_ExactDecimal):
     precision = 12
     scale = 2
 
-    def process_bind_param(self, value: Any, dialect) -> Any:
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is not None and not isinstance(value, float):
             value = money(value)
         return super().process_bind_param(value, dialect)
@@ -77,7 +78,7 @@ class UTCDateTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: Optional[datetime], dialect) -> Optional[datetime]:
+    def process_bind_param(self, value: Optional[datetime], dialect: Dialect) -> Optional[datetime]:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -85,7 +86,7 @@ class UTCDateTime(TypeDecorator):
         value = value.astimezone(timezone.utc)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: Optional[datetime], dialect) -> Optional[datetime]:
+    def process_result_value(self, value: Optional[datetime], dialect: Dialect) -> Optional[datetime]:
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)

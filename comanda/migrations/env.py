@@ -1,6 +1,9 @@
 """Alembic environment: migrates Comanda's tables and leaves Rasa's tracker table alone."""
 
+from typing import Optional
+
 from alembic import context
+from sqlalchemy.schema import SchemaItem
 
 from comanda.db import get_engine
 from comanda.models import Base
@@ -8,7 +11,9 @@ from comanda.models import Base
 config = context.config
 
 
-def include_object(obj, name, type_, reflected, compare_to):
+def include_object(
+    obj: SchemaItem, name: Optional[str], type_: str, reflected: bool, compare_to: Optional[SchemaItem]
+) -> bool:
     # The database also holds Rasa's tracker store (table "events"): not ours to migrate.
     if type_ == "table" and reflected and compare_to is None:
         return False
