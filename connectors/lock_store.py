@@ -27,7 +27,7 @@ import time
 import weakref
 from collections import deque
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict, Optional
+from typing import Any, AsyncIterator, Dict, Optional, TypedDict
 
 import redis
 import redis.asyncio
@@ -43,6 +43,14 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05  # how often the next in line asks whether its turn has come
 MAX_POLL_SECONDS = 1.0  # those further back ask less often
 SOCKET_TIMEOUT_SECONDS = 5.0
+
+
+class _Timeouts(TypedDict):
+    """Both Redis clients' (redis.Redis and redis.asyncio.Redis) socket timeouts, in seconds."""
+
+    socket_timeout: float
+    socket_connect_timeout: float
+
 
 # Shared by every script: the time on Redis's clock, and the live tickets (expired ones removed).
 _PRELUDE = """
@@ -142,7 +150,7 @@ class AtomicRedisLockStore(LockStore):
             )
         self.key_prefix = str(key_prefix or options.get("key_prefix") or "comanda")
         self.lease_seconds = float(lease_seconds or setting_int("COMANDA_LOCK_LEASE_SECONDS"))
-        timeouts = {"socket_timeout": SOCKET_TIMEOUT_SECONDS, "socket_connect_timeout": SOCKET_TIMEOUT_SECONDS}
+        timeouts = _Timeouts(socket_timeout=SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=SOCKET_TIMEOUT_SECONDS)
         self._timeouts = timeouts
         self._redis = redis.Redis.from_url(self.url, **timeouts)
         self._scripts = {name: self._redis.register_script(lua) for name, lua in self._lua().items()}
