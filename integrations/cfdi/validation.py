@@ -83,4 +83,4 @@ def stamped_totals(xml: bytes) -> Totals:
     root = etree.fromstring(xml)
     taxes = root.find(f"{CFDI_NS}Impuestos")
     tax = taxes.get("TotalImpuestosTrasladados", "0") if taxes is not None else "0"
-    return Totals(Decimal(root.get("SubTotal")), Decimal(tax))
+    return Totals(Decimal(root.attrib["SubTotal"]), Decimal(tax))  # SubTotal is required (cfdv40.xsd)
