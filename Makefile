@@ -100,10 +100,10 @@ test-stories: venvs train
 test-e2e: venvs train
 	@$(ACTIONS_VENV)/bin/python -m pytest -q tests/e2e
 
-# Crashes and faults (tests/chaos/, README "Faults survived"): kill -9 of each process at chosen points,
-# PostgreSQL and Redis cut mid-burst, the Graph API failing, Rasa down while notifications are due, a
-# poisoned message. Needs PostgreSQL (COMANDA_TEST_DATABASE_URL) and Redis on 127.0.0.1:6379; CI runs it
-# after `make test`.
+# Crashes and faults (tests/chaos/, README "Faults survived"): kill -9 of each process at chosen points and
+# of one replica of run-cluster's behind HAProxy mid-burst, PostgreSQL and Redis cut mid-burst, the Graph API
+# failing, Rasa down while notifications are due, a poisoned message. Needs PostgreSQL
+# (COMANDA_TEST_DATABASE_URL), Redis on 127.0.0.1:6379 and HAProxy; CI runs it after `make test`.
 test-chaos: venvs train
 	@$(ACTIONS_VENV)/bin/python -m pytest -q tests/chaos
 

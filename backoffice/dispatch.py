@@ -60,36 +60,46 @@ TASKS = (
 
 
 def deliver_due(rasa_url: str, token: str, limit: int = 20) -> int:
-    """Deliver what is due, each row once; how many Rasa accepted."""
-    with transaction() as session:
-        due = notifications.claim_due(session, limit)
+    """Deliver what is due, each row once, up to ``limit``; how many Rasa accepted. Rows are claimed one at a
+    time, right before their post: a dispatcher killed mid-post leaves only that row of unknown fate (given up,
+    see comanda.services.notifications), where a batch claimed at once lost every row it had not reached yet
+    (customers who paid never told)."""
     delivered = 0
-    for item in due:
-        url = f"{rasa_url.rstrip('/')}/conversations/{quote(item.conversation_id, safe=SENDER_SAFE)}/trigger_intent"
-        try:
-            answer = requests.post(
-                url,
-                params={"output_channel": "latest", "token": token},
-                json=item.trigger(),
-                timeout=RASA_TIMEOUT_SECONDS,
-            )
-            problem = (
-                None
-                if answer.ok
-                else (
-                    f"Rasa answered {answer.status_code}: {answer.text[:300]}",
-                    answer.status_code >= 500 or answer.status_code in RETRYABLE,
-                )
-            )
-        except requests.RequestException as exc:
-            problem = (f"Rasa unreachable ({type(exc).__name__})", True)
+    for _ in range(limit):
         with transaction() as session:
-            if problem is None:
-                notifications.mark_sent(session, item)
-                delivered += 1
-            else:
-                notifications.mark_failed(session, item, *problem)
+            due = notifications.claim_due(session, 1)
+        if not due:
+            break
+        delivered += deliver(rasa_url, token, due[0])
     return delivered
+
+
+def deliver(rasa_url: str, token: str, item: notifications.Due) -> bool:
+    """Post one claimed row to Rasa's external events API and record the outcome; whether Rasa accepted it."""
+    url = f"{rasa_url.rstrip('/')}/conversations/{quote(item.conversation_id, safe=SENDER_SAFE)}/trigger_intent"
+    try:
+        answer = requests.post(
+            url,
+            params={"output_channel": "latest", "token": token},
+            json=item.trigger(),
+            timeout=RASA_TIMEOUT_SECONDS,
+        )
+        problem = (
+            None
+            if answer.ok
+            else (
+                f"Rasa answered {answer.status_code}: {answer.text[:300]}",
+                answer.status_code >= 500 or answer.status_code in RETRYABLE,
+            )
+        )
+    except requests.RequestException as exc:
+        problem = (f"Rasa unreachable ({type(exc).__name__})", True)
+    with transaction() as session:
+        if problem is None:
+            notifications.mark_sent(session, item)
+            return True
+        notifications.mark_failed(session, item, *problem)
+        return False
 
 
 def dispatch_once() -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import shutil
 import signal
@@ -55,10 +56,33 @@ FRONTEND_PORTS = {
 TEMPLATE = "deploy/haproxy/cluster.cfg.tmpl"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def ephemeral_ports() -> range:
+    """The ports the kernel gives outgoing connections and bind(0) (Linux's default when it cannot be read)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def free_ports(count: int) -> List[int]:
+    """Ports nobody listens on, below the ephemeral range. A replica binds its port long after it was chosen
+    (a Rasa server only once its model is loaded, minutes on a busy machine; a restarted one again), and a port
+    of the ephemeral range may be some outgoing connection's by then: the replica failed with "address already
+    in use" and took the cluster down. Below that range, only a server that binds that very port can take it."""
+    ephemeral = ephemeral_ports()
+    candidates = [p for p in range(10000, 32768) if p not in ephemeral] or list(range(1024, 10000))
+    chosen: List[int] = []
+    for port in random.sample(candidates, len(candidates)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        chosen.append(port)
+        if len(chosen) == count:
+            return chosen
+    raise ConfigError(f"fewer than {count} free ports between {candidates[0]} and {candidates[-1]}")
 
 
 def cluster_settings() -> Dict[str, str]:
@@ -160,8 +184,9 @@ class Running:
 
 def plan(replicas: int) -> Dict[str, List[Service]]:
     """The replicas of each kind, on free ports: rasa-1, rasa-2, …"""
+    ports = iter(free_ports(replicas * len(BALANCED)))
     return {
-        kind: [replace(make(free_port()), name=f"{kind}-{i}") for i in range(1, replicas + 1)]
+        kind: [replace(make(next(ports)), name=f"{kind}-{i}") for i in range(1, replicas + 1)]
         for kind, make in BALANCED.items()
     }
 

@@ -9,6 +9,10 @@ renews the leases of everything it holds while it works. A process that dies sto
 messages' leases run out and any replica takes them over (``expired``, then ``claim``): a message
 acknowledged but not answered is answered within a lease after a crash, whether the process comes back
 or not. Each claim counts an attempt, so a message that kills every process taking it can be parked.
+
+Order: a customer's message waits until their earlier ones are answered (``earlier_unfinished``), whichever
+replica holds those: a balancer spreads one customer's messages over the replicas, and a message held by a
+replica that died is answered only when its lease runs out.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from datetime import timedelta
 from typing import Any, Collection, Dict, List, Optional
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from comanda import models as m
 from comanda.clock import now
@@ -133,6 +137,20 @@ def claim(session: Session, message_id: int, owner: str, lease_seconds: float) -
     if result.rowcount != 1:
         return None
     return session.execute(select(m.InboundMessage.attempts).where(m.InboundMessage.id == message_id)).scalar_one()
+
+
+def earlier_unfinished(session: Session, message_id: int) -> bool:
+    """Whether the same sender has an earlier message on this channel still to be answered: a customer's
+    messages are answered in the order they came, whichever replica holds each (the sender alone, not the
+    number written to: the rare customer of two branches has the two chats answered one message at a time)."""
+    this, earlier = aliased(m.InboundMessage), aliased(m.InboundMessage)
+    found = session.execute(
+        select(earlier.id)
+        .join(this, and_(this.channel == earlier.channel, this.sender == earlier.sender))
+        .where(this.id == message_id, earlier.id < message_id, earlier.status.in_(UNFINISHED))
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def renew(session: Session, owner: str, lease_seconds: float, only: Optional[Collection[int]] = None) -> int:

@@ -1,9 +1,9 @@
 """Answers the inbox: one message at a time per conversation, in arrival order, each exactly once.
 
-A stored message is claimed (a lease: comanda.services.inbox), routed (store by the business number,
-customer, conversation), read by the NLU on a thread of its own (model inference would otherwise block
-the webhook's event loop) and handed to Rasa, whose lock store keeps one turn at a time per
-conversation across replicas.
+A stored message waits for the sender's earlier ones (held by any replica), is claimed (a lease:
+comanda.services.inbox), routed (store by the business number, customer, conversation), read by the NLU
+on a thread of its own (model inference would otherwise block the webhook's event loop) and handed to
+Rasa, whose lock store keeps one turn at a time per conversation across replicas.
 
 - Leases: this process renews the leases of every message it holds, every third of a lease, and
   takes over any message whose holder stopped renewing (a crash, on this replica or another), so a
@@ -66,6 +66,7 @@ BOT_CONCURRENCY = 2  # model inference blocks the event loop: few messages in th
 MAX_TEXT_CHARS = 1000  # what the bot reads of one message (a real order is a few dozen words)
 MAX_CLAIMS = 5
 FIRST_RETRY_SECONDS, LONGEST_RETRY_SECONDS = 1.0, 15.0
+EARLIER_POLL_SECONDS = 0.2  # how often a message behind the sender's earlier ones looks whether they are answered
 TRUNCATED_RESPONSE = "utter_message_truncated"
 FAILED_RESPONSE = "utter_turn_failed"
 INTENT_PREFIX = "/"  # Rasa reads "/intent{…}" as an intent with entities
@@ -185,6 +186,7 @@ class InboxWorker:
     async def process(self, inbox_id: int, key: str) -> None:
         self._held.add(inbox_id)
         try:
+            await self._after_earlier(inbox_id)
             async with self._conversation_lock(key):
                 crash_point("acknowledged")
                 await self._until_ready()
@@ -205,6 +207,25 @@ class InboxWorker:
         finally:
             self._held.discard(inbox_id)
             self._after_turn()
+
+    async def _after_earlier(self, inbox_id: int) -> None:
+        """Wait until the customer's earlier messages are answered, wherever they are: another replica may hold
+        one (the balancer spreads a customer's messages), or one that died (it is taken over when its lease
+        runs out). Not under the conversation lock: this very process may be the one to take it over. Bounded
+        (the longest an earlier message may rightly take: its lease running out, then its retries), after which
+        this one goes ahead out of order rather than wait forever behind a message that never ends."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 3 * self.lease_seconds + self.retry_seconds
+        while await in_thread(self._earlier_unfinished, inbox_id):
+            if loop.time() > deadline:
+                log.warning("whatsapp: message %s waited too long for the earlier ones: answering it", inbox_id)
+                return
+            await asyncio.sleep(EARLIER_POLL_SECONDS)
+
+    @staticmethod
+    def _earlier_unfinished(inbox_id: int) -> bool:
+        with transaction() as session:
+            return inbox.earlier_unfinished(session, inbox_id)
 
     async def _until_ready(self) -> None:
         """A restarted server finds stored messages before Rasa has loaded the model: they wait for it, rather

@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterator, List
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from backoffice.dispatch import deliver_due
@@ -161,11 +162,26 @@ def test_a_conversation_hears_its_updates_in_order(demo, rasa):
     later = clock.now() + timedelta(seconds=5)
     set_clock(lambda: later)
     try:
-        assert deliver_due(rasa.url, TOKEN) == 1  # paid; preparing waited for it to leave
-        assert deliver_due(rasa.url, TOKEN) == 1
+        assert deliver_due(rasa.url, TOKEN) == 2  # paid, then preparing, which waited for it to leave
     finally:
         set_clock(None)
     assert [r["entities"]["event"] for r in rasa.received] == ["paid", "preparing"]
+
+
+def test_a_dispatcher_holds_only_the_row_it_is_posting(demo, rasa, monkeypatch):
+    """Killed mid-post, a dispatcher loses at most that row (of unknown fate, given up): the rest are still
+    queued for the other replicas' dispatchers, not claimed in a batch it never reached."""
+    for n in range(3):
+        paid_order(f"centro:whatsapp:+5255200000{n:02d}")
+    claimed_at_post = []
+    post = requests.post
+
+    def counting(*args, **kwargs):
+        claimed_at_post.append([status for _, status, _ in rows()].count("sending"))
+        return post(*args, **kwargs)
+
+    monkeypatch.setattr(requests, "post", counting)
+    assert deliver_due(rasa.url, TOKEN) == 3 and claimed_at_post == [1, 1, 1]
 
 
 def test_a_row_interrupted_while_sending_is_not_sent_again(demo, rasa):
