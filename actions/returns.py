@@ -505,6 +505,14 @@ def announce_return(turn: Turn, order_id: Any, event: str) -> None:
             turn.send(message)
 
 
+def say_credit_restored(turn: Turn, order: m.Order) -> None:
+    """An order cancelled or expired gave back the store credit it had used: the customer hears the balance."""
+    credit = store_credit.given_back(turn.session, order.id)
+    if credit > 0:
+        balance = store_credit.balance(turn.session, order.business_id, order.customer_id)
+        turn.say("utter_store_credit_restored", credit=format_money(credit), balance=format_money(balance))
+
+
 def say_return_statuses(turn: Turn) -> bool:
     """Where the customer's latest returns at this store stand ("¿ya me devolvieron mi dinero?"); whether any."""
     found = returns.customer_returns(turn.session, turn.conversation.customer_id, turn.ref.store_id)
