@@ -195,7 +195,6 @@ class ValidateCheckoutForm(ComandaFormValidation):
             balance, total = credit_balance(turn) or Decimal(0), cart_total(turn)
             if balance < total:
                 return {"payment_method": None, "use_store_credit": True}
-            return {"payment_method": method, "use_store_credit": None}
         return {"payment_method": method}
 
 

@@ -46,6 +46,11 @@ def spent_on(session: Session, order_id: int) -> Decimal:
     return -_sum(session, MOVEMENTS.order_id == order_id)
 
 
+def credited_for(session: Session, return_id: int) -> Decimal:
+    """What a return put on the customer's credit (its worth, or an exchange's cheaper difference)."""
+    return _sum(session, MOVEMENTS.return_id == return_id)
+
+
 def given_back(session: Session, order_id: int) -> Decimal:
     """What the order gave back to the customer's credit when it was cancelled or expired (0: nothing)."""
     return _sum(session, MOVEMENTS.order_id == order_id, MOVEMENTS.kind == StoreCreditKind.RESTORED)
