@@ -495,8 +495,11 @@ class ActionStopReturn(ComandaAction):
 # --- news of a return, and where returns stand ------------------------------------------------------------------
 
 
-def items_of(returned: m.Return) -> str:
-    return ", ".join(f"{line.quantity} × {line.order_line.description}" for line in returned.lines)
+def items_of(turn: Turn, returned: m.Return) -> str:
+    """What comes back, in the customer's language."""
+    return ", ".join(
+        f"{line.quantity} × {orders.line_name(turn.session, line.order_line, turn.language)}" for line in returned.lines
+    )
 
 
 def announce_return(turn: Turn, order_id: Any, event: str) -> None:
@@ -506,7 +509,7 @@ def announce_return(turn: Turn, order_id: Any, event: str) -> None:
     if order is None or returned is None:
         return
     lang, amount = turn.language, format_money(returned.refund_amount)
-    common = {"return_id": returned.id, "order": orders.order_number(order), "items": items_of(returned)}
+    common = {"return_id": returned.id, "order": orders.order_number(order), "items": items_of(turn, returned)}
     if event == "return_approved":
         step = "delivery" if order.fulfilment == Fulfilment.DELIVERY else "pickup"
         turn.say(
@@ -565,5 +568,5 @@ def say_return_statuses(turn: Turn) -> bool:
         if returned.status == ReturnStatus.RECEIVED and returned.outcome != ReturnOutcome.REFUND:
             key = f"{returned.status}_{returned.outcome}"
         status = t(f"return.status.{key}", turn.language, amount=format_money(returned.refund_amount))
-        turn.say("utter_return_status", return_id=returned.id, items=items_of(returned), status=status)
+        turn.say("utter_return_status", return_id=returned.id, items=items_of(turn, returned), status=status)
     return bool(found)
