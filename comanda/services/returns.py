@@ -17,9 +17,11 @@ The life of a return::
   return at once exactly one moves it, and the refund carries the key ``return:<id>``, so it happens once.
 - **Money** (``settle``, outside any open transaction: providers are called): a refund through the payment's
   provider (cash and SPEI are given back by staff, who record the reference: ``record_manual_refund``), store
-  credit (``store_credit_movements``), or the exchange's replacement sold as a new order with its own ticket.
+  credit (``store_credit_movements``), or the exchange's replacement sold as a new order with its own ticket,
+  a difference in price charged like any order's (a link; cash at the counter) or refunded under the same key.
   Then, when the sale was invoiced (on its own or in a factura global), the credit note (CFDI de egreso).
-- **The customer hears each step** through the order's notifications (``return_approved`` … ``return_credit_note``).
+- **The customer hears each step** through the order's notifications (``return_approved`` … ``return_credit_note``;
+  ``return_exchange_due`` on the exchange's new sale, whose link the chat sends).
 """
 
 from __future__ import annotations
