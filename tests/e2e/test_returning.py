@@ -49,13 +49,14 @@ def invoice(
     ask: str = "necesito factura porfa",
     issue: str = "Emitir factura",
     issued: str = "✅ ¡Listo! Tu factura",
+    regime: str = "601 General de Ley",
 ) -> None:
     """The invoice form as in tests/e2e/test_paying_and_invoicing.py, quickly, in the chat's language."""
     say_and_wait(stack, wa_id, ask)
     say_and_wait(stack, wa_id, "XIA190128J61")
     say_and_wait(stack, wa_id, "Xenon Industrial Articles")
     [regimes] = say_and_wait(stack, wa_id, "76343")
-    tap_and_wait(stack, wa_id, regimes, "601 General de Ley")
+    tap_and_wait(stack, wa_id, regimes, regime)
     say_and_wait(stack, wa_id, "G03")
     [consent] = say_and_wait(stack, wa_id, "no")
     [summary] = tap_and_wait(stack, wa_id, consent, "No")
@@ -138,7 +139,7 @@ def test_in_english_a_tumbler_pair_above_the_limit_waits_for_a_person_then_comes
         "Paid!",
         "Thanks for",
     )
-    invoice(stack, wa_id, "i need an invoice", "Issue invoice", "✅ Done! Your invoice")
+    invoice(stack, wa_id, "i need an invoice", "Issue invoice", "✅ Done! Your invoice", "601 General regime")
     on_hand = float(stock("TERMO", stack.env)["on_hand"])
 
     [reason] = say_and_wait(stack, wa_id, "i want to return the tumblers, they're unused")
