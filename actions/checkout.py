@@ -31,7 +31,14 @@ from comanda.services.answers import AnswerKind
 from comanda.services.checkout import CheckoutDetails, CheckoutProblem
 
 # Slots one checkout fills; placing (or abandoning) the order clears them, the name stays.
-CHECKOUT_SLOTS = ("fulfilment", "delivery_postal_code", "delivery_address", "payment_method", "order_confirmed")
+CHECKOUT_SLOTS = (
+    "fulfilment",
+    "delivery_postal_code",
+    "delivery_address",
+    "payment_method",
+    "use_store_credit",
+    "order_confirmed",
+)
 
 
 def clear_checkout() -> List[EventType]:
@@ -177,12 +184,17 @@ class ValidateCheckoutForm(ComandaFormValidation):
     def validate_payment_method(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
+        """Store credit that does not cover the total is kept and the question asked again, for the rest."""
         turn = self.turn
         method = value if value in checkout.PAYMENT_METHODS else answers.read_payment_method(str(value))
         offered = checkout.payment_choices(turn.store, turn.slot("fulfilment")) + credit_choice(turn)
         if method not in offered:
             turn.say("utter_invalid_payment_method")
             return {"payment_method": None}
+        if method == PaymentMethod.STORE_CREDIT:
+            balance, total = credit_balance(turn) or Decimal(0), cart_total(turn)
+            if balance < total:
+                return {"payment_method": None, "use_store_credit": True}
         return {"payment_method": method}
 
 
@@ -197,39 +209,61 @@ class ActionAskDeliveryAddress(ComandaAction):
 
 
 class ActionAskPaymentMethod(ComandaAction):
-    """The business's payment methods that fit this order, as buttons (a list past three)."""
+    """The business's payment methods that fit this order, as buttons (a list past three), store credit among
+    them while there is a balance; once the credit is taken and does not cover the total, how to pay the rest."""
 
     def name(self) -> str:
         return "action_ask_payment_method"
 
     def act(self, turn: Turn) -> List[EventType]:
         lang = turn.language
+        balance = credit_balance(turn)
+        if turn.slot("use_store_credit") and balance is not None:
+            return turn.say(
+                "utter_ask_rest_payment_method",
+                credit=format_money(balance),
+                rest=format_money(cart_total(turn) - balance),
+                buttons=[
+                    {
+                        "title": t(f"payment_method.short.{code}", lang),
+                        "payload": f'/inform{{"payment_method":"{code}"}}',
+                        "description": t(f"payment_method.{code}", lang),
+                    }
+                    for code in checkout.payment_choices(turn.store, turn.slot("fulfilment"))
+                ],
+            )
         return turn.say(
             "utter_ask_payment_method",
             buttons=[
                 {
                     "title": t(f"payment_method.short.{code}", lang),
                     "payload": f'/inform{{"payment_method":"{code}"}}',
-                    "description": t(
-                        f"payment_method.{code}", lang, balance=format_money(credit_balance(turn) or Decimal(0))
-                    ),
+                    "description": t(f"payment_method.{code}", lang, balance=format_money(balance or Decimal(0))),
                 }
                 for code in checkout.payment_choices(turn.store, turn.slot("fulfilment")) + credit_choice(turn)
             ],
         )
 
 
+def cart_total(turn: Turn) -> Decimal:
+    return checkout.quote(turn.session, turn.store, turn.cart, turn.slot("fulfilment"), turn.language).total
+
+
 def credit_balance(turn: Turn) -> Optional[Decimal]:
-    """The customer's store credit when it covers this cart's total (then it is offered as a way to pay)."""
+    """The customer's store credit, when there is some and a cart to spend it on (it is offered as a way to
+    pay, for all of the total or a part)."""
     cart = turn.cart
     if cart is None or not cart.lines:
         return None
-    total = checkout.quote(turn.session, turn.store, cart, turn.slot("fulfilment"), turn.language).total
-    return store_credit.covering(turn.session, turn.store.business_id, cart.customer_id, total)
+    found = store_credit.balance(turn.session, turn.store.business_id, cart.customer_id)
+    return found if found > 0 else None
 
 
 def credit_choice(turn: Turn) -> List[str]:
-    return [PaymentMethod.STORE_CREDIT] if credit_balance(turn) is not None else []
+    """Store credit among the choices, unless it was taken already and the question is for the rest."""
+    return (
+        [PaymentMethod.STORE_CREDIT] if credit_balance(turn) is not None and not turn.slot("use_store_credit") else []
+    )
 
 
 class ActionAskOrderConfirmed(ComandaAction):
@@ -254,10 +288,19 @@ class ActionAskOrderConfirmed(ComandaAction):
             details = [t("checkout.delivery_location", lang, address=address, fee=fee)]
         else:
             details = [t("checkout.delivery_pin", lang, fee=fee)]
-        details += [
-            t("checkout.name", lang, name=slot("customer_name")),
-            t("checkout.payment", lang, method=t(f"payment_method.{slot('payment_method')}", lang)),
-        ]
+        balance = credit_balance(turn)
+        method = t(f"payment_method.{slot('payment_method')}", lang, balance=format_money(balance or Decimal(0)))
+        if slot("use_store_credit") and balance is not None and balance < quote.total:
+            paying = t(
+                "checkout.payment_split",
+                lang,
+                credit=format_money(balance),
+                rest=format_money(quote.total - balance),
+                method=method,
+            )
+        else:
+            paying = t("checkout.payment", lang, method=method)
+        details += [t("checkout.name", lang, name=slot("customer_name")), paying]
         return turn.say(
             "utter_ask_order_confirmed",
             store_name=store.name,
@@ -289,6 +332,7 @@ class ActionPlaceOrder(ComandaAction):
             payment_method=slot("payment_method"),
             postal_code=slot("delivery_postal_code"),
             address=None if address == answers.NO_REFERENCES else address,
+            use_store_credit=bool(slot("use_store_credit")),
         )
         try:
             with savepoint(turn.session):
@@ -313,7 +357,9 @@ class ActionPlaceOrder(ComandaAction):
 
 
 def announce_placed(turn: Turn, order: Any) -> None:
-    """Cash on pickup: the ticket; store credit: paid, the ticket; anything else: how to pay."""
+    """Cash on pickup: the ticket; store credit: paid, the ticket; anything else: how to pay. Store credit that
+    paid a part is said first; what is left to pay is the rest."""
+    credit = store_credit.spent_on(turn.session, order.id)
     if order.payment_method == PaymentMethod.STORE_CREDIT:
         turn.say(
             "utter_order_paid_with_credit",
@@ -321,11 +367,18 @@ def announce_placed(turn: Turn, order: Any) -> None:
             total=format_money(order.total),
             balance=format_money(store_credit.balance(turn.session, order.business_id, order.customer_id)),
         )
-    elif order.payment_method == PaymentMethod.CASH:
+        return
+    if credit > 0:
+        turn.say(
+            "utter_order_credit_applied",
+            credit=format_money(credit),
+            rest=format_money(orders.amount_due(turn.session, order)),
+        )
+    if order.payment_method == PaymentMethod.CASH:
         turn.say(
             "utter_order_received_cash",
             order=orders.order_number(order),
-            total=format_money(order.total),
+            total=format_money(orders.amount_due(turn.session, order)),
             address=turn.store.address,
         )
     else:

@@ -7,7 +7,7 @@ from typing import List
 from rasa_sdk.events import EventType
 
 from actions.base import ComandaAction, Turn
-from actions.returns import say_return_statuses
+from actions.returns import say_credit_restored, say_return_statuses
 from actions.support import hand_over
 from comanda.enums import HandoffReason
 from comanda.i18n import t
@@ -50,4 +50,6 @@ class ActionCancelOrder(ComandaAction):
         except orders.CannotCancel:
             turn.say("utter_cannot_cancel", order=number, status=t(f"order_status.{order.status}", turn.language))
             return hand_over(turn, HandoffReason.CANCELLATION, f"cancel order {number}")
-        return turn.say("utter_order_cancelled", order=number)
+        turn.say("utter_order_cancelled", order=number)
+        say_credit_restored(turn, order)
+        return []

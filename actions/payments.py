@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 from rasa_sdk.events import ConversationPaused, EventType
 
 from actions.base import ComandaAction, Turn
-from actions.returns import announce_return
+from actions.returns import announce_return, say_credit_restored
 from comanda import models as m
 from comanda.db import savepoint
+from comanda.enums import NotificationEvent, OrderStatus
 from comanda.errors import ComandaError, OutOfStock
 from comanda.money import format_money
-from comanda.services import handoff, orders, payments
+from comanda.services import handoff, orders, payments, returns
 from comanda.services.announcements import announcement
 from comanda.services.payments import PaymentInstructions
 from integrations.payments import payment_provider
@@ -83,6 +84,9 @@ class ActionAnnounceOrderUpdate(ComandaAction):
 
     def act(self, turn: Turn) -> List[EventType]:
         event = turn.entity("event")
+        if event == NotificationEvent.RETURN_EXCHANGE_DUE:
+            announce_exchange_due(turn, turn.entity("order_id"))
+            return []
         if str(event).startswith("return_"):
             announce_return(turn, turn.entity("order_id"), str(event))
             return []
@@ -96,6 +100,26 @@ class ActionAnnounceOrderUpdate(ComandaAction):
             address=news.address,
             order_id=news.order_id,
         )
+        if news.news in ("expired", "cancelled_by_store"):
+            say_credit_restored(turn, turn.session.get(m.Order, news.order_id))
         if news.news == "flagged" and handoff.has_open_ticket(turn.session, turn.conversation_id):
             return [ConversationPaused()]
         return []
+
+
+def announce_exchange_due(turn: Turn, order_id: object) -> None:
+    """An exchange's replacement costs more than what came back: what it is, and the link (or SPEI details) for
+    the difference, opened like any order's."""
+    order = orders.own_order(turn.session, turn.conversation_id, order_id)
+    returned = returns.exchanged_for(turn.session, order.id) if order is not None else None
+    if order is None or returned is None or order.status != OrderStatus.PENDING_PAYMENT:
+        return
+    turn.say(
+        "utter_order_return_exchange_due",
+        return_id=returned.id,
+        items=", ".join(
+            f"{line.quantity} × {orders.line_name(turn.session, line, turn.language)}" for line in order.lines
+        ),
+        difference=format_money(returns.difference(returned)),
+    )
+    start_payment(turn, order)

@@ -18,7 +18,16 @@ from sqlalchemy import select
 from actions.base import ComandaAction, ComandaFormValidation, Turn
 from comanda import models as m
 from comanda.db import savepoint
-from comanda.enums import Fulfilment, ItemCondition, ReturnOutcome, ReturnProblem, ReturnReason, ReturnStatus
+from comanda.enums import (
+    Fulfilment,
+    ItemCondition,
+    OrderPaymentStatus,
+    PaymentMethod,
+    ReturnOutcome,
+    ReturnProblem,
+    ReturnReason,
+    ReturnStatus,
+)
 from comanda.i18n import t
 from comanda.money import format_money
 from comanda.services import orders, returns, store_credit
@@ -74,31 +83,44 @@ def item_name(turn: Turn, line: returns.Returnable) -> str:
 
 
 def replacements(turn: Turn, line: returns.Returnable) -> List[Dict[str, str]]:
-    """What an exchange may take instead: the product's other variants, or other returnable products, at the
-    same price and in stock here."""
+    """What an exchange may take instead, in stock here for the units coming back: the product's other variants,
+    then other returnable products, each with its difference in price (paid, refunded, or none)."""
     product = product_of(turn, line)
     sold = turn.session.get(m.OrderLine, line.order_line_id)
     available = available_by_item(turn.session, turn.ref.store_id)
-    lang = turn.language
+    lang, units = turn.language, int(turn.slot("return_quantity") or 1)
     found: List[Dict[str, str]] = []
     for variant in product.variants:
-        if variant.active and variant.id != sold.variant_id and available.get(variant.stock_item_id, 0) >= 1:
+        if variant.active and variant.id != sold.variant_id and available.get(variant.stock_item_id, 0) >= units:
             labels = [_axis_label(product, axis, value, lang) for axis, value in variant.attributes.items()]
-            found.append({"sku": variant.sku, "title": f"{product.name(lang)} {' '.join(labels)}"})
+            found.append(_option(turn, variant.sku, f"{product.name(lang)} {' '.join(labels)}", product, line, units))
     others = turn.session.execute(
-        select(m.Product).where(
+        select(m.Product)
+        .where(
             m.Product.business_id == product.business_id,
             m.Product.returnable.is_(True),
             m.Product.active.is_(True),
-            m.Product.price == line.unit_amount,
             m.Product.id != product.id,
             m.Product.stock_item_id.is_not(None),
         )
+        .order_by(m.Product.id)
     ).scalars()
     for other in others:
-        if available.get(other.stock_item_id, 0) >= 1:
-            found.append({"sku": other.sku, "title": other.name(lang)})
-    return found[:10]
+        if available.get(other.stock_item_id, 0) >= units:
+            found.append(_option(turn, other.sku, other.name(lang), other, line, units))
+    return found[:10]  # a WhatsApp list's rows
+
+
+def _option(
+    turn: Turn, sku: str, title: str, product: m.Product, line: returns.Returnable, units: int
+) -> Dict[str, str]:
+    more = (product.price - line.unit_amount) * units
+    key = "more" if more > 0 else "less" if more < 0 else "same"
+    return {
+        "sku": sku,
+        "title": title,
+        "difference": t(f"return.replacement_{key}", turn.language, difference=format_money(abs(more))),
+    }
 
 
 def _axis_label(product: m.Product, axis: str, value: str, lang: str) -> str:
@@ -109,15 +131,26 @@ def _axis_label(product: m.Product, axis: str, value: str, lang: str) -> str:
 
 
 def money_next(turn: Turn, returned: m.Return, now: bool = False) -> str:
-    """What happens to the money once the item is back (or now, where the business refunds on approval)."""
+    """What happens to the money once the item is back (or now, where the business refunds on approval); for an
+    exchange, the replacement put aside and how a difference in price is settled."""
     amount, lang = format_money(returned.refund_amount), turn.language
-    if returned.outcome == ReturnOutcome.EXCHANGE:
-        product = turn.session.get(m.Product, returned.replacement_product_id)
-        return t("return.money_next.exchange", lang, replacement=product.name(lang))
-    if returned.outcome == ReturnOutcome.CREDIT:
-        return t("return.money_next.credit_now" if now else "return.money_next.credit", lang, amount=amount)
     payment = returns.money_payment(turn.session, returned.order_id)
     method = payment.method if payment is not None else "card"
+    if returned.outcome == ReturnOutcome.EXCHANGE:
+        product = turn.session.get(m.Product, returned.replacement_product_id)
+        more = returns.difference(returned)
+        key = "exchange" if more == 0 else "exchange_refund" if more < 0 else "exchange_link"
+        if more > 0 and method == PaymentMethod.CASH:
+            key = "exchange_cash"
+        return t(
+            f"return.money_next.{key}",
+            lang,
+            replacement=product.name(lang),
+            difference=format_money(abs(more)),
+            method=t(f"return.method.{method}", lang),
+        )
+    if returned.outcome == ReturnOutcome.CREDIT:
+        return t("return.money_next.credit_now" if now else "return.money_next.credit", lang, amount=amount)
     if payment is not None and payment.provider in ("cash", "spei") and method == "cash":
         return t("return.money_next.manual", lang, amount=amount)
     key = "return.money_next.refund_now" if now else "return.money_next.refund"
@@ -137,8 +170,6 @@ def say_problem(turn: Turn, refused: returns.ReturnRefused) -> None:
         turn.say("utter_return_exceeds_sale", item=item, sold=params.get("sold"), left=params.get("left"))
     elif refused.problem == ReturnProblem.REPLACEMENT_OUT_OF_STOCK:
         turn.say("utter_return_replacement_out_of_stock")
-    elif refused.problem == ReturnProblem.REPLACEMENT_PRICE:
-        turn.say("utter_return_replacement_price")
     elif refused.problem in (ReturnProblem.NOT_YOURS, ReturnProblem.NOT_HANDED_OVER):
         turn.say("utter_return_nothing", store_name=turn.store.name, days=days)
     else:
@@ -352,16 +383,24 @@ class ActionAskReturnReplacement(ComandaAction):
         return turn.say(
             "utter_ask_return_replacement",
             buttons=[
-                {"title": o["title"][:24], "payload": f'/inform{{"return_replacement":"{o["sku"]}"}}'} for o in options
+                {
+                    "title": o["title"][:24],
+                    "description": o["difference"],
+                    "payload": f'/inform{{"return_replacement":"{o["sku"]}"}}',
+                }
+                for o in options
             ],
         )
 
 
 def outcome_text(turn: Turn, outcome: str, amount: Decimal, replacement: Optional[str]) -> str:
+    """What the customer gets, as the summary says it; an exchange with its difference in price."""
     title = replacement or ""
     line = chosen(turn)
+    option = None
     if replacement and line is not None:
-        title = next((o["title"] for o in replacements(turn, line) if o["sku"] == replacement), replacement)
+        option = next((o for o in replacements(turn, line) if o["sku"] == replacement), None)
+        title = f"{option['title']} ({option['difference']})" if option else replacement
     return t(f"return.outcome.{outcome}", turn.language, amount=format_money(amount), replacement=title)
 
 
@@ -456,8 +495,11 @@ class ActionStopReturn(ComandaAction):
 # --- news of a return, and where returns stand ------------------------------------------------------------------
 
 
-def items_of(returned: m.Return) -> str:
-    return ", ".join(f"{line.quantity} × {line.order_line.description}" for line in returned.lines)
+def items_of(turn: Turn, returned: m.Return) -> str:
+    """What comes back, in the customer's language."""
+    return ", ".join(
+        f"{line.quantity} × {orders.line_name(turn.session, line.order_line, turn.language)}" for line in returned.lines
+    )
 
 
 def announce_return(turn: Turn, order_id: Any, event: str) -> None:
@@ -467,7 +509,7 @@ def announce_return(turn: Turn, order_id: Any, event: str) -> None:
     if order is None or returned is None:
         return
     lang, amount = turn.language, format_money(returned.refund_amount)
-    common = {"return_id": returned.id, "order": orders.order_number(order), "items": items_of(returned)}
+    common = {"return_id": returned.id, "order": orders.order_number(order), "items": items_of(turn, returned)}
     if event == "return_approved":
         step = "delivery" if order.fulfilment == Fulfilment.DELIVERY else "pickup"
         turn.say(
@@ -478,25 +520,30 @@ def announce_return(turn: Turn, order_id: Any, event: str) -> None:
     elif event == "return_rejected":
         turn.say("utter_order_return_rejected", **common, reason=returned.rejection_reason or "")
     elif event == "return_received":
-        turn.say(
-            "utter_order_return_received", **common, money_next=t(f"return.received_next.{returned.outcome}", lang)
-        )
-    elif event == "return_refunded":
+        outcome = str(returned.outcome)
+        if returned.outcome == ReturnOutcome.EXCHANGE and returns.difference(returned) > 0:
+            outcome = "exchange_cash" if order.payment_method == PaymentMethod.CASH else "exchange_link"
+        turn.say("utter_order_return_received", **common, money_next=t(f"return.received_next.{outcome}", lang))
+    elif event == "return_refunded":  # the return's money, or an exchange's cheaper difference
         refund = returns.latest_refund(turn.session, returned.id)
         payment = turn.session.get(m.Payment, refund.payment_id) if refund is not None else None
         method = t(f"return.method.{payment.method if payment else 'card'}", lang)
-        turn.say("utter_order_return_refunded", **common, amount=amount, method=method)
-    elif event == "return_credited":
+        given = format_money(refund.amount) if refund is not None else amount
+        turn.say("utter_order_return_refunded", **common, amount=given, method=method)
+    elif event == "return_credited":  # the return's worth, or an exchange's cheaper difference
         balance = store_credit.balance(turn.session, order.business_id, returned.customer_id)
-        turn.say("utter_order_return_credited", **common, amount=amount, balance=format_money(balance))
+        credited = format_money(store_credit.credited_for(turn.session, returned.id))
+        turn.say("utter_order_return_credited", **common, amount=credited, balance=format_money(balance))
     elif event == "return_exchanged":
         new = turn.session.get(m.Order, returned.exchange_order_id)
-        items = ", ".join(f"{line.quantity} × {line.description}" for line in new.lines)
+        items = ", ".join(f"{line.quantity} × {orders.line_name(turn.session, line, lang)}" for line in new.lines)
+        due = orders.amount_due(turn.session, new) if new.payment_status == OrderPaymentStatus.UNPAID else 0
         turn.say(
-            "utter_order_return_exchanged",
+            "utter_order_return_exchanged_cash" if due else "utter_order_return_exchanged",
             **{**common, "items": items},
             ticket=new.ticket_code,
             address=turn.store.address,
+            difference=format_money(Decimal(due)),
         )
     elif event == "return_credit_note" and returned.credit_note_id:
         note = turn.session.get(m.Invoice, returned.credit_note_id)
@@ -505,10 +552,21 @@ def announce_return(turn: Turn, order_id: Any, event: str) -> None:
             turn.send(message)
 
 
+def say_credit_restored(turn: Turn, order: m.Order) -> None:
+    """An order cancelled or expired gave back the store credit it had used: the customer hears the balance."""
+    credit = store_credit.given_back(turn.session, order.id)
+    if credit > 0:
+        balance = store_credit.balance(turn.session, order.business_id, order.customer_id)
+        turn.say("utter_store_credit_restored", credit=format_money(credit), balance=format_money(balance))
+
+
 def say_return_statuses(turn: Turn) -> bool:
     """Where the customer's latest returns at this store stand ("¿ya me devolvieron mi dinero?"); whether any."""
     found = returns.customer_returns(turn.session, turn.conversation.customer_id, turn.ref.store_id)
     for returned in found:
-        status = t(f"return.status.{returned.status}", turn.language, amount=format_money(returned.refund_amount))
-        turn.say("utter_return_status", return_id=returned.id, items=items_of(returned), status=status)
+        key = returned.status
+        if returned.status == ReturnStatus.RECEIVED and returned.outcome != ReturnOutcome.REFUND:
+            key = f"{returned.status}_{returned.outcome}"
+        status = t(f"return.status.{key}", turn.language, amount=format_money(returned.refund_amount))
+        turn.say("utter_return_status", return_id=returned.id, items=items_of(turn, returned), status=status)
     return bool(found)

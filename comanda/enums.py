@@ -188,6 +188,7 @@ class FlagReason(StrEnum):
     STOCK_GONE = "stock_gone"
     ALREADY_PAID = "already_paid"
     ORDER_CLOSED = "order_closed"
+    CREDIT_RETURNED = "credit_returned"  # paid the rest after store credit that went back when the order expired
 
 
 class CardFunding(StrEnum):
@@ -396,6 +397,7 @@ class NotificationEvent(StrEnum):
     RETURN_CREDITED = "return_credited"
     RETURN_EXCHANGED = "return_exchanged"
     RETURN_CREDIT_NOTE = "return_credit_note"
+    RETURN_EXCHANGE_DUE = "return_exchange_due"  # the exchange's new sale costs more: its link for the difference
 
 
 class NotificationStatus(StrEnum):
@@ -451,7 +453,7 @@ class ReturnOutcome(StrEnum):
 
     REFUND = "refund"  # the money, to the original method
     CREDIT = "credit"  # store credit (saldo a favor) for a later order
-    EXCHANGE = "exchange"  # another variant or product at the same price
+    EXCHANGE = "exchange"  # another variant or product: a difference in price is charged or refunded
 
 
 class ReturnReason(StrEnum):
@@ -488,6 +490,7 @@ class RefundMoment(StrEnum):
 class StoreCreditKind(StrEnum):
     RETURN = "return"  # credit from a return (+)
     CHECKOUT = "checkout"  # spent on an order (−)
+    RESTORED = "restored"  # what an unpaid order had spent, back when it was cancelled or expired (+)
     ADJUSTMENT = "adjustment"  # staff's correction, either way
 
 
@@ -502,7 +505,6 @@ class ReturnProblem(StrEnum):
     NOTHING = "nothing"  # no lines, or zero units
     OUTCOME_NOT_ALLOWED = "outcome_not_allowed"
     REPLACEMENT_UNKNOWN = "replacement_unknown"
-    REPLACEMENT_PRICE = "replacement_price"  # an exchange is at the same price
     REPLACEMENT_OUT_OF_STOCK = "replacement_out_of_stock"
     NO_PAYMENT = "no_payment"  # nothing to refund through
     STATUS = "status"  # the return is not where this step needs it (someone moved it first)

@@ -671,7 +671,8 @@ class Payment(Base):
     method = Column(String(20), nullable=False)  # card | oxxo | spei | cash
     # pending | paid | declined | expired | refunded | partially_refunded | flagged
     status = Column(String(20), nullable=False, default="pending")
-    # why staff must look: amount_mismatch | currency_mismatch | stock_gone | already_paid | order_closed
+    # why staff must look: amount_mismatch | currency_mismatch | stock_gone | already_paid | order_closed |
+    # credit_returned
     flag_reason = Column(String(30))
     amount = Column(Money, nullable=False)
     currency = Column(String(3), nullable=False, default="MXN")
@@ -843,10 +844,12 @@ class Return(Base):
     auto_approved = Column(Boolean, nullable=False, default=False, server_default=false())
     decided_by = Column(String(100))
     rejection_reason = Column(String(500))
-    # exchange: the replacement, held from the request until the goods come back, then sold as a new order
+    # exchange: the replacement, held from the request until the goods come back, then sold as a new order at
+    # the price it had at the request (replacement_amount); a difference is charged with a link or refunded
     replacement_product_id = Column(ForeignKey("products.id"))
     replacement_variant_id = Column(ForeignKey("product_variants.id"))
     replacement_reservation_id = Column(ForeignKey("reservations.id"))
+    replacement_amount = Column(Money)
     exchange_order_id = Column(ForeignKey("orders.id"))
     manual_refund_reference = Column(String(100))  # cash or SPEI given back by hand: the receipt or transfer
     received_by = Column(String(100))

@@ -19,7 +19,7 @@ from comanda import clock
 from comanda import models as m
 from comanda.concurrency import in_thread
 from comanda.db import new_session
-from comanda.enums import ReturnStatus
+from comanda.enums import ReturnOutcome, ReturnStatus
 from comanda.errors import ComandaError, NotFound
 from comanda.i18n import t
 from comanda.services import returns, staff
@@ -55,11 +55,14 @@ def card(session: Session, returned: m.Return) -> Dict[str, Any]:
 
 
 def _manual(session: Session, returned: m.Return) -> bool:
-    """A cash or SPEI sale whose refund a person gives by hand, now due."""
+    """A cash or SPEI sale whose refund (or an exchange's cheaper difference) a person gives by hand, now due."""
     payment = returns.money_payment(session, returned.order_id)
+    exchanged = returned.outcome == ReturnOutcome.EXCHANGE and returned.status == ReturnStatus.EXCHANGED
     return (
-        returned.outcome == "refund"
-        and returned.status == ReturnStatus.RECEIVED
+        returned.outcome != ReturnOutcome.CREDIT
+        and (returned.status == ReturnStatus.RECEIVED or exchanged)
+        and returns.refund_due(returned) > 0
+        and returns.latest_refund(session, returned.id) is None
         and payment is not None
         and payment.provider in MANUAL_PROVIDERS
     )

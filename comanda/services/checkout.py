@@ -63,9 +63,10 @@ def quote(session: Session, store: m.Store, cart: m.Cart, fulfilment: Optional[s
 class CheckoutDetails:
     fulfilment: str  # pickup | delivery
     customer_name: str
-    payment_method: str  # card | oxxo | spei | cash
+    payment_method: str  # card | oxxo | spei | cash (the rest, with use_store_credit) | store_credit (all of it)
     postal_code: Optional[str] = None  # delivery: by postal code, or by the location shared in the chat
     address: Optional[str] = None
+    use_store_credit: bool = False  # the balance goes first, ``payment_method`` pays what it does not cover
 
 
 def payment_choices(store: m.Store, fulfilment: Optional[str]) -> List[str]:
@@ -131,10 +132,13 @@ def check_checkout(session: Session, store: m.Store, cart: m.Cart, details: Chec
             raise problem
     elif details.fulfilment != Fulfilment.PICKUP:
         raise CheckoutProblem(R.NO_DELIVERY, f"unknown fulfilment {details.fulfilment!r}")
-    if details.payment_method == PaymentMethod.STORE_CREDIT:
+    if details.payment_method == PaymentMethod.STORE_CREDIT or details.use_store_credit:
+        credit = store_credit.balance(session, store.business_id, cart.customer_id)
         total = quote(session, store, cart, details.fulfilment, store.business.default_language).total
-        if store_credit.covering(session, store.business_id, cart.customer_id, total) is not None:
+        if details.payment_method == PaymentMethod.STORE_CREDIT and 0 < total <= credit:
             return
+        if credit <= 0:
+            raise CheckoutProblem(R.PAYMENT_NOT_OFFERED, "no store credit left", method=PaymentMethod.STORE_CREDIT)
     if details.payment_method not in payment_choices(store, details.fulfilment):
         raise CheckoutProblem(
             R.PAYMENT_NOT_OFFERED, f"{details.payment_method!r} is not offered here", method=details.payment_method

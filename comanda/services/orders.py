@@ -10,9 +10,10 @@ number back.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Dict, FrozenSet, Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from comanda import clock
@@ -20,6 +21,7 @@ from comanda import models as m
 from comanda.db import insert_unless_duplicate
 from comanda.enums import CartStatus, Fulfilment, OrderPaymentStatus, OrderStatus, PaymentMethod
 from comanda.errors import ComandaError, NotFound
+from comanda.money import round_money
 from comanda.services import reservations, store_credit
 from comanda.services.carts import find_open_cart
 from comanda.services.checkout import CheckoutDetails, check_checkout, quote
@@ -59,7 +61,8 @@ class StatusConflict(ComandaError):
 
 def place_order(session: Session, conversation_id: str, details: CheckoutDetails, actor: str) -> m.Order:
     """The conversation's cart as an order with every line's stock held (or OutOfStock, and the
-    caller's transaction rolls back). Cash on pickup goes straight into the queue."""
+    caller's transaction rolls back). Store credit, when chosen, pays what it can at once; an order it pays
+    whole, or paid in cash on pickup, goes straight into the queue."""
     cart = find_open_cart(session, conversation_id)
     if cart is None or not cart.lines:
         raise EmptyCart("the cart is empty")
@@ -113,11 +116,22 @@ def place_order(session: Session, conversation_id: str, details: CheckoutDetails
     reservations.reserve(session, store.id, cart, order_id=order.id)
     cart.status = CartStatus.ORDERED
     session.flush()
-    if details.payment_method == PaymentMethod.STORE_CREDIT:  # the balance pays it now, in this transaction
-        store_credit.pay_order(session, order, actor)
-    if details.payment_method in (PaymentMethod.CASH, PaymentMethod.STORE_CREDIT):
+    whole = details.payment_method == PaymentMethod.STORE_CREDIT
+    if whole or details.use_store_credit:  # the balance pays (part of) it now, in this transaction
+        store_credit.apply_to_order(session, order, actor, whole=whole)
+    if order.payment_method in (PaymentMethod.CASH, PaymentMethod.STORE_CREDIT):
         enter_queue(session, order, actor)
     return order
+
+
+def amount_due(session: Session, order: m.Order) -> Decimal:
+    """What the customer pays through a link, SPEI or at the counter: the total less the store credit the order
+    holds and, for an exchange's new sale, the value of the goods that came back for it."""
+    exchanged = session.execute(
+        select(func.coalesce(func.sum(m.Return.refund_amount), 0)).where(m.Return.exchange_order_id == order.id)
+    ).scalar()
+    due = order.total - store_credit.spent_on(session, order.id) - round_money(Decimal(str(exchanged)))
+    return max(due, Decimal("0.00"))
 
 
 def enter_queue(session: Session, order: m.Order, actor: str) -> m.Order:
@@ -156,7 +170,8 @@ def assign_ticket(session: Session, order: m.Order) -> str:
 
 
 def set_status(session: Session, order: m.Order, target: str, actor: str) -> None:
-    """Move the order to ``target`` if its current status allows it and nobody moved it first."""
+    """Move the order to ``target`` if its current status allows it and nobody moved it first; an order
+    cancelled or expired gives back the store credit it held."""
     session.refresh(order, ["status"])
     current = order.status
     if target not in TRANSITIONS.get(current, frozenset()):
@@ -178,6 +193,7 @@ def set_status(session: Session, order: m.Order, target: str, actor: str) -> Non
         order.completed_at = now
     if target in (S.CANCELLED, S.EXPIRED):
         order.cancelled_at = now
+        store_credit.give_back(session, order, actor, target)
     session.add(m.OrderStatusChange(order_id=order.id, from_status=current, to_status=target, actor=actor))
     session.flush()
 

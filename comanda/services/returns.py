@@ -17,9 +17,11 @@ The life of a return::
   return at once exactly one moves it, and the refund carries the key ``return:<id>``, so it happens once.
 - **Money** (``settle``, outside any open transaction: providers are called): a refund through the payment's
   provider (cash and SPEI are given back by staff, who record the reference: ``record_manual_refund``), store
-  credit (``store_credit_movements``), or the exchange's replacement sold as a new order with its own ticket.
+  credit (``store_credit_movements``), or the exchange's replacement sold as a new order with its own ticket,
+  a difference in price charged like any order's (a link; cash at the counter) or refunded under the same key.
   Then, when the sale was invoiced (on its own or in a factura global), the credit note (CFDI de egreso).
-- **The customer hears each step** through the order's notifications (``return_approved`` … ``return_credit_note``).
+- **The customer hears each step** through the order's notifications (``return_approved`` … ``return_credit_note``;
+  ``return_exchange_due`` on the exchange's new sale, whose link the chat sends).
 """
 
 from __future__ import annotations
@@ -57,14 +59,14 @@ from comanda.enums import (
     StoreCreditKind,
 )
 from comanda.errors import ComandaError, NotFound, OutOfStock
-from comanda.money import round_money
+from comanda.money import money, round_money
 from comanda.services import handoff, notifications, orders, payments, reservations
 from comanda.services.audit import Actor, record
 from comanda.services.cfdi.credit_notes import issue_credit_note
 from comanda.services.cfdi.documents import CfdiIssuer
 from comanda.services.cfdi.lifecycle import ISSUED
 from comanda.services.payment_provider import ProviderError
-from comanda.services.payments.common import MANUAL_PROVIDERS, MONEY_IN, ProviderFor, lock_order
+from comanda.services.payments.common import LINK_METHODS, MANUAL_PROVIDERS, MONEY_IN, ProviderFor, lock_order
 from comanda.services.products import fold
 
 log = logging.getLogger(__name__)
@@ -312,10 +314,10 @@ def _take_units(session: Session, line: m.OrderLine, quantity: int) -> None:
 
 
 def _hold_replacement(session: Session, order: m.Order, returned: m.Return, sku: Optional[str]) -> None:
-    """An exchange holds its replacement at once: same price per unit, same number of units."""
+    """An exchange holds its replacement at once (a returnable product or variant: the same, another size or
+    colour, another product), as many units, at its price now: a difference in price is settled on receipt."""
     if len(returned.lines) != 1 or not sku:
         raise ReturnRefused(ReturnProblem.REPLACEMENT_UNKNOWN, "an exchange names one line and its replacement")
-    line = next(line for line in order.lines if line.id == returned.lines[0].order_line_id)
     variant = session.execute(
         select(m.ProductVariant)
         .join(m.Product)
@@ -328,16 +330,9 @@ def _hold_replacement(session: Session, order: m.Order, returned: m.Return, sku:
             select(m.Product).where(m.Product.sku == sku, m.Product.business_id == order.business_id, m.Product.active)
         ).scalar_one_or_none()
     )
-    if product is None or (variant is None and product.variants):
+    if product is None or (variant is None and product.variants) or not product.returnable:
         raise ReturnRefused(
             ReturnProblem.REPLACEMENT_UNKNOWN, f"no product or variant {sku!r} to exchange for", sku=sku
-        )
-    if product.price != line.unit_price:
-        raise ReturnRefused(
-            ReturnProblem.REPLACEMENT_PRICE,
-            f"{sku} costs {product.price}, the returned unit {line.unit_price}",
-            sku=sku,
-            price=str(product.price),
         )
     units = returned.lines[0].quantity
     try:
@@ -355,6 +350,15 @@ def _hold_replacement(session: Session, order: m.Order, returned: m.Return, sku:
     returned.replacement_product_id = product.id
     returned.replacement_variant_id = variant.id if variant is not None else None
     returned.replacement_reservation_id = held.id
+    returned.replacement_amount = money(product.price * units)
+
+
+def difference(returned: m.Return) -> Decimal:
+    """An exchange's difference in price: what the replacement costs more (> 0, charged with a link or at the
+    counter) or less (< 0, refunded) than what comes back; 0 for other outcomes."""
+    if returned.outcome != ReturnOutcome.EXCHANGE or returned.replacement_amount is None:
+        return Decimal("0.00")
+    return money(returned.replacement_amount - returned.refund_amount)
 
 
 # --- staff's steps ---------------------------------------------------------------------------------------------
@@ -487,14 +491,20 @@ class Settled:
 
 def money_due(returned: m.Return, business: m.Business) -> bool:
     """Whether the return's money (or replacement) goes out now: after receiving, or on approval where the
-    business gives it back then (never for an exchange, whose replacement waits for the goods)."""
+    business gives it back then (never for an exchange, whose replacement waits for the goods). An exchange
+    already made may still owe the refund of a cheaper replacement's difference (retried with its key)."""
     if returned.status == ReturnStatus.RECEIVED:
         return True
-    return (
-        returned.status == ReturnStatus.APPROVED
-        and business.return_refund_on == RefundMoment.APPROVED
-        and returned.outcome != ReturnOutcome.EXCHANGE
-    )
+    if returned.outcome == ReturnOutcome.EXCHANGE:
+        return returned.status == ReturnStatus.EXCHANGED and difference(returned) < 0
+    return returned.status == ReturnStatus.APPROVED and business.return_refund_on == RefundMoment.APPROVED
+
+
+def refund_due(returned: m.Return) -> Decimal:
+    """What goes back to the customer's payment: the return's worth, or an exchange's cheaper difference."""
+    if returned.outcome == ReturnOutcome.EXCHANGE:
+        return max(-difference(returned), Decimal("0.00"))
+    return returned.refund_amount
 
 
 def settle(return_id: int, provider_for: ProviderFor, issuer: CfdiIssuer, actor: str) -> Settled:
@@ -506,68 +516,91 @@ def settle(return_id: int, provider_for: ProviderFor, issuer: CfdiIssuer, actor:
         business = session.get(m.Business, _order(session, returned).business_id)
         if not money_due(returned, business):
             return Settled(returned.status)
-        outcome, amount, order_id = returned.outcome, returned.refund_amount, returned.order_id
+        outcome, order_id = returned.outcome, returned.order_id
+    needs_staff = None
     if outcome == ReturnOutcome.REFUND:
-        outcome_status = _refund(return_id, order_id, amount, provider_for, actor)
-        if outcome_status.needs_staff:
-            return outcome_status
+        needs_staff = _refund(return_id, order_id, provider_for, actor)
+        if needs_staff:
+            return Settled(_status(return_id), needs_staff)
     elif outcome == ReturnOutcome.CREDIT:
         with transaction() as session:
-            _credit(session, get_return(session, return_id), actor)
+            returned = get_return(session, return_id)
+            if _credit(session, returned, returned.refund_amount, actor):
+                _finish(session, returned, ReturnStatus.CREDITED, NotificationEvent.RETURN_CREDITED, actor)
     else:
         with transaction() as session:
             _exchange(session, get_return(session, return_id), actor)
-    if outcome != ReturnOutcome.EXCHANGE:
-        issue_return_credit_note(return_id, issuer, actor)
-    with new_session() as session:
-        return Settled(get_return(session, return_id).status)
+        needs_staff = _refund(return_id, order_id, provider_for, actor)
+    issue_return_credit_note(return_id, issuer, actor)
+    return Settled(_status(return_id), needs_staff)
 
 
-def _refund(return_id: int, order_id: int, amount: Decimal, provider_for: ProviderFor, actor: str) -> Settled:
+def _status(return_id: int) -> str:
     with new_session() as session:
+        return get_return(session, return_id).status
+
+
+def _refund(return_id: int, order_id: int, provider_for: ProviderFor, actor: str) -> Optional[str]:
+    """The refund the return owes (nothing for an exchange without a cheaper replacement), through the sale's
+    provider under the key ``return:<id>``; what staff must do about it, or None."""
+    with new_session() as session:
+        amount = refund_due(get_return(session, return_id))
+        if amount <= 0:
+            return None
         payment = money_payment(session, order_id)
         if payment is None:
             return _to_staff(return_id, StaffTask.REFUND_FAILED, f"order {order_id} has no payment to refund through")
         payment_id, provider = payment.id, payment.provider
+    if provider == PaymentProviderName.STORE_CREDIT:  # an exchange's difference, back where the money came from
+        with transaction() as session:
+            returned = get_return(session, return_id)
+            if _credit(session, returned, amount, actor):
+                notifications.notify(
+                    session, _order(session, returned), NotificationEvent.RETURN_CREDITED, occurrence=return_id
+                )
+        return None
     if provider in MANUAL_PROVIDERS:
         with new_session() as session:
             done = session.execute(select(m.Refund.id).where(m.Refund.idempotency_key == f"return:{return_id}")).first()
-        if done is None:
-            return Settled(ReturnStatus.RECEIVED, needs_staff=StaffTask.MANUAL_REFUND)
-        return Settled(ReturnStatus.REFUNDED)
+        return StaffTask.MANUAL_REFUND if done is None else None
     try:
         payments.refund(
             provider_for, payment_id, amount, f"return {return_id}", actor, f"return:{return_id}", return_id
         )
     except ProviderError as failed:
         return _to_staff(return_id, StaffTask.REFUND_FAILED, f"{provider} refused the refund: {failed.message}")
-    return Settled(ReturnStatus.REFUNDED)
+    return None
 
 
-def _to_staff(return_id: int, what: str, summary: str) -> Settled:
-    """A refund that did not go: a ticket tells staff (nothing is lost: the return stays where it was)."""
+def _to_staff(return_id: int, what: str, summary: str) -> str:
+    """A refund (or credit note) that did not go: a ticket tells staff (nothing is lost: the return stays where
+    it was); what staff must do."""
     with transaction() as session:
         returned = get_return(session, return_id)
-        text = f"Return {return_id} (order {returned.order_id}, {returned.refund_amount} MXN): {summary}"
+        text = f"Return {return_id} (order {returned.order_id}, {refund_due(returned)} MXN): {summary}"
         if returned.conversation_id:
             handoff.open_ticket(session, returned.conversation_id, HandoffReason.REFUND_FAILED, text)
         record(session, Actor("system"), f"return.{what}", "return", return_id, summary=summary)
         log.warning("%s", text)
-        return Settled(returned.status, needs_staff=what)
+        return what
 
 
 def record_manual_refund(
     return_id: int, reference: str, provider_for: ProviderFor, issuer: CfdiIssuer, actor: str
 ) -> Settled:
-    """Staff gave the money back by hand (cash at the counter, a SPEI transfer): recorded with its reference."""
+    """Staff gave the money back by hand (cash at the counter, a SPEI transfer): recorded with its reference.
+    For an exchange, the difference of a cheaper replacement."""
     reference = " ".join((reference or "").split())[:100]
     if not reference:
         raise ReturnRefused(ReturnProblem.NOTHING, "a refund given by hand needs its reference (receipt or transfer)")
     with transaction() as session:
         returned = get_return(session, return_id)
-        if returned.outcome != ReturnOutcome.REFUND or returned.status not in (
-            ReturnStatus.APPROVED,
-            ReturnStatus.RECEIVED,
+        owing = (ReturnStatus.RECEIVED, ReturnStatus.EXCHANGED)
+        if (
+            returned.outcome == ReturnOutcome.CREDIT
+            or returned.status not in (*owing, ReturnStatus.APPROVED)
+            or returned.outcome == ReturnOutcome.EXCHANGE
+            and (returned.status not in owing or refund_due(returned) <= 0)
         ):
             raise ReturnRefused(
                 ReturnProblem.STATUS, f"return {return_id} is {returned.status}", status=returned.status
@@ -576,33 +609,36 @@ def record_manual_refund(
         if payment is None or payment.provider not in MANUAL_PROVIDERS:
             raise ReturnRefused(ReturnProblem.NO_PAYMENT, f"order {returned.order_id} was not paid in cash or SPEI")
         returned.manual_refund_reference = reference
-        payment_id, amount = payment.id, returned.refund_amount
+        payment_id, amount = payment.id, refund_due(returned)
     payments.refund(
         provider_for, payment_id, amount, f"return {return_id}: {reference}", actor, f"return:{return_id}", return_id
     )
     issue_return_credit_note(return_id, issuer, actor)
-    with new_session() as session:
-        return Settled(get_return(session, return_id).status)
+    return Settled(_status(return_id))
 
 
-def _credit(session: Session, returned: m.Return, actor: str) -> None:
+def _credit(session: Session, returned: m.Return, amount: Decimal, actor: str) -> bool:
+    """``amount`` to the customer's store credit for the return, once (unique kind + return): whether now."""
     order = _order(session, returned)
     row = m.StoreCreditMovement(
         business_id=order.business_id,
         customer_id=returned.customer_id,
         kind=StoreCreditKind.RETURN,
-        amount=returned.refund_amount,
+        amount=amount,
         return_id=returned.id,
         actor=actor,
         note=f"return {returned.id} of order {orders.order_number(order)}",
     )
-    if insert_unless_duplicate(session, row) is None:
-        return
-    _finish(session, returned, ReturnStatus.CREDITED, NotificationEvent.RETURN_CREDITED, actor)
+    return insert_unless_duplicate(session, row) is not None
 
 
 def _exchange(session: Session, returned: m.Return, actor: str) -> None:
-    """The replacement, held since the request, is sold as a new order of its own (with its ticket)."""
+    """The replacement, held since the request, is sold as a new order of its own at the price it was held at,
+    the goods that came back paying for it (``orders.amount_due``). Worth no more than they were: in the queue
+    with its ticket at once (a cheaper one's difference is refunded by ``settle``). Costing more: cash sales pay
+    the difference at the counter (in the queue at once); the others wait for it like any order, held for the
+    business's hold time, and the chat sends the link (``return_exchange_due``); its payment makes the
+    return exchanged (comanda.services.payments.events)."""
     if returned.status != ReturnStatus.RECEIVED or returned.exchange_order_id is not None:
         return
     order = _order(session, returned)
@@ -611,9 +647,11 @@ def _exchange(session: Session, returned: m.Return, actor: str) -> None:
         session.get(m.ProductVariant, returned.replacement_variant_id) if returned.replacement_variant_id else None
     )
     units = returned.lines[0].quantity
-    unit_price = returned.lines[0].order_line.unit_price
-    total = round_money(unit_price * units)
-    language = order.language
+    total = returned.replacement_amount
+    owed = difference(returned) > 0
+    method = order.payment_method or PaymentMethod.CASH
+    if owed and method not in (PaymentMethod.CASH, PaymentMethod.SPEI, *LINK_METHODS):
+        method = PaymentMethod.CARD  # the sale was paid with store credit: the difference by card
     new = m.Order(
         business_id=order.business_id,
         store_id=order.store_id,
@@ -621,15 +659,15 @@ def _exchange(session: Session, returned: m.Return, actor: str) -> None:
         conversation_id=order.conversation_id,
         channel=order.channel,
         status=OrderStatus.PENDING_PAYMENT,
-        payment_status=OrderPaymentStatus.PAID,
-        payment_method=order.payment_method or PaymentMethod.CASH,
+        payment_status=OrderPaymentStatus.UNPAID if owed else OrderPaymentStatus.PAID,
+        payment_method=method,
         fulfilment="pickup",
         customer_name=order.customer_name,
         note=f"exchange for return {returned.id} (order {orders.order_number(order)})",
         subtotal=total,
         total=total,
-        language=language,
-        paid_at=clock.now(),
+        language=order.language,
+        paid_at=None if owed else clock.now(),
     )
     new.lines.append(
         m.OrderLine(
@@ -639,7 +677,7 @@ def _exchange(session: Session, returned: m.Return, actor: str) -> None:
             description=_variant_label(product, variant),
             quantity=units,
             modifiers={},
-            unit_price=unit_price,
+            unit_price=round_money(total / units),
             line_total=total,
             sat_prod_serv=product.sat_prod_serv,
             sat_unit=product.sat_unit,
@@ -652,10 +690,15 @@ def _exchange(session: Session, returned: m.Return, actor: str) -> None:
     )
     reservation = session.get(m.Reservation, returned.replacement_reservation_id)
     reservation.order_id = new.id
-    session.flush()
-    orders.enter_queue(session, new, actor)
     returned.exchange_order_id = new.id
     session.flush()
+    if owed and method != PaymentMethod.CASH:
+        hold = timedelta(minutes=session.get(m.Business, order.business_id).reservation_hold_minutes)
+        reservation.expires_at = clock.now() + hold  # the link's life, as any order's
+        session.flush()
+        notifications.notify(session, new, NotificationEvent.RETURN_EXCHANGE_DUE)
+        return
+    orders.enter_queue(session, new, actor)
     _finish(session, returned, ReturnStatus.EXCHANGED, NotificationEvent.RETURN_EXCHANGED, actor)
 
 
@@ -695,18 +738,31 @@ def invoice_to_credit(session: Session, order_id: int) -> Optional[m.Invoice]:
     )
 
 
+def credit_note_form(returned: m.Return) -> Optional[str]:
+    """The credit note's FormaPago: store credit is a compensation (17); so is an exchange, where the goods that
+    came back pay for the replacement, unless more of their worth goes back as a refund of a cheaper one (SAT
+    asks for the form of the larger amount). None: the sale's own (money back the way it came)."""
+    if returned.outcome == ReturnOutcome.CREDIT:
+        return STORE_CREDIT_FORM
+    if returned.outcome == ReturnOutcome.EXCHANGE and refund_due(returned) * 2 <= returned.refund_amount:
+        return STORE_CREDIT_FORM
+    return None
+
+
 def issue_return_credit_note(return_id: int, issuer: CfdiIssuer, actor: str) -> Optional[m.Invoice]:
-    """The credit note (CFDI de egreso) for the returned units when the sale was invoiced, once; the customer
-    gets it in the chat. A PAC problem goes to staff (``comanda cfdi credit-note`` issues it by hand)."""
+    """The credit note (CFDI de egreso) for the returned units when the sale was invoiced, once, as soon as the
+    return is settled (refunded, credited, or exchanged: the new sale made); the customer gets it in the chat.
+    A PAC problem goes to staff (``comanda cfdi credit-note`` issues it by hand)."""
     with new_session() as session:
         returned = get_return(session, return_id)
-        if returned.credit_note_id is not None or returned.status not in (ReturnStatus.REFUNDED, ReturnStatus.CREDITED):
+        settled = returned.status in (ReturnStatus.REFUNDED, ReturnStatus.CREDITED, ReturnStatus.EXCHANGED)
+        if returned.credit_note_id is not None or not (settled or returned.exchange_order_id is not None):
             return None
         invoice = invoice_to_credit(session, returned.order_id)
         if invoice is None:
             return None
         invoice_id, lines = invoice.id, {line.order_line_id: line.quantity for line in returned.lines}
-        payment_form = STORE_CREDIT_FORM if returned.outcome == ReturnOutcome.CREDIT else None
+        payment_form = credit_note_form(returned)
     try:
         note = issue_credit_note(invoice_id, issuer=issuer, actor=actor, lines=lines, payment_form=payment_form)
     except ComandaError as failed:
@@ -730,7 +786,8 @@ def issue_return_credit_note(return_id: int, issuer: CfdiIssuer, actor: str) -> 
 
 def due_for_settlement(session: Session, limit: int = 20) -> List[int]:
     """Returns whose money is due and not yet asked for (auto-approved in the chat where the business refunds on
-    approval): the back office's sweep settles them. A failed refund waits for staff, never retried here."""
+    approval): the back office's sweep settles them. A failed refund waits for staff, never retried here; an
+    exchange whose new sale is made waits for the customer's payment, or for staff."""
     refunded = select(m.Refund.return_id).where(
         m.Refund.return_id.is_not(None),
         m.Refund.status.in_((RefundStatus.PENDING, RefundStatus.SUCCEEDED, RefundStatus.FAILED)),
@@ -741,6 +798,7 @@ def due_for_settlement(session: Session, limit: int = 20) -> List[int]:
         .join(m.Business, m.Business.id == m.Order.business_id)
         .where(
             m.Return.id.not_in(refunded),
+            m.Return.exchange_order_id.is_(None),
             (m.Return.status == ReturnStatus.RECEIVED)
             | (
                 (m.Return.status == ReturnStatus.APPROVED)
@@ -849,10 +907,29 @@ def as_json(session: Session, returned: m.Return) -> Dict[str, Any]:
             if refund is not None
             else None
         ),
+        "replacement": _replacement_json(session, returned),
         "exchange_order_id": returned.exchange_order_id,
         "credit_note_uuid": note.uuid if note is not None else None,
         "created_at": returned.created_at.isoformat(),
     }
+
+
+def _replacement_json(session: Session, returned: m.Return) -> Optional[Dict[str, str]]:
+    """An exchange's replacement: its SKU, what it was held at, and the difference (+ charged, − refunded)."""
+    if returned.outcome != ReturnOutcome.EXCHANGE or returned.replacement_product_id is None:
+        return None
+    variant_id = returned.replacement_variant_id
+    held = (
+        session.get(m.ProductVariant, variant_id)
+        if variant_id
+        else session.get(m.Product, returned.replacement_product_id)
+    )
+    return {"sku": held.sku, "amount": str(returned.replacement_amount), "difference": str(difference(returned))}
+
+
+def exchanged_for(session: Session, order_id: int) -> Optional[m.Return]:
+    """The exchange whose new sale the order is, if it is one."""
+    return session.execute(select(m.Return).where(m.Return.exchange_order_id == order_id)).scalar_one_or_none()
 
 
 def latest_for_order(session: Session, order_id: int) -> Optional[m.Return]:

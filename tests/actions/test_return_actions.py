@@ -7,9 +7,10 @@ from __future__ import annotations
 from rasa_sdk.events import SlotSet
 from sqlalchemy import select
 
-from actions.orders import ActionOrderStatus
+from actions.orders import ActionCancelOrder, ActionOrderStatus
 from actions.payments import ActionAnnounceOrderUpdate
 from actions.returns import (
+    ActionAskReturnConfirmed,
     ActionAskReturnLine,
     ActionAskReturnOutcome,
     ActionStartReturn,
@@ -115,9 +116,10 @@ def test_above_the_limit_it_waits_and_every_later_step_is_announced_in_english(d
     assert any("refunded ($640.00)" in text_of(m) for m in status)
 
 
-def test_store_credit_is_offered_at_checkout_when_it_covers_the_cart(demo):
+def test_store_credit_is_offered_at_checkout_and_when_short_the_rest_is_asked_for(demo):
     from actions.cart import ActionAddItems
-    from actions.checkout import ActionAskPaymentMethod, ValidateCheckoutForm
+    from actions.checkout import ActionAskOrderConfirmed, ActionAskPaymentMethod, ActionPlaceOrder, ValidateCheckoutForm
+    from tests.helpers.actions import CARD
     from tests.helpers.actions import line as order_line
     from tests.helpers.returns import ask
 
@@ -130,6 +132,57 @@ def test_store_credit_is_offered_at_checkout_when_it_covers_the_cart(demo):
     assert offered["Saldo a favor"] == "tu saldo a favor ($320.00)"
     chosen = answer(ValidateCheckoutForm(), "payment_method", "store_credit", {"fulfilment": "pickup"})[0]
     assert chosen == {"payment_method": "store_credit"}
-    run(ActionAddItems(), tracker(said("add_items", order_line("TAZA", 1))))  # $450 now: not covered
+
+    run(ActionAddItems(), tracker(said("add_items", order_line("TAZA", 1))))  # $450 now: the credit pays a part
     [question], _ = run(ActionAskPaymentMethod(), tracker(said("inform"), {"fulfilment": "pickup"}))
+    assert "Saldo a favor" in [b["title"] for b in question["buttons"]]
+    chosen = answer(ValidateCheckoutForm(), "payment_method", "store_credit", {"fulfilment": "pickup"})[0]
+    assert chosen == {"payment_method": None, "use_store_credit": True}  # asked again, for the rest
+    split = {"fulfilment": "pickup", "use_store_credit": True}
+    [question], _ = run(ActionAskPaymentMethod(), tracker(said("inform"), split))
+    assert question["response"] == "utter_ask_rest_payment_method"
+    assert "¿Cómo pagas los $130.00 que faltan?" in text_of(question)
     assert "Saldo a favor" not in [b["title"] for b in question["buttons"]]
+    assert answer(ValidateCheckoutForm(), "payment_method", "store_credit", split)[0] == {"payment_method": None}
+    assert answer(ValidateCheckoutForm(), "payment_method", "card", split)[0] == {"payment_method": "card"}
+
+    slots = {**CARD, "use_store_credit": True}
+    [summary], _ = run(ActionAskOrderConfirmed(), tracker(said("inform"), slots))
+    assert "$320.00 de tu saldo a favor + $130.00, tarjeta" in text_of(summary)
+    messages, _ = run(ActionPlaceOrder(), tracker(said("affirm"), slots))
+    assert [m["response"] for m in messages] == ["utter_order_credit_applied", "utter_pay_by_link"]
+    assert "quedan $130.00 por pagar" in text_of(messages[0]) and "$130.00" in text_of(messages[1])
+    cancelled, _ = run(ActionCancelOrder(), tracker(said("cancel_order")))
+    assert [m["response"] for m in cancelled] == ["utter_order_cancelled", "utter_store_credit_restored"]
+    assert "Los $320.00 de saldo a favor que usaste en ese pedido vuelven a tu saldo ($320.00)" in text_of(cancelled[1])
+
+
+def test_an_exchange_offers_every_replacement_in_stock_with_its_difference_and_the_link_comes_after_receipt(demo):
+    from actions.returns import ActionAskReturnReplacement
+
+    order_id = sold("TAZA")
+    line = str(line_of(order_id))
+    asked = {"return_line": line, "return_quantity": "1", "return_outcome": "exchange"}
+    [question], _ = run(ActionAskReturnReplacement(), tracker(said("inform"), asked))
+    offered = {b["payload"].split('"')[-2]: b["description"] for b in question["buttons"]}
+    assert offered["TERMO"] == "pagas $170.00 más" and offered["CAFE-GRANO-250"] == "pagas $30.00 más"
+    assert offered["TAPIOCA-1KG"] == "te reembolsamos $10.00" and "TAZA" not in offered
+    slots = {**asked, "return_reason": "changed_mind", "return_condition": "unused", "return_replacement": "TERMO"}
+    [summary], _ = run(ActionAskReturnConfirmed(), tracker(said("inform"), slots))
+    assert "a cambio de un cambio por Termo de acero (pagas $170.00 más)" in text_of(summary)
+    [approved], _ = run(ActionSubmitReturn(), tracker(said("affirm"), {**slots, "return_confirmed": True}))
+    assert "te mando el link para pagar la diferencia de $170.00" in text_of(approved)
+    with new_session() as session:
+        return_id = session.execute(select(m.Return.id)).scalar()
+    staff_step(return_id, "receive", "good")
+    settle(return_id)
+    with new_session() as session:
+        new_order = session.get(m.Return, return_id).exchange_order_id
+    heard = {}
+    for order, event in ((order_id, "return_received"), (new_order, "return_exchange_due")):
+        update = said("EXTERNAL_order_update", entity("order_id", order), entity("event", event))
+        heard[event], _ = run(ActionAnnounceOrderUpdate(), tracker(update, {"language": "en"}))
+    assert "I'm sending you the link to pay your exchange's difference now" in text_of(heard["return_received"][0])
+    due, link = heard["return_exchange_due"]
+    assert "(1 × Steel tumbler) costs $170.00 more" in text_of(due)
+    assert (link["response"], link["total"]) == ("utter_pay_by_link", "$170.00")

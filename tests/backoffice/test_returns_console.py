@@ -99,6 +99,25 @@ def test_the_console_page_approves_rejects_receives_and_refunds_an_order(people,
     assert other.status_code == 404
 
 
+def test_an_exchange_card_shows_its_replacement_and_a_cash_sales_cheaper_difference_is_recorded(people, console_url):
+    exchange = ask(
+        sold("TERMO", method="cash"), outcome="exchange", replacement_sku="TAZA", declared_condition="unused"
+    )
+    client = ConsoleClient(console_url)
+    client.login("ana@cafe.mx", next_path="/console/returns")
+    done = client.post(f"/console/returns/{exchange}/receive", {"condition": "good"}, htmx=False)
+    assert f"Devolución #{exchange}: cambio listo" in done.text and "entrega el dinero" in done.text
+    assert "Cambio por TAZA ($150.00; diferencia −$170.00)" in done.text
+    refund_form = f'action="/console/returns/{exchange}/refund"'
+    assert refund_form in done.text
+    recorded = client.post(f"/console/returns/{exchange}/refund", {"reference": "recibo 7"}, htmx=False)
+    assert recorded.status_code == 200 and refund_form not in recorded.text
+    with new_session() as session:
+        refunds = session.execute(select(m.Refund.amount, m.Refund.status)).all()
+    assert refunds == [(Decimal("170.00"), "succeeded")]
+    assert_ledger_balanced()
+
+
 def test_the_returns_page_in_a_browser(people, console_url, chromium):
     waiting = ask(sold("TERMO", 2), reason_code="defective", declared_condition="unused")
     approved = ask(sold("TAZA", conversation="centro:whatsapp:+525500008888"), declared_condition="unused")

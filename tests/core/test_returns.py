@@ -14,10 +14,11 @@ from comanda import models as m
 from comanda.clock import set_clock
 from comanda.db import new_session, transaction
 from comanda.enums import ReturnProblem
-from comanda.services import payments, returns, store_credit
+from comanda.services import orders, payments, returns, store_credit
 from comanda.services.cfdi.global_invoices import issue_global_invoice
 from comanda.services.cfdi.invoicing import issue_invoice
 from comanda.services.payment_provider import ProviderEvent, RefundUpdate
+from integrations.payments import payment_provider
 from tests.core.test_cfdi_support import CFDI, COMPANY, assert_valid_cfdi, attributes
 from tests.core.test_reservations import run_together
 from tests.helpers.payments import (  # noqa: F401 - sandbox_settings is an autouse fixture
@@ -288,9 +289,8 @@ def test_an_exchange_whose_replacement_is_out_of_stock_is_refused_and_takes_noth
         ask, order_id, outcome="exchange", replacement_sku="PLAYERA-G-BLANCO", declared_condition="unused"
     )
     assert problem.problem == ReturnProblem.REPLACEMENT_OUT_OF_STOCK
-    assert (
-        refused(ask, order_id, outcome="exchange", replacement_sku="TERMO").problem == ReturnProblem.REPLACEMENT_PRICE
-    )
+    food = refused(ask, order_id, outcome="exchange", replacement_sku="CONCHA", declared_condition="unused")
+    assert food.problem == ReturnProblem.REPLACEMENT_UNKNOWN  # only returnable goods are exchanged for
     assert ask(order_id, declared_condition="unused")  # the units were not taken by the refused ones
     assert_ledger_balanced()
 
@@ -373,3 +373,136 @@ def test_where_the_business_refunds_on_approval_the_goods_are_still_received_aft
     with new_session() as session:
         assert returns.due_for_settlement(session) == []
     assert_ledger_balanced()
+
+
+def exchange_order(return_id: int) -> m.Order:
+    with new_session() as session:
+        return session.get(m.Order, returns.get_return(session, return_id).exchange_order_id)
+
+
+def test_an_exchange_for_a_dearer_product_waits_for_its_difference_then_gets_its_ticket(shop):
+    from tests.helpers.payments import pay, start
+
+    order_id = sold("TAZA")  # $150
+    return_id = ask(order_id, outcome="exchange", replacement_sku="TERMO", declared_condition="unused")  # $320
+    with new_session() as session:
+        assert returns.difference(returns.get_return(session, return_id)) == Decimal("170.00")
+    staff_step(return_id, "receive", "good")
+    assert settle(return_id) == returns.Settled("received")  # the new sale waits for the difference
+    new = exchange_order(return_id)
+    assert (new.status, new.payment_status, new.total, new.ticket_code) == ("pending_payment", "unpaid", 320, None)
+    with new_session() as session:
+        assert orders.amount_due(session, new) == Decimal("170.00")
+        due = session.execute(select(m.Notification.event).where(m.Notification.order_id == new.id)).scalars().all()
+        assert due == ["return_exchange_due"]
+        assert returns.due_for_settlement(session) == []  # the customer's payment moves it now, not the sweep
+    link = start(new.id)  # the chat opens it as any order's payment
+    assert link.amount == Decimal("170.00")
+    assert pay(link.payment_id) == "paid"
+    new = exchange_order(return_id)
+    assert (new.status, new.payment_status, new.ticket_code) == ("received", "paid", "C-002")
+    assert status(return_id) == "exchanged"
+    assert notices()[-1] == "return_exchanged"  # said as the exchange (with its ticket), not as a plain "paid"
+    with new_session() as session:
+        assert session.execute(select(m.Notification.event).where(m.Notification.order_id == new.id)).all() == [
+            ("return_exchange_due",)
+        ]
+    assert settle(return_id).status == "exchanged" and refunds() == []
+    assert_ledger_balanced()
+
+
+def test_an_exchange_for_a_cheaper_product_refunds_the_difference_through_the_sales_provider_once(shop):
+    order_id = sold("TERMO")  # $320
+    return_id = ask(order_id, outcome="exchange", replacement_sku="TAZA", declared_condition="unused")  # $150
+    staff_step(return_id, "receive", "good")
+    assert settle(return_id, lambda name: RefusingProvider()) == returns.Settled("exchanged", "refund_failed")
+    new = exchange_order(return_id)
+    assert (new.status, new.payment_status, new.total, new.ticket_code) == ("received", "paid", 150, "C-002")
+    assert settle(return_id) == returns.Settled("exchanged")  # staff try again: the same key
+    assert settle(return_id) == returns.Settled("exchanged")
+    assert refunds() == [(f"return:{return_id}", Decimal("170.00"), "succeeded")]
+    assert notices() == ["return_received", "return_exchanged", "return_refunded"]
+    with new_session() as session:
+        assert session.get(m.Order, order_id).payment_status == "partially_refunded"
+        assert returns.as_json(session, returns.get_return(session, return_id))["replacement"] == {
+            "sku": "TAZA",
+            "amount": "150.00",
+            "difference": "-170.00",
+        }
+    assert_ledger_balanced()
+
+
+def test_a_cash_sale_pays_a_dearer_exchange_at_the_counter_and_gets_a_cheaper_ones_difference_by_hand(shop):
+    dearer = ask(sold("TAZA", method="cash"), outcome="exchange", replacement_sku="TERMO", declared_condition="unused")
+    staff_step(dearer, "receive", "good")
+    assert settle(dearer) == returns.Settled("exchanged")  # in the queue at once, cash due at the hand-over
+    new = exchange_order(dearer)
+    assert (new.status, new.payment_status, new.payment_method, new.ticket_code) == (
+        "received",
+        "unpaid",
+        "cash",
+        "C-002",
+    )
+    with transaction() as session:
+        new = session.get(m.Order, new.id)
+        for step in ("ready", "picked_up"):
+            orders.set_status(session, new, step, "test")
+        assert payments.collect_cash(session, new, "test").amount == Decimal("170.00")
+
+    cheaper = ask(sold("TERMO", method="cash"), outcome="exchange", replacement_sku="TAZA", declared_condition="unused")
+    staff_step(cheaper, "receive", "good")
+    assert settle(cheaper) == returns.Settled("exchanged", "manual_refund")
+    assert returns.record_manual_refund(cheaper, "recibo 12", payment_provider, LOCAL, "staff:test").status == (
+        "exchanged"
+    )
+    assert refunds() == [(f"return:{cheaper}", Decimal("170.00"), "succeeded")]
+    with pytest.raises(returns.ReturnRefused):  # given once
+        returns.record_manual_refund(dearer, "recibo 13", payment_provider, LOCAL, "staff:test")
+    assert_ledger_balanced()
+
+
+def test_an_exchange_of_a_sale_paid_with_store_credit_gives_a_cheaper_ones_difference_back_to_the_credit(shop):
+    from tests.helpers.payments import ANA
+
+    first = ask(sold("TERMO"), outcome="credit", declared_condition="unused")  # $320 of credit
+    staff_step(first, "receive", "good")
+    settle(first)
+    paid_with_credit = sold("TERMO", method="store_credit")
+    return_id = ask(paid_with_credit, outcome="exchange", replacement_sku="TAZA", declared_condition="unused")
+    staff_step(return_id, "receive", "good")
+    assert settle(return_id) == returns.Settled("exchanged")
+    assert refunds() == []
+    with new_session() as session:
+        customer = session.execute(select(m.Conversation.customer_id).where(m.Conversation.id == ANA)).scalar()
+        assert store_credit.balance(session, "cafe-esquina", customer) == Decimal("170.00")
+    assert notices()[-1] == "return_credited"
+
+
+def test_an_exchange_of_an_invoiced_sale_gets_its_credit_note(shop):
+    dearer_sale = sold("TAZA")
+    invoice = issue_invoice(dearer_sale, COMPANY, issuer=LOCAL, actor="test")
+    dearer = ask(dearer_sale, outcome="exchange", replacement_sku="TERMO", declared_condition="unused")
+    staff_step(dearer, "receive", "good")
+    settle(dearer)  # the new sale is made (its difference still to pay): the goods are back, so is the note
+    with new_session() as session:
+        note = session.get(m.Invoice, returns.get_return(session, dearer).credit_note_id)
+    assert_valid_cfdi(note.xml)
+    root = attributes(note.xml, ".")[0]
+    assert (root["TipoDeComprobante"], root["FormaPago"], root["Total"]) == ("E", "17", "150.00")  # compensación
+    assert attributes(note.xml, f"{CFDI}CfdiRelacionados") == [{"TipoRelacion": "01"}]
+    assert attributes(note.xml, f"{CFDI}CfdiRelacionados/{CFDI}CfdiRelacionado") == [{"UUID": invoice.uuid}]
+    assert notices()[-1] == "return_credit_note"
+
+    cheaper_sale = sold("TERMO")
+    issue_invoice(cheaper_sale, COMPANY, issuer=LOCAL, actor="test")
+    cheaper = ask(cheaper_sale, outcome="exchange", replacement_sku="TAZA", declared_condition="unused")
+    staff_step(cheaper, "receive", "good")
+    assert settle(cheaper).status == "exchanged"
+    with new_session() as session:
+        note = session.get(m.Invoice, returns.get_return(session, cheaper).credit_note_id)
+    assert_valid_cfdi(note.xml)
+    # $170 of the $320 goes back to the card: the larger part decides the form (04, the sale's card)
+    assert (attributes(note.xml, ".")[0]["FormaPago"], note.total) == ("04", Decimal("320.00"))
+    assert settle(cheaper).status == "exchanged"  # no second note
+    with new_session() as session:
+        assert len(session.execute(select(m.Invoice.id).where(m.Invoice.kind == "egreso")).all()) == 2

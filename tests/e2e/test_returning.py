@@ -1,7 +1,8 @@
 """A return end to end in the WhatsApp simulator, in Spanish and in English: a mug bought by card at Centro,
 picked up (and invoiced), then "quiero devolver la taza, no la usé" → approved at once → received at the
 counter through the staff API → refunded in the sandbox → stock back → the credit note's PDF and XML in the
-chat; a return above the limit waits for a person."""
+chat; in English two tumblers (invoiced too) above the limit wait for a person, who approves them, and then the
+same way back: received, refunded, stock back, the credit note in the chat."""
 
 from __future__ import annotations
 
@@ -42,19 +43,25 @@ def buy_and_pick_up(
     return bought
 
 
-def invoice(stack, wa_id: str) -> None:
-    """The invoice form as in tests/e2e/test_paying_and_invoicing.py, quickly."""
-    say_and_wait(stack, wa_id, "necesito factura porfa")
+def invoice(
+    stack,
+    wa_id: str,
+    ask: str = "necesito factura porfa",
+    issue: str = "Emitir factura",
+    issued: str = "✅ ¡Listo! Tu factura",
+    regime: str = "601 General de Ley",
+) -> None:
+    """The invoice form as in tests/e2e/test_paying_and_invoicing.py, quickly, in the chat's language."""
+    say_and_wait(stack, wa_id, ask)
     say_and_wait(stack, wa_id, "XIA190128J61")
     say_and_wait(stack, wa_id, "Xenon Industrial Articles")
     [regimes] = say_and_wait(stack, wa_id, "76343")
-    [uses] = tap_and_wait(stack, wa_id, regimes, "601 General de Ley")
+    tap_and_wait(stack, wa_id, regimes, regime)
     say_and_wait(stack, wa_id, "G03")
     [consent] = say_and_wait(stack, wa_id, "no")
     [summary] = tap_and_wait(stack, wa_id, consent, "No")
-    issued = tap_and_wait(stack, wa_id, summary, "Emitir factura", new=3)
-    assert texts(issued[:1])[0].startswith("✅ ¡Listo! Tu factura")
-    del uses
+    done = tap_and_wait(stack, wa_id, summary, issue, new=3)
+    assert texts(done[:1])[0].startswith(issued), texts(done)
 
 
 def documents_after(stack, wa_id: str, containing: str, count: int = 2) -> List[Dict[str, Any]]:
@@ -119,9 +126,9 @@ def test_a_mug_bought_invoiced_and_returned_in_spanish_comes_back_refunded_with_
     assert "reembolsada ($150.00)" in texts([status])[0]
 
 
-def test_in_english_a_tumbler_pair_above_the_limit_waits_for_a_person(stack):
+def test_in_english_a_tumbler_pair_above_the_limit_waits_for_a_person_then_comes_back_refunded_with_its_note(stack):
     wa_id = new_wa_id()
-    buy_and_pick_up(
+    bought = buy_and_pick_up(
         stack,
         wa_id,
         "hi, 2 tumblers please",
@@ -132,6 +139,9 @@ def test_in_english_a_tumbler_pair_above_the_limit_waits_for_a_person(stack):
         "Paid!",
         "Thanks for",
     )
+    invoice(stack, wa_id, "i need an invoice", "Issue invoice", "✅ Done! Your invoice", "601 General regime")
+    on_hand = float(stock("TERMO", stack.env)["on_hand"])
+
     [reason] = say_and_wait(stack, wa_id, "i want to return the tumblers, they're unused")
     assert "How many" in texts([reason])[0]
     replies = say_and_wait(stack, wa_id, "2")  # a quantity, not the 2nd button of an earlier message
@@ -144,5 +154,25 @@ def test_in_english_a_tumbler_pair_above_the_limit_waits_for_a_person(stack):
     listed = staff(stack, "GET", "/returns?status=requested").json()["returns"]
     mine = [r for r in listed if r["lines"] == [{"sku": "TERMO", "quantity": 2, "amount": "640.00"}]]
     assert len(mine) == 1
-    assert staff(stack, "POST", f"/returns/{mine[0]['id']}/approve").json()["status"] == "approved"
-    assert "was approved" in texts([last_reply(stack, wa_id, "was approved")])[0]
+    return_id = mine[0]["id"]
+    assert staff(stack, "POST", f"/returns/{return_id}/approve").json()["status"] == "approved"
+    assert "Bring it to Av. 5 de Mayo 32" in texts([last_reply(stack, wa_id, "was approved")])[0]
+
+    received = staff(stack, "POST", f"/returns/{return_id}/receive", json={"condition": "good"})
+    assert received.status_code == 200, received.text
+    assert received.json()["status"] == "refunded" and received.json()["refund"]["provider"] == "sandbox"
+    assert float(stock("TERMO", stack.env)["on_hand"]) == on_hand + 2
+    assert "(2 × Steel tumbler)" in texts([last_reply(stack, wa_id, "We've received your return")])[0]
+    assert "$640.00 (to your card)" in texts([last_reply(stack, wa_id, "We've refunded")])[0]
+    documents = documents_after(stack, wa_id, "Here is credit note")
+    assert [d["filename"].rsplit(".", 1)[1] for d in documents] == ["pdf", "xml"]
+    xml = requests.get(documents[1]["link"], timeout=30).content
+    assert schema_errors(xml) == [] and seal_is_valid(xml)
+    with new_session() as session:
+        note = session.get(m.Invoice, session.get(m.Return, return_id).credit_note_id)
+        original = session.execute(
+            select(m.Invoice).where(m.Invoice.order_id == bought.id, m.Invoice.kind == "ingreso")
+        ).scalar_one()
+    assert (note.related_uuid, note.relation_type, note.total) == (original.uuid, "01", original.total)
+    [status] = say_and_wait(stack, wa_id, "have i been refunded?", new=2)[-1:]
+    assert "refunded ($640.00)" in texts([status])[0]

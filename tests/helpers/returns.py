@@ -23,9 +23,10 @@ STAFF = Actor("staff:test")
 
 
 def sold(sku: str = "TAZA", quantity: int = 1, conversation: str = ANA, method: str = "card") -> int:
-    """An order of ``quantity`` × ``sku`` paid through the sandbox (or cash) and picked up: its id."""
+    """An order of ``quantity`` × ``sku`` paid through the sandbox (or cash, or store credit) and picked up: its
+    id."""
     order_id = place(conversation, method=method, sku=sku, quantity=quantity)
-    if method != "cash":
+    if method not in ("cash", "store_credit"):
         pay(start(order_id).payment_id)
     with transaction() as session:
         order = session.get(m.Order, order_id)

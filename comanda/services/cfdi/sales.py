@@ -42,12 +42,13 @@ def issue_time(business: m.Business) -> datetime:
 
 
 def payment_form(session: Session, order: m.Order) -> str:
-    """The SAT forma de pago of how the order was paid (its paid payment, else the method it chose)."""
+    """The SAT forma de pago of how the order was paid: its paid payment (the largest, when store credit paid a
+    part: SAT asks for the form of the larger amount), else the method it chose."""
     payment = (
         session.execute(
             select(m.Payment)
             .where(m.Payment.order_id == order.id, m.Payment.status.in_(SETTLED))
-            .order_by(m.Payment.id.desc())
+            .order_by(m.Payment.amount.desc(), m.Payment.id.desc())
         )
         .scalars()
         .first()

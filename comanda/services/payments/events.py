@@ -21,6 +21,7 @@ from comanda.enums import (
     PaymentMethod,
     PaymentProviderName,
     PaymentStatus,
+    ReturnStatus,
 )
 from comanda.errors import InvalidInput, NotFound, OutOfStock
 from comanda.money import money, positive_money
@@ -42,7 +43,7 @@ from comanda.services.payments.sweep import expire_order
 def apply_event(session: Session, event: ProviderEvent) -> str:
     """Apply a verified webhook once; its outcome (also kept on the payment_events row): paid,
     duplicate, declined, expired, pending, ignored, why it was flagged (amount_mismatch,
-    currency_mismatch, already_paid, order_closed, stock_gone), or for refunds refund_succeeded or
+    currency_mismatch, already_paid, order_closed, stock_gone, credit_returned), or for refunds refund_succeeded or
     refund_failed. RetryLater (nothing recorded) when a refund webhook overtook Comanda's own record."""
     row = _record_event(session, event)
     if row is None:
@@ -107,8 +108,9 @@ def mark_spei_received(
 
 
 def collect_cash(session: Session, order: m.Order, actor: str) -> Optional[m.Payment]:
-    """A cash order handed over at the counter was paid there: a paid cash payment row, so the sale
-    is on the books (and can be invoiced) like any other. Nothing for orders paid otherwise, or twice."""
+    """A cash order handed over at the counter was paid there: a paid cash payment row of what it owed (the
+    total, less store credit or an exchange's value), so the sale is on the books (and can be invoiced) like any
+    other. Nothing for orders paid otherwise, or twice."""
     if order.payment_method != PaymentMethod.CASH or order.payment_status != OrderPaymentStatus.UNPAID:
         return None
     payment = m.Payment(
@@ -116,7 +118,7 @@ def collect_cash(session: Session, order: m.Order, actor: str) -> Optional[m.Pay
         provider=PaymentProviderName.CASH,
         method=PaymentMethod.CASH,
         status=PaymentStatus.PAID,
-        amount=order.total,
+        amount=orders.amount_due(session, order),
         currency=order.currency,
         paid_at=clock.now(),
     )
@@ -183,6 +185,8 @@ def _paid(session: Session, order: m.Order, payment: m.Payment, event: ProviderE
         return _flag(session, order, payment, FlagReason.CURRENCY_MISMATCH, PAYABLE, event)
     if event.amount is None or money(event.amount) != payment.amount:
         return _flag(session, order, payment, FlagReason.AMOUNT_MISMATCH, PAYABLE, event)
+    if order.payment_status == OrderPaymentStatus.UNPAID and payment.amount != orders.amount_due(session, order):
+        return _flag(session, order, payment, FlagReason.CREDIT_RETURNED, PAYABLE, event)
     if not move(
         session,
         payment,
@@ -205,9 +209,31 @@ def _paid(session: Session, order: m.Order, payment: m.Payment, event: ProviderE
     order.payment_status, order.paid_at, order.payment_method = OrderPaymentStatus.PAID, clock.now(), payment.method
     for other in payments_of(session, order.id, (PaymentStatus.PENDING,)):
         move(session, other, (PaymentStatus.PENDING,), status=PaymentStatus.EXPIRED)
-    notifications.notify(session, order, NotificationEvent.PAID)
+    if not _exchange_paid(session, order):
+        notifications.notify(session, order, NotificationEvent.PAID)
     session.flush()
     return PaymentEventOutcome.PAID
+
+
+def _exchange_paid(session: Session, order: m.Order) -> bool:
+    """The order is an exchange's new sale whose difference in price was just paid: the return is exchanged,
+    once, and the customer hears it as such (the new ticket) instead of a plain "paid"."""
+    returns = m.Return.__table__
+    returned = session.execute(
+        select(returns.c.id, returns.c.order_id).where(returns.c.exchange_order_id == order.id)
+    ).first()
+    if returned is None:
+        return False
+    moved = session.execute(
+        returns.update()
+        .where(returns.c.id == returned.id, returns.c.status == ReturnStatus.RECEIVED)
+        .values(status=ReturnStatus.EXCHANGED, completed_at=clock.now())
+    ).rowcount
+    if moved:
+        notifications.notify(
+            session, session.get(m.Order, returned.order_id), NotificationEvent.RETURN_EXCHANGED, occurrence=returned.id
+        )
+    return True
 
 
 def _another_charge(payment: m.Payment, event: ProviderEvent) -> bool:
@@ -299,7 +325,13 @@ def _flag(
         f"Payment {payment.id} of order {order.id} flagged ({reason}): expected {payment.amount} "
         f"{payment.currency}, {event.provider} reported {event.amount} {event.currency}"
     )
-    if reason == FlagReason.ALREADY_PAID:
+    if reason == FlagReason.CREDIT_RETURNED:
+        summary = (
+            f"Order {order.id}'s store credit went back to the customer when it was cancelled or expired; then "
+            f"payment {payment.id} ({event.provider}, {event.amount} {event.currency}) paid only the rest of "
+            f"{order.total}. Sell it if the customer pays the difference, or refund the payment."
+        )
+    elif reason == FlagReason.ALREADY_PAID:
         summary = (
             f"Order {order.id} ({order.ticket_code or 'no ticket'}) was paid twice: payment {payment.id} "
             f"({event.provider} {event.payment_id}, {event.amount} {event.currency}) is a second charge. "

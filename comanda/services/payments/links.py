@@ -23,6 +23,7 @@ from comanda.enums import (
 )
 from comanda.errors import ConfigError
 from comanda.i18n import t
+from comanda.money import format_money
 from comanda.services import orders, reservations
 from comanda.services.payment_provider import LinkLine, LinkRequest, PaymentProvider
 from comanda.services.payments.common import (
@@ -132,25 +133,27 @@ def new_link(
 def _create_payment(
     session: Session, order: m.Order, method: str, expires_at: datetime, provider: PaymentProvider
 ) -> PaymentInstructions:
+    """A payment of what the order still owes (its total, less store credit it holds or an exchange's value)."""
+    due = orders.amount_due(session, order)
     if method == PaymentMethod.SPEI:
         payment = m.Payment(
             order_id=order.id,
             provider=PaymentProviderName.SPEI,
             method=PaymentMethod.SPEI,
             status=PaymentStatus.PENDING,
-            amount=order.total,
+            amount=due,
             currency=order.currency,
             expires_at=expires_at,
             reference=spei_reference(order.id),
         )
     elif method in LINK_METHODS:
-        link = provider.create_link(_link_request(session, order, method, expires_at))
+        link = provider.create_link(_link_request(session, order, method, due, expires_at))
         payment = m.Payment(
             order_id=order.id,
             provider=provider.name,
             method=method,
             status=PaymentStatus.PENDING,
-            amount=order.total,
+            amount=due,
             currency=order.currency,
             expires_at=expires_at,
             provider_link_id=link.link_id,
@@ -194,7 +197,9 @@ def _instructions(session: Session, payment: m.Payment) -> PaymentInstructions:
     )
 
 
-def _link_request(session: Session, order: m.Order, method: str, expires_at: datetime) -> LinkRequest:
+def _link_request(session: Session, order: m.Order, method: str, due: Decimal, expires_at: datetime) -> LinkRequest:
+    """The hosted checkout's lines add up to what is due: the order's lines, or, when store credit or an
+    exchange paid part of it, one line for the rest (a checkout takes no negative line)."""
     store = session.get(m.Store, order.store_id)
     lines = [
         LinkLine(orders.line_name(session, line, order.language), line.quantity, line.unit_price)
@@ -202,10 +207,12 @@ def _link_request(session: Session, order: m.Order, method: str, expires_at: dat
     ]
     if order.delivery_fee:
         lines.append(LinkLine(t("payments.delivery_fee", order.language), 1, order.delivery_fee))
+    if due != order.total:
+        lines = [LinkLine(t("payments.rest", order.language, order=order.id, total=format_money(order.total)), 1, due)]
     return LinkRequest(
         order_reference=str(order.id),
         method=method,
-        amount=order.total,
+        amount=due,
         currency=order.currency,
         title=t("payments.order", order.language, order=order.id, store=store.name),
         lines=tuple(lines),

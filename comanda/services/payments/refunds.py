@@ -28,6 +28,7 @@ from comanda.enums import (
     PaymentEventOutcome,
     PaymentStatus,
     RefundStatus,
+    ReturnOutcome,
     ReturnStatus,
 )
 from comanda.errors import NotFound
@@ -298,16 +299,24 @@ def _settle(session: Session, payment: m.Payment, order: m.Order) -> None:
 
 def _follow_return(session: Session, row: m.Refund, order: m.Order) -> None:
     """A return's refund that succeeded (its call's answer or a webhook, whichever came first) settles the
-    return, once, and the customer hears it."""
+    return, once, and the customer hears it. An exchange's refund is the difference in price of a cheaper
+    replacement: the customer hears it, and the exchange stays as it is."""
     if row.return_id is None or row.status != RefundStatus.SUCCEEDED:
         return
     returns = m.Return.__table__
     moved = session.execute(
         returns.update()
-        .where(returns.c.id == row.return_id, returns.c.status.in_((ReturnStatus.APPROVED, ReturnStatus.RECEIVED)))
+        .where(
+            returns.c.id == row.return_id,
+            returns.c.outcome == ReturnOutcome.REFUND,
+            returns.c.status.in_((ReturnStatus.APPROVED, ReturnStatus.RECEIVED)),
+        )
         .values(status=ReturnStatus.REFUNDED, completed_at=clock.now())
     ).rowcount
-    if moved:
+    exchange = session.execute(
+        select(returns.c.id).where(returns.c.id == row.return_id, returns.c.outcome == ReturnOutcome.EXCHANGE)
+    ).first()
+    if moved or exchange is not None:
         notifications.notify(session, order, NotificationEvent.RETURN_REFUNDED, occurrence=row.return_id)
 
 
