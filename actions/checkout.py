@@ -246,7 +246,11 @@ class ActionAskPaymentMethod(ComandaAction):
 
 
 def cart_total(turn: Turn) -> Decimal:
-    return checkout.quote(turn.session, turn.store, turn.cart, turn.slot("fulfilment"), turn.language).total
+    """What the open cart costs as it would be ordered now (nothing without one)."""
+    cart = turn.cart
+    if cart is None:
+        return Decimal(0)
+    return checkout.quote(turn.session, turn.store, cart, turn.slot("fulfilment"), turn.language).total
 
 
 def credit_balance(turn: Turn) -> Optional[Decimal]:
