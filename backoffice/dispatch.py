@@ -113,7 +113,8 @@ def sweep_once() -> int:
 def settle_returns_once() -> int:
     with transaction() as session:
         due = returns.due_for_settlement(session)
-    return returns.settle_each(due, lambda return_id: returns.settle(return_id, payment_provider, issuer(), "system"))
+    moved = returns.settle_each(due, lambda return_id: returns.settle(return_id, payment_provider, issuer(), "system"))
+    return moved + returns.issue_due_credit_notes(issuer(), "system")
 
 
 def export_once() -> int:

@@ -506,3 +506,35 @@ def test_an_exchange_of_an_invoiced_sale_gets_its_credit_note(shop):
     assert settle(cheaper).status == "exchanged"  # no second note
     with new_session() as session:
         assert len(session.execute(select(m.Invoice.id).where(m.Invoice.kind == "egreso")).all()) == 2
+
+
+def test_a_refund_settled_by_its_webhook_gets_the_credit_note_from_the_sweep_once(shop):
+    order_id = sold("TAZA")
+    invoice = issue_invoice(order_id, COMPANY, issuer=LOCAL, actor="test")
+    return_id = ask(order_id, declared_condition="unused")
+    staff_step(return_id, "receive", "good")
+    assert settle(return_id, lambda name: PendingProvider()).status == "received"
+    with new_session() as session:
+        assert returns.awaiting_credit_note(session) == []  # not settled yet: nothing to document
+        payment = session.get(m.Payment, session.execute(select(m.Refund.payment_id)).scalar())
+    event = ProviderEvent(
+        provider="sandbox",
+        event_id="evt_refund_2",
+        event_type="refund.updated",
+        kind="refund",
+        order_reference=None,
+        link_id=None,
+        payment_id=payment.provider_payment_id,
+        amount=None,
+        currency=None,
+        refunds=(RefundUpdate(f"re_return_{return_id}", "succeeded", reference=f"return:{return_id}"),),
+    )
+    with transaction() as session:
+        assert payments.apply_event(session, event) == "refund_succeeded"
+    assert status(return_id) == "refunded"
+    assert returns.issue_due_credit_notes(LOCAL, "test") == 1
+    assert returns.issue_due_credit_notes(LOCAL, "test") == 0  # once
+    with new_session() as session:
+        note = session.get(m.Invoice, returns.get_return(session, return_id).credit_note_id)
+        assert note.related_uuid == invoice.uuid and note.kind == "egreso"
+    assert notices()[-1] == "return_credit_note"
