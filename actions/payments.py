@@ -12,6 +12,7 @@ from actions.base import ComandaAction, Turn
 from actions.returns import announce_return
 from comanda import models as m
 from comanda.db import savepoint
+from comanda.enums import NotificationEvent
 from comanda.errors import ComandaError, OutOfStock
 from comanda.money import format_money
 from comanda.services import handoff, orders, payments
@@ -96,6 +97,6 @@ class ActionAnnounceOrderUpdate(ComandaAction):
             address=news.address,
             order_id=news.order_id,
         )
-        if news.news == "flagged" and handoff.has_open_ticket(turn.session, turn.conversation_id):
+        if news.news == NotificationEvent.FLAGGED and handoff.has_open_ticket(turn.session, turn.conversation_id):
             return [ConversationPaused()]
         return []

@@ -18,12 +18,22 @@ from sqlalchemy import select
 from actions.base import ComandaAction, ComandaFormValidation, Turn
 from comanda import models as m
 from comanda.db import savepoint
-from comanda.enums import Fulfilment, ItemCondition, ReturnOutcome, ReturnProblem, ReturnReason, ReturnStatus
+from comanda.enums import (
+    Fulfilment,
+    ItemCondition,
+    NotificationEvent,
+    PaymentMethod,
+    ReturnOutcome,
+    ReturnProblem,
+    ReturnReason,
+    ReturnStatus,
+)
 from comanda.i18n import t
 from comanda.money import format_money
 from comanda.services import orders, returns, store_credit
 from comanda.services.answers import AnswerKind, read_choice
 from comanda.services.cfdi.links import invoice_document_messages
+from comanda.services.payments.common import MANUAL_PROVIDERS
 from comanda.services.products import fold
 from comanda.services.stock import available_by_item
 
@@ -117,8 +127,8 @@ def money_next(turn: Turn, returned: m.Return, now: bool = False) -> str:
     if returned.outcome == ReturnOutcome.CREDIT:
         return t("return.money_next.credit_now" if now else "return.money_next.credit", lang, amount=amount)
     payment = returns.money_payment(turn.session, returned.order_id)
-    method = payment.method if payment is not None else "card"
-    if payment is not None and payment.provider in ("cash", "spei") and method == "cash":
+    method = payment.method if payment is not None else PaymentMethod.CARD
+    if payment is not None and payment.provider in MANUAL_PROVIDERS and method == PaymentMethod.CASH:
         return t("return.money_next.manual", lang, amount=amount)
     key = "return.money_next.refund_now" if now else "return.money_next.refund"
     return t(key, lang, amount=amount, method=t(f"return.method.{method}", lang))
@@ -468,28 +478,28 @@ def announce_return(turn: Turn, order_id: Any, event: str) -> None:
         return
     lang, amount = turn.language, format_money(returned.refund_amount)
     common = {"return_id": returned.id, "order": orders.order_number(order), "items": items_of(returned)}
-    if event == "return_approved":
+    if event == NotificationEvent.RETURN_APPROVED:
         step = "delivery" if order.fulfilment == Fulfilment.DELIVERY else "pickup"
         turn.say(
             "utter_order_return_approved",
             **common,
             next_step=f"{t(f'return.next_step.{step}', lang, address=turn.store.address)} {money_next(turn, returned)}",
         )
-    elif event == "return_rejected":
+    elif event == NotificationEvent.RETURN_REJECTED:
         turn.say("utter_order_return_rejected", **common, reason=returned.rejection_reason or "")
-    elif event == "return_received":
+    elif event == NotificationEvent.RETURN_RECEIVED:
         turn.say(
             "utter_order_return_received", **common, money_next=t(f"return.received_next.{returned.outcome}", lang)
         )
-    elif event == "return_refunded":
+    elif event == NotificationEvent.RETURN_REFUNDED:
         refund = returns.latest_refund(turn.session, returned.id)
         payment = turn.session.get(m.Payment, refund.payment_id) if refund is not None else None
-        method = t(f"return.method.{payment.method if payment else 'card'}", lang)
+        method = t(f"return.method.{payment.method if payment else PaymentMethod.CARD.value}", lang)
         turn.say("utter_order_return_refunded", **common, amount=amount, method=method)
-    elif event == "return_credited":
+    elif event == NotificationEvent.RETURN_CREDITED:
         balance = store_credit.balance(turn.session, order.business_id, returned.customer_id)
         turn.say("utter_order_return_credited", **common, amount=amount, balance=format_money(balance))
-    elif event == "return_exchanged":
+    elif event == NotificationEvent.RETURN_EXCHANGED:
         new = turn.session.get(m.Order, returned.exchange_order_id)
         items = ", ".join(f"{line.quantity} × {line.description}" for line in new.lines)
         turn.say(
@@ -498,7 +508,7 @@ def announce_return(turn: Turn, order_id: Any, event: str) -> None:
             ticket=new.ticket_code,
             address=turn.store.address,
         )
-    elif event == "return_credit_note" and returned.credit_note_id:
+    elif event == NotificationEvent.RETURN_CREDIT_NOTE and returned.credit_note_id:
         note = turn.session.get(m.Invoice, returned.credit_note_id)
         turn.say("utter_order_return_credit_note", **common, folio=f"{note.series}{note.folio}", uuid=note.uuid or "—")
         for message in invoice_document_messages(note, lang):

@@ -45,9 +45,10 @@ def shown(quantity: Decimal) -> str:
 # --- purchase orders -------------------------------------------------------------------------------
 
 
-def orders_view(visit: Visit, store: Optional[str], status: str) -> Dict[str, Any]:
+def orders_view(visit: Visit, store: Optional[str], shown: str) -> Dict[str, Any]:
+    """The purchase orders of ``shown``: a status, or the tabs "open" (not yet received in full) and "all"."""
     stores = staff.store_filter(visit.member, store)
-    statuses = OPEN if status == "open" else None if status == "all" else [status]
+    statuses = OPEN if shown == "open" else None if shown == "all" else [shown]
     with new_session() as session:
         orders = purchasing.list_orders(session, stores, statuses)
         levels = {
@@ -90,7 +91,7 @@ def orders_view(visit: Visit, store: Optional[str], status: str) -> Dict[str, An
         "orders": cards,
         "on_time": [(suppliers.get(s, s), ok, total) for s, (ok, total) in sorted(on_time.items())],
         "store": store or "",
-        "shown": status,
+        "shown": shown,
         "statuses": ["open", *PurchaseOrderStatus.values(), "all"],
         "buyer": visit.member.role in BUYERS,
     }

@@ -19,7 +19,7 @@ from comanda import clock
 from comanda import models as m
 from comanda.concurrency import in_thread
 from comanda.db import new_session
-from comanda.enums import ReturnStatus
+from comanda.enums import ReturnOutcome, ReturnStatus
 from comanda.errors import ComandaError, NotFound
 from comanda.i18n import t
 from comanda.services import returns, staff
@@ -58,7 +58,7 @@ def _manual(session: Session, returned: m.Return) -> bool:
     """A cash or SPEI sale whose refund a person gives by hand, now due."""
     payment = returns.money_payment(session, returned.order_id)
     return (
-        returned.outcome == "refund"
+        returned.outcome == ReturnOutcome.REFUND
         and returned.status == ReturnStatus.RECEIVED
         and payment is not None
         and payment.provider in MANUAL_PROVIDERS
