@@ -45,10 +45,10 @@ def shown(quantity: Decimal) -> str:
 # --- purchase orders -------------------------------------------------------------------------------
 
 
-def orders_view(visit: Visit, store: Optional[str], shown: str) -> Dict[str, Any]:
-    """The purchase orders of ``shown``: a status, or the tabs "open" (not yet received in full) and "all"."""
+def orders_view(visit: Visit, store: Optional[str], tab: str) -> Dict[str, Any]:
+    """The purchase orders of ``tab``: a status, or "open" (not yet received in full) or "all"."""
     stores = staff.store_filter(visit.member, store)
-    statuses = OPEN if shown == "open" else None if shown == "all" else [shown]
+    statuses = OPEN if tab == "open" else None if tab == "all" else [tab]
     with new_session() as session:
         orders = purchasing.list_orders(session, stores, statuses)
         levels = {
@@ -91,7 +91,7 @@ def orders_view(visit: Visit, store: Optional[str], shown: str) -> Dict[str, Any
         "orders": cards,
         "on_time": [(suppliers.get(s, s), ok, total) for s, (ok, total) in sorted(on_time.items())],
         "store": store or "",
-        "shown": shown,
+        "shown": tab,
         "statuses": ["open", *PurchaseOrderStatus.values(), "all"],
         "buyer": visit.member.role in BUYERS,
     }
