@@ -100,9 +100,9 @@ class ActionAnnounceOrderUpdate(ComandaAction):
             address=news.address,
             order_id=news.order_id,
         )
-        if news.news in ("expired", "cancelled_by_store"):
+        if news.news in (NotificationEvent.EXPIRED, "cancelled_by_store"):
             say_credit_restored(turn, turn.session.get(m.Order, news.order_id))
-        if news.news == "flagged" and handoff.has_open_ticket(turn.session, turn.conversation_id):
+        if news.news == NotificationEvent.FLAGGED and handoff.has_open_ticket(turn.session, turn.conversation_id):
             return [ConversationPaused()]
         return []
 

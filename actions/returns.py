@@ -21,6 +21,7 @@ from comanda.db import savepoint
 from comanda.enums import (
     Fulfilment,
     ItemCondition,
+    NotificationEvent,
     OrderPaymentStatus,
     PaymentMethod,
     ReturnOutcome,
@@ -33,6 +34,7 @@ from comanda.money import format_money
 from comanda.services import orders, returns, store_credit
 from comanda.services.answers import AnswerKind, read_choice
 from comanda.services.cfdi.links import invoice_document_messages
+from comanda.services.payments.common import MANUAL_PROVIDERS
 from comanda.services.products import fold
 from comanda.services.stock import available_by_item
 
@@ -135,7 +137,7 @@ def money_next(turn: Turn, returned: m.Return, now: bool = False) -> str:
     exchange, the replacement put aside and how a difference in price is settled."""
     amount, lang = format_money(returned.refund_amount), turn.language
     payment = returns.money_payment(turn.session, returned.order_id)
-    method = payment.method if payment is not None else "card"
+    method = payment.method if payment is not None else PaymentMethod.CARD
     if returned.outcome == ReturnOutcome.EXCHANGE:
         product = turn.session.get(m.Product, returned.replacement_product_id)
         more = returns.difference(returned)
@@ -151,7 +153,7 @@ def money_next(turn: Turn, returned: m.Return, now: bool = False) -> str:
         )
     if returned.outcome == ReturnOutcome.CREDIT:
         return t("return.money_next.credit_now" if now else "return.money_next.credit", lang, amount=amount)
-    if payment is not None and payment.provider in ("cash", "spei") and method == "cash":
+    if payment is not None and payment.provider in MANUAL_PROVIDERS and method == PaymentMethod.CASH:
         return t("return.money_next.manual", lang, amount=amount)
     key = "return.money_next.refund_now" if now else "return.money_next.refund"
     return t(key, lang, amount=amount, method=t(f"return.method.{method}", lang))
@@ -510,31 +512,31 @@ def announce_return(turn: Turn, order_id: Any, event: str) -> None:
         return
     lang, amount = turn.language, format_money(returned.refund_amount)
     common = {"return_id": returned.id, "order": orders.order_number(order), "items": items_of(turn, returned)}
-    if event == "return_approved":
+    if event == NotificationEvent.RETURN_APPROVED:
         step = "delivery" if order.fulfilment == Fulfilment.DELIVERY else "pickup"
         turn.say(
             "utter_order_return_approved",
             **common,
             next_step=f"{t(f'return.next_step.{step}', lang, address=turn.store.address)} {money_next(turn, returned)}",
         )
-    elif event == "return_rejected":
+    elif event == NotificationEvent.RETURN_REJECTED:
         turn.say("utter_order_return_rejected", **common, reason=returned.rejection_reason or "")
-    elif event == "return_received":
+    elif event == NotificationEvent.RETURN_RECEIVED:
         outcome = str(returned.outcome)
         if returned.outcome == ReturnOutcome.EXCHANGE and returns.difference(returned) > 0:
             outcome = "exchange_cash" if order.payment_method == PaymentMethod.CASH else "exchange_link"
         turn.say("utter_order_return_received", **common, money_next=t(f"return.received_next.{outcome}", lang))
-    elif event == "return_refunded":  # the return's money, or an exchange's cheaper difference
+    elif event == NotificationEvent.RETURN_REFUNDED:  # the return's money, or an exchange's cheaper difference
         refund = returns.latest_refund(turn.session, returned.id)
         payment = turn.session.get(m.Payment, refund.payment_id) if refund is not None else None
-        method = t(f"return.method.{payment.method if payment else 'card'}", lang)
+        method = t(f"return.method.{payment.method if payment else PaymentMethod.CARD.value}", lang)
         given = format_money(refund.amount) if refund is not None else amount
         turn.say("utter_order_return_refunded", **common, amount=given, method=method)
-    elif event == "return_credited":  # the return's worth, or an exchange's cheaper difference
+    elif event == NotificationEvent.RETURN_CREDITED:  # the return's worth, or an exchange's cheaper difference
         balance = store_credit.balance(turn.session, order.business_id, returned.customer_id)
         credited = format_money(store_credit.credited_for(turn.session, returned.id))
         turn.say("utter_order_return_credited", **common, amount=credited, balance=format_money(balance))
-    elif event == "return_exchanged":
+    elif event == NotificationEvent.RETURN_EXCHANGED:
         new = turn.session.get(m.Order, returned.exchange_order_id)
         items = ", ".join(f"{line.quantity} × {orders.line_name(turn.session, line, lang)}" for line in new.lines)
         due = orders.amount_due(turn.session, new) if new.payment_status == OrderPaymentStatus.UNPAID else 0
@@ -545,7 +547,7 @@ def announce_return(turn: Turn, order_id: Any, event: str) -> None:
             address=turn.store.address,
             difference=format_money(Decimal(due)),
         )
-    elif event == "return_credit_note" and returned.credit_note_id:
+    elif event == NotificationEvent.RETURN_CREDIT_NOTE and returned.credit_note_id:
         note = turn.session.get(m.Invoice, returned.credit_note_id)
         turn.say("utter_order_return_credit_note", **common, folio=f"{note.series}{note.folio}", uuid=note.uuid or "—")
         for message in invoice_document_messages(note, lang):

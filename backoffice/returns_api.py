@@ -24,7 +24,7 @@ from backoffice.openapi import Spec, json_body, obj, operation, path_id, query
 from backoffice.queue_api import body, staff_only
 from comanda.concurrency import in_thread
 from comanda.db import new_session
-from comanda.enums import ReturnStatus
+from comanda.enums import ReceivedCondition, ReturnStatus
 from comanda.errors import ComandaError, InvalidInput
 from comanda.services import returns, staff
 from comanda.services.staff import StaffMember
@@ -88,8 +88,8 @@ async def reject(request: Request, return_id: int) -> HTTPResponse:
 @bp.post("/<return_id:int>/receive")
 async def receive(request: Request, return_id: int) -> HTTPResponse:
     condition = body(request).get("condition")
-    if condition not in ("good", "damaged"):
-        return json_error(InvalidInput('\'condition\' must be "good" or "damaged"'))
+    if ReceivedCondition.parse(condition) is None:
+        return json_error(InvalidInput(f"'condition' must be one of {', '.join(ReceivedCondition.values())}"))
     return await answer(stepped, request.ctx.member, request, return_id, "receive", condition)
 
 
@@ -144,7 +144,7 @@ OPENAPI: Spec = {
                 _RETURN,
                 _STEP_ERRORS,
                 parameters=[_RETURN_ID],
-                body=json_body(obj({"condition": {"type": "string", "enum": ["good", "damaged"]}})),
+                body=json_body(obj({"condition": {"type": "string", "enum": list(ReceivedCondition.values())}})),
                 tag="returns",
             )
         },

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List
 
+from comanda.enums import CancellationMotive
 from comanda.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -205,7 +206,7 @@ def add_cfdi_parser(sub: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser("cancel", help="cancel a CFDI with SAT's motive 01-04")
     p.add_argument("invoice", type=int, metavar="ID")
-    p.add_argument("--motive", required=True, choices=["01", "02", "03", "04"])
+    p.add_argument("--motive", required=True, choices=CancellationMotive.values())
     p.add_argument("--substitute", metavar="UUID", help="motive 01: the UUID of the CFDI that replaces it")
     p.set_defaults(cfdi_func=cmd_cancel)
 

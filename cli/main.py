@@ -172,6 +172,7 @@ def cmd_payments_reconcile(args: argparse.Namespace) -> int:
 
     ensure_actions_environment("stripe")
     from comanda.db import new_session
+    from comanda.enums import ReconciliationStatus
     from comanda.services.payments import reconcile
     from comanda.settings import setting
     from integrations.payments import payment_provider
@@ -179,7 +180,7 @@ def cmd_payments_reconcile(args: argparse.Namespace) -> int:
     with new_session() as session:
         day = business_day(session, args.date, args.store)
         rows = reconcile(session, day, payment_provider, args.store, (setting("COMANDA_PAYMENT_PROVIDER"),))
-    rows.sort(key=lambda row: (row.status == "ok", row.order_id or 0))
+    rows.sort(key=lambda row: (row.status == ReconciliationStatus.OK, row.order_id or 0))
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as file:
             writer = csv.DictWriter(
@@ -194,7 +195,7 @@ def cmd_payments_reconcile(args: argparse.Namespace) -> int:
             f"theirs {row.theirs if row.theirs is not None else '-':>9}"
             f"  {row.note}"
         )
-    problems = sum(row.status != "ok" for row in rows)
+    problems = sum(row.status != ReconciliationStatus.OK for row in rows)
     written = f"; written to {args.csv}" if args.csv else ""
     print(f"{day.isoformat()}: {len(rows)} payments, {problems} problems{written}")
     return 0

@@ -13,7 +13,7 @@ import getpass
 import json
 from typing import Any, Dict
 
-from comanda.enums import StaffTask
+from comanda.enums import ReceivedCondition, StaffTask
 
 
 def _setup() -> None:
@@ -139,7 +139,7 @@ def add_returns_parser(sub: argparse._SubParsersAction) -> None:
 
     q = commands.add_parser("receive", help="the goods are here: good back on the shelf, damaged written off")
     q.add_argument("id", type=int, metavar="ID")
-    q.add_argument("--condition", required=True, choices=("good", "damaged"))
+    q.add_argument("--condition", required=True, choices=ReceivedCondition.values())
     q.set_defaults(func=cmd_receive)
 
     q = commands.add_parser("refund", help="record cash or SPEI given back by hand for a return")

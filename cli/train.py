@@ -276,7 +276,7 @@ def rollback(echo: Callable[[str], None]) -> Dict[str, Any]:
         run = training.get_run(session, run_id)
         run.status = TrainingRunStatus.ROLLED_BACK.value
         audit.record(session, audit.Actor(run.started_by), "training.rolled_back", "training_run", run_id)
-    return {"status": "rolled_back", "run": run_id, "model": str(previous), "servers": report}
+    return {"status": TrainingRunStatus.ROLLED_BACK.value, "run": run_id, "model": str(previous), "servers": report}
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 A conversation is store + customer (+ channel): the same person writing to two branches has two
 conversations, each with its own tracker and cart. Ids look like ``centro:whatsapp:+5215512345678``.
-Free-form ids (``rasa shell``'s "default", REST tests) belong to the default store.
+Free-form ids (``rasa shell``'s "default", REST tests, a middle part that is no Channel) belong to the
+default store.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from comanda.enums import Channel
 from comanda.settings import setting
 
 
@@ -26,6 +28,6 @@ def conversation_id(store_id: str, channel: str, phone: str) -> str:
 
 def parse_conversation_id(sender_id: str) -> ConversationRef:
     parts = sender_id.split(":", 2)
-    if len(parts) == 3 and all(parts):
+    if len(parts) == 3 and all(parts) and Channel.parse(parts[1]) is not None:
         return ConversationRef(store_id=parts[0], channel=parts[1], customer=parts[2])
-    return ConversationRef(store_id=setting("COMANDA_DEFAULT_STORE"), channel="rest", customer=None)
+    return ConversationRef(store_id=setting("COMANDA_DEFAULT_STORE"), channel=Channel.REST.value, customer=None)

@@ -209,17 +209,21 @@ class PaymentEventKind(StrEnum):
 
 
 class PaymentEventOutcome(StrEnum):
-    """What applying a provider webhook did."""
+    """What applying a provider webhook did; a flagged payment's outcome is why it was flagged (FlagReason)."""
 
     PAID = "paid"
     DUPLICATE = "duplicate"
     DECLINED = "declined"
     EXPIRED = "expired"
     PENDING = "pending"
-    FLAGGED = "flagged"
     IGNORED = "ignored"
     REFUND_SUCCEEDED = "refund_succeeded"
     REFUND_FAILED = "refund_failed"
+    AMOUNT_MISMATCH = FlagReason.AMOUNT_MISMATCH.value
+    CURRENCY_MISMATCH = FlagReason.CURRENCY_MISMATCH.value
+    STOCK_GONE = FlagReason.STOCK_GONE.value
+    ALREADY_PAID = FlagReason.ALREADY_PAID.value
+    ORDER_CLOSED = FlagReason.ORDER_CLOSED.value
 
 
 class RefundStatus(StrEnum):

@@ -1,9 +1,9 @@
 """The shared SQL store: every table Comanda needs, from catalog to invoices.
 
 Conventions: money columns are ``Money`` (Decimal, 2 places, MXN); stock is ``Quantity``; times are
-aware UTC. Statuses are short strings whose allowed values are listed next to the column and
-enforced by the services. Anything that changes money, stock or an invoice leaves a row behind
-(stock_movements, payment_events, refunds, order_status_changes, audit_events).
+aware UTC. Statuses, kinds and reasons are short strings whose values are the string enums of
+comanda.enums, enforced by CHECK constraints (``check_in``). Anything that changes money, stock or an
+invoice leaves a row behind (stock_movements, payment_events, refunds, order_status_changes, audit_events).
 Rasa's tracker store shares this database in its own table, ``events``.
 """
 
@@ -35,26 +35,54 @@ from sqlalchemy.orm import declarative_base, relationship
 
 from comanda.clock import now
 from comanda.enums import (
+    CancellationMotive,
+    CardFunding,
+    CartStatus,
+    Channel,
     ConsentKind,
     ConsentSource,
+    FlagReason,
+    Fulfilment,
+    HandoffReason,
     HandoffStatus,
+    InboxStatus,
+    InvoiceKind,
+    InvoiceStatus,
     ItemCondition,
     Language,
     LoginOutcome,
     LowStockAlertStatus,
+    MovementReason,
+    NotificationEvent,
+    NotificationStatus,
+    OrderPaymentStatus,
+    OrderStatus,
+    OutboxStatus,
+    PacName,
+    PaymentEventOutcome,
+    PaymentMethod,
+    PaymentProviderName,
+    PaymentStatus,
+    PrivacyRequestKind,
+    PrivacyRequestStatus,
     PurchaseOrderStatus,
     ReceivedCondition,
     RefundMoment,
+    RefundStatus,
+    RelationType,
     ReportExportStatus,
+    ReservationStatus,
     ReturnOutcome,
     ReturnReason,
     ReturnStatus,
     ReviewReason,
     ReviewStatus,
+    SandboxChargeStatus,
     SandboxWebhookStatus,
     SessionEndReason,
     StaffRole,
     StockAdjustmentReason,
+    StockItemKind,
     StoreCreditKind,
     TrainingRunStatus,
     check_in,
@@ -93,7 +121,7 @@ class Business(Base):
     name = Column(String(200), nullable=False)
     timezone = Column(String(64), nullable=False)
     currency = Column(String(3), nullable=False, default="MXN")
-    default_language = Column(String(2), nullable=False, default="es")
+    default_language = Column(String(2), nullable=False, default=Language.ES.value)
     privacy_notice_url = Column(String(500))
     issuer_rfc = Column(String(13))
     issuer_legal_name = Column(String(300))
@@ -105,14 +133,19 @@ class Business(Base):
     invoice_deadline = Column(String(20), nullable=False, default="same_month")
     auto_approve_refund_up_to = Column(Money, nullable=False, default=0)
     # when a return's money goes back: once the goods are received (default) or as soon as it is approved
-    return_refund_on = Column(String(10), nullable=False, default=RefundMoment.RECEIVED, server_default="received")
+    return_refund_on = Column(
+        String(10), nullable=False, default=RefundMoment.RECEIVED.value, server_default=RefundMoment.RECEIVED.value
+    )
     handoff_after_consecutive_fallbacks = Column(Integer, nullable=False, default=2)
     # A handoff ticket nobody took within this many minutes: the customer is told and may carry on with the bot.
     handoff_unanswered_minutes = Column(Integer, nullable=False, default=10, server_default=text("10"))
+    # What customers may pay with, as PaymentMethod codes in the order offered (catalog: business.payment_methods)
+    payment_methods = Column(JSON, nullable=False, default=lambda: [PaymentMethod.CASH.value])
     faq = Column(JSON, nullable=False, default=dict)
     created_at = _created()
 
     stores = relationship("Store", back_populates="business", order_by="Store.id")
+    __table_args__ = (check_in("default_language", Language), check_in("return_refund_on", RefundMoment))
 
 
 class Store(Base):
@@ -169,7 +202,9 @@ class StaffUser(Base):
     role = Column(String(20), nullable=False, default=StaffRole.STAFF.value)
     password_hash = Column(String(300))  # argon2id
     active = Column(Boolean, nullable=False, default=True)
-    language = Column(String(2), nullable=False, default="es", server_default="es")  # the console speaks it
+    language = Column(
+        String(2), nullable=False, default=Language.ES.value, server_default=Language.ES.value
+    )  # the console speaks it
     sound_on = Column(Boolean, nullable=False, default=True, server_default=true())  # new orders and chats chime
     whatsapp_phone = Column(String(20), unique=True)  # E.164: an owner or manager reviews from WhatsApp with it
     created_at = _created()
@@ -177,7 +212,7 @@ class StaffUser(Base):
     last_login_at = Column(UTCDateTime)
 
     stores = relationship("Store", secondary="staff_store_access", order_by="Store.id")
-    __table_args__ = (check_in("role", StaffRole),)
+    __table_args__ = (check_in("role", StaffRole), check_in("language", Language))
 
 
 class StaffStoreAccess(Base):
@@ -249,7 +284,7 @@ class Customer(Base):
     language = Column(String(2))
     consent_marketing = Column(Boolean, nullable=False, default=False)
     consent_marketing_at = Column(UTCDateTime)
-    consent_marketing_source = Column(String(20))  # chat | console | cli | import (history: consent_events)
+    consent_marketing_source = Column(String(20))  # the history is in consent_events
     consent_fiscal_data = Column(Boolean, nullable=False, default=False)
     consent_fiscal_data_at = Column(UTCDateTime)
     erased_at = Column(UTCDateTime)  # personal data removed on a privacy request
@@ -257,6 +292,7 @@ class Customer(Base):
     updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now)
 
     fiscal_profiles = relationship("FiscalProfile", back_populates="customer")
+    __table_args__ = (check_in("language", Language), check_in("consent_marketing_source", ConsentSource))
 
 
 class FiscalProfile(Base):
@@ -285,14 +321,18 @@ class Conversation(Base):
     id = Column(String(120), primary_key=True)
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     customer_id = Column(ForeignKey("customers.id"), nullable=False, index=True)
-    channel = Column(String(20), nullable=False)  # whatsapp | twilio | simulator | rest | shell
+    channel = Column(String(20), nullable=False)
     recipient = Column(String(160))  # where the channel delivers: wa_id, BSUID or whatsapp:+E164
     language = Column(String(2))
     last_inbound_at = Column(UTCDateTime)  # opens WhatsApp's 24-hour service window
     # Payloads of the last choices sent as numbered text (more than 10 options): "3" means the third.
     numbered_options = Column(JSON)
     created_at = _created()
-    __table_args__ = (UniqueConstraint("store_id", "customer_id", "channel"),)
+    __table_args__ = (
+        UniqueConstraint("store_id", "customer_id", "channel"),
+        check_in("channel", Channel),
+        check_in("language", Language),
+    )
 
 
 # --- catalog -------------------------------------------------------------------------------------
@@ -315,7 +355,9 @@ class Supplier(Base):
     email = Column(String(320))
     delivery_days = Column(JSON, nullable=False, default=list)  # ["tue", "fri"]
     lead_time_days = Column(Integer, nullable=False, default=1)
-    language = Column(String(2), nullable=False, default="es", server_default="es")  # its purchase orders' language
+    language = Column(
+        String(2), nullable=False, default=Language.ES.value, server_default=Language.ES.value
+    )  # its POs' language
     __table_args__ = (check_in("language", Language),)
 
 
@@ -330,13 +372,13 @@ class StockItem(Base):
     id = _id()
     business_id = Column(ForeignKey("businesses.id"), nullable=False)
     code = Column(String(80), nullable=False)  # SKU, variant SKU, or ingredient id
-    kind = Column(String(20), nullable=False)  # product | variant | ingredient
+    kind = Column(String(20), nullable=False)
     name = Column(String(200), nullable=False)
     unit = Column(String(10), nullable=False, default="pz")  # pz | g | ml | ...
     supplier_id = Column(ForeignKey("suppliers.id"))
     reorder_point = Column(Quantity)
     reorder_qty = Column(Quantity)
-    __table_args__ = (UniqueConstraint("business_id", "code"),)
+    __table_args__ = (UniqueConstraint("business_id", "code"), check_in("kind", StockItemKind))
 
 
 class Product(Base):
@@ -352,7 +394,9 @@ class Product(Base):
     sat_unit = Column(String(3), nullable=False)
     returnable = Column(Boolean, nullable=False, default=False)
     return_window_days = Column(Integer)  # None: the business's window
-    return_condition = Column(String(10), nullable=False, default=ItemCondition.ANY, server_default="any")
+    return_condition = Column(
+        String(10), nullable=False, default=ItemCondition.ANY.value, server_default=ItemCondition.ANY.value
+    )
     stock_item_id = Column(ForeignKey("stock_items.id"))  # finished goods; None for recipes/variants
     # Retail variant options with their labels: {"size": [{"id": "G", "es": "G", "en": "L", "synonyms": [...]}]}
     variant_axes = Column(JSON, nullable=False, default=dict)
@@ -368,7 +412,7 @@ class Product(Base):
     modifier_groups = relationship(
         "ProductModifierGroup", cascade="all, delete-orphan", order_by="ProductModifierGroup.position"
     )
-    __table_args__ = (UniqueConstraint("business_id", "sku"),)
+    __table_args__ = (UniqueConstraint("business_id", "sku"), check_in("return_condition", ItemCondition))
 
     def name(self, language: str) -> str:
         return self.name_en if language == "en" else self.name_es
@@ -480,7 +524,6 @@ class StockMovement(Base):
     id = _id()
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)
-    # opening | reservation | release | sale | return | purchase_receipt | adjustment
     reason = Column(String(20), nullable=False)
     on_hand_delta = Column(Quantity, nullable=False, default=0)
     reserved_delta = Column(Quantity, nullable=False, default=0)
@@ -489,7 +532,10 @@ class StockMovement(Base):
     actor = Column(String(100))  # customer:<id>, staff:<id>, system
     note = Column(String(500))
     created_at = _created()
-    __table_args__ = (Index("ix_stock_movements_store_item", "store_id", "stock_item_id"),)
+    __table_args__ = (
+        Index("ix_stock_movements_store_item", "store_id", "stock_item_id"),
+        check_in("reason", MovementReason),
+    )
 
 
 class Reservation(Base):
@@ -499,12 +545,15 @@ class Reservation(Base):
     id = _id()
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     order_id = Column(ForeignKey("orders.id"), index=True)
-    status = Column(String(20), nullable=False, default="active")  # active | committed | released | expired
+    status = Column(String(20), nullable=False, default=ReservationStatus.ACTIVE.value)
     expires_at = Column(UTCDateTime, nullable=False)
     created_at = _created()
     closed_at = Column(UTCDateTime)
     lines = relationship("ReservationLine", cascade="all, delete-orphan")
-    __table_args__ = (Index("ix_reservations_status_expires", "status", "expires_at"),)
+    __table_args__ = (
+        Index("ix_reservations_status_expires", "status", "expires_at"),
+        check_in("status", ReservationStatus),
+    )
 
 
 class ReservationLine(Base):
@@ -521,7 +570,7 @@ class LowStockAlert(Base):
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     stock_item_id = Column(ForeignKey("stock_items.id"), nullable=False)
     on_hand = Column(Quantity, nullable=False)
-    status = Column(String(20), nullable=False, default="open")  # open | ordered | resolved
+    status = Column(String(20), nullable=False, default=LowStockAlertStatus.OPEN.value)
     purchase_order_id = Column(ForeignKey("purchase_orders.id"), index=True)
     created_at = _created()
     resolved_at = Column(UTCDateTime)
@@ -533,8 +582,8 @@ class LowStockAlert(Base):
             "store_id",
             "stock_item_id",
             unique=True,
-            sqlite_where=text("status = 'open'"),
-            postgresql_where=text("status = 'open'"),
+            sqlite_where=text(f"status = '{LowStockAlertStatus.OPEN.value}'"),
+            postgresql_where=text(f"status = '{LowStockAlertStatus.OPEN.value}'"),
         ),
     )
 
@@ -548,8 +597,8 @@ class Cart(Base):
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     customer_id = Column(ForeignKey("customers.id"), nullable=False)
     conversation_id = Column(ForeignKey("conversations.id"), index=True)
-    status = Column(String(20), nullable=False, default="open")  # open | ordered | abandoned
-    fulfilment = Column(String(10))  # pickup | delivery
+    status = Column(String(20), nullable=False, default=CartStatus.OPEN.value)
+    fulfilment = Column(String(10))
     delivery_postal_code = Column(String(5))
     delivery_address = Column(String(500))
     delivery_latitude = Column(Coordinate)
@@ -557,7 +606,11 @@ class Cart(Base):
     created_at = _created()
     updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now)
     lines = relationship("CartLine", cascade="all, delete-orphan", order_by="CartLine.id")
-    __table_args__ = (Index("ix_carts_store_customer_status", "store_id", "customer_id", "status"),)
+    __table_args__ = (
+        Index("ix_carts_store_customer_status", "store_id", "customer_id", "status"),
+        check_in("status", CartStatus),
+        check_in("fulfilment", Fulfilment),
+    )
 
 
 class CartLine(Base):
@@ -593,14 +646,11 @@ class Order(Base):
     customer_id = Column(ForeignKey("customers.id"), nullable=False, index=True)
     conversation_id = Column(ForeignKey("conversations.id"), index=True)
     cart_id = Column(ForeignKey("carts.id"))
-    channel = Column(String(20), nullable=False)  # whatsapp | twilio | simulator | console | rest | shell
-    # pending_payment | received | preparing | ready | delivered | picked_up | cancelled | expired
-    status = Column(String(20), nullable=False, default="pending_payment")
-    payment_status = Column(
-        String(20), nullable=False, default="unpaid"
-    )  # unpaid | paid | refunded | partially_refunded | flagged
-    payment_method = Column(String(20))  # card | oxxo | spei | cash
-    fulfilment = Column(String(10), nullable=False, default="pickup")  # pickup | delivery
+    channel = Column(String(20), nullable=False)
+    status = Column(String(20), nullable=False, default=OrderStatus.PENDING_PAYMENT.value)
+    payment_status = Column(String(20), nullable=False, default=OrderPaymentStatus.UNPAID.value)
+    payment_method = Column(String(20))
+    fulfilment = Column(String(10), nullable=False, default=Fulfilment.PICKUP.value)
     delivery_address = Column(String(500))
     delivery_postal_code = Column(String(5))
     delivery_latitude = Column(Coordinate)
@@ -611,7 +661,7 @@ class Order(Base):
     delivery_fee = Column(Money, nullable=False, default=0)
     total = Column(Money, nullable=False)
     currency = Column(String(3), nullable=False, default="MXN")
-    language = Column(String(2), nullable=False, default="es")
+    language = Column(String(2), nullable=False, default=Language.ES.value)
     ticket_day = Column(Date)
     ticket_number = Column(Integer)
     ticket_code = Column(String(20))  # "C-042"
@@ -624,6 +674,12 @@ class Order(Base):
     __table_args__ = (
         UniqueConstraint("store_id", "ticket_day", "ticket_number"),
         Index("ix_orders_store_status", "store_id", "status"),
+        check_in("channel", Channel),
+        check_in("status", OrderStatus),
+        check_in("payment_status", OrderPaymentStatus),
+        check_in("payment_method", PaymentMethod),
+        check_in("fulfilment", Fulfilment),
+        check_in("language", Language),
     )
 
 
@@ -656,6 +712,7 @@ class OrderStatusChange(Base):
     to_status = Column(String(20), nullable=False)
     actor = Column(String(100), nullable=False)
     created_at = _created()
+    __table_args__ = (check_in("from_status", OrderStatus), check_in("to_status", OrderStatus))
 
 
 # --- payments ------------------------------------------------------------------------------------
@@ -667,12 +724,10 @@ class Payment(Base):
     __tablename__ = "payments"
     id = _id()
     order_id = Column(ForeignKey("orders.id"), nullable=False, index=True)
-    provider = Column(String(20), nullable=False)  # sandbox | stripe | mercadopago | spei | cash
-    method = Column(String(20), nullable=False)  # card | oxxo | spei | cash
-    # pending | paid | declined | expired | refunded | partially_refunded | flagged
-    status = Column(String(20), nullable=False, default="pending")
-    # why staff must look: amount_mismatch | currency_mismatch | stock_gone | already_paid | order_closed |
-    # credit_returned
+    provider = Column(String(20), nullable=False)
+    method = Column(String(20), nullable=False)
+    status = Column(String(20), nullable=False, default=PaymentStatus.PENDING.value)
+    # why staff must look (a FlagReason; credit_returned: the store credit it spent went back)
     flag_reason = Column(String(30))
     amount = Column(Money, nullable=False)
     currency = Column(String(3), nullable=False, default="MXN")
@@ -680,13 +735,18 @@ class Payment(Base):
     provider_payment_id = Column(String(200))
     link_url = Column(String(1000))
     reference = Column(String(60))  # SPEI reference
-    card_funding = Column(String(10))  # credit | debit | prepaid | unknown: a card's SAT FormaPago (04 or 28)
+    card_funding = Column(String(10))  # a card's SAT FormaPago: 04 credit, 28 debit (and prepaid)
     expires_at = Column(UTCDateTime)
     paid_at = Column(UTCDateTime)
     created_at = _created()
     __table_args__ = (
         UniqueConstraint("provider", "provider_payment_id"),
         UniqueConstraint("provider", "provider_link_id"),
+        check_in("provider", PaymentProviderName),
+        check_in("method", PaymentMethod),
+        check_in("status", PaymentStatus),
+        check_in("flag_reason", FlagReason),
+        check_in("card_funding", CardFunding),
     )
 
 
@@ -700,9 +760,13 @@ class PaymentEvent(Base):
     event_type = Column(String(100), nullable=False)
     payment_id = Column(ForeignKey("payments.id"))
     payload = Column(JSON, nullable=False)
-    outcome = Column(String(30))  # paid | duplicate | declined | amount_mismatch | ignored
+    outcome = Column(String(30))
     received_at = _created()
-    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id"),
+        check_in("provider", PaymentProviderName),
+        check_in("outcome", PaymentEventOutcome),
+    )
 
 
 class Refund(Base):
@@ -711,13 +775,14 @@ class Refund(Base):
     payment_id = Column(ForeignKey("payments.id"), nullable=False, index=True)
     return_id = Column(ForeignKey("returns.id"))
     amount = Column(Money, nullable=False)
-    status = Column(String(20), nullable=False, default="pending")  # pending | succeeded | failed
+    status = Column(String(20), nullable=False, default=RefundStatus.PENDING.value)
     idempotency_key = Column(String(100), nullable=False, unique=True)
     provider_refund_id = Column(String(200), index=True)  # refund webhooks find their row by it
     reason = Column(String(300))
     actor = Column(String(100), nullable=False)
     created_at = _created()
     completed_at = Column(UTCDateTime)
+    __table_args__ = (check_in("status", RefundStatus),)
 
 
 class SandboxCharge(Base):
@@ -728,12 +793,13 @@ class SandboxCharge(Base):
     id = Column(String(40), primary_key=True)  # the sandbox's payment id, "sbxpay_…"
     link_id = Column(String(60), nullable=False, index=True)  # the checkout token in /pay/<token>
     order_reference = Column(String(60), nullable=False)
-    status = Column(String(20), nullable=False)  # succeeded | declined
+    status = Column(String(20), nullable=False)
     amount = Column(Money, nullable=False)
     currency = Column(String(3), nullable=False)
     refunded = Column(Money, nullable=False, default=0)
     refunds = Column(JSON, nullable=False, default=dict)  # {refund id: amount}: a key refunds once
     created_at = _created()
+    __table_args__ = (check_in("status", SandboxChargeStatus),)
 
 
 class SandboxWebhook(Base):
@@ -745,7 +811,7 @@ class SandboxWebhook(Base):
     charge_id = Column(ForeignKey("sandbox_charges.id"), nullable=False, index=True)
     event_id = Column(String(60), nullable=False, unique=True)
     body = Column(Text, nullable=False)  # the exact JSON that is signed and posted
-    status = Column(String(20), nullable=False, default=SandboxWebhookStatus.PENDING)
+    status = Column(String(20), nullable=False, default=SandboxWebhookStatus.PENDING.value)
     attempts = Column(Integer, nullable=False, default=0)
     # when the next attempt is due; while one runs, the end of its lease (a crashed attempt is retried then)
     next_attempt_at = Column(UTCDateTime, nullable=False, default=now)
@@ -773,15 +839,13 @@ class Invoice(Base):
     business_id = Column(ForeignKey("businesses.id"), nullable=False)
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     order_id = Column(ForeignKey("orders.id"), index=True)  # None for a global invoice
-    kind = Column(String(10), nullable=False)  # ingreso | egreso | global
-    # draft | sealed (local PAC: not stamped) | stamped | rejected | failed | unconfirmed (the PAC may have stamped
-    # it, Comanda has no CFDI: the key is kept until staff release it) | cancellation_pending | cancelled
-    status = Column(String(20), nullable=False, default="draft")
+    kind = Column(String(10), nullable=False)
+    status = Column(String(20), nullable=False, default=InvoiceStatus.DRAFT.value)
     series = Column(String(25))
     folio = Column(String(40))
     uuid = Column(String(36), unique=True)
     related_uuid = Column(String(36))  # the CFDI this one relates to, as relation_type says
-    relation_type = Column(String(2))  # SAT TipoRelacion: 01 credit note | 04 substitution
+    relation_type = Column(String(2))  # SAT TipoRelacion
     replaced_by_uuid = Column(String(36))  # FolioSustitucion when cancelled with motive 01
     # "order:<id>" while an order's Ingreso is live (unconfirmed included), "global:<store>:<period>" for a
     # global invoice; None once rejected, failed or cancelled: the database refuses a second live invoice for
@@ -798,7 +862,7 @@ class Invoice(Base):
     subtotal = Column(Money, nullable=False)
     tax = Column(Money, nullable=False)
     total = Column(Money, nullable=False)
-    pac = Column(String(20))  # local | facturapi | finkok
+    pac = Column(String(20))
     pac_document_id = Column(String(100))  # the provider's own id (Facturapi's invoice id)
     test_document = Column(Boolean, nullable=False, default=False)  # no fiscal validity: local PAC or a test account
     xml = Column(Text)
@@ -810,6 +874,13 @@ class Invoice(Base):
     issued_at = Column(UTCDateTime)
     retain_until = Column(Date)  # kept at least until then: 5 years after the annual return (CFF art. 30)
     created_at = _created()
+    __table_args__ = (
+        check_in("kind", InvoiceKind),
+        check_in("status", InvoiceStatus),
+        check_in("relation_type", RelationType),
+        check_in("pac", PacName),
+        check_in("cancellation_motive", CancellationMotive),
+    )
 
 
 class InvoiceOrder(Base):
@@ -833,12 +904,12 @@ class Return(Base):
     customer_id = Column(ForeignKey("customers.id"), nullable=False)
     store_id = Column(ForeignKey("stores.id"))
     conversation_id = Column(ForeignKey("conversations.id"))
-    status = Column(String(20), nullable=False, default=ReturnStatus.REQUESTED)
-    outcome = Column(String(10), nullable=False, default=ReturnOutcome.REFUND)
-    reason_code = Column(String(20), nullable=False, default=ReturnReason.OTHER)
+    status = Column(String(20), nullable=False, default=ReturnStatus.REQUESTED.value)
+    outcome = Column(String(10), nullable=False, default=ReturnOutcome.REFUND.value)
+    reason_code = Column(String(20), nullable=False, default=ReturnReason.OTHER.value)
     reason = Column(String(500))  # the customer's own words
-    declared_condition = Column(String(10))  # what the customer said: unopened | unused | any (used)
-    received_condition = Column(String(10))  # good | damaged, as staff found it
+    declared_condition = Column(String(10))  # what the customer said
+    received_condition = Column(String(10))  # as staff found it
     refund_amount = Column(Money, nullable=False, default=0)  # what the returned units were sold for
     credit_note_id = Column(ForeignKey("invoices.id"))
     auto_approved = Column(Boolean, nullable=False, default=False, server_default=false())
@@ -888,7 +959,6 @@ class HandoffTicket(Base):
     store_id = Column(ForeignKey("stores.id"), nullable=False)
     customer_id = Column(ForeignKey("customers.id"), nullable=False)
     conversation_id = Column(ForeignKey("conversations.id"), nullable=False, index=True)
-    # requested | fallback | complaint | media | payment_flag | cancellation | return | privacy | invoice
     reason = Column(String(30), nullable=False)
     status = Column(String(20), nullable=False, default=HandoffStatus.WAITING.value)
     assigned_to = Column(ForeignKey("staff_users.id"))  # who owns (owned) the chat: one person at most
@@ -903,6 +973,7 @@ class HandoffTicket(Base):
     resolved_by = Column(ForeignKey("staff_users.id"))  # None: resolved from the command line
     __table_args__ = (
         check_in("status", HandoffStatus),
+        check_in("reason", HandoffReason),
         Index("ix_handoff_tickets_store_status", "store_id", "status"),
     )
 
@@ -936,8 +1007,8 @@ class PurchaseOrder(Base):
             "store_id",
             "supplier_id",
             unique=True,
-            sqlite_where=text("status = 'draft'"),
-            postgresql_where=text("status = 'draft'"),
+            sqlite_where=text(f"status = '{PurchaseOrderStatus.DRAFT.value}'"),
+            postgresql_where=text(f"status = '{PurchaseOrderStatus.DRAFT.value}'"),
         ),
     )
 
@@ -966,16 +1037,14 @@ class InboundMessage(Base):
 
     __tablename__ = "inbound_messages"
     id = _id()
-    channel = Column(String(20), nullable=False)  # whatsapp | twilio | simulator
+    channel = Column(String(20), nullable=False)
     external_id = Column(String(200), nullable=False)  # wamid / MessageSid
     store_id = Column(ForeignKey("stores.id"))
     conversation_id = Column(String(120), index=True)
     sender = Column(String(160))
     message_type = Column(String(30), nullable=False)
     payload = Column(JSON, nullable=False)
-    status = Column(
-        String(20), nullable=False, default="received"
-    )  # received | processing | processed | ignored | failed | parked
+    status = Column(String(20), nullable=False, default=InboxStatus.RECEIVED.value)
     attempts = Column(Integer, nullable=False, default=0)
     error = Column(String(1000))
     # The process answering it, until lease_until: renewed while it works; once expired, any replica takes it.
@@ -986,6 +1055,8 @@ class InboundMessage(Base):
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
         Index("ix_inbound_messages_status", "status"),
+        check_in("channel", Channel),
+        check_in("status", InboxStatus),
     )
 
 
@@ -1001,8 +1072,7 @@ class OutboundMessage(Base):
     payload = Column(JSON, nullable=False)
     # "<inbound message id>:<n>" for the n-th reply to a message: processing it again sends nothing twice
     dedupe_key = Column(String(240), unique=True)
-    # queued | sending | sent | delivered | read | failed | given_up
-    status = Column(String(20), nullable=False, default="queued")
+    status = Column(String(20), nullable=False, default=OutboxStatus.QUEUED.value)
     external_id = Column(String(200), unique=True)
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(UTCDateTime)
@@ -1011,7 +1081,11 @@ class OutboundMessage(Base):
     created_at = _created()
     sent_at = Column(UTCDateTime)
     updated_at = Column(UTCDateTime, nullable=False, default=now, onupdate=now, index=True)
-    __table_args__ = (Index("ix_outbound_messages_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbound_messages_status_next", "status", "next_attempt_at"),
+        check_in("channel", Channel),
+        check_in("status", OutboxStatus),
+    )
 
 
 class Notification(Base):
@@ -1022,17 +1096,20 @@ class Notification(Base):
     id = _id()
     conversation_id = Column(ForeignKey("conversations.id"), nullable=False, index=True)
     order_id = Column(ForeignKey("orders.id"), nullable=False, index=True)
-    # paid | declined | expired | flagged | preparing | ready | delivered | picked_up | cancelled
     event = Column(String(20), nullable=False)
     dedupe_key = Column(String(120), nullable=False, unique=True)  # "order:42:paid": announced once
-    status = Column(String(20), nullable=False, default="queued")  # queued | sending | sent | failed | given_up
+    status = Column(String(20), nullable=False, default=NotificationStatus.QUEUED.value)
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(UTCDateTime, nullable=False, default=now)
     lease_until = Column(UTCDateTime)  # while "sending": past it, the dispatcher is presumed dead (given up)
     last_error = Column(String(1000))
     created_at = _created()
     sent_at = Column(UTCDateTime)
-    __table_args__ = (Index("ix_notifications_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_notifications_status_next", "status", "next_attempt_at"),
+        check_in("event", NotificationEvent),
+        check_in("status", NotificationStatus),
+    )
 
 
 class ActionRun(Base):
@@ -1059,10 +1136,11 @@ class PrivacyRequest(Base):
     __tablename__ = "privacy_requests"
     id = _id()
     customer_id = Column(ForeignKey("customers.id"), nullable=False)
-    kind = Column(String(20), nullable=False)  # access | rectification | erasure | opt_out
-    status = Column(String(20), nullable=False, default="open")  # open | done | rejected
+    kind = Column(String(20), nullable=False)
+    status = Column(String(20), nullable=False, default=PrivacyRequestStatus.OPEN.value)
     created_at = _created()
     completed_at = Column(UTCDateTime)
+    __table_args__ = (check_in("kind", PrivacyRequestKind), check_in("status", PrivacyRequestStatus))
 
 
 class AuditEvent(Base):

@@ -39,6 +39,7 @@ from comanda import models as m
 from comanda.concurrency import in_thread
 from comanda.conversations import parse_conversation_id
 from comanda.db import transaction
+from comanda.enums import Channel, InboxStatus
 from comanda.errors import InvalidInput
 from comanda.services import inbox
 from comanda.services.customers import find_or_create_customer, normalize_phone, touch_conversation
@@ -47,7 +48,7 @@ from integrations.whatsapp.messages import chosen_option, split_text
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "twilio"  # inbox channel and conversation ids (centro:twilio:+52...), as in comanda.models
+CHANNEL = Channel.TWILIO.value  # inbox channel and conversation ids (centro:twilio:+52...)
 MAX_BODY = 1600  # Twilio refuses longer message bodies
 MAX_MEDIA = 10  # Twilio's own limit of media in one message
 
@@ -208,7 +209,7 @@ class TwilioWhatsAppInput(InputChannel):
                 store_id=self.store,
                 conversation_id=conversation.id,
                 sender=sender,
-                status="processing" if text else "ignored",
+                status=InboxStatus.PROCESSING if text else InboxStatus.IGNORED,
             )
         return None if inbox_id is None else (inbox_id, conversation.id, text)
 
@@ -259,9 +260,9 @@ class TwilioWhatsAppInput(InputChannel):
                     )
                 )
             except Exception as exc:  # noqa: BLE001 - kept on the inbox row for staff, then raised to Sanic
-                await in_thread(finish, inbox_id, "failed", f"{type(exc).__name__}: {exc}")
+                await in_thread(finish, inbox_id, InboxStatus.FAILED, f"{type(exc).__name__}: {exc}")
                 raise
-            await in_thread(finish, inbox_id, "processed")
+            await in_thread(finish, inbox_id, InboxStatus.PROCESSED)
             return response.text("", status=204)
 
         return webhook

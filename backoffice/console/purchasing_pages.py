@@ -45,9 +45,10 @@ def shown(quantity: Decimal) -> str:
 # --- purchase orders -------------------------------------------------------------------------------
 
 
-def orders_view(visit: Visit, store: Optional[str], status: str) -> Dict[str, Any]:
+def orders_view(visit: Visit, store: Optional[str], tab: str) -> Dict[str, Any]:
+    """The purchase orders of ``tab``: a status, or "open" (not yet received in full) or "all"."""
     stores = staff.store_filter(visit.member, store)
-    statuses = OPEN if status == "open" else None if status == "all" else [status]
+    statuses = OPEN if tab == "open" else None if tab == "all" else [tab]
     with new_session() as session:
         orders = purchasing.list_orders(session, stores, statuses)
         levels = {
@@ -90,7 +91,7 @@ def orders_view(visit: Visit, store: Optional[str], status: str) -> Dict[str, An
         "orders": cards,
         "on_time": [(suppliers.get(s, s), ok, total) for s, (ok, total) in sorted(on_time.items())],
         "store": store or "",
-        "shown": status,
+        "shown": tab,
         "statuses": ["open", *PurchaseOrderStatus.values(), "all"],
         "buyer": visit.member.role in BUYERS,
     }

@@ -26,7 +26,7 @@ from sanic.response import HTTPResponse
 from comanda import clock
 from comanda.concurrency import in_thread
 from comanda.db import transaction
-from comanda.enums import StaffRole
+from comanda.enums import ConsentKind, HandoffStatus, OrderStatus, PurchaseOrderStatus, ReturnStatus, StaffRole
 from comanda.i18n import LANGUAGES, t
 from comanda.money import format_money
 from comanda.services import staff
@@ -74,6 +74,10 @@ templates = Environment(
     loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True), undefined=StrictUndefined
 )
 templates.globals.update(t=_translate, static=static_url, languages=LANGUAGES, roles=StaffRole)
+# Templates compare statuses with their enums, never with bare strings (tests/core/test_vocabulary.py).
+templates.globals.update(
+    {enum.__name__: enum for enum in (ConsentKind, HandoffStatus, OrderStatus, PurchaseOrderStatus, ReturnStatus)}
+)
 templates.filters.update(
     money=format_money, clock=_minutes_seconds, local_time=_local_time, urlquote=lambda v: quote(str(v), safe="")
 )

@@ -18,7 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from comanda import models as m
-from comanda.enums import ItemCondition, RefundMoment
+from comanda.enums import (
+    ItemCondition,
+    Language,
+    MovementReason,
+    PaymentMethod,
+    RefundMoment,
+    StockItemKind,
+    values_in,
+)
 from comanda.errors import InvalidInput
 from comanda.money import money
 from comanda.services.handoff_messages import handoff_settings
@@ -31,6 +39,8 @@ class _Mapped(Protocol):
 
 
 T = TypeVar("T", bound=_Mapped)
+# What a business may offer (catalog: business.payment_methods); store credit offers itself to who has a balance.
+OFFERED_PAYMENT_METHODS = values_in(p for p in PaymentMethod if p is not PaymentMethod.STORE_CREDIT)
 
 
 @dataclass
@@ -95,7 +105,7 @@ class _Loader:
                 m.StockMovement(
                     store_id=store_id,
                     stock_item_id=item.id,
-                    reason="opening",
+                    reason=MovementReason.OPENING,
                     on_hand_delta=quantity,
                     reserved_delta=0,
                     reference_type="seed",
@@ -121,7 +131,7 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
             "name": biz["name"],
             "timezone": biz.get("timezone", "America/Mexico_City"),
             "currency": biz.get("currency", "MXN"),
-            "default_language": biz.get("default_language", "es"),
+            "default_language": _choice(Language, biz.get("default_language", Language.ES)),
             "privacy_notice_url": biz.get("privacy_notice_url"),
             "issuer_rfc": issuer.get("rfc"),
             "issuer_legal_name": issuer.get("legal_name"),
@@ -135,6 +145,7 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
             "return_refund_on": _choice(RefundMoment, policies.get("return_refund_on", RefundMoment.RECEIVED)),
             "handoff_after_consecutive_fallbacks": policies.get("handoff_after_consecutive_fallbacks", 2),
             "handoff_unanswered_minutes": policies.get("handoff_unanswered_minutes", 10),
+            "payment_methods": _payment_methods(biz.get("payment_methods", [PaymentMethod.CASH.value])),
             "faq": data.get("faq", {}),
         },
     )
@@ -217,7 +228,7 @@ def load_catalog(session: Session, data: Dict[str, Any]) -> LoadReport:
             m.StockItem,
             {"business_id": business_id, "code": ing["id"]},
             {
-                "kind": "ingredient",
+                "kind": StockItemKind.INGREDIENT,
                 "name": ing["name"],
                 "unit": ing.get("unit", "pz"),
                 "supplier_id": ing.get("supplier"),
@@ -286,7 +297,7 @@ def _load_product(
             m.StockItem,
             {"business_id": business_id, "code": sku},
             {
-                "kind": "product",
+                "kind": StockItemKind.PRODUCT,
                 "name": spec["es"],
                 "unit": "pz",
                 "supplier_id": spec.get("supplier"),
@@ -335,7 +346,7 @@ def _load_product(
                 m.StockItem,
                 {"business_id": business_id, "code": variant_sku},
                 {
-                    "kind": "variant",
+                    "kind": StockItemKind.VARIANT,
                     "name": label,
                     "unit": "pz",
                     "supplier_id": spec.get("supplier"),
@@ -427,6 +438,19 @@ def _slug(name: str) -> str:
 
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     return "-".join(ascii_name.lower().split())
+
+
+def _payment_methods(codes: Any) -> List[str]:
+    """The business's payment methods as the catalog lists them: at least one, each once, in its order."""
+    if isinstance(codes, str) or not isinstance(codes, list) or not codes:
+        raise InvalidInput(f"business.payment_methods must be a list of payment method codes, not {codes!r}")
+    unknown = [code for code in codes if code not in OFFERED_PAYMENT_METHODS]
+    if unknown:
+        raise InvalidInput(
+            f"business.payment_methods: unknown payment method {', '.join(map(repr, unknown))}; "
+            f"the codes are {', '.join(OFFERED_PAYMENT_METHODS)}"
+        )
+    return list(dict.fromkeys(codes))
 
 
 def _choice(enum: Any, value: Any) -> str:

@@ -61,23 +61,20 @@ def quote(session: Session, store: m.Store, cart: m.Cart, fulfilment: Optional[s
 
 @dataclass(frozen=True)
 class CheckoutDetails:
-    fulfilment: str  # pickup | delivery
+    fulfilment: str  # a Fulfilment
     customer_name: str
-    payment_method: str  # card | oxxo | spei | cash (the rest, with use_store_credit) | store_credit (all of it)
+    payment_method: str  # a PaymentMethod (the rest, with use_store_credit; store_credit: all of it)
     postal_code: Optional[str] = None  # delivery: by postal code, or by the location shared in the chat
     address: Optional[str] = None
     use_store_credit: bool = False  # the balance goes first, ``payment_method`` pays what it does not cover
 
 
 def payment_choices(store: m.Store, fulfilment: Optional[str]) -> List[str]:
-    """The business's payment methods; cash only when the customer pays at the counter, SPEI only
-    once the business's CLABE is set (COMANDA_SPEI_CLABE)."""
-    offered = [
-        p for p in (store.business.faq or {}).get("payment_methods", [PaymentMethod.CASH]) if p in PAYMENT_METHODS
-    ]
+    """The business's payment methods (its catalog's business.payment_methods); cash only when the customer
+    pays at the counter, SPEI only once the business's CLABE is set (COMANDA_SPEI_CLABE)."""
     return [
         p
-        for p in offered
+        for p in store.business.payment_methods
         if (p != PaymentMethod.CASH or fulfilment != Fulfilment.DELIVERY)
         and (p != PaymentMethod.SPEI or setting("COMANDA_SPEI_CLABE"))
     ]

@@ -257,7 +257,7 @@ def set_marketing_consent(
         "customer.consent",
         "customer",
         customer.id,
-        kind="marketing",
+        kind=ConsentKind.MARKETING,
         granted=granted,
         source=source.value,
     )

@@ -49,7 +49,7 @@ def faq_response(session: Session, store_id: str, topic: str, language: str) -> 
             response = "utter_faq_no_delivery"
             params["address"] = store.address
     elif topic == "payment_methods":
-        methods = [t(f"payment_method.{code}", language) for code in faq.get("payment_methods", [])]
+        methods = [t(f"payment_method.{code}", language) for code in business.payment_methods]
         params["methods"] = join_words(methods, language)
     elif topic == "wifi":
         response = "utter_faq/wifi" if faq.get("wifi") else "utter_faq_no_wifi"

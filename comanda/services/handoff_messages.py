@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from comanda import clock
 from comanda import models as m
-from comanda.enums import Channel
+from comanda.enums import Channel, OutboxStatus
 from comanda.errors import ComandaError, InvalidInput, NotFound
 from comanda.i18n import language_or_default
 from comanda.services import audit, handoff, outbox
@@ -307,10 +307,10 @@ def replies(session: Session, conversation_id: str) -> Dict[int, m.OutboundMessa
 
 
 def delivery_status(row: m.OutboundMessage) -> str:
-    """sent | delivered | read | failed as staff see it (queued and sending read as "sending")."""
-    if row.status in ("queued", "sending"):
-        return "sending"
-    return "failed" if row.status == "given_up" else str(row.status)
+    """sent, delivered, read or failed as staff see it (queued reads as sending, given up as failed)."""
+    if row.status in (OutboxStatus.QUEUED, OutboxStatus.SENDING):
+        return OutboxStatus.SENDING.value
+    return OutboxStatus.FAILED.value if row.status == OutboxStatus.GIVEN_UP else str(row.status)
 
 
 # --- files the customer sent ---------------------------------------------------------------------

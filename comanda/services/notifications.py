@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from comanda import models as m
 from comanda.clock import now
 from comanda.db import insert_unless_duplicate
-from comanda.enums import NotificationEvent
+from comanda.enums import NotificationEvent, NotificationStatus
 from comanda.errors import InvalidInput
 from comanda.services import outbox
 
@@ -61,7 +61,7 @@ def notify(session: Session, order: m.Order, event: str, occurrence: Union[int, 
             order_id=order.id,
             event=event,
             dedupe_key=key,
-            status="queued",
+            status=NotificationStatus.QUEUED,
             next_attempt_at=now(),
         ),
     )
@@ -76,7 +76,9 @@ def claim_due(session: Session, limit: int = 20) -> List[Due]:
 
 
 def mark_sent(session: Session, due: Due) -> None:
-    session.execute(update(N).where(N.id == due.id).values(status="sent", sent_at=now(), last_error=None))
+    session.execute(
+        update(N).where(N.id == due.id).values(status=NotificationStatus.SENT, sent_at=now(), last_error=None)
+    )
 
 
 def mark_failed(session: Session, due: Due, error: str, retryable: bool) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, aliased
 from comanda import models as m
 from comanda.clock import now
 from comanda.db import insert_unless_duplicate
+from comanda.enums import OutboxStatus as S
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,8 @@ MAX_ATTEMPTS = 6
 SEND_LEASE_SECONDS = 60  # a send takes at most two Graph calls of 20 s (upload, message)
 BASE_DELAY_SECONDS = 2.0
 MAX_DELAY_SECONDS = 300.0
-# Delivery states only move forward; "failed" can follow any of them.
-STATUS_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
+# Delivery states only move forward; failed can follow any of them.
+STATUS_RANK = {S.QUEUED: 0, S.SENDING: 1, S.SENT: 2, S.DELIVERED: 3, S.READ: 4}
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def mark_sent(session: Session, item_id: int, external_id: Optional[str]) -> Non
     session.execute(
         update(m.OutboundMessage)
         .where(m.OutboundMessage.id == item_id)
-        .values(status="sent", external_id=external_id, sent_at=now(), last_error=None)
+        .values(status=S.SENT, external_id=external_id, sent_at=now(), last_error=None)
     )
 
 
@@ -116,16 +117,16 @@ def apply_status(
     ).scalar_one_or_none()
     if row is None:
         return None
-    if status == "failed":
-        row.status, row.last_error = "failed", (error or "failed")[:1000]
+    if status == S.FAILED:
+        row.status, row.last_error = S.FAILED, (error or "failed")[:1000]
     elif STATUS_RANK.get(status, -1) > STATUS_RANK.get(row.status, 99):
         row.status = status
     return row
 
 
 # --- the queue mechanics, shared with comanda.services.notifications -----------------------------
-# A queue table has id, conversation_id, status (queued | sending | sent | failed | given_up | ...),
-# attempts, next_attempt_at, lease_until and last_error.
+# A queue table has id, conversation_id, status (queued, sending, sent, failed, given_up: OutboxStatus's
+# values, which NotificationStatus spells alike), attempts, next_attempt_at, lease_until and last_error.
 
 
 def claim_queued(
@@ -141,13 +142,13 @@ def claim_queued(
         and_(
             earlier.conversation_id == model.conversation_id,
             earlier.id < model.id,
-            earlier.status.in_(("queued", "sending")),
+            earlier.status.in_((S.QUEUED.value, S.SENDING.value)),
         )
     )
     rows = (
         session.execute(
             select(model)
-            .where(*where, model.status == "queued", model.next_attempt_at <= now(), ~waiting_before)
+            .where(*where, model.status == S.QUEUED, model.next_attempt_at <= now(), ~waiting_before)
             .order_by(model.id)
             .limit(limit)
         )
@@ -160,9 +161,9 @@ def claim_queued(
         if (
             session.execute(
                 update(model)
-                .where(model.id == row.id, model.status == "queued")
+                .where(model.id == row.id, model.status == S.QUEUED)
                 .values(
-                    status="sending", attempts=model.attempts + 1, lease_until=now() + timedelta(seconds=lease_seconds)
+                    status=S.SENDING, attempts=model.attempts + 1, lease_until=now() + timedelta(seconds=lease_seconds)
                 )
             ).rowcount
             == 1
@@ -178,9 +179,9 @@ def schedule_retry(
     as ``what``); the row's new status."""
     values: Dict[str, Any] = {"last_error": error[:1000]}
     if retryable and attempts < max_attempts:
-        values.update(status="queued", next_attempt_at=now() + retry_delay(attempts))
+        values.update(status=S.QUEUED, next_attempt_at=now() + retry_delay(attempts))
     else:
-        values["status"] = "given_up" if retryable else "failed"
+        values["status"] = S.GIVEN_UP if retryable else S.FAILED
         log.error("%s: giving up after %d attempt(s): %s", what, attempts, error)
     session.execute(update(model).where(model.id == row_id).values(**values))
     return values["status"]
@@ -192,8 +193,8 @@ def give_up_expired(session: Session, model: Any, what: str, *where: Any) -> int
     lease = model.lease_until
     count = session.execute(
         update(model)
-        .where(*where, model.status == "sending", or_(lease.is_(None), lease < now()))
-        .values(status="given_up", last_error="interrupted while sending; not resent to avoid a duplicate")
+        .where(*where, model.status == S.SENDING, or_(lease.is_(None), lease < now()))
+        .values(status=S.GIVEN_UP, last_error="interrupted while sending; not resent to avoid a duplicate")
         .execution_options(synchronize_session=False)
     ).rowcount
     if count:

@@ -37,6 +37,7 @@ from comanda import clock
 from comanda import models as m
 from comanda.enums import (
     HandoffReason,
+    LowStockAlertStatus,
     MovementReason,
     OrderPaymentStatus,
     OrderStatus,
@@ -671,7 +672,7 @@ def _low_stock(session: Session, p: Period) -> Table:
         select(
             m.LowStockAlert.store_id, m.LowStockAlert.stock_item_id, func.min(m.LowStockAlert.created_at).label("at")
         )
-        .where(m.LowStockAlert.status == "open")
+        .where(m.LowStockAlert.status == LowStockAlertStatus.OPEN)
         .group_by(m.LowStockAlert.store_id, m.LowStockAlert.stock_item_id)
         .subquery()
     )

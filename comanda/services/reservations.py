@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from comanda import clock
 from comanda import models as m
+from comanda.enums import MovementReason, ReservationStatus
 from comanda.errors import InvalidInput, NotFound, OutOfStock
 from comanda.services import stock_alerts
 from comanda.services.products import chosen_options
@@ -30,7 +31,9 @@ from comanda.types import Quantity
 
 ZERO = Decimal(0)
 LEVEL = m.StockLevel.__table__.c
-RELEASED_AS = {"release": "released", "expired": "expired"}
+# Why a hold ends early (release's reason) → the reservation's status: the customer let it go, or it ran out.
+RELEASED_AS = {MovementReason.RELEASE: ReservationStatus.RELEASED, ReservationStatus.EXPIRED: ReservationStatus.EXPIRED}
+ACTIVE = ReservationStatus.ACTIVE
 Needs = Dict[int, Decimal]  # stock item id -> quantity in the item's unit
 
 
@@ -146,7 +149,7 @@ def reserve(
         raise InvalidInput("nothing to reserve: quantities must be positive")
     minutes = default_minutes if hold_minutes is None else hold_minutes
     reservation = m.Reservation(
-        store_id=store_id, order_id=order_id, status="active", expires_at=clock.now() + timedelta(minutes=minutes)
+        store_id=store_id, order_id=order_id, status=ACTIVE, expires_at=clock.now() + timedelta(minutes=minutes)
     )
     session.add(reservation)
     session.flush()
@@ -161,15 +164,15 @@ def reserve(
     return reservation
 
 
-def release(session: Session, reservation_id: int, reason: str = "release") -> m.Reservation:
-    """Give the held stock back: the customer cancelled ("release") or the hold ran out ("expired").
+def release(session: Session, reservation_id: int, reason: str = MovementReason.RELEASE) -> m.Reservation:
+    """Give the held stock back: the customer cancelled (release) or the hold ran out (expired).
 
     Releasing a reservation that is closed already changes nothing.
     """
     if reason not in RELEASED_AS:
         raise InvalidInput(f"release reason must be one of {sorted(RELEASED_AS)}, not {reason!r}")
     reservation = _get(session, reservation_id)
-    if _claim(session, reservation, RELEASED_AS[reason], ("active",)) is not None:
+    if _claim(session, reservation, RELEASED_AS[reason], (ACTIVE,)) is not None:
         _give_back(session, [reservation], reason)
     return reservation
 
@@ -182,11 +185,16 @@ def commit(session: Session, reservation_id: int, reference: Optional[Tuple[str,
     there, else OutOfStock (the payment then needs a refund or a person).
     """
     reservation = _get(session, reservation_id)
-    previous = _claim(session, reservation, "committed", ("active", "released", "expired"))
+    previous = _claim(
+        session,
+        reservation,
+        ReservationStatus.COMMITTED,
+        (ACTIVE, ReservationStatus.RELEASED, ReservationStatus.EXPIRED),
+    )
     if previous is None:
         return reservation
     needs = {line.stock_item_id: line.quantity for line in reservation.lines}
-    if previous != "active":
+    if previous != ACTIVE:
         _hold(session, reservation, needs, note=f"held again at commit after {previous}")
     if reference is None:
         reference = ("order", reservation.order_id) if reservation.order_id else ("reservation", reservation.id)
@@ -198,7 +206,9 @@ def commit(session: Session, reservation_id: int, reference: Optional[Tuple[str,
         ):
             raise _out_of_stock(session, reservation.store_id, needs, item_id, held={})
         movements.append(
-            _movement(reservation.store_id, item_id, "sale", reference, on_hand=-quantity, reserved=-quantity)
+            _movement(
+                reservation.store_id, item_id, MovementReason.SALE, reference, on_hand=-quantity, reserved=-quantity
+            )
         )
     _record(session, movements)
     stock_alerts.check_after_sale(session, reservation.store_id, needs)
@@ -210,7 +220,7 @@ def restock(session: Session, reservation_id: int, reference: Tuple[str, Any], n
     kitchen started): on hand goes up, one ``return`` movement per item. The caller makes sure this
     happens once (the order's status change is the guard)."""
     reservation = _get(session, reservation_id)
-    if reservation.status != "committed":
+    if reservation.status != ReservationStatus.COMMITTED:
         raise InvalidInput(f"reservation {reservation_id} is {reservation.status}: only sold stock goes back")
     lines = sorted(reservation.lines, key=lambda line: line.stock_item_id)
     for line in lines:
@@ -218,7 +228,14 @@ def restock(session: Session, reservation_id: int, reference: Tuple[str, Any], n
     _record(
         session,
         [
-            _movement(reservation.store_id, line.stock_item_id, "return", reference, on_hand=line.quantity, note=note)
+            _movement(
+                reservation.store_id,
+                line.stock_item_id,
+                MovementReason.RETURN,
+                reference,
+                on_hand=line.quantity,
+                note=note,
+            )
             for line in lines
         ],
     )
@@ -234,10 +251,12 @@ def return_to_shelf(
     for item_id in sorted(needs):
         quantity = needs[item_id]
         _update(session, _GIVE_BACK, store_id, item_id, on_hand=quantity)
-        movements.append(_movement(store_id, item_id, "return", reference, on_hand=quantity, note=note))
+        movements.append(_movement(store_id, item_id, MovementReason.RETURN, reference, on_hand=quantity, note=note))
         if damaged:
             _update(session, _GIVE_BACK, store_id, item_id, on_hand=-quantity)
-            movements.append(_movement(store_id, item_id, "write_off", reference, on_hand=-quantity, note=note))
+            movements.append(
+                _movement(store_id, item_id, MovementReason.WRITE_OFF, reference, on_hand=-quantity, note=note)
+            )
     _record(session, movements)
 
 
@@ -249,13 +268,13 @@ def expire_due(session: Session, now: Optional[datetime] = None) -> List[int]:
     due = (
         session.execute(
             select(m.Reservation.id)
-            .where(m.Reservation.status == "active", m.Reservation.expires_at <= (now or clock.now()))
+            .where(m.Reservation.status == ACTIVE, m.Reservation.expires_at <= (now or clock.now()))
             .order_by(m.Reservation.id)
         )
         .scalars()
         .all()
     )
-    expired = [reservation_id for reservation_id in due if _set_status(session, reservation_id, "active", "expired")]
+    expired = [r for r in due if _set_status(session, r, ACTIVE, ReservationStatus.EXPIRED)]
     reservations = (
         session.execute(
             select(m.Reservation)
@@ -266,7 +285,7 @@ def expire_due(session: Session, now: Optional[datetime] = None) -> List[int]:
         .scalars()
         .all()
     )
-    _give_back(session, reservations, "expired")
+    _give_back(session, reservations, ReservationStatus.EXPIRED)
     return expired
 
 
@@ -403,7 +422,7 @@ def _hold(
             _movement(
                 reservation.store_id,
                 item_id,
-                "reservation",
+                MovementReason.RESERVATION,
                 ("reservation", reservation.id),
                 reserved=quantity,
                 note=note,
@@ -424,7 +443,12 @@ def _give_back(session: Session, reservations: Iterable[m.Reservation], reason: 
         session,
         [
             _movement(
-                r.store_id, line.stock_item_id, "release", ("reservation", r.id), reserved=-line.quantity, note=reason
+                r.store_id,
+                line.stock_item_id,
+                MovementReason.RELEASE,
+                ("reservation", r.id),
+                reserved=-line.quantity,
+                note=reason,
             )
             for r, line in lines
         ],

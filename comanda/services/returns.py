@@ -41,7 +41,9 @@ from comanda import clock
 from comanda import models as m
 from comanda.db import insert_unless_duplicate, new_session, savepoint, transaction
 from comanda.enums import (
+    Fulfilment,
     HandoffReason,
+    InvoiceKind,
     ItemCondition,
     NotificationEvent,
     OrderPaymentStatus,
@@ -661,7 +663,7 @@ def _exchange(session: Session, returned: m.Return, actor: str) -> None:
         status=OrderStatus.PENDING_PAYMENT,
         payment_status=OrderPaymentStatus.UNPAID if owed else OrderPaymentStatus.PAID,
         payment_method=method,
-        fulfilment="pickup",
+        fulfilment=Fulfilment.PICKUP,
         customer_name=order.customer_name,
         note=f"exchange for return {returned.id} (order {orders.order_number(order)})",
         subtotal=total,
@@ -718,7 +720,7 @@ def invoice_to_credit(session: Session, order_id: int) -> Optional[m.Invoice]:
     own = (
         session.execute(
             select(m.Invoice).where(
-                m.Invoice.order_id == order_id, m.Invoice.kind == "ingreso", m.Invoice.status.in_(ISSUED)
+                m.Invoice.order_id == order_id, m.Invoice.kind == InvoiceKind.INGRESO, m.Invoice.status.in_(ISSUED)
             )
         )
         .scalars()
@@ -730,7 +732,9 @@ def invoice_to_credit(session: Session, order_id: int) -> Optional[m.Invoice]:
         session.execute(
             select(m.Invoice)
             .join(m.InvoiceOrder, m.InvoiceOrder.invoice_id == m.Invoice.id)
-            .where(m.InvoiceOrder.order_id == order_id, m.Invoice.kind == "global", m.Invoice.status.in_(ISSUED))
+            .where(
+                m.InvoiceOrder.order_id == order_id, m.Invoice.kind == InvoiceKind.GLOBAL, m.Invoice.status.in_(ISSUED)
+            )
             .order_by(m.Invoice.id.desc())
         )
         .scalars()

@@ -9,26 +9,25 @@ from __future__ import annotations
 
 from typing import Optional
 
+from comanda.enums import PacName
 from comanda.errors import ConfigError
 from comanda.services.cfdi.documents import CfdiIssuer
 from comanda.settings import setting, setting_int
-
-PACS = ("local", "facturapi", "finkok")
 
 
 def issuer(name: Optional[str] = None) -> CfdiIssuer:
     name = name or setting("COMANDA_CFDI_PAC")
     timeout = setting_int("COMANDA_CFDI_PAC_TIMEOUT")
-    if name == "local":
+    if name == PacName.LOCAL:
         from integrations.cfdi.local import LocalIssuer
 
         return LocalIssuer()
-    if name == "facturapi":
+    if name == PacName.FACTURAPI:
         from integrations.cfdi.facturapi import FacturapiIssuer
 
         return FacturapiIssuer(setting("FACTURAPI_API_KEY"), setting("FACTURAPI_URL"), timeout)
-    if name == "finkok":
+    if name == PacName.FINKOK:
         from integrations.cfdi.finkok import FinkokIssuer
 
         return FinkokIssuer(setting("FINKOK_USERNAME"), setting("FINKOK_PASSWORD"), setting("FINKOK_URL"), timeout)
-    raise ConfigError(f"COMANDA_CFDI_PAC must be one of {', '.join(PACS)}, not {name!r}")
+    raise ConfigError(f"COMANDA_CFDI_PAC must be one of {', '.join(PacName.values())}, not {name!r}")

@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional
 
 import requests
 
+from comanda.enums import PacName
 from comanda.errors import ComandaError, ConfigError
 from comanda.services.cfdi.documents import (
     Cancellation,
@@ -95,7 +96,7 @@ def answer_object(response: requests.Response) -> Dict[str, Any]:
 
 
 class FacturapiIssuer(SatcfdiPdf):
-    name = "facturapi"
+    name = PacName.FACTURAPI.value
 
     def __init__(self, api_key: str, url: str, timeout: float) -> None:
         if not api_key:

@@ -20,6 +20,7 @@ from satcfdi.exceptions import ResponseError
 from satcfdi.pacs import Environment
 from satcfdi.pacs.finkok import Finkok
 
+from comanda.enums import PacName
 from comanda.errors import ConfigError
 from comanda.services.cfdi.documents import Cancellation, CancellationRequest, CfdiDocument, StampedCfdi
 from comanda.services.cfdi.problems import PacUnavailable, StampUnconfirmed, refuse
@@ -74,7 +75,7 @@ class _FinkokClient(Finkok):
 
 
 class FinkokIssuer(SatcfdiPdf):
-    name = "finkok"
+    name = PacName.FINKOK.value
 
     def __init__(self, username: str, password: str, url: str, timeout: float) -> None:
         if not username or not password:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import uuid
 
+from comanda.enums import PacName
 from comanda.services.cfdi.documents import Cancellation, CancellationRequest, CfdiDocument, StampedCfdi
 from integrations.cfdi.build import sealed_xml
 from integrations.cfdi.pdf import SatcfdiPdf
 
 
 class LocalIssuer(SatcfdiPdf):
-    name = "local"
+    name = PacName.LOCAL.value
 
     def issue(self, document: CfdiDocument) -> StampedCfdi:
         return StampedCfdi(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from comanda import models as m
 from comanda.db import transaction
+from comanda.enums import InvoiceKind, InvoiceStatus
 from comanda.errors import NotFound
 from comanda.i18n import t
 from comanda.money import format_money, round_money
@@ -53,7 +54,7 @@ def issue_credit_note(
         ).scalar_one_or_none()
         if original is None:
             raise NotFound(f"no invoice {invoice_id}", invoice_id=invoice_id)
-        if original.kind == "egreso" or original.status not in ("sealed", "stamped"):
+        if original.kind == InvoiceKind.EGRESO or original.status not in (InvoiceStatus.SEALED, InvoiceStatus.STAMPED):
             raise refuse("invoice", "invoice_not_active", invoice=invoice_id)
         concepts = _bonus(amount) if amount is not None else _returned_units(session, original, lines)
         amounts = totals(c.amount for c in concepts)
@@ -72,8 +73,8 @@ def issue_credit_note(
             business_id=original.business_id,
             store_id=original.store_id,
             order_id=original.order_id,
-            kind="egreso",
-            status="draft",
+            kind=InvoiceKind.EGRESO,
+            status=InvoiceStatus.DRAFT,
             series=SERIES,
             receiver_rfc=receiver.rfc,
             receiver_name=receiver.name,
@@ -102,7 +103,7 @@ def issue_credit_note(
             concepts=concepts,
             relation_type=RELATION_CREDIT_NOTE,
             related_uuid=original.uuid,
-            global_info=parse_period(original.global_period).info if original.kind == "global" else None,
+            global_info=parse_period(original.global_period).info if original.kind == InvoiceKind.GLOBAL else None,
         )
         draft_id = invoice.id
     return issue_draft(draft_id, document, issuer, actor, url)
@@ -157,7 +158,7 @@ def _returned_units(session: Session, original: m.Invoice, lines: Optional[Mappi
 
 def _covered_lines(session: Session, original: m.Invoice) -> Dict[int, m.OrderLine]:
     """The order lines an invoice covers: its order's, or every order's in a global invoice."""
-    if original.kind == "global":
+    if original.kind == InvoiceKind.GLOBAL:
         order_ids = select(m.InvoiceOrder.order_id).where(m.InvoiceOrder.invoice_id == original.id)
     else:
         order_ids = select(m.Order.id).where(m.Order.id == original.order_id)

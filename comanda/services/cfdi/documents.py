@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional, Protocol, Tuple
 
+from comanda.enums import RelationType
 from comanda.services.cfdi.taxes import TaxedAmount, Totals, totals
 
 INGRESO, EGRESO = "I", "E"
 PAYMENT_METHOD_PUE = "PUE"  # paid in full before the invoice: every Comanda sale
-RELATION_CREDIT_NOTE, RELATION_SUBSTITUTION = "01", "04"
+RELATION_CREDIT_NOTE, RELATION_SUBSTITUTION = RelationType.CREDIT_NOTE.value, RelationType.SUBSTITUTION.value
 
 
 @dataclass(frozen=True)

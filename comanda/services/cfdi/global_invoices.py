@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from comanda import models as m
 from comanda.clock import local_date
 from comanda.db import transaction
+from comanda.enums import CancellationMotive, InvoiceKind, InvoiceStatus, OrderPaymentStatus
 from comanda.errors import ComandaError
 from comanda.i18n import t
 from comanda.services.cfdi.catalogs import GENERIC_NATIONAL, GENERIC_REGIME, GENERIC_USE, PUBLIC_IN_GENERAL
@@ -127,7 +128,11 @@ def take_out_of_global(
             session.execute(
                 select(m.Invoice)
                 .join(m.InvoiceOrder, m.InvoiceOrder.invoice_id == m.Invoice.id)
-                .where(m.InvoiceOrder.order_id == order_id, m.Invoice.kind == "global", m.Invoice.status.in_(ISSUED))
+                .where(
+                    m.InvoiceOrder.order_id == order_id,
+                    m.Invoice.kind == InvoiceKind.GLOBAL,
+                    m.Invoice.status.in_(ISSUED),
+                )
             )
             .scalars()
             .first()
@@ -155,8 +160,8 @@ def take_out_of_global(
 
 def _replace(global_id: int, issuer: CfdiIssuer, actor: str, url: Optional[str]) -> Optional[m.Invoice]:
     """Cancel with motive 04, then issue the period again with the sales still without a CFDI."""
-    cancelled = cancel_invoice(global_id, "04", issuer=issuer, actor=actor, url=url)
-    if cancelled.status != "cancelled":
+    cancelled = cancel_invoice(global_id, CancellationMotive.NOMINATIVE_IN_GLOBAL, issuer=issuer, actor=actor, url=url)
+    if cancelled.status != InvoiceStatus.CANCELLED:
         log.warning("global invoice %s: cancellation pending at SAT; re-issue the period once it is done", global_id)
         return None
     with transaction(url) as session:
@@ -182,17 +187,20 @@ def _unreplaced(session: Session, store_id: str, label: str) -> Optional[m.Invoi
         session.execute(
             select(m.Invoice)
             .where(
-                m.Invoice.kind == "global",
+                m.Invoice.kind == InvoiceKind.GLOBAL,
                 m.Invoice.store_id == store_id,
                 m.Invoice.global_period == label,
-                m.Invoice.status.in_((*ISSUED, "cancelled")),
+                m.Invoice.status.in_((*ISSUED, InvoiceStatus.CANCELLED.value)),
             )
             .order_by(m.Invoice.id.desc())
         )
         .scalars()
         .first()
     )
-    return latest if latest is not None and latest.cancellation_motive == "04" else None
+    cancelled_for_replacement = (
+        latest is not None and latest.cancellation_motive == CancellationMotive.NOMINATIVE_IN_GLOBAL
+    )
+    return latest if cancelled_for_replacement else None
 
 
 def _invoiced_apart(session: Session, invoice: m.Invoice) -> bool:
@@ -202,7 +210,11 @@ def _invoiced_apart(session: Session, invoice: m.Invoice) -> bool:
         session.execute(
             select(m.Invoice.id)
             .join(m.InvoiceOrder, m.InvoiceOrder.order_id == m.Invoice.order_id)
-            .where(m.InvoiceOrder.invoice_id == invoice.id, m.Invoice.kind == "ingreso", m.Invoice.status.in_(ISSUED))
+            .where(
+                m.InvoiceOrder.invoice_id == invoice.id,
+                m.Invoice.kind == InvoiceKind.INGRESO,
+                m.Invoice.status.in_(ISSUED),
+            )
         ).first()
         is not None
     )
@@ -213,7 +225,7 @@ def _uninvoiced_sales(session: Session, store: m.Store, span: GlobalPeriod) -> L
     start, end = span.utc_bounds(store.business.timezone)
     own = (
         select(m.Invoice.id)
-        .where(m.Invoice.order_id == m.Order.id, m.Invoice.kind == "ingreso", m.Invoice.status.in_(LIVE))
+        .where(m.Invoice.order_id == m.Order.id, m.Invoice.kind == InvoiceKind.INGRESO, m.Invoice.status.in_(LIVE))
         .exists()
     )
     in_global = (
@@ -227,7 +239,7 @@ def _uninvoiced_sales(session: Session, store: m.Store, span: GlobalPeriod) -> L
             select(m.Order)
             .where(
                 m.Order.store_id == store.id,
-                m.Order.payment_status == "paid",
+                m.Order.payment_status == OrderPaymentStatus.PAID,
                 m.Order.paid_at >= start,
                 m.Order.paid_at < end,
                 ~own,
@@ -262,8 +274,8 @@ def _draft(
     invoice = m.Invoice(
         business_id=business.id,
         store_id=store.id,
-        kind="global",
-        status="draft",
+        kind=InvoiceKind.GLOBAL,
+        status=InvoiceStatus.DRAFT,
         series=SERIES,
         receiver_rfc=receiver.rfc,
         receiver_name=receiver.name,

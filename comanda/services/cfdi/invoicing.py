@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from comanda import models as m
 from comanda.clock import now
 from comanda.db import transaction
+from comanda.enums import CancellationMotive, InvoiceKind, InvoiceStatus, OrderPaymentStatus
 from comanda.errors import ComandaError, ConfigError
 from comanda.i18n import t
 from comanda.money import format_money
@@ -75,7 +76,7 @@ def live_invoice_for_order(session: Session, order_id: int) -> Optional[m.Invoic
     return (
         session.execute(
             select(m.Invoice)
-            .where(m.Invoice.order_id == order_id, m.Invoice.kind == "ingreso", m.Invoice.status.in_(LIVE))
+            .where(m.Invoice.order_id == order_id, m.Invoice.kind == InvoiceKind.INGRESO, m.Invoice.status.in_(LIVE))
             .order_by(m.Invoice.id.desc())
         )
         .scalars()
@@ -85,9 +86,9 @@ def live_invoice_for_order(session: Session, order_id: int) -> Optional[m.Invoic
 
 def order_problem(session: Session, order: m.Order) -> Optional[InvoiceRefused]:
     """Why this order cannot be invoiced now (not paid, refunded, invoiced, past the deadline), or None."""
-    if order.payment_status in ("refunded", "partially_refunded"):
+    if order.payment_status in (OrderPaymentStatus.REFUNDED, OrderPaymentStatus.PARTIALLY_REFUNDED):
         return refuse("order", "order_refunded")
-    if order.payment_status != "paid":
+    if order.payment_status != OrderPaymentStatus.PAID:
         return refuse("order", "order_not_paid")
     if live_invoice_for_order(session, order.id) is not None:
         return refuse("order", "order_already_invoiced")
@@ -108,7 +109,7 @@ def check_order(session: Session, order_id: int) -> m.Order:
 
 def invoiceable_orders(session: Session, customer_id: int, store_id: Optional[str] = None) -> List[InvoiceableOrder]:
     """A customer's paid orders that can still be invoiced, newest first."""
-    query = select(m.Order).where(m.Order.customer_id == customer_id, m.Order.payment_status == "paid")
+    query = select(m.Order).where(m.Order.customer_id == customer_id, m.Order.payment_status == OrderPaymentStatus.PAID)
     if store_id is not None:
         query = query.where(m.Order.store_id == store_id)
     orders = session.execute(query.order_by(m.Order.paid_at.desc(), m.Order.id.desc()).limit(RECENT_ORDERS))
@@ -221,8 +222,8 @@ def issue_invoice(
             business_id=business.id,
             store_id=store.id,
             order_id=order.id,
-            kind="ingreso",
-            status="draft",
+            kind=InvoiceKind.INGRESO,
+            status=InvoiceStatus.DRAFT,
             series=SERIES,
             receiver_rfc=data.rfc,
             receiver_name=data.name,
@@ -269,7 +270,8 @@ def issue_invoice(
 
 def _replaced_invoice(session: Session, order: m.Order, invoice_id: int) -> m.Invoice:
     replaced = get_invoice(session, invoice_id)
-    if replaced.kind != "ingreso" or replaced.order_id != order.id or replaced.status not in ("sealed", "stamped"):
+    issued = (InvoiceStatus.SEALED, InvoiceStatus.STAMPED)
+    if replaced.kind != InvoiceKind.INGRESO or replaced.order_id != order.id or replaced.status not in issued:
         raise refuse("invoice", "invoice_not_active", invoice=invoice_id)
     return replaced
 
@@ -279,7 +281,14 @@ def _cancel_replaced(
 ) -> None:
     """Motive 01 with the new UUID; if SAT cannot be reached now, staff retries `comanda cfdi cancel`."""
     try:
-        cancel_invoice(replaced_id, "01", issuer=issuer, actor=actor, substitute_uuid=substitute.uuid, url=url)
+        cancel_invoice(
+            replaced_id,
+            CancellationMotive.WITH_ERRORS_WITH_RELATION,
+            issuer=issuer,
+            actor=actor,
+            substitute_uuid=substitute.uuid,
+            url=url,
+        )
     except ComandaError as exc:
         log.warning("invoice %s replaces %s, but cancelling the old one failed: %s", substitute.id, replaced_id, exc)
         with transaction(url) as session:

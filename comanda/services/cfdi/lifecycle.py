@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from comanda import models as m
 from comanda.clock import local_date, now
 from comanda.db import insert_unless_duplicate, transaction
+from comanda.enums import CancellationMotive, InvoiceKind, InvoiceStatus, values_in
 from comanda.errors import ConfigError, InvalidInput, NotFound
 from comanda.services.cfdi.documents import (
     RELATION_CREDIT_NOTE,
@@ -34,11 +35,17 @@ from comanda.services.cfdi.problems import InvoiceRefused, StampUnconfirmed, ref
 
 log = logging.getLogger(__name__)
 
-UNCONFIRMED = "unconfirmed"  # the PAC may have stamped it; Comanda has no CFDI (see StampUnconfirmed)
-# Counts as the order's or period's invoice.
-LIVE = ("draft", UNCONFIRMED, "sealed", "stamped", "cancellation_pending")
-ISSUED = ("sealed", "stamped", "cancellation_pending")  # a sealed CFDI exists
-MOTIVES = ("01", "02", "03", "04")  # SAT's cancellation motives; 01 needs the substitute's UUID
+# Counts as the order's or period's invoice (unconfirmed: the PAC may have stamped it, see StampUnconfirmed).
+LIVE = values_in(
+    (
+        InvoiceStatus.DRAFT,
+        InvoiceStatus.UNCONFIRMED,
+        InvoiceStatus.SEALED,
+        InvoiceStatus.STAMPED,
+        InvoiceStatus.CANCELLATION_PENDING,
+    )
+)
+ISSUED = values_in((InvoiceStatus.SEALED, InvoiceStatus.STAMPED, InvoiceStatus.CANCELLATION_PENDING))  # sealed CFDI
 RETENTION_YEARS = 6  # CFF art. 30: 5 years from the annual return, filed the spring after the year of issue
 
 
@@ -69,7 +76,7 @@ def add_draft(session: Session, invoice: m.Invoice, actor: str) -> bool:
     audit(
         session,
         actor,
-        "draft",
+        InvoiceStatus.DRAFT,
         invoice,
         kind=invoice.kind,
         order_id=invoice.order_id,
@@ -94,14 +101,14 @@ def issue_draft(
             _close_draft(
                 session,
                 get_invoice(session, invoice_id),
-                "rejected" if isinstance(exc, InvoiceRefused) else "failed",
+                InvoiceStatus.REJECTED if isinstance(exc, InvoiceRefused) else InvoiceStatus.FAILED,
                 str(exc),
                 actor,
             )
         raise
     with transaction(url) as session:
         invoice = get_invoice(session, invoice_id)
-        invoice.status = "stamped" if stamped.stamped else "sealed"
+        invoice.status = InvoiceStatus.STAMPED if stamped.stamped else InvoiceStatus.SEALED
         invoice.uuid, invoice.xml, invoice.test_document = stamped.uuid, stamped.xml.decode(), stamped.test
         invoice.pac, invoice.pac_document_id = issuer.name, stamped.provider_id
         invoice.subtotal, invoice.tax, invoice.total = stamped.totals.subtotal, stamped.totals.tax, stamped.totals.total
@@ -143,9 +150,9 @@ def _close_draft(session: Session, invoice: m.Invoice, status: str, reason: str,
 def _hold_draft(session: Session, invoice: m.Invoice, exc: StampUnconfirmed, pac: str, actor: str) -> None:
     """A draft the PAC may have stamped: it keeps its key, and what the PAC said of it (UUID, its own id) is kept
     so staff can look it up there."""
-    invoice.status, invoice.rejection_reason = UNCONFIRMED, exc.message[:1000]
+    invoice.status, invoice.rejection_reason = InvoiceStatus.UNCONFIRMED, exc.message[:1000]
     invoice.uuid, invoice.pac, invoice.pac_document_id = exc.uuid, pac, exc.provider_id
-    audit(session, actor, UNCONFIRMED, invoice, uuid=exc.uuid, pac=pac, reason=exc.message[:300])
+    audit(session, actor, InvoiceStatus.UNCONFIRMED, invoice, uuid=exc.uuid, pac=pac, reason=exc.message[:300])
 
 
 def release_unconfirmed(invoice_id: int, *, actor: str, url: Optional[str] = None) -> m.Invoice:
@@ -153,9 +160,13 @@ def release_unconfirmed(invoice_id: int, *, actor: str, url: Optional[str] = Non
     cancelled it there). The draft becomes ``failed`` and its order or period can be invoiced again."""
     with transaction(url) as session:
         invoice = get_invoice(session, invoice_id)
-        if invoice.status != UNCONFIRMED:
-            raise InvalidInput(f"invoice {invoice_id} is {invoice.status}, not {UNCONFIRMED}: nothing to release")
-        _close_draft(session, invoice, "failed", "released by staff: the PAC holds no live CFDI for it", actor)
+        if invoice.status != InvoiceStatus.UNCONFIRMED:
+            raise InvalidInput(
+                f"invoice {invoice_id} is {invoice.status}, not {InvoiceStatus.UNCONFIRMED}: nothing to release"
+            )
+        _close_draft(
+            session, invoice, InvoiceStatus.FAILED, "released by staff: the PAC holds no live CFDI for it", actor
+        )
     return invoice
 
 
@@ -196,9 +207,9 @@ def cancel_invoice(
         invoice.cancellation_motive, invoice.replaced_by_uuid = motive, substitute_uuid
         invoice.cancellation_receipt = result.receipt
         if result.cancelled:
-            invoice.status, invoice.cancelled_at, invoice.active_key = "cancelled", now(), None
+            invoice.status, invoice.cancelled_at, invoice.active_key = InvoiceStatus.CANCELLED, now(), None
         else:
-            invoice.status = "cancellation_pending"
+            invoice.status = InvoiceStatus.CANCELLATION_PENDING
         audit(session, actor, invoice.status, invoice, motive=motive, substitute_uuid=substitute_uuid)
     return invoice
 
@@ -212,18 +223,18 @@ def cancellation_deadline(issued_year: int, issuer_rfc: str) -> date:
 
 
 def _check_cancellable(session: Session, invoice: m.Invoice, motive: str, substitute_uuid: Optional[str]) -> None:
-    if motive not in MOTIVES:
+    if CancellationMotive.parse(motive) is None:
         raise refuse("invoice", "cancel_motive_unknown", motive=motive)
     if invoice.status not in ISSUED:
         raise refuse("invoice", "invoice_not_active", invoice=invoice.id)
-    if motive == "04" and invoice.kind != "global":
+    if motive == CancellationMotive.NOMINATIVE_IN_GLOBAL and invoice.kind != InvoiceKind.GLOBAL:
         raise refuse("invoice", "cancel_motive_global_only")
-    if motive == "01" and not substitute_uuid:
+    if motive == CancellationMotive.WITH_ERRORS_WITH_RELATION and not substitute_uuid:
         raise refuse("invoice", "cancel_substitute_required")
     if substitute_uuid is not None:
         substitute = live_invoice_by_uuid(session, substitute_uuid)
         if (
-            motive != "01"
+            motive != CancellationMotive.WITH_ERRORS_WITH_RELATION
             or substitute is None
             or substitute.related_uuid != invoice.uuid
             or substitute.relation_type != RELATION_SUBSTITUTION

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from comanda import models as m
 from comanda.clock import local_now
+from comanda.enums import CardFunding, PaymentMethod, PaymentStatus, values_in
 from comanda.errors import ConfigError, InvalidInput
 from comanda.i18n import t
 from comanda.services.cfdi.documents import Concept, Issuer
@@ -21,10 +22,15 @@ from comanda.services.cfdi.taxes import split_iva_included
 DELIVERY_PROD_SERV, DELIVERY_UNIT = "78102203", "E48"  # Servicios de envío, recogida o entrega · servicio
 # SAT c_FormaPago by payment method: a card is 04 (credit) unless the provider says debit or prepaid (28);
 # OXXO is cash paid at the store's counter of a third party (01); SPEI is an electronic transfer (03).
-PAYMENT_FORMS = {"cash": "01", "oxxo": "01", "spei": "03", "store_credit": "17"}  # 17: compensación
+PAYMENT_FORMS = {
+    PaymentMethod.CASH: "01",
+    PaymentMethod.OXXO: "01",
+    PaymentMethod.SPEI: "03",
+    PaymentMethod.STORE_CREDIT: "17",  # compensación
+}
 CARD_CREDIT, CARD_DEBIT = "04", "28"
 # A payment that took the order's money, whatever was given back since (a flagged one is for staff to settle).
-SETTLED = ("paid", "partially_refunded", "refunded")
+SETTLED = values_in((PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED))
 
 
 def issuer_of(business: m.Business) -> Issuer:
@@ -54,8 +60,9 @@ def payment_form(session: Session, order: m.Order) -> str:
         .first()
     )
     method = payment.method if payment else order.payment_method
-    if method == "card":
-        return CARD_DEBIT if payment is not None and payment.card_funding in ("debit", "prepaid") else CARD_CREDIT
+    if method == PaymentMethod.CARD:
+        debit = payment is not None and payment.card_funding in (CardFunding.DEBIT, CardFunding.PREPAID)
+        return CARD_DEBIT if debit else CARD_CREDIT
     if method not in PAYMENT_FORMS:
         raise InvalidInput(f"order {order.id}: no SAT forma de pago for payment method {method!r}")
     return PAYMENT_FORMS[method]
