@@ -31,7 +31,7 @@ SEND_LEASE_SECONDS = 60  # a send takes at most two Graph calls of 20 s (upload,
 BASE_DELAY_SECONDS = 2.0
 MAX_DELAY_SECONDS = 300.0
 # Delivery states only move forward; failed can follow any of them.
-STATUS_RANK = {S.QUEUED: 0, S.SENDING: 1, S.SENT: 2, S.DELIVERED: 3, S.READ: 4}
+STATUS_RANK: Dict[str, int] = {S.QUEUED: 0, S.SENDING: 1, S.SENT: 2, S.DELIVERED: 3, S.READ: 4}
 
 
 @dataclass(frozen=True)

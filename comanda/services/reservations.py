@@ -32,7 +32,10 @@ from comanda.types import Quantity
 ZERO = Decimal(0)
 LEVEL = m.StockLevel.__table__.c
 # Why a hold ends early (release's reason) → the reservation's status: the customer let it go, or it ran out.
-RELEASED_AS = {MovementReason.RELEASE: ReservationStatus.RELEASED, ReservationStatus.EXPIRED: ReservationStatus.EXPIRED}
+RELEASED_AS: Dict[str, ReservationStatus] = {
+    MovementReason.RELEASE: ReservationStatus.RELEASED,
+    ReservationStatus.EXPIRED: ReservationStatus.EXPIRED,
+}
 ACTIVE = ReservationStatus.ACTIVE
 Needs = Dict[int, Decimal]  # stock item id -> quantity in the item's unit
 
