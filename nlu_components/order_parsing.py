@@ -128,8 +128,14 @@ QUANTITY_PHRASES: Dict[Tuple[str, ...], int] = {
     ("half", "dozen"): 6,
 }
 DOZEN = frozenset({"docena", "docenas", "dozen", "dozens"})
-# "unos tacos" is some tacos, not one (text2num reads "unos" as 1): the count may come later.
-SOME = frozenset({"unos", "unas"})
+# "unos tacos" is some tacos, not one (text2num reads "unos" as 1): the count may come later; "the
+# pastor ones" counts nothing either.
+SOME = frozenset({"unos", "unas", "ones"})
+# Number words as they sound, for counts spelt by ear: "sinco", "dies", "onse", "beinte" (from four letters).
+SPOKEN_NUMBERS = (
+    "cuatro cinco seis siete ocho nueve diez once doce trece catorce quince dieciseis diecisiete dieciocho"
+    " diecinueve veinte treinta cuarenta cincuenta three four five seven eight nine eleven twelve twenty"
+).split()
 # A number followed by one of these is a measure, a price or a time, not how many: "500 ml", "a las 3 pm".
 NOT_A_COUNT = frozenset(
     {"%", "ml", "l", "lt", "litro", "litros", "g", "gr", "kg", "kilo", "kilos", "oz", "pm", "am", "hrs"}
@@ -140,6 +146,9 @@ HALF = frozenset({"mitad", "half"})
 # The group's size: "somos cuatro", "we are 4", "para 4 personas", "4 of us".
 GROUP_BEFORE = frozenset({"somos", "seremos", "we're", "were"})
 GROUP_AFTER = frozenset({"personas", "persona", "people", "persons", "comensales"})
+# "para los 5", "pa las cuatro", "for the five of us", "there's six of us": the group, said around its size.
+GROUP_FOR = frozenset({"para", "for"})
+GROUP_THE = frozenset({"los", "las", "the"})
 MAX_QUANTITY = 999
 # Words that make a clause a question about products rather than an order. A clause ending in "?"
 # whose products have no quantity asks too ("el matcha lleva azúcar?"); "¿me das una coca?" orders, and
@@ -178,6 +187,7 @@ ASKING_FOR = frozenset({"tienen", "tienes", "hay", "venden", "vendes", "manejan"
 # Only some of them also replace a product named before: "una coca, no, mejor una jamaica".
 REPLACING = frozenset({"no", "nel", "nop", "perdon", "perdona", "sorry", "digo", "mejor", "mean", "sea", "error"})
 TAKE_BACK = REPLACING | {"wait", "espera", "ups", "oops", "actually", "rather", "i", "o", "make", "that"}
+TAKE_BACK |= {"oh", "ah", "uh", "uy", "ay", "chin", "hmm", "mm", "bueno", "well"}
 # A clause that starts with one of these corrects the item before: "..., mejor 4", "..., I mean 3".
 CORRECTING = frozenset({("mejor",), ("digo",), ("corrijo",), ("i", "mean"), ("actually",), ("make", "that")})
 # A count after these is what the quantity becomes: "cambia las horchatas a una", "down to one", "déjalo en 4".
@@ -407,6 +417,12 @@ OPENING_SYNONYMS = ({"sin", "no", "without"}, {"con", "with"})
 AXIS_WORDS = {"size": ("talla", "size"), "color": ("color", "colour")}
 STOP_WORDS = frozenset(fold(w) for w in ES_STOP_WORDS | EN_STOP_WORDS)
 MIN_FUZZY_LENGTH = 4
+# Words before an option's own words: "sin boba", "with oat milk", "de avena", "bien dulce".
+OPTION_OPENERS = frozenset({"sin", "con", "no", "with", "without", "de", "of", "bien", "muy"})
+# Connectors inside names read alike: "café de grano" is "café en grano".
+CONNECTORS = ("en", "del")
+# Plurals the "-s"/"-es" rule leaves out, of words too short for it: "dos tés de taro".
+SHORT_PLURALS = {"tes": "te"}
 
 Modifiers = Dict[str, Union[str, List[str]]]  # group → option code, or codes for a group that takes several
 
@@ -677,6 +693,9 @@ def _number(phrase: str) -> Optional[int]:
     return None
 
 
+_SPOKEN: Dict[str, int] = {sound(word): value for word in SPOKEN_NUMBERS if (value := _number(word)) is not None}
+
+
 class _Vocabulary:
     """Every word of every catalog phrase, and which of them a message word stands for."""
 
@@ -689,6 +708,9 @@ class _Vocabulary:
             lemma = next((self.forms[f] for f in forms if f in self.forms), word)
             for form in forms:
                 self.forms.setdefault(form, lemma)
+        if "de" in self.forms:
+            self.forms.update({connector: self.forms["de"] for connector in CONNECTORS})
+        self.forms.update({plural: self.forms[word] for plural, word in SHORT_PLURALS.items() if word in self.forms})
         self.by_initial: Dict[str, List[str]] = {}
         self.sounds: Dict[str, str] = {}  # sound of a form → its lemma
         self.sounds_by_initial: Dict[str, List[str]] = {}
@@ -730,20 +752,24 @@ class _Vocabulary:
             return self.sounds[key_sound], 1 if len(key) >= 5 else 2
         near = self._sounds_like(key_sound)
         if near is None:
-            return None
+            loose = self._closest(key, loose=True)  # "suger": one letter off, read only with context
+            return (self.forms[loose], 2) if loose else None
         lemma, distance = near
         return lemma, 1 if len(key_sound) >= 7 and distance == 1 else 2  # "kesadías" is safe, "pastr" is not
 
-    def _closest(self, key: str) -> Optional[str]:
+    def _closest(self, key: str, loose: bool = False) -> Optional[str]:
         """The nearest catalog word with the same first letter: two letters swapped at any length;
         from six letters also one other edit (two from eight) when the last letters agree too, so
-        "taor", "horchta" and "capuccino" are read but "queda", "while" or "player" are not."""
-        limit = 1 if len(key) < 8 else 2
+        "taor", "horchta" and "capuccino" are read but "queda", "while" or "player" are not.
+        ``loose``: any one edit from five letters ("suger"), a likeness that needs context."""
+        limit = 1 if len(key) < 8 or loose else 2
         best: Optional[Tuple[int, str]] = None
         for choice in self.by_initial.get(key[0], ()):
             distance = OSA.distance(key, choice, score_cutoff=limit)
             swapped = distance == 1 and sorted(choice) == sorted(key)
             close = distance <= limit and len(key) >= 6 and choice[-1] == key[-1]
+            if loose:
+                swapped, close = False, distance == 1 and len(key) >= 5 and len(choice) >= 5
             if (swapped or close) and (best is None or distance < best[0]):
                 best = (distance, choice)
         return best[1] if best else None
@@ -814,6 +840,13 @@ class OrderParser:
             merged = self.phrases.setdefault(tuple(self.vocabulary.forms[w] for w in phrase), [])
             merged.extend(t for t in targets if t not in merged)
         self.longest = max((len(p) for p in self.phrases), default=0)
+        self.option_words = {
+            word
+            for phrase, targets in self.phrases.items()
+            if any(isinstance(t, (_ModifierTarget, _VariantTarget)) for t in targets)
+            for word in phrase
+            if word.isalpha() and len(word) >= 3 and word not in OPTION_OPENERS
+        }
         self.name_words = [
             {self.vocabulary.forms.get(w.key, w.key) for name in _product_names(p) for w in words(name)}
             for p in self.products
@@ -925,9 +958,11 @@ class OrderParser:
             before = previous.key if isinstance(previous, _Other) else ""
             next_key = tokens[after].key if after < len(tokens) else ""
             we_are = before == "are" and i >= 2 and tokens[i - 2].key == "we"
-            if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are:
+            for_the = before in GROUP_THE and i >= 2 and tokens[i - 2].key in GROUP_FOR
+            of_us = next_key == "of" and after + 1 < len(tokens) and tokens[after + 1].key == "us"
+            if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are or for_the or of_us:
                 clause.group = quantity.value
-                return after + (1 if next_key in GROUP_AFTER else 0)
+                return after + (2 if of_us else 1 if next_key in GROUP_AFTER else 0)
             clause.elements.append(quantity)
             if next_key in MORE:  # "uno más", "2 more lattes"
                 clause.adds = True
@@ -979,12 +1014,18 @@ class OrderParser:
         return chosen, {i: skus for i, skus in near.items() if not taken[i]}
 
     def _in_context(self, tokens: List[Word], start: int, end: int, tiers: List[int]) -> bool:
-        """A loose likeness is read when a real word of its phrase is exact ("matcha late") or a
-        quantity comes right before it ("2 d pastr", "un orchata")."""
+        """A loose likeness is read when a real word of its phrase is exact ("matcha late", "té tai"), a
+        quantity comes right before it ("2 d pastr", "un orchata") or an option of the catalog right
+        after it ("un tai grande", "tai sin boba")."""
         for k, tier in zip(range(start, end), tiers, strict=True):
             key = tokens[k].key
-            if tier == 0 and key.isalpha() and len(key) >= 3 and key not in STOP_WORDS:
+            if tier == 0 and key.isalpha() and (len(key) >= 3 and key not in STOP_WORDS or end - start > 1):
                 return True
+        after = end
+        while after < len(tokens) and tokens[after].key in OPTION_OPENERS:
+            after += 1
+        if after < len(tokens) and self.vocabulary.forms.get(tokens[after].key) in self.option_words:
+            return True
         j = start - 1
         while j >= 0 and tokens[j].key in ("de", "of"):
             j -= 1
@@ -1407,6 +1448,8 @@ def _quantity(tokens: List[Word], i: int, matches: Mapping[int, Any]) -> Tuple[O
             value = int(keys[0]) if len(keys[0]) <= 4 else None
         elif all(k.isalpha() and k not in SOME and k not in ORDINAL_WORDS and _number(k) is not None for k in keys):
             value = _number(" ".join(keys))
+        elif n == 1 and len(keys[0]) >= 4 and keys[0].isalpha() and keys[0] not in STOP_WORDS:
+            value = _SPOKEN.get(sound(keys[0]))
         if value is not None:
             end = i + n
             break
