@@ -83,7 +83,7 @@ SHORTHAND = {
     "tmbn": "tambien",
 }
 PUNCTUATION = frozenset({",", ";", ":", ".", "!", "?", "+", "&", "(", ")", "\n"})
-SEPARATORS = PUNCTUATION | {"y", "and", "plus", "tambien", "also", "e"}
+SEPARATORS = PUNCTUATION | {"y", "and", "plus", "tambien", "also", "e", "pero", "but"}
 # Words for one; they also open catalog phrases ("un café", "una coca"), where they are read apart.
 ONE = frozenset({"un", "una", "uno", "a", "an", "one", "otro", "otra", "another"})
 # Indefinite articles count one only before a product ("is the coke a glass bottle?" counts no coke).
@@ -126,6 +126,10 @@ QUANTITY_PHRASES: Dict[Tuple[str, ...], int] = {
     ("media", "docena"): 6,
     ("half", "a", "dozen"): 6,
     ("half", "dozen"): 6,
+    ("una", "docena", "y", "media"): 18,
+    ("docena", "y", "media"): 18,
+    ("a", "dozen", "and", "a", "half"): 18,
+    ("dozen", "and", "a", "half"): 18,
 }
 DOZEN = frozenset({"docena", "docenas", "dozen", "dozens"})
 # "unos tacos" is some tacos, not one (text2num reads "unos" as 1): the count may come later; "the
@@ -416,6 +420,12 @@ OPENING_SYNONYMS = ({"sin", "no", "without"}, {"con", "with"})
 # Words customers put before a variant value: "talla M", "size XL", "color negro".
 AXIS_WORDS = {"size": ("talla", "size"), "color": ("color", "colour")}
 STOP_WORDS = frozenset(fold(w) for w in ES_STOP_WORDS | EN_STOP_WORDS)
+# Common food and drink words of Mexican menus that a shop may not sell: never a misspelling of one of
+# its products ("2 chelas" are beers, not "chilas"), so the bot says it does not have them.
+OTHER_FOODS = frozenset(
+    {"chela", "chelas", "cheve", "cheves", "chelita", "chelitas", "beer", "beers", "jugo", "jugos", "juice"}
+    | {"juices", "tamal", "tamales", "tamale", "elote", "elotes", "pozole", "sope", "sopes", "torito", "atole"}
+)
 MIN_FUZZY_LENGTH = 4
 # Words before an option's own words: "sin boba", "with oat milk", "de avena", "bien dulce".
 OPTION_OPENERS = frozenset({"sin", "con", "no", "with", "without", "de", "of", "bien", "muy"})
@@ -449,8 +459,10 @@ def words(text: str) -> List[Word]:
 
 def sound(word: str) -> str:
     """How a folded word sounds in Mexican Spanish spelling: k/qu/c, s/z/c, ll/y, b/v, silent h, j/h,
-    doubled letters. "tacoz" and "tacos", "kesadiyas" and "quesadillas", "late" and "latte" sound alike."""
-    w = re.sub(r"(.)\1+", r"\1", word)
+    doubled letters, and English spellings of Spanish vowels ("ee" for i, "ay" for e). "tacoz" and "tacos",
+    "kesadiyas" and "quesadillas", "late" and "latte", "chilakeelays" and "chilaquiles" sound alike."""
+    w = re.sub(r"ay(?![aeiou])", "e", word.replace("ee", "i").replace("oo", "u"))
+    w = re.sub(r"(.)\1+", r"\1", w)
     w = w.replace("tch", "C").replace("ch", "C").replace("sh", "C").replace("ph", "f")
     w = re.sub(r"qu(?=[eiy])", "k", w).replace("qu", "k")
     w = re.sub(r"c(?=[eiy])", "s", w).replace("c", "k")
@@ -696,6 +708,26 @@ def _number(phrase: str) -> Optional[int]:
 _SPOKEN: Dict[str, int] = {sound(word): value for word in SPOKEN_NUMBERS if (value := _number(word)) is not None}
 
 
+_DIMINUTIVE = re.compile(r"(?:ec|c)?it[oa]s?$")
+
+
+def _undiminished(word: str, forms: Mapping[str, str]) -> Optional[str]:
+    """The catalog word a diminutive stands for: "taquitos" taco, "aguita" agua, "cafecito" café,
+    "lechita" leche, "coquita" coca."""
+    match = _DIMINUTIVE.search(word)
+    if match is None:
+        return None
+    for cut in sorted({match.start(), word.rindex("it")}):  # "caf|ecito", "cafec|ito"
+        stem = word[:cut]
+        if len(stem) < 3:
+            continue
+        stems = [stem] + [stem[:-2] + swap for end, swap in (("qu", "c"), ("gu", "g")) if stem.endswith(end)]
+        for candidate in (s + vowel for s in stems for vowel in ("", "o", "a", "e")):
+            if candidate != word and candidate in forms:
+                return candidate
+    return None
+
+
 class _Vocabulary:
     """Every word of every catalog phrase, and which of them a message word stands for."""
 
@@ -710,6 +742,9 @@ class _Vocabulary:
                 self.forms.setdefault(form, lemma)
         if "de" in self.forms:
             self.forms.update({connector: self.forms["de"] for connector in CONNECTORS})
+        # "agüita" and "coquita", synonyms of their own, are "agua" and "coca" (and so are their plurals)
+        bases = {lemma: _undiminished(lemma, self.forms) for lemma in set(self.forms.values())}
+        self.forms = {form: self.forms.get(bases[lemma] or lemma, lemma) for form, lemma in self.forms.items()}
         self.forms.update({plural: self.forms[word] for plural, word in SHORT_PLURALS.items() if word in self.forms})
         self.by_initial: Dict[str, List[str]] = {}
         self.sounds: Dict[str, str] = {}  # sound of a form → its lemma
@@ -737,12 +772,15 @@ class _Vocabulary:
     def _lookup(self, key: str) -> Optional[Tuple[str, int]]:
         if key in self.forms:
             return self.forms[key], 0
-        if not key.isalpha() or key in STOP_WORDS or len(key) < 3:
+        if not key.isalpha() or key in STOP_WORDS or key in OTHER_FOODS or len(key) < 3:
             return None
         if len(key) < MIN_FUZZY_LENGTH:  # "tai" for "thai": the same sound, read only with context
             return (self.sounds[sound(key)], 2) if sound(key) in self.sounds else None
         if "h" + key in self.forms:  # Spanish "h" is silent and often left out: "orchata"
             return self.forms["h" + key], 1
+        base = _undiminished(key, self.forms)
+        if base is not None:  # "taquitos", "horchatita", "conchitas"
+            return self.forms[base], 1
         for candidate in (key, key[:-1]) if key.endswith("s") else (key,):
             found = self._closest(candidate)
             if found:
@@ -847,6 +885,14 @@ class OrderParser:
             for word in phrase
             if word.isalpha() and len(word) >= 3 and word not in OPTION_OPENERS
         }
+        self.category_heads = {  # first words that name something ("Para llevar a casa": none)
+            c.id: {
+                self.vocabulary.forms.get(w[0].key, w[0].key)
+                for w in map(words, (c.name_es, c.name_en))
+                if w and w[0].key not in STOP_WORDS
+            }
+            for c in catalog.categories
+        }
         self.name_words = [
             {self.vocabulary.forms.get(w.key, w.key) for name in _product_names(p) for w in words(name)}
             for p in self.products
@@ -949,6 +995,9 @@ class OrderParser:
         if token.key in SET_TO and _quantity(tokens, i + 1, matches)[0] is not None:
             clause.elements.append(_Other(token.key, token.start, token.end))  # "cambia las horchatas a una"
             return i + 1
+        if token.key == "media" and following == "de" and any(t.key in DOZEN for t in tokens[:i]):
+            clause.elements.append(_Quantity(6, token.start, token.end, article=False))  # "... y media de suadero"
+            return i + 1
         quantity, after = _quantity(tokens, i, matches)
         if quantity is not None and isinstance(previous, _Other) and previous.key in SET_TO:
             quantity.article = False  # "a una", "to one": a count, after the product too
@@ -963,6 +1012,10 @@ class OrderParser:
             if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are or for_the or of_us:
                 clause.group = quantity.value
                 return after + (2 if of_us else 1 if next_key in GROUP_AFTER else 0)
+            counted = any(isinstance(t, (_ProductTarget, _CategoryTarget)) for t in matches.get(after, (0, []))[1])
+            if before in ("los", "las") and not counted and next_key not in ("de", "of"):
+                clause.elements.append(_Other(token.key, token.start, tokens[after - 1].end))
+                return after  # "..., los dos grandes": the items named, not a count
             clause.elements.append(quantity)
             if next_key in MORE:  # "uno más", "2 more lattes"
                 clause.adds = True
@@ -1049,6 +1102,15 @@ class OrderParser:
                 return item
         return None
 
+    def takes(self, options: _Options, item: _Item) -> bool:
+        """Whether the product has any of these options at all, chosen or not."""
+        return any(
+            t.group in self.allowed_groups[item.product]
+            if isinstance(t, _ModifierTarget)
+            else t.product == item.product
+            for t in options.targets
+        )
+
     def place(self, options: _Options, item: _Item, dry_run: bool = False) -> bool:
         """Put the options on the item if the product takes them and that choice is still open."""
         for target in options.targets:
@@ -1074,6 +1136,19 @@ class OrderParser:
                     item.variant[target.axis] = target.option
                 return True
         return False
+
+    def category_of(self, key: str) -> Optional[str]:
+        """The category a word names, if one: the first word of a category's name ("agua" of "Aguas
+        frescas", not of "Refrescos y agua"), else in the names of several products, all of one category
+        ("té" of the teas)."""
+        lemma = self.vocabulary.forms.get(key, key)
+        if key in NOT_ITEM_WORDS:
+            return None
+        labels = [c for c, heads in self.category_heads.items() if lemma in heads]
+        if len(labels) == 1:
+            return labels[0]
+        named = [self.products[i].category for i, names in enumerate(self.name_words) if lemma in names]
+        return named[0] if len(named) >= 2 and len(set(named)) == 1 else None
 
     def without_name(self, product: int, note: str) -> str:
         """A note without the product's own name words: "3 thai iced teas" notes "iced", not "iced teas"."""
@@ -1124,6 +1199,7 @@ class _Reading:
         self.ordered: List[_Item] = []
         self.unplaced: List[Unplaced] = []
         self.group: Optional[int] = None
+        self.group_from = 0  # the items ordered after the group's size was said
         self.categories: List[str] = []  # categories named so far ("aguas frescas", "tacos")
         self.category_count: Optional[int] = None  # the last count of a category: "una docena de tacos"
         self.taking_back = False  # the clause before only took back: "no", "perdón", "wait"
@@ -1131,7 +1207,7 @@ class _Reading:
 
     def read(self, clause: _Clause) -> None:
         if clause.group:
-            self.group = clause.group
+            self.group, self.group_from = clause.group, len(self.ordered)
         _bind_quantities(clause)
         words = [e for e in clause.elements if not (isinstance(e, _Other) and e.key in ("de", "of"))]
         for before, after in zip(words, words[1:], strict=False):
@@ -1152,6 +1228,8 @@ class _Reading:
             return
         each = clause.says(EACH)
         if each and not clause.items and self._each_kind(clause):
+            return
+        if each and len(clause.items) == 1 and self._each_of_item(clause):
             return
         if clause.items:
             if replacing and self.ordered:
@@ -1180,6 +1258,10 @@ class _Reading:
                 continue
             if each and self.group and item.quantity is not None:
                 item.quantity *= self.group  # "somos cuatro, una torta pa cada uno"
+                # "para 3: una torta y una coca por persona": the items listed with it, by their article
+                for listed in self.ordered[self.group_from :]:
+                    if listed.by_article and listed.quantity == 1:
+                        listed.quantity = self.group
             self.ordered.append(item)
 
     def _named_before(self, item: _Item) -> Optional[_Item]:
@@ -1209,10 +1291,15 @@ class _Reading:
         if quantities:
             count = quantities[0]
             count.used = True
+            parent = previous.splits_from()
+            # "uno con avena y otro deslactosado": the next part of a split, not one more
+            in_split = previous.part_of is not None and count.value <= (parent.quantity or 0)
+            # "dos tortas, una sin jitomate": a part with its own note
+            noted = bool(_note_spans(clause)) and count.value < (previous.quantity or 0)
             if correcting or (each and len(clause.catalog_elements) == 1):
                 self._recount(count, previous, each)
-            elif clause.options or plain:
-                target = self._part(clause, count, previous.splits_from())
+            elif clause.options or plain or in_split or noted:
+                target = self._part(clause, count, parent, in_split)
             elif clause.adds:  # "y otro", "one more"
                 target = previous.copy(count.value, count.start, count.end)
                 self.ordered.append(target)
@@ -1239,12 +1326,14 @@ class _Reading:
             if item.quantity is None or item.by_article:
                 item.quantity, item.by_article = count.value, False
 
-    def _part(self, clause: _Clause, count: _Quantity, previous: _Item) -> _Item:
+    def _part(self, clause: _Clause, count: _Quantity, previous: _Item, in_split: bool = False) -> _Item:
         """ "tres taros: dos con leche de avena y uno sin nada" splits the three; "un latte con avena y
         otro con almendra" (or options the item has chosen already) is one more."""
-        fits = all(self.parser.place(o, previous, dry_run=True) for o in clause.options)
+        fits = all(
+            self.parser.place(o, previous, dry_run=True) or not self.parser.takes(o, previous) for o in clause.options
+        )  # an option the product does not have ("1 sin azúcar" of americanos) is a note of the part
         remaining = previous.quantity
-        if not clause.adds and fits and (remaining is None or count.value <= remaining):
+        if (not clause.adds or in_split) and fits and (remaining is None or count.value <= remaining):
             part = previous.copy(count.value, count.start, count.end)
             part.part_of = previous
             # an uncounted item ("lattes: uno con avena y uno con almendra") is only its parts
@@ -1261,6 +1350,9 @@ class _Reading:
         category = next(iter(c.category for c in clause.categories), None) or (
             self.categories[-1] if self.categories else None
         )
+        if category is None:  # "dos tés de cada sabor": the teas
+            known = (e.key for e in clause.elements if isinstance(e, _Other) and e.known)
+            category = next((c for c in map(self.parser.category_of, known) if c), None)
         if category is None and not any(k in KINDS for k in clause.other_words):
             return False
         if category is None and self.ordered:
@@ -1274,6 +1366,22 @@ class _Reading:
         start, end = clause.elements[0].start, clause.elements[-1].end
         for index in self.parser.by_category.get(category, []):
             self.ordered.append(_Item(index, start, end, quantity=value))
+        return True
+
+    def _each_of_item(self, clause: _Clause) -> bool:
+        """ "un agua de cada una", "a water of each kind": a product whose name also names a category,
+        right before "de cada" / "of each", is one of each product of that category."""
+        item = clause.items[0]
+        position = clause.elements.index(item)
+        following = [e.key for e in clause.elements[position + 1 : position + 3] if isinstance(e, _Other)]
+        if following not in (["de", "cada"], ["of", "each"]):
+            return False
+        name = words(self.text[item.name_start : item.name_end])
+        category = next((c for c in (self.parser.category_of(w.key) for w in name) if c), None)
+        if category is None or category == self.parser.products[item.product].category:
+            return False
+        for index in self.parser.by_category.get(category, []):
+            self.ordered.append(_Item(index, item.start, item.end, quantity=item.quantity or 1))
         return True
 
     # --- what could not be placed ------------------------------------------------------------------
@@ -1311,6 +1419,17 @@ class _Reading:
         goes on to itemise was no unknown product."""
         named = {self.parser.products[item.product].category for item in self.ordered if item.quantity != 0}
         self.unplaced = [u for u in self.unplaced if not (u.category and u.category in named)]
+        for index, item in enumerate(self.ordered):
+            # "dos aguas, una de horchata y una de jamaica": "aguas" is a product and a category's name
+            # too; the count the message goes on to itemise in that category is no product of its own
+            name = words(self.text[item.name_start : item.name_end])
+            category = self.parser.category_of(name[0].key) if len(name) == 1 else None
+            if not category or category == self.parser.products[item.product].category or not item.quantity:
+                continue
+            later = self.ordered[index + 1 :]
+            parts = [i.quantity or 0 for i in later if self.parser.products[i.product].category == category]
+            if len(parts) >= 2 and sum(parts) == item.quantity:
+                item.quantity = 0
 
     def _unplaced(self, run: Sequence[Any], asked: bool) -> None:
         """``run``: the _Other and _Category elements of the words (from _unknown_after)."""
@@ -1438,7 +1557,7 @@ def _add(phrases: Dict[Tuple[str, ...], List[_Target]], text: str, target: _Targ
 def _quantity(tokens: List[Word], i: int, matches: Mapping[int, Any]) -> Tuple[Optional[_Quantity], int]:
     """The quantity that starts at word ``i``, if any, and the index after the words read."""
     value, end = None, i
-    for n in (3, 2, 1):
+    for n in (5, 4, 3, 2, 1):
         keys = tuple(w.key for w in tokens[i : i + n])
         if len(keys) < n or any(k in matches for k in range(i, i + n)):
             continue
