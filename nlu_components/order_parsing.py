@@ -11,15 +11,18 @@ name read alike). ``parse(text)`` then:
 2. maps each word to a catalog word, in three tiers: exactly or as a plural (tier 0); a misspelling
    that is safe anywhere (tier 1: two letters swapped, "taor"; one edit from six letters, two from
    eight, with first and last letters kept, "horchta"; the silent "h" left out, "orchata"; the same
-   sound in Mexican Spanish spelling from five letters, "tacoz", "kesadiyas"); or a looser likeness
-   by sound (tier 2: "pastr", "late"), which counts only with context: inside a catalog phrase with
-   a real word read exactly ("matcha late"), or right after a quantity ("2 d pastr"). Spanish and
-   English stop words are never misspellings;
+   sound in Mexican Spanish spelling from five letters, "tacoz", "kesadiyas", or in English spelling,
+   "chilakeelays"; a diminutive, "taquitos", "aguita"); or a looser likeness by sound or one letter
+   (tier 2: "pastr", "late", "suger", "tai"), which counts only with context: inside a catalog phrase
+   with another word read exactly ("matcha late", "té tai"), right after a quantity ("2 d pastr") or
+   right before an option ("un tai grande"). Spanish and English stop words and common foods a shop
+   may not sell ("chelas", "tamales") are never misspellings;
 3. finds catalog phrases over those words, longest first, then fewest misspelt words, then leftmost,
    without overlaps ("taco al pastor" beats "pastor"); the shop's own name orders nothing;
-4. reads quantities: digits, number words (text2num), "una docena", "media docena", "un par", "a";
+4. reads quantities: digits, number words (text2num, or spelt by ear: "sinco"), "una docena", "media
+   docena", "docena y media", "un par", "a";
    ordinals and "otro/another/one more" count one and say the customer adds ("a 3rd latte");
-   "somos cuatro" / "for 4 people" is the size of the group, not a count;
+   "somos cuatro" / "for 4 people" / "para los 5" / "six of us" is the size of the group, not a count;
 5. cuts the text into clauses at "y", "and", commas, colons and the like; in each clause every
    product takes its own quantity (the one before it, or after it in "coca x2") and the modifiers
    and variant options next to it that the product allows (several from a group that takes several:
@@ -29,6 +32,9 @@ name read alike). ``parse(text)`` then:
    ("2 cocas, no, mejor 4"). A product named again with "el/los/the" and no count only adds options
    to the earlier item ("4 de pastor y 2 campechanos, los de pastor con piña"). "uno de cada sabor"
    orders one of each product of the category named; "somos cuatro, una torta pa cada uno" four.
+   "2 tacos de cada uno: pastor y suadero" two of each kind listed; "dos aguas, una de horchata y una
+   de jamaica" is the two aguas itemised. Lines of the same thing with the same options add up, as in
+   the cart ("una quesadilla para mí y otra para mi hijo" is two).
    A clause that asks ("¿tienen matcha?", "do you have matcha?") mentions products but orders none;
 6. keeps what it cannot place: words after an item that the kitchen can act on but no option says
    ("bien fría", "sin hielo", an option the product does not have) become the line's ``note``; a
@@ -190,8 +196,9 @@ ASKING_FOR = frozenset({"tienen", "tienes", "hay", "venden", "vendes", "manejan"
 # A clause that only says this takes back what came before: "2 cocas, no, mejor 4".
 # Only some of them also replace a product named before: "una coca, no, mejor una jamaica".
 REPLACING = frozenset({"no", "nel", "nop", "perdon", "perdona", "sorry", "digo", "mejor", "mean", "sea", "error"})
+REPLACING |= {"scratch", "olvida", "olvidalo"}
 TAKE_BACK = REPLACING | {"wait", "espera", "ups", "oops", "actually", "rather", "i", "o", "make", "that"}
-TAKE_BACK |= {"oh", "ah", "uh", "uy", "ay", "chin", "hmm", "mm", "bueno", "well"}
+TAKE_BACK |= {"oh", "ah", "uh", "uy", "ay", "chin", "hmm", "mm", "bueno", "well", "scratch", "olvida", "olvidalo"}
 # A clause that starts with one of these corrects the item before: "..., mejor 4", "..., I mean 3".
 CORRECTING = frozenset({("mejor",), ("digo",), ("corrijo",), ("i", "mean"), ("actually",), ("make", "that")})
 # A count after these is what the quantity becomes: "cambia las horchatas a una", "down to one", "déjalo en 4".
@@ -459,9 +466,9 @@ def words(text: str) -> List[Word]:
 
 def sound(word: str) -> str:
     """How a folded word sounds in Mexican Spanish spelling: k/qu/c, s/z/c, ll/y, b/v, silent h, j/h,
-    doubled letters, and English spellings of Spanish vowels ("ee" for i, "ay" for e). "tacoz" and "tacos",
+    doubled letters, and English spellings of vowels ("ee" for i, "ay" for e, "au" for ow). "tacoz" and "tacos",
     "kesadiyas" and "quesadillas", "late" and "latte", "chilakeelays" and "chilaquiles" sound alike."""
-    w = re.sub(r"ay(?![aeiou])", "e", word.replace("ee", "i").replace("oo", "u"))
+    w = re.sub(r"ay(?![aeiou])", "e", word.replace("ee", "i").replace("oo", "u").replace("au", "ow"))
     w = re.sub(r"(.)\1+", r"\1", w)
     w = w.replace("tch", "C").replace("ch", "C").replace("sh", "C").replace("ph", "f")
     w = re.sub(r"qu(?=[eiy])", "k", w).replace("qu", "k")
@@ -923,6 +930,7 @@ class OrderParser:
         lines = [self._line(item) for item in reading.ordered if item.quantity != 0]
         if len(lines) > self.max_lines:
             lines, truncated = lines[: self.max_lines], True
+        lines = _merged(lines)
         cues = {
             cue
             for cue, phrases in (("add", ADD_CUES), ("remove", REMOVE_CUES), ("change", CHANGE_CUES))
@@ -1200,6 +1208,7 @@ class _Reading:
         self.unplaced: List[Unplaced] = []
         self.group: Optional[int] = None
         self.group_from = 0  # the items ordered after the group's size was said
+        self.each_kind: Optional[Tuple[List[_Item], int]] = None  # "2 de cada uno": the items, the count
         self.categories: List[str] = []  # categories named so far ("aguas frescas", "tacos")
         self.category_count: Optional[int] = None  # the last count of a category: "una docena de tacos"
         self.taking_back = False  # the clause before only took back: "no", "perdón", "wait"
@@ -1233,7 +1242,9 @@ class _Reading:
             return
         if clause.items:
             if replacing and self.ordered:
-                self.ordered.pop()  # "una coca, no, mejor una jamaica"
+                replaced = self.ordered.pop()  # "una coca, no, mejor una jamaica"
+                if clause.items[0].quantity is None:  # "2 de pastor, perdón, de suadero": two of suadero
+                    clause.items[0].quantity = replaced.quantity
             self._items(clause, each)
         elif self.ordered:
             self._follow_up(clause, correcting, each)
@@ -1364,8 +1375,9 @@ class _Reading:
         for count in counts[:1]:
             count.used = True
         start, end = clause.elements[0].start, clause.elements[-1].end
-        for index in self.parser.by_category.get(category, []):
-            self.ordered.append(_Item(index, start, end, quantity=value))
+        kinds = [_Item(index, start, end, quantity=value) for index in self.parser.by_category.get(category, [])]
+        self.ordered.extend(kinds)
+        self.each_kind = (kinds, value)
         return True
 
     def _each_of_item(self, clause: _Clause) -> bool:
@@ -1416,7 +1428,21 @@ class _Reading:
 
     def finish(self) -> None:
         """ "cuatro tacos: dos de pastor y dos de suadero": a count of a category that the message
-        goes on to itemise was no unknown product."""
+        goes on to itemise was no unknown product; "2 tacos de cada uno: pastor y suadero": the kinds
+        listed after "de cada uno" are the ones, each with its count."""
+        if self.each_kind is not None:
+            kinds, value = self.each_kind
+            categories = {self.parser.products[k.product].category for k in kinds}
+            listed = [
+                i
+                for i in self.ordered[self.ordered.index(kinds[-1]) + 1 :]
+                if i.quantity is None and self.parser.products[i.product].category in categories
+            ]
+            if listed:
+                for kind in kinds:
+                    kind.quantity = 0
+                for item in listed:
+                    item.quantity = value
         named = {self.parser.products[item.product].category for item in self.ordered if item.quantity != 0}
         self.unplaced = [u for u in self.unplaced if not (u.category and u.category in named)]
         for index, item in enumerate(self.ordered):
@@ -1444,6 +1470,29 @@ class _Reading:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _merged(lines: List[OrderLine]) -> List[OrderLine]:
+    """Lines of the same thing, with the same options and note, as one: "una quesadilla para mí y otra
+    para mi hijo" is two quesadillas."""
+    merged: List[OrderLine] = []
+    for line in lines:
+        same = next(
+            (
+                m
+                for m in merged
+                if (m.sku, m.variant_sku, m.modifiers, m.variant, m.note)
+                == (line.sku, line.variant_sku, line.modifiers, line.variant, line.note)
+            ),
+            None,
+        )
+        if same is None:
+            merged.append(line)
+        else:
+            same.quantity += line.quantity
+            same.quantity_stated = same.quantity_stated or line.quantity_stated
+            same.start, same.end = min(same.start, line.start), max(same.end, line.end)
+    return merged
 
 
 def _says(tokens: Sequence[Word], phrases: FrozenSet[Tuple[str, ...]]) -> bool:
