@@ -191,8 +191,13 @@ QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
         ("where's",),
     }
 )
+# Words that ask to see a part of the menu: "let me see the coffee options", "quiero ver los cafés".
+MENU_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
+    (w,) for w in ("opciones", "options", "menu", "carta", "ver", "see", "show", "muestrame", "ensename", "choices")
+)
 # Words after which a question names what it asks about: "¿tienen pozole?", "do you sell tamales?".
 ASKING_FOR = frozenset({"tienen", "tienes", "hay", "venden", "vendes", "manejan", "have", "sell", "any", "got"})
+ASKING_FOR |= {"there", "carry", "make", "hacen", "preparan"}
 # A clause that only says this takes back what came before: "2 cocas, no, mejor 4".
 # Only some of them also replace a product named before: "una coca, no, mejor una jamaica".
 REPLACING = frozenset({"no", "nel", "nop", "perdon", "perdona", "sorry", "digo", "mejor", "mean", "sea", "error"})
@@ -583,7 +588,9 @@ class _Item:
     notes: List[str] = field(default_factory=list)
     definite: bool = False  # "los de pastor": named again, not more of it
     part_of: Optional[_Item] = None  # the item this one was split off
+    category_word: bool = False  # named by words that also name a category ("café", "coffee")
     halved: bool = False  # counted by "mitad"/"half": half the category's count, known once read
+    changes: bool = False  # named in a clause that changes a quantity ("que sean 3 horchatas")
 
     def __post_init__(self) -> None:
         self.start, self.end = self.name_start, self.name_end
@@ -674,9 +681,14 @@ class _Clause:
         return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2))
 
     @property
+    def categories_named(self) -> bool:
+        """A category named, on its own or by a word that is also a product ("café", "coffee")."""
+        return bool(self.categories) or any(i.category_word for i in self.items)
+
+    @property
     def asks(self) -> bool:
         """Whether the clause asks about its products instead of ordering them (quantities bound)."""
-        if self.says(QUESTION_WORDS):
+        if self.says(QUESTION_WORDS) or self.says(MENU_WORDS) and self.categories_named:
             return True
         if not self.question_mark:
             return False
@@ -942,6 +954,12 @@ class OrderParser:
         moves = "take" in keys and keys & {"off", "out", "away"} or "start" in keys and keys & {"over", "top"}
         if moves or any(_refuses(clause) for clause in clauses):
             cues.add("remove")  # "take the beans out", "no suadero pls"
+        if reading.corrected:
+            cues.add("corrected")
+        if any(clause.asks and (clause.items or clause.categories) for clause in clauses):
+            cues.add("asks")  # "an order of churros has how many?"
+        if any(clause.says(MENU_WORDS) and clause.categories_named for clause in clauses):
+            cues.add("menu")
         return ParsedMessage(lines, mentions, reading.unplaced, truncated, frozenset(cues))
 
     def _clauses(self, tokens: List[Word]) -> List[_Clause]:
@@ -962,6 +980,7 @@ class OrderParser:
                 if product:
                     item = _Item(product.product, start_char, end_char)
                     item.definite = _definite_before(clause)
+                    item.category_word = category is not None
                     clause.elements.append(item)
                 elif options:
                     clause.elements.append(_Options(options, start_char, end_char))
@@ -1209,6 +1228,8 @@ class _Reading:
         self.group: Optional[int] = None
         self.group_from = 0  # the items ordered after the group's size was said
         self.each_kind: Optional[Tuple[List[_Item], int]] = None  # "2 de cada uno": the items, the count
+        # the message corrected an item it ordered itself ("2 cocas, no, mejor 4"), not one of the cart
+        self.corrected = False
         self.categories: List[str] = []  # categories named so far ("aguas frescas", "tacos")
         self.category_count: Optional[int] = None  # the last count of a category: "una docena de tacos"
         self.taking_back = False  # the clause before only took back: "no", "perdón", "wait"
@@ -1243,6 +1264,7 @@ class _Reading:
         if clause.items:
             if replacing and self.ordered:
                 replaced = self.ordered.pop()  # "una coca, no, mejor una jamaica"
+                self.corrected = self.corrected or not replaced.changes
                 if clause.items[0].quantity is None:  # "2 de pastor, perdón, de suadero": two of suadero
                     clause.items[0].quantity = replaced.quantity
             self._items(clause, each)
@@ -1254,6 +1276,8 @@ class _Reading:
 
     def _items(self, clause: _Clause, each: bool) -> None:
         items = clause.items
+        for item in items:
+            item.changes = clause.says(CHANGE_CUES)
         for options in clause.options:
             if self.parser.attach(options, items) is None:
                 _nearest(items, options.start).notes.append(self.text[options.start : options.end])
@@ -1330,6 +1354,7 @@ class _Reading:
         """ "2 cocas, no, mejor 4": the count replaces the one before; "pastor y suadero, dos de cada
         uno": it is the count of every item named without one."""
         if not each:
+            self.corrected = self.corrected or not previous.changes
             previous.quantity, previous.by_article = count.value, False
             previous.cover(count.start, count.end)
             return
@@ -1566,7 +1591,8 @@ def _unknown_after(elements: Sequence[Any], index: int, asked: bool = False) -> 
     first = end = index
     while end < len(elements) and isinstance(elements[end], (_Other, _Category)) and end - first < 4:
         key = elements[end].key if isinstance(elements[end], _Other) else ""
-        if key in NOT_ITEM_WORDS or key in NOTE_OPENERS or key in NOT_A_COUNT or (end == first and key in STOP_WORDS):
+        note = key in NOTE_OPENERS and not (asked and key not in OPTION_OPENERS)  # asked: "hot chocolate"
+        if key in NOT_ITEM_WORDS or note or key in NOT_A_COUNT or (end == first and key in STOP_WORDS):
             break
         end += 1
     while end > first and isinstance(elements[end - 1], _Other) and elements[end - 1].key in STOP_WORDS:
