@@ -202,6 +202,32 @@ NOTHING_LOST: List[Tuple[str, List[Line]]] = [
     # the same thing twice is one line, as in the cart
     ("un latte con avena y otro igual", [("CAFE-LATTE", 2, {"milk": "oat"})]),
     ("una quesadilla para mí y otra para mi hijo", [("QUESADILLA", 2)]),
+    # spelt by ear, diminutives, English spellings of Spanish names
+    ("kiero sinco tacos de pastor", [("TACO-PASTOR", 5)]),
+    ("5 taquitos de suadero y una aguita de jamaica", [("TACO-SUADERO", 5), ("JAMAICA", 1)]),
+    ("chilakeelays and a horchata", [("CHILAQUILES", 1), ("HORCHATA", 1)]),
+    ("a medium brown suger boba", [("BROWN-SUGAR", 1, {"size": "medium"})]),
+    ("un tai grande", [("THAI-TEA", 1, {"size": "large"})]),
+    ("me mandas dos tes de taro?", [("TARO-MT", 2)]),
+    ("un café de grano de chiapas", [("CAFE-GRANO-250", 1)]),
+    ("2 chelas y 3 tacos de pastor", [("TACO-PASTOR", 3)]),
+    # groups, kinds, splits
+    ("for the five of us, a coffee each", [("CAFE-AMER", 5)]),
+    ("para 3 personas: una torta y una coca por persona", [("TORTA-MILA", 3), ("COCA-600", 3)]),
+    ("dos tés de cada sabor", [(sku, 2) for sku in ("TARO-MT", "MATCHA-LT", "THAI-TEA", "BROWN-SUGAR")]),
+    ("2 tacos de cada uno: pastor y suadero", [("TACO-PASTOR", 2), ("TACO-SUADERO", 2)]),
+    ("dos aguas, una de horchata y una de jamaica", [("HORCHATA", 1), ("JAMAICA", 1)]),
+    ("una docena de pastor y media de suadero", [("TACO-PASTOR", 12), ("TACO-SUADERO", 6)]),
+    ("a dozen and a half conchas", [("CONCHA", 18)]),
+    ("dos lattes, uno con avena y otro deslactosado", [("CAFE-LATTE", 1, {"milk": "oat"}), ("CAFE-LATTE", 1)]),
+    ("quiero 5 al pastor pero 2 sin cebolla", [("TACO-PASTOR", 3), ("TACO-PASTOR", 2, {"taco_extras": ["no_onion"]})]),
+    (
+        "3 suadero and 3 pastor, the pastor ones no onion",
+        [("TACO-SUADERO", 3), ("TACO-PASTOR", 3, {"taco_extras": ["no_onion"]})],
+    ),
+    ("un americano y un latte, los dos grandes", [("CAFE-AMER", 1), ("CAFE-LATTE", 1, {"size": "large"})]),
+    ("2 pastor tacos, sorry, suadero", [("TACO-SUADERO", 2)]),
+    ("a coke, scratch that, a water", [("AGUA-1L", 1)]),
 ]
 
 
