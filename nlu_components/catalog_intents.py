@@ -8,6 +8,8 @@ which also keeps working for a product added to the database after training:
 - the message orders items (``order_line`` entities: products with their quantities, not asked
   about) but was classed as a question, the menu, small talk or out of scope → ``add_items``
   ("also a water", "seis de pastor sin cilantro", "2 tamales" for a product the model never saw);
+  classed as a "no", when it counts them or corrects itself ("no, 2 cocas", "una jamaica, no, mejor
+  dos"; "no, sólo la coca" answers "¿algo más?");
 - it names products only in a question (``product`` entities, no order lines) but was classed as
   ordering, removing or the menu → ``product_question`` ("¿tienen taro?", "are there still churros?");
   so does a question about a product the shop does not sell (an asked ``unplaced``: "¿tienen pozole?")
@@ -119,6 +121,8 @@ class CatalogIntentRefiner(GraphComponent):
         plain = counted and not {"remove", "change"} & set(cues)
         if intent in DESTRUCTIVE and orders and (plain or "corrected" in cues):
             return "add_items"  # "5 taquitos de suadero", "a coke, scratch that, a water": orders
+        if intent == "deny" and orders and (counted or "corrected" in cues):
+            return "add_items"  # "no, 2 cocas", "una jamaica, no, mejor dos"; "no, sólo la coca" stays a no
         if names and not orders and "asks" in cues and intent in self.config["removed_instead_of"]:
             return "product_question"  # "an order of churros has how many?"
         if orders and intent in self.config["ordered_instead_of"]:

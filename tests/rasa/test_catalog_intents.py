@@ -127,6 +127,13 @@ def test_a_counted_order_or_one_corrected_in_the_message_is_no_removal(tmp_path)
         "una jamaica, no, mejor dos", "change_quantity", 0.9, [PRODUCT, LINE], tmp_path, ["change", "corrected"]
     )
     assert changed.get("intent")["name"] == "add_items"
+    denied = refine_message(
+        "una jamaica, no, mejor dos", "deny", 0.9, [PRODUCT, LINE], tmp_path, ["change", "corrected"]
+    )
+    assert denied.get("intent")["name"] == "add_items"
+    uncounted = {**LINE, "value": {**LINE["value"], "quantity_stated": False}}
+    only = refine_message("no, sólo la coca", "deny", 0.9, [PRODUCT, uncounted], tmp_path, ["change"])
+    assert only.get("intent")["name"] == "deny"
 
 
 def test_a_plain_order_is_not_a_quantity_change(tmp_path):
