@@ -8,18 +8,25 @@ which also keeps working for a product added to the database after training:
 - the message orders items (``order_line`` entities: products with their quantities, not asked
   about) but was classed as a question, the menu, small talk or out of scope → ``add_items``
   ("also a water", "seis de pastor sin cilantro", "2 tamales" for a product the model never saw);
+  classed as a "no", when it counts them or corrects itself ("no, 2 cocas", "una jamaica, no, mejor
+  dos"; "no, sólo la coca" answers "¿algo más?");
 - it names products only in a question (``product`` entities, no order lines) but was classed as
   ordering, removing or the menu → ``product_question`` ("¿tienen taro?", "are there still churros?");
   so does a question about a product the shop does not sell (an asked ``unplaced``: "¿tienen pozole?")
-  classed as the menu;
+  classed as the menu, small talk, a complaint or an order ("do you have cold brew?"); a category
+  named by a product's word to see the menu ("let me see the coffee options") → ``show_menu``;
 - a removal is never guessed. Classed as removing or emptying the cart, a message that says to add
-  ("a 3rd latte pls", "otro taro", "one more coke") and has no removal verb → ``add_items``; one that
+  ("a 3rd latte pls", "otro taro", "one more coke") and has no removal verb, or that counts what it
+  orders with no word of a removal or a change ("5 taquitos de suadero"), or corrects its own order
+  ("a coke, scratch that, a water") → ``add_items``; a question about a product → ``product_question``
+  ("an order of churros has how many?"); one that
   has neither a removal verb nor an add cue keeps its intent but carries an ``intent_conflict``
   entity (``{"intent": "remove_items", "reading": "add_items"}``), so the action asks before taking
   anything out. A named product in "borra …" classed as emptying the cart → ``remove_items``;
 - it was classed as changing a quantity, but its order lines state none, or it has no word of a
-  change ("mejor", "que sean", "instead", "make it"): a plain order → ``add_items`` ("taro tea, no
-  boba, less sugar", "3 de pastor y 2 cocas");
+  change ("mejor", "que sean", "instead", "make it"), or the change corrects an item the message
+  itself ordered: a plain order → ``add_items`` ("taro tea, no boba, less sugar", "3 de pastor y 2
+  cocas", "una jamaica, no, mejor dos");
 - it was classed as a cart change but orders nothing and carries a number too long to be a quantity
   (a postal code, a phone number): it answers a question → ``inform`` ("06700").
 
@@ -74,6 +81,10 @@ class CatalogIntentRefiner(GraphComponent):
                 "faq",
             ],
             "asked_instead_of": ["add_items", "show_menu", "remove_items", "change_quantity"],
+            # what the classifier says of a question about a product the shop does not sell
+            "asked_unknown_instead_of": ["show_menu", "complaint", "add_items", "inform"],
+            # what it says of "let me see the coffee options" (a category named by a product's word)
+            "menu_instead_of": ["product_question", "add_items"],
             "removed_instead_of": ["clear_cart"],
             "informed_instead_of": ["change_quantity", "add_items", "remove_items"],
             # intents whose actions tell the customer about product words the catalog did not place
@@ -105,18 +116,30 @@ class CatalogIntentRefiner(GraphComponent):
             return "inform"
         if intent in DESTRUCTIVE and "add" in cues and "remove" not in cues and (orders or names):
             return "add_items"  # "a 3rd latte pls", "otro taro": never a removal
+        lines = [e.get("value") or {} for e in entities if e.get("entity") == ORDER_LINE]
+        counted = any(line.get("quantity_stated") for line in lines)
+        plain = counted and not {"remove", "change"} & set(cues)
+        if intent in DESTRUCTIVE and orders and (plain or "corrected" in cues):
+            return "add_items"  # "5 taquitos de suadero", "a coke, scratch that, a water": orders
+        if intent == "deny" and orders and (counted or "corrected" in cues):
+            return "add_items"  # "no, 2 cocas", "una jamaica, no, mejor dos"; "no, sólo la coca" stays a no
+        if names and not orders and "asks" in cues and intent in self.config["removed_instead_of"]:
+            return "product_question"  # "an order of churros has how many?"
         if orders and intent in self.config["ordered_instead_of"]:
             return "add_items"
+        if "menu" in cues and not orders and intent in self.config["menu_instead_of"] + ["show_menu"]:
+            return "show_menu"  # "quiero ver qué tienen de café"
         if names and not orders and intent in self.config["asked_instead_of"]:
             return "product_question"
-        if asked_unknown and not orders and intent == "show_menu":
+        if asked_unknown and not orders and intent in self.config["asked_unknown_instead_of"]:
             return "product_question"  # "¿tienen pozole?"
         if names and intent in self.config["removed_instead_of"]:
             return "remove_items"
-        lines = [e.get("value") or {} for e in entities if e.get("entity") == ORDER_LINE]
         if intent == "change_quantity" and lines:
             if not any(line.get("quantity_stated") for line in lines) or not {"change", "remove"} & set(cues):
                 return "add_items"  # a quantity cannot change to nothing; "3 de pastor" orders
+            if "corrected" in cues:
+                return "add_items"  # "una jamaica, no, mejor dos": the message corrects its own order
         borne_out = {
             "add_items": orders,
             "change_quantity": orders,

@@ -11,15 +11,18 @@ name read alike). ``parse(text)`` then:
 2. maps each word to a catalog word, in three tiers: exactly or as a plural (tier 0); a misspelling
    that is safe anywhere (tier 1: two letters swapped, "taor"; one edit from six letters, two from
    eight, with first and last letters kept, "horchta"; the silent "h" left out, "orchata"; the same
-   sound in Mexican Spanish spelling from five letters, "tacoz", "kesadiyas"); or a looser likeness
-   by sound (tier 2: "pastr", "late"), which counts only with context: inside a catalog phrase with
-   a real word read exactly ("matcha late"), or right after a quantity ("2 d pastr"). Spanish and
-   English stop words are never misspellings;
+   sound in Mexican Spanish spelling from five letters, "tacoz", "kesadiyas", or in English spelling,
+   "chilakeelays"; a diminutive, "taquitos", "aguita"); or a looser likeness by sound or one letter
+   (tier 2: "pastr", "late", "suger", "tai"), which counts only with context: inside a catalog phrase
+   with another word read exactly ("matcha late", "té tai"), right after a quantity ("2 d pastr") or
+   right before an option ("un tai grande"). Spanish and English stop words and common foods a shop
+   may not sell ("chelas", "tamales") are never misspellings;
 3. finds catalog phrases over those words, longest first, then fewest misspelt words, then leftmost,
    without overlaps ("taco al pastor" beats "pastor"); the shop's own name orders nothing;
-4. reads quantities: digits, number words (text2num), "una docena", "media docena", "un par", "a";
+4. reads quantities: digits, number words (text2num, or spelt by ear: "sinco"), "una docena", "media
+   docena", "docena y media", "un par", "a";
    ordinals and "otro/another/one more" count one and say the customer adds ("a 3rd latte");
-   "somos cuatro" / "for 4 people" is the size of the group, not a count;
+   "somos cuatro" / "for 4 people" / "para los 5" / "six of us" is the size of the group, not a count;
 5. cuts the text into clauses at "y", "and", commas, colons and the like; in each clause every
    product takes its own quantity (the one before it, or after it in "coca x2") and the modifiers
    and variant options next to it that the product allows (several from a group that takes several:
@@ -29,6 +32,9 @@ name read alike). ``parse(text)`` then:
    ("2 cocas, no, mejor 4"). A product named again with "el/los/the" and no count only adds options
    to the earlier item ("4 de pastor y 2 campechanos, los de pastor con piña"). "uno de cada sabor"
    orders one of each product of the category named; "somos cuatro, una torta pa cada uno" four.
+   "2 tacos de cada uno: pastor y suadero" two of each kind listed; "dos aguas, una de horchata y una
+   de jamaica" is the two aguas itemised. Lines of the same thing with the same options add up, as in
+   the cart ("una quesadilla para mí y otra para mi hijo" is two).
    A clause that asks ("¿tienen matcha?", "do you have matcha?") mentions products but orders none;
 6. keeps what it cannot place: words after an item that the kitchen can act on but no option says
    ("bien fría", "sin hielo", an option the product does not have) become the line's ``note``; a
@@ -83,7 +89,7 @@ SHORTHAND = {
     "tmbn": "tambien",
 }
 PUNCTUATION = frozenset({",", ";", ":", ".", "!", "?", "+", "&", "(", ")", "\n"})
-SEPARATORS = PUNCTUATION | {"y", "and", "plus", "tambien", "also", "e"}
+SEPARATORS = PUNCTUATION | {"y", "and", "plus", "tambien", "also", "e", "pero", "but"}
 # Words for one; they also open catalog phrases ("un café", "una coca"), where they are read apart.
 ONE = frozenset({"un", "una", "uno", "a", "an", "one", "otro", "otra", "another"})
 # Indefinite articles count one only before a product ("is the coke a glass bottle?" counts no coke).
@@ -126,10 +132,20 @@ QUANTITY_PHRASES: Dict[Tuple[str, ...], int] = {
     ("media", "docena"): 6,
     ("half", "a", "dozen"): 6,
     ("half", "dozen"): 6,
+    ("una", "docena", "y", "media"): 18,
+    ("docena", "y", "media"): 18,
+    ("a", "dozen", "and", "a", "half"): 18,
+    ("dozen", "and", "a", "half"): 18,
 }
 DOZEN = frozenset({"docena", "docenas", "dozen", "dozens"})
-# "unos tacos" is some tacos, not one (text2num reads "unos" as 1): the count may come later.
-SOME = frozenset({"unos", "unas"})
+# "unos tacos" is some tacos, not one (text2num reads "unos" as 1): the count may come later; "the
+# pastor ones" counts nothing either.
+SOME = frozenset({"unos", "unas", "ones"})
+# Number words as they sound, for counts spelt by ear: "sinco", "dies", "onse", "beinte" (from four letters).
+SPOKEN_NUMBERS = (
+    "cuatro cinco seis siete ocho nueve diez once doce trece catorce quince dieciseis diecisiete dieciocho"
+    " diecinueve veinte treinta cuarenta cincuenta three four five seven eight nine eleven twelve twenty"
+).split()
 # A number followed by one of these is a measure, a price or a time, not how many: "500 ml", "a las 3 pm".
 NOT_A_COUNT = frozenset(
     {"%", "ml", "l", "lt", "litro", "litros", "g", "gr", "kg", "kilo", "kilos", "oz", "pm", "am", "hrs"}
@@ -140,6 +156,9 @@ HALF = frozenset({"mitad", "half"})
 # The group's size: "somos cuatro", "we are 4", "para 4 personas", "4 of us".
 GROUP_BEFORE = frozenset({"somos", "seremos", "we're", "were"})
 GROUP_AFTER = frozenset({"personas", "persona", "people", "persons", "comensales"})
+# "para los 5", "pa las cuatro", "for the five of us", "there's six of us": the group, said around its size.
+GROUP_FOR = frozenset({"para", "for"})
+GROUP_THE = frozenset({"los", "las", "the"})
 MAX_QUANTITY = 999
 # Words that make a clause a question about products rather than an order. A clause ending in "?"
 # whose products have no quantity asks too ("el matcha lleva azúcar?"); "¿me das una coca?" orders, and
@@ -172,12 +191,19 @@ QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
         ("where's",),
     }
 )
+# Words that ask to see a part of the menu: "let me see the coffee options", "quiero ver los cafés".
+MENU_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
+    (w,) for w in ("opciones", "options", "menu", "carta", "ver", "see", "show", "muestrame", "ensename", "choices")
+)
 # Words after which a question names what it asks about: "¿tienen pozole?", "do you sell tamales?".
 ASKING_FOR = frozenset({"tienen", "tienes", "hay", "venden", "vendes", "manejan", "have", "sell", "any", "got"})
+ASKING_FOR |= {"there", "carry", "make", "hacen", "preparan"}
 # A clause that only says this takes back what came before: "2 cocas, no, mejor 4".
 # Only some of them also replace a product named before: "una coca, no, mejor una jamaica".
 REPLACING = frozenset({"no", "nel", "nop", "perdon", "perdona", "sorry", "digo", "mejor", "mean", "sea", "error"})
+REPLACING |= {"scratch", "olvida", "olvidalo"}
 TAKE_BACK = REPLACING | {"wait", "espera", "ups", "oops", "actually", "rather", "i", "o", "make", "that"}
+TAKE_BACK |= {"oh", "ah", "uh", "uy", "ay", "chin", "hmm", "mm", "bueno", "well", "scratch", "olvida", "olvidalo"}
 # A clause that starts with one of these corrects the item before: "..., mejor 4", "..., I mean 3".
 CORRECTING = frozenset({("mejor",), ("digo",), ("corrijo",), ("i", "mean"), ("actually",), ("make", "that")})
 # A count after these is what the quantity becomes: "cambia las horchatas a una", "down to one", "déjalo en 4".
@@ -406,7 +432,19 @@ OPENING_SYNONYMS = ({"sin", "no", "without"}, {"con", "with"})
 # Words customers put before a variant value: "talla M", "size XL", "color negro".
 AXIS_WORDS = {"size": ("talla", "size"), "color": ("color", "colour")}
 STOP_WORDS = frozenset(fold(w) for w in ES_STOP_WORDS | EN_STOP_WORDS)
+# Common food and drink words of Mexican menus that a shop may not sell: never a misspelling of one of
+# its products ("2 chelas" are beers, not "chilas"), so the bot says it does not have them.
+OTHER_FOODS = frozenset(
+    {"chela", "chelas", "cheve", "cheves", "chelita", "chelitas", "beer", "beers", "jugo", "jugos", "juice"}
+    | {"juices", "tamal", "tamales", "tamale", "elote", "elotes", "pozole", "sope", "sopes", "torito", "atole"}
+)
 MIN_FUZZY_LENGTH = 4
+# Words before an option's own words: "sin boba", "with oat milk", "de avena", "bien dulce".
+OPTION_OPENERS = frozenset({"sin", "con", "no", "with", "without", "de", "of", "bien", "muy"})
+# Connectors inside names read alike: "café de grano" is "café en grano".
+CONNECTORS = ("en", "del")
+# Plurals the "-s"/"-es" rule leaves out, of words too short for it: "dos tés de taro".
+SHORT_PLURALS = {"tes": "te"}
 
 Modifiers = Dict[str, Union[str, List[str]]]  # group → option code, or codes for a group that takes several
 
@@ -433,8 +471,10 @@ def words(text: str) -> List[Word]:
 
 def sound(word: str) -> str:
     """How a folded word sounds in Mexican Spanish spelling: k/qu/c, s/z/c, ll/y, b/v, silent h, j/h,
-    doubled letters. "tacoz" and "tacos", "kesadiyas" and "quesadillas", "late" and "latte" sound alike."""
-    w = re.sub(r"(.)\1+", r"\1", word)
+    doubled letters, and English spellings of vowels ("ee" for i, "ay" for e, "au" for ow). "tacoz" and "tacos",
+    "kesadiyas" and "quesadillas", "late" and "latte", "chilakeelays" and "chilaquiles" sound alike."""
+    w = re.sub(r"ay(?![aeiou])", "e", word.replace("ee", "i").replace("oo", "u").replace("au", "ow"))
+    w = re.sub(r"(.)\1+", r"\1", w)
     w = w.replace("tch", "C").replace("ch", "C").replace("sh", "C").replace("ph", "f")
     w = re.sub(r"qu(?=[eiy])", "k", w).replace("qu", "k")
     w = re.sub(r"c(?=[eiy])", "s", w).replace("c", "k")
@@ -548,7 +588,9 @@ class _Item:
     notes: List[str] = field(default_factory=list)
     definite: bool = False  # "los de pastor": named again, not more of it
     part_of: Optional[_Item] = None  # the item this one was split off
+    category_word: bool = False  # named by words that also name a category ("café", "coffee")
     halved: bool = False  # counted by "mitad"/"half": half the category's count, known once read
+    changes: bool = False  # named in a clause that changes a quantity ("que sean 3 horchatas")
 
     def __post_init__(self) -> None:
         self.start, self.end = self.name_start, self.name_end
@@ -639,9 +681,14 @@ class _Clause:
         return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2))
 
     @property
+    def categories_named(self) -> bool:
+        """A category named, on its own or by a word that is also a product ("café", "coffee")."""
+        return bool(self.categories) or any(i.category_word for i in self.items)
+
+    @property
     def asks(self) -> bool:
         """Whether the clause asks about its products instead of ordering them (quantities bound)."""
-        if self.says(QUESTION_WORDS):
+        if self.says(QUESTION_WORDS) or self.says(MENU_WORDS) and self.categories_named:
             return True
         if not self.question_mark:
             return False
@@ -677,6 +724,29 @@ def _number(phrase: str) -> Optional[int]:
     return None
 
 
+_SPOKEN: Dict[str, int] = {sound(word): value for word in SPOKEN_NUMBERS if (value := _number(word)) is not None}
+
+
+_DIMINUTIVE = re.compile(r"(?:ec|c)?it[oa]s?$")
+
+
+def _undiminished(word: str, forms: Mapping[str, str]) -> Optional[str]:
+    """The catalog word a diminutive stands for: "taquitos" taco, "aguita" agua, "cafecito" café,
+    "lechita" leche, "coquita" coca."""
+    match = _DIMINUTIVE.search(word)
+    if match is None:
+        return None
+    for cut in sorted({match.start(), word.rindex("it")}):  # "caf|ecito", "cafec|ito"
+        stem = word[:cut]
+        if len(stem) < 3:
+            continue
+        stems = [stem] + [stem[:-2] + swap for end, swap in (("qu", "c"), ("gu", "g")) if stem.endswith(end)]
+        for candidate in (s + vowel for s in stems for vowel in ("", "o", "a", "e")):
+            if candidate != word and candidate in forms:
+                return candidate
+    return None
+
+
 class _Vocabulary:
     """Every word of every catalog phrase, and which of them a message word stands for."""
 
@@ -689,6 +759,12 @@ class _Vocabulary:
             lemma = next((self.forms[f] for f in forms if f in self.forms), word)
             for form in forms:
                 self.forms.setdefault(form, lemma)
+        if "de" in self.forms:
+            self.forms.update({connector: self.forms["de"] for connector in CONNECTORS})
+        # "agüita" and "coquita", synonyms of their own, are "agua" and "coca" (and so are their plurals)
+        bases = {lemma: _undiminished(lemma, self.forms) for lemma in set(self.forms.values())}
+        self.forms = {form: self.forms.get(bases[lemma] or lemma, lemma) for form, lemma in self.forms.items()}
+        self.forms.update({plural: self.forms[word] for plural, word in SHORT_PLURALS.items() if word in self.forms})
         self.by_initial: Dict[str, List[str]] = {}
         self.sounds: Dict[str, str] = {}  # sound of a form → its lemma
         self.sounds_by_initial: Dict[str, List[str]] = {}
@@ -715,12 +791,15 @@ class _Vocabulary:
     def _lookup(self, key: str) -> Optional[Tuple[str, int]]:
         if key in self.forms:
             return self.forms[key], 0
-        if not key.isalpha() or key in STOP_WORDS or len(key) < 3:
+        if not key.isalpha() or key in STOP_WORDS or key in OTHER_FOODS or len(key) < 3:
             return None
         if len(key) < MIN_FUZZY_LENGTH:  # "tai" for "thai": the same sound, read only with context
             return (self.sounds[sound(key)], 2) if sound(key) in self.sounds else None
         if "h" + key in self.forms:  # Spanish "h" is silent and often left out: "orchata"
             return self.forms["h" + key], 1
+        base = _undiminished(key, self.forms)
+        if base is not None:  # "taquitos", "horchatita", "conchitas"
+            return self.forms[base], 1
         for candidate in (key, key[:-1]) if key.endswith("s") else (key,):
             found = self._closest(candidate)
             if found:
@@ -730,20 +809,24 @@ class _Vocabulary:
             return self.sounds[key_sound], 1 if len(key) >= 5 else 2
         near = self._sounds_like(key_sound)
         if near is None:
-            return None
+            loose = self._closest(key, loose=True)  # "suger": one letter off, read only with context
+            return (self.forms[loose], 2) if loose else None
         lemma, distance = near
         return lemma, 1 if len(key_sound) >= 7 and distance == 1 else 2  # "kesadías" is safe, "pastr" is not
 
-    def _closest(self, key: str) -> Optional[str]:
+    def _closest(self, key: str, loose: bool = False) -> Optional[str]:
         """The nearest catalog word with the same first letter: two letters swapped at any length;
         from six letters also one other edit (two from eight) when the last letters agree too, so
-        "taor", "horchta" and "capuccino" are read but "queda", "while" or "player" are not."""
-        limit = 1 if len(key) < 8 else 2
+        "taor", "horchta" and "capuccino" are read but "queda", "while" or "player" are not.
+        ``loose``: any one edit from five letters ("suger"), a likeness that needs context."""
+        limit = 1 if len(key) < 8 or loose else 2
         best: Optional[Tuple[int, str]] = None
         for choice in self.by_initial.get(key[0], ()):
             distance = OSA.distance(key, choice, score_cutoff=limit)
             swapped = distance == 1 and sorted(choice) == sorted(key)
             close = distance <= limit and len(key) >= 6 and choice[-1] == key[-1]
+            if loose:
+                swapped, close = False, distance == 1 and len(key) >= 5 and len(choice) >= 5
             if (swapped or close) and (best is None or distance < best[0]):
                 best = (distance, choice)
         return best[1] if best else None
@@ -814,6 +897,21 @@ class OrderParser:
             merged = self.phrases.setdefault(tuple(self.vocabulary.forms[w] for w in phrase), [])
             merged.extend(t for t in targets if t not in merged)
         self.longest = max((len(p) for p in self.phrases), default=0)
+        self.option_words = {
+            word
+            for phrase, targets in self.phrases.items()
+            if any(isinstance(t, (_ModifierTarget, _VariantTarget)) for t in targets)
+            for word in phrase
+            if word.isalpha() and len(word) >= 3 and word not in OPTION_OPENERS
+        }
+        self.category_heads = {  # first words that name something ("Para llevar a casa": none)
+            c.id: {
+                self.vocabulary.forms.get(w[0].key, w[0].key)
+                for w in map(words, (c.name_es, c.name_en))
+                if w and w[0].key not in STOP_WORDS
+            }
+            for c in catalog.categories
+        }
         self.name_words = [
             {self.vocabulary.forms.get(w.key, w.key) for name in _product_names(p) for w in words(name)}
             for p in self.products
@@ -844,6 +942,7 @@ class OrderParser:
         lines = [self._line(item) for item in reading.ordered if item.quantity != 0]
         if len(lines) > self.max_lines:
             lines, truncated = lines[: self.max_lines], True
+        lines = _merged(lines)
         cues = {
             cue
             for cue, phrases in (("add", ADD_CUES), ("remove", REMOVE_CUES), ("change", CHANGE_CUES))
@@ -855,6 +954,12 @@ class OrderParser:
         moves = "take" in keys and keys & {"off", "out", "away"} or "start" in keys and keys & {"over", "top"}
         if moves or any(_refuses(clause) for clause in clauses):
             cues.add("remove")  # "take the beans out", "no suadero pls"
+        if reading.corrected:
+            cues.add("corrected")
+        if any(clause.asks and (clause.items or clause.categories) for clause in clauses):
+            cues.add("asks")  # "an order of churros has how many?"
+        if any(clause.says(MENU_WORDS) and clause.categories_named for clause in clauses):
+            cues.add("menu")
         return ParsedMessage(lines, mentions, reading.unplaced, truncated, frozenset(cues))
 
     def _clauses(self, tokens: List[Word]) -> List[_Clause]:
@@ -875,6 +980,7 @@ class OrderParser:
                 if product:
                     item = _Item(product.product, start_char, end_char)
                     item.definite = _definite_before(clause)
+                    item.category_word = category is not None
                     clause.elements.append(item)
                 elif options:
                     clause.elements.append(_Options(options, start_char, end_char))
@@ -916,6 +1022,9 @@ class OrderParser:
         if token.key in SET_TO and _quantity(tokens, i + 1, matches)[0] is not None:
             clause.elements.append(_Other(token.key, token.start, token.end))  # "cambia las horchatas a una"
             return i + 1
+        if token.key == "media" and following == "de" and any(t.key in DOZEN for t in tokens[:i]):
+            clause.elements.append(_Quantity(6, token.start, token.end, article=False))  # "... y media de suadero"
+            return i + 1
         quantity, after = _quantity(tokens, i, matches)
         if quantity is not None and isinstance(previous, _Other) and previous.key in SET_TO:
             quantity.article = False  # "a una", "to one": a count, after the product too
@@ -925,9 +1034,15 @@ class OrderParser:
             before = previous.key if isinstance(previous, _Other) else ""
             next_key = tokens[after].key if after < len(tokens) else ""
             we_are = before == "are" and i >= 2 and tokens[i - 2].key == "we"
-            if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are:
+            for_the = before in GROUP_THE and i >= 2 and tokens[i - 2].key in GROUP_FOR
+            of_us = next_key == "of" and after + 1 < len(tokens) and tokens[after + 1].key == "us"
+            if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are or for_the or of_us:
                 clause.group = quantity.value
-                return after + (1 if next_key in GROUP_AFTER else 0)
+                return after + (2 if of_us else 1 if next_key in GROUP_AFTER else 0)
+            counted = any(isinstance(t, (_ProductTarget, _CategoryTarget)) for t in matches.get(after, (0, []))[1])
+            if before in ("los", "las") and not counted and next_key not in ("de", "of"):
+                clause.elements.append(_Other(token.key, token.start, tokens[after - 1].end))
+                return after  # "..., los dos grandes": the items named, not a count
             clause.elements.append(quantity)
             if next_key in MORE:  # "uno más", "2 more lattes"
                 clause.adds = True
@@ -981,12 +1096,18 @@ class OrderParser:
         return chosen, {i: skus for i, skus in near.items() if not taken[i]}
 
     def _in_context(self, tokens: List[Word], start: int, end: int, tiers: List[int]) -> bool:
-        """A loose likeness is read when a real word of its phrase is exact ("matcha late") or a
-        quantity comes right before it ("2 d pastr", "un orchata")."""
+        """A loose likeness is read when a real word of its phrase is exact ("matcha late", "té tai"), a
+        quantity comes right before it ("2 d pastr", "un orchata") or an option of the catalog right
+        after it ("un tai grande", "tai sin boba")."""
         for k, tier in zip(range(start, end), tiers, strict=True):
             key = tokens[k].key
-            if tier == 0 and key.isalpha() and len(key) >= 3 and key not in STOP_WORDS:
+            if tier == 0 and key.isalpha() and (len(key) >= 3 and key not in STOP_WORDS or end - start > 1):
                 return True
+        after = end
+        while after < len(tokens) and tokens[after].key in OPTION_OPENERS:
+            after += 1
+        if after < len(tokens) and self.vocabulary.forms.get(tokens[after].key) in self.option_words:
+            return True
         j = start - 1
         while j >= 0 and tokens[j].key in ("de", "of"):
             j -= 1
@@ -1009,6 +1130,15 @@ class OrderParser:
                 item.cover(options.start, options.end)
                 return item
         return None
+
+    def takes(self, options: _Options, item: _Item) -> bool:
+        """Whether the product has any of these options at all, chosen or not."""
+        return any(
+            t.group in self.allowed_groups[item.product]
+            if isinstance(t, _ModifierTarget)
+            else t.product == item.product
+            for t in options.targets
+        )
 
     def place(self, options: _Options, item: _Item, dry_run: bool = False) -> bool:
         """Put the options on the item if the product takes them and that choice is still open."""
@@ -1035,6 +1165,19 @@ class OrderParser:
                     item.variant[target.axis] = target.option
                 return True
         return False
+
+    def category_of(self, key: str) -> Optional[str]:
+        """The category a word names, if one: the first word of a category's name ("agua" of "Aguas
+        frescas", not of "Refrescos y agua"), else in the names of several products, all of one category
+        ("té" of the teas)."""
+        lemma = self.vocabulary.forms.get(key, key)
+        if key in NOT_ITEM_WORDS:
+            return None
+        labels = [c for c, heads in self.category_heads.items() if lemma in heads]
+        if len(labels) == 1:
+            return labels[0]
+        named = [self.products[i].category for i, names in enumerate(self.name_words) if lemma in names]
+        return named[0] if len(named) >= 2 and len(set(named)) == 1 else None
 
     def without_name(self, product: int, note: str) -> str:
         """A note without the product's own name words: "3 thai iced teas" notes "iced", not "iced teas"."""
@@ -1085,6 +1228,10 @@ class _Reading:
         self.ordered: List[_Item] = []
         self.unplaced: List[Unplaced] = []
         self.group: Optional[int] = None
+        self.group_from = 0  # the items ordered after the group's size was said
+        self.each_kind: Optional[Tuple[List[_Item], int]] = None  # "2 de cada uno": the items, the count
+        # the message corrected an item it ordered itself ("2 cocas, no, mejor 4"), not one of the cart
+        self.corrected = False
         self.categories: List[str] = []  # categories named so far ("aguas frescas", "tacos")
         self.category_count: Optional[int] = None  # the last count of a category: "una docena de tacos"
         self.taking_back = False  # the clause before only took back: "no", "perdón", "wait"
@@ -1092,7 +1239,7 @@ class _Reading:
 
     def read(self, clause: _Clause) -> None:
         if clause.group:
-            self.group = clause.group
+            self.group, self.group_from = clause.group, len(self.ordered)
         _bind_quantities(clause)
         words = [e for e in clause.elements if not (isinstance(e, _Other) and e.key in ("de", "of"))]
         for before, after in zip(words, words[1:], strict=False):
@@ -1114,9 +1261,14 @@ class _Reading:
         each = clause.says(EACH)
         if each and not clause.items and self._each_kind(clause):
             return
+        if each and len(clause.items) == 1 and self._each_of_item(clause):
+            return
         if clause.items:
             if replacing and self.ordered:
-                self.ordered.pop()  # "una coca, no, mejor una jamaica"
+                replaced = self.ordered.pop()  # "una coca, no, mejor una jamaica"
+                self.corrected = self.corrected or not replaced.changes
+                if clause.items[0].quantity is None:  # "2 de pastor, perdón, de suadero": two of suadero
+                    clause.items[0].quantity = replaced.quantity
             self._items(clause, each)
         elif self.ordered:
             self._follow_up(clause, correcting, each)
@@ -1126,6 +1278,8 @@ class _Reading:
 
     def _items(self, clause: _Clause, each: bool) -> None:
         items = clause.items
+        for item in items:
+            item.changes = clause.says(CHANGE_CUES)
         for options in clause.options:
             if self.parser.attach(options, items) is None:
                 _nearest(items, options.start).notes.append(self.text[options.start : options.end])
@@ -1141,6 +1295,10 @@ class _Reading:
                 continue
             if each and self.group and item.quantity is not None:
                 item.quantity *= self.group  # "somos cuatro, una torta pa cada uno"
+                # "para 3: una torta y una coca por persona": the items listed with it, by their article
+                for listed in self.ordered[self.group_from :]:
+                    if listed.by_article and listed.quantity == 1:
+                        listed.quantity = self.group
             self.ordered.append(item)
 
     def _named_before(self, item: _Item) -> Optional[_Item]:
@@ -1170,10 +1328,15 @@ class _Reading:
         if quantities:
             count = quantities[0]
             count.used = True
+            parent = previous.splits_from()
+            # "uno con avena y otro deslactosado": the next part of a split, not one more
+            in_split = previous.part_of is not None and count.value <= (parent.quantity or 0)
+            # "dos tortas, una sin jitomate": a part with its own note
+            noted = bool(_note_spans(clause)) and count.value < (previous.quantity or 0)
             if correcting or (each and len(clause.catalog_elements) == 1):
                 self._recount(count, previous, each)
-            elif clause.options or plain:
-                target = self._part(clause, count, previous.splits_from())
+            elif clause.options or plain or in_split or noted:
+                target = self._part(clause, count, parent, in_split)
             elif clause.adds:  # "y otro", "one more"
                 target = previous.copy(count.value, count.start, count.end)
                 self.ordered.append(target)
@@ -1193,6 +1356,7 @@ class _Reading:
         """ "2 cocas, no, mejor 4": the count replaces the one before; "pastor y suadero, dos de cada
         uno": it is the count of every item named without one."""
         if not each:
+            self.corrected = self.corrected or not previous.changes
             previous.quantity, previous.by_article = count.value, False
             previous.cover(count.start, count.end)
             return
@@ -1200,12 +1364,14 @@ class _Reading:
             if item.quantity is None or item.by_article:
                 item.quantity, item.by_article = count.value, False
 
-    def _part(self, clause: _Clause, count: _Quantity, previous: _Item) -> _Item:
+    def _part(self, clause: _Clause, count: _Quantity, previous: _Item, in_split: bool = False) -> _Item:
         """ "tres taros: dos con leche de avena y uno sin nada" splits the three; "un latte con avena y
         otro con almendra" (or options the item has chosen already) is one more."""
-        fits = all(self.parser.place(o, previous, dry_run=True) for o in clause.options)
+        fits = all(
+            self.parser.place(o, previous, dry_run=True) or not self.parser.takes(o, previous) for o in clause.options
+        )  # an option the product does not have ("1 sin azúcar" of americanos) is a note of the part
         remaining = previous.quantity
-        if not clause.adds and fits and (remaining is None or count.value <= remaining):
+        if (not clause.adds or in_split) and fits and (remaining is None or count.value <= remaining):
             part = previous.copy(count.value, count.start, count.end)
             part.part_of = previous
             # an uncounted item ("lattes: uno con avena y uno con almendra") is only its parts
@@ -1222,6 +1388,9 @@ class _Reading:
         category = next(iter(c.category for c in clause.categories), None) or (
             self.categories[-1] if self.categories else None
         )
+        if category is None:  # "dos tés de cada sabor": the teas
+            known = (e.key for e in clause.elements if isinstance(e, _Other) and e.known)
+            category = next((c for c in map(self.parser.category_of, known) if c), None)
         if category is None and not any(k in KINDS for k in clause.other_words):
             return False
         if category is None and self.ordered:
@@ -1233,8 +1402,25 @@ class _Reading:
         for count in counts[:1]:
             count.used = True
         start, end = clause.elements[0].start, clause.elements[-1].end
+        kinds = [_Item(index, start, end, quantity=value) for index in self.parser.by_category.get(category, [])]
+        self.ordered.extend(kinds)
+        self.each_kind = (kinds, value)
+        return True
+
+    def _each_of_item(self, clause: _Clause) -> bool:
+        """ "un agua de cada una", "a water of each kind": a product whose name also names a category,
+        right before "de cada" / "of each", is one of each product of that category."""
+        item = clause.items[0]
+        position = clause.elements.index(item)
+        following = [e.key for e in clause.elements[position + 1 : position + 3] if isinstance(e, _Other)]
+        if following not in (["de", "cada"], ["of", "each"]):
+            return False
+        name = words(self.text[item.name_start : item.name_end])
+        category = next((c for c in (self.parser.category_of(w.key) for w in name) if c), None)
+        if category is None or category == self.parser.products[item.product].category:
+            return False
         for index in self.parser.by_category.get(category, []):
-            self.ordered.append(_Item(index, start, end, quantity=value))
+            self.ordered.append(_Item(index, item.start, item.end, quantity=item.quantity or 1))
         return True
 
     # --- what could not be placed ------------------------------------------------------------------
@@ -1269,9 +1455,34 @@ class _Reading:
 
     def finish(self) -> None:
         """ "cuatro tacos: dos de pastor y dos de suadero": a count of a category that the message
-        goes on to itemise was no unknown product."""
+        goes on to itemise was no unknown product; "2 tacos de cada uno: pastor y suadero": the kinds
+        listed after "de cada uno" are the ones, each with its count."""
+        if self.each_kind is not None:
+            kinds, value = self.each_kind
+            categories = {self.parser.products[k.product].category for k in kinds}
+            listed = [
+                i
+                for i in self.ordered[self.ordered.index(kinds[-1]) + 1 :]
+                if i.quantity is None and self.parser.products[i.product].category in categories
+            ]
+            if listed:
+                for kind in kinds:
+                    kind.quantity = 0
+                for item in listed:
+                    item.quantity = value
         named = {self.parser.products[item.product].category for item in self.ordered if item.quantity != 0}
         self.unplaced = [u for u in self.unplaced if not (u.category and u.category in named)]
+        for index, item in enumerate(self.ordered):
+            # "dos aguas, una de horchata y una de jamaica": "aguas" is a product and a category's name
+            # too; the count the message goes on to itemise in that category is no product of its own
+            name = words(self.text[item.name_start : item.name_end])
+            category = self.parser.category_of(name[0].key) if len(name) == 1 else None
+            if not category or category == self.parser.products[item.product].category or not item.quantity:
+                continue
+            later = self.ordered[index + 1 :]
+            parts = [i.quantity or 0 for i in later if self.parser.products[i.product].category == category]
+            if len(parts) >= 2 and sum(parts) == item.quantity:
+                item.quantity = 0
 
     def _unplaced(self, run: Sequence[Any], asked: bool) -> None:
         """``run``: the _Other and _Category elements of the words (from _unknown_after)."""
@@ -1286,6 +1497,29 @@ class _Reading:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _merged(lines: List[OrderLine]) -> List[OrderLine]:
+    """Lines of the same thing, with the same options and note, as one: "una quesadilla para mí y otra
+    para mi hijo" is two quesadillas."""
+    merged: List[OrderLine] = []
+    for line in lines:
+        same = next(
+            (
+                m
+                for m in merged
+                if (m.sku, m.variant_sku, m.modifiers, m.variant, m.note)
+                == (line.sku, line.variant_sku, line.modifiers, line.variant, line.note)
+            ),
+            None,
+        )
+        if same is None:
+            merged.append(line)
+        else:
+            same.quantity += line.quantity
+            same.quantity_stated = same.quantity_stated or line.quantity_stated
+            same.start, same.end = min(same.start, line.start), max(same.end, line.end)
+    return merged
 
 
 def _says(tokens: Sequence[Word], phrases: FrozenSet[Tuple[str, ...]]) -> bool:
@@ -1359,7 +1593,8 @@ def _unknown_after(elements: Sequence[Any], index: int, asked: bool = False) -> 
     first = end = index
     while end < len(elements) and isinstance(elements[end], (_Other, _Category)) and end - first < 4:
         key = elements[end].key if isinstance(elements[end], _Other) else ""
-        if key in NOT_ITEM_WORDS or key in NOTE_OPENERS or key in NOT_A_COUNT or (end == first and key in STOP_WORDS):
+        note = key in NOTE_OPENERS and not (asked and key not in OPTION_OPENERS)  # asked: "hot chocolate"
+        if key in NOT_ITEM_WORDS or note or key in NOT_A_COUNT or (end == first and key in STOP_WORDS):
             break
         end += 1
     while end > first and isinstance(elements[end - 1], _Other) and elements[end - 1].key in STOP_WORDS:
@@ -1399,7 +1634,7 @@ def _add(phrases: Dict[Tuple[str, ...], List[_Target]], text: str, target: _Targ
 def _quantity(tokens: List[Word], i: int, matches: Mapping[int, Any]) -> Tuple[Optional[_Quantity], int]:
     """The quantity that starts at word ``i``, if any, and the index after the words read."""
     value, end = None, i
-    for n in (3, 2, 1):
+    for n in (5, 4, 3, 2, 1):
         keys = tuple(w.key for w in tokens[i : i + n])
         if len(keys) < n or any(k in matches for k in range(i, i + n)):
             continue
@@ -1409,6 +1644,8 @@ def _quantity(tokens: List[Word], i: int, matches: Mapping[int, Any]) -> Tuple[O
             value = int(keys[0]) if len(keys[0]) <= 4 else None
         elif all(k.isalpha() and k not in SOME and k not in ORDINAL_WORDS and _number(k) is not None for k in keys):
             value = _number(" ".join(keys))
+        elif n == 1 and len(keys[0]) >= 4 and keys[0].isalpha() and keys[0] not in STOP_WORDS:
+            value = _SPOKEN.get(sound(keys[0]))
         if value is not None:
             end = i + n
             break

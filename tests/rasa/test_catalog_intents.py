@@ -98,7 +98,8 @@ def test_an_ordinal_or_one_more_adds_instead_of_removing(tmp_path):
 
 
 def test_a_removal_without_a_removal_verb_is_flagged_for_the_action_to_ask(tmp_path):
-    message = refine_message("latte pls", "remove_items", 0.9, [PRODUCT, LINE], tmp_path, cues=[])
+    uncounted = {**LINE, "value": {**LINE["value"], "quantity_stated": False}}
+    message = refine_message("latte pls", "remove_items", 0.9, [PRODUCT, uncounted], tmp_path, cues=[])
     assert message.get("intent")["name"] == "remove_items"
     [conflict] = [e for e in message.get("entities") if e["entity"] == "intent_conflict"]
     assert conflict["value"] == {"intent": "remove_items", "reading": "add_items"}
@@ -111,6 +112,28 @@ def test_a_removal_without_a_removal_verb_is_flagged_for_the_action_to_ask(tmp_p
         message = refine_message(text, intent, 0.9, entities, tmp_path, cues=["remove"])
         assert message.get("intent")["name"] == intent
         assert not [e for e in message.get("entities") if e["entity"] == "intent_conflict"]
+
+
+def test_a_counted_order_or_one_corrected_in_the_message_is_no_removal(tmp_path):
+    counted = refine_message("5 taquitos de suadero", "remove_items", 0.9, [PRODUCT, LINE], tmp_path, cues=[])
+    assert counted.get("intent")["name"] == "add_items"
+    corrected = refine_message(
+        "a coke, scratch that, a water", "remove_items", 0.9, [PRODUCT, LINE], tmp_path, cues=["remove", "corrected"]
+    )
+    assert corrected.get("intent")["name"] == "add_items"
+    asked = refine_message("an order of churros has how many?", "clear_cart", 0.9, [PRODUCT], tmp_path, cues=["asks"])
+    assert asked.get("intent")["name"] == "product_question"
+    changed = refine_message(
+        "una jamaica, no, mejor dos", "change_quantity", 0.9, [PRODUCT, LINE], tmp_path, ["change", "corrected"]
+    )
+    assert changed.get("intent")["name"] == "add_items"
+    denied = refine_message(
+        "una jamaica, no, mejor dos", "deny", 0.9, [PRODUCT, LINE], tmp_path, ["change", "corrected"]
+    )
+    assert denied.get("intent")["name"] == "add_items"
+    uncounted = {**LINE, "value": {**LINE["value"], "quantity_stated": False}}
+    only = refine_message("no, sólo la coca", "deny", 0.9, [PRODUCT, uncounted], tmp_path, ["change"])
+    assert only.get("intent")["name"] == "deny"
 
 
 def test_a_plain_order_is_not_a_quantity_change(tmp_path):
