@@ -224,6 +224,7 @@ class PaymentEventOutcome(StrEnum):
     STOCK_GONE = FlagReason.STOCK_GONE.value
     ALREADY_PAID = FlagReason.ALREADY_PAID.value
     ORDER_CLOSED = FlagReason.ORDER_CLOSED.value
+    CREDIT_RETURNED = FlagReason.CREDIT_RETURNED.value
 
 
 class RefundStatus(StrEnum):
