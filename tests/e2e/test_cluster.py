@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,8 +25,9 @@ from sqlalchemy.engine import make_url
 
 from comanda import models as m
 from comanda.db import dispose_engines, new_session
-from tests.conftest import free_port
-from tests.e2e.conftest import ROOT, wait_for
+from tests.helpers.net import free_port
+from tests.helpers.paths import ROOT
+from tests.helpers.waiting import wait_for
 
 CENTRO = "106540352242922"
 PG_BASE = os.environ.get("COMANDA_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -62,12 +62,14 @@ class Cluster:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 900  # two Rasa servers load their models at once on a busy machine
-        while "comanda: cluster ready" not in self.log():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                pytest.fail(f"cluster did not start:\n{self.log()[-6000:]}", pytrace=False)
-            time.sleep(1)
+        # two Rasa servers load their models at once on a busy machine
+        wait_for(lambda: self.ready() or self.proc.poll() is not None, timeout=900, interval=1)
+        if not self.ready():
+            self.proc.kill()
+            pytest.fail(f"cluster did not start:\n{self.log()[-6000:]}", pytrace=False)
+
+    def ready(self) -> bool:
+        return "comanda: cluster ready" in self.log()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
