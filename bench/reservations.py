@@ -45,7 +45,7 @@ Needs = Dict[int, Decimal]
 
 @contextmanager
 def throwaway_schema(url: str) -> Iterator[str]:
-    """A fresh PostgreSQL schema reached through search_path, dropped afterwards (as tests/conftest.py does)."""
+    """A fresh PostgreSQL schema reached through search_path, dropped afterwards (as the tests' pg_schema does)."""
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url, future=True)
     with admin.begin() as conn:

@@ -2,7 +2,6 @@
 they were, shared locations, removals never guessed, one message per kind of note, handoffs that pause
 the bot, and the small defects."""
 
-from pathlib import Path
 from typing import Any, Dict
 
 import pytest
@@ -23,7 +22,6 @@ from comanda.services import orders
 from comanda.services.answers import NO_EMAIL, NO_REFERENCES, AnswerKind, Said, is_answer
 from comanda.services.cfdi import invoicing
 from integrations.cfdi import issuer
-from tests.core.test_cfdi_support import COMPANY
 from tests.helpers.actions import (
     ANA,
     CARD,
@@ -37,9 +35,10 @@ from tests.helpers.actions import (
     text_of,
     tracker,
 )
+from tests.helpers.cfdi import COMPANY
+from tests.helpers.paths import ROOT
 from tests.helpers.stock import set_on_hand
 
-ROOT = Path(__file__).resolve().parents[2]
 DELIVERY = {"fulfilment": "delivery", "delivery_postal_code": "06010"}
 # What the simulator's NLU made of the customers' answers in issue 11.
 ADDRESSES = [

@@ -19,9 +19,9 @@ from comanda import models as m
 from comanda.db import new_session
 from comanda.services.answers import NO_EMAIL
 from comanda.services.cfdi.problems import StampUnconfirmed
-from tests.conftest import free_port
 from tests.helpers.actions import answer_messages, paid_order, responses, run, said, text_of, tracker
 from tests.helpers.cfdi import FailingIssuer
+from tests.helpers.net import free_port
 
 PERSON = {
     "invoice_rfc": "XIA190128J61",

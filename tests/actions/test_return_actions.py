@@ -4,6 +4,7 @@ announced in the customer's language, and order_status speaking of returns."""
 
 from __future__ import annotations
 
+import pytest
 from rasa_sdk.events import SlotSet
 from sqlalchemy import select
 
@@ -20,8 +21,9 @@ from actions.returns import (
 from comanda import models as m
 from comanda.db import new_session
 from tests.helpers.actions import ANA, answer, entity, run, said, text_of, tracker
-from tests.helpers.payments import sandbox_settings  # noqa: F401 - autouse
 from tests.helpers.returns import line_of, settle, sold, staff_step
+
+pytestmark = pytest.mark.usefixtures("sandbox_settings")
 
 
 def slots_of(events) -> dict:

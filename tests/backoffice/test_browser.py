@@ -13,7 +13,9 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.backoffice.conftest import CENTRO, ROMA, ROOT, TOKEN, value_of
+from tests.helpers.graph import TOKEN, value_of, verified
+from tests.helpers.paths import ROOT
+from tests.helpers.simulator import CENTRO, ROMA
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -62,7 +64,7 @@ def test_chat_as_a_customer(page, graph, receiver):
     page.fill("#text", "hola")
     page.click("#send")
     [post] = receiver.wait_for(from_customer(lambda m: m.get("text") == {"body": "hola"}))
-    assert value_of(post.verified())["metadata"]["phone_number_id"] == CENTRO
+    assert value_of(verified(post))["metadata"]["phone_number_id"] == CENTRO
     expect(page.locator(".bubble.in").first).to_contain_text("hola")
 
     question = graph.send(
@@ -88,7 +90,7 @@ def test_chat_as_a_customer(page, graph, receiver):
     expect(page.locator(".bubble.out").last).to_contain_text("Total: $97.00")
     page.click("button.reply >> text=Sí, confirmar")
     [post] = receiver.wait_for(from_customer(lambda m: m.get("interactive", {}).get("type") == "button_reply"))
-    message = value_of(post.verified())["messages"][0]
+    message = value_of(verified(post))["messages"][0]
     assert message["interactive"]["button_reply"] == {"id": "order_confirm", "title": "Sí, confirmar"}
     assert message["context"]["id"] == question_id
 
@@ -119,7 +121,7 @@ def test_chat_as_a_customer(page, graph, receiver):
     page.click("button.menu >> text=Ver menú")
     page.click(".rows button >> text=Té de taro")
     [post] = receiver.wait_for(from_customer(lambda m: m.get("interactive", {}).get("type") == "list_reply"))
-    message = value_of(post.verified())["messages"][0]
+    message = value_of(verified(post))["messages"][0]
     assert message["interactive"]["list_reply"] == {"id": "TARO", "title": "Té de taro", "description": "$75.00"}
     assert message["context"]["id"] == menu_id
     expect(page.locator(".bubble.out .ticks.read").first).to_be_visible()
@@ -127,7 +129,7 @@ def test_chat_as_a_customer(page, graph, receiver):
     page.click("#share-location summary")
     page.click("#send-location")
     [post] = receiver.wait_for(from_customer(lambda m: m["type"] == "location"))
-    location = value_of(post.verified())["messages"][0]["location"]
+    location = value_of(verified(post))["messages"][0]["location"]
     assert (location["latitude"], location["longitude"]) == (19.4326, -99.1332)
     expect(page.locator(".bubble.in")).to_have_count(4)
     screenshot(page, "simulator-chat")
@@ -212,7 +214,7 @@ def test_media_sent_from_the_page_reach_the_connector_which_can_fetch_them(page,
             )
         )
     )
-    message = value_of(post.verified())["messages"][0]
+    message = value_of(verified(post))["messages"][0]
     content = message[message["type"]]
     for key, value in expected.items():
         assert (message if key == "type" else content).get(key) == value, (key, content)
@@ -259,5 +261,5 @@ def test_the_profile_name_phone_and_store_survive_a_reload(page, receiver):
     page.fill("#text", "¿sigo siendo yo?")
     page.click("#send")
     [post] = receiver.wait_for(from_customer(lambda m: m.get("text") == {"body": "¿sigo siendo yo?"}))
-    value = value_of(post.verified())
+    value = value_of(verified(post))
     assert value["contacts"][0]["profile"]["name"] == "Beatriz Ñúñez" and value["metadata"]["phone_number_id"] == ROMA

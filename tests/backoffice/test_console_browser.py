@@ -6,7 +6,7 @@ office. Screenshots go to reports/screenshots/."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Iterator, List
+from typing import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -15,24 +15,17 @@ from sqlalchemy import update
 from comanda import clock
 from comanda import models as m
 from comanda.db import transaction
-from tests.backoffice.conftest import SCREENSHOTS, order_events
-from tests.helpers.console import PASSWORD, add_staff, order_row, queued_order, wait_until
-
-TABLET = {"width": 1180, "height": 820}
-PHONE = {"width": 390, "height": 844}
+from tests.helpers.browser import PHONE, TABLET, external_requests
+from tests.helpers.console import PASSWORD, add_staff, order_row, queued_order
+from tests.helpers.paths import SCREENSHOTS
+from tests.helpers.receiver import order_events
+from tests.helpers.waiting import wait_for
 
 
 @pytest.fixture
 def staff_base(demo, offices) -> str:
     add_staff("ana@cafe.mx", stores=["centro"])
     return offices.start()
-
-
-def external_requests(page: Page, base: str) -> List[str]:
-    """Every request the page makes that does not go to the back office itself (filled in as it runs)."""
-    outside: List[str] = []
-    page.on("request", lambda request: None if request.url.startswith(base) else outside.append(request.url))
-    return outside
 
 
 def log_in(page: Page, base: str) -> None:
@@ -82,7 +75,7 @@ def test_the_counter_tablet_runs_the_queue_live_and_the_board_follows(chromium, 
     card(tablet, "preparing", "C-002").locator("button.bump").tap()
     expect(card(tablet, "ready", "C-002")).to_be_visible()
     assert order_row(paid).status == "ready"
-    wait_until(lambda: order_events(receiver, paid) == ["preparing", "ready"])
+    assert wait_for(lambda: order_events(receiver, paid) == ["preparing", "ready"], timeout=15)
 
     board = chromium.new_page(viewport={"width": 1280, "height": 720})
     board_outside = external_requests(board, staff_base)
@@ -101,7 +94,8 @@ def test_the_counter_tablet_runs_the_queue_live_and_the_board_follows(chromium, 
     card(tablet, "ready", "C-002").locator("button.bump").tap()
     expect(card(tablet, "ready", "C-002")).to_have_count(0)
     expect(board.locator(".ready li")).to_have_count(0)
-    wait_until(lambda: order_events(receiver, paid) == ["preparing", "ready", "picked_up"])  # ready told once
+    told = ["preparing", "ready", "picked_up"]  # ready told once
+    assert wait_for(lambda: order_events(receiver, paid) == told, timeout=15)
 
     tablet.click("#sound button")  # mute: the next order shows, silently
     expect(tablet.locator("#sound")).to_have_attribute("data-sound", "off")

@@ -11,9 +11,8 @@ from sqlalchemy import select
 
 from comanda import models as m
 from comanda.db import new_session
-from tests.core.test_purchasing import sell_coffee_down_to_the_reorder_points
 from tests.helpers.console import ConsoleClient, add_staff
-from tests.helpers.purchasing import on_hand, purchase_orders, smtp_fixture  # noqa: F401 - the smtp fixture
+from tests.helpers.purchasing import on_hand, purchase_orders, sell_coffee_down_to_the_reorder_points
 
 
 @pytest.fixture

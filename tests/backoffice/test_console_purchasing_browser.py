@@ -10,14 +10,13 @@ from typing import Iterator, List
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.backoffice.conftest import SCREENSHOTS
-from tests.core.test_purchasing import sell_coffee_down_to_the_reorder_points
+from tests.helpers.browser import PHONE, external_requests
 from tests.helpers.console import PASSWORD, add_staff
+from tests.helpers.paths import SCREENSHOTS
 from tests.helpers.payments import place
-from tests.helpers.purchasing import on_hand, purchase_orders, smtp_fixture  # noqa: F401 - the smtp fixture
+from tests.helpers.purchasing import on_hand, purchase_orders, sell_coffee_down_to_the_reorder_points
 
 DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
@@ -42,8 +41,7 @@ def context_for(chromium: Browser) -> Iterator:
 
 
 def log_in(page: Page, base: str, email: str, next_path: str) -> List[str]:
-    outside: List[str] = []
-    page.on("request", lambda request: None if request.url.startswith(base) else outside.append(request.url))
+    outside = external_requests(page, base)
     page.goto(f"{base}/console/login?next={next_path}")
     page.fill("#email", email)
     page.fill("#password", PASSWORD)

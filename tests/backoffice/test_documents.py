@@ -13,7 +13,8 @@ from comanda.db import dispose_engines
 from comanda.services.cfdi.invoicing import issue_invoice
 from comanda.services.cfdi.links import document_link, invoice_document_messages
 from integrations.cfdi.local import LocalIssuer
-from tests.core.test_cfdi_support import COMPANY, NOVEMBER_20, Line, clock_at, paid_order
+from tests.helpers.cfdi import COMPANY, NOVEMBER_20, Line, paid_order
+from tests.helpers.clock import clock_at
 
 
 @pytest.fixture

@@ -10,13 +10,9 @@ from typing import Any, Dict, List
 import pytest
 import requests
 
-from tests.backoffice.conftest import CENTRO, FIXTURES, ROMA, TOKEN, statuses_of, value_of
-
-WA_ID = "5215512345678"
-
-
-def message(kind: str, content: Any, to: str = WA_ID) -> Dict[str, Any]:
-    return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": kind, kind: content}
+from tests.helpers.graph import TEXT, TOKEN, WA_ID, arm, message, sent, statuses_of, value_of, verified
+from tests.helpers.paths import WHATSAPP_FIXTURES
+from tests.helpers.simulator import CENTRO, ROMA
 
 
 def buttons(*titles: str, ids: List[str] = None) -> Dict[str, Any]:
@@ -47,7 +43,7 @@ def rows(count: int, title: str = "Café", description: str = "Con leche") -> Li
 
 
 ACCEPTED = {
-    "text": message("text", {"body": "hola\nqué tal", "preview_url": False}),
+    "text": TEXT,
     "text_4096": message("text", {"body": "x" * 4096}),
     "buttons_3_at_limits": message(
         "interactive", buttons("a" * 20, "b" * 20, "c" * 20, ids=["1" * 256, "2" * 256, "3" * 256])
@@ -99,10 +95,6 @@ REFUSED = {
     "template_without_language": message("template", {"name": "order_ready"}),
     "header_61": message("interactive", {**buttons("Sí"), "header": {"type": "text", "text": "h" * 61}}),
 }
-
-
-def sent(backoffice: str) -> List[Dict[str, Any]]:
-    return requests.get(f"{backoffice}/simulator/api/sent", timeout=5).json()["messages"]
 
 
 def test_health(backoffice):
@@ -178,7 +170,7 @@ def test_statuses_come_back_by_signed_webhook_in_order(graph, receiver):
         "messages"
     ][0]["id"]
     posts = receiver.wait_for(statuses_of(message_id), count=3)
-    payloads = [p.verified() for p in posts]
+    payloads = [verified(p) for p in posts]
     assert [value_of(p)["statuses"][0]["status"] for p in payloads] == ["sent", "delivered", "read"]
     for payload in payloads:
         assert payload["object"] == "whatsapp_business_account"
@@ -259,10 +251,6 @@ def test_media_upload_and_download(graph, backoffice):
     )
 
 
-def arm(backoffice: str, fault: Dict[str, Any]) -> requests.Response:
-    return requests.post(f"{backoffice}/simulator/api/faults", json=fault, timeout=5)
-
-
 def test_two_sends_fail_with_500_then_it_works(graph, backoffice):
     assert arm(backoffice, {"count": 2, "status": 500}).status_code == 200
     for _ in range(2):
@@ -289,13 +277,15 @@ def test_reengagement_failure_arrives_as_a_failed_status(graph, backoffice, rece
     assert accepted.status_code == 200
     message_id = accepted.json()["messages"][0]["id"]
     [post] = receiver.wait_for(statuses_of(message_id))
-    update = value_of(post.verified())["statuses"][0]
-    expected_error = json.loads((FIXTURES / "pywa__error_object__131047_ReEngagementMessage.json").read_text())
+    update = value_of(verified(post))["statuses"][0]
+    expected_error = json.loads((WHATSAPP_FIXTURES / "pywa__error_object__131047_ReEngagementMessage.json").read_text())
     assert update["status"] == "failed" and update["errors"] == [expected_error]
     assert update["recipient_id"] == "5215500000004"
-    fixture = value_of(json.loads((FIXTURES / "pywa__message_status__failed.json").read_text()))["statuses"][0]
+    fixture = value_of(json.loads((WHATSAPP_FIXTURES / "pywa__message_status__failed.json").read_text()))["statuses"][0]
     assert set(update) == set(fixture)
-    time.sleep(0.6)
+    # the next send's statuses all came back: the failed one's, reported from earlier on, would have come first
+    following = graph.send(message("text", {"body": "¿Hola?"}, to="5215500000004")).json()["messages"][0]["id"]
+    receiver.wait_for(statuses_of(following), count=3)
     assert len([p for p in receiver.posts if statuses_of(message_id)(json.loads(p.body))]) == 1
     record = [m for m in sent(backoffice) if m["id"] == message_id][0]
     assert record["status"] == "failed" and record["errors"][0]["code"] == 131047

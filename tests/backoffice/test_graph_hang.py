@@ -7,8 +7,8 @@ import time
 import pytest
 import requests
 
-from tests.backoffice.conftest import CENTRO, TOKEN
-from tests.backoffice.test_graph import ACCEPTED, arm, sent
+from tests.helpers.graph import TEXT, TOKEN, arm, sent
+from tests.helpers.simulator import CENTRO
 
 
 def test_a_hanging_send_answers_504_after_its_delay_and_is_not_accepted(graph, backoffice):
@@ -17,12 +17,12 @@ def test_a_hanging_send_answers_504_after_its_delay_and_is_not_accepted(graph, b
     with pytest.raises(requests.Timeout):
         requests.post(
             f"{graph.base}/{CENTRO}/messages",
-            json=ACCEPTED["text"],
+            json=TEXT,
             headers={"Authorization": f"Bearer {TOKEN}"},
             timeout=0.5,
         )
     started = time.monotonic()
-    assert graph.send(ACCEPTED["text"]).status_code == 200  # the fault was used by the send that timed out
+    assert graph.send(TEXT).status_code == 200  # the fault was used by the send that timed out
     assert time.monotonic() - started < 2
     assert len(sent(backoffice)) == before + 1
 
@@ -30,7 +30,7 @@ def test_a_hanging_send_answers_504_after_its_delay_and_is_not_accepted(graph, b
 def test_a_hang_answers_504_with_a_graph_error(graph, backoffice):
     arm(backoffice, {"hang": 1})
     started = time.monotonic()
-    answer = graph.send(ACCEPTED["text"])
+    answer = graph.send(TEXT)
     assert answer.status_code == 504 and answer.json()["error"]["code"] == 131000
     assert time.monotonic() - started >= 1
 

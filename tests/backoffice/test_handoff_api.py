@@ -18,10 +18,10 @@ from comanda import clock
 from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.services import inbox, staff
-from tests.backoffice.conftest import CENTRO
-from tests.backoffice.conftest import TOKEN as GRAPH_TOKEN
 from tests.helpers.console import TEST_ACTOR, ConsoleClient, EventStream, add_staff, personal_token, whatsapp_ticket
 from tests.helpers.fake_rasa import TOKEN, serve_fake_rasa
+from tests.helpers.graph import TOKEN as GRAPH_TOKEN
+from tests.helpers.simulator import CENTRO
 
 
 @pytest.fixture

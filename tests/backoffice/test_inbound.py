@@ -12,7 +12,9 @@ import pytest
 import requests
 
 from backoffice.simulator import payloads
-from tests.backoffice.conftest import CENTRO, FIXTURES, messages_with, value_of
+from tests.helpers.graph import messages_with, value_of, verified
+from tests.helpers.paths import WHATSAPP_FIXTURES
+from tests.helpers.simulator import CENTRO
 
 CUSTOMER = {"phone_number_id": CENTRO, "wa_id": "5215512345678", "name": "Ana López"}
 BOT_MESSAGE = "wamid.FROMTHEBOT"
@@ -81,7 +83,7 @@ def test_the_webhook_is_metas_shape_and_signed(backoffice, receiver, name):
     message_id = answer.json()["id"]
     assert answer.json()["status"] == 200 and message_id.startswith("wamid.")
     [post] = receiver.wait_for(messages_with(message_id))
-    payload = post.verified()
+    payload = verified(post)
     assert post.headers["Content-Type"] == "application/json"
     assert post.body.isascii(), "Meta escapes non-ASCII characters"
     assert payload["object"] == "whatsapp_business_account"
@@ -106,7 +108,7 @@ def test_the_webhook_is_metas_shape_and_signed(backoffice, receiver, name):
 def test_the_shape_has_the_keys_of_metas_own_payloads(backoffice, receiver, fixture, name):
     answer = send(backoffice, CASES[name][0]).json()
     [post] = receiver.wait_for(messages_with(answer["id"]))
-    ours, theirs = value_of(post.verified()), value_of(json.loads((FIXTURES / fixture).read_text()))
+    ours, theirs = value_of(verified(post)), value_of(json.loads((WHATSAPP_FIXTURES / fixture).read_text()))
     assert set(ours) == set(theirs) and set(ours["messages"][0]) == set(theirs["messages"][0])
     assert set(ours["contacts"][0]) <= set(theirs["contacts"][0])
 

@@ -8,7 +8,9 @@ import sys
 
 import requests
 
-from tests.backoffice.conftest import ROOT, backoffice_env, free_port, start, stop
+from tests.helpers.backoffice import backoffice_env, start, stop
+from tests.helpers.net import free_port
+from tests.helpers.paths import ROOT
 
 
 def test_a_busy_port_is_one_line_and_status_2(database):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import requests
 
-from tests.backoffice.conftest import backoffice_env, free_port, start, stop
+from tests.helpers.backoffice import backoffice_env, start, stop
+from tests.helpers.net import free_port
 
 
 def test_the_page_lists_the_demo_stores(backoffice):

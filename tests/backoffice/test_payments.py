@@ -14,7 +14,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import requests
@@ -26,8 +26,9 @@ from comanda.db import new_session, transaction
 from comanda.services import orders, payments
 from integrations.payments import payment_provider, sandbox
 from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, sign
-from tests.backoffice.conftest import Receiver, backoffice_env, start, stop
-from tests.conftest import free_port
+from tests.helpers.backoffice import backoffice_env, start, stop
+from tests.helpers.fake_http import Request
+from tests.helpers.net import free_port
 from tests.helpers.payment_fakes import (
     DEEP,
     MP_SECRET,
@@ -40,6 +41,8 @@ from tests.helpers.payment_fakes import (
     stripe_event,
 )
 from tests.helpers.payments import place, sandbox_event, signed
+from tests.helpers.receiver import Receiver
+from tests.helpers.waiting import wait_for
 
 SECRETS = {
     "COMANDA_SANDBOX_WEBHOOK_SECRET": "bo-sandbox-secret",
@@ -106,21 +109,15 @@ def link_for(order_id: int) -> payments.PaymentInstructions:
 
 def triggers(receiver: Receiver, count: int, timeout: float = 10) -> List[Dict[str, Any]]:
     """The trigger_intent calls Rasa received (path, query, body), waiting for ``count`` of them."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def found() -> List[Request]:
         with receiver.lock:
-            found = [p for p in receiver.posts if "/trigger_intent" in p.path]
-        if len(found) >= count or time.monotonic() > deadline:
-            assert len(found) >= count, f"expected {count} trigger_intent calls, got {len(found)}"
-            return [
-                {
-                    "conversation": unquote(urlsplit(p.path).path.split("/")[2]),
-                    "query": parse_qs(urlsplit(p.path).query),
-                    **json.loads(p.body),
-                }
-                for p in found
-            ]
-        time.sleep(0.1)
+            return [p for p in receiver.posts if "/trigger_intent" in p.path]
+
+    assert wait_for(lambda: len(found()) >= count, timeout=timeout), (
+        f"expected {count} trigger_intent calls, got {len(found())}"
+    )
+    return [{"conversation": unquote(p.path.split("/")[2]), "query": p.query, **p.json()} for p in found()]
 
 
 def order_row(order_id: int) -> m.Order:
@@ -179,10 +176,7 @@ def test_decline_in_english_releases_the_hold_and_an_expired_link_says_so(office
         session.execute(update(m.Payment).where(m.Payment.id == stale.payment_id).values(expires_at=past))
     assert "Este link ya venció" in requests.get(stale.link_url, timeout=10).text
     assert "Este link ya venció" in requests.post(f"{stale.link_url}/pay", timeout=30).text
-    deadline = time.monotonic() + 10
-    while order_row(expiring).status != "expired" and time.monotonic() < deadline:
-        time.sleep(0.2)  # the sweep runs every second
-    assert order_row(expiring).status == "expired"
+    assert wait_for(lambda: order_row(expiring).status == "expired", timeout=10)  # the sweep runs every second
     assert {t["entities"]["event"] for t in triggers(receiver, 2)} == {"declined", "expired"}
     assert requests.get(f"{office}/pay/not-a-token", timeout=10).status_code == 404
 
@@ -274,13 +268,6 @@ def test_staff_confirm_a_spei_transfer_and_cancel_an_unpaid_order(office, receiv
     assert re.fullmatch(r"\d{7}", instructions.spei.reference) and instructions.amount == Decimal("36.00")
 
 
-def wait_until(condition, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def test_a_charge_whose_webhook_never_left_is_delivered_by_the_outbox_loop_and_pays_once(office, receiver):
     """A back office died after Pay booked the charge and before its webhook was posted: the charge and
     its queued webhook are in the database (as Pay commits them), nothing was posted, and the time Pay's
@@ -294,7 +281,7 @@ def test_a_charge_whose_webhook_never_left_is_delivered_by_the_outbox_loop_and_p
     assert "Estamos confirmando tu pago" in requests.get(link.link_url, timeout=10).text  # no second charge
     with transaction() as session:  # the dead press's attempt is over
         session.execute(update(m.SandboxWebhook).values(next_attempt_at=clock.now() - timedelta(seconds=1)))
-    wait_until(lambda: order_row(order_id).status == "received" and _webhooks_left() == 0)
+    assert wait_for(lambda: order_row(order_id).status == "received" and _webhooks_left() == 0, timeout=15)
     with new_session() as session:
         webhooks = session.execute(select(m.SandboxWebhook.status)).scalars().all()
         events = session.execute(select(m.PaymentEvent.outcome)).scalars().all()
@@ -308,7 +295,7 @@ def test_pay_pressed_many_times_at_once_sells_once_and_flags_any_second_charge(o
     with ThreadPoolExecutor(max_workers=4) as presses:
         answers = list(presses.map(lambda _: requests.post(f"{link.link_url}/pay", timeout=60), range(4)))
     assert all(answer.status_code == 200 for answer in answers)
-    wait_until(lambda: order_row(order_id).status == "received" and _webhooks_left() == 0)
+    assert wait_for(lambda: order_row(order_id).status == "received" and _webhooks_left() == 0, timeout=15)
     with new_session() as session:
         charges = session.execute(select(func.count()).select_from(m.SandboxCharge)).scalar()
         rows = session.execute(

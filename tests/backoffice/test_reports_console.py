@@ -16,13 +16,13 @@ from playwright.sync_api import Browser, Page, expect
 
 from backoffice.console.report_pages import CHARTS
 from comanda.i18n import LANGUAGES, catalogue
-from tests.backoffice.conftest import SCREENSHOTS
+from tests.helpers.browser import PHONE, external_requests
 from tests.helpers.console import PASSWORD, ConsoleClient, add_staff
+from tests.helpers.paths import SCREENSHOTS
 from tests.helpers.reports import scripted_dataset
 
 DAY = "from=2026-11-20&to=2026-11-20"
 TABLET = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
@@ -125,8 +125,7 @@ def browser_page(chromium: Browser, base: str) -> Iterator[Page]:
 
 def test_the_dashboard_in_a_browser(browser_page: Page, base: str, chromium: Browser):
     page = browser_page
-    outside = []
-    page.on("request", lambda request: None if request.url.startswith(base) else outside.append(request.url))
+    outside = external_requests(page, base)
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{base}/console/login?next=/console/reports")

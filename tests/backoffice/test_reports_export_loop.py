@@ -11,8 +11,9 @@ from comanda import clock
 from comanda import models as m
 from comanda.db import new_session
 from comanda.enums import ReportExportStatus
-from tests.helpers.console import add_staff, wait_until
+from tests.helpers.console import add_staff
 from tests.helpers.smtp import smtp_server
+from tests.helpers.waiting import wait_for
 
 
 def exports() -> list:
@@ -34,8 +35,8 @@ def test_two_back_offices_export_yesterday_once(offices, tmp_path):
         }
         offices.start(**settings)
         offices.start(**settings)
-        wait_until(lambda: [row.status for row in exports()] == [ReportExportStatus.DONE], timeout=60)
-        wait_until(lambda: len(inbox.messages) == 1)
+        assert wait_for(lambda: [row.status for row in exports()] == [ReportExportStatus.DONE], timeout=60)
+        assert wait_for(lambda: len(inbox.messages) == 1, timeout=15)
         offices.stop()  # every round after the first found the day done: still one e-mail
     (row,) = exports()
     assert row.day == yesterday and row.attempts == 1 and len(row.files) == 54

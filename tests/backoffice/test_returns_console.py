@@ -13,10 +13,12 @@ from sqlalchemy import select
 
 from comanda import models as m
 from comanda.db import new_session
-from tests.backoffice.conftest import SCREENSHOTS
 from tests.helpers.console import PASSWORD, ConsoleClient, add_staff, personal_token
-from tests.helpers.payments import assert_ledger_balanced, available, sandbox_settings  # noqa: F401 - autouse
+from tests.helpers.paths import SCREENSHOTS
+from tests.helpers.payments import assert_ledger_balanced, available
 from tests.helpers.returns import ask, sold, status
+
+pytestmark = pytest.mark.usefixtures("sandbox_settings")
 
 ROMA = "roma:whatsapp:+525533334444"
 

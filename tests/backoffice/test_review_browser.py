@@ -12,9 +12,9 @@ from sqlalchemy import text
 
 from comanda.db import new_session, transaction
 from comanda.services import review
-from tests.backoffice.conftest import SCREENSHOTS
-from tests.backoffice.test_console_browser import PHONE, TABLET, external_requests
+from tests.helpers.browser import PHONE, TABLET, external_requests
 from tests.helpers.console import PASSWORD, add_staff
+from tests.helpers.paths import SCREENSHOTS
 from tests.helpers.review import parse, project_copy
 
 

@@ -164,7 +164,7 @@ run_id = int(sys.argv[sys.argv.index("--run") + 1])
 for step in ("training a new model", "evaluating the new model", "evaluating the active model"):
     with transaction() as session:
         training.note(session, run_id, step)
-    time.sleep(0.5)
+    time.sleep(0.5)  # the scenario: each step takes a while, as a real one does, and the page streams it
 comparison = training.compare(
     {{"es": {{"intent_accuracy": 0.99, "order_line_exact_match": 1.0}}}},
     {{"es": {{"intent_accuracy": 0.98, "order_line_exact_match": 1.0}}}},

@@ -9,7 +9,8 @@ from typing import Any, Dict
 import pytest
 import requests
 
-from tests.backoffice.conftest import CENTRO, ROMA, TOKEN, messages_with, value_of
+from tests.helpers.graph import TOKEN, messages_with, value_of, verified
+from tests.helpers.simulator import CENTRO, ROMA
 
 CUSTOMER = {"phone_number_id": CENTRO, "wa_id": "5215587654321", "name": "Ana"}
 
@@ -31,7 +32,7 @@ def test_a_voice_note_is_metas_audio_message_and_its_bytes_are_at_the_graph_api(
     sent = send(backoffice, type="audio", media_id=media["id"], voice=True)
     assert sent.status_code == 200, sent.text
     [post] = receiver.wait_for(messages_with(sent.json()["id"]))
-    message = value_of(post.verified())["messages"][0]
+    message = value_of(verified(post))["messages"][0]
     assert message["type"] == "audio"
     assert message["audio"] == {
         "mime_type": "audio/ogg; codecs=opus",

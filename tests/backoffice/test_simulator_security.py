@@ -12,7 +12,10 @@ import requests
 from backoffice.simulator import meta
 from backoffice.simulator.guard import is_local_caller
 from comanda.settings import SIMULATOR_WHATSAPP
-from tests.backoffice.conftest import APP_SECRET, CENTRO, backoffice_env, free_port, start, stop
+from tests.helpers.backoffice import backoffice_env, start, stop
+from tests.helpers.graph import APP_SECRET
+from tests.helpers.net import free_port
+from tests.helpers.simulator import CENTRO
 
 # Every kind of simulator door: the page, its assets, the control and read APIs, the fake Graph API.
 DOORS = [

@@ -5,7 +5,8 @@ SQLite and PostgreSQL."""
 
 from comanda.db import transaction
 from comanda.services import inbox
-from tests.channel.test_leases import LEASE, claim, expired, later, received
+from tests.helpers.clock import later
+from tests.helpers.leases import LEASE, claim, expired, received
 
 
 def test_a_worker_renews_only_the_rows_it_is_answering(migrated):

@@ -3,43 +3,12 @@ holds it while that process renews it; once the lease runs out any replica may t
 over, and a send or notification of unknown fate is given up (never sent twice) so that it stops
 holding back the rest of its conversation. On SQLite and PostgreSQL."""
 
-from contextlib import contextmanager
-from datetime import timedelta
-
-from comanda import clock
 from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.services import inbox, notifications, outbox
+from tests.helpers.clock import later
 from tests.helpers.documents import conversation, invoice_for
-
-LEASE = 30
-
-
-@contextmanager
-def later(seconds):
-    moment = clock.now() + timedelta(seconds=seconds)
-    clock.set_clock(lambda: moment)
-    try:
-        yield
-    finally:
-        clock.set_clock(None)
-
-
-def received(external_id, owner):
-    with transaction() as session:
-        return inbox.record_inbound(
-            session, "whatsapp", external_id, "text", {}, sender="521", lease_owner=owner, lease_seconds=LEASE
-        )
-
-
-def claim(row_id, owner):
-    with transaction() as session:
-        return inbox.claim(session, row_id, owner, LEASE)
-
-
-def expired():
-    with new_session() as session:
-        return [row.id for row in inbox.expired(session, "whatsapp")]
+from tests.helpers.leases import LEASE, claim, expired, received
 
 
 def test_an_acknowledged_message_is_its_receivers_until_the_lease_runs_out(migrated):

@@ -44,15 +44,17 @@ def test_elsewhere_rasa_carries_on_as_before(caplog):
 def test_the_interruption_belongs_to_the_task_running_the_turn():
     turns.install()
 
-    async def other_conversation() -> str:
-        await asyncio.sleep(0.01)
-        rasa_runs_a_failing_action()  # a REST or proactive turn at the same time: Rasa's behaviour
-        return "carried on"
-
     async def both() -> None:
+        under_way = asyncio.Event()
+
+        async def other_conversation() -> str:
+            await under_way.wait()  # the WhatsApp turn has begun
+            rasa_runs_a_failing_action()  # a REST or proactive turn at the same time: Rasa's behaviour
+            return "carried on"
+
         other = asyncio.ensure_future(other_conversation())
         with turns.interrupt_on_failed_action():
-            await asyncio.sleep(0.05)
-        assert await other == "carried on"
+            under_way.set()
+            assert await asyncio.wait_for(other, timeout=10) == "carried on"  # while the turn is still under way
 
     asyncio.run(both())

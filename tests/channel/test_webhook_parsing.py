@@ -1,7 +1,6 @@
 """Meta's webhook payloads: every real fixture parses, and no JSON can make the parser raise."""
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -9,10 +8,10 @@ from hypothesis import strategies as st
 
 from connectors.whatsapp.inbox_worker import bot_text
 from integrations.whatsapp.webhook import check_signature, parse_webhook, sign
+from tests.helpers.paths import WHATSAPP_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp"
 WEBHOOKS = sorted(
-    p for p in FIXTURES.glob("*.json") if "error_object" not in p.name and not p.name.startswith("twilio")
+    p for p in WHATSAPP_FIXTURES.glob("*.json") if "error_object" not in p.name and not p.name.startswith("twilio")
 )
 
 
@@ -27,7 +26,7 @@ def test_every_real_payload_parses(path):
 
 
 def load(name):
-    return parse_webhook(json.loads((FIXTURES / name).read_text()))
+    return parse_webhook(json.loads((WHATSAPP_FIXTURES / name).read_text()))
 
 
 def test_kinds_of_messages():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
-from typing import Iterator, List
+from typing import Iterator
 
 import pytest
 import requests
@@ -26,8 +26,8 @@ from comanda.migrate import upgrade
 from comanda.services import outbox
 from comanda.services.catalog_loader import load_catalog, read_catalog
 from comanda.services.reservations import ledger_mismatches
-from tests.e2e.conftest import ROOT, wait_for
-from tests.helpers.processes import Processes
+from tests.helpers.paths import ROOT
+from tests.helpers.processes import Processes, settled
 from tests.helpers.simulator import (
     bot_messages,
     customer_says,
@@ -37,6 +37,7 @@ from tests.helpers.simulator import (
     tap_and_wait,
     texts,
 )
+from tests.helpers.waiting import wait_for
 
 LEASE_SECONDS = 6
 TURN_RETRY_SECONDS = 25
@@ -60,20 +61,6 @@ def processes(tmp_path_factory) -> Iterator[Processes]:
     yield stack
     stack.stop_all()
     dispose_engines()
-
-
-def settled(stack: Processes, customers: List[str]) -> bool:
-    """Every message of these customers closed, and nothing of theirs queued or being sent."""
-    with new_session(stack.db_url) as session:
-        statuses = set(
-            session.execute(select(m.InboundMessage.status).where(m.InboundMessage.sender.in_(customers))).scalars()
-        )
-        unsent = session.execute(
-            select(func.count()).where(
-                m.OutboundMessage.recipient.in_(customers), m.OutboundMessage.status.in_(("queued", "sending"))
-            )
-        ).scalar()
-    return bool(statuses) and statuses <= {"processed", "parked"} and unsent == 0
 
 
 # Where the Rasa server dies: after the acknowledgement (nothing done), after the claim, after NLU, with

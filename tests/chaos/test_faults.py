@@ -28,10 +28,9 @@ from comanda.migrate import upgrade
 from comanda.services import carts, notifications, orders
 from comanda.services.catalog_loader import load_catalog, read_catalog
 from comanda.services.checkout import CheckoutDetails
-from tests.chaos.test_crashes import settled
-from tests.conftest import PG_URL
-from tests.e2e.conftest import ROOT, wait_for
-from tests.helpers.processes import Processes
+from tests.helpers.databases import PG_URL
+from tests.helpers.paths import ROOT
+from tests.helpers.processes import Processes, settled
 from tests.helpers.simulator import (
     bot_messages,
     customer_says,
@@ -43,6 +42,7 @@ from tests.helpers.simulator import (
     webhook,
 )
 from tests.helpers.tcp_proxy import TcpProxy
+from tests.helpers.waiting import wait_for
 
 REDIS = ("127.0.0.1", 6379)
 REACHED_META = (OutboxStatus.SENT, OutboxStatus.DELIVERED, OutboxStatus.READ)
@@ -122,7 +122,7 @@ def post_as_meta(stack: Processes, payload: Dict[str, Any], deadline: float = 90
         except requests.RequestException:
             pass
         assert time.monotonic() < until, "the webhook was never acknowledged"
-        time.sleep(0.5)
+        time.sleep(0.5)  # the scenario: Meta's pace between deliveries of a webhook not yet acknowledged
 
 
 def burst(stack: Processes, customers: List[str], body: str) -> List[threading.Thread]:
@@ -143,7 +143,7 @@ def test_postgresql_restarting_in_the_middle_of_a_burst_loses_and_doubles_nothin
     connections = pg.connections
     pg.cut()
     during = burst(stack, customers, "¿qué tienen de comer?")  # Meta keeps resending until PostgreSQL is back
-    time.sleep(OUTAGE_SECONDS)
+    time.sleep(OUTAGE_SECONDS)  # the scenario: how long PostgreSQL stays down
     pg.restore()
     for thread in during:
         thread.join()

@@ -26,10 +26,10 @@ from sqlalchemy import func, select
 from comanda import models as m
 from comanda.db import new_session
 from comanda.services.reservations import ledger_mismatches
-from tests.conftest import PG_URL
-from tests.e2e.conftest import wait_for
 from tests.helpers.cluster import Cluster, Customer, body, orders_and_pays, running_cluster, tracker_messages
+from tests.helpers.databases import PG_URL
 from tests.helpers.simulator import text_message
+from tests.helpers.waiting import wait_for
 
 LEASE_SECONDS = 10  # a dead Rasa server's messages are taken over within this (its locks: within 10 s too)
 REACHED_META = ("sent", "delivered", "read")

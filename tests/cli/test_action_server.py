@@ -8,14 +8,15 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port
+from tests.helpers.net import answers, free_port
+from tests.helpers.paths import ROOT
+from tests.helpers.waiting import wait_for
 
 TOKEN = "test-actions-token"
 SOMEONE_ELSE = "centro:whatsapp:+5215512345678"
@@ -47,17 +48,9 @@ def action_server(demo_sqlite, tmp_path) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"action server did not start:\n{log.read_text()[-3000:]}", pytrace=False)
-        time.sleep(0.1)
+    if not wait_for(lambda: proc.poll() is not None or answers(f"{base}/health"), 60) or proc.poll() is not None:
+        proc.kill()
+        pytest.fail(f"action server did not start:\n{log.read_text()[-3000:]}", pytrace=False)
     yield base
     proc.terminate()
     proc.wait(20)

@@ -18,16 +18,8 @@ from comanda.db import transaction
 from comanda.services.cfdi.invoicing import issue_invoice
 from comanda.services.cfdi.problems import StampUnconfirmed
 from integrations.cfdi.local import LocalIssuer
-from tests.conftest import ROOT
-from tests.core.test_cfdi_support import (
-    CFDI,
-    COMPANY,
-    FailingIssuer,
-    Line,
-    assert_valid_cfdi,
-    paid_order,
-    reload,
-)
+from tests.helpers.cfdi import CFDI, COMPANY, FailingIssuer, Line, assert_valid_cfdi, paid_order, reload
+from tests.helpers.paths import ROOT
 
 ACTIONS = ROOT / ".venv-actions" / "bin" / "comanda"
 RASA = ROOT / ".venv" / "bin" / "comanda"

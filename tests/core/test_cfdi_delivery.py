@@ -18,13 +18,14 @@ from comanda.services.cfdi.links import document_link, invoice_document_messages
 from integrations.cfdi.local import LocalIssuer
 from integrations.cfdi.pdf import printable_html, render_pdf
 from integrations.email.smtp import EmailFailed, SmtpMailer, mailer_from_settings
-from tests.conftest import free_port
-from tests.core.test_cfdi_support import COMPANY, NOVEMBER_20, Line, audit_actions, clock_at, paid_order
+from tests.helpers.cfdi import COMPANY, NOVEMBER_20, Line, audit_actions, paid_order
+from tests.helpers.clock import clock_at
+from tests.helpers.net import free_port
 from tests.helpers.smtp import Inbox, smtp_server
 
 
 @pytest.fixture
-def smtp() -> Iterator[Tuple[Inbox, int]]:
+def mail_server() -> Iterator[Tuple[Inbox, int]]:
     with smtp_server() as server:
         yield server
 
@@ -37,8 +38,8 @@ def invoice(demo):
         )
 
 
-def test_invoice_is_emailed_with_its_pdf_and_xml(invoice, smtp, monkeypatch):
-    inbox, port = smtp
+def test_invoice_is_emailed_with_its_pdf_and_xml(invoice, mail_server, monkeypatch):
+    inbox, port = mail_server
     monkeypatch.setenv("COMANDA_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("COMANDA_SMTP_PORT", str(port))
     monkeypatch.setenv("COMANDA_SMTP_SECURITY", "none")
@@ -56,8 +57,8 @@ def test_invoice_is_emailed_with_its_pdf_and_xml(invoice, smtp, monkeypatch):
     assert audit_actions(invoice.id)[-1] == "invoice.emailed"
 
 
-def test_email_in_spanish_to_another_address(invoice, smtp):
-    inbox, port = smtp
+def test_email_in_spanish_to_another_address(invoice, mail_server):
+    inbox, port = mail_server
     email_invoice(
         invoice.id,
         mailer=SmtpMailer("127.0.0.1", port, "f@x.mx", "none"),

@@ -23,7 +23,7 @@ from comanda.services.cfdi.fiscal import (
     rfc_check_digit,
 )
 from integrations.cfdi.sat_catalogs import description_mismatches, postal_codes_text
-from tests.core.test_cfdi_support import COMPANY, PERSON
+from tests.helpers.cfdi import COMPANY, PERSON
 
 STORE_CP = "06000"
 

@@ -26,7 +26,7 @@ from comanda.services.cfdi.invoicing import (
 from comanda.services.cfdi.lifecycle import cancel_invoice, cancellation_deadline, release_unconfirmed
 from comanda.services.cfdi.problems import InvoiceRefused, PacUnavailable, StampUnconfirmed, refuse
 from integrations.cfdi.local import LocalIssuer
-from tests.core.test_cfdi_support import (
+from tests.helpers.cfdi import (
     CFDI,
     COMPANY,
     NOVEMBER_20,
@@ -36,12 +36,12 @@ from tests.core.test_cfdi_support import (
     assert_valid_cfdi,
     attributes,
     audit_actions,
-    clock_at,
     customer_of,
     paid_order,
     reload,
     totals_of,
 )
+from tests.helpers.clock import clock_at
 
 LOCAL = LocalIssuer()
 TACOS_AND_HORCHATA = [Line("TACO-PASTOR", 3), Line("HORCHATA", 1)]

@@ -19,13 +19,10 @@ import base64
 import json
 import socket
 import threading
-import time
 import uuid
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator, List, Optional, Tuple
-from urllib.parse import parse_qs, urlparse
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import pytest
 import requests
@@ -46,8 +43,7 @@ from integrations.cfdi.facturapi import FacturapiIssuer
 from integrations.cfdi.finkok import FinkokIssuer
 from integrations.cfdi.transport import server_error, unreachable
 from integrations.cfdi.validation import schema_errors, seal_is_valid
-from tests.conftest import ROOT, free_port
-from tests.core.test_cfdi_support import (
+from tests.helpers.cfdi import (
     CFDI,
     COMPANY,
     NOVEMBER_20,
@@ -56,10 +52,13 @@ from tests.core.test_cfdi_support import (
     Line,
     assert_valid_cfdi,
     attributes,
-    clock_at,
     paid_order,
     reload,
 )
+from tests.helpers.clock import clock_at
+from tests.helpers.fake_http import Answer, FakeHTTP, Request
+from tests.helpers.net import free_port
+from tests.helpers.paths import ROOT
 
 CSD = ROOT / "data" / "demo" / "csd"
 TFD = "http://www.sat.gob.mx/TimbreFiscalDigital"
@@ -140,51 +139,15 @@ class FakeSat:
         return root.find(f"{CFDI}Receptor").get("Rfc") in GENERIC or Decimal(root.get("Total")) <= 1000
 
 
-class Fake:
-    """A local HTTP server whose handler is ``respond(method, path, query, headers, body)``."""
-
-    def __init__(self) -> None:
-        self.requests: List[Dict[str, Any]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                url = urlparse(self.path)
-                fake.requests.append(
-                    {"method": self.command, "path": url.path, "headers": dict(self.headers), "body": body}
-                )
-                status, content_type, payload = fake.respond(
-                    self.command, url.path, parse_qs(url.query), dict(self.headers), body
-                )
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_DELETE = _handle
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class FakeFinkok(Fake):
+class FakeFinkok(FakeHTTP):
     USER, PASSWORD = "demo@comanda.example", "s3cret"
 
     def __init__(self) -> None:
         self.sat = FakeSat()
         super().__init__()
 
-    def respond(self, method, path, query, headers, body):
+    def respond(self, request: Request) -> Answer:
+        path, body = request.path, request.body
         operation = etree.fromstring(body).find(f"{{{SOAP}}}Body")[0]
         name = etree.QName(operation).localname
         field = lambda tag: operation.findtext(f"{{{etree.QName(operation).namespace}}}{tag}")  # noqa: E731
@@ -216,7 +179,7 @@ class FakeFinkok(Fake):
             )
         if path.endswith("/servicios/soap/cancel.wsdl") and name == "cancel_signature":
             return self._cancel(etree.fromstring(xml))
-        return 404, "text/plain", b"no such operation"
+        return 404, "no such operation"
 
     def _cancel(self, cancellation: etree._Element):
         folio = cancellation.find("{http://cancelacfd.sat.gob.mx}Folios/{http://cancelacfd.sat.gob.mx}Folio")
@@ -265,10 +228,11 @@ class FakeFinkok(Fake):
                         etree.SubElement(item, f"{{{APPS}}}{name}").text = text
             else:
                 child.text = value
-        return 200, "text/xml; charset=utf-8", etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+        xml = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+        return 200, xml, {"Content-Type": "text/xml; charset=utf-8"}
 
 
-class FakeFacturapi(Fake):
+class FakeFacturapi(FakeHTTP):
     KEY = "sk_test_comanda"
     PERIODICITY = {"day": "01", "week": "02", "fortnight": "03", "month": "04", "two_months": "05"}
 
@@ -277,8 +241,9 @@ class FakeFacturapi(Fake):
         self.organization = _signer("eku9003173c9_csd")  # the CSD the business uploaded to Facturapi
         super().__init__()
 
-    def respond(self, method, path, query, headers, body):
-        if headers.get("Authorization") != f"Bearer {self.KEY}":
+    def respond(self, request: Request) -> Answer:
+        method, path, query, body = request.method, request.path, request.query, request.body
+        if request.headers.get("Authorization") != f"Bearer {self.KEY}":
             return self._json(401, {"message": "Unauthorized"})
         parts = path.removeprefix("/v2/invoices").strip("/").split("/")
         if method == "POST" and parts == [""]:
@@ -287,9 +252,9 @@ class FakeFacturapi(Fake):
         if invoice is None:
             return self._json(404, {"message": "Invoice not found"})
         if method == "GET" and parts[1:] == ["xml"]:
-            return 200, "application/xml", invoice["xml"]
+            return 200, invoice["xml"], {"Content-Type": "application/xml"}
         if method == "GET" and parts[1:] == ["cancellation_receipt", "xml"] and invoice["status"] == "canceled":
-            return 200, "application/xml", f'<Acuse UUID="{invoice["uuid"]}"/>'.encode()
+            return 200, f'<Acuse UUID="{invoice["uuid"]}"/>'.encode(), {"Content-Type": "application/xml"}
         if method == "DELETE" and parts[1:] == []:
             motive = query.get("motive", [""])[0]
             if motive not in ("01", "02", "03", "04") or (motive == "01") != ("substitution" in query):
@@ -380,22 +345,20 @@ class FakeFacturapi(Fake):
         return {k: v for k, v in invoice.items() if k != "xml"}
 
     @staticmethod
-    def _json(status: int, payload: Dict[str, Any]):
-        return status, "application/json", json.dumps(payload).encode()
+    def _json(status: int, payload: Dict[str, Any]) -> Answer:
+        return status, payload
 
 
 @pytest.fixture
 def finkok() -> Iterator[FakeFinkok]:
-    fake = FakeFinkok()
-    yield fake
-    fake.close()
+    with FakeFinkok() as fake:
+        yield fake
 
 
 @pytest.fixture
 def facturapi() -> Iterator[FakeFacturapi]:
-    fake = FakeFacturapi()
-    yield fake
-    fake.close()
+    with FakeFacturapi() as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -443,7 +406,7 @@ def test_finkok_stamps_what_comanda_sealed(november, finkok):
     tfd = attributes(invoice.xml, f"{CFDI}Complemento/{{{TFD}}}TimbreFiscalDigital")[0]
     assert tfd["UUID"] == invoice.uuid and tfd["SelloCFD"] == attributes(invoice.xml, ".")[0]["Sello"]
     request = finkok.requests[0]
-    assert request["path"] == "/servicios/soap/stamp.wsdl" and b"demo@comanda.example" in request["body"]
+    assert request.path == "/servicios/soap/stamp.wsdl" and b"demo@comanda.example" in request.body
     assert invoice.pdf.startswith(b"%PDF")
 
 
@@ -488,7 +451,7 @@ def test_finkok_cancellation_and_substitution(november, finkok):
     second = issue_invoice(order, wrong(PERSON, use="G01"), issuer=pac, actor="test", replaces=first.id)
     old = reload(first.id)
     assert (old.status, old.cancellation_motive, old.replaced_by_uuid) == ("cancelled", "01", second.uuid)
-    sent = etree.fromstring(finkok.requests[-1]["body"]).find(f"{{{SOAP}}}Body")[0]
+    sent = etree.fromstring(finkok.requests[-1].body).find(f"{{{SOAP}}}Body")[0]
     cancellation = etree.fromstring(base64.b64decode(sent.findtext("{http://facturacion.finkok.com/cancel}xml")))
     folio = cancellation.find("{http://cancelacfd.sat.gob.mx}Folios/{http://cancelacfd.sat.gob.mx}Folio")
     assert (folio.get("UUID"), folio.get("Motivo"), folio.get("FolioSustitucion")) == (first.uuid, "01", second.uuid)
@@ -512,7 +475,7 @@ def test_facturapi_builds_seals_and_stamps_from_json(november, facturapi):
     assert (invoice.status, invoice.pac, invoice.test_document) == ("stamped", "facturapi", True)
     assert invoice.pac_document_id in facturapi.invoices and invoice.total == Decimal("101.00")
     assert_valid_cfdi(invoice.xml)
-    body = json.loads(facturapi.requests[0]["body"])
+    body = json.loads(facturapi.requests[0].body)
     assert body["customer"] == {
         "legal_name": "ESCUELA KEMPER URGATE",
         "tax_id": "EKU9003173C9",
@@ -539,7 +502,7 @@ def test_facturapi_builds_seals_and_stamps_from_json(november, facturapi):
             "sku": "TACO-PASTOR",
         },
     }
-    assert facturapi.requests[1]["path"] == f"/v2/invoices/{invoice.pac_document_id}/xml"
+    assert facturapi.requests[1].path == f"/v2/invoices/{invoice.pac_document_id}/xml"
 
 
 def test_facturapi_credentials_and_outages(november, facturapi):
@@ -561,7 +524,7 @@ def test_facturapi_credit_note_global_and_cancellations(demo_sqlite, facturapi):
     with clock_at(NOVEMBER_20):
         invoice = issue_invoice(paid_order(TACOS_AND_HORCHATA), PERSON, issuer=pac, actor="test")
         note = issue_credit_note(invoice.id, issuer=pac, actor="test", amount=Decimal("22.00"))
-    body = json.loads(facturapi.requests[-2]["body"])
+    body = json.loads(facturapi.requests[-2].body)
     assert body["type"] == "E" and body["related_documents"] == [{"relationship": "01", "documents": [invoice.uuid]}]
     assert_valid_cfdi(note.xml)
     the_21st = datetime(2026, 11, 21, 18, tzinfo=NOVEMBER_20.tzinfo)
@@ -569,35 +532,40 @@ def test_facturapi_credit_note_global_and_cancellations(demo_sqlite, facturapi):
         paid_order([Line("CONCHA", 2)], method="cash", paid_at=the_21st)
         cancelled = cancel_invoice(note.id, "02", issuer=pac, actor="test")
     assert cancelled.status == "cancelled" and cancelled.cancellation_receipt
-    delete = next(r for r in facturapi.requests if r["method"] == "DELETE")
-    assert delete["path"] == f"/v2/invoices/{note.pac_document_id}"
+    delete = next(r for r in facturapi.requests if r.method == "DELETE")
+    assert delete.path == f"/v2/invoices/{note.pac_document_id}"
     with clock_at(datetime(2026, 11, 22, 18, tzinfo=NOVEMBER_20.tzinfo)):
         global_invoice = issue_global_invoice("centro", "2026-11-21", issuer=pac, actor="test")
-    sent = json.loads(next(r for r in reversed(facturapi.requests) if r["method"] == "POST")["body"])
+    sent = json.loads(next(r for r in reversed(facturapi.requests) if r.method == "POST").body)
     assert sent["global"] == {"periodicity": "day", "months": "11", "year": 2026}
     assert sent["customer"]["tax_id"] == "XAXX010101000" and global_invoice.status == "stamped"
 
 
 class SlowFinkok(FakeFinkok):
-    """Finkok stamps, but answers after the issuer has stopped waiting."""
+    """Finkok stamps, but answers only once the test has seen the issuer stop waiting (``late.set()``)."""
 
     def __init__(self) -> None:
+        self.late = threading.Event()
         super().__init__()
         self.server.handle_error = lambda request, address: None  # its late answer finds the socket closed
 
-    def respond(self, *request):
-        answer = super().respond(*request)
-        time.sleep(2)
+    def respond(self, request: Request) -> Answer:
+        answer = super().respond(request)
+        self.late.wait(timeout=60)
         return answer
+
+    def close(self) -> None:
+        self.late.set()
+        super().close()
 
 
 class FacturapiWithoutXml(FakeFacturapi):
     """Facturapi stamps, but the stamped XML cannot be fetched."""
 
-    def respond(self, method, path, *request):
-        if method == "GET" and path.endswith("/xml"):
+    def respond(self, request: Request) -> Answer:
+        if request.method == "GET" and request.path.endswith("/xml"):
             return self._json(500, {"message": "Internal server error"})
-        return super().respond(method, path, *request)
+        return super().respond(request)
 
 
 def test_a_stamp_whose_answer_is_lost_is_never_made_twice(november):
@@ -611,6 +579,7 @@ def test_a_stamp_whose_answer_is_lost_is_never_made_twice(november):
                 actor="test",
                 issuer=FinkokIssuer(FakeFinkok.USER, FakeFinkok.PASSWORD, slow.url, timeout=1),
             )
+        slow.late.set()  # the stamp was made; its answer goes to an issuer that has given up
         with pytest.raises(StampUnconfirmed):
             issue_invoice(facturapi_order, COMPANY, issuer=facturapi_issuer(blind), actor="test")
         [made] = blind.invoices.values()
@@ -635,10 +604,10 @@ def test_a_stamp_whose_answer_is_lost_is_never_made_twice(november):
 class PendingFacturapi(FakeFacturapi):
     """SAT is slow: Facturapi accepts the invoice (202) and will go on trying to stamp it."""
 
-    def respond(self, method, path, *request):
-        if method == "POST":
+    def respond(self, request: Request) -> Answer:
+        if request.method == "POST":
             return self._json(202, {"id": "inv_pending", "uuid": None, "status": "pending", "livemode": False})
-        return super().respond(method, path, *request)
+        return super().respond(request)
 
 
 def test_an_invoice_facturapi_is_still_stamping_keeps_the_order(november):

@@ -1,9 +1,6 @@
 """The `comanda` command as an operator runs it: a real process, one-line errors."""
 
-import os
 import socket
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,16 +8,7 @@ import pytest
 
 from cli.runner import Service, ensure_port_free
 from comanda.errors import ConfigError
-
-
-def comanda(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
+from tests.helpers.cli import comanda
 
 
 def test_migrate_and_seed_twice(database_url):

@@ -14,8 +14,8 @@ import yaml
 from cli.cluster import balancer_config, ensure_haproxy
 from cli.main import build_parser
 from comanda.settings import SETTINGS
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 KINDS = ("rasa", "actions", "backoffice")
 # Set by `comanda run` for Rasa itself, not Comanda settings.

@@ -4,13 +4,10 @@ entities; once each, in order per conversation, retried with backoff while Rasa 
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Iterator, List
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -23,63 +20,44 @@ from comanda.clock import set_clock
 from comanda.db import new_session, transaction
 from comanda.errors import InvalidInput
 from comanda.services import notifications, orders
-from tests.conftest import free_port
-from tests.core.test_payments import ANA, pay, place, sandbox_settings, start  # noqa: F401 - autouse fixture
-from tests.core.test_reservations import run_together
+from tests.helpers.fake_http import Answer, FakeHTTP, Request
+from tests.helpers.net import free_port
+from tests.helpers.payments import ANA, pay, place, start
+from tests.helpers.threads import run_together
+
+pytestmark = pytest.mark.usefixtures("sandbox_settings")
 
 TOKEN = "rasa-test-token"
 
 
-class FakeRasa:
+class StrictRasa(FakeHTTP):
     """Answers trigger_intent like Rasa: 200 with the tracker when path, token and body are right."""
 
     def __init__(self) -> None:
         self.received: List[Dict[str, Any]] = []
         self.answers: List[int] = []  # statuses to answer next, then 200
-        self.lock = threading.Lock()
-        fake = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                url = urlsplit(self.path)
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                query = parse_qs(url.query)
-                with fake.lock:
-                    status = fake.answers.pop(0) if fake.answers else 200
-                    if query.get("token") != [TOKEN]:
-                        status = 401
-                    elif not url.path.endswith("/trigger_intent") or query.get("output_channel") != ["latest"]:
-                        status = 404
-                    elif body.get("name") != "EXTERNAL_order_update" or set(body.get("entities", {})) != {
-                        "order_id",
-                        "event",
-                    }:
-                        status = 400
-                    if status == 200:
-                        fake.received.append(
-                            {"conversation": unquote(url.path.split("/")[2]), "raw_path": url.path, **body}
-                        )
-                self.send_response(status)
-                answer = json.dumps({"tracker": {}} if status == 200 else {"message": "refused"}).encode()
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def respond(self, request: Request) -> Answer:
+        body = request.json()
+        status = self.answers.pop(0) if self.answers else 200
+        if request.query.get("token") != [TOKEN]:
+            status = 401
+        elif not request.path.endswith("/trigger_intent") or request.query.get("output_channel") != ["latest"]:
+            status = 404
+        elif body.get("name") != "EXTERNAL_order_update" or set(body.get("entities", {})) != {"order_id", "event"}:
+            status = 400
+        if status == 200:
+            self.received.append(
+                {"conversation": unquote(request.path.split("/")[2]), "raw_path": request.path, **body}
+            )
+        return status, {"tracker": {}} if status == 200 else {"message": "refused"}
 
 
 @pytest.fixture
-def rasa() -> Iterator[FakeRasa]:
-    fake = FakeRasa()
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
+def rasa() -> Iterator[StrictRasa]:
+    with StrictRasa() as fake:
+        yield fake
 
 
 def rows() -> List[tuple]:

@@ -16,7 +16,8 @@ from comanda.services import answers, carts, checkout, orders
 from comanda.services.checkout import CheckoutDetails, CheckoutProblem
 from comanda.services.customers import conversation_for
 from comanda.services.reservations import ledger_mismatches, stock_report
-from tests.core.test_reservations import level, run_together, set_on_hand
+from tests.helpers.stock import level, set_on_hand
+from tests.helpers.threads import run_together
 
 ANA = "centro:whatsapp:+525511112222"
 PICKUP_CASH = CheckoutDetails(fulfilment="pickup", customer_name="Ana", payment_method="cash")

@@ -25,10 +25,9 @@ from comanda.services.payment_provider import ProviderError, ProviderEvent, Webh
 from comanda.settings import DEMO_SPEI_CLABE
 from integrations.payments import payment_provider, sandbox_webhooks
 from integrations.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, record_charge, sign
-from tests.conftest import ROOT
-from tests.core.test_reservations import run_together, set_on_hand
+from tests.helpers.paths import ROOT
 from tests.helpers.payment_fakes import DEEP, NESTED
-from tests.helpers.payments import (  # noqa: F401 - sandbox_settings is an autouse fixture
+from tests.helpers.payments import (
     ANA,
     SECRET,
     T0,
@@ -43,11 +42,14 @@ from tests.helpers.payments import (  # noqa: F401 - sandbox_settings is an auto
     place,
     provider,
     sandbox_event,
-    sandbox_settings,
     signed,
     start,
     webhook,
 )
+from tests.helpers.stock import set_on_hand
+from tests.helpers.threads import run_together
+
+pytestmark = pytest.mark.usefixtures("sandbox_settings")
 
 # --- links and paying once -----------------------------------------------------------------------
 

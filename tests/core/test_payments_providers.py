@@ -21,8 +21,7 @@ from comanda.services import payments
 from comanda.services.payment_provider import ProviderError, WebhookRejected
 from comanda.services.payments import refunds
 from integrations.payments import payment_provider
-from tests.conftest import free_port
-from tests.core.test_reservations import run_together
+from tests.helpers.net import free_port
 from tests.helpers.payment_fakes import (
     DEEP,
     NESTED,
@@ -36,6 +35,7 @@ from tests.helpers.payment_fakes import (
 )
 from tests.helpers.payments import ANA, order, place
 from tests.helpers.payments import payment as payment_row
+from tests.helpers.threads import run_together
 
 BEA = "centro:whatsapp:+525599990000"
 
@@ -150,9 +150,7 @@ def test_stripe_refunds_expiry_and_listing(demo, fake_stripe):
     first = payments.refund(payment_provider, paid.payment_id, Decimal("30.00"), "warm", "staff:1", "ret:7")
     again = payments.refund(payment_provider, paid.payment_id, Decimal("30.00"), "warm", "staff:1", "ret:7")
     assert first.provider_refund_id == again.provider_refund_id and first.status == "succeeded"
-    keys = [
-        headers.get("Idempotency-Key") for method, path, headers, _ in fake_stripe.requests if path == "/v1/refunds"
-    ]
+    keys = [r.headers.get("Idempotency-Key") for r in fake_stripe.requests if r.path == "/v1/refunds"]
     assert keys == ["ret:7"]  # the second ask never reached Stripe: the row had succeeded
     with pytest.raises(payments.RefundRefused):
         payments.refund(payment_provider, paid.payment_id, Decimal("30.01"), "too much", "staff:1", "ret:8")
@@ -296,7 +294,7 @@ def test_mercadopago_preference_is_paid_once_after_fetching_the_payment(demo, fa
     assert (order(order_id).status, order(order_id).ticket_code) == ("received", "C-001")
     with new_session() as session:
         assert session.get(m.Payment, link.payment_id).card_funding == "debit"
-    fetches = [path for method, path, _, _ in fake_mercadopago.requests if method == "GET"]
+    fetches = [r.path for r in fake_mercadopago.requests if r.method == "GET"]
     assert fetches == [f"/v1/payments/{payment_id}"] * 2  # the notification itself is never trusted
 
 
@@ -339,7 +337,7 @@ def test_mercadopago_amount_mismatch_rejection_refund_and_listing(demo, fake_mer
         payment_provider, links[short].payment_id, Decimal("59.00"), "wrong amount", "staff:1", "flag:short"
     )
     assert refund.status == "succeeded"
-    keys = [h.get("x-idempotency-key") for method, path, h, _ in fake_mercadopago.requests if path.endswith("/refunds")]
+    keys = [r.headers.get("x-idempotency-key") for r in fake_mercadopago.requests if r.path.endswith("/refunds")]
     assert keys == ["flag:short"]
     assert provider.expire_link(link_id(links[rejected].payment_id)) is True
     assert provider.expire_link("123456789-404") is False
@@ -389,7 +387,7 @@ def test_mercadopago_two_approved_payments_on_one_preference_are_a_second_charge
     refunded = payments.refund_extra_charge(payment_provider, extra.id, "staff:1")
     assert payments.refund_extra_charge(payment_provider, extra.id, "staff:1").id == refunded.id
     assert (refunded.status, refunded.amount) == ("succeeded", Decimal("36.00"))
-    asked = [(path, h.get("x-idempotency-key")) for _, path, h, _ in fake_mercadopago.requests if "/refunds" in path]
+    asked = [(r.path, r.headers.get("x-idempotency-key")) for r in fake_mercadopago.requests if "/refunds" in r.path]
     assert asked == [(f"/v1/payments/{extra.provider_payment_id}/refunds", f"extra-charge:{extra.id}")]
     assert order(order_id).payment_status == "paid"
 

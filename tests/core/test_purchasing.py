@@ -22,7 +22,7 @@ from comanda.services.reservations import ledger_mismatches
 from integrations.email.smtp import EmailFailed, SmtpMailer, mailer_from_settings
 from integrations.purchasing.pdf import WeasyPrinter, printable_html
 from tests.helpers.payments import place
-from tests.helpers.purchasing import alerts, on_hand, purchase_orders, smtp_fixture  # noqa: F401 - the smtp fixture
+from tests.helpers.purchasing import alerts, on_hand, purchase_orders, sell_coffee_down_to_the_reorder_points
 from tests.helpers.stock import set_on_hand
 
 OWNER = Actor("staff:1", "203.0.113.9")
@@ -35,12 +35,6 @@ def friday():
     set_clock(lambda: FRIDAY)
     yield
     set_clock(None)
-
-
-def sell_coffee_down_to_the_reorder_points() -> None:
-    set_on_hand("coffee_beans", "1520")  # reorder point 1500: two americanos (18 g each) cross it
-    place("centro:whatsapp:+525500000001", method="cash", sku="CAFE-AMER", quantity=2)
-    place("centro:whatsapp:+525500000002", method="cash", sku="CAFE-GRANO-250", quantity=7)  # 12 → 5, point 5
 
 
 def send(po_id: int, **kwargs) -> m.PurchaseOrder:

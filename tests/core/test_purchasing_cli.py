@@ -10,9 +10,8 @@ from typing import List
 
 from comanda.db import new_session
 from comanda.services.reservations import ledger_mismatches
-from tests.conftest import ROOT
-from tests.core.test_purchasing import sell_coffee_down_to_the_reorder_points
-from tests.helpers.purchasing import on_hand, smtp_fixture  # noqa: F401 - the smtp fixture
+from tests.helpers.paths import ROOT
+from tests.helpers.purchasing import on_hand, sell_coffee_down_to_the_reorder_points
 
 
 def comanda(*args: str) -> subprocess.CompletedProcess:

@@ -6,12 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 import zipfile
 from datetime import timedelta
-from typing import Iterator, Optional
+from typing import Iterator
 
 import pytest
 from sqlalchemy import select, update
@@ -22,22 +19,13 @@ from comanda.db import new_session, transaction
 from comanda.enums import ReportExportStatus
 from comanda.services import report_export
 from integrations.email.smtp import mailer_from_settings
+from tests.helpers.cli import comanda
 from tests.helpers.console import add_staff
 from tests.helpers.reports import DAY, LATER, scripted_dataset
 from tests.helpers.smtp import smtp_server
 
 AFTER_THE_DAY = DAY + timedelta(days=1)
 NEXT_MORNING = LATER.replace(day=21, hour=8)  # 02:00 in Mexico City on the 21st: the 20th is over
-
-
-def comanda(*args: str, env: Optional[dict] = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
 
 
 @pytest.fixture

@@ -3,10 +3,6 @@ all or nothing, idempotent, expiring, never overselling under concurrent checkou
 that explains every stock level after each scenario."""
 
 import json
-import os
-import subprocess
-import sys
-import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Dict, List, Sequence, Tuple
@@ -29,8 +25,10 @@ from comanda.services.reservations import (
     reserve,
     stock_report,
 )
-from tests.conftest import DEMO_CATALOG
-from tests.helpers.stock import item_id, set_on_hand  # noqa: F401 - other test modules import them from here
+from tests.helpers.cli import comanda
+from tests.helpers.paths import DEMO_CATALOG
+from tests.helpers.stock import item_id, level, set_on_hand
+from tests.helpers.threads import run_together
 
 T0 = datetime(2026, 3, 2, 18, 0, tzinfo=timezone.utc)
 
@@ -39,13 +37,6 @@ T0 = datetime(2026, 3, 2, 18, 0, tzinfo=timezone.utc)
 def real_clock_after():
     yield
     set_clock(None)
-
-
-def level(code: str, store: str = "centro") -> Tuple[Decimal, Decimal]:
-    """(on hand, reserved), read in a fresh session."""
-    with new_session() as session:
-        row = session.get(m.StockLevel, (store, item_id(session, code)))
-        return row.on_hand, row.reserved
 
 
 def make_carts(store: str, items: Sequence[Tuple[Any, ...]], count: int = 1) -> List[int]:
@@ -530,27 +521,6 @@ def _expire() -> List[int]:
 # --- the race ------------------------------------------------------------------------------------
 
 
-def run_together(count: int, work) -> list:
-    """``count`` threads released at the same moment by a barrier; each outcome, or the exception raised."""
-    barrier = threading.Barrier(count)
-    outcomes: list = [None] * count
-
-    def run(n: int) -> None:
-        barrier.wait()
-        try:
-            outcomes[n] = work(n)
-        except Exception as exc:  # noqa: BLE001 - the test inspects every outcome
-            outcomes[n] = exc
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return outcomes
-
-
 @pytest.mark.parametrize(
     "scarce, stock, skus",
     [
@@ -580,16 +550,6 @@ def test_fifty_checkouts_for_five_units_sell_five(demo, scarce, stock, skus):
 
 
 # --- the command ---------------------------------------------------------------------------------
-
-
-def comanda(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
 
 
 def test_stock_command(demo):

@@ -19,14 +19,8 @@ from comanda.services.cfdi.global_invoices import issue_global_invoice
 from comanda.services.cfdi.invoicing import issue_invoice
 from comanda.services.payment_provider import ProviderEvent, RefundUpdate
 from integrations.payments import payment_provider
-from tests.core.test_cfdi_support import CFDI, COMPANY, assert_valid_cfdi, attributes
-from tests.core.test_reservations import run_together
-from tests.helpers.payments import (  # noqa: F401 - sandbox_settings is an autouse fixture
-    T0,
-    assert_ledger_balanced,
-    available,
-    sandbox_settings,
-)
+from tests.helpers.cfdi import CFDI, COMPANY, assert_valid_cfdi, attributes
+from tests.helpers.payments import T0, assert_ledger_balanced, available
 from tests.helpers.returns import (
     LOCAL,
     PendingProvider,
@@ -38,6 +32,9 @@ from tests.helpers.returns import (
     staff_step,
     status,
 )
+from tests.helpers.threads import run_together
+
+pytestmark = pytest.mark.usefixtures("sandbox_settings")
 
 
 @pytest.fixture

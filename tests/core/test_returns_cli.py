@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from comanda import models as m
 from comanda.db import new_session
-from tests.core.test_staff_cli import comanda
-from tests.helpers.payments import sandbox_settings  # noqa: F401 - autouse
+from tests.helpers.cli import comanda
 from tests.helpers.returns import ask, sold, status
+
+pytestmark = pytest.mark.usefixtures("sandbox_settings")
 
 
 def test_list_approve_receive_and_refund_from_the_command_line(demo):

@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -19,6 +16,7 @@ from comanda.errors import InvalidInput, NotFound
 from comanda.services import review, staff
 from comanda.services.audit import Actor
 from comanda.services.catalog_snapshot import catalog_snapshot, catalog_version
+from tests.helpers.cli import comanda
 from tests.helpers.review import parse, project_copy
 
 OWNER = Actor("staff:1")
@@ -210,12 +208,6 @@ def test_managers_see_their_stores_only(demo):
             review.visible_items(session, manager, "centro")
         with pytest.raises(NotFound):
             review.visible_items(session, clerk_member)
-
-
-def comanda(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=os.environ, timeout=120
-    )
 
 
 def test_the_command_line(demo_sqlite, home):

@@ -4,21 +4,12 @@ passwords and tokens shown once, one-line errors."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from typing import Optional
 
 from comanda.db import transaction
 from comanda.enums import LoginOutcome
 from comanda.services import staff
-
-
-def comanda(*args: str, stdin: Optional[str] = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, input=stdin, env=os.environ, timeout=120
-    )
+from tests.helpers.cli import comanda
 
 
 def login(email: str, password: str) -> LoginOutcome:

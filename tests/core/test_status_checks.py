@@ -23,7 +23,7 @@ from comanda.migrate import alembic_config, upgrade
 from comanda.services import checkout
 from comanda.services.catalog_loader import load_catalog, read_catalog
 from comanda.services.faq import faq_response
-from tests.conftest import DEMO_CATALOG
+from tests.helpers.paths import DEMO_CATALOG
 
 
 def _values(sql: str) -> List[str]:

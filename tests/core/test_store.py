@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from comanda import models as m
 from comanda.db import get_engine, new_session, transaction
 from comanda.services.catalog_loader import load_catalog, read_catalog
-from tests.conftest import DEMO_CATALOG
+from tests.helpers.paths import DEMO_CATALOG
 
 
 def test_migrations_create_exactly_the_models(migrated):

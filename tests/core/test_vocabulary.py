@@ -16,7 +16,7 @@ from typing import Dict, FrozenSet, Iterator, List, Optional, Tuple
 import pytest
 
 from comanda import enums as e
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 PACKAGES = ("comanda", "actions", "connectors", "integrations", "backoffice", "cli", "nlu_components")
 SKIPPED = (ROOT / "comanda" / "enums.py", ROOT / "comanda" / "migrations")

@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from comanda.settings import setting, setting_int
-from tests.e2e.conftest import Stack
+from tests.helpers.stack import Stack
 
 # Rasa 3.6's HTTP API (rasa/server.py: every POST and PUT) and the channels credentials.yml turns on.
 RASA_ROUTES = [

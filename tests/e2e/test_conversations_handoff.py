@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from comanda import models as m
 from comanda.db import new_session
-from tests.e2e.conftest import ROOT
+from tests.helpers.paths import ROOT
 from tests.helpers.simulator import Chat
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from comanda import models as m
 from comanda.db import new_session
-from tests.e2e.conftest import wait_for
 from tests.helpers.simulator import Chat, texts
+from tests.helpers.waiting import wait_for
 
 
 def paid_delivery(chat: Chat) -> m.Order:

@@ -17,11 +17,10 @@ from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.services import staff
 from comanda.services.audit import Actor
-from tests.backoffice.conftest import SCREENSHOTS, chromium  # noqa: F401 - the browser fixture
-from tests.e2e.conftest import wait_for
-from tests.e2e.test_whatsapp import answered_and_sent
 from tests.helpers.console import PASSWORD
-from tests.helpers.simulator import bot_messages, customer_says, new_wa_id, texts, wait_replies
+from tests.helpers.paths import SCREENSHOTS
+from tests.helpers.simulator import answered_and_sent, bot_messages, customer_says, new_wa_id, texts, wait_replies
+from tests.helpers.waiting import wait_for
 
 LAPTOP = {"width": 1280, "height": 860}
 

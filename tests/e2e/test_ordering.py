@@ -3,45 +3,28 @@ tapped as Meta posts them, the cart and the order in the database, the stock as 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from datetime import timedelta
-from typing import Any, Dict, List
 
 from sqlalchemy import select, update
 
 from comanda import clock
 from comanda import models as m
 from comanda.db import new_session, transaction
-from tests.e2e.conftest import ROOT, say_rest, wait_for
-from tests.e2e.test_whatsapp import bot_messages, customer_says, new_wa_id, texts, wait_replies
-from tests.helpers.simulator import tap
-
-
-def say_and_wait(stack, wa_id: str, text: str, new: int = 1, **kwargs: Any) -> List[Dict[str, Any]]:
-    before = len(bot_messages(stack, wa_id))
-    customer_says(stack, wa_id, text, **kwargs)
-    return wait_replies(stack, wa_id, count=before + new)[before:]
-
-
-def tap_and_wait(stack, wa_id: str, record: Dict[str, Any], title: str, new: int = 1) -> List[Dict[str, Any]]:
-    before = len(bot_messages(stack, wa_id))
-    tap(stack, wa_id, record, title)
-    return wait_replies(stack, wa_id, count=before + new)[before:]
-
-
-def stock(sku: str, env: Dict[str, str]) -> Dict[str, Any]:
-    shown = subprocess.run(
-        [sys.executable, "-m", "cli", "stock", sku, "--store", "centro", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert shown.returncode == 0, shown.stderr
-    return json.loads(shown.stdout)
+from tests.helpers.paths import ROOT
+from tests.helpers.simulator import (
+    bot_messages,
+    customer_says,
+    new_wa_id,
+    say_and_wait,
+    stock,
+    tap_and_wait,
+    texts,
+    wait_replies,
+)
+from tests.helpers.stack import say_rest
+from tests.helpers.waiting import wait_for
 
 
 def test_a_spanish_order_with_modifiers_edited_and_checked_out_for_pickup(stack):

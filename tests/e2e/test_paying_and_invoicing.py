@@ -13,41 +13,7 @@ from sqlalchemy import select
 from comanda import models as m
 from comanda.db import new_session
 from integrations.cfdi.validation import schema_errors, seal_is_valid
-from tests.e2e.conftest import wait_for
-from tests.e2e.test_ordering import say_and_wait, stock, tap_and_wait
-from tests.e2e.test_whatsapp import bot_messages, new_wa_id, texts
-
-
-def last_reply(stack, wa_id: str, containing: str, timeout: float = 40) -> Dict[str, Any]:
-    """Wait for the bot's message whose text contains ``containing`` (pushed messages included)."""
-    found = wait_for(
-        lambda: next((r for r in reversed(bot_messages(stack, wa_id)) if containing in (texts([r]) or [""])[0]), None),
-        timeout=timeout,
-    )
-    assert found, f"no message with {containing!r}; got {texts(bot_messages(stack, wa_id))}"
-    return found
-
-
-def move(stack, order_id: int, status: str) -> requests.Response:
-    return requests.post(
-        f"{stack.backoffice}/api/orders/{order_id}/status",
-        json={"status": status},
-        timeout=30,
-        headers={"Authorization": f"Bearer {stack.staff_token}"},
-    )
-
-
-def order_of(wa_id: str) -> m.Order:
-    with new_session() as session:
-        return (
-            session.execute(
-                select(m.Order)
-                .where(m.Order.conversation_id == f"centro:whatsapp:+52{wa_id[3:]}")
-                .order_by(m.Order.id.desc())
-            )
-            .scalars()
-            .first()
-        )
+from tests.helpers.simulator import last_reply, move, new_wa_id, order_of, say_and_wait, stock, tap_and_wait, texts
 
 
 def checkout_by_card(stack, wa_id: str) -> Dict[str, Any]:

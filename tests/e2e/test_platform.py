@@ -17,8 +17,9 @@ from typing import Dict, List, Set
 import requests
 
 from comanda.settings import setting
-from tests.conftest import free_port
-from tests.e2e.conftest import ROOT, TOKEN, Stack, say_rest
+from tests.helpers.net import free_port
+from tests.helpers.paths import ROOT
+from tests.helpers.stack import TOKEN, Stack, say_rest
 
 
 def descendants(pid: int) -> Set[int]:

@@ -14,10 +14,18 @@ from sqlalchemy import select
 from comanda import models as m
 from comanda.db import new_session
 from integrations.cfdi.validation import schema_errors, seal_is_valid
-from tests.e2e.conftest import wait_for
-from tests.e2e.test_ordering import say_and_wait, stock, tap_and_wait
-from tests.e2e.test_paying_and_invoicing import last_reply, move, order_of
-from tests.e2e.test_whatsapp import bot_messages, new_wa_id, texts
+from tests.helpers.simulator import (
+    bot_messages,
+    last_reply,
+    move,
+    new_wa_id,
+    order_of,
+    say_and_wait,
+    stock,
+    tap_and_wait,
+    texts,
+)
+from tests.helpers.waiting import wait_for
 
 
 def staff(stack, method: str, path: str, **kwargs: Any) -> requests.Response:

@@ -7,8 +7,8 @@ from sqlalchemy import select, text
 
 from comanda import models as m
 from comanda.db import get_engine, transaction
-from tests.e2e.conftest import TOKEN, rest
-from tests.e2e.conftest import say_rest as say
+from tests.helpers.stack import TOKEN, rest
+from tests.helpers.stack import say_rest as say
 
 
 def test_spanish_menu_from_the_database(stack):

@@ -33,9 +33,11 @@ from comanda.services import review, staff
 from comanda.services.audit import Actor
 from comanda.services.catalog_loader import load_catalog, read_catalog
 from comanda.services.customers import normalize_phone
-from tests.e2e.conftest import ROOT, TOKEN, Stack, wait_for
+from tests.helpers.paths import ROOT
 from tests.helpers.review import parse, project_copy
 from tests.helpers.simulator import bot_messages, customer_says, new_wa_id, say_and_wait, tap_and_wait, texts
+from tests.helpers.stack import TOKEN, Stack
+from tests.helpers.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +206,7 @@ def test_messages_during_a_model_swap_are_all_answered_once(teaching, monkeypatc
                         ).json()
                     )
                 sent.append((who, during))
-                time.sleep(0.5)
+                time.sleep(0.5)  # the scenario: a new customer every half second
                 if len(sent) > 80:
                     break
         except BaseException as exc:  # noqa: BLE001 - reported by the test itself

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List
@@ -19,11 +18,12 @@ from comanda import models as m
 from comanda.db import new_session, transaction
 from comanda.services import inbox
 from integrations.whatsapp.webhook import parse_webhook, sign
-from tests.e2e.conftest import ROOT, TOKEN, wait_for
 from tests.helpers.documents import PDF, invoice_for
-from tests.helpers.simulator import (  # noqa: F401 - also what other e2e modules import from here
+from tests.helpers.paths import ROOT
+from tests.helpers.simulator import (
     CENTRO,
     ROMA,
+    answered_and_sent,
     bot_messages,
     customer_says,
     new_wa_id,
@@ -33,6 +33,8 @@ from tests.helpers.simulator import (  # noqa: F401 - also what other e2e module
     wait_replies,
     webhook,
 )
+from tests.helpers.stack import TOKEN
+from tests.helpers.waiting import wait_for
 
 
 def inbox_count():
@@ -147,7 +149,7 @@ def test_a_redelivered_message_is_answered_once(stack):
     for _ in range(3):
         assert post_signed(stack, payload).status_code == 200
     wait_replies(stack, wa_id)
-    time.sleep(2)
+    assert wait_for(lambda: answered_and_sent([wa_id]))  # nothing of this customer's left to answer or send
     assert len(bot_messages(stack, wa_id)) == 1
 
 
@@ -405,19 +407,21 @@ def test_reactions_and_unknown_numbers_get_no_reply(stack):
     assert post_signed(stack, webhook([reaction])).status_code == 200
     stranger = text_message(new_wa_id(), "hola")
     assert post_signed(stack, webhook([stranger], phone_number_id="999999")).status_code == 200
-    time.sleep(3)
-    assert bot_messages(stack, wa_id) == []
-    with new_session() as session:
-        statuses = (
-            session.execute(
-                select(m.InboundMessage.status).where(
-                    m.InboundMessage.external_id.in_([reaction["id"], stranger["id"]])
+
+    def statuses():
+        with new_session() as session:
+            return (
+                session.execute(
+                    select(m.InboundMessage.status).where(
+                        m.InboundMessage.external_id.in_([reaction["id"], stranger["id"]])
+                    )
                 )
+                .scalars()
+                .all()
             )
-            .scalars()
-            .all()
-        )
-    assert statuses == ["ignored", "ignored"]
+
+    assert wait_for(lambda: statuses() == ["ignored", "ignored"])  # both closed: nothing will come of them
+    assert bot_messages(stack, wa_id) == []
 
 
 def test_sends_are_retried_after_server_errors(stack):
@@ -560,20 +564,6 @@ def test_a_crash_between_ack_and_reply_loses_nothing_and_answers_once(stack):
     assert wait_for(lambda: answered_and_sent([stored, claimed]))
     for wa_id in (stored, claimed):
         assert len(bot_messages(stack, wa_id)) == 1
-
-
-def answered_and_sent(customers):
-    """Every message of these customers processed, and nothing of theirs left to send."""
-    with new_session() as session:
-        statuses = set(
-            session.execute(select(m.InboundMessage.status).where(m.InboundMessage.sender.in_(customers))).scalars()
-        )
-        unsent = session.execute(
-            select(func.count()).where(
-                m.OutboundMessage.recipient.in_(customers), m.OutboundMessage.status.in_(("queued", "sending"))
-            )
-        ).scalar()
-    return statuses == {"processed"} and unsent == 0
 
 
 def test_ctrl_c_stops_every_process(stack):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
@@ -20,8 +19,8 @@ from comanda.i18n import response_text
 from comanda.services import payments
 from comanda.services.payment_provider import ProviderEvent
 from integrations.payments import payment_provider
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 ANA = "centro:whatsapp:+525511112222"
 ROMA_ANA = "roma:whatsapp:+525511112222"
 CARD = {"fulfilment": "pickup", "customer_name": "Ana", "payment_method": "card", "order_confirmed": True}

@@ -27,9 +27,10 @@ from sqlalchemy.engine import make_url
 from comanda import models as m
 from comanda.db import dispose_engines, new_session
 from comanda.settings import SIMULATOR_WHATSAPP
-from tests.conftest import free_port
-from tests.e2e.conftest import ROOT, wait_for
+from tests.helpers.net import free_port
+from tests.helpers.paths import ROOT
 from tests.helpers.simulator import bot_messages, conversation_id, new_wa_id, post_signed, text_message, webhook
+from tests.helpers.waiting import wait_for
 
 PG_BASE = os.environ.get("COMANDA_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("COMANDA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

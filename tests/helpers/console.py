@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from decimal import Decimal
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
@@ -17,6 +16,7 @@ from comanda.enums import OrderPaymentStatus, PaymentMethod, PaymentProviderName
 from comanda.services import carts, orders, staff
 from comanda.services.audit import Actor
 from comanda.services.checkout import CheckoutDetails
+from tests.helpers.waiting import wait_for
 
 ANA = "centro:whatsapp:+525511112222"
 TEST_ACTOR = Actor("test")
@@ -168,25 +168,17 @@ class EventStream:
 
     def wait_for(self, match: Callable[[str, str], bool], timeout: float = 15) -> str:
         """The data of the first event (name, data) that matches, waiting for it to arrive."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def matching() -> List[str]:
             with self.lock:
-                found = [data for name, data in self.events if match(name, data)]
-            if found:
-                return found[0]
-            assert time.monotonic() < deadline, f"no matching event; got {[n for n, _ in self.events]}"
-            time.sleep(0.05)
+                return [data for name, data in self.events if match(name, data)]
+
+        found = wait_for(matching, timeout=timeout, interval=0.05)
+        assert found, f"no matching event; got {[n for n, _ in self.events]}"
+        return found[0]
 
     def close(self) -> None:
         self.response.close()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Wait for a condition to hold (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
 
 
 def whatsapp_ticket(

@@ -9,56 +9,17 @@ import hmac
 import itertools
 import json
 import re
-import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator, List, Optional, Tuple
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, Dict, Iterator, Optional, Tuple
+from urllib.parse import parse_qsl
 
 import stripe
 
+from tests.helpers.fake_http import Answer, FakeHTTP, Request
+
 STRIPE_KEY, STRIPE_WHSEC = "sk_test_fake_key", "whsec_fake_secret"
 MP_TOKEN, MP_SECRET = "TEST-fake-access-token", "fake-mp-signature-secret"
-
-
-class FakeServer:
-    """A threaded HTTP server whose handler calls ``self.handle(method, path, query, headers, body)``."""
-
-    def __init__(self) -> None:
-        fake = self
-        self.lock = threading.Lock()
-        self.requests: List[Tuple[str, str, Dict[str, str], bytes]] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                url = urlsplit(self.path)
-                with fake.lock:
-                    fake.requests.append((self.command, url.path, dict(self.headers), body))
-                    status, answer = fake.handle(self.command, url.path, dict(parse_qsl(url.query)), self.headers, body)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = _serve  # noqa: N815 - http.server's naming
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def handle(self, method: str, path: str, query: Dict[str, str], headers: Any, body: bytes) -> Tuple[int, Any]:
-        raise NotImplementedError
 
 
 def nested_form(body: bytes) -> Dict[str, Any]:
@@ -73,7 +34,7 @@ def nested_form(body: bytes) -> Dict[str, Any]:
     return root
 
 
-class FakeStripe(FakeServer):
+class FakeStripe(FakeHTTP):
     def __init__(self) -> None:
         self.sessions: Dict[str, Dict[str, Any]] = {}
         self.intents: Dict[str, Dict[str, Any]] = {}
@@ -86,7 +47,8 @@ class FakeStripe(FakeServer):
     def error(status: int, message: str, kind: str = "invalid_request_error") -> Tuple[int, Any]:
         return status, {"error": {"type": kind, "message": message}}
 
-    def handle(self, method, path, query, headers, body):
+    def respond(self, request: Request) -> Answer:
+        method, path, query, headers, body = request.method, request.path, request.params, request.headers, request.body
         if headers.get("Authorization") != f"Bearer {STRIPE_KEY}":
             return self.error(401, "Invalid API Key provided", "authentication_error")
         form = nested_form(body) if method == "POST" else {}
@@ -246,7 +208,7 @@ DEEP = "[" * 5000 + "]" * 5000  # past json's recursion limit
 NESTED = "[" * 100 + "]" * 100  # within it, far deeper than any provider's event
 
 
-class FakeMercadoPago(FakeServer):
+class FakeMercadoPago(FakeHTTP):
     def __init__(self) -> None:
         self.preferences: Dict[str, Dict[str, Any]] = {}
         self.payments: Dict[str, Dict[str, Any]] = {}
@@ -255,7 +217,8 @@ class FakeMercadoPago(FakeServer):
         self.ids = itertools.count(1_000_001)
         super().__init__()
 
-    def handle(self, method, path, query, headers, body):
+    def respond(self, request: Request) -> Answer:
+        method, path, query, headers, body = request.method, request.path, request.params, request.headers, request.body
         if headers.get("Authorization") != f"Bearer {MP_TOKEN}":
             return 401, {"message": "invalid access token", "error": "unauthorized", "status": 401}
         data = json.loads(body) if body else {}
@@ -361,7 +324,7 @@ def mp_notification(
     )
 
 
-def serving(fake: FakeServer, monkeypatch, provider: str, settings: Dict[str, str]) -> Iterator[Any]:
+def serving(fake: FakeHTTP, monkeypatch, provider: str, settings: Dict[str, str]) -> Iterator[Any]:
     """The fake, with Comanda's settings pointing the provider at it, closed after the test."""
     monkeypatch.setenv("COMANDA_PAYMENT_PROVIDER", provider)
     for name, value in settings.items():

@@ -26,8 +26,10 @@ SECRET = "test-sandbox-secret"
 T0 = datetime(2026, 12, 1, 17, 0, tzinfo=timezone.utc)  # 11:00 in Mexico City
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def sandbox_settings(monkeypatch) -> Iterator[None]:
+    """The sandbox provider with a known secret (a module takes it with
+    ``pytestmark = pytest.mark.usefixtures("sandbox_settings")``; the top conftest registers it)."""
     monkeypatch.setenv("COMANDA_PAYMENT_PROVIDER", "sandbox")
     monkeypatch.setenv("COMANDA_SANDBOX_WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("COMANDA_BACKOFFICE_URL", "http://bo.test")

@@ -8,17 +8,19 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import pytest
-import requests
+from sqlalchemy import func, select
 
+from comanda import models as m
+from comanda.db import new_session
 from comanda.settings import SIMULATOR_WHATSAPP
-from tests.conftest import free_port
+from tests.helpers.net import answers, free_port
+from tests.helpers.paths import ROOT
+from tests.helpers.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 READY_PATHS = {"rasa": "/", "actions": "/health", "backoffice": "/health"}
 TOKEN = "crash-test-token"
 
@@ -55,19 +57,13 @@ class Processes:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kill() takes the runner and the server
         )
-        deadline = time.monotonic() + timeout
-        while not self.ready(name):
-            if self.procs[name].poll() is not None or time.monotonic() > deadline:
-                self.kill(name)
-                pytest.fail(f"{name} did not start:\n{self.log_tail(name)}", pytrace=False)
-            time.sleep(0.5)
+        wait_for(lambda: self.ready(name) or self.procs[name].poll() is not None, timeout, interval=0.5)
+        if not self.ready(name):
+            self.kill(name)
+            pytest.fail(f"{name} did not start:\n{self.log_tail(name)}", pytrace=False)
 
     def ready(self, name: str) -> bool:
-        try:
-            url = f"http://127.0.0.1:{self.ports[name]}{READY_PATHS[name]}"
-            return requests.get(url, timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
+        return answers(f"http://127.0.0.1:{self.ports[name]}{READY_PATHS[name]}", timeout=2)
 
     def kill(self, name: str) -> None:
         """kill -9 of the process and its server, as a crash would; returns once its port is free."""
@@ -77,9 +73,7 @@ class Processes:
         except ProcessLookupError:
             pass
         proc.wait(30)
-        deadline = time.monotonic() + 30
-        while self.listening(name) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for(lambda: not self.listening(name), timeout=30)
 
     def listening(self, name: str) -> bool:
         with socket.socket() as sock:
@@ -100,3 +94,17 @@ class Processes:
     def log_tail(self, name: str, chars: int = 4000) -> str:
         path = self.workdir / f"{name}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+def settled(stack: Processes, customers: List[str]) -> bool:
+    """Every message of these customers closed, and nothing of theirs queued or being sent."""
+    with new_session(stack.db_url) as session:
+        statuses = set(
+            session.execute(select(m.InboundMessage.status).where(m.InboundMessage.sender.in_(customers))).scalars()
+        )
+        unsent = session.execute(
+            select(func.count()).where(
+                m.OutboundMessage.recipient.in_(customers), m.OutboundMessage.status.in_(("queued", "sending"))
+            )
+        ).scalar()
+    return bool(statuses) and statuses <= {"processed", "parked"} and unsent == 0

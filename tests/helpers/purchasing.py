@@ -1,46 +1,16 @@
-"""Purchasing as its tests need it: a local SMTP server (aiosmtpd) that keeps what it receives, and the
-purchase orders and alerts of the database."""
+"""Purchasing as its tests need it: the purchase orders, alerts and stock of the database, and sales that push
+items under their reorder points (the SMTP server their e-mails reach is the ``smtp`` fixture)."""
 
 from __future__ import annotations
 
-import email
-from email import policy
-from typing import Iterator, List, Tuple
+from typing import List, Tuple
 
-import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from comanda import models as m
 from comanda.db import new_session
-from tests.conftest import free_port
-
-
-class Inbox:
-    """What the SMTP server accepted: the parsed messages and their envelopes (from, recipients)."""
-
-    def __init__(self) -> None:
-        self.messages: List[email.message.EmailMessage] = []
-        self.envelopes: List[Tuple[str, List[str]]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's naming
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-@pytest.fixture(name="smtp")
-def smtp_fixture(monkeypatch) -> Iterator[Inbox]:
-    """An SMTP server on a free local port for the test, set as COMANDA_SMTP_* (plain, no login): its inbox."""
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv("COMANDA_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("COMANDA_SMTP_PORT", str(controller.port))
-    monkeypatch.setenv("COMANDA_SMTP_SECURITY", "none")
-    monkeypatch.setenv("COMANDA_SMTP_FROM", "compras@cafe-esquina.example")
-    yield inbox
-    controller.stop()
+from tests.helpers.payments import place
+from tests.helpers.stock import set_on_hand
 
 
 def purchase_orders(store: str = "centro") -> List[m.PurchaseOrder]:
@@ -76,3 +46,9 @@ def on_hand(code: str, store: str = "centro"):
             .join(m.StockItem, m.StockItem.id == m.StockLevel.stock_item_id)
             .where(m.StockLevel.store_id == store, m.StockItem.code == code)
         ).scalar_one()
+
+
+def sell_coffee_down_to_the_reorder_points() -> None:
+    set_on_hand("coffee_beans", "1520")  # reorder point 1500: two americanos (18 g each) cross it
+    place("centro:whatsapp:+525500000001", method="cash", sku="CAFE-AMER", quantity=2)
+    place("centro:whatsapp:+525500000002", method="cash", sku="CAFE-GRANO-250", quantity=7)  # 12 → 5, point 5

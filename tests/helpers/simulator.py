@@ -1,22 +1,25 @@
-"""Speaking to the bot as WhatsApp customers do, through the simulator (which plays Meta), and reading
-what the bot sent at its Graph API. ``stack`` is any running stack with ``rasa`` and ``backoffice`` URLs
-and the WhatsApp ``app_secret``."""
+"""Speaking to the bot as WhatsApp customers do, through the simulator (which plays Meta), reading what the
+bot sent at its Graph API, and what staff and the stock see meanwhile (orders moved on, stock levels).
+``stack`` is any running stack with ``rasa`` and ``backoffice`` URLs and the WhatsApp ``app_secret``."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any, Dict, List
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from comanda import models as m
 from comanda.db import new_session
 from comanda.enums import InboxStatus, OutboxStatus
 from integrations.whatsapp.webhook import sign
-from tests.e2e.conftest import wait_for
+from tests.helpers.paths import ROOT
+from tests.helpers.waiting import wait_for
 
 CENTRO, ROMA = "106540352242922", "106540352242933"
 DONE = (InboxStatus.PROCESSED, InboxStatus.PARKED, InboxStatus.IGNORED)
@@ -140,6 +143,68 @@ def tap_and_wait(
     before = len(bot_messages(stack, wa_id))
     tap(stack, wa_id, record, title)
     return wait_replies(stack, wa_id, count=before + new, timeout=timeout)[before:]
+
+
+def stock(sku: str, env: Dict[str, str]) -> Dict[str, Any]:
+    """A stock level at Centro as `comanda stock SKU --json` shows it, in the stack's environment ``env``."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "cli", "stock", sku, "--store", "centro", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)
+
+
+def last_reply(stack, wa_id: str, containing: str, timeout: float = 40) -> Dict[str, Any]:
+    """Wait for the bot's message whose text contains ``containing`` (pushed messages included)."""
+    found = wait_for(
+        lambda: next((r for r in reversed(bot_messages(stack, wa_id)) if containing in (texts([r]) or [""])[0]), None),
+        timeout=timeout,
+    )
+    assert found, f"no message with {containing!r}; got {texts(bot_messages(stack, wa_id))}"
+    return found
+
+
+def move(stack, order_id: int, status: str) -> requests.Response:
+    """Staff move an order on, through the order-queue API with their personal token."""
+    return requests.post(
+        f"{stack.backoffice}/api/orders/{order_id}/status",
+        json={"status": status},
+        timeout=30,
+        headers={"Authorization": f"Bearer {stack.staff_token}"},
+    )
+
+
+def order_of(wa_id: str) -> m.Order:
+    """The customer's latest order at Centro."""
+    with new_session() as session:
+        return (
+            session.execute(
+                select(m.Order)
+                .where(m.Order.conversation_id == f"centro:whatsapp:+52{wa_id[3:]}")
+                .order_by(m.Order.id.desc())
+            )
+            .scalars()
+            .first()
+        )
+
+
+def answered_and_sent(customers):
+    """Every message of these customers processed, and nothing of theirs left to send."""
+    with new_session() as session:
+        statuses = set(
+            session.execute(select(m.InboundMessage.status).where(m.InboundMessage.sender.in_(customers))).scalars()
+        )
+        unsent = session.execute(
+            select(func.count()).where(
+                m.OutboundMessage.recipient.in_(customers), m.OutboundMessage.status.in_(("queued", "sending"))
+            )
+        ).scalar()
+    return statuses == {"processed"} and unsent == 0
 
 
 def conversation_id(wa_id: str, phone_number_id: str = CENTRO) -> str:

@@ -1,13 +1,14 @@
-"""Stock as staff set it in tests: a count, with the adjustment movement that explains it."""
+"""Stock in tests: a level as it is, and a count as staff set it, with the adjustment movement that explains it."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Tuple
 
 from sqlalchemy import select
 
 from comanda import models as m
-from comanda.db import transaction
+from comanda.db import new_session, transaction
 
 
 def item_id(session, code: str) -> int:
@@ -30,3 +31,10 @@ def set_on_hand(code: str, quantity: str, store: str = "centro") -> None:
                 reference_id="test",
             )
         )
+
+
+def level(code: str, store: str = "centro") -> Tuple[Decimal, Decimal]:
+    """(on hand, reserved), read in a fresh session."""
+    with new_session() as session:
+        row = session.get(m.StockLevel, (store, item_id(session, code)))
+        return row.on_hand, row.reserved

@@ -10,7 +10,7 @@ import struct
 import threading
 from typing import Optional, Set
 
-from tests.conftest import free_port
+from tests.helpers.net import free_port
 
 CHUNK = 65536
 

@@ -1,7 +1,5 @@
 """The language detector, trained on the real training data, judged on the held-out set."""
 
-from pathlib import Path
-
 import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -10,8 +8,7 @@ from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 
 from nlu_components.language import LanguageDetector
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.paths import ROOT
 
 
 @pytest.fixture(scope="module")

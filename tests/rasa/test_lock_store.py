@@ -26,10 +26,11 @@ from rasa.core.lock_store import InMemoryLockStore, LockError, LockStore, RedisL
 from rasa.core.utils import read_endpoint_config
 
 from connectors.lock_store import AtomicRedisLockStore
-from tests.conftest import free_port
+from tests.helpers.net import free_port
+from tests.helpers.paths import ROOT
+from tests.helpers.waiting import wait_for
 
 REDIS_URL = os.environ.get("COMANDA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-ROOT = Path(__file__).resolve().parents[2]
 FORK = multiprocessing.get_context("fork")  # workers start with this module loaded, then open their own client
 
 # (round, ticket served, entered, left): one turn as a worker saw it; time.monotonic is one clock per machine.
@@ -153,18 +154,10 @@ def queue_in(prefix: str, name: str, results: Any, hold: Optional[float] = None)
             entered = time.monotonic()
             results.put(("in", name, entered))
             if hold:
-                await asyncio.sleep(hold)
+                await asyncio.sleep(hold)  # the scenario: a turn that holds the lock this long
             results.put(("out", name, time.monotonic()))
 
     asyncio.run(take())
-
-
-def wait_until(predicate: Any, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-    return value
 
 
 def test_replicas_are_served_in_the_order_they_asked():
@@ -179,7 +172,7 @@ def test_replicas_are_served_in_the_order_they_asked():
         waiting.append(FORK.Process(target=queue_in, args=(prefix, name, results), daemon=True))
         waiting[-1].start()
         # the next replica asks only once this one's ticket is in line
-        wait_until(lambda: len(observer.get_lock("conversation").tickets) == len(waiting) + 1)
+        assert wait_for(lambda: len(observer.get_lock("conversation").tickets) == len(waiting) + 1, interval=0.01)
     events = [results.get(timeout=30) for _ in range(9)]
     for process in [holder, *waiting]:
         process.join(10)
@@ -243,7 +236,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        wait_until(lambda: self._pings(client))
+        assert wait_for(lambda: self._pings(client), timeout=20, interval=0.01)
 
     @staticmethod
     def _pings(client: redis.Redis) -> bool:

@@ -15,29 +15,14 @@ from sqlalchemy import event, select
 
 from comanda import models as m
 from comanda.db import get_engine, new_session, transaction
-from comanda.migrate import upgrade
 from comanda.money import money
-from comanda.services.catalog_loader import load_catalog, read_catalog
 from comanda.services.catalog_snapshot import catalog_snapshot, catalog_version
 from nlu_components import order_lines
 from nlu_components.order_lines import OrderLineExtractor
 from nlu_components.order_parsing import OrderParser
-from tests.conftest import DEMO_CATALOG
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 Line = Tuple[Any, ...]  # (sku, quantity[, modifiers[, variant]])
-
-
-@pytest.fixture(scope="module")
-def parser(tmp_path_factory) -> OrderParser:
-    """The parser on the demo catalog, read from a database seeded as the ``demo`` fixture does, once
-    for the whole sentence table (``demo`` migrates a new database for every test)."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('orders') / 'comanda.db'}"
-    upgrade(url)
-    with transaction(url) as session:
-        load_catalog(session, read_catalog(DEMO_CATALOG))
-    with new_session(url) as session:
-        return OrderParser(catalog_snapshot(session))
 
 
 def lines_of(parser: OrderParser, text: str) -> List[Line]:

@@ -3,8 +3,6 @@ con piña?" kept only one extra, "…no ice, extra hot?" lost its last note)."""
 
 import pytest
 
-from tests.rasa.test_order_lines import parser  # noqa: F401 - the module's parser fixture
-
 
 @pytest.mark.parametrize(
     "text, modifiers, note",

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from connectors.twilio_whatsapp import MAX_MEDIA, bot_text, media_count
 from nlu_components.order_parsing import MAX_LINES, MAX_QUANTITY
-from tests.rasa.test_order_lines import parser  # noqa: F401 - the demo catalog's parser, once per module
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FIELDS = ["Body", "Latitude", "Longitude", "NumMedia", "MediaContentType0", "ButtonPayload", "ButtonText"]

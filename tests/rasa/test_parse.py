@@ -6,29 +6,21 @@ import os
 import subprocess
 import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from comanda import models as m
 from comanda.db import dispose_engines, transaction
-from comanda.migrate import upgrade
-from comanda.services.catalog_loader import load_catalog, read_catalog
 from nlu_components.parse import message_of, reading
-from tests.conftest import DEMO_CATALOG
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.databases import seed_demo
+from tests.helpers.paths import ROOT
 
 
 @pytest.fixture(scope="module")
 def catalog_db(tmp_path_factory):
     if not (ROOT / "models" / "comanda.tar.gz").exists():
         pytest.fail("no trained model: run `make train` first", pytrace=False)
-    url = f"sqlite:///{tmp_path_factory.mktemp('parse') / 'comanda.db'}"
-    upgrade(url)
-    with transaction(url) as session:
-        load_catalog(session, read_catalog(DEMO_CATALOG))
-    yield url
+    yield seed_demo(f"sqlite:///{tmp_path_factory.mktemp('parse') / 'comanda.db'}")
     dispose_engines()
 
 

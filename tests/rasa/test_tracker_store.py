@@ -2,20 +2,13 @@
 
 import asyncio
 
-from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import inspect
 
 from comanda.db import get_engine
 from connectors.tracker_store import ComandaTrackerStore
-
-DOMAIN = Domain.from_yaml("""
-slots:
-  language:
-    type: text
-    mappings: [{type: custom}]
-""")
+from tests.helpers.tracker import DOMAIN
 
 
 def test_trackers_live_in_the_comanda_database(migrated):

@@ -12,7 +12,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.exc import OperationalError
 
 from connectors.tracker_store import ComandaTrackerStore, failing_loudly
-from tests.rasa.test_tracker_store import DOMAIN
+from tests.helpers.tracker import DOMAIN
 
 SENDER = "centro:whatsapp:+5215512345678"
 

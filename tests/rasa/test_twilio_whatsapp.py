@@ -7,14 +7,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional
-from urllib.parse import parse_qs, urlencode
+from typing import Awaitable, Callable, Dict, Iterator, List, Optional
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -27,56 +24,40 @@ from comanda import models as m
 from comanda.db import new_session
 from connectors.twilio_whatsapp import MAX_BODY, TwilioWhatsAppInput
 from integrations.whatsapp.messages import split_text
-from tests.conftest import free_port
+from tests.helpers.fake_http import Answer, FakeHTTP, Request
+from tests.helpers.net import free_port
+from tests.helpers.paths import WHATSAPP_FIXTURES
 
-FIXTURE = (
-    Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp" / "twilio__whatsapp_inbound_button_form_fields.json"
-)
+FIXTURE = WHATSAPP_FIXTURES / "twilio__whatsapp_inbound_button_form_fields.json"
 ACCOUNT_SID, AUTH_TOKEN = "AC" + "0" * 32, "test-auth-token"
 SHOP_NUMBER = "whatsapp:+14155238886"
 CUSTOMER = "whatsapp:+5215512345678"
 
 
-class FakeTwilio:
+class FakeTwilio(FakeHTTP):
     """Twilio's Messages API as far as the channel uses it: form posts, a message resource back."""
 
     def __init__(self) -> None:
-        self.posts: List[Dict[str, Any]] = []
         self.fail_with: Optional[int] = None
-        fake = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode(), keep_blank_values=True)
-                fake.posts.append({"path": self.path, "auth": self.headers.get("Authorization"), "form": form})
-                if fake.fail_with:
-                    body = {
-                        "code": 21211,
-                        "message": "Invalid 'To' Phone Number",
-                        "status": fake.fail_with,
-                        "more_info": "https://www.twilio.com/docs/errors/21211",
-                    }
-                else:
-                    body = {
-                        "sid": "SM" + uuid.uuid4().hex,
-                        "status": "queued",
-                        "account_sid": ACCOUNT_SID,
-                        "to": form["To"][0],
-                        "from": form["From"][0],
-                        "body": form.get("Body", [""])[0],
-                    }
-                raw = json.dumps(body).encode()
-                self.send_response(fake.fail_with or 201)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+    def respond(self, request: Request) -> Answer:
+        if self.fail_with:
+            return self.fail_with, {
+                "code": 21211,
+                "message": "Invalid 'To' Phone Number",
+                "status": self.fail_with,
+                "more_info": "https://www.twilio.com/docs/errors/21211",
+            }
+        form = request.form()
+        return 201, {
+            "sid": "SM" + uuid.uuid4().hex,
+            "status": "queued",
+            "account_sid": ACCOUNT_SID,
+            "to": form["To"][0],
+            "from": form["From"][0],
+            "body": form.get("Body", [""])[0],
+        }
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -89,11 +70,8 @@ def sanic_test_mode() -> Iterator[None]:
 
 @pytest.fixture
 def twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio()
-    threading.Thread(target=fake.server.serve_forever, daemon=True).start()
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
+    with FakeTwilio() as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -332,10 +310,10 @@ def test_replies_reach_twilio_and_a_number_picks_a_button(channel, twilio):
         assert await server.post(text_fields("SMOUT", body="7")) == 204
 
     assert [m.text for m in serve(channel, scenario).received] == ["hola", "/deny", "7"]
-    assert [p["path"] for p in twilio.posts] == [f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"] * 3
+    assert [p.path for p in twilio.requests] == [f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"] * 3
     expected_auth = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-    assert all(p["auth"] == expected_auth for p in twilio.posts)
-    forms = [{k: v[0] for k, v in p["form"].items()} for p in twilio.posts]
+    assert all(p.headers.get("Authorization") == expected_auth for p in twilio.requests)
+    forms = [{k: v[0] for k, v in p.form().items()} for p in twilio.requests]
     assert all(f["To"] == CUSTOMER and f["From"] == SHOP_NUMBER for f in forms)  # the address Twilio gave
     assert forms[0]["Body"] == "¡Hola!\nBienvenida a Café Esquina"
     assert forms[1]["Body"] == "¿Confirmas?\n\n1. Sí\n2. No"
@@ -349,7 +327,7 @@ def test_a_refused_send_is_logged_not_raised(channel, twilio, caplog):
         await channel.get_output_channel().send_text_message("centro:twilio:+5215512345678", "hola")
 
     serve(channel, scenario)
-    assert len(twilio.posts) == 1
+    assert len(twilio.requests) == 1
     assert "Twilio did not take a message to whatsapp:+5215512345678" in caplog.text
 
 
