@@ -16,17 +16,10 @@ from comanda.db import new_session, transaction
 from comanda.services import carts, orders, payments, store_credit
 from comanda.services.cfdi.sales import payment_form
 from comanda.services.checkout import CheckoutDetails, CheckoutProblem
-from tests.helpers.payments import (  # noqa: F401 - sandbox_settings is an autouse fixture
-    ANA,
-    T0,
-    assert_ledger_balanced,
-    order,
-    pay,
-    provider,
-    sandbox_settings,
-    start,
-)
+from tests.helpers.payments import ANA, T0, assert_ledger_balanced, order, pay, provider, start
 from tests.helpers.returns import ask, settle, sold, staff_step
+
+pytestmark = pytest.mark.usefixtures("sandbox_settings")
 
 
 @pytest.fixture
