@@ -34,8 +34,8 @@ from tests.helpers.processes import Processes, settled
 from tests.helpers.simulator import (
     bot_messages,
     customer_says,
+    deliver_as_meta,
     new_wa_id,
-    post_signed,
     say_and_wait,
     text_message,
     texts,
@@ -110,24 +110,10 @@ def inbox_of(stack: Processes, customers: List[str]) -> List[m.InboundMessage]:
         return list(session.execute(select(m.InboundMessage).where(m.InboundMessage.sender.in_(customers))).scalars())
 
 
-def post_as_meta(stack: Processes, payload: Dict[str, Any], deadline: float = 90) -> int:
-    """Meta's delivery: a webhook not answered 200 is sent again (the same message id) until it is."""
-    until = time.monotonic() + deadline
-    tries = 0
-    while True:
-        tries += 1
-        try:
-            if post_signed(stack, payload).status_code == 200:
-                return tries
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < until, "the webhook was never acknowledged"
-        time.sleep(0.5)  # the scenario: Meta's pace between deliveries of a webhook not yet acknowledged
-
-
 def burst(stack: Processes, customers: List[str], body: str) -> List[threading.Thread]:
     threads = [
-        threading.Thread(target=post_as_meta, args=(stack, webhook([text_message(wa_id, body)]))) for wa_id in customers
+        threading.Thread(target=deliver_as_meta, args=(stack, webhook([text_message(wa_id, body)]), 90))
+        for wa_id in customers
     ]
     for thread in threads:
         thread.start()

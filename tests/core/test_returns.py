@@ -212,15 +212,13 @@ def test_a_failed_provider_refund_goes_to_staff_and_loses_nothing(shop):
     assert refunds() == [(f"return:{return_id}", Decimal("150.00"), "succeeded")]
 
 
-def test_a_pending_refund_is_settled_by_its_webhook_once_however_often_it_is_replayed(shop):
-    return_id = ask(sold("TAZA"), declared_condition="unused")
-    staff_step(return_id, "receive", "good")
-    assert settle(return_id, lambda name: PendingProvider()).status == "received"
+def refund_succeeded(return_id: int, event_id: str) -> ProviderEvent:
+    """The sandbox's webhook saying the return's pending refund went through."""
     with new_session() as session:
         payment = session.get(m.Payment, session.execute(select(m.Refund.payment_id)).scalar())
-    event = ProviderEvent(
+    return ProviderEvent(
         provider="sandbox",
-        event_id="evt_refund_1",
+        event_id=event_id,
         event_type="refund.updated",
         kind="refund",
         order_reference=None,
@@ -230,6 +228,13 @@ def test_a_pending_refund_is_settled_by_its_webhook_once_however_often_it_is_rep
         currency=None,
         refunds=(RefundUpdate(f"re_return_{return_id}", "succeeded", reference=f"return:{return_id}"),),
     )
+
+
+def test_a_pending_refund_is_settled_by_its_webhook_once_however_often_it_is_replayed(shop):
+    return_id = ask(sold("TAZA"), declared_condition="unused")
+    staff_step(return_id, "receive", "good")
+    assert settle(return_id, lambda name: PendingProvider()).status == "received"
+    event = refund_succeeded(return_id, "evt_refund_1")
     outcomes = []
     for _ in range(3):
         with transaction() as session:
@@ -513,21 +518,8 @@ def test_a_refund_settled_by_its_webhook_gets_the_credit_note_from_the_sweep_onc
     assert settle(return_id, lambda name: PendingProvider()).status == "received"
     with new_session() as session:
         assert returns.awaiting_credit_note(session) == []  # not settled yet: nothing to document
-        payment = session.get(m.Payment, session.execute(select(m.Refund.payment_id)).scalar())
-    event = ProviderEvent(
-        provider="sandbox",
-        event_id="evt_refund_2",
-        event_type="refund.updated",
-        kind="refund",
-        order_reference=None,
-        link_id=None,
-        payment_id=payment.provider_payment_id,
-        amount=None,
-        currency=None,
-        refunds=(RefundUpdate(f"re_return_{return_id}", "succeeded", reference=f"return:{return_id}"),),
-    )
     with transaction() as session:
-        assert payments.apply_event(session, event) == "refund_succeeded"
+        assert payments.apply_event(session, refund_succeeded(return_id, "evt_refund_2")) == "refund_succeeded"
     assert status(return_id) == "refunded"
     assert returns.issue_due_credit_notes(LOCAL, "test") == 1
     assert returns.issue_due_credit_notes(LOCAL, "test") == 0  # once

@@ -29,7 +29,7 @@ from comanda.db import dispose_engines, new_session
 from comanda.settings import SIMULATOR_WHATSAPP
 from tests.helpers.net import free_port
 from tests.helpers.paths import ROOT
-from tests.helpers.simulator import bot_messages, conversation_id, new_wa_id, post_signed, text_message, webhook
+from tests.helpers.simulator import bot_messages, conversation_id, deliver_as_meta, new_wa_id, text_message, webhook
 from tests.helpers.waiting import wait_for
 
 PG_BASE = os.environ.get("COMANDA_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -166,22 +166,6 @@ def running_cluster(workdir: Path, **settings: str) -> Iterator[Cluster]:
 
 
 # --- customers -----------------------------------------------------------------------------------
-
-
-def deliver_as_meta(stack: Any, payload: Dict[str, Any], deadline: float = 120) -> int:
-    """Meta's delivery of a webhook: signed, and posted again (the same message id) until it is answered 200,
-    as a replica that dies mid-request or a balancer with no replica to give it never answers; the tries."""
-    until = time.monotonic() + deadline
-    tries = 0
-    while True:
-        tries += 1
-        try:
-            if post_signed(stack, payload).status_code == 200:
-                return tries
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < until, "the webhook was never acknowledged"
-        time.sleep(0.5)
 
 
 def reply_message(wa_id: str, record: Dict[str, Any], title: str) -> Dict[str, Any]:

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
-from sqlalchemy import func, select
 
-from comanda import models as m
-from comanda.db import new_session
+from comanda.enums import InboxStatus
 from comanda.settings import SIMULATOR_WHATSAPP
 from tests.helpers.net import answers, free_port
 from tests.helpers.paths import ROOT
+from tests.helpers.simulator import answered_and_sent
 from tests.helpers.waiting import wait_for
 
 READY_PATHS = {"rasa": "/", "actions": "/health", "backoffice": "/health"}
@@ -97,14 +96,5 @@ class Processes:
 
 
 def settled(stack: Processes, customers: List[str]) -> bool:
-    """Every message of these customers closed, and nothing of theirs queued or being sent."""
-    with new_session(stack.db_url) as session:
-        statuses = set(
-            session.execute(select(m.InboundMessage.status).where(m.InboundMessage.sender.in_(customers))).scalars()
-        )
-        unsent = session.execute(
-            select(func.count()).where(
-                m.OutboundMessage.recipient.in_(customers), m.OutboundMessage.status.in_(("queued", "sending"))
-            )
-        ).scalar()
-    return bool(statuses) and statuses <= {"processed", "parked"} and unsent == 0
+    """Every message of these customers closed (processed or parked), and nothing of theirs queued or being sent."""
+    return answered_and_sent(customers, stack.db_url, closed=(InboxStatus.PROCESSED, InboxStatus.PARKED))
