@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterator
 from zoneinfo import ZoneInfo
 
@@ -13,21 +12,11 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.graph import TOKEN, value_of, verified
-from tests.helpers.paths import ROOT
+from tests.helpers.paths import SCREENSHOTS
 from tests.helpers.simulator import CENTRO, ROMA
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = ROOT / "reports" / "screenshots"  # git-ignored
 WA_ID = "5215522223333"
 PNG = base64.b64decode(  # a 1×1 PNG
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
