@@ -11,7 +11,6 @@ of its own (COMANDA_HOME: a copy of data/, domain/ and the model, so decisions n
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -62,19 +61,15 @@ def teaching(tmp_path_factory) -> Iterator[Stack]:
         COMANDA_ACTIONS_VENV=str(ROOT / ".venv-actions"),
     )
     stack.home = home  # type: ignore[attr-defined]
-    previous = os.environ.get("COMANDA_DATABASE_URL")
-    os.environ["COMANDA_DATABASE_URL"] = stack.db_url
-    upgrade(stack.db_url)
-    with transaction() as session:
-        load_catalog(session, read_catalog(ROOT / "data" / "demo" / "catalog.yml"))
-    stack.start(timeout=900)  # a shared 2-core machine under load starts slowly
-    yield stack
-    if stack.proc.poll() is None:
-        stack.stop()
-    if previous is None:
-        del os.environ["COMANDA_DATABASE_URL"]
-    else:
-        os.environ["COMANDA_DATABASE_URL"] = previous
+    with pytest.MonkeyPatch.context() as env:  # the session's stack keeps its database
+        env.setenv("COMANDA_DATABASE_URL", stack.db_url)
+        upgrade(stack.db_url)
+        with transaction() as session:
+            load_catalog(session, read_catalog(ROOT / "data" / "demo" / "catalog.yml"))
+        stack.start(timeout=900)  # a shared 2-core machine under load starts slowly
+        yield stack
+        if stack.proc.poll() is None:
+            stack.stop()
     dispose_engines()
 
 

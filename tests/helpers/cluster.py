@@ -146,18 +146,17 @@ def running_cluster(workdir: Path, **settings: str) -> Iterator[Cluster]:
     if not (ROOT / "models" / "comanda.tar.gz").exists():
         pytest.fail("no trained model: run `make train` first", pytrace=False)
     found = Cluster(workdir, **settings)
-    before = os.environ.get("COMANDA_DATABASE_URL")  # the session's stack may be running on its own database
-    os.environ["COMANDA_DATABASE_URL"] = found.db_url
-    dispose_engines()
+    # the session's stack may be running on its own database: pytest's MonkeyPatch gives it back
     try:
-        found.start()
-        yield found
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("COMANDA_DATABASE_URL", found.db_url)
+            dispose_engines()
+            try:
+                found.start()
+                yield found
+            finally:
+                found.stop()
     finally:
-        found.stop()
-        if before is None:
-            del os.environ["COMANDA_DATABASE_URL"]
-        else:
-            os.environ["COMANDA_DATABASE_URL"] = before
         dispose_engines()
         admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT", future=True)
         with admin.connect() as conn:
