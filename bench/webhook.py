@@ -2,11 +2,11 @@
 
 Runs in the Rasa environment (.venv), whose aiohttp makes a light asyncio load generator.
 
-Starts the stack as `make run` does (fresh SQLite database, simulator as Meta), posts N text
-messages from N different customers with C concurrent senders, and reports the webhook ack latency
-(p50/p99), the message → reply latency (the reply's arrival at the simulator's fake Graph API),
-throughput, and lost and duplicated replies. A first wave keeps the bot busy while the measured wave
-is acknowledged.
+Starts the stack as `make run` does (a fresh SQLite database, or a new PostgreSQL one with ``--database-
+url``; the simulator as Meta), posts N text messages from N different customers with C concurrent
+senders, and reports the webhook ack latency (p50/p99), the message → reply latency (the reply's arrival
+at the simulator's fake Graph API), throughput, and lost and duplicated replies. A first wave keeps the
+bot busy while the measured wave is acknowledged.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.e2e import children, name_of  # noqa: E402
+from bench.e2e import children, fresh_database, name_of  # noqa: E402
 from bench.profiles import Profiles  # noqa: E402
 from comanda.db import transaction  # noqa: E402
 from comanda.migrate import upgrade  # noqa: E402
@@ -107,10 +107,13 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=100, help="messages that keep the bot busy first")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for every reply")
     parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the Rasa server")
+    parser.add_argument("--database-url", help="PostgreSQL server (a new database, dropped after); default SQLite")
     args = parser.parse_args()
 
-    stack = Stack(Path(tempfile.mkdtemp(prefix="comanda-bench-")))
-    os.environ["COMANDA_DATABASE_URL"] = stack.db_url
+    workdir = Path(tempfile.mkdtemp(prefix="comanda-bench-"))
+    stack = Stack(workdir)
+    stack.db_url, drop_database = fresh_database(args.database_url, workdir)
+    os.environ["COMANDA_DATABASE_URL"] = stack.env["COMANDA_DATABASE_URL"] = stack.db_url
     upgrade(stack.db_url)
     with transaction() as session:
         load_catalog(session, read_catalog(ROOT / "data" / "demo" / "catalog.yml"))
@@ -140,6 +143,7 @@ def main() -> int:
         finished = max((max(replies[w]) for w in measured if w in replies), default=time.time())
     finally:
         stack.stop()
+        drop_database()
 
     ack_ms = [acks[w][0] * 1000 for w in measured]
     errors = sum(1 for w in measured if acks[w][2] != 200)

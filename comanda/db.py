@@ -111,15 +111,17 @@ def _create_engine(url: str) -> Engine:
 def _sqlite_pooling(url: str) -> Dict[str, Any]:
     """A file database keeps a pool of open connections, as SQLAlchemy 2.0 does by default (1.4 opens one
     per checkout): each new connection costs an open and four PRAGMAs, which profiles of the bot under load
-    showed as a fifth of its database time. A pooled connection moves between threads, never shared by two
-    at once (the pool hands it to one holder), hence ``check_same_thread`` off. ``:memory:`` keeps 1.4's
+    showed as a fifth of its database time; the pool holds as many as a server's threads use at once (its
+    event loop's executor, the NLU, inbox and sender threads), since connections beyond it are closed when
+    given back. A pooled connection moves between threads, never shared by two at once (the pool hands it to
+    one holder), hence ``check_same_thread`` off. ``:memory:`` keeps 1.4's
     one connection per thread (a pool would give each thread a different empty database)."""
     connect_args: Dict[str, Any] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     database = make_url(url).database
     if not database or database == ":memory:":
         return {"connect_args": connect_args}
     connect_args["check_same_thread"] = False
-    return {"connect_args": connect_args, "poolclass": QueuePool, "pool_size": 5, "max_overflow": 10}
+    return {"connect_args": connect_args, "poolclass": QueuePool, "pool_size": 12, "max_overflow": 20}
 
 
 def new_session(url: Optional[str] = None) -> Session:

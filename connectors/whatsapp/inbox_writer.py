@@ -1,11 +1,11 @@
 """The webhook's only work before its 200: every message in the durable inbox.
 
-Concurrent webhooks share one transaction (a group commit), so a burst costs a few commits, not one
-each. Redeliveries are dropped by the inbox's unique message id. The inbox fits odd values to its
-columns; should a group still fail, its messages are written one by one, and one that cannot be
-written is parked with its error for staff, so it neither fails the other customers' webhooks nor
-comes back from Meta forever. Only a database that takes nothing at all fails the webhook (500: Meta
-delivers it again later).
+Concurrent webhooks share one transaction and one INSERT (a group commit), so a burst costs a few
+statements and commits, not a few per message. Redeliveries are dropped by the inbox's unique message
+id. The inbox fits odd values to its columns; should a group still fail, its messages are written one by
+one, and one that cannot be written is parked with its error for staff, so it neither fails the other
+customers' webhooks nor comes back from Meta forever. Only a database that takes nothing at all fails
+the webhook (500: Meta delivers it again later).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
-
-from sqlalchemy.orm import Session
 
 from comanda.concurrency import in_thread
 from comanda.db import transaction
@@ -46,19 +44,23 @@ def ordering_key(message: Inbound) -> str:
 def store_messages(
     messages: List[Inbound], lease_owner: Optional[str] = None, lease_seconds: float = 0
 ) -> List[Stored]:
-    """The batch in one transaction; if that fails, each message in its own (see the module). Messages for
-    the bot are held by ``lease_owner`` (the worker that will answer them) for ``lease_seconds``."""
+    """The batch in one transaction and one INSERT; if that fails, each message in its own (see the module).
+    Messages for the bot are held by ``lease_owner`` (the worker that will answer them) for ``lease_seconds``."""
     try:
         with transaction() as session:
-            written = [_store(session, message, lease_owner, lease_seconds) for message in messages]
-            return [stored for stored in written if stored]
+            rows = [_new_message(message, lease_owner) for message in messages]
+            ids = inbox.record_inbound_many(session, CHANNEL, rows, lease_seconds)
+            return [stored for stored in map(_stored, messages, ids) if stored]
     except Exception:  # noqa: BLE001 - whatever failed the group is isolated below
         log.exception("whatsapp: group commit of %d message(s) failed; writing them one by one", len(messages))
     new = []
     for message in messages:
         try:
             with transaction() as session:
-                stored = _store(session, message, lease_owner, lease_seconds)
+                row = _new_message(message, lease_owner)
+                stored = _stored(
+                    message, inbox.record_inbound(session, CHANNEL, **vars(row), lease_seconds=lease_seconds)
+                )
         except Exception as exc:  # noqa: BLE001 - parked for staff; a failure to park fails the webhook
             log.exception("whatsapp: message %s cannot be stored: parked", message.message_id)
             with transaction() as session:
@@ -71,24 +73,29 @@ def store_messages(
     return new
 
 
-def _store(session: Session, message: Inbound, lease_owner: Optional[str], lease_seconds: float) -> Optional[Stored]:
-    """Write one message; what the bot must answer, or None (a redelivery, or nothing to answer)."""
-    answered = message.kind in ANSWERED and message.sender is not None
-    inbox_id = inbox.record_inbound(
-        session,
-        CHANNEL,
+def _answered(message: Inbound) -> bool:
+    return message.kind in ANSWERED and message.sender is not None
+
+
+def _new_message(message: Inbound, lease_owner: Optional[str]) -> inbox.NewMessage:
+    """The row of one message: what the bot must answer is held by ``lease_owner``, the rest only logged."""
+    answered = _answered(message)
+    return inbox.NewMessage(
         message.message_id,
         message.message_type,
         message.to_record(),
         sender=message.sender,
         status=InboxStatus.RECEIVED if answered else InboxStatus.IGNORED,
         lease_owner=lease_owner if answered else None,
-        lease_seconds=lease_seconds,
     )
+
+
+def _stored(message: Inbound, inbox_id: Optional[int]) -> Optional[Stored]:
+    """What the bot must answer, or None (a redelivery, or nothing to answer)."""
     if inbox_id is None:
         log.info("whatsapp: message %s is a redelivery: dropped", message.message_id)
         return None
-    if not answered:
+    if not _answered(message):
         log.info("whatsapp: %s message %s: logged, no reply", message.message_type, message.message_id)
         return None
     return Stored(inbox_id, ordering_key(message), message.message_id)

@@ -29,7 +29,7 @@ def finish(row_id, status=InboxStatus.PROCESSED):
 
 def earlier_unfinished(row_id):
     with transaction() as session:
-        return inbox.earlier_unfinished(session, row_id)
+        return row_id in inbox.earlier_unfinished(session, [row_id])
 
 
 def test_a_message_waits_for_the_senders_earlier_unanswered_ones_only(migrated):
@@ -72,3 +72,24 @@ def test_the_wait_is_bounded(migrated, monkeypatch, caplog):
 
     asyncio.run(asyncio.wait_for(bounded._after_earlier(later), timeout=10))
     assert "waited too long for the earlier ones" in caplog.text
+
+
+def test_messages_asking_at_the_same_moment_share_one_query(migrated, monkeypatch):
+    first = received("wamid.first")
+    others = [received(f"wamid.{i}", sender=f"52155000000{i:02d}") for i in range(20)]
+    later = received("wamid.later")  # the first one's sender: it waits
+    queries = []
+    real = inbox.earlier_unfinished
+
+    def counted(session, ids):
+        queries.append(set(ids))
+        return real(session, ids)
+
+    monkeypatch.setattr(inbox, "earlier_unfinished", counted)
+
+    async def scenario():
+        asking = worker()
+        return await asyncio.gather(*(asking._earlier_unfinished(row) for row in [first, *others, later]))
+
+    assert asyncio.run(scenario()) == [False] * 21 + [True]
+    assert queries == [{first, *others, later}]
