@@ -8,19 +8,27 @@ COMANDA_RASA_VENV), with what must not be on a command line taken from Comanda's
 - A model loaded through the HTTP API (``PUT /model``, `comanda train`) is read on a worker thread: Rasa 3.6
   reads it on the server's event loop, where every webhook and turn would wait for it (tens of seconds on
   a busy machine). The old model answers until the new one is ready, then Rasa swaps them as it always does.
+- Each next action of a turn is predicted on a thread of its own: Rasa 3.6 runs the policies (TED, rules,
+  memoization: tens of milliseconds per action, several actions per turn) synchronously on the event loop
+  that also acknowledges the webhooks, which waited for them (issue 17).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, List, Optional
 
+from comanda.concurrency import in_thread
 from comanda.settings import setting, setting_int
 
 if TYPE_CHECKING:
     from rasa.core.agent import Agent
+
+log = logging.getLogger("rasa.core.processor")
 
 
 def rasa_arguments(args: List[str]) -> List[str]:
@@ -42,6 +50,40 @@ def load_models_off_the_loop() -> None:
     rasa.server._load_agent = load_in_thread
 
 
+PREDICTIONS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rasa-predict")  # one at a time, as on the loop
+
+
+def predict_off_the_loop() -> None:
+    """``MessageProcessor._run_prediction_loop`` of Rasa 3.6.21 (tests/rasa/test_rasa_server.py checks its
+    source is unchanged), the prediction awaited on ``PREDICTIONS`` instead of run on the loop."""
+    from rasa.core.channels.channel import OutputChannel
+    from rasa.core.processor import MessageProcessor
+    from rasa.exceptions import ActionLimitReached
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    async def run_prediction_loop(
+        self: MessageProcessor, output_channel: OutputChannel, tracker: DialogueStateTracker
+    ) -> None:
+        should_predict_another_action = True
+        while should_predict_another_action and self._should_handle_message(tracker):
+            try:
+                action, prediction = await in_thread(
+                    self.predict_next_with_tracker_if_should, tracker, executor=PREDICTIONS
+                )
+            except ActionLimitReached:
+                log.warning("Circuit breaker tripped. Stopped predicting more actions for '%s'.", tracker.sender_id)
+                if self.on_circuit_break:
+                    self.on_circuit_break(tracker, output_channel, self.nlg)
+                break
+            if prediction.is_end_to_end_prediction:
+                tracker = await self.run_action_extract_slots(output_channel, tracker)
+            should_predict_another_action = await self._run_action(
+                action, tracker, output_channel, self.nlg, prediction
+            )
+
+    MessageProcessor._run_prediction_loop = run_prediction_loop  # type: ignore[method-assign]
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args = rasa_arguments(sys.argv[1:] if argv is None else argv)
     os.environ["SANIC_REQUEST_MAX_SIZE"] = str(setting_int("COMANDA_RASA_MAX_BODY_BYTES"))
@@ -50,6 +92,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from rasa.__main__ import main as rasa_main
 
     load_models_off_the_loop()
+    predict_off_the_loop()
     rasa_main()
 
 

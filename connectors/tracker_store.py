@@ -6,9 +6,14 @@ timeout, keepalives and pool pre-ping of Comanda's own engine (a restart costs n
 latest customer message goes to the review inbox's collector (connectors.review_collector). Channels may register work
 that must be durable before Rasa records a turn as done (``before_save``): the WhatsApp channel queues
 the replies a turn held back, so that a crash right after the save cannot lose them.
+
+Rasa's SQL tracker store is synchronous inside its async methods: reading a conversation (its query and
+the replay of every event) and saving one ran on the Rasa server's event loop, and every webhook due
+meanwhile waited for them. Here both run on a worker thread (without an event broker, Rasa's ``save``
+never suspends; with one, it stays on the loop, where the broker expects it).
 """
 
-from typing import Any, Awaitable, Callable, List, Optional
+from typing import Any, Awaitable, Callable, Coroutine, List, Optional, TypeVar
 
 from rasa.core.agent import Agent
 from rasa.core.brokers.broker import EventBroker
@@ -19,10 +24,12 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
+from comanda.concurrency import in_thread
 from comanda.db import POSTGRESQL_CONNECT_ARGS, SQLITE_BUSY_TIMEOUT_MS, check_url, configure_sqlite_connection
 from comanda.settings import database_url
 from connectors.review_collector import ReviewCollector
 
+T = TypeVar("T")
 BeforeSave = Callable[[DialogueStateTracker], Awaitable[None]]
 _before_save: List[BeforeSave] = []
 
@@ -46,6 +53,17 @@ def failing_loudly(agent: Agent) -> Agent:
 
 def _raise(error: Exception) -> None:
     raise error
+
+
+def _complete(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run to its end a coroutine that never suspends (synchronous work behind an async signature)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        value: T = done.value
+        return value
+    coroutine.close()
+    raise RuntimeError("the tracker store suspended on a worker thread")
 
 
 class ComandaTrackerStore(SQLTrackerStore):
@@ -82,8 +100,16 @@ class ComandaTrackerStore(SQLTrackerStore):
             self.sessionmaker = sessionmaker(bind=self.engine)
         self.review = ReviewCollector()  # what the bot was unsure about goes to the review inbox
 
+    async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> Optional[DialogueStateTracker]:
+        read = super()._retrieve
+        return await in_thread(lambda: _complete(read(sender_id, fetch_events_from_all_sessions)))
+
     async def save(self, tracker: DialogueStateTracker) -> None:
         for hook in _before_save:
             await hook(tracker)
-        await super().save(tracker)
+        write = super().save
+        if self.event_broker is None:
+            await in_thread(lambda: _complete(write(tracker)))
+        else:
+            await write(tracker)
         await self.review(tracker)

@@ -3,6 +3,7 @@ the turn in memory only (and read the conversation as new), so a turn that faile
 SQLite and PostgreSQL."""
 
 import asyncio
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -40,3 +41,19 @@ def test_failing_loudly_makes_save_and_retrieve_raise(migrated, monkeypatch):
         asyncio.run(store.save(tracker))
     with pytest.raises(OperationalError):
         asyncio.run(store.retrieve(SENDER))
+
+
+def test_reading_and_saving_run_off_the_event_loop(migrated, monkeypatch):
+    store = ComandaTrackerStore(domain=DOMAIN, host=None)
+    threads = []
+    for method in ("_event_query", "_additional_events"):
+        original = getattr(store, method)
+
+        def recorded(*args, _original=original, **kwargs):
+            threads.append(threading.current_thread())
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(store, method, recorded)
+    asyncio.run(store.save(DialogueStateTracker.from_events(SENDER, [UserUttered("hola")])))
+    assert asyncio.run(store.retrieve(SENDER)).latest_message.text == "hola"
+    assert threads and threading.main_thread() not in threads
