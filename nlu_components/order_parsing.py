@@ -138,6 +138,9 @@ QUANTITY_PHRASES: Dict[Tuple[str, ...], int] = {
     ("dozen", "and", "a", "half"): 18,
 }
 DOZEN = frozenset({"docena", "docenas", "dozen", "dozens"})
+# Counts written as the words they sound like, right between an order verb and a product ("get for
+# tacos", "have to cokes"): how a voice dictation or a hurried thumb writes "four" and "two".
+HEARD_COUNTS = {"for": 4, "to": 2, "too": 2}
 # "unos tacos" is some tacos, not one (text2num reads "unos" as 1): the count may come later; "the
 # pastor ones" counts nothing either.
 SOME = frozenset({"unos", "unas", "ones"})
@@ -159,6 +162,9 @@ GROUP_AFTER = frozenset({"personas", "persona", "people", "persons", "comensales
 # "para los 5", "pa las cuatro", "for the five of us", "there's six of us": the group, said around its size.
 GROUP_FOR = frozenset({"para", "for"})
 GROUP_THE = frozenset({"los", "las", "the"})
+GROUP_NOUNS = frozenset({"group", "grupo"})  # "a group of six", "somos un grupo de 8"
+# "half of them without boba", "la mitad de ellos sin cebolla": half of the item before.
+THEM = frozenset({"them", "those", "these", "ellos", "ellas", "esos", "esas", "estos", "estas"})
 MAX_QUANTITY = 999
 # Words that make a clause a question about products rather than an order. A clause ending in "?"
 # whose products have no quantity asks too ("el matcha lleva azúcar?"); "¿me das una coca?" orders, and
@@ -204,12 +210,16 @@ REPLACING = frozenset({"no", "nel", "nop", "perdon", "perdona", "sorry", "digo",
 REPLACING |= {"scratch", "olvida", "olvidalo"}
 TAKE_BACK = REPLACING | {"wait", "espera", "ups", "oops", "actually", "rather", "i", "o", "make", "that"}
 TAKE_BACK |= {"oh", "ah", "uh", "uy", "ay", "chin", "hmm", "mm", "bueno", "well", "scratch", "olvida", "olvidalo"}
+TAKE_BACK |= {"al", "reves"}  # "no, al revés: ..."
 # A clause that starts with one of these corrects the item before: "..., mejor 4", "..., I mean 3".
-CORRECTING = frozenset({("mejor",), ("digo",), ("corrijo",), ("i", "mean"), ("actually",), ("make", "that")})
+CORRECTING = frozenset(
+    {("mejor",), ("digo",), ("corrijo",), ("i", "mean"), ("actually",), ("make", "that"), ("make", "it")}
+)
 # A count after these is what the quantity becomes: "cambia las horchatas a una", "down to one", "déjalo en 4".
 SET_TO = frozenset({"a", "to", "at", "en"})
 # "cada uno", "c/u", "of each", "each", "apiece", "por persona": one per person, or one per kind.
-EACH = frozenset({("cada",), ("c/u",), ("each",), ("apiece",), ("por", "persona"), ("per", "person")})
+EACH = frozenset({("cada",), ("c/u",), ("each",), ("every",), ("apiece",), ("por", "persona"), ("per", "person")})
+EACH |= {("everybody",), ("everyone",)}
 # Kinds to take one of each: "uno de cada sabor", "one of each flavor".
 KINDS = frozenset({"sabor", "sabores", "flavor", "flavors", "flavour", "flavours", "tipo", "tipos", "kind", "kinds"})
 KINDS |= frozenset({"variedad", "variedades"})
@@ -439,6 +449,10 @@ OTHER_FOODS = frozenset(
     | {"juices", "tamal", "tamales", "tamale", "elote", "elotes", "pozole", "sope", "sopes", "torito", "atole"}
 )
 MIN_FUZZY_LENGTH = 4
+# Product names read by their words' sounds run together: from five sounds, safe from seven; at most three words.
+MIN_RUN_SOUND = 5
+MIN_SAFE_RUN_SOUND = 7
+MAX_RUN_WORDS = 3
 # Words before an option's own words: "sin boba", "with oat milk", "de avena", "bien dulce".
 OPTION_OPENERS = frozenset({"sin", "con", "no", "with", "without", "de", "of", "bien", "muy"})
 # Connectors inside names read alike: "café de grano" is "café en grano".
@@ -469,12 +483,17 @@ def words(text: str) -> List[Word]:
     return found
 
 
+@lru_cache(maxsize=16384)
 def sound(word: str) -> str:
     """How a folded word sounds in Mexican Spanish spelling: k/qu/c, s/z/c, ll/y, b/v, silent h, j/h,
-    doubled letters, and English spellings of vowels ("ee" for i, "ay" for e, "au" for ow). "tacoz" and "tacos",
-    "kesadiyas" and "quesadillas", "late" and "latte", "chilakeelays" and "chilaquiles" sound alike."""
+    doubled letters, chat's "x" for "ch" before a vowel ("orxata"), and English spellings of vowels ("ee"
+    and a final "ea" for i, "ay" for e, "au" for ow, "ie" for ai in a word of three letters: "tie", "tea").
+    "tacoz" and "tacos", "kesadiyas" and "quesadillas", "late" and "latte", "chilakeelays" and
+    "chilaquiles" sound alike."""
     w = re.sub(r"ay(?![aeiou])", "e", word.replace("ee", "i").replace("oo", "u").replace("au", "ow"))
+    w = re.sub(r"ea$", "i", re.sub(r"^(.)ie$", r"\1ai", w))
     w = re.sub(r"(.)\1+", r"\1", w)
+    w = re.sub(r"(?<=.)x(?=[aeiou])", "C", w)
     w = w.replace("tch", "C").replace("ch", "C").replace("sh", "C").replace("ph", "f")
     w = re.sub(r"qu(?=[eiy])", "k", w).replace("qu", "k")
     w = re.sub(r"c(?=[eiy])", "s", w).replace("c", "k")
@@ -897,6 +916,14 @@ class OrderParser:
             merged = self.phrases.setdefault(tuple(self.vocabulary.forms[w] for w in phrase), [])
             merged.extend(t for t in targets if t not in merged)
         self.longest = max((len(p) for p in self.phrases), default=0)
+        # Product names by how they sound run together, for names written split or joined otherwise:
+        # "chila quiles", "brownsugar", "tai ti".
+        self.run_sounds: Dict[str, Tuple[Tuple[str, ...], List[_Target]]] = {}
+        for phrase, targets in phrases.items():
+            products = [t for t in targets if isinstance(t, _ProductTarget)]
+            run = "".join(sound(w) for w in phrase) if all(w.isalpha() for w in phrase) else ""
+            if products and len(run) >= MIN_RUN_SOUND:
+                self.run_sounds.setdefault(run, (tuple(self.vocabulary.forms[w] for w in phrase), products))
         self.option_words = {
             word
             for phrase, targets in self.phrases.items()
@@ -1019,12 +1046,19 @@ class OrderParser:
             if after in matches:
                 clause.elements.append(_Quantity(0, token.start, token.end, article=False, half=True))
                 return after
+            if after < len(tokens) and tokens[after].key in THEM:
+                clause.elements.append(_Quantity(0, token.start, tokens[after].end, article=False, half=True))
+                return after + 1
         if token.key in SET_TO and _quantity(tokens, i + 1, matches)[0] is not None:
             clause.elements.append(_Other(token.key, token.start, token.end))  # "cambia las horchatas a una"
             return i + 1
         if token.key == "media" and following == "de" and any(t.key in DOZEN for t in tokens[:i]):
             clause.elements.append(_Quantity(6, token.start, token.end, article=False))  # "... y media de suadero"
             return i + 1
+        heard = HEARD_COUNTS.get(token.key)
+        if heard and i and tokens[i - 1].key in ORDER_VERBS and self._names_product(matches.get(i + 1)):
+            clause.elements.append(_Quantity(heard, token.start, token.end, article=False))
+            return i + 1  # "can I get for campechano tacos": four, as a voice dictation wrote it
         quantity, after = _quantity(tokens, i, matches)
         if quantity is not None and isinstance(previous, _Other) and previous.key in SET_TO:
             quantity.article = False  # "a una", "to one": a count, after the product too
@@ -1036,7 +1070,11 @@ class OrderParser:
             we_are = before == "are" and i >= 2 and tokens[i - 2].key == "we"
             for_the = before in GROUP_THE and i >= 2 and tokens[i - 2].key in GROUP_FOR
             of_us = next_key == "of" and after + 1 < len(tokens) and tokens[after + 1].key == "us"
-            if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are or for_the or of_us:
+            group_of = before in ("of", "de") and i >= 2 and tokens[i - 2].key in GROUP_NOUNS
+            if quantity.article and next_key in GROUP_NOUNS:
+                clause.elements.append(_Other(token.key, token.start, token.end))
+                return after  # "we're a group of six": its size comes after
+            if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are or for_the or of_us or group_of:
                 clause.group = quantity.value
                 return after + (2 if of_us else 1 if next_key in GROUP_AFTER else 0)
             counted = any(isinstance(t, (_ProductTarget, _CategoryTarget)) for t in matches.get(after, (0, []))[1])
@@ -1054,6 +1092,10 @@ class OrderParser:
             known = self.vocabulary.forms.get(tokens[j].key) is not None or tokens[j].key in self.category_words
             clause.elements.append(_Other(tokens[j].key, tokens[j].start, tokens[j].end, near.get(j, ()), known))
         return after
+
+    @staticmethod
+    def _names_product(match: Optional[Tuple[int, List[_Target]]]) -> bool:
+        return match is not None and any(isinstance(t, _ProductTarget) for t in match[1])
 
     def _level_targets(self, percent: int) -> Tuple[_OptionTarget, ...]:
         """ "30%" as the closest level of each percentage group (ties go to the lower level)."""
@@ -1087,6 +1129,10 @@ class OrderParser:
                         near[start] = skus
                     continue
                 candidates.append((start - end, sum(tiers), start, end, targets))
+        spans = {(c[2], c[3]) for c in candidates}
+        for start, end, tier, targets in self._run_matches(tokens, found):
+            if (start, end) not in spans:
+                candidates.append((start - end, tier * (end - start), start, end, targets))
         taken = [False] * len(found)
         chosen: Dict[int, Tuple[int, List[_Target]]] = {}
         for _, _, start, end, targets in sorted(candidates, key=lambda c: c[:3]):
@@ -1094,6 +1140,27 @@ class OrderParser:
                 taken[start:end] = [True] * (end - start)
                 chosen[start] = (end, targets)
         return chosen, {i: skus for i, skus in near.items() if not taken[i]}
+
+    def _run_matches(
+        self, tokens: List[Word], found: Sequence[Optional[Tuple[str, int]]]
+    ) -> List[Tuple[int, int, int, List[_Target]]]:
+        """Product names written as other words that sound the same run together: "chila quiles",
+        "brownsugar", "thai tee" (a T-shirt is a "tee" only on its own), "tai ti". (start, end, tier,
+        targets); a tier 2 run counts only with context, as a loose likeness does."""
+        runs = []
+        for start in range(len(tokens)):
+            for end in range(start + 1, min(start + MAX_RUN_WORDS, len(tokens)) + 1):
+                keys = [t.key for t in tokens[start:end]]
+                if not all(k.isalpha() and len(k) >= 2 for k in keys) or all(k in STOP_WORDS for k in keys):
+                    break
+                run = "".join(sound(k) for k in keys)
+                match = self.run_sounds.get(run) or self.run_sounds.get(run[:-1] if run.endswith("s") else "")
+                if match is None or tuple(f[0] if f else None for f in found[start:end]) == match[0]:
+                    continue
+                tier = 1 if len(run) >= MIN_SAFE_RUN_SOUND else 2
+                if tier == 1 or self._in_context(tokens, start, end, [0 if f and f[1] == 0 else 2 for f in found[start:end]]):
+                    runs.append((start, end, tier, match[1]))
+        return runs
 
     def _in_context(self, tokens: List[Word], start: int, end: int, tiers: List[int]) -> bool:
         """A loose likeness is read when a real word of its phrase is exact ("matcha late", "té tai"), a
@@ -1114,8 +1181,14 @@ class OrderParser:
         if j < 0:
             return False
         key = tokens[j].key
-        if key in ONE or key in SOME:  # "a taxi" is no thai tea: after an article, five letters at least
-            return all(len(tokens[k].key) >= 5 for k, tier in zip(range(start, end), tiers, strict=True) if tier == 2)
+        if key in ONE or key in SOME:  # "a taxi" is no thai tea: after an article, five letters at least,
+            # or four that sound exactly like the product's word at the end of a clause ("y una koka")
+            last = end == len(tokens) or tokens[end].key in SEPARATORS
+            return all(
+                len(tokens[k].key) >= 5 or last and len(tokens[k].key) == 4 and sound(tokens[k].key) in self.vocabulary.sounds
+                for k, tier in zip(range(start, end), tiers, strict=True)
+                if tier == 2
+            )
         return key.isdigit() or key in DOZEN or key in ("par", "couple") or _number(key) is not None
 
     # --- items -----------------------------------------------------------------------------------
@@ -1236,6 +1309,10 @@ class _Reading:
         self.category_count: Optional[int] = None  # the last count of a category: "una docena de tacos"
         self.taking_back = False  # the clause before only took back: "no", "perdón", "wait"
         self.replacing = False  # ... with a word that also replaces a product named before
+        # after a correction that counts again products the message ordered before it, how many items
+        # came before the correction: later counts of those products replace them too
+        self.restated: Optional[int] = None
+        self.asked: Optional[_Item] = None  # the one product the clause before asked about: "¿tienen taro?"
 
     def read(self, clause: _Clause) -> None:
         if clause.group:
@@ -1250,13 +1327,14 @@ class _Reading:
                 item.quantity = self.category_count // 2 if self.category_count else None
         if clause.takes_back:
             self.taking_back = True
-            self.replacing = bool(REPLACING & set(clause.other_words))
+            self.replacing = self.replacing or bool(REPLACING & set(clause.other_words))  # "no, al revés"
             return
         correcting, self.taking_back = self.taking_back or clause.corrects, False
         replacing, self.replacing = self.replacing or clause.corrects, False
         self.categories.extend(c.category for c in clause.categories)
         if clause.asks:
             self._unknown_asked(clause)
+            self.asked = clause.items[0] if len(clause.items) == 1 else None
             return
         each = clause.says(EACH)
         if each and not clause.items and self._each_kind(clause):
@@ -1264,17 +1342,39 @@ class _Reading:
         if each and len(clause.items) == 1 and self._each_of_item(clause):
             return
         if clause.items:
-            if replacing and self.ordered:
+            if (replacing or self.restated is not None) and self._restates(clause):
+                pass  # "3 de pastor y 2 de suadero... no, al revés: 2 de pastor y 3 de suadero"
+            elif replacing and self.ordered:
                 replaced = self.ordered.pop()  # "una coca, no, mejor una jamaica"
                 self.corrected = self.corrected or not replaced.changes
                 if clause.items[0].quantity is None:  # "2 de pastor, perdón, de suadero": two of suadero
                     clause.items[0].quantity = replaced.quantity
             self._items(clause, each)
+        elif self.asked is not None:
+            self._takes_asked(clause, self.asked)
         elif self.ordered:
             self._follow_up(clause, correcting, each)
+        self.asked = None
         self._unknown_ordered(clause)
 
     # --- clauses with products -------------------------------------------------------------------
+
+    def _restates(self, clause: _Clause) -> bool:
+        """A correction that counts again what the message ordered before it ("2 cocas y una jamaica, no,
+        mejor 3 cocas") replaces those items, not the last one; so do the counts after it ("…, al revés:
+        2 de pastor y 3 de suadero")."""
+        earlier = self.ordered[: self.restated] if self.restated is not None else self.ordered
+        counted = {item.product for item in clause.items if item.quantity is not None}
+        again = [item for item in earlier if item.product in counted and item.quantity != 0]
+        if not again:
+            return False
+        if self.restated is None:
+            self.restated = len(self.ordered)
+        for item in again:
+            self.ordered.remove(item)
+            self.restated -= 1
+        self.corrected = True
+        return True
 
     def _items(self, clause: _Clause, each: bool) -> None:
         items = clause.items
@@ -1323,8 +1423,15 @@ class _Reading:
         """A clause without a product speaks of the item before it."""
         previous = self.ordered[-1]
         quantities = [q for q in clause.quantities if not q.used]
-        plain = any(k in PLAIN for k in clause.other_words)
+        # "y uno sin nada", "3 pastor with pineapple, 3 without": a part without the options
+        plain = any(k in PLAIN for k in clause.other_words) or (
+            not clause.options and clause.other_words[-1:] in (["sin"], ["without"])
+        )
         target = previous
+        if quantities and quantities[0].half:  # "..., half of them without boba": half of the item's count
+            quantities[0].value = (previous.splits_from().quantity or 0) // 2
+            if not quantities[0].value:
+                quantities = []
         if quantities:
             count = quantities[0]
             count.used = True
@@ -1333,9 +1440,11 @@ class _Reading:
             in_split = previous.part_of is not None and count.value <= (parent.quantity or 0)
             # "dos tortas, una sin jitomate": a part with its own note
             noted = bool(_note_spans(clause)) and count.value < (previous.quantity or 0)
+            # "un par de horchatas, una para mí y otra pa mi hermana": who each one is for
+            for_whom = count.value < (previous.quantity or 0) and any(k in GROUP_FOR for k in clause.other_words)
             if correcting or (each and len(clause.catalog_elements) == 1):
                 self._recount(count, previous, each)
-            elif clause.options or plain or in_split or noted:
+            elif clause.options or plain or in_split or noted or for_whom:
                 target = self._part(clause, count, parent, in_split)
             elif clause.adds:  # "y otro", "one more"
                 target = previous.copy(count.value, count.start, count.end)
@@ -1351,6 +1460,24 @@ class _Reading:
             else:
                 target.cover(options.start, options.end)
         self._notes(clause, [target], follow_up=True)
+
+    def _takes_asked(self, clause: _Clause, asked: _Item) -> None:
+        """ "¿tienen campechanos? ponme 4", "do you have taro? I'll take two": a count right after a
+        question about one product orders that product, when the clause says to ("ponme", "take") or
+        says nothing else ("2 porfa"), and no word the catalog lacks follows the count."""
+        others = clause.other_words
+        if not any(k in ORDER_VERBS for k in others) and not all(k in NOT_ITEM_WORDS for k in others):
+            return  # "¿cuánto cuesta el termo? tengo 200"
+        for index, count in enumerate(clause.elements):
+            if isinstance(count, _Quantity) and not count.used:
+                if _unknown_after(clause.elements, index + 1) is None:
+                    count.used = True
+                    item = asked.copy(count.value, count.start, count.end)
+                    self.ordered.append(item)
+                    for options in clause.options:
+                        if self.parser.place(options, item):
+                            item.cover(options.start, options.end)
+                return
 
     def _recount(self, count: _Quantity, previous: _Item, each: bool) -> None:
         """ "2 cocas, no, mejor 4": the count replaces the one before; "pastor y suadero, dos de cada
@@ -1371,7 +1498,10 @@ class _Reading:
             self.parser.place(o, previous, dry_run=True) or not self.parser.takes(o, previous) for o in clause.options
         )  # an option the product does not have ("1 sin azúcar" of americanos) is a note of the part
         remaining = previous.quantity
-        if (not clause.adds or in_split) and fits and (remaining is None or count.value <= remaining):
+        # "2 de pastor sin cebolla y 2 sin cilantro": the whole count again, of an item with options of its own,
+        # is more of it with other options
+        again = not in_split and count.value == remaining and bool(previous.modifiers or previous.variant)
+        if (not clause.adds or in_split) and fits and not again and (remaining is None or count.value <= remaining):
             part = previous.copy(count.value, count.start, count.end)
             part.part_of = previous
             # an uncounted item ("lattes: uno con avena y uno con almendra") is only its parts
