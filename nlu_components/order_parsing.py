@@ -219,7 +219,7 @@ CORRECTING = frozenset(
 SET_TO = frozenset({"a", "to", "at", "en"})
 # "cada uno", "c/u", "of each", "each", "apiece", "por persona": one per person, or one per kind.
 EACH = frozenset({("cada",), ("c/u",), ("each",), ("every",), ("apiece",), ("por", "persona"), ("per", "person")})
-EACH |= {("everybody",), ("everyone",)}
+EACH |= {("everybody",), ("everyone",), ("por", "cabeza"), ("cada", "quien")}
 # Kinds to take one of each: "uno de cada sabor", "one of each flavor".
 KINDS = frozenset({"sabor", "sabores", "flavor", "flavors", "flavour", "flavours", "tipo", "tipos", "kind", "kinds"})
 KINDS |= frozenset({"variedad", "variedades"})
@@ -245,7 +245,7 @@ NOT_ITEM_WORDS = frozenset(
     | {"drinks", "cosas", "things", "productos", "products", "wifi", "internet", "estacionamiento", "parking"}
     | {"servicio", "service", "factura", "invoice", "terminal", "promociones", "promos", "descuento", "discount"}
     | {"horario", "hours", "sucursal", "branch", "mesa", "mesas", "table", "tables", "baño", "bano", "bathroom"}
-    | {"pedido", "orden", "order", "carrito", "cart", "cuenta", "total", "ticket", "precio", "price", "costo"}
+    | {"pedido", "orden", "ordenes", "order", "orders", "carrito", "cart", "cuenta", "total", "ticket", "precio", "price", "costo"}
     | {"quiero", "quisiera", "dame", "deme", "damelo", "mandame", "manda", "ponme", "pon", "agrega", "agregame"}
     | {"want", "like", "give", "get", "send", "add", "need", "necesito", "tienen", "venden", "have", "sell"}
     | {"ya", "listo", "todo", "all", "eso", "that", "favor", "amigo", "amiga", "joven", "bro", "wey", "guey"}
@@ -255,6 +255,9 @@ NOT_ITEM_WORDS = frozenset(
     | {"persona", "person", "humano", "human", "bot", "robot", "gerente", "manager", "alguien", "someone"}
     | {"empleado", "employee", "agente", "agent", "instead", "actually", "total", "far", "lugar", "night", "care"}
 )
+# Stop words that say what one has or is, not what one orders: "¿cuánto cuesta? tengo 200".
+HAVING = frozenset({"tengo", "tenemos", "tiene", "tienen", "traigo", "son", "somos", "es", "have", "has", "had"})
+HAVING |= {"is", "are", "am", "was"}
 # Verbs that order: an unknown word after "quiero un ..." is a product the catalog lacks, after "thanks a
 # ..." it is not.
 ORDER_VERBS = frozenset(
@@ -610,6 +613,7 @@ class _Item:
     category_word: bool = False  # named by words that also name a category ("café", "coffee")
     halved: bool = False  # counted by "mitad"/"half": half the category's count, known once read
     changes: bool = False  # named in a clause that changes a quantity ("que sean 3 horchatas")
+    twin: bool = False  # "y otro (igual)": a copy of the item before, whose options a "pero …" may change
 
     def __post_init__(self) -> None:
         self.start, self.end = self.name_start, self.name_end
@@ -1213,14 +1217,15 @@ class OrderParser:
             for t in options.targets
         )
 
-    def place(self, options: _Options, item: _Item, dry_run: bool = False) -> bool:
-        """Put the options on the item if the product takes them and that choice is still open."""
+    def place(self, options: _Options, item: _Item, dry_run: bool = False, instead: bool = False) -> bool:
+        """Put the options on the item if the product takes them and that choice is still open
+        (``instead``: in place of the choice made, for a group of one choice and a variant's axis)."""
         for target in options.targets:
             if isinstance(target, _ModifierTarget):
                 if target.group not in self.allowed_groups[item.product]:
                     continue
                 limit = self.max_choices.get(target.group, 1)
-                chosen = item.modifiers.get(target.group)
+                chosen = None if instead and limit == 1 else item.modifiers.get(target.group)
                 if limit > 1:
                     codes = list(chosen or [])
                     if target.code in codes or len(codes) >= limit:
@@ -1233,7 +1238,7 @@ class OrderParser:
                     if not dry_run:
                         item.modifiers[target.group] = target.code
                     return True
-            elif target.product == item.product and target.axis not in item.variant:
+            elif target.product == item.product and (instead or target.axis not in item.variant):
                 if not dry_run:
                     item.variant[target.axis] = target.option
                 return True
@@ -1312,11 +1317,15 @@ class _Reading:
         # after a correction that counts again products the message ordered before it, how many items
         # came before the correction: later counts of those products replace them too
         self.restated: Optional[int] = None
+        self.each_pending: List[_Item] = []  # "un americano pa cada uno": each of a group not yet said
         self.asked: Optional[_Item] = None  # the one product the clause before asked about: "¿tienen taro?"
 
     def read(self, clause: _Clause) -> None:
         if clause.group:
             self.group, self.group_from = clause.group, len(self.ordered)
+            for item in self.each_pending:  # "una quesadilla por cabeza, somos 4": the group said after
+                item.quantity = (item.quantity or 1) * clause.group
+            self.each_pending = []
         _bind_quantities(clause)
         words = [e for e in clause.elements if not (isinstance(e, _Other) and e.key in ("de", "of"))]
         for before, after in zip(words, words[1:], strict=False):
@@ -1393,6 +1402,8 @@ class _Reading:
                 again.notes.extend(item.notes)
                 item.quantity = 0  # said again, not ordered again
                 continue
+            if each and not self.group and item.quantity is not None:
+                self.each_pending.append(item)
             if each and self.group and item.quantity is not None:
                 item.quantity *= self.group  # "somos cuatro, una torta pa cada uno"
                 # "para 3: una torta y una coca por persona": the items listed with it, by their article
@@ -1448,6 +1459,7 @@ class _Reading:
                 target = self._part(clause, count, parent, in_split)
             elif clause.adds:  # "y otro", "one more"
                 target = previous.copy(count.value, count.start, count.end)
+                target.twin = True
                 self.ordered.append(target)
             elif previous.quantity is None and len(clause.catalog_elements) == 1:  # "..., 3 porfa"
                 previous.quantity = count.value
@@ -1455,10 +1467,11 @@ class _Reading:
             else:
                 count.used = False  # "... y una ojaldra": a count of something else
         for options in clause.options:
-            if not self.parser.place(options, target):
-                target.notes.append(self.text[options.start : options.end])
-            else:
+            # "y otro igual pero chico": the twin takes the other option instead of the one it copied
+            if self.parser.place(options, target) or target.twin and self.parser.place(options, target, instead=True):
                 target.cover(options.start, options.end)
+            else:
+                target.notes.append(self.text[options.start : options.end])
         self._notes(clause, [target], follow_up=True)
 
     def _takes_asked(self, clause: _Clause, asked: _Item) -> None:
@@ -1466,7 +1479,8 @@ class _Reading:
         question about one product orders that product, when the clause says to ("ponme", "take") or
         says nothing else ("2 porfa"), and no word the catalog lacks follows the count."""
         others = clause.other_words
-        if not any(k in ORDER_VERBS for k in others) and not all(k in NOT_ITEM_WORDS for k in others):
+        idle = NOT_ITEM_WORDS | STOP_WORDS - HAVING
+        if not any(k in ORDER_VERBS for k in others) and not all(k in idle for k in others):
             return  # "¿cuánto cuesta el termo? tengo 200"
         for index, count in enumerate(clause.elements):
             if isinstance(count, _Quantity) and not count.used:
@@ -1607,9 +1621,9 @@ class _Reading:
             # too; the count the message goes on to itemise in that category is no product of its own
             name = words(self.text[item.name_start : item.name_end])
             category = self.parser.category_of(name[0].key) if len(name) == 1 else None
-            if not category or category == self.parser.products[item.product].category or not item.quantity:
+            if not category or not item.quantity:
                 continue
-            later = self.ordered[index + 1 :]
+            later = self.ordered[index + 1 :]  # "tres cafés, dos americanos y un latte" too
             parts = [i.quantity or 0 for i in later if self.parser.products[i.product].category == category]
             if len(parts) >= 2 and sum(parts) == item.quantity:
                 item.quantity = 0
@@ -1783,8 +1797,8 @@ def _quantity(tokens: List[Word], i: int, matches: Mapping[int, Any]) -> Tuple[O
         return None, i + 1
     if end < len(tokens) and end not in matches and tokens[end].key in DOZEN:
         value, end = value * 12, end + 1
-    if end < len(tokens) and tokens[end].key in NOT_A_COUNT:
-        return None, end + 1
+    if end < len(tokens) and tokens[end].key in NOT_A_COUNT and not (value == 1 and end in matches):
+        return None, end + 1  # "500 ml", "250 g"; but "una G" is a T-shirt size
     if not 1 <= value <= MAX_QUANTITY:
         return None, end
     article = end == i + 1 and tokens[i].key in ARTICLES
