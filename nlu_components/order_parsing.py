@@ -69,7 +69,7 @@ def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 
-_TOKEN = re.compile(r"\b[csw]/(?:u\b)?|\d+|[^\W\d_]+(?:['’][^\W\d_]+)*|[%,;:.!?+&()\n]", re.IGNORECASE)
+_TOKEN = re.compile(r"\b[csw]/(?:u\b)?|\b1/2\b|\d+|[^\W\d_]+(?:['’][^\W\d_]+)*|[%,;:.!?+&()\n]", re.IGNORECASE)
 _MEASURE = re.compile(r"\([^)]*\)|\b\d+(?:[.,]\d+)?\s*(?:ml|l|lt|g|gr|kg|oz|pz)\b", re.IGNORECASE)
 
 MAX_CHARS = 4096  # WhatsApp's longest text message; beyond it nothing is read (and the reading says so)
@@ -81,6 +81,7 @@ SHORTHAND = {
     "xa": "para",
     "q": "que",
     "k": "que",
+    "1/2": "media",
     "c/": "con",
     "s/": "sin",
     "w/": "with",
@@ -130,6 +131,7 @@ QUANTITY_PHRASES: Dict[Tuple[str, ...], int] = {
     ("a", "dozen"): 12,
     ("dozen",): 12,
     ("media", "docena"): 6,
+    ("media", "dozen"): 6,  # "1/2 dozen"
     ("half", "a", "dozen"): 6,
     ("half", "dozen"): 6,
     ("una", "docena", "y", "media"): 18,
@@ -214,6 +216,7 @@ TAKE_BACK |= {"al", "reves"}  # "no, al revés: ..."
 # A clause that starts with one of these corrects the item before: "..., mejor 4", "..., I mean 3".
 CORRECTING = frozenset(
     {("mejor",), ("digo",), ("corrijo",), ("i", "mean"), ("actually",), ("make", "that"), ("make", "it")}
+    | {("i", "meant"), ("sorry",), ("perdon",), ("wait",), ("espera",), ("quise", "decir")}
 )
 # A count after these is what the quantity becomes: "cambia las horchatas a una", "down to one", "déjalo en 4".
 SET_TO = frozenset({"a", "to", "at", "en"})
@@ -482,7 +485,10 @@ def words(text: str) -> List[Word]:
     found = []
     for match in _TOKEN.finditer(text):
         key = fold(match.group()).replace("’", "'")
-        found.append(Word(SHORTHAND.get(key, key), match.start(), match.end()))
+        key = SHORTHAND.get(key, key)
+        if len(key) >= 5 and key.isalpha():
+            key = _DOZEN_SOUNDS.get(sound(key), key)  # "dozena", "dosenas"
+        found.append(Word(key, match.start(), match.end()))
     return found
 
 
@@ -504,6 +510,9 @@ def sound(word: str) -> str:
     w = w.replace("ll", "y").replace("z", "s").replace("v", "b").replace("j", "h").replace("h", "")
     w = re.sub(r"y$", "i", w)
     return re.sub(r"(.)\1+", r"\1", w)
+
+
+_DOZEN_SOUNDS = {sound(word): word for word in ("docena", "docenas")}
 
 
 @dataclass(frozen=True)
@@ -1024,7 +1033,7 @@ class OrderParser:
                 i += 1
             else:
                 i = self._read_word(tokens, i, matches, clause, near)
-        return [c for c in clauses if c.elements]
+        return [c for c in clauses if c.elements or c.group]
 
     def _read_word(
         self,
@@ -1317,6 +1326,7 @@ class _Reading:
         # after a correction that counts again products the message ordered before it, how many items
         # came before the correction: later counts of those products replace them too
         self.restated: Optional[int] = None
+        self.each_count: Optional[int] = None  # "two of each:" before the kinds are named
         self.each_pending: List[_Item] = []  # "un americano pa cada uno": each of a group not yet said
         self.asked: Optional[_Item] = None  # the one product the clause before asked about: "¿tienen taro?"
 
@@ -1347,6 +1357,9 @@ class _Reading:
             return
         each = clause.says(EACH)
         if each and not clause.items and self._each_kind(clause):
+            return
+        if each and not clause.items and not self.ordered and clause.quantities:
+            self.each_count = clause.quantities[0].value  # "two of each: pastor, suadero"
             return
         if each and len(clause.items) == 1 and self._each_of_item(clause):
             return
@@ -1394,6 +1407,8 @@ class _Reading:
                 _nearest(items, options.start).notes.append(self.text[options.start : options.end])
         self._notes(clause, items)
         for item in items:
+            if item.quantity is None and self.each_count:
+                item.quantity = self.each_count
             again = self._named_before(item)
             if again is not None:  # "los de pastor con piña": options for the earlier item, no more units
                 for key, value in item.modifiers.items():
@@ -1453,9 +1468,13 @@ class _Reading:
             noted = bool(_note_spans(clause)) and count.value < (previous.quantity or 0)
             # "un par de horchatas, una para mí y otra pa mi hermana": who each one is for
             for_whom = count.value < (previous.quantity or 0) and any(k in GROUP_FOR for k in clause.other_words)
+            # "tres conchas, dos de vainilla": a kind the product's own names tell, of the count said
+            named = self._named_by_rest(clause, count, previous)
+            bare = len(words(self.text[previous.name_start : previous.name_end])) == 1  # "conchas", not "… de chocolate"
+            kind = named and bare and count.value < (previous.quantity or 0)
             if correcting or (each and len(clause.catalog_elements) == 1):
                 self._recount(count, previous, each)
-            elif clause.options or plain or in_split or noted or for_whom:
+            elif clause.options or plain or in_split or noted or for_whom or kind:
                 target = self._part(clause, count, parent, in_split)
             elif clause.adds:  # "y otro", "one more"
                 target = previous.copy(count.value, count.start, count.end)
@@ -1464,6 +1483,9 @@ class _Reading:
             elif previous.quantity is None and len(clause.catalog_elements) == 1:  # "..., 3 porfa"
                 previous.quantity = count.value
                 previous.cover(count.start, count.end)
+            elif named:  # "4 conchas de chocolate y 2 de vainilla": more of it, of another kind
+                target = _Item(previous.product, count.start, clause.elements[-1].end, quantity=count.value)
+                self.ordered.append(target)
             else:
                 count.used = False  # "... y una ojaldra": a count of something else
         for options in clause.options:
@@ -1492,6 +1514,19 @@ class _Reading:
                         if self.parser.place(options, item):
                             item.cover(options.start, options.end)
                 return
+
+    def _named_by_rest(self, clause: _Clause, count: _Quantity, previous: _Item) -> bool:
+        """Whether the words after the count finish a name of the item's product begun by its first word:
+        "2 de vainilla" after "conchas" ("concha de vainilla")."""
+        forms = self.parser.vocabulary.forms
+        name = words(self.text[previous.name_start : previous.name_end])
+        rest = clause.elements[clause.elements.index(count) + 1 :]
+        if not name or not rest or not all(isinstance(e, _Other) for e in rest):
+            return False
+        head = forms.get(name[0].key, name[0].key)
+        keys = [forms.get(e.key, e.key) for e in rest if isinstance(e, _Other)]
+        target = _ProductTarget(previous.product)
+        return any(target in self.parser.phrases.get((head, *keys[:n]), ()) for n in range(len(keys), 1, -1))
 
     def _recount(self, count: _Quantity, previous: _Item, each: bool) -> None:
         """ "2 cocas, no, mejor 4": the count replaces the one before; "pastor y suadero, dos de cada
@@ -1552,13 +1587,14 @@ class _Reading:
         return True
 
     def _each_of_item(self, clause: _Clause) -> bool:
-        """ "un agua de cada una", "a water of each kind": a product whose name also names a category,
-        right before "de cada" / "of each", is one of each product of that category."""
+        """ "un agua de cada una", "uno de cada agua": a product whose name also names a category, right
+        before "de cada" / "of each" or after "cada" / "each", is one of each product of that category."""
         item = clause.items[0]
         position = clause.elements.index(item)
         following = [e.key for e in clause.elements[position + 1 : position + 3] if isinstance(e, _Other)]
-        if following not in (["de", "cada"], ["of", "each"]):
-            return False
+        before = [e.key for e in clause.elements[max(position - 1, 0) : position] if isinstance(e, _Other)]
+        if following not in (["de", "cada"], ["of", "each"]) and before not in (["cada"], ["each"], ["every"]):
+            return False  # "uno de cada agua" too
         name = words(self.text[item.name_start : item.name_end])
         category = next((c for c in (self.parser.category_of(w.key) for w in name) if c), None)
         if category is None or category == self.parser.products[item.product].category:
