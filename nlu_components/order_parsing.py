@@ -248,7 +248,8 @@ NOT_ITEM_WORDS = frozenset(
     | {"drinks", "cosas", "things", "productos", "products", "wifi", "internet", "estacionamiento", "parking"}
     | {"servicio", "service", "factura", "invoice", "terminal", "promociones", "promos", "descuento", "discount"}
     | {"horario", "hours", "sucursal", "branch", "mesa", "mesas", "table", "tables", "baño", "bano", "bathroom"}
-    | {"pedido", "orden", "ordenes", "order", "orders", "carrito", "cart", "cuenta", "total", "ticket", "precio", "price", "costo"}
+    | {"pedido", "orden", "ordenes", "order", "orders", "carrito", "cart", "cuenta", "total", "ticket", "precio"}
+    | {"price", "costo"}
     | {"quiero", "quisiera", "dame", "deme", "damelo", "mandame", "manda", "ponme", "pon", "agrega", "agregame"}
     | {"want", "like", "give", "get", "send", "add", "need", "necesito", "tienen", "venden", "have", "sell"}
     | {"ya", "listo", "todo", "all", "eso", "that", "favor", "amigo", "amiga", "joven", "bro", "wey", "guey"}
@@ -1171,7 +1172,8 @@ class OrderParser:
                 if match is None or tuple(f[0] if f else None for f in found[start:end]) == match[0]:
                     continue
                 tier = 1 if len(run) >= MIN_SAFE_RUN_SOUND else 2
-                if tier == 1 or self._in_context(tokens, start, end, [0 if f and f[1] == 0 else 2 for f in found[start:end]]):
+                tiers = [0 if f and f[1] == 0 else 2 for f in found[start:end]]
+                if tier == 1 or self._in_context(tokens, start, end, tiers):
                     runs.append((start, end, tier, match[1]))
         return runs
 
@@ -1197,11 +1199,8 @@ class OrderParser:
         if key in ONE or key in SOME:  # "a taxi" is no thai tea: after an article, five letters at least,
             # or four that sound exactly like the product's word at the end of a clause ("y una koka")
             last = end == len(tokens) or tokens[end].key in SEPARATORS
-            return all(
-                len(tokens[k].key) >= 5 or last and len(tokens[k].key) == 4 and sound(tokens[k].key) in self.vocabulary.sounds
-                for k, tier in zip(range(start, end), tiers, strict=True)
-                if tier == 2
-            )
+            loose = [tokens[k].key for k, tier in zip(range(start, end), tiers, strict=True) if tier == 2]
+            return all(len(k) >= 5 or last and len(k) == 4 and sound(k) in self.vocabulary.sounds for k in loose)
         return key.isdigit() or key in DOZEN or key in ("par", "couple") or _number(key) is not None
 
     # --- items -----------------------------------------------------------------------------------
@@ -1470,7 +1469,7 @@ class _Reading:
             for_whom = count.value < (previous.quantity or 0) and any(k in GROUP_FOR for k in clause.other_words)
             # "tres conchas, dos de vainilla": a kind the product's own names tell, of the count said
             named = self._named_by_rest(clause, count, previous)
-            bare = len(words(self.text[previous.name_start : previous.name_end])) == 1  # "conchas", not "… de chocolate"
+            bare = len(words(self.text[previous.name_start : previous.name_end])) == 1  # not "… de chocolate"
             kind = named and bare and count.value < (previous.quantity or 0)
             if correcting or (each and len(clause.catalog_elements) == 1):
                 self._recount(count, previous, each)
