@@ -140,8 +140,9 @@ QUANTITY_PHRASES: Dict[Tuple[str, ...], int] = {
     ("dozen", "and", "a", "half"): 18,
 }
 DOZEN = frozenset({"docena", "docenas", "dozen", "dozens"})
-# Counts written as the words they sound like, right between an order verb and a product ("get for
-# tacos", "have to cokes"): how a voice dictation or a hurried thumb writes "four" and "two".
+# Counts written as the words they sound like, right between an order verb (or the start, or for "for"
+# a list's "and") and a product ("get for tacos", "have to cokes", "and for quesadillas"): how a voice
+# dictation or a hurried thumb writes "four" and "two".
 HEARD_COUNTS = {"for": 4, "to": 2, "too": 2}
 # "unos tacos" is some tacos, not one (text2num reads "unos" as 1): the count may come later; "the
 # pastor ones" counts nothing either.
@@ -1070,7 +1071,8 @@ class OrderParser:
             clause.elements.append(_Quantity(6, token.start, token.end, article=False))  # "... y media de suadero"
             return i + 1
         heard = HEARD_COUNTS.get(token.key)
-        if heard and i and tokens[i - 1].key in ORDER_VERBS and self._names_product(matches.get(i + 1)):
+        after_verb = not i or tokens[i - 1].key in ORDER_VERBS or token.key == "for" and tokens[i - 1].key in SEPARATORS
+        if heard and after_verb and self._names_product(matches.get(i + 1)):
             clause.elements.append(_Quantity(heard, token.start, token.end, article=False))
             return i + 1  # "can I get for campechano tacos": four, as a voice dictation wrote it
         quantity, after = _quantity(tokens, i, matches)
@@ -1099,7 +1101,7 @@ class OrderParser:
             if next_key in MORE:  # "uno más", "2 more lattes"
                 clause.adds = True
                 return after + 1
-            if token.key in ANOTHER:
+            if token.key in ANOTHER or before in ANOTHER:  # "otro", "otros dos", "another 2"
                 clause.adds = True
             return after
         for j in range(i, after):
@@ -1470,7 +1472,8 @@ class _Reading:
             # "tres conchas, dos de vainilla": a kind the product's own names tell, of the count said
             named = self._named_by_rest(clause, count, previous)
             bare = len(words(self.text[previous.name_start : previous.name_end])) == 1  # not "… de chocolate"
-            kind = named and bare and count.value < (previous.quantity or 0)
+            kind = named == previous.product and bare and count.value < (previous.quantity or 0)
+            plain = plain and named in (None, previous.product)  # "y una natural" after "agua de horchata"
             if correcting or (each and len(clause.catalog_elements) == 1):
                 self._recount(count, previous, each)
             elif clause.options or plain or in_split or noted or for_whom or kind:
@@ -1482,8 +1485,8 @@ class _Reading:
             elif previous.quantity is None and len(clause.catalog_elements) == 1:  # "..., 3 porfa"
                 previous.quantity = count.value
                 previous.cover(count.start, count.end)
-            elif named:  # "4 conchas de chocolate y 2 de vainilla": more of it, of another kind
-                target = _Item(previous.product, count.start, clause.elements[-1].end, quantity=count.value)
+            elif named is not None:  # "4 conchas de chocolate y 2 de vainilla", "un agua de horchata y una natural"
+                target = _Item(named, count.start, clause.elements[-1].end, quantity=count.value)
                 self.ordered.append(target)
             else:
                 count.used = False  # "... y una ojaldra": a count of something else
@@ -1514,18 +1517,23 @@ class _Reading:
                             item.cover(options.start, options.end)
                 return
 
-    def _named_by_rest(self, clause: _Clause, count: _Quantity, previous: _Item) -> bool:
-        """Whether the words after the count finish a name of the item's product begun by its first word:
-        "2 de vainilla" after "conchas" ("concha de vainilla")."""
+    def _named_by_rest(self, clause: _Clause, count: _Quantity, previous: _Item) -> Optional[int]:
+        """The product whose name the words after the count finish, begun by the item's first word: "2 de
+        vainilla" after "conchas" ("concha de vainilla"), "una natural" after "agua de horchata" ("agua
+        natural"); None when they finish none."""
         forms = self.parser.vocabulary.forms
         name = words(self.text[previous.name_start : previous.name_end])
         rest = clause.elements[clause.elements.index(count) + 1 :]
         if not name or not rest or not all(isinstance(e, _Other) for e in rest):
-            return False
+            return None
         head = forms.get(name[0].key, name[0].key)
         keys = [forms.get(e.key, e.key) for e in rest if isinstance(e, _Other)]
-        target = _ProductTarget(previous.product)
-        return any(target in self.parser.phrases.get((head, *keys[:n]), ()) for n in range(len(keys), 1, -1))
+        for n in range(len(keys), 0, -1):
+            targets = self.parser.phrases.get((head, *keys[:n]), [])
+            products = [t.product for t in targets if isinstance(t, _ProductTarget)]
+            if products:
+                return previous.product if previous.product in products else products[0]
+        return None
 
     def _recount(self, count: _Quantity, previous: _Item, each: bool) -> None:
         """ "2 cocas, no, mejor 4": the count replaces the one before; "pastor y suadero, dos de cada
@@ -1548,7 +1556,9 @@ class _Reading:
         remaining = previous.quantity
         # "2 de pastor sin cebolla y 2 sin cilantro": the whole count again, of an item with options of its own,
         # is more of it with other options
-        again = not in_split and count.value == remaining and bool(previous.modifiers or previous.variant)
+        again = (
+            not in_split and count.value == remaining and bool(previous.modifiers or previous.variant or previous.notes)
+        )
         if (not clause.adds or in_split) and fits and not again and (remaining is None or count.value <= remaining):
             part = previous.copy(count.value, count.start, count.end)
             part.part_of = previous

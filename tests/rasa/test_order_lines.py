@@ -249,6 +249,9 @@ NOTHING_LOST: List[Tuple[str, List[Line]]] = [
     ("3 cocas, una para mi, una para mi esposa y una para mi hijo", [("COCA-600", 3)]),
     ("6 de suadero, la mitad sin cebolla", [("TACO-SUADERO", 3), ("TACO-SUADERO", 3, {"taco_extras": ["no_onion"]})]),
     ("4 conchas de chocolate y 2 de vainilla", [("CONCHA", 6)]),
+    ("quiero 1 agua de horchata grande y una natural", [("HORCHATA", 1), ("AGUA-1L", 1)]),
+    ("un latte y otros dos iguales", [("CAFE-LATTE", 3)]),
+    ("one large horchata and for quesadillas", [("HORCHATA", 1), ("QUESADILLA", 4)]),
     ("tres cafés, dos americanos y un latte", [("CAFE-AMER", 2), ("CAFE-LATTE", 1)]),
     # groups and each, in any order
     ("we are a group of 3, a latte for everyone", [("CAFE-LATTE", 3)]),
