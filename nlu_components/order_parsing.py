@@ -7,35 +7,51 @@ into its singular when the catalog knows it; "sin"/"no"/"without" and "con"/"wit
 name read alike). ``parse(text)`` then:
 
 1. splits the text (at most ``max_chars`` of it) into words with their character offsets, reading
-   chat shorthand ("d" de, "pa" para, "c/" con, "w/" with, "c/u" cada uno);
+   chat shorthand ("d" de, "pa" para, "c/" con, "w/" with, "c/u" cada uno, "1/2" media) and "docena"
+   spelt by ear ("dozena");
 2. maps each word to a catalog word, in three tiers: exactly or as a plural (tier 0); a misspelling
    that is safe anywhere (tier 1: two letters swapped, "taor"; one edit from six letters, two from
    eight, with first and last letters kept, "horchta"; the silent "h" left out, "orchata"; the same
-   sound in Mexican Spanish spelling from five letters, "tacoz", "kesadiyas", or in English spelling,
-   "chilakeelays"; a diminutive, "taquitos", "aguita"); or a looser likeness by sound or one letter
-   (tier 2: "pastr", "late", "suger", "tai"), which counts only with context: inside a catalog phrase
-   with another word read exactly ("matcha late", "té tai"), right after a quantity ("2 d pastr") or
-   right before an option ("un tai grande"). Spanish and English stop words and common foods a shop
-   may not sell ("chelas", "tamales") are never misspellings;
+   sound in Mexican Spanish spelling from five letters, "tacoz", "kesadiyas", chat's "x" for "ch",
+   "orxata", or in English spelling, "chilakeelays", "tie tea"; a diminutive, "taquitos", "aguita"); or
+   a looser likeness by sound or one letter (tier 2: "pastr", "late", "suger", "tai"), which counts
+   only with context: inside a catalog phrase with another word read exactly ("matcha late", "té
+   tai"), right after a quantity ("2 d pastr"), after an article at the end of a clause when four
+   letters sound exactly like it ("y una koka") or right before an option ("un tai grande"). Spanish
+   and English stop words and common foods a shop may not sell ("chelas", "tamales") are never
+   misspellings;
 3. finds catalog phrases over those words, longest first, then fewest misspelt words, then leftmost,
-   without overlaps ("taco al pastor" beats "pastor"); the shop's own name orders nothing;
+   without overlaps ("taco al pastor" beats "pastor"), also where words that sound like a product's
+   name run together are split or joined otherwise ("chila quiles", "brownsugar", "thai tee": a "tee"
+   is a T-shirt only on its own); the shop's own name orders nothing;
 4. reads quantities: digits, number words (text2num, or spelt by ear: "sinco"), "una docena", "media
    docena", "docena y media", "un par", "a";
    ordinals and "otro/another/one more" count one and say the customer adds ("a 3rd latte");
-   "somos cuatro" / "for 4 people" / "para los 5" / "six of us" is the size of the group, not a count;
+   "for"/"to"/"too" between an order verb and a product are four and two as a dictation writes them
+   ("can I get for campechano tacos");
+   "somos cuatro" / "for 4 people" / "para los 5" / "six of us" / "a group of six" is the size of the
+   group, not a count, said before or after what each one has ("una quesadilla por cabeza, somos 4");
 5. cuts the text into clauses at "y", "and", commas, colons and the like; in each clause every
    product takes its own quantity (the one before it, or after it in "coca x2") and the modifiers
    and variant options next to it that the product allows (several from a group that takes several:
    "sin cebolla y con piña"). A clause without a product speaks of the item before it: it completes
    it ("..., half sugar"), counts it ("..., 3 porfa"), splits it ("tres taros: dos con leche de
-   avena y uno sin nada" is three taros), adds one more ("y otro con almendra"), or corrects it
-   ("2 cocas, no, mejor 4"). A product named again with "el/los/the" and no count only adds options
-   to the earlier item ("4 de pastor y 2 campechanos, los de pastor con piña"). "uno de cada sabor"
-   orders one of each product of the category named; "somos cuatro, una torta pa cada uno" four.
+   avena y uno sin nada" is three taros; "half of them without boba", "una para mí y otra pa mi
+   hermana", "tres conchas, dos de vainilla" too), adds one more ("y otro con almendra", "y otro igual
+   pero chico", whose "chico" replaces the copied size; "2 sin cebolla y 2 sin cilantro", the whole
+   count again with other options; "3 with pineapple, 3 without"; "y una natural", a name its first
+   word begins), or corrects it ("2 cocas, no, mejor 4", "make it two", "sorry I meant 2"); a
+   correction that counts again products ordered before it replaces them ("3 de pastor y 2 de
+   suadero... no, al revés: 2 de pastor y 3 de suadero"). A product named again with "el/los/the"
+   and no count only adds options to the earlier item ("4 de pastor y 2 campechanos, los de pastor
+   con piña"). "uno de cada sabor" (or "uno de cada agua", "one of every kind of taco", "two of each:
+   pastor, suadero") orders one of each product of the category named; "somos cuatro, una torta pa
+   cada uno" four.
    "2 tacos de cada uno: pastor y suadero" two of each kind listed; "dos aguas, una de horchata y una
    de jamaica" is the two aguas itemised. Lines of the same thing with the same options add up, as in
    the cart ("una quesadilla para mí y otra para mi hijo" is two).
    A clause that asks ("¿tienen matcha?", "do you have matcha?") mentions products but orders none;
+   a count right after a question about one product orders it ("¿tienen campechanos? ponme 4");
 6. keeps what it cannot place: words after an item that the kitchen can act on but no option says
    ("bien fría", "sin hielo", an option the product does not have) become the line's ``note``; a
    word in a product's place that the catalog does not know ("2 pozoles", "¿tienen pozole?",
