@@ -44,12 +44,12 @@ name read alike). ``parse(text)`` then:
    correction that counts again products ordered before it replaces them ("3 de pastor y 2 de
    suadero... no, al revés: 2 de pastor y 3 de suadero"). A product named again with "el/los/the"
    and no count only adds options to the earlier item ("4 de pastor y 2 campechanos, los de pastor
-   con piña"). "uno de cada sabor" (or "uno de cada agua", "one of every kind of taco", "two of each:
-   pastor, suadero") orders one of each product of the category named; "somos cuatro, una torta pa
-   cada uno" four.
-   "2 tacos de cada uno: pastor y suadero" two of each kind listed; "dos aguas, una de horchata y una
-   de jamaica" is the two aguas itemised. Lines of the same thing with the same options add up, as in
-   the cart ("una quesadilla para mí y otra para mi hijo" is two).
+   con piña"). "uno de cada sabor" (or "uno de cada agua", "one of every kind of taco") orders one of
+   each product of the category named; "somos cuatro, una torta pa cada uno" four.
+   "2 tacos de cada uno: pastor y suadero" (or "two of each: pastor, suadero") two of each kind
+   listed; "dos aguas, una de horchata y una de jamaica" is the two aguas itemised ("tres cafés, dos
+   americanos y un latte" too). Lines of the same thing with the same options add up, as in the cart
+   ("una quesadilla para mí y otra para mi hijo" is two).
    A clause that asks ("¿tienen matcha?", "do you have matcha?") mentions products but orders none;
    a count right after a question about one product orders it ("¿tienen campechanos? ponme 4");
 6. keeps what it cannot place: words after an item that the kitchen can act on but no option says
