@@ -53,12 +53,16 @@ from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from comanda.services.answers import has_street_word, opens_as_question, read_address, read_payment_method
+from comanda.services.products import fold
 from nlu_components.order_lines import ORDER_CUES, ORDER_LINE, PRODUCT, UNPLACED
 
 # Four digits or more is never how many (order quantities stop at 999): a postal code, a phone number.
 LONG_NUMBER = re.compile(r"(?<!\d)\d{4,}(?!\d)")
 INTENT_CONFLICT = "intent_conflict"
 DESTRUCTIVE = ("remove_items", "clear_cart")
+# "quítame todo", "remove all the stuff": a removal that names no product but all of them empties the cart
+EVERYTHING = frozenset({"todo", "toda", "todos", "todas", "everything", "all"})
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
@@ -82,11 +86,24 @@ class CatalogIntentRefiner(GraphComponent):
             ],
             "asked_instead_of": ["add_items", "show_menu", "remove_items", "change_quantity"],
             # what the classifier says of a question about a product the shop does not sell
-            "asked_unknown_instead_of": ["show_menu", "complaint", "add_items", "inform"],
+            "asked_unknown_instead_of": ["show_menu", "complaint", "add_items", "inform", "checkout"],
             # what it says of "let me see the coffee options" (a category named by a product's word)
-            "menu_instead_of": ["product_question", "add_items"],
+            "menu_instead_of": ["product_question", "add_items", "inform"],
             "removed_instead_of": ["clear_cart"],
             "informed_instead_of": ["change_quantity", "add_items", "remove_items"],
+            # what it says of an answer to a checkout question that is not a question itself: a postal
+            # code ("delivery to 06060"), an address ("Calle Donceles 55, depto 3")
+            "answered_instead_of": [
+                "change_quantity",
+                "add_items",
+                "remove_items",
+                "order_status",
+                "faq",
+                "checkout",
+                "out_of_scope",
+                "product_question",
+                "show_menu",
+            ],
             # intents whose actions tell the customer about product words the catalog did not place
             "unplaced_for": ["add_items", "change_quantity", "product_question"],
         }
@@ -114,6 +131,13 @@ class CatalogIntentRefiner(GraphComponent):
         asked_unknown = any(e.get("entity") == UNPLACED and (e.get("value") or {}).get("asked") for e in entities)
         if not orders and intent in self.config["informed_instead_of"] and LONG_NUMBER.search(text):
             return "inform"
+        statement = not orders and not opens_as_question(text) and "?" not in text
+        if statement and intent in self.config["answered_instead_of"] + ["inform"] and gives_place(text):
+            return "inform"  # "06050", "delivery to 06060", "Calle Donceles 55, depto 3"
+        if statement and intent in ("faq", "inform") and read_payment_method(text):
+            return "inform"  # "te pago por transferencia": how this order is paid
+        if intent == "inform" and not orders and opens_as_question(text) and read_payment_method(text):
+            return "faq"  # "can i pay cash on pickup?": which ways to pay there are
         if intent in DESTRUCTIVE and "add" in cues and "remove" not in cues and (orders or names):
             return "add_items"  # "a 3rd latte pls", "otro taro": never a removal
         lines = [e.get("value") or {} for e in entities if e.get("entity") == ORDER_LINE]
@@ -135,6 +159,8 @@ class CatalogIntentRefiner(GraphComponent):
             return "product_question"  # "¿tienen pozole?"
         if names and intent in self.config["removed_instead_of"]:
             return "remove_items"
+        if intent == "remove_items" and not names and not orders and EVERYTHING & set(fold(text).split()):
+            return "clear_cart"  # "quítame absolutamente todo lo que llevo"
         if intent == "change_quantity" and lines:
             if not any(line.get("quantity_stated") for line in lines) or not {"change", "remove"} & set(cues):
                 return "add_items"  # a quantity cannot change to nothing; "3 de pastor" orders
@@ -192,6 +218,12 @@ class CatalogIntentRefiner(GraphComponent):
         if conflict is not None:
             kept.append(_entity(INTENT_CONFLICT, conflict, (0, length)))
         return kept
+
+
+def gives_place(text: str) -> bool:
+    """A postal code (or a longer number), or an address with a street word: what only an answer to
+    the checkout form's questions says."""
+    return bool(LONG_NUMBER.search(text) or has_street_word(text) and read_address(text))
 
 
 def _entity(name: str, value: Any, span: Tuple[int, int]) -> Dict[str, Any]:

@@ -199,6 +199,7 @@ QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
         ("manejan",),
         ("cuanto",),
         ("cuanta",),
+        ("a", "como"),  # "¿a cómo dan el termo?": how much
         ("cuantos",),
         ("cuantas",),
         ("precio",),
@@ -216,6 +217,8 @@ QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
         ("where's",),
     }
 )
+# Words that ask what there is: with a category and no product, the menu's part ("what's in the bakery?").
+WHAT_WORDS = frozenset({("what",), ("what's",), ("que",), ("which",), ("cuales",)})
 # Words that ask to see a part of the menu: "let me see the coffee options", "quiero ver los cafés".
 MENU_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
     (w,) for w in ("opciones", "options", "menu", "carta", "ver", "see", "show", "muestrame", "ensename", "choices")
@@ -413,7 +416,6 @@ CHANGE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
             "corrigeme",
             "equivoque",
             "eran",
-            "mitad",
             "make",
             "change",
             "instead",
@@ -426,7 +428,6 @@ CHANGE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
             "reduce",
             "increase",
             "fix",
-            "half",
             "cut",
             "total",
             "update",
@@ -1016,8 +1017,8 @@ class OrderParser:
             cues.add("corrected")
         if any(clause.asks and (clause.items or clause.categories) for clause in clauses):
             cues.add("asks")  # "an order of churros has how many?"
-        if any(clause.says(MENU_WORDS) and clause.categories_named for clause in clauses):
-            cues.add("menu")
+        if any(clause.says(MENU_WORDS) and clause.categories_named or _asks_what(clause) for clause in clauses):
+            cues.add("menu")  # "let me see the coffee options", "what's in the bakery?"
         return ParsedMessage(lines, mentions, reading.unplaced, truncated, frozenset(cues))
 
     def _clauses(self, tokens: List[Word]) -> List[_Clause]:
@@ -1080,6 +1081,9 @@ class OrderParser:
             if after < len(tokens) and tokens[after].key in THEM:
                 clause.elements.append(_Quantity(0, token.start, tokens[after].end, article=False, half=True))
                 return after + 1
+        if token.key in ARTICLES and following in ("como", "cuanto"):
+            clause.elements.append(_Other(token.key, token.start, token.end))  # "¿a cómo dan …?" asks a price
+            return i + 1
         if token.key in SET_TO and _quantity(tokens, i + 1, matches)[0] is not None:
             clause.elements.append(_Other(token.key, token.start, token.end))  # "cambia las horchatas a una"
             return i + 1
@@ -1730,6 +1734,11 @@ def _merged(lines: List[OrderLine]) -> List[OrderLine]:
 def _says(tokens: Sequence[Word], phrases: FrozenSet[Tuple[str, ...]]) -> bool:
     keys = [t.key for t in tokens]
     return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2))
+
+
+def _asks_what(clause: _Clause) -> bool:
+    """ "what's in the bakery?", "¿qué tacos tienen?": a question about what a category has."""
+    return clause.asks and bool(clause.categories) and not clause.items and clause.says(WHAT_WORDS)
 
 
 def _refuses(clause: _Clause) -> bool:
