@@ -53,7 +53,13 @@ from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from comanda.services.answers import has_street_word, opens_as_question, read_address, read_payment_method
+from comanda.services.answers import (
+    has_street_word,
+    opens_as_question,
+    read_address,
+    read_fulfilment,
+    read_payment_method,
+)
 from comanda.services.products import fold
 from nlu_components.order_lines import ORDER_CUES, ORDER_LINE, PRODUCT, UNPLACED
 
@@ -63,6 +69,11 @@ INTENT_CONFLICT = "intent_conflict"
 DESTRUCTIVE = ("remove_items", "clear_cart")
 # "quítame todo", "remove all the stuff": a removal that names no product but all of them empties the cart
 EVERYTHING = frozenset({"todo", "toda", "todos", "todas", "everything", "all"})
+# "2 suadero, not 3", "en vez de 4": the count it had, said beside the count it should have
+COUNT_BEFORE = re.compile(
+    r"\b(?:not|instead of|rather than|en vez de|en lugar de)\s+"
+    r"(?:\d+|one|two|three|four|five|six|dos|tres|cuatro|cinco|seis)\b"
+)
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
@@ -85,6 +96,10 @@ class CatalogIntentRefiner(GraphComponent):
                 "faq",
             ],
             "asked_instead_of": ["add_items", "show_menu", "remove_items", "change_quantity"],
+            # what it says of a question about a product it cannot place at all ("are there still churros?")
+            "asked_instead_of_small_talk": ["greet", "goodbye", "thank", "affirm", "deny", "out_of_scope", "inform"],
+            # where "quítame todo lo que llevo" lands when the classifier misses the emptying
+            "emptied_instead_of": ["remove_items", "checkout", "show_cart", "add_items", "change_quantity"],
             # what the classifier says of a question about a product the shop does not sell
             "asked_unknown_instead_of": ["show_menu", "complaint", "add_items", "inform", "checkout"],
             # what it says of "let me see the coffee options" (a category named by a product's word)
@@ -134,8 +149,8 @@ class CatalogIntentRefiner(GraphComponent):
         statement = not orders and not opens_as_question(text) and "?" not in text
         if statement and intent in self.config["answered_instead_of"] + ["inform"] and gives_place(text):
             return "inform"  # "06050", "delivery to 06060", "Calle Donceles 55, depto 3"
-        if statement and intent in ("faq", "inform") and read_payment_method(text):
-            return "inform"  # "te pago por transferencia": how this order is paid
+        if statement and intent in ("faq", "inform") and (read_payment_method(text) or read_fulfilment(text)):
+            return "inform"  # "te pago por transferencia", "i want it delivered": how this order is paid, fetched
         if intent == "inform" and not orders and opens_as_question(text) and read_payment_method(text):
             return "faq"  # "can i pay cash on pickup?": which ways to pay there are
         if intent in DESTRUCTIVE and "add" in cues and "remove" not in cues and (orders or names):
@@ -155,12 +170,18 @@ class CatalogIntentRefiner(GraphComponent):
             return "show_menu"  # "quiero ver qué tienen de café"
         if names and not orders and intent in self.config["asked_instead_of"]:
             return "product_question"
+        if names and not orders and "asks" in cues and intent in self.config["asked_instead_of_small_talk"]:
+            return "product_question"  # "¿todavía hay churros?"
         if asked_unknown and not orders and intent in self.config["asked_unknown_instead_of"]:
             return "product_question"  # "¿tienen pozole?"
         if names and intent in self.config["removed_instead_of"]:
             return "remove_items"
-        if intent == "remove_items" and not names and not orders and EVERYTHING & set(fold(text).split()):
-            return "clear_cart"  # "quítame absolutamente todo lo que llevo"
+        emptied = "remove" in cues and not names and not orders and EVERYTHING & set(re.findall(r"\w+", fold(text)))
+        if emptied and intent in self.config["emptied_instead_of"]:
+            return "clear_cart"  # "quítame absolutamente todo lo que llevo", "remove all the stuff from the cart"
+        if intent == "add_items" and counted and "change" in cues and "corrected" not in cues:
+            if COUNT_BEFORE.search(fold(text)):
+                return "change_quantity"  # "let's do 2 suadero, not 3": a count the cart had
         if intent == "change_quantity" and lines:
             if not any(line.get("quantity_stated") for line in lines) or not {"change", "remove"} & set(cues):
                 return "add_items"  # a quantity cannot change to nothing; "3 de pastor" orders

@@ -842,8 +842,8 @@ class _Vocabulary:
     def _lookup(self, key: str) -> Optional[Tuple[str, int]]:
         if key in self.forms:
             return self.forms[key], 0
-        if not key.isalpha() or key in STOP_WORDS or key in OTHER_FOODS or len(key) < 3:
-            return None
+        if not key.isalpha() or key in STOP_WORDS or key in OTHER_FOODS or key in NOT_ITEM_WORDS or len(key) < 3:
+            return None  # "times" is no misspelt "tees", "card" no "cafe"
         if len(key) < MIN_FUZZY_LENGTH:  # "tai" for "thai": the same sound, read only with context
             return (self.sounds[sound(key)], 2) if sound(key) in self.sounds else None
         if "h" + key in self.forms:  # Spanish "h" is silent and often left out: "orchata"
@@ -1009,6 +1009,8 @@ class OrderParser:
         }
         if any(clause.adds for clause in clauses):
             cues.add("add")
+        if any(k in HALF for clause in clauses for k in clause.other_words):
+            cues.add("change")  # "half as many conchas"; not "half a dozen", "half sweet", "half of them …"
         keys = {t.key for t in tokens}
         moves = "take" in keys and keys & {"off", "out", "away"} or "start" in keys and keys & {"over", "top"}
         if moves or any(_refuses(clause) for clause in clauses):
