@@ -323,6 +323,10 @@ def test_a_product_word_the_catalog_cannot_place_is_said_back(parser, text, unpl
         ("make it 2 lattes instead", {"change"}),
         ("2 tacos de pastor", set()),
         ("latte pls", set()),
+        ("half as many conchas", {"change"}),
+        ("6 lattes, half of them with oat milk", set()),  # a split, not a change
+        ("¿qué tienen de antojitos?", {"asks", "menu"}),
+        ("¿a cómo están las tazas?", {"asks"}),
     ],
 )
 def test_the_cart_verbs_of_a_message(parser, text, cues):
@@ -411,6 +415,7 @@ def test_the_longest_catalog_phrase_wins(parser, text, words):
         "2",
         "",
         "de con y un a",
+        "what's 12 times 12",  # "times" is no misspelt "tees"
     ],
 )
 def test_no_order_and_no_product(parser, text):
