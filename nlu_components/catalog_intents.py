@@ -151,8 +151,9 @@ class CatalogIntentRefiner(GraphComponent):
             return "inform"  # "06050", "delivery to 06060", "Calle Donceles 55, depto 3"
         if statement and intent in ("faq", "inform") and (read_payment_method(text) or read_fulfilment(text)):
             return "inform"  # "te pago por transferencia", "i want it delivered": how this order is paid, fetched
-        if intent == "inform" and not orders and opens_as_question(text) and read_payment_method(text):
-            return "faq"  # "can i pay cash on pickup?": which ways to pay there are
+        if intent == "inform" and not orders and "?" in text and opens_as_question(text):
+            if read_payment_method(text) or read_fulfilment(text):
+                return "faq"  # "can i pay cash on pickup?", "¿tienen servicio a domicilio?": what the shop does
         if intent in DESTRUCTIVE and "add" in cues and "remove" not in cues and (orders or names):
             return "add_items"  # "a 3rd latte pls", "otro taro": never a removal
         lines = [e.get("value") or {} for e in entities if e.get("entity") == ORDER_LINE]

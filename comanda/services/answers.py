@@ -215,6 +215,7 @@ _FULFILMENT_WORDS: Dict[str, Tuple[str, ...]] = {
         "a mi casa",
         "delivery",
         "deliver",
+        "delivered",
         "bring it",
         "send it",
         "ship",

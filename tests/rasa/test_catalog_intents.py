@@ -180,6 +180,10 @@ def test_an_answer_to_a_checkout_question_is_inform_and_a_question_about_paying_
         assert refine_message(text, intent, 0.6, [], tmp_path).get("intent")["name"] == intent
     asked = refine_message("can i pay by card when i pick it up?", "inform", 0.9, [], tmp_path)
     assert asked.get("intent")["name"] == "faq"
+    asked = refine_message("¿tienen entrega a domicilio en la Condesa?", "inform", 0.9, [], tmp_path)
+    assert asked.get("intent")["name"] == "faq"
+    told = refine_message("que me lo manden a domicilio", "inform", 0.9, [], tmp_path)  # "que …" asks nothing
+    assert told.get("intent")["name"] == "inform"
 
 
 def test_removing_everything_without_naming_a_product_empties_the_cart(tmp_path):
