@@ -952,7 +952,7 @@ class OrderParser:
         # "chila quiles", "brownsugar", "tai ti".
         self.run_sounds: Dict[str, Tuple[Tuple[str, ...], List[_Target]]] = {}
         for phrase, targets in phrases.items():
-            products = [t for t in targets if isinstance(t, _ProductTarget)]
+            products: List[_Target] = [t for t in targets if isinstance(t, _ProductTarget)]
             run = "".join(sound(w) for w in phrase) if all(w.isalpha() for w in phrase) else ""
             if products and len(run) >= MIN_RUN_SOUND:
                 self.run_sounds.setdefault(run, (tuple(self.vocabulary.forms[w] for w in phrase), products))
