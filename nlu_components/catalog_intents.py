@@ -28,7 +28,16 @@ which also keeps working for a product added to the database after training:
   itself ordered: a plain order → ``add_items`` ("taro tea, no boba, less sugar", "3 de pastor y 2
   cocas", "una jamaica, no, mejor dos");
 - it was classed as a cart change but orders nothing and carries a number too long to be a quantity
-  (a postal code, a phone number): it answers a question → ``inform`` ("06700").
+  (a postal code, a phone number): it answers a question → ``inform`` ("06700"). So does, classed as
+  anything about orders, the FAQ or out of scope, a statement (no question mark, no opening question
+  word) that orders nothing and gives what only an answer to the checkout form gives: a postal code,
+  an address with a street word, a way to pay or to get the order ("delivery to 06060", "Calle
+  Donceles 55, depto 3", "te pago por transferencia", "i want it delivered"; the readers of
+  ``comanda.services.answers``, which the form uses too); a question about paying or getting the
+  order classed as an answer is the FAQ ("can i pay cash on pickup?");
+- a removal that names no product but everything ("quítame todo lo que llevo") → ``clear_cart``; a
+  counted order that says the count it had ("2 suadero, not 3") → ``change_quantity``; a question
+  naming a product classed as small talk ("¿todavía hay churros?") → ``product_question``.
 
 ``unplaced`` entities are kept only where the final intent is about products (adding, a quantity
 change, a product question): in "i want to talk to a person" there is nothing to say back.
@@ -96,7 +105,7 @@ class CatalogIntentRefiner(GraphComponent):
                 "faq",
             ],
             "asked_instead_of": ["add_items", "show_menu", "remove_items", "change_quantity"],
-            # what it says of a question about a product it cannot place at all ("are there still churros?")
+            # what it says of a question naming a product when it misses the product ("are there still churros?")
             "asked_instead_of_small_talk": ["greet", "goodbye", "thank", "affirm", "deny", "out_of_scope", "inform"],
             # where "quítame todo lo que llevo" lands when the classifier misses the emptying
             "emptied_instead_of": ["remove_items", "checkout", "show_cart", "add_items", "change_quantity"],
