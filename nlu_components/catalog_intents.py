@@ -28,7 +28,16 @@ which also keeps working for a product added to the database after training:
   itself ordered: a plain order → ``add_items`` ("taro tea, no boba, less sugar", "3 de pastor y 2
   cocas", "una jamaica, no, mejor dos");
 - it was classed as a cart change but orders nothing and carries a number too long to be a quantity
-  (a postal code, a phone number): it answers a question → ``inform`` ("06700").
+  (a postal code, a phone number): it answers a question → ``inform`` ("06700"). So does, classed as
+  anything about orders, the FAQ or out of scope, a statement (no question mark, no opening question
+  word) that orders nothing and gives what only an answer to the checkout form gives: a postal code,
+  an address with a street word, a way to pay or to get the order ("delivery to 06060", "Calle
+  Donceles 55, depto 3", "te pago por transferencia", "i want it delivered"; the readers of
+  ``comanda.services.answers``, which the form uses too); a question about paying or getting the
+  order classed as an answer is the FAQ ("can i pay cash on pickup?");
+- a removal that names no product but everything ("quítame todo lo que llevo") → ``clear_cart``; a
+  counted order that says the count it had ("2 suadero, not 3") → ``change_quantity``; a question
+  naming a product classed as small talk ("¿todavía hay churros?") → ``product_question``.
 
 ``unplaced`` entities are kept only where the final intent is about products (adding, a quantity
 change, a product question): in "i want to talk to a person" there is nothing to say back.
@@ -53,12 +62,27 @@ from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from comanda.services.answers import (
+    has_street_word,
+    opens_as_question,
+    read_address,
+    read_fulfilment,
+    read_payment_method,
+)
+from comanda.services.products import fold
 from nlu_components.order_lines import ORDER_CUES, ORDER_LINE, PRODUCT, UNPLACED
 
 # Four digits or more is never how many (order quantities stop at 999): a postal code, a phone number.
 LONG_NUMBER = re.compile(r"(?<!\d)\d{4,}(?!\d)")
 INTENT_CONFLICT = "intent_conflict"
 DESTRUCTIVE = ("remove_items", "clear_cart")
+# "quítame todo", "remove all the stuff": a removal that names no product but all of them empties the cart
+EVERYTHING = frozenset({"todo", "toda", "todos", "todas", "everything", "all"})
+# "2 suadero, not 3", "en vez de 4": the count it had, said beside the count it should have
+COUNT_BEFORE = re.compile(
+    r"\b(?:not|instead of|rather than|en vez de|en lugar de)\s+"
+    r"(?:\d+|one|two|three|four|five|six|dos|tres|cuatro|cinco|seis)\b"
+)
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
@@ -81,12 +105,29 @@ class CatalogIntentRefiner(GraphComponent):
                 "faq",
             ],
             "asked_instead_of": ["add_items", "show_menu", "remove_items", "change_quantity"],
+            # what it says of a question naming a product when it misses the product ("are there still churros?")
+            "asked_instead_of_small_talk": ["greet", "goodbye", "thank", "affirm", "deny", "out_of_scope", "inform"],
+            # where "quítame todo lo que llevo" lands when the classifier misses the emptying
+            "emptied_instead_of": ["remove_items", "checkout", "show_cart", "add_items", "change_quantity"],
             # what the classifier says of a question about a product the shop does not sell
-            "asked_unknown_instead_of": ["show_menu", "complaint", "add_items", "inform"],
+            "asked_unknown_instead_of": ["show_menu", "complaint", "add_items", "inform", "checkout"],
             # what it says of "let me see the coffee options" (a category named by a product's word)
-            "menu_instead_of": ["product_question", "add_items"],
+            "menu_instead_of": ["product_question", "add_items", "inform"],
             "removed_instead_of": ["clear_cart"],
             "informed_instead_of": ["change_quantity", "add_items", "remove_items"],
+            # what it says of an answer to a checkout question that is not a question itself: a postal
+            # code ("delivery to 06060"), an address ("Calle Donceles 55, depto 3")
+            "answered_instead_of": [
+                "change_quantity",
+                "add_items",
+                "remove_items",
+                "order_status",
+                "faq",
+                "checkout",
+                "out_of_scope",
+                "product_question",
+                "show_menu",
+            ],
             # intents whose actions tell the customer about product words the catalog did not place
             "unplaced_for": ["add_items", "change_quantity", "product_question"],
         }
@@ -114,6 +155,14 @@ class CatalogIntentRefiner(GraphComponent):
         asked_unknown = any(e.get("entity") == UNPLACED and (e.get("value") or {}).get("asked") for e in entities)
         if not orders and intent in self.config["informed_instead_of"] and LONG_NUMBER.search(text):
             return "inform"
+        statement = not orders and not opens_as_question(text) and "?" not in text
+        if statement and intent in self.config["answered_instead_of"] + ["inform"] and gives_place(text):
+            return "inform"  # "06050", "delivery to 06060", "Calle Donceles 55, depto 3"
+        if statement and intent in ("faq", "inform") and (read_payment_method(text) or read_fulfilment(text)):
+            return "inform"  # "te pago por transferencia", "i want it delivered": how this order is paid, fetched
+        if intent == "inform" and not orders and "?" in text and opens_as_question(text):
+            if read_payment_method(text) or read_fulfilment(text):
+                return "faq"  # "can i pay cash on pickup?", "¿tienen servicio a domicilio?": what the shop does
         if intent in DESTRUCTIVE and "add" in cues and "remove" not in cues and (orders or names):
             return "add_items"  # "a 3rd latte pls", "otro taro": never a removal
         lines = [e.get("value") or {} for e in entities if e.get("entity") == ORDER_LINE]
@@ -131,10 +180,18 @@ class CatalogIntentRefiner(GraphComponent):
             return "show_menu"  # "quiero ver qué tienen de café"
         if names and not orders and intent in self.config["asked_instead_of"]:
             return "product_question"
+        if names and not orders and "asks" in cues and intent in self.config["asked_instead_of_small_talk"]:
+            return "product_question"  # "¿todavía hay churros?"
         if asked_unknown and not orders and intent in self.config["asked_unknown_instead_of"]:
             return "product_question"  # "¿tienen pozole?"
         if names and intent in self.config["removed_instead_of"]:
             return "remove_items"
+        emptied = "remove" in cues and not names and not orders and EVERYTHING & set(re.findall(r"\w+", fold(text)))
+        if emptied and intent in self.config["emptied_instead_of"]:
+            return "clear_cart"  # "quítame absolutamente todo lo que llevo", "remove all the stuff from the cart"
+        if intent == "add_items" and counted and "change" in cues and "corrected" not in cues:
+            if COUNT_BEFORE.search(fold(text)):
+                return "change_quantity"  # "let's do 2 suadero, not 3": a count the cart had
         if intent == "change_quantity" and lines:
             if not any(line.get("quantity_stated") for line in lines) or not {"change", "remove"} & set(cues):
                 return "add_items"  # a quantity cannot change to nothing; "3 de pastor" orders
@@ -192,6 +249,12 @@ class CatalogIntentRefiner(GraphComponent):
         if conflict is not None:
             kept.append(_entity(INTENT_CONFLICT, conflict, (0, length)))
         return kept
+
+
+def gives_place(text: str) -> bool:
+    """A postal code (or a longer number), or an address with a street word: what only an answer to
+    the checkout form's questions says."""
+    return bool(LONG_NUMBER.search(text) or has_street_word(text) and read_address(text))
 
 
 def _entity(name: str, value: Any, span: Tuple[int, int]) -> Dict[str, Any]:

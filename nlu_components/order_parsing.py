@@ -7,35 +7,51 @@ into its singular when the catalog knows it; "sin"/"no"/"without" and "con"/"wit
 name read alike). ``parse(text)`` then:
 
 1. splits the text (at most ``max_chars`` of it) into words with their character offsets, reading
-   chat shorthand ("d" de, "pa" para, "c/" con, "w/" with, "c/u" cada uno);
+   chat shorthand ("d" de, "pa" para, "c/" con, "w/" with, "c/u" cada uno, "1/2" media) and "docena"
+   spelt by ear ("dozena");
 2. maps each word to a catalog word, in three tiers: exactly or as a plural (tier 0); a misspelling
    that is safe anywhere (tier 1: two letters swapped, "taor"; one edit from six letters, two from
    eight, with first and last letters kept, "horchta"; the silent "h" left out, "orchata"; the same
-   sound in Mexican Spanish spelling from five letters, "tacoz", "kesadiyas", or in English spelling,
-   "chilakeelays"; a diminutive, "taquitos", "aguita"); or a looser likeness by sound or one letter
-   (tier 2: "pastr", "late", "suger", "tai"), which counts only with context: inside a catalog phrase
-   with another word read exactly ("matcha late", "té tai"), right after a quantity ("2 d pastr") or
-   right before an option ("un tai grande"). Spanish and English stop words and common foods a shop
-   may not sell ("chelas", "tamales") are never misspellings;
+   sound in Mexican Spanish spelling from five letters, "tacoz", "kesadiyas", chat's "x" for "ch",
+   "orxata", or in English spelling, "chilakeelays", "tie tea"; a diminutive, "taquitos", "aguita"); or
+   a looser likeness by sound or one letter (tier 2: "pastr", "late", "suger", "tai"), which counts
+   only with context: inside a catalog phrase with another word read exactly ("matcha late", "té
+   tai"), right after a quantity ("2 d pastr"), after an article at the end of a clause when four
+   letters sound exactly like it ("y una koka") or right before an option ("un tai grande"). Spanish
+   and English stop words and common foods a shop may not sell ("chelas", "tamales") are never
+   misspellings;
 3. finds catalog phrases over those words, longest first, then fewest misspelt words, then leftmost,
-   without overlaps ("taco al pastor" beats "pastor"); the shop's own name orders nothing;
+   without overlaps ("taco al pastor" beats "pastor"), also where words that sound like a product's
+   name run together are split or joined otherwise ("chila quiles", "brownsugar", "thai tee": a "tee"
+   is a T-shirt only on its own); the shop's own name orders nothing;
 4. reads quantities: digits, number words (text2num, or spelt by ear: "sinco"), "una docena", "media
    docena", "docena y media", "un par", "a";
    ordinals and "otro/another/one more" count one and say the customer adds ("a 3rd latte");
-   "somos cuatro" / "for 4 people" / "para los 5" / "six of us" is the size of the group, not a count;
+   "for"/"to"/"too" between an order verb and a product are four and two as a dictation writes them
+   ("can I get for campechano tacos");
+   "somos cuatro" / "for 4 people" / "para los 5" / "six of us" / "a group of six" is the size of the
+   group, not a count, said before or after what each one has ("una quesadilla por cabeza, somos 4");
 5. cuts the text into clauses at "y", "and", commas, colons and the like; in each clause every
    product takes its own quantity (the one before it, or after it in "coca x2") and the modifiers
    and variant options next to it that the product allows (several from a group that takes several:
    "sin cebolla y con piña"). A clause without a product speaks of the item before it: it completes
    it ("..., half sugar"), counts it ("..., 3 porfa"), splits it ("tres taros: dos con leche de
-   avena y uno sin nada" is three taros), adds one more ("y otro con almendra"), or corrects it
-   ("2 cocas, no, mejor 4"). A product named again with "el/los/the" and no count only adds options
-   to the earlier item ("4 de pastor y 2 campechanos, los de pastor con piña"). "uno de cada sabor"
-   orders one of each product of the category named; "somos cuatro, una torta pa cada uno" four.
-   "2 tacos de cada uno: pastor y suadero" two of each kind listed; "dos aguas, una de horchata y una
-   de jamaica" is the two aguas itemised. Lines of the same thing with the same options add up, as in
-   the cart ("una quesadilla para mí y otra para mi hijo" is two).
+   avena y uno sin nada" is three taros; "half of them without boba", "una para mí y otra pa mi
+   hermana", "tres conchas, dos de vainilla" too), adds one more ("y otro con almendra", "y otro igual
+   pero chico", whose "chico" replaces the copied size; "2 sin cebolla y 2 sin cilantro", the whole
+   count again with other options; "3 with pineapple, 3 without"; "y una natural", a name its first
+   word begins), or corrects it ("2 cocas, no, mejor 4", "make it two", "sorry I meant 2"); a
+   correction that counts again products ordered before it replaces them ("3 de pastor y 2 de
+   suadero... no, al revés: 2 de pastor y 3 de suadero"). A product named again with "el/los/the"
+   and no count only adds options to the earlier item ("4 de pastor y 2 campechanos, los de pastor
+   con piña"). "uno de cada sabor" (or "uno de cada agua", "one of every kind of taco") orders one of
+   each product of the category named; "somos cuatro, una torta pa cada uno" four.
+   "2 tacos de cada uno: pastor y suadero" (or "two of each: pastor, suadero") two of each kind
+   listed; "dos aguas, una de horchata y una de jamaica" is the two aguas itemised ("tres cafés, dos
+   americanos y un latte" too). Lines of the same thing with the same options add up, as in the cart
+   ("una quesadilla para mí y otra para mi hijo" is two).
    A clause that asks ("¿tienen matcha?", "do you have matcha?") mentions products but orders none;
+   a count right after a question about one product orders it ("¿tienen campechanos? ponme 4");
 6. keeps what it cannot place: words after an item that the kitchen can act on but no option says
    ("bien fría", "sin hielo", an option the product does not have) become the line's ``note``; a
    word in a product's place that the catalog does not know ("2 pozoles", "¿tienen pozole?",
@@ -69,7 +85,7 @@ def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 
-_TOKEN = re.compile(r"\b[csw]/(?:u\b)?|\d+|[^\W\d_]+(?:['’][^\W\d_]+)*|[%,;:.!?+&()\n]", re.IGNORECASE)
+_TOKEN = re.compile(r"\b[csw]/(?:u\b)?|\b1/2\b|\d+|[^\W\d_]+(?:['’][^\W\d_]+)*|[%,;:.!?+&()\n]", re.IGNORECASE)
 _MEASURE = re.compile(r"\([^)]*\)|\b\d+(?:[.,]\d+)?\s*(?:ml|l|lt|g|gr|kg|oz|pz)\b", re.IGNORECASE)
 
 MAX_CHARS = 4096  # WhatsApp's longest text message; beyond it nothing is read (and the reading says so)
@@ -81,6 +97,7 @@ SHORTHAND = {
     "xa": "para",
     "q": "que",
     "k": "que",
+    "1/2": "media",
     "c/": "con",
     "s/": "sin",
     "w/": "with",
@@ -130,6 +147,7 @@ QUANTITY_PHRASES: Dict[Tuple[str, ...], int] = {
     ("a", "dozen"): 12,
     ("dozen",): 12,
     ("media", "docena"): 6,
+    ("media", "dozen"): 6,  # "1/2 dozen"
     ("half", "a", "dozen"): 6,
     ("half", "dozen"): 6,
     ("una", "docena", "y", "media"): 18,
@@ -138,6 +156,10 @@ QUANTITY_PHRASES: Dict[Tuple[str, ...], int] = {
     ("dozen", "and", "a", "half"): 18,
 }
 DOZEN = frozenset({"docena", "docenas", "dozen", "dozens"})
+# Counts written as the words they sound like, right between an order verb (or the start, or for "for"
+# a list's "and") and a product ("get for tacos", "have to cokes", "and for quesadillas"): how a voice
+# dictation or a hurried thumb writes "four" and "two".
+HEARD_COUNTS = {"for": 4, "to": 2, "too": 2}
 # "unos tacos" is some tacos, not one (text2num reads "unos" as 1): the count may come later; "the
 # pastor ones" counts nothing either.
 SOME = frozenset({"unos", "unas", "ones"})
@@ -159,6 +181,9 @@ GROUP_AFTER = frozenset({"personas", "persona", "people", "persons", "comensales
 # "para los 5", "pa las cuatro", "for the five of us", "there's six of us": the group, said around its size.
 GROUP_FOR = frozenset({"para", "for"})
 GROUP_THE = frozenset({"los", "las", "the"})
+GROUP_NOUNS = frozenset({"group", "grupo"})  # "a group of six", "somos un grupo de 8"
+# "half of them without boba", "la mitad de ellos sin cebolla": half of the item before.
+THEM = frozenset({"them", "those", "these", "ellos", "ellas", "esos", "esas", "estos", "estas"})
 MAX_QUANTITY = 999
 # Words that make a clause a question about products rather than an order. A clause ending in "?"
 # whose products have no quantity asks too ("el matcha lleva azúcar?"); "¿me das una coca?" orders, and
@@ -174,6 +199,7 @@ QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
         ("manejan",),
         ("cuanto",),
         ("cuanta",),
+        ("a", "como"),  # "¿a cómo dan el termo?": how much
         ("cuantos",),
         ("cuantas",),
         ("precio",),
@@ -191,6 +217,8 @@ QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
         ("where's",),
     }
 )
+# Words that ask what there is: with a category and no product, the menu's part ("what's in the bakery?").
+WHAT_WORDS = frozenset({("what",), ("what's",), ("que",), ("which",), ("cuales",)})
 # Words that ask to see a part of the menu: "let me see the coffee options", "quiero ver los cafés".
 MENU_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
     (w,) for w in ("opciones", "options", "menu", "carta", "ver", "see", "show", "muestrame", "ensename", "choices")
@@ -204,12 +232,17 @@ REPLACING = frozenset({"no", "nel", "nop", "perdon", "perdona", "sorry", "digo",
 REPLACING |= {"scratch", "olvida", "olvidalo"}
 TAKE_BACK = REPLACING | {"wait", "espera", "ups", "oops", "actually", "rather", "i", "o", "make", "that"}
 TAKE_BACK |= {"oh", "ah", "uh", "uy", "ay", "chin", "hmm", "mm", "bueno", "well", "scratch", "olvida", "olvidalo"}
+TAKE_BACK |= {"al", "reves"}  # "no, al revés: ..."
 # A clause that starts with one of these corrects the item before: "..., mejor 4", "..., I mean 3".
-CORRECTING = frozenset({("mejor",), ("digo",), ("corrijo",), ("i", "mean"), ("actually",), ("make", "that")})
+CORRECTING = frozenset(
+    {("mejor",), ("digo",), ("corrijo",), ("i", "mean"), ("actually",), ("make", "that"), ("make", "it")}
+    | {("i", "meant"), ("sorry",), ("perdon",), ("wait",), ("espera",), ("quise", "decir")}
+)
 # A count after these is what the quantity becomes: "cambia las horchatas a una", "down to one", "déjalo en 4".
 SET_TO = frozenset({"a", "to", "at", "en"})
 # "cada uno", "c/u", "of each", "each", "apiece", "por persona": one per person, or one per kind.
-EACH = frozenset({("cada",), ("c/u",), ("each",), ("apiece",), ("por", "persona"), ("per", "person")})
+EACH = frozenset({("cada",), ("c/u",), ("each",), ("every",), ("apiece",), ("por", "persona"), ("per", "person")})
+EACH |= {("everybody",), ("everyone",), ("por", "cabeza"), ("cada", "quien")}
 # Kinds to take one of each: "uno de cada sabor", "one of each flavor".
 KINDS = frozenset({"sabor", "sabores", "flavor", "flavors", "flavour", "flavours", "tipo", "tipos", "kind", "kinds"})
 KINDS |= frozenset({"variedad", "variedades"})
@@ -235,7 +268,8 @@ NOT_ITEM_WORDS = frozenset(
     | {"drinks", "cosas", "things", "productos", "products", "wifi", "internet", "estacionamiento", "parking"}
     | {"servicio", "service", "factura", "invoice", "terminal", "promociones", "promos", "descuento", "discount"}
     | {"horario", "hours", "sucursal", "branch", "mesa", "mesas", "table", "tables", "baño", "bano", "bathroom"}
-    | {"pedido", "orden", "order", "carrito", "cart", "cuenta", "total", "ticket", "precio", "price", "costo"}
+    | {"pedido", "orden", "ordenes", "order", "orders", "carrito", "cart", "cuenta", "total", "ticket", "precio"}
+    | {"price", "costo"}
     | {"quiero", "quisiera", "dame", "deme", "damelo", "mandame", "manda", "ponme", "pon", "agrega", "agregame"}
     | {"want", "like", "give", "get", "send", "add", "need", "necesito", "tienen", "venden", "have", "sell"}
     | {"ya", "listo", "todo", "all", "eso", "that", "favor", "amigo", "amiga", "joven", "bro", "wey", "guey"}
@@ -245,6 +279,9 @@ NOT_ITEM_WORDS = frozenset(
     | {"persona", "person", "humano", "human", "bot", "robot", "gerente", "manager", "alguien", "someone"}
     | {"empleado", "employee", "agente", "agent", "instead", "actually", "total", "far", "lugar", "night", "care"}
 )
+# Stop words that say what one has or is, not what one orders: "¿cuánto cuesta? tengo 200".
+HAVING = frozenset({"tengo", "tenemos", "tiene", "tienen", "traigo", "son", "somos", "es", "have", "has", "had"})
+HAVING |= {"is", "are", "am", "was"}
 # Verbs that order: an unknown word after "quiero un ..." is a product the catalog lacks, after "thanks a
 # ..." it is not.
 ORDER_VERBS = frozenset(
@@ -379,7 +416,6 @@ CHANGE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
             "corrigeme",
             "equivoque",
             "eran",
-            "mitad",
             "make",
             "change",
             "instead",
@@ -392,7 +428,6 @@ CHANGE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
             "reduce",
             "increase",
             "fix",
-            "half",
             "cut",
             "total",
             "update",
@@ -439,6 +474,10 @@ OTHER_FOODS = frozenset(
     | {"juices", "tamal", "tamales", "tamale", "elote", "elotes", "pozole", "sope", "sopes", "torito", "atole"}
 )
 MIN_FUZZY_LENGTH = 4
+# Product names read by their words' sounds run together: from five sounds, safe from seven; at most three words.
+MIN_RUN_SOUND = 5
+MIN_SAFE_RUN_SOUND = 7
+MAX_RUN_WORDS = 3
 # Words before an option's own words: "sin boba", "with oat milk", "de avena", "bien dulce".
 OPTION_OPENERS = frozenset({"sin", "con", "no", "with", "without", "de", "of", "bien", "muy"})
 # Connectors inside names read alike: "café de grano" is "café en grano".
@@ -465,16 +504,24 @@ def words(text: str) -> List[Word]:
     found = []
     for match in _TOKEN.finditer(text):
         key = fold(match.group()).replace("’", "'")
-        found.append(Word(SHORTHAND.get(key, key), match.start(), match.end()))
+        key = SHORTHAND.get(key, key)
+        if len(key) >= 5 and key.isalpha():
+            key = _DOZEN_SOUNDS.get(sound(key), key)  # "dozena", "dosenas"
+        found.append(Word(key, match.start(), match.end()))
     return found
 
 
+@lru_cache(maxsize=16384)
 def sound(word: str) -> str:
     """How a folded word sounds in Mexican Spanish spelling: k/qu/c, s/z/c, ll/y, b/v, silent h, j/h,
-    doubled letters, and English spellings of vowels ("ee" for i, "ay" for e, "au" for ow). "tacoz" and "tacos",
-    "kesadiyas" and "quesadillas", "late" and "latte", "chilakeelays" and "chilaquiles" sound alike."""
+    doubled letters, chat's "x" for "ch" before a vowel ("orxata"), and English spellings of vowels ("ee"
+    and a final "ea" for i, "ay" for e, "au" for ow, "ie" for ai in a word of three letters: "tie", "tea").
+    "tacoz" and "tacos", "kesadiyas" and "quesadillas", "late" and "latte", "chilakeelays" and
+    "chilaquiles" sound alike."""
     w = re.sub(r"ay(?![aeiou])", "e", word.replace("ee", "i").replace("oo", "u").replace("au", "ow"))
+    w = re.sub(r"ea$", "i", re.sub(r"^(.)ie$", r"\1ai", w))
     w = re.sub(r"(.)\1+", r"\1", w)
+    w = re.sub(r"(?<=.)x(?=[aeiou])", "C", w)
     w = w.replace("tch", "C").replace("ch", "C").replace("sh", "C").replace("ph", "f")
     w = re.sub(r"qu(?=[eiy])", "k", w).replace("qu", "k")
     w = re.sub(r"c(?=[eiy])", "s", w).replace("c", "k")
@@ -482,6 +529,9 @@ def sound(word: str) -> str:
     w = w.replace("ll", "y").replace("z", "s").replace("v", "b").replace("j", "h").replace("h", "")
     w = re.sub(r"y$", "i", w)
     return re.sub(r"(.)\1+", r"\1", w)
+
+
+_DOZEN_SOUNDS = {sound(word): word for word in ("docena", "docenas")}
 
 
 @dataclass(frozen=True)
@@ -591,6 +641,7 @@ class _Item:
     category_word: bool = False  # named by words that also name a category ("café", "coffee")
     halved: bool = False  # counted by "mitad"/"half": half the category's count, known once read
     changes: bool = False  # named in a clause that changes a quantity ("que sean 3 horchatas")
+    twin: bool = False  # "y otro (igual)": a copy of the item before, whose options a "pero …" may change
 
     def __post_init__(self) -> None:
         self.start, self.end = self.name_start, self.name_end
@@ -791,8 +842,8 @@ class _Vocabulary:
     def _lookup(self, key: str) -> Optional[Tuple[str, int]]:
         if key in self.forms:
             return self.forms[key], 0
-        if not key.isalpha() or key in STOP_WORDS or key in OTHER_FOODS or len(key) < 3:
-            return None
+        if not key.isalpha() or key in STOP_WORDS or key in OTHER_FOODS or key in NOT_ITEM_WORDS or len(key) < 3:
+            return None  # "times" is no misspelt "tees", "card" no "cafe"
         if len(key) < MIN_FUZZY_LENGTH:  # "tai" for "thai": the same sound, read only with context
             return (self.sounds[sound(key)], 2) if sound(key) in self.sounds else None
         if "h" + key in self.forms:  # Spanish "h" is silent and often left out: "orchata"
@@ -897,6 +948,14 @@ class OrderParser:
             merged = self.phrases.setdefault(tuple(self.vocabulary.forms[w] for w in phrase), [])
             merged.extend(t for t in targets if t not in merged)
         self.longest = max((len(p) for p in self.phrases), default=0)
+        # Product names by how they sound run together, for names written split or joined otherwise:
+        # "chila quiles", "brownsugar", "tai ti".
+        self.run_sounds: Dict[str, Tuple[Tuple[str, ...], List[_Target]]] = {}
+        for phrase, targets in phrases.items():
+            products: List[_Target] = [t for t in targets if isinstance(t, _ProductTarget)]
+            run = "".join(sound(w) for w in phrase) if all(w.isalpha() for w in phrase) else ""
+            if products and len(run) >= MIN_RUN_SOUND:
+                self.run_sounds.setdefault(run, (tuple(self.vocabulary.forms[w] for w in phrase), products))
         self.option_words = {
             word
             for phrase, targets in self.phrases.items()
@@ -950,6 +1009,8 @@ class OrderParser:
         }
         if any(clause.adds for clause in clauses):
             cues.add("add")
+        if any(k in HALF for clause in clauses for k in clause.other_words):
+            cues.add("change")  # "half as many conchas"; not "half a dozen", "half sweet", "half of them …"
         keys = {t.key for t in tokens}
         moves = "take" in keys and keys & {"off", "out", "away"} or "start" in keys and keys & {"over", "top"}
         if moves or any(_refuses(clause) for clause in clauses):
@@ -958,8 +1019,8 @@ class OrderParser:
             cues.add("corrected")
         if any(clause.asks and (clause.items or clause.categories) for clause in clauses):
             cues.add("asks")  # "an order of churros has how many?"
-        if any(clause.says(MENU_WORDS) and clause.categories_named for clause in clauses):
-            cues.add("menu")
+        if any(clause.says(MENU_WORDS) and clause.categories_named or _asks_what(clause) for clause in clauses):
+            cues.add("menu")  # "let me see the coffee options", "what's in the bakery?"
         return ParsedMessage(lines, mentions, reading.unplaced, truncated, frozenset(cues))
 
     def _clauses(self, tokens: List[Word]) -> List[_Clause]:
@@ -993,7 +1054,7 @@ class OrderParser:
                 i += 1
             else:
                 i = self._read_word(tokens, i, matches, clause, near)
-        return [c for c in clauses if c.elements]
+        return [c for c in clauses if c.elements or c.group]
 
     def _read_word(
         self,
@@ -1019,12 +1080,23 @@ class OrderParser:
             if after in matches:
                 clause.elements.append(_Quantity(0, token.start, token.end, article=False, half=True))
                 return after
+            if after < len(tokens) and tokens[after].key in THEM:
+                clause.elements.append(_Quantity(0, token.start, tokens[after].end, article=False, half=True))
+                return after + 1
+        if token.key in ARTICLES and following in ("como", "cuanto"):
+            clause.elements.append(_Other(token.key, token.start, token.end))  # "¿a cómo dan …?" asks a price
+            return i + 1
         if token.key in SET_TO and _quantity(tokens, i + 1, matches)[0] is not None:
             clause.elements.append(_Other(token.key, token.start, token.end))  # "cambia las horchatas a una"
             return i + 1
         if token.key == "media" and following == "de" and any(t.key in DOZEN for t in tokens[:i]):
             clause.elements.append(_Quantity(6, token.start, token.end, article=False))  # "... y media de suadero"
             return i + 1
+        heard = HEARD_COUNTS.get(token.key)
+        after_verb = not i or tokens[i - 1].key in ORDER_VERBS or token.key == "for" and tokens[i - 1].key in SEPARATORS
+        if heard and after_verb and self._names_product(matches.get(i + 1)):
+            clause.elements.append(_Quantity(heard, token.start, token.end, article=False))
+            return i + 1  # "can I get for campechano tacos": four, as a voice dictation wrote it
         quantity, after = _quantity(tokens, i, matches)
         if quantity is not None and isinstance(previous, _Other) and previous.key in SET_TO:
             quantity.article = False  # "a una", "to one": a count, after the product too
@@ -1036,7 +1108,11 @@ class OrderParser:
             we_are = before == "are" and i >= 2 and tokens[i - 2].key == "we"
             for_the = before in GROUP_THE and i >= 2 and tokens[i - 2].key in GROUP_FOR
             of_us = next_key == "of" and after + 1 < len(tokens) and tokens[after + 1].key == "us"
-            if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are or for_the or of_us:
+            group_of = before in ("of", "de") and i >= 2 and tokens[i - 2].key in GROUP_NOUNS
+            if quantity.article and next_key in GROUP_NOUNS:
+                clause.elements.append(_Other(token.key, token.start, token.end))
+                return after  # "we're a group of six": its size comes after
+            if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are or for_the or of_us or group_of:
                 clause.group = quantity.value
                 return after + (2 if of_us else 1 if next_key in GROUP_AFTER else 0)
             counted = any(isinstance(t, (_ProductTarget, _CategoryTarget)) for t in matches.get(after, (0, []))[1])
@@ -1047,13 +1123,17 @@ class OrderParser:
             if next_key in MORE:  # "uno más", "2 more lattes"
                 clause.adds = True
                 return after + 1
-            if token.key in ANOTHER:
+            if token.key in ANOTHER or before in ANOTHER:  # "otro", "otros dos", "another 2"
                 clause.adds = True
             return after
         for j in range(i, after):
             known = self.vocabulary.forms.get(tokens[j].key) is not None or tokens[j].key in self.category_words
             clause.elements.append(_Other(tokens[j].key, tokens[j].start, tokens[j].end, near.get(j, ()), known))
         return after
+
+    @staticmethod
+    def _names_product(match: Optional[Tuple[int, List[_Target]]]) -> bool:
+        return match is not None and any(isinstance(t, _ProductTarget) for t in match[1])
 
     def _level_targets(self, percent: int) -> Tuple[_OptionTarget, ...]:
         """ "30%" as the closest level of each percentage group (ties go to the lower level)."""
@@ -1087,6 +1167,10 @@ class OrderParser:
                         near[start] = skus
                     continue
                 candidates.append((start - end, sum(tiers), start, end, targets))
+        spans = {(c[2], c[3]) for c in candidates}
+        for start, end, tier, targets in self._run_matches(tokens, found):
+            if (start, end) not in spans:
+                candidates.append((start - end, tier * (end - start), start, end, targets))
         taken = [False] * len(found)
         chosen: Dict[int, Tuple[int, List[_Target]]] = {}
         for _, _, start, end, targets in sorted(candidates, key=lambda c: c[:3]):
@@ -1094,6 +1178,28 @@ class OrderParser:
                 taken[start:end] = [True] * (end - start)
                 chosen[start] = (end, targets)
         return chosen, {i: skus for i, skus in near.items() if not taken[i]}
+
+    def _run_matches(
+        self, tokens: List[Word], found: Sequence[Optional[Tuple[str, int]]]
+    ) -> List[Tuple[int, int, int, List[_Target]]]:
+        """Product names written as other words that sound the same run together: "chila quiles",
+        "brownsugar", "thai tee" (a T-shirt is a "tee" only on its own), "tai ti". (start, end, tier,
+        targets); a tier 2 run counts only with context, as a loose likeness does."""
+        runs = []
+        for start in range(len(tokens)):
+            for end in range(start + 1, min(start + MAX_RUN_WORDS, len(tokens)) + 1):
+                keys = [t.key for t in tokens[start:end]]
+                if not all(k.isalpha() and len(k) >= 2 for k in keys) or all(k in STOP_WORDS for k in keys):
+                    break
+                run = "".join(sound(k) for k in keys)
+                match = self.run_sounds.get(run) or self.run_sounds.get(run[:-1] if run.endswith("s") else "")
+                if match is None or tuple(f[0] if f else None for f in found[start:end]) == match[0]:
+                    continue
+                tier = 1 if len(run) >= MIN_SAFE_RUN_SOUND else 2
+                tiers = [0 if f and f[1] == 0 else 2 for f in found[start:end]]
+                if tier == 1 or self._in_context(tokens, start, end, tiers):
+                    runs.append((start, end, tier, match[1]))
+        return runs
 
     def _in_context(self, tokens: List[Word], start: int, end: int, tiers: List[int]) -> bool:
         """A loose likeness is read when a real word of its phrase is exact ("matcha late", "té tai"), a
@@ -1114,8 +1220,11 @@ class OrderParser:
         if j < 0:
             return False
         key = tokens[j].key
-        if key in ONE or key in SOME:  # "a taxi" is no thai tea: after an article, five letters at least
-            return all(len(tokens[k].key) >= 5 for k, tier in zip(range(start, end), tiers, strict=True) if tier == 2)
+        if key in ONE or key in SOME:  # "a taxi" is no thai tea: after an article, five letters at least,
+            # or four that sound exactly like the product's word at the end of a clause ("y una koka")
+            last = end == len(tokens) or tokens[end].key in SEPARATORS
+            loose = [tokens[k].key for k, tier in zip(range(start, end), tiers, strict=True) if tier == 2]
+            return all(len(k) >= 5 or last and len(k) == 4 and sound(k) in self.vocabulary.sounds for k in loose)
         return key.isdigit() or key in DOZEN or key in ("par", "couple") or _number(key) is not None
 
     # --- items -----------------------------------------------------------------------------------
@@ -1140,14 +1249,15 @@ class OrderParser:
             for t in options.targets
         )
 
-    def place(self, options: _Options, item: _Item, dry_run: bool = False) -> bool:
-        """Put the options on the item if the product takes them and that choice is still open."""
+    def place(self, options: _Options, item: _Item, dry_run: bool = False, instead: bool = False) -> bool:
+        """Put the options on the item if the product takes them and that choice is still open
+        (``instead``: in place of the choice made, for a group of one choice and a variant's axis)."""
         for target in options.targets:
             if isinstance(target, _ModifierTarget):
                 if target.group not in self.allowed_groups[item.product]:
                     continue
                 limit = self.max_choices.get(target.group, 1)
-                chosen = item.modifiers.get(target.group)
+                chosen = None if instead and limit == 1 else item.modifiers.get(target.group)
                 if limit > 1:
                     codes = list(chosen or [])
                     if target.code in codes or len(codes) >= limit:
@@ -1160,7 +1270,7 @@ class OrderParser:
                     if not dry_run:
                         item.modifiers[target.group] = target.code
                     return True
-            elif target.product == item.product and target.axis not in item.variant:
+            elif target.product == item.product and (instead or target.axis not in item.variant):
                 if not dry_run:
                     item.variant[target.axis] = target.option
                 return True
@@ -1236,10 +1346,19 @@ class _Reading:
         self.category_count: Optional[int] = None  # the last count of a category: "una docena de tacos"
         self.taking_back = False  # the clause before only took back: "no", "perdón", "wait"
         self.replacing = False  # ... with a word that also replaces a product named before
+        # after a correction that counts again products the message ordered before it, how many items
+        # came before the correction: later counts of those products replace them too
+        self.restated: Optional[int] = None
+        self.each_count: Optional[int] = None  # "two of each:" before the kinds are named
+        self.each_pending: List[_Item] = []  # "un americano pa cada uno": each of a group not yet said
+        self.asked: Optional[_Item] = None  # the one product the clause before asked about: "¿tienen taro?"
 
     def read(self, clause: _Clause) -> None:
         if clause.group:
             self.group, self.group_from = clause.group, len(self.ordered)
+            for item in self.each_pending:  # "una quesadilla por cabeza, somos 4": the group said after
+                item.quantity = (item.quantity or 1) * clause.group
+            self.each_pending = []
         _bind_quantities(clause)
         words = [e for e in clause.elements if not (isinstance(e, _Other) and e.key in ("de", "of"))]
         for before, after in zip(words, words[1:], strict=False):
@@ -1250,31 +1369,57 @@ class _Reading:
                 item.quantity = self.category_count // 2 if self.category_count else None
         if clause.takes_back:
             self.taking_back = True
-            self.replacing = bool(REPLACING & set(clause.other_words))
+            self.replacing = self.replacing or bool(REPLACING & set(clause.other_words))  # "no, al revés"
             return
         correcting, self.taking_back = self.taking_back or clause.corrects, False
         replacing, self.replacing = self.replacing or clause.corrects, False
         self.categories.extend(c.category for c in clause.categories)
         if clause.asks:
             self._unknown_asked(clause)
+            self.asked = clause.items[0] if len(clause.items) == 1 else None
             return
         each = clause.says(EACH)
         if each and not clause.items and self._each_kind(clause):
             return
+        if each and not clause.items and not self.ordered and clause.quantities:
+            self.each_count = clause.quantities[0].value  # "two of each: pastor, suadero"
+            return
         if each and len(clause.items) == 1 and self._each_of_item(clause):
             return
         if clause.items:
-            if replacing and self.ordered:
+            if (replacing or self.restated is not None) and self._restates(clause):
+                pass  # "3 de pastor y 2 de suadero... no, al revés: 2 de pastor y 3 de suadero"
+            elif replacing and self.ordered:
                 replaced = self.ordered.pop()  # "una coca, no, mejor una jamaica"
                 self.corrected = self.corrected or not replaced.changes
                 if clause.items[0].quantity is None:  # "2 de pastor, perdón, de suadero": two of suadero
                     clause.items[0].quantity = replaced.quantity
             self._items(clause, each)
+        elif self.asked is not None:
+            self._takes_asked(clause, self.asked)
         elif self.ordered:
             self._follow_up(clause, correcting, each)
+        self.asked = None
         self._unknown_ordered(clause)
 
     # --- clauses with products -------------------------------------------------------------------
+
+    def _restates(self, clause: _Clause) -> bool:
+        """A correction that counts again what the message ordered before it ("2 cocas y una jamaica, no,
+        mejor 3 cocas") replaces those items, not the last one; so do the counts after it ("…, al revés:
+        2 de pastor y 3 de suadero")."""
+        earlier = self.ordered[: self.restated] if self.restated is not None else self.ordered
+        counted = {item.product for item in clause.items if item.quantity is not None}
+        again = [item for item in earlier if item.product in counted and item.quantity != 0]
+        if not again:
+            return False
+        if self.restated is None:
+            self.restated = len(self.ordered)
+        for item in again:
+            self.ordered.remove(item)
+            self.restated -= 1
+        self.corrected = True
+        return True
 
     def _items(self, clause: _Clause, each: bool) -> None:
         items = clause.items
@@ -1285,6 +1430,8 @@ class _Reading:
                 _nearest(items, options.start).notes.append(self.text[options.start : options.end])
         self._notes(clause, items)
         for item in items:
+            if item.quantity is None and self.each_count:
+                item.quantity = self.each_count
             again = self._named_before(item)
             if again is not None:  # "los de pastor con piña": options for the earlier item, no more units
                 for key, value in item.modifiers.items():
@@ -1293,6 +1440,8 @@ class _Reading:
                 again.notes.extend(item.notes)
                 item.quantity = 0  # said again, not ordered again
                 continue
+            if each and not self.group and item.quantity is not None:
+                self.each_pending.append(item)
             if each and self.group and item.quantity is not None:
                 item.quantity *= self.group  # "somos cuatro, una torta pa cada uno"
                 # "para 3: una torta y una coca por persona": the items listed with it, by their article
@@ -1323,8 +1472,15 @@ class _Reading:
         """A clause without a product speaks of the item before it."""
         previous = self.ordered[-1]
         quantities = [q for q in clause.quantities if not q.used]
-        plain = any(k in PLAIN for k in clause.other_words)
+        # "y uno sin nada", "3 pastor with pineapple, 3 without": a part without the options
+        plain = any(k in PLAIN for k in clause.other_words) or (
+            not clause.options and clause.other_words[-1:] in (["sin"], ["without"])
+        )
         target = previous
+        if quantities and quantities[0].half:  # "..., half of them without boba": half of the item's count
+            quantities[0].value = (previous.splits_from().quantity or 0) // 2
+            if not quantities[0].value:
+                quantities = []
         if quantities:
             count = quantities[0]
             count.used = True
@@ -1333,24 +1489,73 @@ class _Reading:
             in_split = previous.part_of is not None and count.value <= (parent.quantity or 0)
             # "dos tortas, una sin jitomate": a part with its own note
             noted = bool(_note_spans(clause)) and count.value < (previous.quantity or 0)
+            # "un par de horchatas, una para mí y otra pa mi hermana": who each one is for
+            for_whom = count.value < (previous.quantity or 0) and any(k in GROUP_FOR for k in clause.other_words)
+            # "tres conchas, dos de vainilla": a kind the product's own names tell, of the count said
+            named = self._named_by_rest(clause, count, previous)
+            bare = len(words(self.text[previous.name_start : previous.name_end])) == 1  # not "… de chocolate"
+            kind = named == previous.product and bare and count.value < (previous.quantity or 0)
+            plain = plain and named in (None, previous.product)  # "y una natural" after "agua de horchata"
             if correcting or (each and len(clause.catalog_elements) == 1):
                 self._recount(count, previous, each)
-            elif clause.options or plain or in_split or noted:
+            elif clause.options or plain or in_split or noted or for_whom or kind:
                 target = self._part(clause, count, parent, in_split)
             elif clause.adds:  # "y otro", "one more"
                 target = previous.copy(count.value, count.start, count.end)
+                target.twin = True
                 self.ordered.append(target)
             elif previous.quantity is None and len(clause.catalog_elements) == 1:  # "..., 3 porfa"
                 previous.quantity = count.value
                 previous.cover(count.start, count.end)
+            elif named is not None:  # "4 conchas de chocolate y 2 de vainilla", "un agua de horchata y una natural"
+                target = _Item(named, count.start, clause.elements[-1].end, quantity=count.value)
+                self.ordered.append(target)
             else:
                 count.used = False  # "... y una ojaldra": a count of something else
         for options in clause.options:
-            if not self.parser.place(options, target):
-                target.notes.append(self.text[options.start : options.end])
-            else:
+            # "y otro igual pero chico": the twin takes the other option instead of the one it copied
+            if self.parser.place(options, target) or target.twin and self.parser.place(options, target, instead=True):
                 target.cover(options.start, options.end)
+            else:
+                target.notes.append(self.text[options.start : options.end])
         self._notes(clause, [target], follow_up=True)
+
+    def _takes_asked(self, clause: _Clause, asked: _Item) -> None:
+        """ "¿tienen campechanos? ponme 4", "do you have taro? I'll take two": a count right after a
+        question about one product orders that product, when the clause says to ("ponme", "take") or
+        says nothing else ("2 porfa"), and no word the catalog lacks follows the count."""
+        others = clause.other_words
+        idle = NOT_ITEM_WORDS | STOP_WORDS - HAVING
+        if not any(k in ORDER_VERBS for k in others) and not all(k in idle for k in others):
+            return  # "¿cuánto cuesta el termo? tengo 200"
+        for index, count in enumerate(clause.elements):
+            if isinstance(count, _Quantity) and not count.used:
+                if _unknown_after(clause.elements, index + 1) is None:
+                    count.used = True
+                    item = asked.copy(count.value, count.start, count.end)
+                    self.ordered.append(item)
+                    for options in clause.options:
+                        if self.parser.place(options, item):
+                            item.cover(options.start, options.end)
+                return
+
+    def _named_by_rest(self, clause: _Clause, count: _Quantity, previous: _Item) -> Optional[int]:
+        """The product whose name the words after the count finish, begun by the item's first word: "2 de
+        vainilla" after "conchas" ("concha de vainilla"), "una natural" after "agua de horchata" ("agua
+        natural"); None when they finish none."""
+        forms = self.parser.vocabulary.forms
+        name = words(self.text[previous.name_start : previous.name_end])
+        rest = clause.elements[clause.elements.index(count) + 1 :]
+        if not name or not rest or not all(isinstance(e, _Other) for e in rest):
+            return None
+        head = forms.get(name[0].key, name[0].key)
+        keys = [forms.get(e.key, e.key) for e in rest if isinstance(e, _Other)]
+        for n in range(len(keys), 0, -1):
+            targets = self.parser.phrases.get((head, *keys[:n]), [])
+            products = [t.product for t in targets if isinstance(t, _ProductTarget)]
+            if products:
+                return previous.product if previous.product in products else products[0]
+        return None
 
     def _recount(self, count: _Quantity, previous: _Item, each: bool) -> None:
         """ "2 cocas, no, mejor 4": the count replaces the one before; "pastor y suadero, dos de cada
@@ -1371,7 +1576,12 @@ class _Reading:
             self.parser.place(o, previous, dry_run=True) or not self.parser.takes(o, previous) for o in clause.options
         )  # an option the product does not have ("1 sin azúcar" of americanos) is a note of the part
         remaining = previous.quantity
-        if (not clause.adds or in_split) and fits and (remaining is None or count.value <= remaining):
+        # "2 de pastor sin cebolla y 2 sin cilantro": the whole count again, of an item with options of its own,
+        # is more of it with other options
+        again = (
+            not in_split and count.value == remaining and bool(previous.modifiers or previous.variant or previous.notes)
+        )
+        if (not clause.adds or in_split) and fits and not again and (remaining is None or count.value <= remaining):
             part = previous.copy(count.value, count.start, count.end)
             part.part_of = previous
             # an uncounted item ("lattes: uno con avena y uno con almendra") is only its parts
@@ -1408,13 +1618,14 @@ class _Reading:
         return True
 
     def _each_of_item(self, clause: _Clause) -> bool:
-        """ "un agua de cada una", "a water of each kind": a product whose name also names a category,
-        right before "de cada" / "of each", is one of each product of that category."""
+        """ "un agua de cada una", "uno de cada agua": a product whose name also names a category, right
+        before "de cada" / "of each" or after "cada" / "each", is one of each product of that category."""
         item = clause.items[0]
         position = clause.elements.index(item)
         following = [e.key for e in clause.elements[position + 1 : position + 3] if isinstance(e, _Other)]
-        if following not in (["de", "cada"], ["of", "each"]):
-            return False
+        before = [e.key for e in clause.elements[max(position - 1, 0) : position] if isinstance(e, _Other)]
+        if following not in (["de", "cada"], ["of", "each"]) and before not in (["cada"], ["each"], ["every"]):
+            return False  # "uno de cada agua" too
         name = words(self.text[item.name_start : item.name_end])
         category = next((c for c in (self.parser.category_of(w.key) for w in name) if c), None)
         if category is None or category == self.parser.products[item.product].category:
@@ -1477,9 +1688,9 @@ class _Reading:
             # too; the count the message goes on to itemise in that category is no product of its own
             name = words(self.text[item.name_start : item.name_end])
             category = self.parser.category_of(name[0].key) if len(name) == 1 else None
-            if not category or category == self.parser.products[item.product].category or not item.quantity:
+            if not category or not item.quantity:
                 continue
-            later = self.ordered[index + 1 :]
+            later = self.ordered[index + 1 :]  # "tres cafés, dos americanos y un latte" too
             parts = [i.quantity or 0 for i in later if self.parser.products[i.product].category == category]
             if len(parts) >= 2 and sum(parts) == item.quantity:
                 item.quantity = 0
@@ -1525,6 +1736,11 @@ def _merged(lines: List[OrderLine]) -> List[OrderLine]:
 def _says(tokens: Sequence[Word], phrases: FrozenSet[Tuple[str, ...]]) -> bool:
     keys = [t.key for t in tokens]
     return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2))
+
+
+def _asks_what(clause: _Clause) -> bool:
+    """ "what's in the bakery?", "¿qué tacos tienen?": a question about what a category has."""
+    return clause.asks and bool(clause.categories) and not clause.items and clause.says(WHAT_WORDS)
 
 
 def _refuses(clause: _Clause) -> bool:
@@ -1653,8 +1869,8 @@ def _quantity(tokens: List[Word], i: int, matches: Mapping[int, Any]) -> Tuple[O
         return None, i + 1
     if end < len(tokens) and end not in matches and tokens[end].key in DOZEN:
         value, end = value * 12, end + 1
-    if end < len(tokens) and tokens[end].key in NOT_A_COUNT:
-        return None, end + 1
+    if end < len(tokens) and tokens[end].key in NOT_A_COUNT and not (value == 1 and end in matches):
+        return None, end + 1  # "500 ml", "250 g"; but "una G" is a T-shirt size
     if not 1 <= value <= MAX_QUANTITY:
         return None, end
     article = end == i + 1 and tokens[i].key in ARTICLES

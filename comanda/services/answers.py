@@ -172,8 +172,12 @@ _SMALL_TALK = frozenset(
 
 
 def is_question(text: str) -> bool:
-    folded = fold(text).strip()
-    return "?" in text or "¿" in text or bool(_QUESTION_START.match(folded))
+    return "?" in text or "¿" in text or opens_as_question(text)
+
+
+def opens_as_question(text: str) -> bool:
+    """ "can i pay cash?", "aceptan tarjeta": words that open a question, whatever the punctuation."""
+    return bool(_QUESTION_START.match(fold(text).strip(" ¿¡")))
 
 
 def is_command(text: str) -> bool:
@@ -211,6 +215,7 @@ _FULFILMENT_WORDS: Dict[str, Tuple[str, ...]] = {
         "a mi casa",
         "delivery",
         "deliver",
+        "delivered",
         "bring it",
         "send it",
         "ship",

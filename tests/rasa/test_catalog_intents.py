@@ -158,3 +158,53 @@ def test_unplaced_words_are_kept_only_where_the_message_is_about_products(tmp_pa
     assert UNKNOWN in kept.get("entities")
     dropped = refine_message("i want to talk to a person", "human_handoff", 0.9, [UNKNOWN], tmp_path)
     assert dropped.get("entities") == []
+
+
+def test_an_answer_to_a_checkout_question_is_inform_and_a_question_about_paying_the_faq(tmp_path):
+    """A postal code, an address, a way to pay or to get the order, said and not asked, answers the form."""
+    for text, intent in [
+        ("06050", "out_of_scope"),
+        ("send it to 06080 please", "faq"),
+        ("el código postal es 06020", "order_status"),
+        ("Calle Madero 12, depto 4, timbre rojo", "add_items"),
+        ("te pago con transferencia", "faq"),
+        ("bring it to my house", "faq"),
+    ]:
+        assert refine_message(text, intent, 0.4, [], tmp_path).get("intent") == {"name": "inform", "confidence": 0.8}
+    for text, intent in [
+        ("¿llegan al 06700?", "faq"),  # asked: the FAQ
+        ("do you deliver to 06700", "faq"),
+        ("¿aceptan tarjeta?", "faq"),
+        ("a las 3 paso por él", "inform"),
+    ]:
+        assert refine_message(text, intent, 0.6, [], tmp_path).get("intent")["name"] == intent
+    asked = refine_message("can i pay by card when i pick it up?", "inform", 0.9, [], tmp_path)
+    assert asked.get("intent")["name"] == "faq"
+    asked = refine_message("¿tienen entrega a domicilio en la Condesa?", "inform", 0.9, [], tmp_path)
+    assert asked.get("intent")["name"] == "faq"
+    told = refine_message("que me lo manden a domicilio", "inform", 0.9, [], tmp_path)  # "que …" asks nothing
+    assert told.get("intent")["name"] == "inform"
+
+
+def test_removing_everything_without_naming_a_product_empties_the_cart(tmp_path):
+    for intent in ("remove_items", "checkout"):
+        message = refine_message("quítame todo lo que llevo", intent, 0.4, [], tmp_path, cues=["remove"])
+        assert message.get("intent")["name"] == "clear_cart"
+    named = refine_message("quita todas las cocas", "remove_items", 0.9, [PRODUCT, LINE], tmp_path, cues=["remove"])
+    assert named.get("intent")["name"] == "remove_items"
+
+
+def test_a_question_naming_a_product_is_a_product_question_not_small_talk(tmp_path):
+    message = refine_message("¿todavía hay cocas?", "greet", 0.34, [PRODUCT], tmp_path, cues=["asks"])
+    assert message.get("intent") == {"name": "product_question", "confidence": 0.8}
+    thanks = refine_message("gracias por la coca", "thank", 0.9, [PRODUCT], tmp_path, cues=[])
+    assert thanks.get("intent")["name"] == "thank"
+
+
+def test_the_count_it_had_beside_the_count_it_should_have_is_a_change(tmp_path):
+    message = refine_message("let's do 2 cokes, not 3", "add_items", 0.8, [PRODUCT, LINE], tmp_path, ["change"])
+    assert message.get("intent")["name"] == "change_quantity"
+    corrected = refine_message(
+        "2 cokes, not 3, sorry", "add_items", 0.8, [PRODUCT, LINE], tmp_path, ["change", "corrected"]
+    )
+    assert corrected.get("intent")["name"] == "add_items"

@@ -213,6 +213,53 @@ NOTHING_LOST: List[Tuple[str, List[Line]]] = [
     ("un americano y un latte, los dos grandes", [("CAFE-AMER", 1), ("CAFE-LATTE", 1, {"size": "large"})]),
     ("2 pastor tacos, sorry, suadero", [("TACO-SUADERO", 2)]),
     ("a coke, scratch that, a water", [("AGUA-1L", 1)]),
+    # names written split, joined or by ear: sounds run together, chat's "x" for "ch", four letters at a
+    # clause's end after an article
+    ("una orden de chila kiles", [("CHILAQUILES", 1)]),
+    ("two brownsugar bobas", [("BROWN-SUGAR", 2)]),
+    ("3 thai tees", [("THAI-TEA", 3)]),
+    ("a tie tea large", [("THAI-TEA", 1, {"size": "large"})]),
+    ("una orxata bien fria", [("HORCHATA", 1)]),
+    ("dos quesadillas y una koka", [("QUESADILLA", 2), ("COCA-600", 1)]),
+    ("una dozena de tacos de pastor", [("TACO-PASTOR", 12)]),
+    ("1/2 docena de conchas", [("CONCHA", 6)]),
+    # counts written as the words they sound like, between an order verb and a product
+    ("i want for tacos al pastor", [("TACO-PASTOR", 4)]),
+    ("can i have too lattes", [("CAFE-LATTE", 2)]),
+    # a count right after a question about one product orders it
+    ("¿tienen horchata? dame 2", [("HORCHATA", 2)]),
+    ("still got churros? i'll take 2 orders", [("CHURROS", 2)]),
+    # corrections that count again what the message ordered, the same count with other options
+    (
+        "2 horchatas y 1 jamaica, no, al revés, 1 horchata y 2 jamaicas",
+        [("HORCHATA", 1), ("JAMAICA", 2)],
+    ),
+    ("2 lattes, make it three", [("CAFE-LATTE", 3)]),
+    ("1 coke, sorry i meant 2", [("COCA-600", 2)]),
+    (
+        "un par de tacos de pastor sin cebolla y un par sin cilantro",
+        [("TACO-PASTOR", 2, {"taco_extras": ["no_onion"]}), ("TACO-PASTOR", 2, {"taco_extras": ["no_cilantro"]})],
+    ),
+    ("6 pastor, 3 with onion 3 without", [("TACO-PASTOR", 3), ("TACO-PASTOR", 3)]),
+    (
+        "a large taro and another one but small",
+        [("TARO-MT", 1, {"size": "large"}), ("TARO-MT", 1, {"size": "small"})],
+    ),
+    # parts: for whom, half of them, kinds the product's names tell
+    ("3 cocas, una para mi, una para mi esposa y una para mi hijo", [("COCA-600", 3)]),
+    ("6 de suadero, la mitad sin cebolla", [("TACO-SUADERO", 3), ("TACO-SUADERO", 3, {"taco_extras": ["no_onion"]})]),
+    ("4 conchas de chocolate y 2 de vainilla", [("CONCHA", 6)]),
+    ("quiero 1 agua de horchata grande y una natural", [("HORCHATA", 1), ("AGUA-1L", 1)]),
+    ("un latte y otros dos iguales", [("CAFE-LATTE", 3)]),
+    ("one large horchata and for quesadillas", [("HORCHATA", 1), ("QUESADILLA", 4)]),
+    ("tres cafés, dos americanos y un latte", [("CAFE-AMER", 2), ("CAFE-LATTE", 1)]),
+    # groups and each, in any order
+    ("we are a group of 3, a latte for everyone", [("CAFE-LATTE", 3)]),
+    ("una quesadilla por cabeza, somos 4", [("QUESADILLA", 4)]),
+    ("3 of us, each wants a taro", [("TARO-MT", 3)]),
+    ("two of each: pastor, suadero", [("TACO-PASTOR", 2), ("TACO-SUADERO", 2)]),
+    ("uno de cada agua", [("HORCHATA", 1), ("JAMAICA", 1)]),
+    ("one of every flavor of agua fresca", [("HORCHATA", 1), ("JAMAICA", 1)]),
 ]
 
 
@@ -276,6 +323,10 @@ def test_a_product_word_the_catalog_cannot_place_is_said_back(parser, text, unpl
         ("make it 2 lattes instead", {"change"}),
         ("2 tacos de pastor", set()),
         ("latte pls", set()),
+        ("half as many conchas", {"change"}),
+        ("6 lattes, half of them with oat milk", set()),  # a split, not a change
+        ("¿qué tienen de antojitos?", {"asks", "menu"}),
+        ("¿a cómo están las tazas?", {"asks"}),
     ],
 )
 def test_the_cart_verbs_of_a_message(parser, text, cues):
@@ -364,6 +415,7 @@ def test_the_longest_catalog_phrase_wins(parser, text, words):
         "2",
         "",
         "de con y un a",
+        "what's 12 times 12",  # "times" is no misspelt "tees"
     ],
 )
 def test_no_order_and_no_product(parser, text):
@@ -380,6 +432,7 @@ def test_no_order_and_no_product(parser, text):
         ("qué cafés tienen", "CAFE-AMER"),
         ("el matcha lleva azúcar?", "MATCHA-LT"),
         ("is the coke a glass bottle?", "COCA-600"),
+        ("¿cuánto cuesta el termo? tengo 200", "TERMO"),  # a count after a question orders only when it says so
     ],
 )
 def test_questions_name_products_but_order_nothing(parser, text, sku):
