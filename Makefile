@@ -9,8 +9,10 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 export TQDM_DISABLE := 1
+# More pytest options for the suites, e.g. `make test PYTEST=--durations=40`.
+PYTEST ?=
 
-.PHONY: run run-cluster bench-e2e test lint venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e test-chaos bench-webhook bench-reservations bench-parse bench-payments bench-reports eval eval-baseline
+.PHONY: run run-cluster bench-e2e test test-jobs lint venvs db train shell validate lock clean-venvs test-core test-rasa test-stories test-e2e test-chaos bench-webhook bench-reservations bench-parse bench-payments bench-reports eval eval-baseline
 
 run: venvs db train
 	@$(COMANDA) run
@@ -66,7 +68,17 @@ lock:
 	@$(RASA_VENV)/bin/pip freeze --exclude-editable | grep -v '^comanda' > requirements/rasa.lock
 	@$(ACTIONS_VENV)/bin/pip freeze --exclude-editable | grep -v '^comanda' > requirements/actions.lock
 
-test: venvs lint validate train test-core test-rasa test-stories test-e2e
+# After the environments, three jobs at a time (make -j3) on the two cores: the suites wait on servers,
+# browsers and databases as much as they compute, so an overcommitted machine finishes sooner than one job
+# after another. The longest chain first (training, then the end-to-end tests), test-core (itself on both
+# cores) beside it, and lint, validate and the other suites that need the model in the third place. They
+# share no file, port or database (free ports; databases and schemas named per run). -Otarget prints each
+# job's output whole when it ends, so suites never interleave; a failure starts nothing more and fails
+# `make test`.
+test: venvs
+	@$(MAKE) --no-print-directory -j3 -Otarget test-jobs
+
+test-jobs: train test-core lint test-e2e validate test-rasa test-stories
 
 # ruff (lint and format) on every package; the layer contracts (pyproject.toml, import-linter); mypy on
 # every package, each module against the packages of the environment it runs in, so that what it imports
@@ -85,12 +97,14 @@ lint: venvs
 
 # Core, services, actions and the back office (simulator, browser test): in the action server's
 # environment, on SQLite and (when COMANDA_TEST_DATABASE_URL is set) PostgreSQL.
+# Two pytest-xdist workers, each module on one worker (its module-scoped servers and browser start once).
 test-core: venvs
-	@$(ACTIONS_VENV)/bin/python -m pytest -q tests/core tests/cli tests/actions tests/backoffice
+	@$(ACTIONS_VENV)/bin/python -m pytest -q -n 2 --dist loadfile $(PYTEST) tests/core tests/cli tests/actions tests/backoffice
 
-# NLU components, channels and the tracker store: in the Rasa server's environment.
-test-rasa: venvs
-	@$(RASA_VENV)/bin/python -m pytest -q tests/rasa tests/channel
+# NLU components, channels and the tracker store: in the Rasa server's environment (`comanda parse` on
+# the trained model included).
+test-rasa: venvs train
+	@$(RASA_VENV)/bin/python -m pytest -q $(PYTEST) tests/rasa tests/channel
 
 # Rasa's end-to-end test stories on the trained model.
 test-stories: venvs train
@@ -98,7 +112,7 @@ test-stories: venvs train
 
 # The whole stack started as `make run` starts it, spoken to over HTTP and through the WhatsApp simulator.
 test-e2e: venvs train
-	@$(ACTIONS_VENV)/bin/python -m pytest -q tests/e2e
+	@$(ACTIONS_VENV)/bin/python -m pytest -q $(PYTEST) tests/e2e
 
 # Crashes and faults (tests/chaos/, README "Faults survived"): kill -9 of each process at chosen points and
 # of one replica of run-cluster's behind HAProxy mid-burst, PostgreSQL and Redis cut mid-burst, the Graph API

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import threading
 from decimal import Decimal
 from typing import Any, Callable, List, Optional, Sequence, Tuple
@@ -178,6 +179,11 @@ class EventStream:
         return found[0]
 
     def close(self) -> None:
+        """Shut the socket down first: a bare close waits for the reading thread's blocked read, that is for
+        the server's next heartbeat (15 s), before it can close the stream."""
+        connection = self.response.raw.connection
+        if connection is not None and connection.sock is not None:
+            connection.sock.shutdown(socket.SHUT_RDWR)
         self.response.close()
 
 

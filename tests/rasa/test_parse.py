@@ -39,7 +39,14 @@ def parse(url: str, *args: str, stdin: str = None):
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-def test_parse_reads_orders_in_both_languages_and_new_products_without_retraining(catalog_db):
+ORDERS = ("me das 3 de pastor y una coca porfa", "one large taro milk tea, half sugar", "y 2 tamales verdes")
+ISSUE_11 = ("kiero 2 tacos d pastr y un orchata bien fria xfa", "a 3rd latte pls", "👍", "👎", "¿tienen pozole?")
+
+
+@pytest.fixture(scope="module")
+def readings(catalog_db):
+    """The readings of the Centro tests' messages by one `comanda parse` (one model load, not one per test),
+    after a product was added to the database: the model was trained without it."""
     with transaction(catalog_db) as session:
         business = session.get(m.Business, "cafe-esquina")
         product = m.Product(
@@ -54,9 +61,13 @@ def test_parse_reads_orders_in_both_languages_and_new_products_without_retrainin
         )
         product.synonyms.append(m.ProductSynonym(text="tamal de salsa verde"))
         session.add(product)
-    es, en, new = parse(
-        catalog_db, "me das 3 de pastor y una coca porfa", "one large taro milk tea, half sugar", "y 2 tamales verdes"
-    )
+    read = parse(catalog_db, *ORDERS, *ISSUE_11)
+    assert [r["text"] for r in read] == [*ORDERS, *ISSUE_11]
+    return {r["text"]: r for r in read}
+
+
+def test_parse_reads_orders_in_both_languages_and_new_products_without_retraining(readings):
+    es, en, new = (readings[text] for text in ORDERS)
     assert es == {
         "text": "me das 3 de pastor y una coca porfa",
         "intent": "add_items",
@@ -101,16 +112,9 @@ def test_the_reading_keeps_to_the_stores_business():
     assert message_of('{"text": "hola"}\n') == "hola" and message_of("hola\n") == "hola"
 
 
-def test_the_trained_bot_keeps_every_part_of_an_order_and_never_guesses_a_removal(catalog_db):
+def test_the_trained_bot_keeps_every_part_of_an_order_and_never_guesses_a_removal(readings):
     """Issue 11: the misspelt order, "a 3rd latte", 👍, and a product the shop lacks, on the real model."""
-    order, third, yes, no, pozole = parse(
-        catalog_db,
-        "kiero 2 tacos d pastr y un orchata bien fria xfa",
-        "a 3rd latte pls",
-        "👍",
-        "👎",
-        "¿tienen pozole?",
-    )
+    order, third, yes, no, pozole = (readings[text] for text in ISSUE_11)
     assert order["intent"] == "add_items"
     assert [(i["sku"], i["quantity"], i.get("note")) for i in order["items"]] == [
         ("TACO-PASTOR", 2, None),
