@@ -81,19 +81,22 @@ def record_inbound_many(
     each on PostgreSQL, which a profile of a webhook burst showed as most of the acknowledgement's time. A
     writer storing the same message at the same moment makes the INSERT fail (unique violation): the caller
     then stores the burst one message at a time."""
-    ids = [stored_id(message.external_id) for message in messages]
-    inbound = m.InboundMessage
-    mine = and_(inbound.channel == channel, inbound.external_id.in_(ids))
-    stored = set(session.execute(select(inbound.external_id).where(mine)).scalars())
+    columns = [_columns(channel, message, lease_seconds) for message in messages]
     new: Dict[str, Dict[str, Any]] = {}
-    for external_id, message in zip(ids, messages, strict=True):
-        if external_id not in stored and external_id not in new:
-            new[external_id] = _columns(channel, message, lease_seconds)
-    if not new:
-        return [None] * len(messages)
-    session.execute(insert(inbound), list(new.values()))
-    row_ids = dict(session.execute(select(inbound.external_id, inbound.id).where(mine)).all())
-    return [row_ids[external_id] if new.pop(external_id, None) else None for external_id in ids]
+    for row in columns:  # the first of each id, in arrival order (the ids' order is the answering order)
+        new.setdefault(row["external_id"], row)
+    inbound = m.InboundMessage
+    already = select(inbound.external_id).where(inbound.channel == channel, inbound.external_id.in_(list(new)))
+    for external_id in session.execute(already).scalars():
+        del new[external_id]
+    row_ids: Dict[str, int] = {}
+    if new:
+        session.execute(insert(inbound), list(new.values()))
+        written = select(inbound.external_id, inbound.id).where(
+            inbound.channel == channel, inbound.external_id.in_(list(new))
+        )
+        row_ids = dict(session.execute(written).all())
+    return [row_ids.pop(row["external_id"], None) for row in columns]  # a repeat of an id gets None
 
 
 def _columns(channel: str, message: NewMessage, lease_seconds: float) -> Dict[str, Any]:

@@ -89,6 +89,7 @@ def test_a_burst_is_one_insert_and_redeliveries_are_dropped(migrated, caplog):
     finally:
         event.remove(get_engine(), "before_cursor_execute", count)
     assert [s.message_id for s in stored] == [f"wamid.{i}" for i in range(30)]  # once each, in order
+    assert [s.inbox_id for s in stored] == sorted(s.inbox_id for s in stored)  # ids in arrival order
     assert len(inserts) == 1 and "group commit" not in caplog.text
     found = rows()
     assert len(found) == 31 and all(found[s.message_id].id == s.inbox_id for s in stored)
