@@ -63,11 +63,14 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_
 from rasa.shared.nlu.training_data.message import Message
 
 from comanda.services.answers import (
+    NO_EMAIL,
     has_street_word,
     opens_as_question,
     read_address,
+    read_email,
     read_fulfilment,
     read_payment_method,
+    read_rfc,
 )
 from comanda.services.products import fold
 from nlu_components.order_lines import ORDER_CUES, ORDER_LINE, PRODUCT, UNPLACED
@@ -110,7 +113,7 @@ class CatalogIntentRefiner(GraphComponent):
             # where "quítame todo lo que llevo" lands when the classifier misses the emptying
             "emptied_instead_of": ["remove_items", "checkout", "show_cart", "add_items", "change_quantity"],
             # what the classifier says of a question about a product the shop does not sell
-            "asked_unknown_instead_of": ["show_menu", "complaint", "add_items", "inform", "checkout"],
+            "asked_unknown_instead_of": ["show_menu", "complaint", "add_items", "inform", "checkout", "bot_challenge"],
             # what it says of "let me see the coffee options" (a category named by a product's word)
             "menu_instead_of": ["product_question", "add_items", "inform"],
             "removed_instead_of": ["clear_cart"],
@@ -127,6 +130,25 @@ class CatalogIntentRefiner(GraphComponent):
                 "out_of_scope",
                 "product_question",
                 "show_menu",
+            ],
+            # what it says of an RFC or an e-mail given as a statement ("my RFC is CHLA900415K21")
+            "identified_instead_of": [
+                "human_handoff",
+                "bot_challenge",
+                "greet",
+                "goodbye",
+                "thank",
+                "affirm",
+                "deny",
+                "out_of_scope",
+                "faq",
+                "checkout",
+                "order_status",
+                "product_question",
+                "show_menu",
+                "change_quantity",
+                "add_items",
+                "remove_items",
             ],
             # intents whose actions tell the customer about product words the catalog did not place
             "unplaced_for": ["add_items", "change_quantity", "product_question"],
@@ -158,6 +180,14 @@ class CatalogIntentRefiner(GraphComponent):
         statement = not orders and not opens_as_question(text) and "?" not in text
         if statement and intent in self.config["answered_instead_of"] + ["inform"] and gives_place(text):
             return "inform"  # "06050", "delivery to 06060", "Calle Donceles 55, depto 3"
+        identifies = read_rfc(text) or read_email(text) not in (None, NO_EMAIL)
+        if statement and not orders and identifies and intent in self.config["identified_instead_of"]:
+            return "inform"  # "my RFC is CHLA900415K21", "facturas a compras@xenon.mx": the invoice form's answers
+        lines = [e.get("value") or {} for e in entities if e.get("entity") == ORDER_LINE]
+        counted = any(line.get("quantity_stated") for line in lines)
+        uncounted_place = orders and not counted and not opens_as_question(text) and "?" not in text
+        if uncounted_place and intent == "add_items" and has_street_word(text) and read_address(text):
+            return "inform"  # "Calle Regina 48, depto 5, portón café": a brown gate, not a coffee
         if statement and intent in ("faq", "inform") and (read_payment_method(text) or read_fulfilment(text)):
             return "inform"  # "te pago por transferencia", "i want it delivered": how this order is paid, fetched
         if intent == "inform" and not orders and "?" in text and opens_as_question(text):
@@ -165,8 +195,6 @@ class CatalogIntentRefiner(GraphComponent):
                 return "faq"  # "can i pay cash on pickup?", "¿tienen servicio a domicilio?": what the shop does
         if intent in DESTRUCTIVE and "add" in cues and "remove" not in cues and (orders or names):
             return "add_items"  # "a 3rd latte pls", "otro taro": never a removal
-        lines = [e.get("value") or {} for e in entities if e.get("entity") == ORDER_LINE]
-        counted = any(line.get("quantity_stated") for line in lines)
         plain = counted and not {"remove", "change"} & set(cues)
         if intent in DESTRUCTIVE and orders and (plain or "corrected" in cues):
             return "add_items"  # "5 taquitos de suadero", "a coke, scratch that, a water": orders

@@ -87,6 +87,11 @@ def fold(text: str) -> str:
 
 _TOKEN = re.compile(r"\b[csw]/(?:u\b)?|\b1/2\b|\d+|[^\W\d_]+(?:['’][^\W\d_]+)*|[%,;:.!?+&()\n]", re.IGNORECASE)
 _MEASURE = re.compile(r"\([^)]*\)|\b\d+(?:[.,]\d+)?\s*(?:ml|l|lt|g|gr|kg|oz|pz)\b", re.IGNORECASE)
+# A price quoted from the menu ("Café latte $55 x2", "$80.00") is not a count.
+_PRICE = re.compile(r"\$\s?\d+(?:[.,]\d{1,2})?")
+# Food and drink pictographs; a run of one of them before the product counts it ("🌮🌮🌮 de pastor").
+_FOOD_EMOJI = "\U0001f32d-\U0001f37f\U0001f950-\U0001f96f\U0001f9c0-\U0001f9cb\u2615"
+_EMOJI_COUNT = re.compile(rf"(?<![\w\d])(([{_FOOD_EMOJI}])\2+)(?=\s*[^\W\d_])")
 
 MAX_CHARS = 4096  # WhatsApp's longest text message; beyond it nothing is read (and the reading says so)
 MAX_LINES = 20  # order lines read from one message; beyond it the reading says so
@@ -178,6 +183,9 @@ HALF = frozenset({"mitad", "half"})
 # The group's size: "somos cuatro", "we are 4", "para 4 personas", "4 of us".
 GROUP_BEFORE = frozenset({"somos", "seremos", "we're", "were"})
 GROUP_AFTER = frozenset({"personas", "persona", "people", "persons", "comensales"})
+# "mis dos hijos quieren una quesadilla cada uno", "for each of my 3 kids": the people are the group
+GROUP_AFTER |= {"ninos", "ninas", "hijos", "hijas", "chamacos", "chavos", "amigos", "amigas", "adultos"}
+GROUP_AFTER |= {"kids", "boys", "girls", "children", "sons", "daughters", "friends", "guys", "adults"}
 # "para los 5", "pa las cuatro", "for the five of us", "there's six of us": the group, said around its size.
 GROUP_FOR = frozenset({"para", "for"})
 GROUP_THE = frozenset({"los", "las", "the"})
@@ -462,6 +470,9 @@ ADD_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
     | {(w,) for w in ANOTHER}
     | {("one", "more"), ("uno", "mas"), ("una", "mas")}
 )
+# Verbs that put something in the cart, even in a question: "any chance you could add a coke?"
+ADD_VERBS = frozenset(cue for cue in ADD_CUES if len(cue) == 1 and cue[0] not in ("also", "tambien", "plus"))
+ADD_VERBS -= {(w,) for w in ANOTHER}
 # Option names start with "sin"/"con" or "no"/"with" in one language; customers mix them ("with no pearls").
 OPENING_SYNONYMS = ({"sin", "no", "without"}, {"con", "with"})
 # Words customers put before a variant value: "talla M", "size XL", "color negro".
@@ -501,8 +512,12 @@ def words(text: str) -> List[Word]:
     A regex rather than spaCy's blank tokenizer: that one keeps "pastor,2", "milk+1" and
     "suadero;sin" as single tokens, which would have to be split again anyway.
     """
+    prices = [m.span() for m in _PRICE.finditer(text)]
+    text = _EMOJI_COUNT.sub(lambda m: str(len(m.group(1))).ljust(len(m.group(1))), text)
     found = []
     for match in _TOKEN.finditer(text):
+        if any(start <= match.start() < end for start, end in prices):
+            continue
         key = fold(match.group()).replace("’", "'")
         key = SHORTHAND.get(key, key)
         if len(key) >= 5 and key.isalpha():
@@ -739,6 +754,8 @@ class _Clause:
     @property
     def asks(self) -> bool:
         """Whether the clause asks about its products instead of ordering them (quantities bound)."""
+        if any(item.quantity is not None for item in self.items) and self.says(ADD_VERBS):
+            return False  # "any chance you could add an ice cold coke?" orders it
         if self.says(QUESTION_WORDS) or self.says(MENU_WORDS) and self.categories_named:
             return True
         if not self.question_mark:
@@ -1109,10 +1126,14 @@ class OrderParser:
             for_the = before in GROUP_THE and i >= 2 and tokens[i - 2].key in GROUP_FOR
             of_us = next_key == "of" and after + 1 < len(tokens) and tokens[after + 1].key == "us"
             group_of = before in ("of", "de") and i >= 2 and tokens[i - 2].key in GROUP_NOUNS
+            # "vamos a ser tres", "we'll be four": a size, unless a product follows ("van a ser 3 tacos")
+            will_be = before in ("ser", "be") and i >= 2 and tokens[i - 2].key in ("a", "we'll", "will", "gonna")
+            named_at = after + (after < len(tokens) and tokens[after].key in ("de", "of"))
+            will_be = will_be and not self._names_product(matches.get(named_at))
             if quantity.article and next_key in GROUP_NOUNS:
                 clause.elements.append(_Other(token.key, token.start, token.end))
                 return after  # "we're a group of six": its size comes after
-            if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are or for_the or of_us or group_of:
+            if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are or for_the or of_us or group_of or will_be:
                 clause.group = quantity.value
                 return after + (2 if of_us else 1 if next_key in GROUP_AFTER else 0)
             counted = any(isinstance(t, (_ProductTarget, _CategoryTarget)) for t in matches.get(after, (0, []))[1])
@@ -1126,6 +1147,8 @@ class OrderParser:
             if token.key in ANOTHER or before in ANOTHER:  # "otro", "otros dos", "another 2"
                 clause.adds = True
             return after
+        if token.key in MORE and isinstance(previous, _Item):
+            clause.adds = True  # "3 conchas más", "two lattes more"
         for j in range(i, after):
             known = self.vocabulary.forms.get(tokens[j].key) is not None or tokens[j].key in self.category_words
             clause.elements.append(_Other(tokens[j].key, tokens[j].start, tokens[j].end, near.get(j, ()), known))
@@ -1658,11 +1681,12 @@ class _Reading:
         if clause.items or len(self.unplaced) >= MAX_UNPLACED:
             return
         for index, element in enumerate(clause.elements):
-            if isinstance(element, _Other) and element.key in ASKING_FOR:
+            # "are there any machaca burritos?": the first of the asking words that a product word follows
+            if isinstance(element, _Other) and (element.key in ASKING_FOR or element.key in KINDS):
                 span = _unknown_after(clause.elements, index + 1, asked=True)
                 if span:
                     self._unplaced(clause.elements[span[0] : span[1]], asked=True)
-                return
+                    return
 
     def finish(self) -> None:
         """ "cuatro tacos: dos de pastor y dos de suadero": a count of a category that the message

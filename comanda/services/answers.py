@@ -389,6 +389,15 @@ def read_email(text: str) -> Optional[str]:
     return None
 
 
+def read_rfc(text: str) -> Optional[str]:
+    """An RFC said inside a sentence ("my RFC is CHLA900415K21"), normalized, else None."""
+    for word in re.split(r"[\s,;:]+", text or ""):
+        rfc = normalize_rfc(word.strip("<>()[]\"'.!"))
+        if RFC_PATTERN.match(rfc):
+            return rfc
+    return None
+
+
 def read_fiscal_postal_code(text: str) -> str:
     """The digits of a fiscal postal code as typed; what is left is checked against SAT's catalog."""
     return "".join(re.findall(r"\d", text or "")) or (text or "").strip()

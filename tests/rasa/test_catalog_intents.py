@@ -208,3 +208,24 @@ def test_the_count_it_had_beside_the_count_it_should_have_is_a_change(tmp_path):
         "2 cokes, not 3, sorry", "add_items", 0.8, [PRODUCT, LINE], tmp_path, ["change", "corrected"]
     )
     assert corrected.get("intent")["name"] == "add_items"
+
+
+def test_an_rfc_or_an_email_given_as_a_statement_answers_the_invoice_form(tmp_path):
+    assert refine("my RFC is CHLA900415K21", "human_handoff", 0.6, [], tmp_path)[0]["name"] == "inform"
+    assert refine("el correo es compras@xenon.example.com", "greet", 0.5, [], tmp_path)[0]["name"] == "inform"
+    assert refine("factúrame a CHLA900415K21", "request_invoice", 0.7, [], tmp_path)[0]["name"] == "request_invoice"
+    assert refine("is CHLA900415K21 my RFC?", "human_handoff", 0.6, [], tmp_path)[0]["name"] == "human_handoff"
+
+
+def test_an_address_whose_words_name_a_product_without_a_count_is_an_answer(tmp_path):
+    unstated = {"entity": "order_line", "value": {"sku": "CAFE-AMER", "quantity": 1, "quantity_stated": False}}
+    address = "Calle Regina 48, depto 5, portón café"
+    assert refine(address, "add_items", 0.7, [PRODUCT, unstated], tmp_path)[0]["name"] == "inform"
+    stated = {"entity": "order_line", "value": {"sku": "CAFE-AMER", "quantity": 2, "quantity_stated": True}}
+    assert refine("2 cafés a Calle Regina 48", "add_items", 0.7, [PRODUCT, stated], tmp_path)[0]["name"] == "add_items"
+
+
+def test_a_question_about_a_product_not_sold_is_no_bot_challenge(tmp_path):
+    pozole = {"entity": "unplaced", "value": {"text": "machaca burritos", "suggestions": [], "asked": True}}
+    intent = refine("are there any machaca burritos?", "bot_challenge", 0.5, [pozole], tmp_path)[0]
+    assert intent["name"] == "product_question"

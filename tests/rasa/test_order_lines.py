@@ -129,6 +129,19 @@ SENTENCES: List[Tuple[str, List[Line]]] = [
     ("quiero two tacos de pastor and una horchata", [("TACO-PASTOR", 2), ("HORCHATA", 1)]),
     ("un taro boba large con oat milk", [("TARO-MT", 1, {"size": "large", "milk": "oat"})]),
     ("2 coffees y un pan dulce", [("CAFE-AMER", 2), ("CONCHA", 1)]),
+    # menu prices and pictographs are not counts; a run of one food pictograph is
+    ("Chilaquiles verdes $95 x1 y Café latte $55.00 x2", [("CHILAQUILES", 1), ("CAFE-LATTE", 2)]),
+    ("the $80 brown sugar boba, just one", [("BROWN-SUGAR", 1)]),
+    ("🌮🌮🌮 de suadero porfa", [("TACO-SUADERO", 3)]),
+    ("☕☕ americanos", [("CAFE-AMER", 2)]),
+    # the people named are the group that "each" multiplies
+    ("mis tres sobrinos y yo: una concha cada uno", [("CONCHA", 1)]),
+    ("mis 2 hijas quieren una horchata cada una y yo un café", [("HORCHATA", 2), ("CAFE-AMER", 1)]),
+    ("a quesadilla for each of my four kids", [("QUESADILLA", 4)]),
+    ("vamos a ser cinco, un americano pa cada uno", [("CAFE-AMER", 5)]),
+    ("van a ser 3 de pastor", [("TACO-PASTOR", 3)]),
+    # an add verb orders even in a question
+    ("any chance you could add 2 churros?", [("CHURROS", 2)]),
 ]
 
 
