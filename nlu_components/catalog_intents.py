@@ -77,6 +77,8 @@ from nlu_components.order_lines import ORDER_CUES, ORDER_LINE, PRODUCT, UNPLACED
 
 # Four digits or more is never how many (order quantities stop at 999): a postal code, a phone number.
 LONG_NUMBER = re.compile(r"(?<!\d)\d{4,}(?!\d)")
+# A queue ticket as the bot gives it ("C-004"): the message is about an order already placed.
+TICKET_CODE = re.compile(r"(?<![\w-])[A-Za-z]{1,3}-\d{3,}(?![\w-])")
 INTENT_CONFLICT = "intent_conflict"
 DESTRUCTIVE = ("remove_items", "clear_cart")
 # "quítame todo", "remove all the stuff": a removal that names no product but all of them empties the cart
@@ -150,6 +152,8 @@ class CatalogIntentRefiner(GraphComponent):
                 "add_items",
                 "remove_items",
             ],
+            # what it says of a question about a placed order named by its ticket ("¿mi pedido C-004 ya está?")
+            "ticket_instead_of": ["checkout", "change_quantity", "add_items", "remove_items", "show_cart", "inform"],
             # intents whose actions tell the customer about product words the catalog did not place
             "unplaced_for": ["add_items", "change_quantity", "product_question"],
         }
@@ -183,11 +187,16 @@ class CatalogIntentRefiner(GraphComponent):
         identifies = read_rfc(text) or read_email(text) not in (None, NO_EMAIL)
         if statement and not orders and identifies and intent in self.config["identified_instead_of"]:
             return "inform"  # "my RFC is CHLA900415K21", "facturas a compras@xenon.mx": the invoice form's answers
+        if not orders and not names and intent in self.config["ticket_instead_of"] and TICKET_CODE.search(text):
+            return "order_status"  # "¿mi pedido C-004 ya está listo?", "any update on order C-031?"
         lines = [e.get("value") or {} for e in entities if e.get("entity") == ORDER_LINE]
         counted = any(line.get("quantity_stated") for line in lines)
         uncounted_place = orders and not counted and not opens_as_question(text) and "?" not in text
-        if uncounted_place and intent == "add_items" and has_street_word(text) and read_address(text):
+        if uncounted_place and intent in ("add_items", "inform") and has_street_word(text) and read_address(text):
             return "inform"  # "Calle Regina 48, depto 5, portón café": a brown gate, not a coffee
+        fetched = [i for i in self.config["answered_instead_of"] if i != "order_status"]
+        if statement and not names and intent in fetched and read_fulfilment(text):
+            return "inform"  # "paso yo por él", "I'll swing by and grab it myself": how this order is fetched
         if statement and intent in ("faq", "inform") and (read_payment_method(text) or read_fulfilment(text)):
             return "inform"  # "te pago por transferencia", "i want it delivered": how this order is paid, fetched
         if intent == "inform" and not orders and "?" in text and opens_as_question(text):

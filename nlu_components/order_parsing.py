@@ -286,6 +286,7 @@ NOT_ITEM_WORDS = frozenset(
     | {"comer", "tomar", "beber", "desayunar", "almorzar", "cenar", "eat", "drink", "breakfast", "lunch", "dinner"}
     | {"persona", "person", "humano", "human", "bot", "robot", "gerente", "manager", "alguien", "someone"}
     | {"empleado", "employee", "agente", "agent", "instead", "actually", "total", "far", "lugar", "night", "care"}
+    | {"exactly", "exactamente", "today", "tonight", "now", "ahorita", "anymore", "update", "status", "estado"}
 )
 # Stop words that say what one has or is, not what one orders: "¿cuánto cuesta? tengo 200".
 HAVING = frozenset({"tengo", "tenemos", "tiene", "tienen", "traigo", "son", "somos", "es", "have", "has", "had"})
@@ -393,7 +394,11 @@ REMOVE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
         ("sin", "las"),
         ("without", "the"),
     }
+    # "don't add the taro after all", "no agregues la coca": an add verb said not to
+    | {("don't", "add"), ("dont", "add"), ("do", "not", "add"), ("no", "agregues"), ("no", "le", "agregues")}
+    | {("no", "pongas"), ("no", "le", "pongas"), ("no", "me", "pongas"), ("no", "sumes")}
 )
+NOT_ADDING = frozenset(cue for cue in REMOVE_CUES if cue[-1] in ("add", "agregues", "pongas", "sumes"))
 # A quantity change says so: "mejor", "que sean", "en vez de", "make it", "instead", "only", "not 3".
 CHANGE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
     {
@@ -445,6 +450,7 @@ CHANGE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
         )
     }
     | {("en", "vez"), ("en", "lugar"), ("nada", "mas"), ("no", "mas"), ("it's",), ("son",), ("not",), ("up",)}
+    | {("down", "to"), ("lower",), ("raise",)}  # "bring the conchas down to 2"
 )
 ADD_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
     {
@@ -744,7 +750,7 @@ class _Clause:
 
     def says(self, phrases: FrozenSet[Tuple[str, ...]]) -> bool:
         keys = self.other_words
-        return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2))
+        return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2, 3))
 
     @property
     def categories_named(self) -> bool:
@@ -1026,6 +1032,8 @@ class OrderParser:
         }
         if any(clause.adds for clause in clauses):
             cues.add("add")
+        if "remove" in cues and _says(tokens, NOT_ADDING):
+            cues.discard("add")  # "don't add the taro after all"
         if any(k in HALF for clause in clauses for k in clause.other_words):
             cues.add("change")  # "half as many conchas"; not "half a dozen", "half sweet", "half of them …"
         keys = {t.key for t in tokens}
@@ -1759,7 +1767,7 @@ def _merged(lines: List[OrderLine]) -> List[OrderLine]:
 
 def _says(tokens: Sequence[Word], phrases: FrozenSet[Tuple[str, ...]]) -> bool:
     keys = [t.key for t in tokens]
-    return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2))
+    return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2, 3))
 
 
 def _asks_what(clause: _Clause) -> bool:

@@ -117,7 +117,7 @@ def reads_as(kind: AnswerKind, said: Said) -> bool:
 
 _QUESTION_START = re.compile(
     r"^(que|cuanto|cuanta|cuando|donde|como|a que hora|hay|tienen|tienes|puedo|"
-    r"pueden|aceptan|hacen|me hacen|what|when|where|how|do you|can i|can you|is there|are you|does)\b"
+    r"pueden|se puede|aceptan|hacen|me hacen|what|when|where|how|do you|can i|can you|is there|are you|does)\b"
 )
 _STOPS = (
     "cancela",
@@ -236,6 +236,14 @@ _FULFILMENT_WORDS: Dict[str, Tuple[str, ...]] = {
         "collect",
         "come by",
         "in store",
+        "paso yo",
+        "voy yo",
+        "en el local",
+        "grab it",
+        "swing by",
+        "stop by",
+        "at the store",
+        "at the shop",
     ),
 }
 _PAYMENT_WORDS: Dict[str, Tuple[str, ...]] = {

@@ -221,6 +221,7 @@ def test_an_address_whose_words_name_a_product_without_a_count_is_an_answer(tmp_
     unstated = {"entity": "order_line", "value": {"sku": "CAFE-AMER", "quantity": 1, "quantity_stated": False}}
     address = "Calle Regina 48, depto 5, portón café"
     assert refine(address, "add_items", 0.7, [PRODUCT, unstated], tmp_path)[0]["name"] == "inform"
+    assert refine(address, "inform", 0.7, [PRODUCT, unstated], tmp_path)[0]["name"] == "inform"
     stated = {"entity": "order_line", "value": {"sku": "CAFE-AMER", "quantity": 2, "quantity_stated": True}}
     assert refine("2 cafés a Calle Regina 48", "add_items", 0.7, [PRODUCT, stated], tmp_path)[0]["name"] == "add_items"
 
@@ -229,3 +230,16 @@ def test_a_question_about_a_product_not_sold_is_no_bot_challenge(tmp_path):
     pozole = {"entity": "unplaced", "value": {"text": "machaca burritos", "suggestions": [], "asked": True}}
     intent = refine("are there any machaca burritos?", "bot_challenge", 0.5, [pozole], tmp_path)[0]
     assert intent["name"] == "product_question"
+
+
+def test_a_ticket_code_in_a_message_that_orders_nothing_asks_about_the_placed_order(tmp_path):
+    assert refine("¿mi pedido C-004 ya está listo?", "checkout", 0.6, [], tmp_path)[0]["name"] == "order_status"
+    assert refine("any update on order C-031?", "change_quantity", 0.5, [], tmp_path)[0]["name"] == "order_status"
+    assert refine("factura del pedido C-004", "request_invoice", 0.8, [], tmp_path)[0]["name"] == "request_invoice"
+
+
+def test_how_the_order_is_fetched_said_as_a_statement_answers_the_checkout_form(tmp_path):
+    assert refine("paso yo por él", "checkout", 0.3, [], tmp_path)[0]["name"] == "inform"
+    assert refine("I'll swing by and grab it myself", "add_items", 0.6, [], tmp_path)[0]["name"] == "inform"
+    assert refine("¿puedo pasar por él?", "faq", 0.6, [], tmp_path)[0]["name"] == "faq"
+    assert refine("ya voy por mi pedido", "order_status", 0.6, [], tmp_path)[0]["name"] == "order_status"
