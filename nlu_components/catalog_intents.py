@@ -64,6 +64,7 @@ from rasa.shared.nlu.training_data.message import Message
 
 from comanda.services.answers import (
     NO_EMAIL,
+    gives_name,
     has_street_word,
     opens_as_question,
     read_address,
@@ -80,6 +81,7 @@ LONG_NUMBER = re.compile(r"(?<!\d)\d{4,}(?!\d)")
 # A queue ticket as the bot gives it ("C-004"): the message is about an order already placed.
 TICKET_CODE = re.compile(r"(?<![\w-])[A-Za-z]{1,3}-\d{3,}(?![\w-])")
 INTENT_CONFLICT = "intent_conflict"
+ASKING_OPENINGS = ("do ", "does ", "what", "how ")
 DESTRUCTIVE = ("remove_items", "clear_cart")
 # "quítame todo", "remove all the stuff": a removal that names no product but all of them empties the cart
 EVERYTHING = frozenset({"todo", "toda", "todos", "todas", "everything", "all"})
@@ -117,7 +119,9 @@ class CatalogIntentRefiner(GraphComponent):
             # what the classifier says of a question about a product the shop does not sell
             "asked_unknown_instead_of": ["show_menu", "complaint", "add_items", "inform", "checkout", "bot_challenge"],
             # what it says of "let me see the coffee options" (a category named by a product's word)
-            "menu_instead_of": ["product_question", "add_items", "inform"],
+            "menu_instead_of": ["product_question", "add_items", "inform", "show_cart"],
+            # what it says of a question about how the shop takes payment or delivers ("do y'all do delivery")
+            "shop_asked_instead_of": ["inform", "show_cart", "checkout", "repeat_last_order"],
             "removed_instead_of": ["clear_cart"],
             "informed_instead_of": ["change_quantity", "add_items", "remove_items"],
             # what it says of an answer to a checkout question that is not a question itself: a postal
@@ -194,12 +198,22 @@ class CatalogIntentRefiner(GraphComponent):
         uncounted_place = orders and not counted and not opens_as_question(text) and "?" not in text
         if uncounted_place and intent in ("add_items", "inform") and has_street_word(text) and read_address(text):
             return "inform"  # "Calle Regina 48, depto 5, portón café": a brown gate, not a coffee
-        fetched = [i for i in self.config["answered_instead_of"] if i != "order_status"]
+        fetched = [i for i in self.config["answered_instead_of"] if i != "order_status"] + ["repeat_last_order"]
         if statement and not names and intent in fetched and read_fulfilment(text):
             return "inform"  # "paso yo por él", "I'll swing by and grab it myself": how this order is fetched
+        if statement and not names and intent == "repeat_last_order" and read_payment_method(text):
+            return "inform"  # "tarjeta, como siempre": how this order is paid
+        if statement and intent not in ("inform", "human_handoff", "privacy_request") and gives_name(text):
+            return "inform"  # "a nombre de Maite"
         if statement and intent in ("faq", "inform") and (read_payment_method(text) or read_fulfilment(text)):
             return "inform"  # "te pago por transferencia", "i want it delivered": how this order is paid, fetched
-        if intent == "inform" and not orders and "?" in text and opens_as_question(text):
+        # an answer may end with "?" ("a domicilio?") or open like a question ("puedo pagar en efectivo"):
+        # as `inform` it takes both, or an English question's opening ("do y'all do delivery")
+        asks = "?" in text or fold(text).startswith(ASKING_OPENINGS)
+        asked_shop = not orders and (
+            opens_as_question(text) and asks if intent == "inform" else opens_as_question(text) or "?" in text
+        )
+        if asked_shop and intent in self.config["shop_asked_instead_of"]:
             if read_payment_method(text) or read_fulfilment(text):
                 return "faq"  # "can i pay cash on pickup?", "¿tienen servicio a domicilio?": what the shop does
         if intent in DESTRUCTIVE and "add" in cues and "remove" not in cues and (orders or names):
@@ -211,6 +225,8 @@ class CatalogIntentRefiner(GraphComponent):
             return "add_items"  # "no, 2 cocas", "una jamaica, no, mejor dos"; "no, sólo la coca" stays a no
         if names and not orders and "asks" in cues and intent in self.config["removed_instead_of"]:
             return "product_question"  # "an order of churros has how many?"
+        if intent == "repeat_last_order" and orders and (counted or "add" in cues):
+            return "add_items"  # "lo de siempre pero agrégale unos churros", "like last time, 2 matchas"
         if orders and intent in self.config["ordered_instead_of"]:
             return "add_items"
         if "menu" in cues and not orders and intent in self.config["menu_instead_of"] + ["show_menu"]:

@@ -85,10 +85,16 @@ def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 
-_TOKEN = re.compile(r"\b[csw]/(?:u\b)?|\b1/2\b|\d+|[^\W\d_]+(?:['’][^\W\d_]+)*|[%,;:.!?+&()\n]", re.IGNORECASE)
+_TOKEN = re.compile(
+    r"\b[csw]/(?:u\b)?|\b1/2\b|\d+|[^\W\d_]+(?:['’][^\W\d_]+)*|[%,;:.!?+&()\n/•|]|(?<=\s)[-–—](?=\s)", re.IGNORECASE
+)
 _MEASURE = re.compile(r"\([^)]*\)|\b\d+(?:[.,]\d+)?\s*(?:ml|l|lt|g|gr|kg|oz|pz)\b", re.IGNORECASE)
 # A price quoted from the menu ("Café latte $55 x2", "$80.00") is not a count.
 _PRICE = re.compile(r"\$\s?\d+(?:[.,]\d{1,2})?")
+# A time of day ("a las 7:30", "at 4pm") is not a count either.
+_TIME = re.compile(r"\b\d{1,2}:\d{2}\b|\b\d{1,2}\s?(?:am|pm|a\.m\.|p\.m\.|hrs)(?!\w)", re.IGNORECASE)
+# "(2) tortas": a count in brackets, as list-makers write it, is the bare count.
+_BRACKETED_COUNT = re.compile(r"\((\d{1,3})\)")
 # Food and drink pictographs; a run of one of them before the product counts it ("🌮🌮🌮 de pastor").
 _FOOD_EMOJI = "\U0001f32d-\U0001f37f\U0001f950-\U0001f96f\U0001f9c0-\U0001f9cb\u2615"
 _EMOJI_COUNT = re.compile(rf"(?<![\w\d])(([{_FOOD_EMOJI}])\2+)(?=\s*[^\W\d_])")
@@ -110,7 +116,7 @@ SHORTHAND = {
     "tmb": "tambien",
     "tmbn": "tambien",
 }
-PUNCTUATION = frozenset({",", ";", ":", ".", "!", "?", "+", "&", "(", ")", "\n"})
+PUNCTUATION = frozenset({",", ";", ":", ".", "!", "?", "+", "&", "(", ")", "\n", "/", "•", "|", "-", "–", "—"})
 SEPARATORS = PUNCTUATION | {"y", "and", "plus", "tambien", "also", "e", "pero", "but"}
 # Words for one; they also open catalog phrases ("un café", "una coca"), where they are read apart.
 ONE = frozenset({"un", "una", "uno", "a", "an", "one", "otro", "otra", "another"})
@@ -119,6 +125,9 @@ ARTICLES = frozenset({"un", "una", "a", "an"})
 # One more of something, never a removal: "otro latte", "another one".
 ANOTHER = frozenset({"otro", "otra", "otros", "otras", "another"})
 MORE = frozenset({"mas", "more"})  # "uno más", "2 more"
+# After "otra"/"another"/"one more", a round or a time that is not the count: "otra ronda de cocas, 3
+# más" is three more, "otra vez" is again
+ROUNDS = frozenset({"ronda", "tanda", "round", "vez", "time"})
 ORDINAL_WORDS = frozenset(
     {
         "segundo",
@@ -221,6 +230,11 @@ QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
         ("how", "many"),
         ("what",),
         ("what's",),
+        ("whats",),
+        ("does",),
+        ("is", "the"),
+        ("is", "it"),
+        ("contiene",),
         ("where",),
         ("where's",),
     }
@@ -229,7 +243,21 @@ QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
 WHAT_WORDS = frozenset({("what",), ("what's",), ("que",), ("which",), ("cuales",)})
 # Words that ask to see a part of the menu: "let me see the coffee options", "quiero ver los cafés".
 MENU_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
-    (w,) for w in ("opciones", "options", "menu", "carta", "ver", "see", "show", "muestrame", "ensename", "choices")
+    (w,)
+    for w in (
+        "opciones",
+        "options",
+        "menu",
+        "carta",
+        "ver",
+        "see",
+        "show",
+        "muestrame",
+        "ensename",
+        "choices",
+        "list",
+        "lista",
+    )
 )
 # Words after which a question names what it asks about: "¿tienen pozole?", "do you sell tamales?".
 ASKING_FOR = frozenset({"tienen", "tienes", "hay", "venden", "vendes", "manejan", "have", "sell", "any", "got"})
@@ -240,7 +268,7 @@ REPLACING = frozenset({"no", "nel", "nop", "perdon", "perdona", "sorry", "digo",
 REPLACING |= {"scratch", "olvida", "olvidalo"}
 TAKE_BACK = REPLACING | {"wait", "espera", "ups", "oops", "actually", "rather", "i", "o", "make", "that"}
 TAKE_BACK |= {"oh", "ah", "uh", "uy", "ay", "chin", "hmm", "mm", "bueno", "well", "scratch", "olvida", "olvidalo"}
-TAKE_BACK |= {"al", "reves"}  # "no, al revés: ..."
+TAKE_BACK |= {"al", "reves", "corrijo", "correccion", "correction"}  # "no, al revés: ..."
 # A clause that starts with one of these corrects the item before: "..., mejor 4", "..., I mean 3".
 CORRECTING = frozenset(
     {("mejor",), ("digo",), ("corrijo",), ("i", "mean"), ("actually",), ("make", "that"), ("make", "it")}
@@ -286,7 +314,23 @@ NOT_ITEM_WORDS = frozenset(
     | {"comer", "tomar", "beber", "desayunar", "almorzar", "cenar", "eat", "drink", "breakfast", "lunch", "dinner"}
     | {"persona", "person", "humano", "human", "bot", "robot", "gerente", "manager", "alguien", "someone"}
     | {"empleado", "employee", "agente", "agent", "instead", "actually", "total", "far", "lugar", "night", "care"}
-    | {"exactly", "exactamente", "today", "tonight", "now", "ahorita", "anymore", "update", "status", "estado"}
+    | {
+        "igual",
+        "iguales",
+        "same",
+        "identico",
+        "identicos",
+        "exactly",
+        "exactamente",
+        "today",
+        "tonight",
+        "now",
+        "ahorita",
+        "anymore",
+        "update",
+        "status",
+        "estado",
+    }
 )
 # Stop words that say what one has or is, not what one orders: "¿cuánto cuesta? tengo 200".
 HAVING = frozenset({"tengo", "tenemos", "tiene", "tienen", "traigo", "son", "somos", "es", "have", "has", "had"})
@@ -429,7 +473,6 @@ CHANGE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
             "corrigeme",
             "equivoque",
             "eran",
-            "make",
             "change",
             "instead",
             "just",
@@ -451,6 +494,8 @@ CHANGE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
     }
     | {("en", "vez"), ("en", "lugar"), ("nada", "mas"), ("no", "mas"), ("it's",), ("son",), ("not",), ("up",)}
     | {("down", "to"), ("lower",), ("raise",)}  # "bring the conchas down to 2"
+    # "make it 3", "make the taro two"; not "one of each taco you make"
+    | {("make", w) for w in ("it", "that", "them", "those", "these", "the", "my", "mine", "this")}
 )
 ADD_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
     {
@@ -518,7 +563,8 @@ def words(text: str) -> List[Word]:
     A regex rather than spaCy's blank tokenizer: that one keeps "pastor,2", "milk+1" and
     "suadero;sin" as single tokens, which would have to be split again anyway.
     """
-    prices = [m.span() for m in _PRICE.finditer(text)]
+    prices = [m.span() for pattern in (_PRICE, _TIME) for m in pattern.finditer(text)]
+    text = _BRACKETED_COUNT.sub(lambda m: f" {m.group(1)} ", text)
     text = _EMOJI_COUNT.sub(lambda m: str(len(m.group(1))).ljust(len(m.group(1))), text)
     found = []
     for match in _TOKEN.finditer(text):
@@ -663,6 +709,7 @@ class _Item:
     halved: bool = False  # counted by "mitad"/"half": half the category's count, known once read
     changes: bool = False  # named in a clause that changes a quantity ("que sean 3 horchatas")
     twin: bool = False  # "y otro (igual)": a copy of the item before, whose options a "pero …" may change
+    round: bool = False  # named in "otra ronda de …": a count after it is the round's, not more
 
     def __post_init__(self) -> None:
         self.start, self.end = self.name_start, self.name_end
@@ -723,6 +770,7 @@ class _Clause:
     question_mark: bool = False  # the clause ends with "?"
     adds: bool = False  # an ordinal, "otro", "uno más"
     group: Optional[int] = None  # "somos cuatro"
+    round: bool = False  # "otra ronda de cocas": more of them, the count said after
 
     @property
     def items(self) -> List[_Item]:
@@ -1063,7 +1111,16 @@ class OrderParser:
                 product = next((t for t in targets if isinstance(t, _ProductTarget)), None)
                 options = tuple(t for t in targets if isinstance(t, (_ModifierTarget, _VariantTarget)))
                 category = next((t for t in targets if isinstance(t, _CategoryTarget)), None)
-                if product:
+                last = clause.elements[-1] if clause.elements else None
+                if (
+                    product
+                    and isinstance(last, _Item)
+                    and last.product == product.product
+                    and last.name_end + 1 >= start_char
+                ):
+                    last.name_end = end_char  # "one coffee americano": two names of one product, side by side
+                    last.cover(start_char, end_char)
+                elif product:
                     item = _Item(product.product, start_char, end_char)
                     item.definite = _definite_before(clause)
                     item.category_word = category is not None
@@ -1076,6 +1133,10 @@ class OrderParser:
             elif tokens[i].key in SEPARATORS:
                 clause.question_mark = tokens[i].key == "?"
                 clauses.append(_Clause())
+                i += 1
+            elif tokens[i].key in ("no", "nop", "nel") and clause.items and self._counts_next(tokens, i + 1, matches):
+                # "3 jamaicas no 4": a take-back without a comma
+                clauses.extend([_Clause([_Other(tokens[i].key, tokens[i].start, tokens[i].end)]), _Clause()])
                 i += 1
             else:
                 i = self._read_word(tokens, i, matches, clause, near)
@@ -1130,6 +1191,17 @@ class OrderParser:
         if quantity is not None:
             before = previous.key if isinstance(previous, _Other) else ""
             next_key = tokens[after].key if after < len(tokens) else ""
+            counted = any(isinstance(t, (_ProductTarget, _CategoryTarget)) for t in matches.get(after, (0, []))[1])
+            at_time = before == "at" or before == "las" and i >= 2 and tokens[i - 2].key == "a"
+            if at_time and not counted and next_key not in ("de", "of"):
+                clause.elements.append(_Other(token.key, token.start, token.end))
+                return after  # "a las 4 tenemos junta", "at 5": a time of day
+            round_at = after + (next_key in MORE)
+            if round_at < len(tokens) and tokens[round_at].key in ROUNDS and quantity.value == 1:
+                clause.round = tokens[round_at].key not in ("vez", "time")
+                clause.adds = clause.adds or clause.round
+                clause.elements.append(_Other(tokens[round_at].key, token.start, tokens[round_at].end))
+                return round_at + 1  # "otra ronda de cocas, 3 más", "one more round": more, counted later
             we_are = before == "are" and i >= 2 and tokens[i - 2].key == "we"
             for_the = before in GROUP_THE and i >= 2 and tokens[i - 2].key in GROUP_FOR
             of_us = next_key == "of" and after + 1 < len(tokens) and tokens[after + 1].key == "us"
@@ -1144,7 +1216,6 @@ class OrderParser:
             if before in GROUP_BEFORE or next_key in GROUP_AFTER or we_are or for_the or of_us or group_of or will_be:
                 clause.group = quantity.value
                 return after + (2 if of_us else 1 if next_key in GROUP_AFTER else 0)
-            counted = any(isinstance(t, (_ProductTarget, _CategoryTarget)) for t in matches.get(after, (0, []))[1])
             if before in ("los", "las") and not counted and next_key not in ("de", "of"):
                 clause.elements.append(_Other(token.key, token.start, tokens[after - 1].end))
                 return after  # "..., los dos grandes": the items named, not a count
@@ -1161,6 +1232,11 @@ class OrderParser:
             known = self.vocabulary.forms.get(tokens[j].key) is not None or tokens[j].key in self.category_words
             clause.elements.append(_Other(tokens[j].key, tokens[j].start, tokens[j].end, near.get(j, ()), known))
         return after
+
+    @staticmethod
+    def _counts_next(tokens: List[Word], i: int, matches: Mapping[int, Any]) -> bool:
+        quantity = _quantity(tokens, i, matches)[0]
+        return quantity is not None and not quantity.article
 
     @staticmethod
     def _names_product(match: Optional[Tuple[int, List[_Target]]]) -> bool:
@@ -1456,6 +1532,7 @@ class _Reading:
         items = clause.items
         for item in items:
             item.changes = clause.says(CHANGE_CUES)
+            item.round = clause.round
         for options in clause.options:
             if self.parser.attach(options, items) is None:
                 _nearest(items, options.start).notes.append(self.text[options.start : options.end])
@@ -1531,7 +1608,11 @@ class _Reading:
                 self._recount(count, previous, each)
             elif clause.options or plain or in_split or noted or for_whom or kind:
                 target = self._part(clause, count, parent, in_split)
-            elif clause.adds:  # "y otro", "one more"
+            elif previous.round and previous.quantity is None:  # "otra ronda de cocas, 3 más"
+                previous.quantity = count.value
+                previous.cover(count.start, count.end)
+            elif clause.adds and _unknown_after(clause.elements, clause.elements.index(count) + 1) is None:
+                # "y otro", "one more"; not "otra junta", another of something the catalog lacks
                 target = previous.copy(count.value, count.start, count.end)
                 target.twin = True
                 self.ordered.append(target)

@@ -117,7 +117,8 @@ def reads_as(kind: AnswerKind, said: Said) -> bool:
 
 _QUESTION_START = re.compile(
     r"^(que|cuanto|cuanta|cuando|donde|como|a que hora|hay|tienen|tienes|puedo|"
-    r"pueden|se puede|aceptan|hacen|me hacen|what|when|where|how|do you|can i|can you|is there|are you|does)\b"
+    r"pueden|se puede|aceptan|hacen|me hacen|what|whats|when|where|how|do you|do y'all|do ya|can i|can you|is there|"
+    r"are you|does)\b"
 )
 _STOPS = (
     "cancela",
@@ -211,6 +212,8 @@ _FULFILMENT_WORDS: Dict[str, Tuple[str, ...]] = {
         "lleven",
         "llevamelo",
         "traemelo",
+        "traigan",
+        "traen",
         "entrega",
         "a mi casa",
         "delivery",
@@ -353,6 +356,19 @@ def read_name(text: str) -> Optional[str]:
     if not name or len(name) > NAME_MAX_LENGTH or not any(c.isalpha() for c in name) or any(c.isdigit() for c in name):
         return None
     return name
+
+
+# How only an answer to "¿a nombre de quién?" opens: "a nombre de Maite", "my name is Tom".
+_NAMING = re.compile(
+    r"^(?:a\s+nombre\s+de|mi\s+nombre\s+es|me\s+llamo|my\s+name\s+is|my\s+name's|under\s+the\s+name)\s+\S",
+    re.IGNORECASE,
+)
+
+
+def gives_name(text: str) -> bool:
+    """The text is a name given for the order ("a nombre de Maite"), not just any short word."""
+    tidy = " ".join((text or "").split()).strip(" .,!¡")
+    return bool(_NAMING.match(tidy)) and read_name(tidy) is not None and len(tidy.split()) <= 7
 
 
 def has_street_word(text: str) -> bool:

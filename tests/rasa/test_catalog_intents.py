@@ -243,3 +243,27 @@ def test_how_the_order_is_fetched_said_as_a_statement_answers_the_checkout_form(
     assert refine("I'll swing by and grab it myself", "add_items", 0.6, [], tmp_path)[0]["name"] == "inform"
     assert refine("¿puedo pasar por él?", "faq", 0.6, [], tmp_path)[0]["name"] == "faq"
     assert refine("ya voy por mi pedido", "order_status", 0.6, [], tmp_path)[0]["name"] == "order_status"
+
+
+def test_the_usual_with_more_counted_is_an_order(tmp_path):
+    churros = {"entity": "order_line", "value": {"sku": "CHURROS", "quantity": 1, "quantity_stated": False}}
+    usual = "lo de siempre pero esta vez agrégale unos churros"
+    message = refine_message(usual, "repeat_last_order", 0.9, [PRODUCT, churros], tmp_path, cues=["add"])
+    assert message.get("intent")["name"] == "add_items"
+    assert refine("the usual please", "repeat_last_order", 0.9, [], tmp_path)[0]["name"] == "repeat_last_order"
+
+
+def test_a_name_or_a_way_to_pay_given_as_a_statement_answers_the_form(tmp_path):
+    assert refine("a nombre de Maite", "greet", 0.3, [], tmp_path)[0]["name"] == "inform"
+    assert refine("tarjeta, como siempre", "repeat_last_order", 0.6, [], tmp_path)[0]["name"] == "inform"
+    assert refine("me llamo Tom y quiero hablar con alguien", "human_handoff", 0.9, [], tmp_path)[0]["name"] == (
+        "human_handoff"
+    )
+
+
+def test_a_question_about_delivery_or_paying_is_the_faq(tmp_path):
+    assert refine("do y'all do delivery", "inform", 0.6, [], tmp_path)[0]["name"] == "faq"
+    assert (
+        refine("¿cuánto me sale que me lo traigan a la Guerrero?", "show_cart", 0.6, [], tmp_path)[0]["name"] == "faq"
+    )
+    assert refine("a domicilio?", "inform", 0.6, [], tmp_path)[0]["name"] == "inform"

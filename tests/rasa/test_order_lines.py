@@ -142,6 +142,23 @@ SENTENCES: List[Tuple[str, List[Line]]] = [
     ("van a ser 3 de pastor", [("TACO-PASTOR", 3)]),
     # an add verb orders even in a question
     ("any chance you could add 2 churros?", [("CHURROS", 2)]),
+    # lists as people type them: bracketed counts, slashes, dashes, bullets
+    ("(3) conchas, (2) horchatas", [("CONCHA", 3), ("HORCHATA", 2)]),
+    (
+        "Ana - quesadilla x2 / Luis - jamaica x1 • yo: suadero x3",
+        [("QUESADILLA", 2), ("JAMAICA", 1), ("TACO-SUADERO", 3)],
+    ),
+    # a time of day, "otra vez" and another of something unsold count nothing; a round is counted after
+    ("2 tortas de milanesa para las 2:30", [("TORTA-MILA", 2)]),
+    ("5 de pastor, que lleguen a las 3 porfa", [("TACO-PASTOR", 5)]),
+    ("4 horchatas y mañana otra vez lo mismo", [("HORCHATA", 4)]),
+    ("3 quesadillas, y otra cosa: ¿dónde están?", [("QUESADILLA", 3)]),
+    ("another round of horchatas, 5 this time", [("HORCHATA", 5)]),
+    # a take-back without a comma; "corrijo" takes back
+    ("2 aguas no 3", [("AGUA-1L", 3)]),
+    ("5 conchas, perdón, corrijo: 4", [("CONCHA", 4)]),
+    # two names of one product side by side are one item
+    ("a coffee americano and a pan concha", [("CAFE-AMER", 1), ("CONCHA", 1)]),
 ]
 
 
@@ -446,6 +463,8 @@ def test_no_order_and_no_product(parser, text):
         ("el matcha lleva azúcar?", "MATCHA-LT"),
         ("is the coke a glass bottle?", "COCA-600"),
         ("¿cuánto cuesta el termo? tengo 200", "TERMO"),  # a count after a question orders only when it says so
+        ("does the matcha have sugar in it", "MATCHA-LT"),  # a question without its question mark
+        ("whats in a torta de milanesa", "TORTA-MILA"),
     ],
 )
 def test_questions_name_products_but_order_nothing(parser, text, sku):
