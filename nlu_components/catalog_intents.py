@@ -82,6 +82,8 @@ LONG_NUMBER = re.compile(r"(?<!\d)\d{4,}(?!\d)")
 TICKET_CODE = re.compile(r"(?<![\w-])[A-Za-z]{1,3}-\d{3,}(?![\w-])")
 INTENT_CONFLICT = "intent_conflict"
 ASKING_OPENINGS = ("do ", "does ", "what", "how ")
+# Words that ask for the invoice itself ("factúrame a CHLA900415K21"), not just give its data
+INVOICE_WORDS = frozenset({"factura", "facturame", "facturar", "facturen", "invoice", "bill", "cfdi"})
 DESTRUCTIVE = ("remove_items", "clear_cart")
 # "quítame todo", "remove all the stuff": a removal that names no product but all of them empties the cart
 EVERYTHING = frozenset({"todo", "toda", "todos", "todas", "everything", "all"})
@@ -189,7 +191,9 @@ class CatalogIntentRefiner(GraphComponent):
         if statement and intent in self.config["answered_instead_of"] + ["inform"] and gives_place(text):
             return "inform"  # "06050", "delivery to 06060", "Calle Donceles 55, depto 3"
         identifies = read_rfc(text) or read_email(text) not in (None, NO_EMAIL)
-        if statement and not orders and identifies and intent in self.config["identified_instead_of"]:
+        invoice_asked = intent == "request_invoice" and INVOICE_WORDS & set(re.findall(r"\w+", fold(text)))
+        identified = intent in self.config["identified_instead_of"] or intent == "request_invoice" and not invoice_asked
+        if statement and not orders and identifies and identified:
             return "inform"  # "my RFC is CHLA900415K21", "facturas a compras@xenon.mx": the invoice form's answers
         if not orders and not names and intent in self.config["ticket_instead_of"] and TICKET_CODE.search(text):
             return "order_status"  # "¿mi pedido C-004 ya está listo?", "any update on order C-031?"

@@ -177,6 +177,8 @@ HEARD_COUNTS = {"for": 4, "to": 2, "too": 2}
 # "unos tacos" is some tacos, not one (text2num reads "unos" as 1): the count may come later; "the
 # pastor ones" counts nothing either.
 SOME = frozenset({"unos", "unas", "ones"})
+# Words that only agree or hedge, between a question about a product and the count that orders it.
+AGREEING = frozenset({"si", "yes", "ok", "okay", "va", "sale", "claro", "pues", "entonces", "so", "if", "then"})
 # Number words as they sound, for counts spelt by ear: "sinco", "dies", "onse", "beinte" (from four letters).
 SPOKEN_NUMBERS = (
     "cuatro cinco seis siete ocho nueve diez once doce trece catorce quince dieciseis diecisiete dieciocho"
@@ -233,7 +235,6 @@ QUESTION_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
         ("whats",),
         ("does",),
         ("is", "the"),
-        ("is", "it"),
         ("contiene",),
         ("where",),
         ("where's",),
@@ -261,7 +262,7 @@ MENU_WORDS: FrozenSet[Tuple[str, ...]] = frozenset(
 )
 # Words after which a question names what it asks about: "¿tienen pozole?", "do you sell tamales?".
 ASKING_FOR = frozenset({"tienen", "tienes", "hay", "venden", "vendes", "manejan", "have", "sell", "any", "got"})
-ASKING_FOR |= {"there", "carry", "make", "hacen", "preparan"}
+ASKING_FOR |= {"there", "carry", "make", "hacen", "preparan", "teneis", "tenes", "vendeis"}
 # A clause that only says this takes back what came before: "2 cocas, no, mejor 4".
 # Only some of them also replace a product named before: "una coca, no, mejor una jamaica".
 REPLACING = frozenset({"no", "nel", "nop", "perdon", "perdona", "sorry", "digo", "mejor", "mean", "sea", "error"})
@@ -315,6 +316,9 @@ NOT_ITEM_WORDS = frozenset(
     | {"persona", "person", "humano", "human", "bot", "robot", "gerente", "manager", "alguien", "someone"}
     | {"empleado", "employee", "agente", "agent", "instead", "actually", "total", "far", "lugar", "night", "care"}
     | {
+        "ones",
+        "piezas",
+        "pieces",
         "igual",
         "iguales",
         "same",
@@ -467,6 +471,9 @@ CHANGE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
             "hazlo",
             "hazle",
             "dejalo",
+            "dejalos",
+            "dejala",
+            "dejalas",
             "dejame",
             "deja",
             "corrige",
@@ -1478,6 +1485,8 @@ class _Reading:
             self.taking_back = True
             self.replacing = self.replacing or bool(REPLACING & set(clause.other_words))  # "no, al revés"
             return
+        if self.asked is not None and not clause.catalog_elements and set(clause.other_words) <= AGREEING:
+            return  # "¿todavía hay chilaquiles? si sí, mándame unos": the question still stands
         correcting, self.taking_back = self.taking_back or clause.corrects, False
         replacing, self.replacing = self.replacing or clause.corrects, False
         self.categories.extend(c.category for c in clause.categories)
@@ -1640,6 +1649,9 @@ class _Reading:
         idle = NOT_ITEM_WORDS | STOP_WORDS - HAVING
         if not any(k in ORDER_VERBS for k in others) and not all(k in idle for k in others):
             return  # "¿cuánto cuesta el termo? tengo 200"
+        some = next((e for e in clause.elements if isinstance(e, _Other) and e.key in SOME), None)
+        if some is not None and not clause.quantities and any(k in ORDER_VERBS for k in others):
+            clause.elements.append(_Quantity(1, some.start, some.end, article=True))  # "si sí, mándame unos"
         for index, count in enumerate(clause.elements):
             if isinstance(count, _Quantity) and not count.used:
                 if _unknown_after(clause.elements, index + 1) is None:

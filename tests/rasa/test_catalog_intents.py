@@ -267,3 +267,7 @@ def test_a_question_about_delivery_or_paying_is_the_faq(tmp_path):
         refine("¿cuánto me sale que me lo traigan a la Guerrero?", "show_cart", 0.6, [], tmp_path)[0]["name"] == "faq"
     )
     assert refine("a domicilio?", "inform", 0.6, [], tmp_path)[0]["name"] == "inform"
+
+
+def test_an_rfc_alone_is_the_answer_even_when_read_as_asking_for_the_invoice(tmp_path):
+    assert refine("my RFC is MELM8305281H0", "request_invoice", 0.4, [], tmp_path)[0]["name"] == "inform"

@@ -157,6 +157,10 @@ SENTENCES: List[Tuple[str, List[Line]]] = [
     # a take-back without a comma; "corrijo" takes back
     ("2 aguas no 3", [("AGUA-1L", 3)]),
     ("5 conchas, perdón, corrijo: 4", [("CONCHA", 4)]),
+    # a count after a question about one product, with a yes in between, orders it
+    ("¿todavía hay conchas? si sí, mándame unas", [("CONCHA", 1)]),
+    ("do you have horchata? if so, 3 please", [("HORCHATA", 3)]),
+    ("3 churros and 2 more ones", [("CHURROS", 5)]),
     # two names of one product side by side are one item
     ("a coffee americano and a pan concha", [("CAFE-AMER", 1), ("CONCHA", 1)]),
 ]
