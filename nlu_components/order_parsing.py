@@ -197,6 +197,7 @@ GROUP_AFTER = frozenset({"personas", "persona", "people", "persons", "comensales
 # "mis dos hijos quieren una quesadilla cada uno", "for each of my 3 kids": the people are the group
 GROUP_AFTER |= {"ninos", "ninas", "hijos", "hijas", "chamacos", "chavos", "amigos", "amigas", "adultos"}
 GROUP_AFTER |= {"kids", "boys", "girls", "children", "sons", "daughters", "friends", "guys", "adults"}
+GROUP_AFTER |= {"companeros", "companeras", "colegas", "coworkers", "colleagues", "roommates", "primos", "sobrinos"}
 # "para los 5", "pa las cuatro", "for the five of us", "there's six of us": the group, said around its size.
 GROUP_FOR = frozenset({"para", "for"})
 GROUP_THE = frozenset({"los", "las", "the"})
