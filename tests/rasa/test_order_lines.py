@@ -135,7 +135,7 @@ SENTENCES: List[Tuple[str, List[Line]]] = [
     ("🌮🌮🌮 de suadero porfa", [("TACO-SUADERO", 3)]),
     ("☕☕ americanos", [("CAFE-AMER", 2)]),
     # the people named are the group that "each" multiplies
-    ("mis tres sobrinos y yo: una concha cada uno", [("CONCHA", 1)]),
+    ("mis tres sobrinos quieren una concha cada uno", [("CONCHA", 3)]),
     ("mis 2 hijas quieren una horchata cada una y yo un café", [("HORCHATA", 2), ("CAFE-AMER", 1)]),
     ("a quesadilla for each of my four kids", [("QUESADILLA", 4)]),
     ("vamos a ser cinco, un americano pa cada uno", [("CAFE-AMER", 5)]),
