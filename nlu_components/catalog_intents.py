@@ -119,7 +119,15 @@ class CatalogIntentRefiner(GraphComponent):
             # where "quítame todo lo que llevo" lands when the classifier misses the emptying
             "emptied_instead_of": ["remove_items", "checkout", "show_cart", "add_items", "change_quantity"],
             # what the classifier says of a question about a product the shop does not sell
-            "asked_unknown_instead_of": ["show_menu", "complaint", "add_items", "inform", "checkout", "bot_challenge"],
+            "asked_unknown_instead_of": [
+                "show_menu",
+                "complaint",
+                "add_items",
+                "inform",
+                "checkout",
+                "bot_challenge",
+                "faq",
+            ],
             # what it says of "let me see the coffee options" (a category named by a product's word)
             "menu_instead_of": ["product_question", "add_items", "inform", "show_cart"],
             # what it says of a question about how the shop takes payment or delivers ("do y'all do delivery")

@@ -177,6 +177,8 @@ HEARD_COUNTS = {"for": 4, "to": 2, "too": 2}
 # "unos tacos" is some tacos, not one (text2num reads "unos" as 1): the count may come later; "the
 # pastor ones" counts nothing either.
 SOME = frozenset({"unos", "unas", "ones"})
+# Words between two names of one product that make them one item: "una milanesa en torta".
+NAME_JOINERS = frozenset({"en", "de", "in", "on"})
 # Words that only agree or hedge, between a question about a product and the count that orders it.
 AGREEING = frozenset({"si", "yes", "ok", "okay", "va", "sale", "claro", "pues", "entonces", "so", "if", "then"})
 # Number words as they sound, for counts spelt by ear: "sinco", "dies", "onse", "beinte" (from four letters).
@@ -317,6 +319,24 @@ NOT_ITEM_WORDS = frozenset(
     | {"persona", "person", "humano", "human", "bot", "robot", "gerente", "manager", "alguien", "someone"}
     | {"empleado", "employee", "agente", "agent", "instead", "actually", "total", "far", "lugar", "night", "care"}
     | {
+        "terraza",
+        "terrace",
+        "patio",
+        "enchufes",
+        "outlets",
+        "ubicacion",
+        "location",
+        "perro",
+        "perros",
+        "perrito",
+        "mascota",
+        "mascotas",
+        "dog",
+        "dogs",
+        "pet",
+        "pets",
+        "gato",
+        "cat",
         "ones",
         "piezas",
         "pieces",
@@ -818,6 +838,8 @@ class _Clause:
         """Whether the clause asks about its products instead of ordering them (quantities bound)."""
         if any(item.quantity is not None for item in self.items) and self.says(ADD_VERBS):
             return False  # "any chance you could add an ice cold coke?" orders it
+        if self.orders_outright:
+            return False  # "from what you sent me I want 2 medium matcha lattes"
         if self.says(QUESTION_WORDS) or self.says(MENU_WORDS) and self.categories_named:
             return True
         if not self.question_mark:
@@ -825,6 +847,15 @@ class _Clause:
         if not self.items:  # "3 de pastor sin cebolla y con piña?": the order's own options, not a question
             return not self.options
         return all(item.quantity is None for item in self.items)
+
+    @property
+    def orders_outright(self) -> bool:
+        """An order verb right before a count ("I want 2 …", "dame 3 …"): an order, whatever else it says."""
+        elements = [e for e in self.elements if not (isinstance(e, _Other) and e.key in ("me", "us", "nos"))]
+        return any(
+            isinstance(verb, _Other) and verb.key in ORDER_VERBS and isinstance(count, _Quantity) and not count.article
+            for verb, count in zip(elements, elements[1:], strict=False)
+        )
 
     @property
     def takes_back(self) -> bool:
@@ -1081,6 +1112,10 @@ class OrderParser:
         if len(lines) > self.max_lines:
             lines, truncated = lines[: self.max_lines], True
         lines = _merged(lines)
+        keys = {t.key for t in tokens}
+        if lines and tokens[-1].key == "?" and clauses[-1].asks and not keys & ORDER_VERBS:
+            if not any(line.quantity_stated for line in lines):
+                lines = []  # "¿hay de tripa o nomás pastor, suadero y campechano?": one question, names listed
         cues = {
             cue
             for cue, phrases in (("add", ADD_CUES), ("remove", REMOVE_CUES), ("change", CHANGE_CUES))
@@ -1092,7 +1127,6 @@ class OrderParser:
             cues.discard("add")  # "don't add the taro after all"
         if any(k in HALF for clause in clauses for k in clause.other_words):
             cues.add("change")  # "half as many conchas"; not "half a dozen", "half sweet", "half of them …"
-        keys = {t.key for t in tokens}
         moves = "take" in keys and keys & {"off", "out", "away"} or "start" in keys and keys & {"over", "top"}
         if moves or any(_refuses(clause) for clause in clauses):
             cues.add("remove")  # "take the beans out", "no suadero pls"
@@ -1120,11 +1154,17 @@ class OrderParser:
                 options = tuple(t for t in targets if isinstance(t, (_ModifierTarget, _VariantTarget)))
                 category = next((t for t in targets if isinstance(t, _CategoryTarget)), None)
                 last = clause.elements[-1] if clause.elements else None
+                # "una milanesa en torta": two names of one product joined by "en"/"de"/"in"
+                joined = isinstance(last, _Other) and last.key in NAME_JOINERS and len(clause.elements) >= 2
+                if product and joined and isinstance(clause.elements[-2], _Item):
+                    if clause.elements[-2].product == product.product:
+                        clause.elements.pop()
+                        last = clause.elements[-1]
                 if (
                     product
                     and isinstance(last, _Item)
                     and last.product == product.product
-                    and last.name_end + 1 >= start_char
+                    and (last.name_end + 1 >= start_char or joined)
                 ):
                     last.name_end = end_char  # "one coffee americano": two names of one product, side by side
                     last.cover(start_char, end_char)

@@ -271,3 +271,8 @@ def test_a_question_about_delivery_or_paying_is_the_faq(tmp_path):
 
 def test_an_rfc_alone_is_the_answer_even_when_read_as_asking_for_the_invoice(tmp_path):
     assert refine("my RFC is MELM8305281H0", "request_invoice", 0.4, [], tmp_path)[0]["name"] == "inform"
+
+
+def test_a_product_not_sold_asked_about_is_no_faq(tmp_path):
+    frappes = {"entity": "unplaced", "value": {"text": "frappes", "suggestions": [], "asked": True}}
+    assert refine("do you guys make frappes?", "faq", 0.5, [frappes], tmp_path)[0]["name"] == "product_question"

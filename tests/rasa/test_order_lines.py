@@ -161,7 +161,10 @@ SENTENCES: List[Tuple[str, List[Line]]] = [
     ("¿todavía hay conchas? si sí, mándame unas", [("CONCHA", 1)]),
     ("do you have horchata? if so, 3 please", [("HORCHATA", 3)]),
     ("3 churros and 2 more ones", [("CHURROS", 5)]),
-    # two names of one product side by side are one item
+    # an order verb right before a count orders, even with a question word in the clause
+    ("of what you listed I want 3 conchas", [("CONCHA", 3)]),
+    # two names of one product side by side, or joined by "en", are one item
+    ("una milanesa en torta y una horchata", [("TORTA-MILA", 1), ("HORCHATA", 1)]),
     ("a coffee americano and a pan concha", [("CAFE-AMER", 1), ("CONCHA", 1)]),
 ]
 
@@ -693,3 +696,11 @@ def test_snapshot_reads_modifier_groups_and_variant_axes(demo):
         "color": "blanco",
     }
     assert "coquita" in products["COCA-600"].synonyms
+
+
+def test_a_question_listing_products_without_counts_orders_none_of_them(parser):
+    parsed = parser.parse("¿hay de tripa o nomás pastor, suadero y campechano?")
+    assert parsed.lines == [] and {m.sku for m in parsed.mentions} == {"TACO-PASTOR", "TACO-SUADERO", "TACO-CAMPECHANO"}
+    assert lines_of(parser, "pastor, suadero y una horchata?") == full(
+        [("TACO-PASTOR", 1), ("TACO-SUADERO", 1), ("HORCHATA", 1)]
+    )
