@@ -86,7 +86,7 @@ def fold(text: str) -> str:
 
 
 _TOKEN = re.compile(
-    r"\b[csw]/(?:u\b)?|\b1/2\b|\d+|[^\W\d_]+(?:['’][^\W\d_]+)*|[%,;:.!?+&()\n/•|]|(?<=\s)[-–—](?=\s)", re.IGNORECASE
+    r"\b[csw]/(?:u\b)?|\b1/2\b|\d+|[^\W\d_]+(?:['’][^\W\d_]+)*|[%,;:.!?+&()\n/•|…¿¡]|(?<=\s)[-–—](?=\s)", re.IGNORECASE
 )
 _MEASURE = re.compile(r"\([^)]*\)|\b\d+(?:[.,]\d+)?\s*(?:ml|l|lt|g|gr|kg|oz|pz)\b", re.IGNORECASE)
 # A price quoted from the menu ("Café latte $55 x2", "$80.00") is not a count.
@@ -116,7 +116,9 @@ SHORTHAND = {
     "tmb": "tambien",
     "tmbn": "tambien",
 }
-PUNCTUATION = frozenset({",", ";", ":", ".", "!", "?", "+", "&", "(", ")", "\n", "/", "•", "|", "-", "–", "—"})
+PUNCTUATION = frozenset(
+    {",", ";", ":", ".", "!", "?", "+", "&", "(", ")", "\n", "/", "•", "|", "-", "–", "—", "…", "...", "¿", "¡"}
+)
 SEPARATORS = PUNCTUATION | {"y", "and", "plus", "tambien", "also", "e", "pero", "but"}
 # Words for one; they also open catalog phrases ("un café", "una coca"), where they are read apart.
 ONE = frozenset({"un", "una", "uno", "a", "an", "one", "otro", "otra", "another"})
@@ -152,6 +154,8 @@ ORDINAL_SUFFIXES = frozenset({"st", "nd", "rd", "th", "er", "ero", "ro", "ra", "
 QUANTITY_PHRASES: Dict[Tuple[str, ...], int] = {
     **{(word,): 1 for word in ONE},
     ("un", "par"): 2,
+    ("par", "de"): 2,
+    ("pair", "of"): 2,
     ("par",): 2,
     ("a", "couple"): 2,
     ("couple",): 2,
@@ -177,6 +181,14 @@ HEARD_COUNTS = {"for": 4, "to": 2, "too": 2}
 # "unos tacos" is some tacos, not one (text2num reads "unos" as 1): the count may come later; "the
 # pastor ones" counts nothing either.
 SOME = frozenset({"unos", "unas", "ones"})
+# Words that turn part of an item into another product after "pero"/"but": "pero uno mejor que sea latte".
+CONVERTING = frozenset({("mejor",), ("sea",), ("make",), ("instead",), ("rather",)})
+# Words by which the customer speaks of their own order, apart from the group's.
+PERSONAL = frozenset({"yo", "mi", "me", "i", "i'll", "myself", "mine"})
+# One other person and the customer: the pair "each" counts in "for my wife and me, a latte each".
+WITH_ME = frozenset(
+    {("y", "yo"), ("y", "para", "mi"), ("and", "me"), ("and", "i"), ("and", "myself"), ("y", "a", "mi")}
+)
 # Words between two names of one product that make them one item: "una milanesa en torta".
 NAME_JOINERS = frozenset({"en", "de", "in", "on"})
 # Words that only agree or hedge, between a question about a product and the count that orders it.
@@ -203,7 +215,9 @@ GROUP_AFTER |= {"companeros", "companeras", "colegas", "coworkers", "colleagues"
 # "para los 5", "pa las cuatro", "for the five of us", "there's six of us": the group, said around its size.
 GROUP_FOR = frozenset({"para", "for"})
 GROUP_THE = frozenset({"los", "las", "the"})
-GROUP_NOUNS = frozenset({"group", "grupo"})  # "a group of six", "somos un grupo de 8"
+GROUP_NOUNS = frozenset(
+    {"group", "grupo", "squad", "team", "crew", "equipo", "bola", "mesa", "table"}
+)  # "a group of six", "somos un grupo de 8"
 # "half of them without boba", "la mitad de ellos sin cebolla": half of the item before.
 THEM = frozenset({"them", "those", "these", "ellos", "ellas", "esos", "esas", "estos", "estas"})
 MAX_QUANTITY = 999
@@ -272,7 +286,17 @@ REPLACING = frozenset({"no", "nel", "nop", "perdon", "perdona", "sorry", "digo",
 REPLACING |= {"scratch", "olvida", "olvidalo"}
 TAKE_BACK = REPLACING | {"wait", "espera", "ups", "oops", "actually", "rather", "i", "o", "make", "that"}
 TAKE_BACK |= {"oh", "ah", "uh", "uy", "ay", "chin", "hmm", "mm", "bueno", "well", "scratch", "olvida", "olvidalo"}
-TAKE_BACK |= {"al", "reves", "corrijo", "correccion", "correction"}  # "no, al revés: ..."
+TAKE_BACK |= {
+    "al",
+    "reves",
+    "corrijo",
+    "correccion",
+    "correction",
+    "esperate",
+    "esperame",
+    "hold",
+    "on",
+}  # "no, al revés: ..."
 # A clause that starts with one of these corrects the item before: "..., mejor 4", "..., I mean 3".
 CORRECTING = frozenset(
     {("mejor",), ("digo",), ("corrijo",), ("i", "mean"), ("actually",), ("make", "that"), ("make", "it")}
@@ -447,6 +471,10 @@ REMOVE_CUES: FrozenSet[Tuple[str, ...]] = frozenset(
             "empezamos",
             "empieza",
             "nevermind",
+            "retire",
+            "elimine",
+            "borre",
+            "saque",
             "anymore",
             "zero",
         )
@@ -799,6 +827,7 @@ class _Clause:
     adds: bool = False  # an ordinal, "otro", "uno más"
     group: Optional[int] = None  # "somos cuatro"
     round: bool = False  # "otra ronda de cocas": more of them, the count said after
+    after_but: bool = False  # opened by "pero"/"but": may take part of what came before
 
     @property
     def items(self) -> List[_Item]:
@@ -1104,7 +1133,7 @@ class OrderParser:
         mentions = [
             Mention(self.products[i.product].sku, i.name_start, i.name_end) for clause in clauses for i in clause.items
         ]
-        reading = _Reading(self, text)
+        reading = _Reading(self, text, tokens)
         for clause in clauses:
             reading.read(clause)
         reading.finish()
@@ -1180,7 +1209,7 @@ class OrderParser:
                 i = end
             elif tokens[i].key in SEPARATORS:
                 clause.question_mark = tokens[i].key == "?"
-                clauses.append(_Clause())
+                clauses.append(_Clause(after_but=tokens[i].key in ("pero", "but")))
                 i += 1
             elif tokens[i].key in ("no", "nop", "nel") and clause.items and self._counts_next(tokens, i + 1, matches):
                 # "3 jamaicas no 4": a take-back without a comma
@@ -1217,6 +1246,9 @@ class OrderParser:
             if after < len(tokens) and tokens[after].key in THEM:
                 clause.elements.append(_Quantity(0, token.start, tokens[after].end, article=False, half=True))
                 return after + 1
+        if token.key == "a" and following == "ver":
+            clause.elements.append(_Other("ver", token.start, tokens[i + 1].end))
+            return i + 2  # "a ver…": let's see, not one of something
         if token.key in ARTICLES and following in ("como", "cuanto"):
             clause.elements.append(_Other(token.key, token.start, token.end))  # "¿a cómo dan …?" asks a price
             return i + 1
@@ -1487,7 +1519,7 @@ class OrderParser:
 class _Reading:
     """The items ordered so far in one message, and what could not be placed."""
 
-    def __init__(self, parser: OrderParser, text: str) -> None:
+    def __init__(self, parser: OrderParser, text: str, tokens: Sequence[Word] = ()) -> None:
         self.parser = parser
         self.text = text
         self.ordered: List[_Item] = []
@@ -1507,6 +1539,8 @@ class _Reading:
         self.each_count: Optional[int] = None  # "two of each:" before the kinds are named
         self.each_pending: List[_Item] = []  # "un americano pa cada uno": each of a group not yet said
         self.asked: Optional[_Item] = None  # the one product the clause before asked about: "¿tienen taro?"
+        self.each_open = False  # "a cada quien una torta y un agua": items listed next are each too
+        self.with_me = _says(tokens, WITH_ME)  # "mi esposo y yo": a pair, when "each" counts
 
     def read(self, clause: _Clause) -> None:
         if clause.group:
@@ -1535,6 +1569,9 @@ class _Reading:
             self._unknown_asked(clause)
             self.asked = clause.items[0] if len(clause.items) == 1 else None
             return
+        if _weighs_options(clause):
+            self.asked = None
+            return  # "¿taro o matcha?", "taro or brown sugar…": thinking aloud, the choice comes after
         each = clause.says(EACH)
         if each and not clause.items and self._each_kind(clause):
             return
@@ -1546,6 +1583,12 @@ class _Reading:
         if clause.items:
             if (replacing or self.restated is not None) and self._restates(clause):
                 pass  # "3 de pastor y 2 de suadero... no, al revés: 2 de pastor y 3 de suadero"
+            elif (
+                (replacing or clause.after_but and clause.says(CONVERTING))
+                and self.ordered
+                and self._converts_part(clause)
+            ):
+                pass  # "3 americanos pero uno mejor que sea latte": one of the three becomes a latte
             elif replacing and self.ordered:
                 replaced = self.ordered.pop()  # "una coca, no, mejor una jamaica"
                 self.corrected = self.corrected or not replaced.changes
@@ -1578,6 +1621,19 @@ class _Reading:
         self.corrected = True
         return True
 
+    def _converts_part(self, clause: _Clause) -> bool:
+        """A counted part of the item before, said after "pero"/"but" or as "of them", becomes another
+        product: "3 americanos pero uno mejor que sea latte", "3 lattes, actually make one of them an
+        americano". The count moves; the rest of the item stays."""
+        previous, items = self.ordered[-1], clause.items
+        if len(items) != 1 or items[0].quantity is None or items[0].product == previous.product:
+            return False
+        if not (clause.after_but or THEM & set(clause.other_words)) or items[0].quantity >= (previous.quantity or 0):
+            return False
+        previous.quantity = (previous.quantity or 0) - items[0].quantity
+        self.corrected = True
+        return True
+
     def _items(self, clause: _Clause, each: bool) -> None:
         items = clause.items
         for item in items:
@@ -1598,9 +1654,18 @@ class _Reading:
                 again.notes.extend(item.notes)
                 item.quantity = 0  # said again, not ordered again
                 continue
+            if each and not self.group and self.with_me and item.quantity is not None:
+                self.group = 2  # "para mi esposo y para mí, un latte cada uno", "for my wife and me, … each"
             if each and not self.group and item.quantity is not None:
                 self.each_pending.append(item)
+            if not each and item.quantity is not None and not item.by_article:
+                self.each_open = False  # "…, a cada quien una torta, y 2 cocas para compartir"
+            carried = self.each_open and item.by_article and item.quantity == 1 and not each
+            carried = carried and not PERSONAL & set(clause.other_words)  # "… cada una y yo un café"
+            if carried and self.group:
+                item.quantity = self.group  # "a cada quien una torta y un agua": the agua each too
             if each and self.group and item.quantity is not None:
+                self.each_open = True
                 item.quantity *= self.group  # "somos cuatro, una torta pa cada uno"
                 # "para 3: una torta y una coca por persona": the items listed with it, by their article
                 for listed in self.ordered[self.group_from :]:
@@ -1902,6 +1967,15 @@ def _merged(lines: List[OrderLine]) -> List[OrderLine]:
 def _says(tokens: Sequence[Word], phrases: FrozenSet[Tuple[str, ...]]) -> bool:
     keys = [t.key for t in tokens]
     return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2, 3))
+
+
+def _weighs_options(clause: _Clause) -> bool:
+    """Two products or more, none counted, with "o"/"or" between them: a choice not yet made."""
+    items = clause.items
+    if len(items) < 2 or any(item.quantity is not None for item in items):
+        return False
+    between = [e for e in clause.elements if items[0].end <= e.start and e.end <= items[-1].start]
+    return any(isinstance(e, _Other) and e.key in ("o", "or", "u") for e in between)
 
 
 def _asks_what(clause: _Clause) -> bool:

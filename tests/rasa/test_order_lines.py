@@ -163,6 +163,19 @@ SENTENCES: List[Tuple[str, List[Line]]] = [
     ("3 churros and 2 more ones", [("CHURROS", 5)]),
     # an order verb right before a count orders, even with a question word in the clause
     ("of what you listed I want 3 conchas", [("CONCHA", 3)]),
+    # thinking aloud between products orders only the one chosen
+    ("mmm ¿horchata o jamaica? … va, jamaica", [("JAMAICA", 1)]),
+    ("quesadilla or torta... ok the torta", [("TORTA-MILA", 1)]),
+    # part of an item turned into another product
+    ("4 lattes pero uno mejor que sea americano", [("CAFE-LATTE", 3), ("CAFE-AMER", 1)]),
+    ("2 horchatas, actually make one of them a jamaica", [("HORCHATA", 1), ("JAMAICA", 1)]),
+    ("3 americanos, no, mejor un latte", [("CAFE-LATTE", 1)]),
+    # "my husband and me … each" is two; "each" carries to what is listed with it, not to the customer's own
+    ("para mi hermana y para mí, una horchata cada una", [("HORCHATA", 2)]),
+    ("somos 3: a cada quien un taco de pastor y una coca", [("TACO-PASTOR", 3), ("COCA-600", 3)]),
+    ("team of 4 here, one americano each", [("CAFE-AMER", 4)]),
+    ("pair of conchas", [("CONCHA", 2)]),
+    ("3 cocas… no, espérate, que sean 2", [("COCA-600", 2)]),
     # two names of one product side by side, or joined by "en", are one item
     ("una milanesa en torta y una horchata", [("TORTA-MILA", 1), ("HORCHATA", 1)]),
     ("a coffee americano and a pan concha", [("CAFE-AMER", 1), ("CONCHA", 1)]),
