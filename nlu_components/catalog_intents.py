@@ -37,7 +37,14 @@ which also keeps working for a product added to the database after training:
   order classed as an answer is the FAQ ("can i pay cash on pickup?");
 - a removal that names no product but everything ("quítame todo lo que llevo") → ``clear_cart``; a
   counted order that says the count it had ("2 suadero, not 3") → ``change_quantity``; a question
-  naming a product classed as small talk ("¿todavía hay churros?") → ``product_question``.
+  naming a product classed as small talk ("¿todavía hay churros?") → ``product_question``;
+- what only the checkout and invoice forms ask for, said as a statement, answers them → ``inform``: an
+  RFC or an e-mail ("my RFC is CHLA900415K21"), a name ("a nombre de Maite"), pickup ("paso yo por
+  él"), an address whose words name a product without a count ("Calle Regina 48, portón café");
+- a queue ticket in a message that orders nothing ("¿mi pedido C-004 ya está listo?") →
+  ``order_status``; "lo de siempre pero agrégale unos churros" (the usual with more, counted or
+  added) → ``add_items``; a question about delivering or paying classed as the cart or checkout →
+  ``faq``.
 
 ``unplaced`` entities are kept only where the final intent is about products (adding, a quantity
 change, a product question): in "i want to talk to a person" there is nothing to say back.
