@@ -202,19 +202,20 @@ class CatalogIntentRefiner(GraphComponent):
         asked_unknown = any(e.get("entity") == UNPLACED and (e.get("value") or {}).get("asked") for e in entities)
         if not orders and intent in self.config["informed_instead_of"] and LONG_NUMBER.search(text):
             return "inform"
-        statement = not orders and not opens_as_question(text) and "?" not in text
+        asked = opens_as_question(text) or "?" in text
+        statement = not orders and not asked
         if statement and intent in self.config["answered_instead_of"] + ["inform"] and gives_place(text):
             return "inform"  # "06050", "delivery to 06060", "Calle Donceles 55, depto 3"
         identifies = read_rfc(text) or read_email(text) not in (None, NO_EMAIL)
-        invoice_asked = intent == "request_invoice" and INVOICE_WORDS & set(re.findall(r"\w+", fold(text)))
+        invoice_asked = bool(INVOICE_WORDS & set(re.findall(r"\w+", fold(text))))
         identified = intent in self.config["identified_instead_of"] or intent == "request_invoice" and not invoice_asked
-        if statement and not orders and identifies and identified:
+        if statement and identifies and identified:
             return "inform"  # "my RFC is CHLA900415K21", "facturas a compras@xenon.mx": the invoice form's answers
         if not orders and not names and intent in self.config["ticket_instead_of"] and TICKET_CODE.search(text):
             return "order_status"  # "¿mi pedido C-004 ya está listo?", "any update on order C-031?"
         lines = [e.get("value") or {} for e in entities if e.get("entity") == ORDER_LINE]
         counted = any(line.get("quantity_stated") for line in lines)
-        uncounted_place = orders and not counted and not opens_as_question(text) and "?" not in text
+        uncounted_place = orders and not counted and not asked
         if uncounted_place and intent in ("add_items", "inform") and has_street_word(text) and read_address(text):
             return "inform"  # "Calle Regina 48, depto 5, portón café": a brown gate, not a coffee
         fetched = [i for i in self.config["answered_instead_of"] if i != "order_status"] + ["repeat_last_order"]

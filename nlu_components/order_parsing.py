@@ -99,6 +99,7 @@ _BRACKETED_COUNT = re.compile(r"\((\d{1,3})\)")
 _FOOD_EMOJI = "\U0001f32d-\U0001f37f\U0001f950-\U0001f96f\U0001f9c0-\U0001f9cb\u2615"
 _EMOJI_COUNT = re.compile(rf"(?<![\w\d])(([{_FOOD_EMOJI}])\2+)(?=\s*[^\W\d_])")
 
+PHRASE_LENGTHS = (1, 2, 3)  # the words of a cue phrase: "make", "make it", "no le pongas"
 MAX_CHARS = 4096  # WhatsApp's longest text message; beyond it nothing is read (and the reading says so)
 MAX_LINES = 20  # order lines read from one message; beyond it the reading says so
 # Chat shorthand, read as the word it stands for.
@@ -619,12 +620,12 @@ def words(text: str) -> List[Word]:
     A regex rather than spaCy's blank tokenizer: that one keeps "pastor,2", "milk+1" and
     "suadero;sin" as single tokens, which would have to be split again anyway.
     """
-    prices = [m.span() for pattern in (_PRICE, _TIME) for m in pattern.finditer(text)]
+    not_counts = [m.span() for pattern in (_PRICE, _TIME) for m in pattern.finditer(text)]
     text = _BRACKETED_COUNT.sub(lambda m: f" {m.group(1)} ", text)
     text = _EMOJI_COUNT.sub(lambda m: str(len(m.group(1))).ljust(len(m.group(1))), text)
     found = []
     for match in _TOKEN.finditer(text):
-        if any(start <= match.start() < end for start, end in prices):
+        if any(start <= match.start() < end for start, end in not_counts):
             continue
         key = fold(match.group()).replace("’", "'")
         key = SHORTHAND.get(key, key)
@@ -855,7 +856,7 @@ class _Clause:
 
     def says(self, phrases: FrozenSet[Tuple[str, ...]]) -> bool:
         keys = self.other_words
-        return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2, 3))
+        return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in PHRASE_LENGTHS)
 
     @property
     def categories_named(self) -> bool:
@@ -1519,7 +1520,7 @@ class OrderParser:
 class _Reading:
     """The items ordered so far in one message, and what could not be placed."""
 
-    def __init__(self, parser: OrderParser, text: str, tokens: Sequence[Word] = ()) -> None:
+    def __init__(self, parser: OrderParser, text: str, tokens: Sequence[Word]) -> None:
         self.parser = parser
         self.text = text
         self.ordered: List[_Item] = []
@@ -1966,7 +1967,7 @@ def _merged(lines: List[OrderLine]) -> List[OrderLine]:
 
 def _says(tokens: Sequence[Word], phrases: FrozenSet[Tuple[str, ...]]) -> bool:
     keys = [t.key for t in tokens]
-    return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in (1, 2, 3))
+    return any(tuple(keys[i : i + n]) in phrases for i in range(len(keys)) for n in PHRASE_LENGTHS)
 
 
 def _weighs_options(clause: _Clause) -> bool:
